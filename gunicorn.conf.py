@@ -1,0 +1,58 @@
+"""gunicorn settings (read automatically from the working directory).
+
+Heroku sets PORT and WEB_CONCURRENCY; gunicorn reads WEB_CONCURRENCY itself.
+"""
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from guard.config import ConfigError, Settings
+
+# Refuse to start, with one line naming the variable, before binding a port or forking workers.
+try:
+    Settings.from_env()
+except ConfigError as err:
+    print(f"guard: configuration error: {err}", file=sys.stderr)
+    sys.exit(3)
+
+# Prometheus multiprocess mode: each worker writes its counters here and /metrics adds them up.
+# It must be set before the workers import prometheus_client.
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="guard-metrics-")
+
+# On Heroku (PORT set) listen on every interface; locally, only on loopback.
+bind = f"0.0.0.0:{os.environ['PORT']}" if os.environ.get("PORT") else "127.0.0.1:8000"
+# Heroku sends SIGTERM and SIGKILLs 30 s later: finish in-flight requests well before that.
+graceful_timeout = 20
+timeout = 30
+# The control socket is a per-user file; two instances on one machine would fight over it.
+control_socket_disable = True
+
+
+def on_starting(server):
+    """Start the metrics from zero: files left by a previous run would be added in."""
+    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+        stale.unlink()
+
+
+def post_worker_init(worker):
+    """Start alert delivery in each worker process (threads do not survive a fork)."""
+    services = worker.wsgi.extensions["guard"]
+    if services.settings.delivery == "thread":
+        services.dispatcher.start()
+
+
+def worker_exit(server, worker):
+    """On shutdown, let the alert in flight finish; the rest stays queued for the next start."""
+    services = getattr(worker, "wsgi", None) and worker.wsgi.extensions.get("guard")
+    if services:
+        services.dispatcher.stop(timeout=10)
+
+
+def child_exit(server, worker):
+    """Let Prometheus drop the live-gauge files of a worker that is gone."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
