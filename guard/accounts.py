@@ -1,0 +1,114 @@
+"""Twilio accounts the guard serves: one from the single-account variables, or many from TWILIO_ACCOUNTS.
+
+TWILIO_ACCOUNTS is a JSON object keyed by Account SID, for example::
+
+    {"AC…": {"name": "Production", "auth_token": "…", "api_key": "SK…", "api_secret": "…",
+             "workspaces": {"WS…": "Flex prod"}, "slack_webhook_url": "https://hooks.slack.com/…"}}
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+_SID = re.compile(r"^(?P<prefix>[A-Z]{2})[0-9a-fA-F]{32}$")
+_KEYS = {"name", "auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
+
+
+class AccountsError(ValueError):
+    """TWILIO_ACCOUNTS is malformed; the message says where, never echoing a secret."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What the TaskRouter REST client needs for one account (API key preferred over auth token)."""
+
+    account_sid: str
+    username: str
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Account:
+    """One account; `sid` is None for the single-account set-up, which answers for any AccountSid."""
+
+    sid: str | None
+    name: str = ""
+    auth_token: str | None = field(default=None, repr=False)
+    api_key: str | None = None
+    api_secret: str | None = field(default=None, repr=False)
+    workspaces: Mapping[str, str] = field(default_factory=dict)
+    slack_webhook_url: str | None = field(default=None, repr=False)
+
+    def label(self, account_sid: str) -> str:
+        """How alerts name this account."""
+        return f"{self.name} ({account_sid})" if self.name else account_sid
+
+    def workspace_label(self, workspace_sid: str) -> str:
+        """How alerts name one of its workspaces."""
+        name = self.workspaces.get(workspace_sid)
+        return f"{name} ({workspace_sid})" if name else workspace_sid
+
+
+def parse_accounts(raw: str) -> tuple[Account, ...]:
+    """Parse and validate TWILIO_ACCOUNTS."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise AccountsError("TWILIO_ACCOUNTS is not valid JSON") from None
+    if not isinstance(document, dict) or not document:
+        raise AccountsError("TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID")
+    return tuple(_account(sid, entry) for sid, entry in document.items())
+
+
+def _account(sid: str, entry: Any) -> Account:
+    """One validated TWILIO_ACCOUNTS entry."""
+    where = f"TWILIO_ACCOUNTS[{sid!r}]"
+    if not _is_sid(sid, "AC"):
+        raise AccountsError(f"TWILIO_ACCOUNTS key {sid!r} is not an Account SID (AC…)")
+    if not isinstance(entry, dict):
+        raise AccountsError(f"{where} must be an object")
+    unknown = set(entry) - _KEYS
+    if unknown:
+        raise AccountsError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+    for key in _KEYS - {"workspaces"}:
+        if key in entry and not isinstance(entry[key], str):
+            raise AccountsError(f"{where}.{key} must be a string")
+    if not entry.get("auth_token"):
+        raise AccountsError(f"{where}.auth_token is missing (it validates this account's signatures)")
+    if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
+        raise AccountsError(f"{where} needs both api_key and api_secret, or neither")
+    url = entry.get("slack_webhook_url")
+    if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+        raise AccountsError(f"{where}.slack_webhook_url must be an http:// or https:// URL")
+    return Account(
+        sid=sid,
+        name=entry.get("name", ""),
+        auth_token=entry["auth_token"],
+        api_key=entry.get("api_key") or None,
+        api_secret=entry.get("api_secret") or None,
+        workspaces=_workspaces(where, entry.get("workspaces", {})),
+        slack_webhook_url=url or None,
+    )
+
+
+def _workspaces(where: str, value: Any) -> dict[str, str]:
+    """Workspaces as {sid: friendly name}; a list of SIDs is accepted too."""
+    if isinstance(value, list):
+        value = dict.fromkeys(value, "")
+    if not isinstance(value, dict):
+        raise AccountsError(f"{where}.workspaces must be a list of SIDs or an object of SID: name")
+    for sid, name in value.items():
+        if not _is_sid(sid, "WS") or not isinstance(name, str):
+            raise AccountsError(f"{where}.workspaces has {sid!r}, which is not a Workspace SID (WS…) with a name")
+    return dict(value)
+
+
+def _is_sid(value: Any, prefix: str) -> bool:
+    """True when `value` is a Twilio SID with `prefix`."""
+    match = _SID.match(value) if isinstance(value, str) else None
+    return bool(match) and match.group("prefix") == prefix

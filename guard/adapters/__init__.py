@@ -1,0 +1,1 @@
+"""Adapters: the I/O around the core (database store, Slack, TaskRouter API)."""

@@ -1,0 +1,151 @@
+"""Database tables (SQLAlchemy Core). Alembic migrations in guard/migrations mirror these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    or_,
+    select,
+    update,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores naive UTC, returns aware UTC: the same on SQLite and PostgreSQL."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Convert an aware datetime to naive UTC for storage."""
+        if value is None:
+            return None
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Mark a stored naive datetime as UTC."""
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+SID = String(64)
+metadata = MetaData()
+
+worker_state = Table(
+    "worker_state",
+    metadata,
+    Column("account_sid", SID, primary_key=True),
+    Column("workspace_sid", SID, primary_key=True),
+    Column("worker_sid", SID, primary_key=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("email", Text),
+    Column("verdict", String(16), nullable=False),
+    Column("expected", Text),
+    Column("actual", Text),
+    Column("diagnosis", String(16)),
+    Column("detail", Text, nullable=False, default=""),
+    Column("version", BigInteger),
+    Column("occurred_ms", BigInteger),
+    Column("since", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("last_alert_at", UTCDateTime),
+    Index("ix_worker_state_verdict", "verdict"),
+)
+
+processed_event = Table(
+    "processed_event",
+    metadata,
+    Column("account_sid", SID, primary_key=True),
+    Column("workspace_sid", SID, primary_key=True),
+    Column("event_id", SID, primary_key=True),
+    Column("received_at", UTCDateTime, nullable=False, index=True),
+)
+
+alert = Table(
+    "alert",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_sid", SID, nullable=False),
+    Column("workspace_sid", SID, nullable=False),
+    Column("worker_sid", SID, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("delivered_at", UTCDateTime),
+    Index("ix_alert_due", "status", "next_attempt_at"),
+    Index("ix_alert_worker", "account_sid", "workspace_sid", "worker_sid", "status"),
+)
+
+remediation = Table(
+    "remediation",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_sid", SID, nullable=False),
+    Column("workspace_sid", SID, nullable=False),
+    Column("worker_sid", SID, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("status", String(12), nullable=False),
+    Column("before_value", Text),
+    Column("detail", Text, nullable=False, default=""),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Index("ix_remediation_status", "status"),
+    Index("ix_remediation_worker", "account_sid", "workspace_sid", "worker_sid"),
+)
+
+audit_run = Table(
+    "audit_run",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_sid", SID, nullable=False),
+    Column("workspace_sid", SID, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("counts", Text, nullable=False),
+    Column("exit_code", Integer, nullable=False),
+)
+
+
+def lease_oldest(
+    engine: Any, table: Table, conditions: Any, now: datetime, lease: timedelta, **values: Any
+) -> Any | None:
+    """Atomically lease the oldest row of `table` that meets `conditions(alias)` and is not leased; return it.
+
+    FOR UPDATE SKIP LOCKED lets processes sharing PostgreSQL claim different rows; SQLite's
+    BEGIN IMMEDIATE serializes the claim instead. A lease that runs out (a crashed process) frees the row.
+    """
+    row_alias = table.alias("candidate")
+    candidate = (
+        select(row_alias.c.id)
+        .where(*conditions(row_alias), or_(row_alias.c.lease_until.is_(None), row_alias.c.lease_until < now))
+        .order_by(row_alias.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(table)
+        .where(table.c.id == candidate.scalar_subquery())
+        .values(lease_until=now + lease, **values)
+        .returning(table)
+    )
+    with engine.begin() as connection:
+        row = connection.execute(statement).first()
+    return None if row is None else row._mapping

@@ -1,0 +1,142 @@
+"""The TaskRouter Worker REST API through twilio.rest.Client, with retries twilio-python lacks."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from requests.adapters import HTTPAdapter
+from twilio.base.exceptions import TwilioRestException
+from twilio.rest import Client
+from urllib3.util.retry import Retry
+
+from guard.accounts import Credentials
+from guard.adapters.taskrouter_async import fetch_workers
+from guard.config import Settings
+
+PAGE_SIZE = 1000  # the API's maximum
+RETRIED_STATUSES = (429, 500, 502, 503, 504)
+
+
+@dataclass(frozen=True)
+class WorkerRecord:
+    """A worker as the REST API returned it; attributes_json is None when a listing left it out."""
+
+    sid: str
+    name: str
+    attributes_json: str | None
+    etag: str | None = None
+
+
+class PreconditionFailed(Exception):
+    """The worker changed since it was fetched (HTTP 412 on If-Match)."""
+
+
+def _retrying_adapter(pool_size: int, retries: int) -> HTTPAdapter:
+    """An HTTP adapter that retries 429 (honouring Retry-After), 5xx and connection errors."""
+    retry = Retry(
+        total=retries,
+        backoff_factor=0.5,
+        backoff_jitter=0.25,
+        backoff_max=30,
+        status_forcelist=RETRIED_STATUSES,
+        allowed_methods=None,  # updates carry If-Match, so a repeated POST cannot clobber anything
+        respect_retry_after_header=True,
+        raise_on_status=False,  # hand the last answer to twilio, which raises TwilioRestException
+    )
+    return HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=pool_size)
+
+
+class TaskRouterApi:
+    """Workers of one workspace: list, fetch with ETag, update with If-Match."""
+
+    def __init__(
+        self,
+        credentials: Credentials,
+        workspace_sid: str,
+        base_url: str | None = None,
+        pool_size: int = 8,
+        retries: int = 5,
+        timeout: float = 15.0,
+    ) -> None:
+        """Build a twilio Client; `base_url` replaces https://taskrouter.twilio.com (tests, proxies)."""
+        self.client = Client(credentials.username, credentials.password, credentials.account_sid)
+        self.client.http_client.timeout = timeout
+        if not any(urllib.request.getproxies().values()):
+            # twilio asks requests to merge environment settings on every call, which scans the whole
+            # environment for proxies; with no proxy configured that is pure overhead (~0.5 ms a request).
+            self.client.http_client.session.trust_env = False
+        adapter = _retrying_adapter(pool_size, retries)
+        for scheme in ("https://", "http://"):
+            self.client.http_client.session.mount(scheme, adapter)
+        self.base_url = base_url
+        if base_url:
+            self.client.taskrouter.base_url = base_url
+        self.workspace_sid = workspace_sid
+        self.account_sid = credentials.account_sid
+        self.credentials, self.retries, self.timeout = credentials, retries, timeout
+        self.workers = self.client.taskrouter.v1.workspaces(workspace_sid).workers
+
+    @classmethod
+    def for_workspace(
+        cls, settings: Settings, credentials: Credentials, workspace_sid: str, pool_size: int = 8
+    ) -> TaskRouterApi:
+        """A client configured from settings (base URL, retries) for one workspace."""
+        return cls(credentials, workspace_sid, settings.taskrouter_base_url, pool_size, settings.api_retries)
+
+    def list_workers(self) -> Iterator[WorkerRecord]:
+        """Every worker, a page of 1000 at a time, following next_page_url."""
+        page = self.workers.page(page_size=PAGE_SIZE)
+        while page is not None:
+            for worker in page:
+                yield WorkerRecord(worker.sid, worker.friendly_name or "", worker.attributes)
+            next_url = page.next_page_url
+            page = self.workers.get_page(self._rebase(next_url)) if next_url else None
+
+    def fetch_worker(self, worker_sid: str) -> WorkerRecord:
+        """One worker with its attributes and ETag."""
+        response = self.workers(worker_sid).fetch_with_http_info()
+        worker = response.data
+        etag = next((v for k, v in (response.headers or {}).items() if k.lower() == "etag"), None)
+        return WorkerRecord(worker.sid, worker.friendly_name or "", worker.attributes, etag)
+
+    def fetch_many(
+        self, sids: Iterable[str], concurrency: int, on_result: Callable[[str, WorkerRecord | Exception], None]
+    ) -> None:
+        """Fetch many workers at once (async client), reporting each record or error to `on_result`."""
+
+        def adapt(sid: str, result: Any) -> None:
+            """Turn the async fetcher's tuple into a WorkerRecord."""
+            on_result(sid, result if isinstance(result, Exception) else WorkerRecord(sid, *result))
+
+        fetch_workers(
+            self.credentials, self.workspace_sid, self.base_url, sids, concurrency, self.retries, self.timeout, adapt
+        )
+
+    def update_attributes(self, worker_sid: str, attributes: dict[str, Any], if_match: str | None) -> None:
+        """Replace the worker's attributes, only if it still has the ETag `if_match`."""
+        body = json.dumps(attributes, ensure_ascii=False)
+        try:
+            self.workers(worker_sid).update(attributes=body, if_match=if_match or "")
+        except TwilioRestException as err:
+            if err.status == 412:
+                raise PreconditionFailed(worker_sid) from None
+            raise
+
+    def _rebase(self, url: str) -> str:
+        """Keep following pages through the configured base URL (a proxy), not the one in the answer."""
+        if not self.base_url:
+            return url
+        base, target = urlsplit(self.base_url), urlsplit(url)
+        return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + target.path, target.query, ""))
+
+
+def describe(err: Exception) -> str:
+    """A short, secret-free description of an API failure for reports and logs."""
+    if isinstance(err, TwilioRestException):
+        return f"HTTP {err.status}: {err.msg}"[:300]
+    return f"{type(err).__name__}: {err}"[:300]

@@ -1,0 +1,152 @@
+"""Sweep every worker of a workspace through the REST API and judge each one."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from twilio.base.exceptions import TwilioRestException
+
+from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
+from guard.core.ignore import IgnoreRules
+from guard.core.snapshot import InvalidSnapshot, WorkerKey, WorkerSnapshot, parse_attributes
+from guard.core.verdict import Kind, judge
+from guard.pipeline import Guard, utcnow
+
+ERROR = "error"  # the verdict of a worker that could not be fetched or parsed
+VERDICTS = (*(k.value for k in Kind), ERROR)
+Progress = Callable[[int, int], None]  # (workers judged so far, workers listed)
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One worker in the report."""
+
+    sid: str
+    name: str
+    verdict: str
+    email: str | None = None
+    expected: str | None = None
+    actual: str | None = None
+    diagnosis: str | None = None
+    detail: str = ""
+    attributes: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    fetched_ms: int = 0
+
+    def as_report(self) -> dict[str, Any]:
+        """The fields the json and csv reports show."""
+        return {
+            "sid": self.sid,
+            "name": self.name,
+            "email": self.email,
+            "verdict": self.verdict,
+            "expected": self.expected,
+            "actual": self.actual,
+            "diagnosis": self.diagnosis,
+            "detail": self.detail,
+        }
+
+
+@dataclass
+class AuditReport:
+    """The result of sweeping one workspace."""
+
+    account_sid: str
+    workspace_sid: str
+    started_at: datetime
+    entries: list[AuditEntry] = field(default_factory=list)
+    finished_at: datetime | None = None
+    failure: str | None = None  # the listing itself failed: the sweep is missing, not clean
+
+    def counts(self) -> dict[str, int]:
+        """How many workers got each verdict (every verdict listed, zeros included)."""
+        tally = Counter(entry.verdict for entry in self.entries)
+        return {verdict: tally.get(verdict, 0) for verdict in VERDICTS}
+
+    @property
+    def exit_code(self) -> int:
+        """Driftctl's convention: 2 when the sweep is incomplete, 1 when drift was found, else 0."""
+        counts = self.counts()
+        if counts[ERROR] or self.failure:
+            return 2
+        return 1 if counts[Kind.MISMATCH.value] else 0
+
+
+def combined_exit_code(reports: list[AuditReport]) -> int:
+    """The exit code of several sweeps: any error wins, then any drift."""
+    codes = {report.exit_code for report in reports}
+    return 2 if 2 in codes else 1 if 1 in codes else 0
+
+
+def judge_record(record: WorkerRecord, ignore: IgnoreRules) -> AuditEntry:
+    """Turn one fetched worker into a report entry."""
+    fetched_ms = int(time.time() * 1000)
+    try:
+        attributes = parse_attributes(record.attributes_json, "attributes")
+    except InvalidSnapshot as err:
+        return AuditEntry(record.sid, record.name, ERROR, detail=str(err), fetched_ms=fetched_ms)
+    verdict = judge(attributes, record.sid, ignore)
+    return AuditEntry(
+        sid=record.sid,
+        name=record.name,
+        verdict=verdict.kind.value,
+        email=verdict.email,
+        expected=verdict.expected,
+        actual=verdict.actual,
+        diagnosis=verdict.diagnosis.value if verdict.diagnosis else None,
+        detail=verdict.detail,
+        attributes=attributes,
+        fetched_ms=fetched_ms,
+    )
+
+
+def sweep(
+    api: TaskRouterApi, account_sid: str, ignore: IgnoreRules, concurrency: int = 8, progress: Progress | None = None
+) -> AuditReport:
+    """List every worker and judge it, fetching one by one (bounded) when the listing hides attributes."""
+    report = AuditReport(account_sid, api.workspace_sid, utcnow())
+    listed = list(api.list_workers())
+    entries: dict[str, AuditEntry] = {}
+    hidden = [record for record in listed if record.attributes_json is None]
+    for record in listed:
+        if record.attributes_json is not None:
+            entries[record.sid] = judge_record(record, ignore)
+    if progress:
+        progress(len(entries), len(listed))
+    names = {record.sid: record.name for record in hidden}
+
+    def fetched(sid: str, result: WorkerRecord | Exception) -> None:
+        """Judge one fetched worker, or report why it could not be fetched."""
+        if isinstance(result, TwilioRestException) and result.status == 404:
+            pass  # deleted since the listing: not part of the report
+        elif isinstance(result, Exception):
+            entries[sid] = AuditEntry(sid, names[sid], ERROR, detail=f"fetch failed: {describe(result)}")
+        else:
+            entries[sid] = judge_record(result, ignore)
+        if progress:
+            progress(len(entries), len(listed))
+
+    api.fetch_many(list(names), concurrency, fetched)
+    report.entries = [entries[record.sid] for record in listed if record.sid in entries]
+    report.finished_at = utcnow()
+    return report
+
+
+def feed_pipeline(guard: Guard, report: AuditReport) -> None:
+    """Hand every judged worker to the webhook pipeline, and close state for workers that are gone."""
+    for entry in report.entries:
+        if entry.verdict == ERROR or entry.attributes is None:
+            continue
+        key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
+        guard.record(WorkerSnapshot(key, entry.name, entry.attributes, occurred_ms=entry.fetched_ms, source="audit"))
+    if any(entry.verdict == ERROR for entry in report.entries):
+        return  # an incomplete sweep cannot prove that a worker is gone
+    seen = {entry.sid for entry in report.entries}
+    now_ms = int(time.time() * 1000)
+    for sid in guard.store.known_worker_sids(report.account_sid, report.workspace_sid) - seen:
+        key = WorkerKey(report.account_sid, report.workspace_sid, sid)
+        guard.record(WorkerSnapshot(key, deleted=True, occurred_ms=now_ms, source="audit"))

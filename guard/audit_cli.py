@@ -1,0 +1,141 @@
+"""`flask --app wsgi audit`: sweep a workspace, report, alert, and remediate on request."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from typing import Any
+
+import click
+from flask.cli import with_appcontext
+from requests import RequestException
+from twilio.base.exceptions import TwilioException
+
+from guard.adapters.taskrouter_api import TaskRouterApi, describe
+from guard.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
+from guard.audit_report import render_csv, render_json, render_table
+from guard.cli import EXIT_ERROR
+from guard.config import Account, ConfigError, Settings
+from guard.core.snapshot import WorkerKey
+from guard.core.verdict import Kind
+from guard.logs import configure_logging
+from guard.pipeline import utcnow
+from guard.remediation import Outcome, record_outcome, remove_contact_uri
+from guard.services import services
+
+
+@click.command("audit")
+@click.option("--format", "output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--only", type=click.Choice(["all", "drift"]), default="all", show_default=True, help="Workers to list.")
+@click.option("--workspace", "workspaces", multiple=True, help="Audit only this workspace SID (repeatable).")
+@click.option("--concurrency", type=click.IntRange(1, 128), default=8, show_default=True, help="Parallel fetches.")
+@click.option("--alert", is_flag=True, help="Feed the verdicts into the state and alert pipeline.")
+@click.option("--remediate", is_flag=True, help="Plan the removal of every wrong contact_uri (a dry run).")
+@click.option("--yes", is_flag=True, help="With --remediate: apply the removals.")
+@click.option("--actor", default=getpass.getuser, help="Who is remediating, for the record.")
+@with_appcontext
+def audit_command(
+    output: str,
+    only: str,
+    workspaces: tuple[str, ...],
+    concurrency: int,
+    alert: bool,
+    remediate: bool,
+    yes: bool,
+    actor: str,
+) -> None:
+    """Sweep every configured workspace; exit 0 no drift, 1 drift found, 2 error."""
+    if yes and not remediate:
+        raise click.UsageError("--yes only makes sense with --remediate")
+    svc = services()
+    configure_logging(svc.settings.log_level, cli=True)  # stdout carries the report
+    try:
+        targets = _targets(svc.settings, workspaces)
+        apis = [
+            TaskRouterApi.for_workspace(svc.settings, svc.settings.rest_credentials(account), ws, concurrency)
+            for account, ws in targets
+        ]
+    except ConfigError as err:
+        click.echo(f"error: {err}", err=True)
+        raise SystemExit(EXIT_ERROR) from None
+    reports, outcomes = [], {}
+    for api in apis:
+        report = _sweep_one(api, concurrency, output)
+        reports.append(report)
+        if report.failure:
+            click.echo(f"error: {report.workspace_sid}: {report.failure}", err=True)
+            continue
+        if alert:
+            feed_pipeline(svc.guard, report)
+        if remediate:
+            outcomes.update(_remediate(api, report, yes, actor))
+        finished = report.finished_at or report.started_at
+        key = (report.account_sid, report.workspace_sid)
+        svc.store.records.add_audit_run(*key, report.started_at, finished, report.counts(), report.exit_code)
+    render = {"table": render_table, "json": render_json, "csv": render_csv}[output]
+    click.echo(render(reports, only, outcomes))
+    raise SystemExit(combined_exit_code(reports))
+
+
+def _targets(settings: Settings, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:
+    """The (account, workspace) pairs to sweep: all configured, or the ones chosen with --workspace."""
+    targets = settings.audit_targets()
+    if chosen:
+        unknown = sorted(set(chosen) - {ws for _, ws in targets})
+        if unknown and settings.listed_accounts:
+            raise ConfigError(f"--workspace {unknown[0]} is not configured in TWILIO_ACCOUNTS")
+        known = {ws: account for account, ws in targets}
+        targets = [(known.get(ws, settings.accounts[0]), ws) for ws in chosen]
+    if not targets:
+        raise ConfigError("TWILIO_WORKSPACE_SID is not set (the workspace to audit)")
+    return targets
+
+
+def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport:
+    """Sweep one workspace; a failed listing becomes the report's failure, not an exception."""
+    bar = _ProgressBar(enabled=output == "table" and sys.stderr.isatty())
+    try:
+        return sweep(api, api.account_sid, services().settings.ignore, concurrency, bar.update)
+    except (TwilioException, RequestException) as err:
+        return AuditReport(
+            api.account_sid, api.workspace_sid, utcnow(), failure=f"listing workers failed: {describe(err)}"
+        )
+    finally:
+        bar.finish()
+
+
+def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str) -> dict[str, Outcome]:
+    """Plan (or apply) the removal of each drifting worker's contact_uri."""
+    svc = services()
+    outcomes = {}
+    for entry in report.entries:
+        if entry.verdict == Kind.MISMATCH:
+            outcomes[entry.sid] = remove_contact_uri(api, entry.sid, svc.settings.ignore, apply=apply)
+            if apply:
+                key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
+                record_outcome(svc.guard, key, outcomes[entry.sid], actor)
+    return outcomes
+
+
+class _ProgressBar:
+    """A click progress bar on stderr, created once the listing says how many workers there are."""
+
+    def __init__(self, enabled: bool) -> None:
+        """Draw nothing unless `enabled` (a terminal and the table format)."""
+        self.enabled = enabled
+        self.bar: Any = None
+        self.done = 0
+
+    def update(self, done: int, total: int) -> None:
+        """Move the bar to `done` of `total`."""
+        if not self.enabled:
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=total, label="Fetching workers", file=sys.stderr)
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def finish(self) -> None:
+        """End the bar's line."""
+        if self.bar is not None:
+            self.bar.render_finish()

@@ -1,0 +1,107 @@
+"""Render the reports of one or more workspace sweeps as a terminal table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+from typing import Any
+
+from guard.audit import VERDICTS, AuditEntry, AuditReport, combined_exit_code
+from guard.core.verdict import Kind
+from guard.remediation import Outcome
+
+CSV_FIELDS = ("account_sid", "workspace_sid", "sid", "name", "email", "verdict", "expected", "actual", "diagnosis")
+QUIET = (Kind.OK, Kind.PENDING, Kind.IGNORED)  # verdicts the terminal table leaves out
+
+
+def totals(reports: list[AuditReport]) -> dict[str, int]:
+    """Counts per verdict over every sweep, with the total first."""
+    tally: Counter[str] = Counter()
+    for report in reports:
+        tally.update(report.counts())
+    return {"total": sum(len(r.entries) for r in reports), **{v: tally.get(v, 0) for v in VERDICTS}}
+
+
+def rows(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> list[dict[str, Any]]:
+    """One dict per reported worker, with its account, workspace and remediation outcome."""
+    result = []
+    for report in reports:
+        for entry in report.entries:
+            if only == "drift" and entry.verdict != Kind.MISMATCH:
+                continue
+            fields = {"account_sid": report.account_sid, "workspace_sid": report.workspace_sid, **entry.as_report()}
+            outcome = remediation.get(entry.sid)
+            if outcome:
+                fields.update(remediation=outcome.status, remediation_detail=outcome.detail)
+            result.append(fields)
+    return result
+
+
+def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> str:
+    """The machine report: a combined summary, one summary per workspace, one entry per worker."""
+    document = {
+        "summary": totals(reports),
+        "exit_code": combined_exit_code(reports),
+        "workspaces": [
+            {
+                "account_sid": r.account_sid,
+                "workspace_sid": r.workspace_sid,
+                "started_at": r.started_at.isoformat(),
+                "finished_at": r.finished_at.isoformat() if r.finished_at else None,
+                "summary": totals([r]),
+                "failure": r.failure,
+                "exit_code": r.exit_code,
+            }
+            for r in reports
+        ],
+        "workers": rows(reports, only, remediation),
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> str:
+    """One row per worker (plus remediation columns when remediating)."""
+    fields = [*CSV_FIELDS, "detail", *(["remediation", "remediation_detail"] if remediation else [])]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows(reports, only, remediation))
+    return buffer.getvalue()
+
+
+def render_table(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> str:
+    """The non-ok workers as an aligned table, remediation lines, and one summary line per workspace."""
+    lines = _table([e for r in reports for e in r.entries if e.verdict not in QUIET], only)
+    lines += [f"{o.status}: {sid} contact_uri {o.before!r}: {o.detail}" for sid, o in remediation.items()]
+    if remediation:
+        lines.append("")
+    for report in reports:
+        counts = ", ".join(f"{n} {verdict}" for verdict, n in report.counts().items())
+        status = f"FAILED: {report.failure}" if report.failure else counts
+        lines.append(f"{len(report.entries)} workers in {report.workspace_sid}: {status}")
+    if len(reports) > 1:
+        lines.append(f"{totals(reports)['total']} workers in {len(reports)} workspaces")
+    return "\n".join(lines)
+
+
+def _table(entries: list[AuditEntry], only: str) -> list[str]:
+    """Aligned rows for the terminal; the last column (the diagnosis) is left ragged."""
+    if only == "drift":
+        entries = [e for e in entries if e.verdict == Kind.MISMATCH]
+    if not entries:
+        return []
+    header = ("VERDICT", "WORKER", "SID", "ACTUAL", "EXPECTED", "DIAGNOSIS")
+    table = [header] + [
+        (e.verdict, _cut(e.name, 30), e.sid, _cut(e.actual, 48), _cut(e.expected, 48), e.detail) for e in entries
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
+    lines = ["  ".join([*(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]) for row in table]
+    return [*lines, ""]
+
+
+def _cut(value: str | None, width: int) -> str:
+    """Shorten a cell for the terminal table."""
+    text = value or "—"
+    return text if len(text) <= width else text[: width - 1] + "…"

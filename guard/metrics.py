@@ -1,0 +1,79 @@
+"""Prometheus metrics. Under gunicorn they run in multiprocess mode so figures add up across workers.
+
+Counters and histograms live in each process (files under PROMETHEUS_MULTIPROC_DIR); the gauges
+(workers in drift, pending first login, outbox backlog) are read from the database at scrape time,
+so every process reports the same truth.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from guard.adapters.store import Store
+
+EVENTS = Counter("guard_events_received_total", "Webhook events received.", ["source", "event_type", "outcome"])
+VERDICTS = Counter("guard_verdicts_total", "Verdicts reached on worker snapshots.", ["verdict"])
+ALERTS = Counter("guard_alerts_total", "Alerts by kind and delivery result.", ["kind", "result"])
+REQUEST_LATENCY = Histogram("guard_request_duration_seconds", "HTTP request latency.", ["endpoint"])
+DELIVERY_LATENCY = Histogram(
+    "guard_alert_delivery_latency_seconds",
+    "Time from an alert's creation to its delivery to Slack.",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, float("inf")),
+)
+
+# Event types are client-supplied: keep the label set bounded to TaskRouter's resources.
+_EVENT_TYPE = re.compile(
+    r"^(task|reservation|worker|workflow|activity|task-queue|workspace|task-channel)\.[a-z.-]{1,40}$"
+)
+
+
+def event_type_label(event_type: str | None) -> str:
+    """The label for an event type: the type itself when it looks like TaskRouter's, else `other`."""
+    if not event_type:
+        return "none"
+    event_type = event_type.removeprefix("com.twilio.taskrouter.")
+    return event_type if _EVENT_TYPE.match(event_type) else "other"
+
+
+def count_event(source: str, event_type: str | None, outcome: str) -> None:
+    """Count one webhook event (accepted, ignored, bad_request or bad_signature)."""
+    EVENTS.labels(source, event_type_label(event_type), outcome).inc()
+
+
+class StoreGauges(Collector):
+    """Gauges computed from the database when Prometheus scrapes."""
+
+    def __init__(self, store: Store) -> None:
+        """Read from `store`."""
+        self.store = store
+
+    def collect(self) -> Iterator[Any]:
+        """Workers in drift, pending first login, and the outbox backlog."""
+        counts = self.store.verdict_counts()
+        drift = GaugeMetricFamily("guard_workers_in_drift", "Workers whose contact_uri is wrong now.")
+        drift.add_metric([], counts.get("mismatch", 0))
+        pending = GaugeMetricFamily("guard_workers_pending_first_login", "Workers with an email and no contact_uri.")
+        pending.add_metric([], counts.get("pending", 0))
+        backlog = GaugeMetricFamily("guard_outbox_backlog", "Alerts waiting to be delivered.")
+        backlog.add_metric([], self.store.outbox.counts().get("pending", 0))
+        yield from (drift, pending, backlog)
+
+
+def exposition(store: Store) -> bytes:
+    """The text exposition: multiprocess aggregate under gunicorn, this process otherwise."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        for collector in (EVENTS, VERDICTS, ALERTS, REQUEST_LATENCY, DELIVERY_LATENCY):
+            registry.register(collector)
+    registry.register(StoreGauges(store))
+    return generate_latest(registry)
