@@ -1,0 +1,59 @@
+"""JSON error answers and the app-wide handlers that keep every error a clear JSON 4xx."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from sqlalchemy.exc import OperationalError
+from werkzeug.exceptions import HTTPException
+
+from guard.logs import log_event
+
+log = logging.getLogger("guard.http")
+
+
+def error_response(status: int, message: str) -> Response:
+    """A JSON `{"error": ...}` answer with `status`."""
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def bad_request(message: str, **fields: Any) -> Response:
+    """400 with the reason, and a log line that names it."""
+    log_event(log, logging.WARNING, "bad_request", reason=message, path=request.path, **fields)
+    return error_response(400, message)
+
+
+def forbidden() -> Response:
+    """403 for a request whose signature does not verify (the reason is logged, not told)."""
+    return error_response(403, "invalid or missing X-Twilio-Signature")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer HTTP errors as JSON, a database outage as 503, and anything else as a logged 500."""
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response:
+        """Werkzeug errors (404, 405, 413 …) as JSON."""
+        if (err.code or 500) >= 400 and err.code != 404:
+            log_event(log, logging.WARNING, "http_error", status=err.code, reason=err.name, path=request.path)
+        response = error_response(err.code or 500, err.description or err.name)
+        for name, value in err.get_headers():
+            if name.lower() != "content-type":
+                response.headers[name] = value
+        return response
+
+    @app.errorhandler(OperationalError)
+    def _database_down(err: OperationalError) -> Response:
+        """The database is unreachable: ask the sender to retry rather than lose the event."""
+        log_event(log, logging.ERROR, "database_unavailable", error=type(err.orig).__name__, path=request.path)
+        return error_response(503, "database unavailable; retry later")
+
+    @app.errorhandler(Exception)
+    def _unexpected(err: Exception) -> Response:
+        """A bug: log it with its traceback and answer 500 without details."""
+        log.exception("unhandled_error")
+        return error_response(500, "internal error")

@@ -1,0 +1,150 @@
+"""POST /event-streams: a Twilio Event Streams webhook sink (CloudEvents batches)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from guard.config import Account, Settings
+from guard.core.snapshot import (
+    InvalidSnapshot,
+    WorkerKey,
+    WorkerSnapshot,
+    optional_int,
+    optional_time_ms,
+    parse_attributes,
+    require_sid,
+    storable_text,
+)
+from guard.logs import log_event
+from guard.metrics import count_event
+from guard.services import services
+from handlers.errors import bad_request, forbidden
+from handlers.signing import signature_ok
+
+bp = Blueprint("event_streams", __name__)
+log = logging.getLogger("guard.event_streams")
+
+PREFIX = "com.twilio.taskrouter."
+CHECKED_TYPES = frozenset({PREFIX + "worker.created", PREFIX + "worker.attributes.update"})
+DELETED_TYPE = PREFIX + "worker.deleted"
+
+
+@bp.post("/event-streams")
+def receive_batch() -> Response | tuple[Response, int]:
+    """Verify a batch, then record each relevant CloudEvent; bad elements are logged and skipped."""
+    svc = services()
+    body = request.get_data(cache=True)
+    text = _utf8(body)
+    events = _json(text)
+    if text is None:
+        # Not UTF-8, so it cannot match a bodySHA256 Twilio computed: forged when signatures are on.
+        if svc.settings.validate_signature:
+            log_event(log, logging.WARNING, "bad_signature", reason="body is not UTF-8", path=request.path)
+            count_event("event-streams", None, "bad_signature")
+            return forbidden()
+        count_event("event-streams", None, "bad_request")
+        return bad_request("body is not UTF-8")
+    if not signature_ok(request, svc.settings, _signing_accounts(svc.settings, events), text):
+        count_event("event-streams", None, "bad_signature")
+        return forbidden()
+    if not isinstance(events, list | dict):
+        count_event("event-streams", None, "bad_request")
+        return bad_request("body is not JSON" if events is None else "body is not a CloudEvent or an array of them")
+    batch = events if isinstance(events, list) else [events]
+    counts = {"recorded": 0, "skipped": 0, "bad": 0}
+    for index, event in enumerate(batch):
+        event_type = event.get("type") if isinstance(event, dict) else None
+        try:
+            snapshot = snapshot_from_cloudevent(event)
+        except InvalidSnapshot as err:
+            counts["bad"] += 1
+            count_event("event-streams", event_type, "bad_request")
+            log_event(log, logging.WARNING, "bad_cloudevent", index=index, reason=str(err))
+            continue
+        if snapshot is None:
+            counts["skipped"] += 1
+            count_event("event-streams", event_type, "ignored")
+            continue
+        count_event("event-streams", event_type, "accepted")
+        svc.guard.record(snapshot)
+        counts["recorded"] += 1
+    return jsonify(counts), 200
+
+
+def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | None:
+    """Turn one CloudEvent into a worker snapshot, or None for a type the guard skips."""
+    if not isinstance(event, dict):
+        raise InvalidSnapshot("event is not a JSON object")
+    if event.get("specversion") != "1.0":
+        raise InvalidSnapshot("specversion is not 1.0")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        raise InvalidSnapshot("id is missing")
+    event_type = event.get("type")
+    if event_type not in CHECKED_TYPES and event_type != DELETED_TYPE:
+        return None
+    data = event.get("data")
+    payload = data.get("payload") if isinstance(data, dict) else None
+    if not isinstance(payload, dict):
+        raise InvalidSnapshot("data.payload is missing")
+    deleted = event_type == DELETED_TYPE
+    key = WorkerKey(
+        require_sid(payload.get("account_sid") or data.get("account_sid"), "data.payload.account_sid", "AC"),
+        require_sid(payload.get("workspace_sid"), "data.payload.workspace_sid", "WS"),
+        require_sid(payload.get("worker_sid"), "data.payload.worker_sid", "WK"),
+    )
+    raw_attributes = payload.get("worker_attributes")
+    attributes = {} if deleted and raw_attributes is None else parse_attributes(raw_attributes, "worker_attributes")
+    return WorkerSnapshot(
+        key=key,
+        name=storable_text(payload.get("worker_name") or "", "data.payload.worker_name"),
+        attributes=attributes,
+        deleted=deleted,
+        version=optional_int(payload.get("worker_version"), "data.payload.worker_version"),
+        occurred_ms=optional_time_ms(payload.get("timestamp") or data.get("timestamp"), "data.payload.timestamp"),
+        event_id=storable_text(event_id, "id", limit=64),
+        source="event-streams",
+    )
+
+
+def _utf8(body: bytes) -> str | None:
+    """The body as text, or None when it is not UTF-8 (then it cannot carry a valid bodySHA256)."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _json(text: str | None) -> Any:
+    """The parsed body, or None when it is not JSON."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _signing_accounts(settings: Settings, events: Any) -> list[Account | None]:
+    """Whose token may have signed: the one account the batch names, or every account if it names none."""
+    batch = events if isinstance(events, list) else [events]
+    named = {sid for event in batch if (sid := _account_named(event))}
+    if not named:
+        return list(settings.accounts)
+    if len(named) > 1:
+        return []  # one sink belongs to one account: a mixed batch is forged
+    return [settings.account_for(named.pop())]
+
+
+def _account_named(event: Any) -> str | None:
+    """The account SID a CloudEvent claims, if any."""
+    data = event.get("data") if isinstance(event, dict) else None
+    payload = data.get("payload") if isinstance(data, dict) else None
+    sid = (payload.get("account_sid") if isinstance(payload, dict) else None) or (
+        data.get("account_sid") if isinstance(data, dict) else None
+    )
+    return sid if isinstance(sid, str) else None

@@ -1,0 +1,44 @@
+"""GET /metrics (Prometheus text format), optionally behind a bearer token; and request timing."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+from flask import Blueprint, Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from guard.metrics import REQUEST_LATENCY, exposition
+from guard.services import services
+from handlers.errors import error_response
+
+bp = Blueprint("metrics", __name__)
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """The exposition; 401 without the right bearer token when METRICS_TOKEN is set."""
+    token = services().settings.metrics_token
+    if token:
+        sent = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            response = error_response(401, "bearer token required")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    return Response(exposition(services().store), content_type=CONTENT_TYPE_LATEST)
+
+
+def time_requests(app: Flask) -> None:
+    """Observe every request's latency, labelled by endpoint (a bounded set)."""
+
+    @app.before_request
+    def _start_timer() -> None:
+        """Remember when the request started."""
+        g.started = time.perf_counter()
+
+    @app.teardown_request
+    def _observe(_error: BaseException | None) -> None:
+        """Record the elapsed time."""
+        started = g.pop("started", None)
+        if started is not None:
+            REQUEST_LATENCY.labels(request.endpoint or "unmatched").observe(time.perf_counter() - started)

@@ -1,0 +1,124 @@
+"""GET /status (HTML) and GET /api/workers (JSON) for operators, behind HTTP basic auth."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, jsonify, render_template, request
+
+from guard.adapters.views import SORTS
+from guard.pipeline import utcnow
+from guard.services import services
+from handlers.errors import bad_request, error_response
+
+bp = Blueprint("status", __name__, template_folder="templates")
+VERDICTS = ("ok", "pending", "mismatch", "no_email", "ignored", "deleted")
+QUIET_VERDICTS = ("ok", "pending", "ignored", "no_email")
+
+
+@bp.before_request
+def require_login() -> Response | None:
+    """404 when no STATUS_PASSWORD is set (never open to the world); 401 unless the credentials match."""
+    settings = services().settings
+    if not settings.status_password:
+        abort(404)
+    auth = request.authorization
+    user = (auth.username or "") if auth and auth.type == "basic" else ""
+    password = (auth.password or "") if auth and auth.type == "basic" else ""
+    # Both comparisons always run, in constant time, so timing tells nothing about which one failed.
+    user_ok = hmac.compare_digest(user.encode(), settings.status_user.encode())
+    password_ok = hmac.compare_digest(password.encode(), settings.status_password.encode())
+    if user_ok & password_ok:
+        return None
+    response = error_response(401, "authentication required")
+    response.headers["WWW-Authenticate"] = 'Basic realm="contact_uri guard", charset="UTF-8"'
+    return response
+
+
+@bp.after_request
+def no_store(response: Response) -> Response:
+    """Status data is live and sensitive: never cache it."""
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/status")
+def status_page() -> Response:
+    """The overview: health, workers in drift, counts, recent alerts."""
+    store = services().store
+    text = request.args.get("q", "")[:100]
+    sort = request.args.get("sort", "since_desc")
+    g.csp_nonce = secrets.token_urlsafe(16)
+    context = {
+        "health": _health(),
+        "drift": [_display(w) for w in store.views.workers("mismatch", text, sort)],
+        "counts": {v: store.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
+        "alerts": [_display(a) for a in store.views.recent_alerts()],
+        "q": text,
+        "sort": sort if sort in SORTS else "since_desc",
+        "nonce": g.csp_nonce,
+    }
+    response = Response(render_template("status.html", **context))
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; style-src 'nonce-{g.csp_nonce}'; script-src 'nonce-{g.csp_nonce}'; "
+        "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    return response
+
+
+@bp.get("/api/workers")
+def api_workers() -> Response | tuple[Response, int]:
+    """The same data as JSON: `?verdict=mismatch`, `?q=text`, `?sort=since_desc|since_asc|name`."""
+    verdict = request.args.get("verdict") or None
+    if verdict and verdict not in VERDICTS:
+        return bad_request(f"verdict must be one of: {', '.join(VERDICTS)}")
+    store = services().store
+    workers = store.views.workers(verdict, request.args.get("q", "")[:100], request.args.get("sort", "since_desc"))
+    return jsonify(counts=store.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
+
+
+def _health() -> dict[str, Any]:
+    """Database, outbox and last-audit figures for the header."""
+    store = services().store
+    counts = store.outbox.counts()
+    last = store.records.last_audit_run()
+    audit = None
+    if last:
+        audit = {"finished_at": last["finished_at"].isoformat(), "exit_code": last["exit_code"]}
+        audit["counts"] = json.loads(last["counts"])
+        audit["workspace_sid"] = last["workspace_sid"]
+    return {
+        "database": "ok",  # the queries above would have raised (503) otherwise
+        "outbox_backlog": counts.get("pending", 0),
+        "failed_deliveries": counts.get("failed", 0),
+        "last_audit": audit,
+    }
+
+
+def _display(row: dict[str, Any]) -> dict[str, Any]:
+    """Add human time fields to a row for the template."""
+    row = dict(row)
+    for name in ("since", "created_at", "remediation_at"):
+        if isinstance(row.get(name), datetime):
+            row[f"{name}_text"] = f"{row[name]:%Y-%m-%d %H:%M} UTC"
+            row[f"{name}_ago"] = _ago(row[name])
+            row[f"{name}_iso"] = row[name].isoformat()
+    return row
+
+
+def _ago(moment: datetime) -> str:
+    """'5 min ago', '3 h ago', '2 d ago'."""
+    seconds = max(0, int((utcnow() - moment).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return "just now"
+
+
+def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
+    """A worker row with times as ISO strings."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
