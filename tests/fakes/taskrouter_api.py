@@ -1,0 +1,281 @@
+"""A real local HTTP server that plays the TaskRouter Worker REST API for tests and benchmarks.
+
+It pages like Twilio (meta.next_page_url), can leave attributes out of listings, serves ETags,
+enforces If-Match on updates (412), and injects 429/5xx and latency on demand.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ACCOUNT = "AC" + "a" * 32
+_WORKERS = re.compile(r"^/v1/Workspaces/(WS\w{32})/Workers(?:/(WK\w{32}))?$")
+
+
+@dataclass
+class Fault:
+    """An error answer served `times` times to requests matching `method` and a path substring."""
+
+    status: int
+    times: int = 1
+    method: str = "GET"
+    path_contains: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Update:
+    """One POST the guard sent."""
+
+    worker_sid: str
+    params: dict[str, str]
+    if_match: str | None
+
+
+class FakeTaskRouter:
+    """State and behaviour of the fake API; `start()` serves it on 127.0.0.1."""
+
+    def __init__(self, null_list_attributes: bool = False, latency: float = 0.0, max_page_size: int = 1000) -> None:
+        """Start empty; add workers with `add_worker`."""
+        self.workspaces: dict[str, dict[str, dict[str, Any]]] = {}
+        self.null_list_attributes = null_list_attributes
+        self.latency = latency
+        self.max_page_size = max_page_size
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.faults: list[Fault] = []
+        self.updates: list[Update] = []
+        self.requests: list[tuple[str, str]] = []
+        self.before_update: Callable[[str], None] | None = None
+        self.lock = threading.Lock()
+        self.server: ThreadingHTTPServer | None = None
+
+    @property
+    def url(self) -> str:
+        """Base URL to use as TWILIO_TASKROUTER_BASE_URL."""
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add_worker(self, workspace_sid: str, sid: str, name: str, attributes: dict[str, Any]) -> None:
+        """Create a worker with version 1."""
+        workers = self.workspaces.setdefault(workspace_sid, {})
+        workers[sid] = {"sid": sid, "friendly_name": name, "attributes": json.dumps(attributes), "version": 1}
+
+    def attributes(self, workspace_sid: str, sid: str) -> dict[str, Any]:
+        """The current attributes of a worker, parsed."""
+        return json.loads(self.workspaces[workspace_sid][sid]["attributes"])
+
+    def set_attributes(self, workspace_sid: str, sid: str, attributes: dict[str, Any]) -> None:
+        """Another writer changes a worker (bumps its version, hence its ETag)."""
+        with self.lock:
+            worker = self.workspaces[workspace_sid][sid]
+            worker["attributes"] = json.dumps(attributes)
+            worker["version"] += 1
+
+    def inject(self, status: int, times: int = 1, method: str = "GET", path_contains: str = "", **headers: str) -> None:
+        """Serve `status` to the next `times` matching requests."""
+        self.faults.append(
+            Fault(status, times, method, path_contains, {k.replace("_", "-"): v for k, v in headers.items()})
+        )
+
+    def start(self) -> FakeTaskRouter:
+        """Serve on a free port in a background thread."""
+        fake = self
+
+        class Handler(_Handler):
+            api = fake
+
+        self.server = _Server(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self.server:
+            self.server.shutdown()
+            self.server.server_close()
+
+    def take_fault(self, method: str, path: str) -> Fault | None:
+        """The fault to serve for this request, if one is armed."""
+        with self.lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.method == method and fault.path_contains in path:
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def worker_json(self, workspace_sid: str, worker: dict[str, Any], listing: bool) -> dict[str, Any]:
+        """A worker resource shaped like Twilio's."""
+        hidden = listing and self.null_list_attributes
+        url = f"{self.url}/v1/Workspaces/{workspace_sid}/Workers/{worker['sid']}"
+        return {
+            "account_sid": ACCOUNT,
+            "workspace_sid": workspace_sid,
+            "sid": worker["sid"],
+            "friendly_name": worker["friendly_name"],
+            "attributes": None if hidden else worker["attributes"],
+            "activity_name": "Offline",
+            "activity_sid": "WA" + "0" * 32,
+            "available": False,
+            "date_created": "2026-01-05T09:00:00Z",
+            "date_updated": "2026-11-20T09:00:00Z",
+            "date_status_changed": "2026-11-20T09:00:00Z",
+            "url": url,
+            "links": {"channels": f"{url}/Channels"},
+        }
+
+
+class _Server(ThreadingHTTPServer):
+    """A threading server with a listen backlog deep enough for 32+ concurrent clients."""
+
+    daemon_threads = True
+    request_queue_size = 256
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Routes the three Worker endpoints."""
+
+    api: FakeTaskRouter
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real API
+    # One segment per answer and no Nagle: otherwise delayed ACKs add ~40 ms to every request.
+    disable_nagle_algorithm = True
+    wbufsize = 1 << 16
+
+    def log_message(self, *_args: Any) -> None:
+        """Stay quiet."""
+
+    def do_GET(self) -> None:
+        """List or fetch."""
+        self._route("GET")
+
+    def do_POST(self) -> None:
+        """Update."""
+        self._route("POST")
+
+    def _route(self, method: str) -> None:
+        """Track concurrency, apply latency, then answer."""
+        api = self.api
+        parts = urlsplit(self.path)
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with api.lock:
+            api.requests.append((method, self.path))
+            api.in_flight += 1
+            api.max_in_flight = max(api.max_in_flight, api.in_flight)
+        try:
+            if api.latency:
+                time.sleep(api.latency)
+            self._answer(method, parts.path, parts.query, body)
+        finally:
+            with api.lock:
+                api.in_flight -= 1
+
+    def _answer(self, method: str, path: str, query: str, body: bytes) -> None:
+        """Serve an armed fault, or the endpoint's answer."""
+        api = self.api
+        fault = api.take_fault(method, path)
+        if fault:
+            return self._send(
+                fault.status,
+                {"code": 20000 + fault.status, "message": "injected", "status": fault.status},
+                fault.headers,
+            )
+        match = _WORKERS.match(path)
+        if not match or match.group(1) not in api.workspaces:
+            return self._send(404, {"code": 20404, "message": "not found", "status": 404})
+        workspace_sid, worker_sid = match.groups()
+        workers = api.workspaces[workspace_sid]
+        if worker_sid is None:
+            return self._list(workspace_sid, workers, parse_qs(query))
+        if worker_sid not in workers:
+            return self._send(404, {"code": 20404, "message": "not found", "status": 404})
+        if method == "POST":
+            return self._update(workspace_sid, worker_sid, {k: v[0] for k, v in parse_qs(body.decode()).items()})
+        worker = workers[worker_sid]
+        return self._send(200, api.worker_json(workspace_sid, worker, False), {"ETag": f'"{worker["version"]}"'})
+
+    def _list(self, workspace_sid: str, workers: dict[str, dict[str, Any]], query: dict[str, list[str]]) -> None:
+        """One page of workers, with Twilio's meta block."""
+        size = min(int(query.get("PageSize", ["50"])[0]), self.api.max_page_size)
+        offset = int(query.get("PageToken", ["0"])[0])
+        sids = list(workers)
+        page = [self.api.worker_json(workspace_sid, workers[s], True) for s in sids[offset : offset + size]]
+        base = f"{self.api.url}/v1/Workspaces/{workspace_sid}/Workers?PageSize={size}"
+        following = offset + size
+        meta = {
+            "page": offset // size,
+            "page_size": size,
+            "first_page_url": f"{base}&Page=0",
+            "previous_page_url": None,
+            "url": f"{base}&Page={offset // size}&PageToken={offset}",
+            "next_page_url": f"{base}&Page={following // size}&PageToken={following}"
+            if following < len(sids)
+            else None,
+            "key": "workers",
+        }
+        self._send(200, {"workers": page, "meta": meta})
+
+    def _update(self, workspace_sid: str, worker_sid: str, params: dict[str, str]) -> None:
+        """Replace attributes if If-Match matches the current ETag."""
+        api = self.api
+        if_match = self.headers.get("If-Match")
+        with api.lock:
+            api.updates.append(Update(worker_sid, params, if_match))
+        if api.before_update:
+            api.before_update(worker_sid)
+        with api.lock:
+            worker = api.workspaces[workspace_sid][worker_sid]
+            if if_match and if_match != f'"{worker["version"]}"':
+                return self._send(412, {"code": 20412, "message": "Precondition Failed", "status": 412})
+            if "Attributes" in params:
+                worker["attributes"] = params["Attributes"]
+            worker["version"] += 1
+            answer = api.worker_json(workspace_sid, worker, False)
+            etag = f'"{worker["version"]}"'
+        return self._send(200, answer, {"ETag": etag})
+
+    def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        """Write a JSON answer."""
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+def main() -> None:
+    """Serve a populated fake API until killed (the benchmarks run it in its own process)."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--workers", type=int, default=1000)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--null-list-attributes", action="store_true")
+    parser.add_argument("--workspace", default="WS" + "b" * 32)
+    args = parser.parse_args()
+    fake = FakeTaskRouter(null_list_attributes=args.null_list_attributes, latency=args.latency)
+    for n in range(1, args.workers + 1):
+        address = f"agent.{n}@flex-bench.example.com"
+        uri = f"sip:agent{n}@pbx.example.com" if n % 100 == 0 else f"client:agent_2E{n}_40flex_2Dbench_2Eexample_2Ecom"
+        fake.add_worker(
+            args.workspace, f"WK{n:032x}", address, {"email": address, "contact_uri": uri, "roles": ["agent"]}
+        )
+    fake.start()
+    print(fake.url, flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    fake.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Several Twilio accounts in one deployment: TWILIO_ACCOUNTS, signatures, Slack routing, audits."""
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from guard.accounts import parse_accounts
+from guard.adapters.tables import alert
+from guard.config import ConfigError, Settings
+from guard.core.snapshot import WorkerKey
+from tests.fakes.slack import FakeSlack
+from tests.helpers import cloudevent, email, populate, post_cloudevents, worker_event, worker_sid
+
+PROD, STAGING, STRANGER = "AC" + "1" * 32, "AC" + "2" * 32, "AC" + "3" * 32
+PROD_WS, STAGING_WS = "WS" + "1" * 32, "WS" + "2" * 32
+PROD_TOKEN, STAGING_TOKEN = "prod-token-aaaaaaaaaaaaaaaa", "staging-token-bbbbbbbbbbbbbb"
+
+
+def accounts(prod_slack=None, staging_slack=None):
+    """Two accounts, each with a token, a named workspace and optionally its own Slack webhook."""
+    document = {
+        PROD: {"name": "Production", "auth_token": PROD_TOKEN, "workspaces": {PROD_WS: "Flex prod"}},
+        STAGING: {"name": "Staging", "auth_token": STAGING_TOKEN, "workspaces": [STAGING_WS]},
+    }
+    if prod_slack:
+        document[PROD]["slack_webhook_url"] = prod_slack
+    if staging_slack:
+        document[STAGING]["slack_webhook_url"] = staging_slack
+    return parse_accounts(json.dumps(document))
+
+
+@pytest.fixture
+def two_slacks():
+    """A Slack stub for each account."""
+    stubs = FakeSlack().start(), FakeSlack().start()
+    yield stubs
+    for stub in stubs:
+        stub.stop()
+
+
+@pytest.fixture
+def settings_overrides(request):
+    """Two accounts and no single-account token; `with_slack` / `with_api` wire the stubs in."""
+    overrides = {"auth_token": None, "listed_accounts": accounts()}
+    if getattr(request, "param", None) == "with_slack":
+        prod_slack, staging_slack = request.getfixturevalue("two_slacks")
+        overrides["listed_accounts"] = accounts(prod_slack.url, staging_slack.url)
+    if getattr(request, "param", None) == "with_api":
+        overrides["taskrouter_base_url"] = request.getfixturevalue("fake_api").url
+    return overrides
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("{not json", "TWILIO_ACCOUNTS is not valid JSON"),
+        ("[]", "TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID"),
+        ('{"prod": {}}', "TWILIO_ACCOUNTS key 'prod' is not an Account SID (AC…)"),
+        (json.dumps({PROD: {"name": "x"}}), f"TWILIO_ACCOUNTS['{PROD}'].auth_token is missing"),
+        (json.dumps({PROD: {"auth_token": "SECRET", "workspaces": ["WS1"]}}), "is not a Workspace SID"),
+        (json.dumps({PROD: {"auth_token": "SECRET", "api_key": "SK1"}}), "needs both api_key and api_secret"),
+        (json.dumps({PROD: {"auth_token": "SECRET", "slack_webhook_url": "SECRET"}}), "must be an http:// or https://"),
+        (json.dumps({PROD: {"auth_token": "SECRET", "token": "x"}}), "has unknown keys: token"),
+    ],
+)
+def test_bad_twilio_accounts_stop_the_start_with_one_clear_line(raw, message):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"TWILIO_ACCOUNTS": raw})
+    assert message in str(caught.value)
+    assert "SECRET" not in str(caught.value)
+
+
+def test_single_account_variables_keep_working_next_to_twilio_accounts():
+    env = {"TWILIO_ACCOUNTS": json.dumps({PROD: {"auth_token": PROD_TOKEN}})}
+    env |= {"TWILIO_ACCOUNT_SID": STAGING, "TWILIO_AUTH_TOKEN": STAGING_TOKEN, "TWILIO_WORKSPACE_SID": STAGING_WS}
+    settings = Settings.from_env(env)
+    assert [a.sid for a in settings.accounts] == [PROD, STAGING]
+    assert settings.account_for(STAGING).auth_token == STAGING_TOKEN
+    assert settings.account_for(STRANGER) is None
+    assert settings.audit_targets() == [(settings.accounts[1], STAGING_WS)]
+
+
+def test_each_account_signs_with_its_own_token(taskrouter, services):
+    prod = worker_event(contact_uri="sip:x", AccountSid=PROD, WorkspaceSid=PROD_WS)
+    staging = worker_event(contact_uri="sip:x", AccountSid=STAGING, WorkspaceSid=STAGING_WS)
+    assert taskrouter.post(prod, token=PROD_TOKEN).status_code == 204
+    assert taskrouter.post(staging, token=STAGING_TOKEN).status_code == 204
+    assert services.store.state(WorkerKey(PROD, PROD_WS, worker_sid(1)))["verdict"] == "mismatch"
+    assert services.store.state(WorkerKey(STAGING, STAGING_WS, worker_sid(1)))["verdict"] == "mismatch"
+
+
+def test_cross_account_forgery_and_unknown_accounts_get_403(taskrouter, client, services):
+    forged = worker_event(contact_uri="sip:x", AccountSid=STAGING, WorkspaceSid=STAGING_WS)
+    stranger = worker_event(contact_uri="sip:x", AccountSid=STRANGER)
+    assert taskrouter.post(forged, token=PROD_TOKEN).status_code == 403
+    assert taskrouter.post(stranger, token=PROD_TOKEN).status_code == 403
+    staging_batch = [cloudevent(account_sid=STAGING, workspace_sid=STAGING_WS, contact_uri="sip:x")]
+    assert post_cloudevents(client, staging_batch, token=PROD_TOKEN).status_code == 403
+    mixed = [cloudevent(account_sid=PROD, workspace_sid=PROD_WS), *staging_batch]
+    assert post_cloudevents(client, mixed, token=PROD_TOKEN).status_code == 403
+    assert post_cloudevents(client, staging_batch, token=STAGING_TOKEN).status_code == 200
+    with services.store.engine.connect() as connection:
+        assert {r.account_sid for r in connection.execute(select(alert))} == {STAGING}
+
+
+@pytest.mark.parametrize("settings_overrides", ["with_slack"], indirect=True)
+def test_alerts_go_to_each_accounts_own_slack_and_name_the_account(taskrouter, services, two_slacks):
+    prod_slack, staging_slack = two_slacks
+    taskrouter.post(
+        worker_event(sid=worker_sid(1), AccountSid=PROD, WorkspaceSid=PROD_WS, contact_uri="sip:a"), token=PROD_TOKEN
+    )
+    taskrouter.post(
+        worker_event(sid=worker_sid(2), AccountSid=STAGING, WorkspaceSid=STAGING_WS, contact_uri="sip:b"),
+        token=STAGING_TOKEN,
+    )
+    services.dispatcher.run_once()
+    assert list(prod_slack.messages()) == [(worker_sid(1), "drift")]
+    assert list(staging_slack.messages()) == [(worker_sid(2), "drift")]
+    shown = json.dumps(prod_slack.received[0])
+    assert f"Production ({PROD})" in shown and f"Flex prod ({PROD_WS})" in shown
+
+
+@pytest.mark.parametrize("settings_overrides", ["with_api"], indirect=True)
+def test_audit_sweeps_every_configured_workspace_into_one_report(runner, fake_api):
+    populate(fake_api, 3, drifting={2})  # the helper's default workspace: replace it with two named ones
+    fake_api.workspaces = {PROD_WS: fake_api.workspaces.popitem()[1]}
+    for n in (11, 12):
+        fake_api.add_worker(STAGING_WS, worker_sid(n), f"agent.{n}", {"email": email(n)})
+    result = runner.invoke(args=["audit", "--format", "json"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == 1
+    assert [(w["account_sid"], w["workspace_sid"], w["summary"]["total"]) for w in report["workspaces"]] == [
+        (PROD, PROD_WS, 3),
+        (STAGING, STAGING_WS, 2),
+    ]
+    assert report["summary"]["total"] == 5 and report["summary"]["mismatch"] == 1
+    only_staging = runner.invoke(args=["audit", "--format", "json", "--workspace", STAGING_WS])
+    assert only_staging.exit_code == 0
+    assert [w["workspace_sid"] for w in json.loads(only_staging.stdout)["workspaces"]] == [STAGING_WS]
+    unknown = runner.invoke(args=["audit", "--workspace", "WS" + "9" * 32])
+    assert unknown.exit_code == 2 and "is not configured in TWILIO_ACCOUNTS" in unknown.stderr

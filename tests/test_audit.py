@@ -1,0 +1,131 @@
+"""`flask --app wsgi audit` against a real local server playing the TaskRouter API."""
+
+import csv
+import io
+import json
+
+import pytest
+from sqlalchemy import select
+
+from guard.adapters.tables import audit_run
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, audit, email, fake_api_settings, populate, uri, worker_sid
+
+
+@pytest.fixture
+def database_url(tmp_path):
+    """SQLite only: these tests are about the sweep and its reports; test_audit_alert.py covers both stores."""
+    return f"sqlite:///{tmp_path}/guard.db"
+
+
+@pytest.fixture
+def settings_overrides(fake_api, request):
+    """Point the REST client at the fake API."""
+    return fake_api_settings(fake_api, **getattr(request, "param", {}))
+
+
+def test_sweeps_several_pages_and_reports_json(runner, fake_api):
+    populate(fake_api, 350, drifting={7, 300}, pending={9})
+    code, out = audit(runner, "--format", "json")
+    report = json.loads(out)
+    assert code == 1
+    assert report["summary"] == {
+        "total": 350, "ok": 347, "pending": 1, "mismatch": 2, "no_email": 0, "ignored": 0, "error": 0,
+    }  # fmt: skip
+    listings = [path for method, path in fake_api.requests if "/Workers?" in path or path.endswith("/Workers")]
+    assert len(listings) == 4  # followed next_page_url through every page
+    assert listings[0].endswith("PageSize=1000")
+    drift = next(w for w in report["workers"] if w["sid"] == worker_sid(7))
+    assert drift == {
+        "account_sid": ACCOUNT_SID, "workspace_sid": WORKSPACE_SID, "sid": worker_sid(7), "name": "agent.7",
+        "email": email(7), "verdict": "mismatch", "expected": uri(7), "actual": "client:" + email(7),
+        "diagnosis": "raw_email", "detail": drift["detail"],
+    }  # fmt: skip
+
+
+def test_null_list_attributes_are_fetched_one_by_one_with_bounded_concurrency(runner, fake_api):
+    fake_api.null_list_attributes = True
+    fake_api.latency = 0.01
+    populate(fake_api, 120, drifting={5})
+    code, out = audit(runner, "--format", "json", "--concurrency", "4")
+    assert code == 1
+    assert json.loads(out)["summary"]["ok"] == 119
+    fetches = [path for method, path in fake_api.requests if "/Workers/WK" in path]
+    assert len(fetches) == 120
+    assert fake_api.max_in_flight <= 4
+
+
+def test_csv_has_one_row_per_worker_and_only_drift_filters(runner, fake_api):
+    populate(fake_api, 20, drifting={3})
+    code, out = audit(runner, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert code == 1 and len(rows) == 20
+    assert rows[2]["verdict"] == "mismatch" and rows[2]["actual"] == "client:" + email(3)
+    _, out = audit(runner, "--format", "csv", "--only", "drift")
+    assert [row["sid"] for row in csv.DictReader(io.StringIO(out))] == [worker_sid(3)]
+
+
+def test_table_lists_non_ok_workers_and_a_summary_line(runner, fake_api):
+    populate(fake_api, 10, drifting={4}, pending={6})
+    code, out = audit(runner)
+    assert code == 1
+    assert worker_sid(4) in out and "the raw email" in out
+    assert worker_sid(1) not in out and worker_sid(6) not in out
+    assert out.strip().splitlines()[-1].startswith("10 workers in WS")
+    assert "8 ok, 1 pending, 1 mismatch" in out
+
+
+def test_no_drift_exits_0(runner, fake_api):
+    populate(fake_api, 5)
+    assert audit(runner, "--format", "json")[0] == 0
+
+
+def test_429_and_5xx_are_retried_until_the_sweep_completes(runner, fake_api):
+    fake_api.null_list_attributes = True
+    populate(fake_api, 30)
+    fake_api.inject(429, times=2, path_contains="/Workers", Retry_After="1")
+    fake_api.inject(500, times=2, path_contains=worker_sid(3))
+    fake_api.inject(503, times=1, path_contains=worker_sid(4))
+    code, out = audit(runner, "--format", "json")
+    assert (code, json.loads(out)["summary"]["ok"]) == (0, 30)
+
+
+def test_a_worker_that_keeps_failing_is_an_error_and_the_sweep_goes_on(runner, fake_api):
+    fake_api.null_list_attributes = True
+    populate(fake_api, 30, drifting={2})
+    fake_api.inject(500, times=50, path_contains=worker_sid(9))
+    code, out = audit(runner, "--format", "json")
+    report = json.loads(out)
+    assert code == 2
+    assert report["summary"]["error"] == 1 and report["summary"]["mismatch"] == 1
+    failed = next(w for w in report["workers"] if w["verdict"] == "error")
+    assert failed["sid"] == worker_sid(9) and "HTTP 500" in failed["detail"]
+
+
+@pytest.mark.parametrize(
+    ("settings_overrides", "variable"),
+    [
+        ({"account_sid": None, "workspace_sid": WORKSPACE_SID}, "TWILIO_ACCOUNT_SID"),
+        ({"account_sid": ACCOUNT_SID, "workspace_sid": None}, "TWILIO_WORKSPACE_SID"),
+        ({"account_sid": ACCOUNT_SID, "api_key": "SK" + "1" * 32, "workspace_sid": WORKSPACE_SID}, "TWILIO_API_SECRET"),
+    ],
+)
+def test_missing_credential_exits_2_naming_it(runner, settings_overrides, variable):
+    result = runner.invoke(args=["audit"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: " + variable)
+    assert result.stdout == ""
+
+
+def test_audit_runs_are_recorded(runner, fake_api, services):
+    populate(fake_api, 3, drifting={1})
+    audit(runner, "--format", "json")
+    with services.store.engine.connect() as connection:
+        [run] = connection.execute(select(audit_run)).all()
+    assert run.exit_code == 1 and json.loads(run.counts)["mismatch"] == 1
+
+
+@pytest.mark.parametrize("settings_overrides", [{"taskrouter_base_url": "http://127.0.0.1:9"}], indirect=True)
+def test_an_unreachable_api_is_retried_then_exits_2(runner, fake_api):
+    result = runner.invoke(args=["audit", "--format", "json"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith(f"error: {WORKSPACE_SID}: listing workers failed: ConnectionError")

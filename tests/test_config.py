@@ -1,0 +1,60 @@
+"""Configuration is read once from the environment and rejected with one line naming the variable."""
+
+import pytest
+
+from guard.config import ConfigError, Settings
+
+BASE = {"TWILIO_AUTH_TOKEN": "secret-token"}
+
+
+def test_defaults_are_safe():
+    settings = Settings.from_env(BASE)
+    assert settings.validate_signature is True
+    assert settings.trust_proxy is False
+    assert settings.remediate == "off"
+    assert settings.alert_repeat is None
+    assert settings.database_url is None  # the SQLite file under instance/
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("TWILIO_VALIDATE_SIGNATURE", "maybe", "TWILIO_VALIDATE_SIGNATURE must be true or false"),
+        ("ALERT_REPEAT_HOURS", "-1", "ALERT_REPEAT_HOURS must be a number >= 0"),
+        ("REMEDIATE", "fix", "REMEDIATE must be one of: off, remove"),
+        ("SLACK_WEBHOOK_URL", "hooks.slack.com/T/B/SECRET", "SLACK_WEBHOOK_URL must be an http:// or https:// URL"),
+        ("PUBLIC_BASE_URL", "guard.example.com", "PUBLIC_BASE_URL must be an http:// or https:// URL"),
+        ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES must be a number >= 1024"),
+    ],
+)
+def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**BASE, name: value})
+    assert str(caught.value) == message
+    assert "SECRET" not in str(caught.value)
+
+
+def test_auth_token_is_required_unless_validation_is_explicitly_off():
+    with pytest.raises(ConfigError, match="TWILIO_AUTH_TOKEN is not set"):
+        Settings.from_env({})
+    assert Settings.from_env({"TWILIO_VALIDATE_SIGNATURE": "false"}).validate_signature is False
+
+
+def test_secrets_stay_out_of_repr():
+    settings = Settings.from_env({**BASE, "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/SECRET"})
+    assert "secret-token" not in repr(settings)
+    assert "SECRET" not in repr(settings)
+
+
+def test_turning_signatures_off_logs_a_loud_warning(tmp_path, capsys):
+    from guard.app import create_app
+
+    create_app(Settings(database_url=f"sqlite:///{tmp_path}/g.db", validate_signature=False))
+    assert '"level": "warning"' in capsys.readouterr().out.split("SIGNATURE VALIDATION IS OFF")[0].splitlines()[-1]
+
+
+def test_remediate_remove_needs_rest_credentials_at_start():
+    with pytest.raises(ConfigError, match="TWILIO_ACCOUNT_SID is not set"):
+        Settings.from_env({**BASE, "REMEDIATE": "remove"})
+    settings = Settings.from_env({**BASE, "REMEDIATE": "remove", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
+    assert settings.rest_credentials().password == "secret-token"

@@ -1,0 +1,36 @@
+"""The docs stay in step with the code: every variable the config reads is documented."""
+
+import json
+import re
+
+from tests.processes import ROOT
+
+CONFIG_SOURCE = (ROOT / "guard" / "config.py").read_text()  # where every variable is read
+ENV_VARS = sorted(set(re.findall(r'reader\.\w+\(\s*"([A-Z0-9_]+)"', CONFIG_SOURCE)))
+
+
+def test_config_reads_a_known_set_of_variables():
+    assert "TWILIO_AUTH_TOKEN" in ENV_VARS and "DATABASE_URL" in ENV_VARS
+
+
+def test_every_variable_is_in_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in ENV_VARS if f"| `{name}` |" not in readme]
+    assert missing == []
+
+
+def test_every_variable_is_in_app_json_with_a_description():
+    app_json = json.loads((ROOT / "app.json").read_text())
+    env = app_json["env"]
+    # DATABASE_URL comes from the heroku-postgresql add-on, not from the person deploying.
+    assert "heroku-postgresql" in app_json["addons"]
+    undocumented = [name for name in ENV_VARS if name != "DATABASE_URL" and not env.get(name, {}).get("description")]
+    assert undocumented == []
+    assert env["TWILIO_AUTH_TOKEN"]["required"] is True
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "```sh\nmake test\n```" in readme
+    assert re.search(r"^make test$", ci, re.MULTILINE)

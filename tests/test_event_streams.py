@@ -1,0 +1,108 @@
+"""POST /event-streams: signed CloudEvent batches, dedup by id, order, and bad elements."""
+
+import pytest
+from sqlalchemy import select
+
+from guard.adapters.tables import alert
+from guard.core.snapshot import WorkerKey
+from tests.helpers import ACCOUNT_SID, ANN_URI, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
+
+KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+
+
+def alert_kinds(services):
+    """(worker, kind) of every queued alert, oldest first."""
+    with services.store.engine.connect() as connection:
+        return [(r.worker_sid, r.kind) for r in connection.execute(select(alert).order_by(alert.c.id))]
+
+
+def test_a_signed_batch_is_recorded_through_the_same_pipeline(client, services):
+    batch = [cloudevent(contact_uri="sip:wrong"), cloudevent(sid=worker_sid(2), contact_uri=None)]
+    response = post_cloudevents(client, batch)
+    assert response.status_code == 200
+    assert response.get_json() == {"recorded": 2, "skipped": 0, "bad": 0}
+    assert services.store.state(KEY)["verdict"] == "mismatch"
+    assert services.store.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(2)))["verdict"] == "pending"
+    assert alert_kinds(services) == [(worker_sid(1), "drift")]
+
+
+def test_a_single_object_is_accepted_too(client, services):
+    assert post_cloudevents(client, cloudevent(contact_uri="sip:x")).get_json()["recorded"] == 1
+
+
+def test_mixed_batch_skips_other_types_and_logs_the_bad_element(client, services, capsys):
+    reservation = cloudevent()
+    reservation["type"] = "com.twilio.taskrouter.reservation.created"
+    broken = cloudevent(sid=worker_sid(3))
+    broken["data"]["payload"]["worker_attributes"] = "[not an object]"
+    batch = [reservation, broken, "not even an object", cloudevent(contact_uri="sip:x")]
+    response = post_cloudevents(client, batch)
+    assert response.status_code == 200
+    assert response.get_json() == {"recorded": 1, "skipped": 1, "bad": 2}
+    log = capsys.readouterr().out
+    assert '"index": 1, "reason": "worker_attributes is not valid JSON"' in log
+    assert '"index": 2, "reason": "event is not a JSON object"' in log
+    assert services.store.state(KEY)["verdict"] == "mismatch"
+
+
+def test_duplicate_ids_are_processed_once(client, services):
+    event = cloudevent(contact_uri="sip:x")
+    post_cloudevents(client, [event, event])
+    post_cloudevents(client, [event])
+    assert alert_kinds(services) == [(worker_sid(1), "drift")]
+
+
+def test_an_older_event_never_overwrites_newer_state(client, services):
+    newer = cloudevent(contact_uri=None, timestamp="2026-11-27T09:05:00.000Z")
+    older = cloudevent(contact_uri="sip:old", timestamp="2026-11-27T09:00:00.000Z")
+    post_cloudevents(client, [newer, older])
+    assert services.store.state(KEY)["verdict"] == "pending"
+    assert alert_kinds(services) == []
+
+
+def test_worker_version_wins_over_timestamps_when_present(client, services):
+    post_cloudevents(client, [cloudevent(contact_uri="sip:v9", worker_version=9)])
+    post_cloudevents(client, [cloudevent(contact_uri=ANN_URI, worker_version=8, timestamp="2026-11-28T00:00:00Z")])
+    assert services.store.state(KEY)["actual"] == "sip:v9"
+
+
+def test_deleted_closes_a_drift(client, services):
+    post_cloudevents(client, [cloudevent(contact_uri="sip:x", timestamp="2026-11-27T09:00:00Z")])
+    post_cloudevents(client, [cloudevent("worker.deleted", timestamp="2026-11-27T09:01:00Z")])
+    assert alert_kinds(services) == [(worker_sid(1), "drift"), (worker_sid(1), "resolved")]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status"),
+    [
+        ({"token": "not-the-token"}, 403),
+        ({"tamper": '[{"specversion": "1.0"}]'}, 403),  # body changed after signing: bodySHA256 mismatch
+        ({"body": "this is not json"}, 400),
+        ({"body": "42"}, 400),
+    ],
+)
+def test_forged_or_malformed_bodies(client, services, kwargs, status):
+    response = post_cloudevents(client, [cloudevent(contact_uri="sip:x")], **kwargs)
+    assert response.status_code == status
+    assert services.store.state(KEY) is None
+
+
+def test_signature_without_body_hash_in_the_url_is_rejected(client, services):
+    from tests.helpers import sign
+
+    body = '[{"specversion": "1.0"}]'
+    response = client.post(
+        "/event-streams", data=body, content_type="application/json",
+        headers={"X-Twilio-Signature": sign({}, "http://localhost/event-streams")},
+    )  # fmt: skip
+    assert response.status_code == 403
+
+
+def test_non_utf8_body_is_forbidden(client):
+    assert client.post("/event-streams?bodySHA256=00", data=b"\xff\xfe").status_code == 403
+
+
+@pytest.mark.parametrize("settings_overrides", [{"validate_signature": False, "auth_token": None}])
+def test_non_utf8_body_is_a_400_when_signatures_are_off(client, settings_overrides):
+    response = client.post("/event-streams", data=b"\xff\xfe")
+    assert (response.status_code, response.get_json()) == (400, {"error": "body is not UTF-8"})

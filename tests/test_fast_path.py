@@ -1,0 +1,138 @@
+"""The WSGI fast path: authentic ignored events are answered before Flask; everything else takes the full path."""
+
+from typing import ClassVar
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.helpers import sign, worker_event
+
+IGNORED_TYPES = ["task.created", "reservation.accepted", "worker.activity.update"]
+
+
+@pytest.fixture
+def flask_saw(app):
+    """The paths of the requests that reached Flask (the fast path answers before it)."""
+    seen = []
+    app.before_request(lambda: seen.append("/taskrouter/events"))
+    return seen
+
+
+@pytest.mark.parametrize("event_type", IGNORED_TYPES)
+def test_authentic_ignored_types_get_204_before_flask(taskrouter, services, flask_saw, event_type):
+    response = taskrouter.post(worker_event(event_type, contact_uri="sip:x"))
+    assert response.status_code == 204
+    assert response.content_type == "application/json"
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert flask_saw == []
+    assert services.store.verdict_counts() == {}
+
+
+@pytest.mark.parametrize("event_type", IGNORED_TYPES)
+def test_forged_ignored_types_get_403_from_the_full_path(client, taskrouter, flask_saw, capsys, event_type):
+    fields = worker_event(event_type)
+    assert taskrouter.post(fields, token="another-token").status_code == 403
+    response = client.post("/taskrouter/events", data=fields, headers={"X-Twilio-Signature": "junk"})
+    assert response.status_code == 403
+    assert client.post("/taskrouter/events", data=fields).status_code == 403  # no signature at all
+    assert len(flask_saw) == 3
+    assert capsys.readouterr().out.count("bad_signature") == 3
+
+
+def test_a_tampered_ignored_event_gets_403(client, flask_saw):
+    fields = worker_event("task.created")
+    signature = sign(fields)
+    fields["TaskAttributes"] = "{}"
+    assert client.post("/taskrouter/events", data=fields, headers={"X-Twilio-Signature": signature}).status_code == 403
+    assert flask_saw == ["/taskrouter/events"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "EventType=worker.attributes.update&WorkerSid=x",  # acted on: verified
+        "EventType=worker%2Eattributes%2Eupdate&WorkerSid=x",  # unusual spelling: the full path decides
+        "EventType=&x=1",
+        "x=1",
+        "EventType=worker.created&EventType=task.created",  # the first value counts, as in the form parser
+        "EventType=task.created&WorkerName=%FF",  # not UTF-8 once decoded
+    ],
+)
+def test_everything_else_takes_the_verified_path(client, flask_saw, body):
+    response = client.post(
+        "/taskrouter/events", data=body, content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": "junk"},
+    )  # fmt: skip
+    assert response.status_code == 403
+    assert flask_saw == ["/taskrouter/events"]
+
+
+def test_an_authentic_body_the_fast_parser_reads_differently_is_still_answered_204(client, flask_saw):
+    from urllib.parse import urlencode
+
+    fields = worker_event("task.created", TaskAttributes='{"ticket": "#42"}')
+    body = urlencode(fields, safe="#")  # a raw '#': yarl's URL parser reads a fragment, the form parser does not
+    response = client.post(
+        "/taskrouter/events", data=body, content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": sign(fields)},
+    )  # fmt: skip
+    assert response.status_code == 204
+    assert flask_saw == ["/taskrouter/events"]  # the full path verified it
+
+
+@pytest.mark.parametrize("database_url", ["sqlite://"])
+def test_any_signed_ignored_event_gets_204_and_any_tampered_one_403(client):
+    """Whatever the field values, both paths agree: genuine is 204, one changed character is 403."""
+    awkward = st.text(st.characters(blacklist_categories=["Cs"]) | st.sampled_from("#%&=+;?/ _"), max_size=30)
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+    @given(extra=st.dictionaries(st.text(st.characters(min_codepoint=65, max_codepoint=122), min_size=1), awkward))
+    def post(extra):
+        fields = {**extra, **worker_event("reservation.created")}
+        headers = {"X-Twilio-Signature": sign(fields)}
+        assert client.post("/taskrouter/events", data=fields, headers=headers).status_code == 204
+        tampered = {**fields, "WorkerName": fields["WorkerName"] + "!"}
+        assert client.post("/taskrouter/events", data=tampered, headers=headers).status_code == 403
+
+    post()
+
+
+def test_a_body_read_by_the_fast_path_is_still_readable_by_the_app(taskrouter, services):
+    assert taskrouter.post(worker_event(contact_uri="sip:x")).status_code == 204
+    assert services.store.verdict_counts() == {"mismatch": 1}
+
+
+class TestPublicUrl:
+    """The fast path verifies against the same public URL as the full path."""
+
+    HTTPS_URL = "https://guard.example.com/taskrouter/events"
+    FORWARDED: ClassVar[dict[str, str]] = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "guard.example.com"}
+
+    @pytest.mark.parametrize("settings_overrides", [{"trust_proxy": True}])
+    def test_behind_a_trusted_proxy(self, taskrouter, flask_saw, settings_overrides):
+        fields = worker_event("task.created")
+        assert taskrouter.post(fields, signed_url=self.HTTPS_URL, headers=self.FORWARDED).status_code == 204
+        assert flask_saw == []
+
+    def test_forwarded_headers_are_ignored_unless_trusted(self, taskrouter, flask_saw):
+        fields = worker_event("task.created")
+        assert taskrouter.post(fields, signed_url=self.HTTPS_URL, headers=self.FORWARDED).status_code == 403
+
+    def test_each_request_is_checked_against_its_own_host(self, taskrouter, flask_saw):
+        fields = worker_event("task.created")
+        signed_for_a = "http://a.example/taskrouter/events"
+        for host, status in [("a.example", 204), ("b.example", 403), ("a.example", 204)]:
+            assert taskrouter.post(fields, signed_url=signed_for_a, headers={"Host": host}).status_code == status
+        assert flask_saw == ["/taskrouter/events"]  # only the request for b.example needed the full path
+
+    @pytest.mark.parametrize("settings_overrides", [{"public_base_url": "https://guard.example.com"}])
+    def test_public_base_url(self, taskrouter, flask_saw, settings_overrides):
+        assert taskrouter.post(worker_event("task.created"), signed_url=self.HTTPS_URL).status_code == 204
+        assert flask_saw == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"validate_signature": False, "auth_token": None}])
+def test_validation_off_answers_unsigned_ignored_events(client, flask_saw, settings_overrides):
+    assert client.post("/taskrouter/events", data=worker_event("task.created")).status_code == 204
+    assert flask_saw == []

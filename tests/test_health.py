@@ -1,0 +1,32 @@
+"""GET /healthz, and what happens to events while the database is down."""
+
+import pytest
+
+from guard.app import create_app
+from tests.conftest import make_settings
+from tests.helpers import TaskRouterPoster, worker_event
+
+
+def test_healthz_reports_database_and_outbox(client, taskrouter):
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"database": "ok", "pending_alerts": 0, "failed_alerts": 0}
+
+
+@pytest.fixture
+def app_without_database():
+    """An app whose PostgreSQL is unreachable."""
+    return create_app(make_settings("postgresql://postgres@127.0.0.1:1/none"))
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(app_without_database):
+    response = app_without_database.test_client().get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["database"] == "unreachable"
+
+
+def test_events_get_503_not_500_while_the_database_is_down(app_without_database):
+    response = TaskRouterPoster(app_without_database.test_client()).post(worker_event())
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "database unavailable; retry later"}

@@ -1,0 +1,124 @@
+"""GET /metrics: counters after signed events, gauges from the database, the bearer token, gunicorn."""
+
+import pytest
+import requests
+
+from tests.fakes.slack import FakeSlack
+from tests.helpers import cloudevent, post_cloudevents, worker_event, worker_sid
+from tests.processes import Gunicorn, post_all
+
+
+def sample(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition (0 when absent)."""
+    wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        metric, _, value = line.rpartition(" ")
+        metric_name, _, label_text = metric.partition("{")
+        if metric_name == name and ",".join(sorted(label_text.rstrip("}").split(","))) == wanted:
+            return float(value)
+    return 0.0
+
+
+def scrape(client) -> str:
+    """The current exposition."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_counters_and_gauges_follow_signed_events(client, taskrouter):
+    before = scrape(client)
+    taskrouter.post(worker_event(sid=worker_sid(1), contact_uri="sip:x"))
+    taskrouter.post(worker_event(sid=worker_sid(2), contact_uri=None))
+    taskrouter.post(worker_event("task.created"))
+    taskrouter.post(worker_event(WorkerAttributes="[]"))
+    taskrouter.post(worker_event(), token="forged")
+    post_cloudevents(client, [cloudevent(sid=worker_sid(3), contact_uri="sip:y")])
+    after = scrape(client)
+
+    def delta(name, **labels):
+        return sample(after, name, **labels) - sample(before, name, **labels)
+
+    accepted = {"source": "taskrouter", "event_type": "worker.attributes.update", "outcome": "accepted"}
+    assert delta("guard_events_received_total", **accepted) == 2
+    assert delta("guard_events_received_total", source="taskrouter", event_type="task.created", outcome="ignored") == 1
+    assert delta("guard_events_received_total", **{**accepted, "outcome": "bad_request"}) == 1
+    assert delta("guard_events_received_total", **{**accepted, "outcome": "bad_signature"}) == 1
+    streams = {"source": "event-streams", "event_type": "worker.attributes.update", "outcome": "accepted"}
+    assert delta("guard_events_received_total", **streams) == 1
+    assert delta("guard_verdicts_total", verdict="mismatch") == 2
+    assert delta("guard_verdicts_total", verdict="pending") == 1
+    assert delta("guard_alerts_total", kind="drift", result="logged") == 2
+    assert sample(after, "guard_workers_in_drift") == 2
+    assert sample(after, "guard_workers_pending_first_login") == 1
+    # task.created never reaches Flask: the fast path answers it (see handlers/fast_path.py)
+    assert delta("guard_request_duration_seconds_count", endpoint="taskrouter_events.receive_event") == 4
+
+
+@pytest.fixture
+def slack_stub():
+    """A Slack stub for delivery metrics."""
+    stub = FakeSlack().start()
+    yield stub
+    stub.stop()
+
+
+@pytest.fixture
+def settings_overrides(request):
+    """Slack wired in (when the test uses the stub) and an optional metrics token."""
+    overrides = dict(getattr(request, "param", {}))
+    if "slack_stub" in request.fixturenames:
+        overrides["slack_webhook_url"] = request.getfixturevalue("slack_stub").url
+    return overrides
+
+
+def test_delivery_results_and_latency_and_backlog(client, taskrouter, services, slack_stub):
+    before = scrape(client)
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    assert sample(scrape(client), "guard_outbox_backlog") == 1
+    services.dispatcher.run_once()
+    after = scrape(client)
+    assert (
+        sample(after, "guard_alerts_total", kind="drift", result="delivered")
+        - sample(before, "guard_alerts_total", kind="drift", result="delivered")
+        == 1
+    )
+    assert sample(after, "guard_alert_delivery_latency_seconds_count") > sample(
+        before, "guard_alert_delivery_latency_seconds_count"
+    )
+    assert sample(after, "guard_outbox_backlog") == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"metrics_token": "s3cret-metrics"}], indirect=True)
+def test_metrics_token_is_a_bearer_token(client):
+    assert client.get("/metrics").status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"}).status_code == 200
+
+
+def test_untrusted_event_types_do_not_grow_the_label_set(client, taskrouter):
+    for n in range(5):
+        taskrouter.post(worker_event(f"made.up.{n}"))
+    text = scrape(client)
+    assert "made.up" not in text
+    assert sample(text, "guard_events_received_total", source="taskrouter", event_type="other", outcome="ignored") >= 5
+
+
+def test_counters_add_up_across_two_gunicorn_workers(tmp_path):
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir)}
+    with Gunicorn(env, tmp_path / "gunicorn.log") as service:
+        statuses = post_all([service], [worker_event(sid=worker_sid(n), contact_uri="sip:x") for n in range(1, 61)])
+        assert set(statuses) == {204}
+        metrics_url = service.url.replace("/taskrouter/events", "/metrics")
+        accepted = {"source": "taskrouter", "event_type": "worker.attributes.update", "outcome": "accepted"}
+        for _ in range(6):  # whichever worker answers the scrape, it reports the sum over both
+            text = requests.get(metrics_url, timeout=5).text
+            assert sample(text, "guard_events_received_total", **accepted) == 60
+            assert sample(text, "guard_verdicts_total", verdict="mismatch") == 60
+            assert sample(text, "guard_workers_in_drift") == 60
+        writers = {path.stem.rsplit("_", 1)[-1] for path in metrics_dir.glob("counter_*.db")}
+    assert len(writers) == 2  # both workers counted events, and the scrape added them up

@@ -1,0 +1,146 @@
+"""Remediation: remove a wrong contact_uri (never write one), safely, and without loops."""
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from guard.adapters.tables import alert
+from guard.core.ignore import IgnoreRules
+from guard.core.snapshot import WorkerKey
+from tests.helpers import (
+    ACCOUNT_SID,
+    WORKSPACE_SID,
+    audit,
+    email,
+    fake_api_settings,
+    populate,
+    uri,
+    worker_event,
+    worker_sid,
+)
+
+RICH = {
+    "full_name": "Líndsay Bluth Fünke 🎭",
+    "roles": ["agent", "supervisor"],
+    "routing": {"skills": ["es", "fr"], "levels": {"es": 3, "fr": 1.5}, "nested": {"deep": [1, [2, {"x": None}]]}},
+    "big": 12345678901234567890,
+    "ratio": 0.1,
+    "flag": False,
+    "empty": {},
+}
+
+
+@pytest.fixture
+def settings_overrides(fake_api, request):
+    """Point the REST client at the fake API and ignore the contractors' custom values."""
+    extra = {"api_retries": 1, "ignore": IgnoreRules.parse("*@contractors.example.com")}
+    return fake_api_settings(fake_api, **extra, **getattr(request, "param", {}))
+
+
+def mixed_workspace(fake_api):
+    """Workers 1-3 fine, 2 drifting with rich attributes, plus an ignored and a no_email worker."""
+    populate(fake_api, 3, drifting={2}, extra={2: RICH})
+    custom = {"email": "temp@contractors.example.com", "contact_uri": "client:custom-route"}
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(50), "contractor", custom)
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(51), "no email", {"contact_uri": "client:someone"})
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(runner, fake_api):
+    mixed_workspace(fake_api)
+    code, out = audit(runner, "--remediate")
+    assert code == 1
+    assert f"would_remove: {worker_sid(2)} contact_uri 'client:{email(2)}'" in out
+    assert worker_sid(50) not in out.split("\n\n")[-2] and worker_sid(51) not in out.split("\n\n")[-2]
+    assert fake_api.updates == []
+
+
+def test_apply_removes_only_contact_uri_and_keeps_every_other_attribute(runner, fake_api, services):
+    mixed_workspace(fake_api)
+    code, out = audit(runner, "--remediate", "--yes", "--actor", "lucille", "--format", "json")
+    assert code == 1
+    [update] = fake_api.updates
+    assert update.worker_sid == worker_sid(2)
+    assert update.if_match == '"1"'
+    expected = {"email": email(2), "full_name": RICH["full_name"], **RICH}
+    assert fake_api.attributes(WORKSPACE_SID, worker_sid(2)) == expected
+    assert list(json.loads(update.params["Attributes"])) == ["email", *RICH]  # key order kept too
+    assert fake_api.attributes(WORKSPACE_SID, worker_sid(50))["contact_uri"] == "client:custom-route"
+    assert fake_api.attributes(WORKSPACE_SID, worker_sid(51))["contact_uri"] == "client:someone"
+    [record] = services.store.records.remediations()
+    assert (record["actor"], record["status"], record["before_value"]) == ("lucille", "removed", "client:" + email(2))
+    assert record["finished_at"] is not None
+    entry = next(w for w in json.loads(out)["workers"] if w["sid"] == worker_sid(2))
+    assert entry["remediation"] == "removed"
+    with services.store.engine.connect() as connection:
+        [announced] = connection.execute(select(alert).where(alert.c.kind == "remediation")).all()
+    assert "Flex regenerates it at next login" in json.loads(announced.payload)["note"]
+
+
+def test_a_412_race_refetches_and_keeps_the_other_writers_change(runner, fake_api):
+    populate(fake_api, 1, drifting={1})
+    raced = []
+
+    def another_writer(sid):
+        """Between our fetch and our update, someone changes a different attribute."""
+        if not raced:
+            raced.append(sid)
+            changed = {**fake_api.attributes(WORKSPACE_SID, sid), "skills": ["billing"]}
+            fake_api.set_attributes(WORKSPACE_SID, sid, changed)
+
+    fake_api.before_update = another_writer
+    audit(runner, "--remediate", "--yes")
+    assert [u.if_match for u in fake_api.updates] == ['"1"', '"2"']
+    final = fake_api.attributes(WORKSPACE_SID, worker_sid(1))
+    assert final["skills"] == ["billing"]
+    assert "contact_uri" not in final
+
+
+def test_endless_412s_give_up_after_three_retries(runner, fake_api, services):
+    populate(fake_api, 1, drifting={1})
+    fake_api.before_update = lambda sid: fake_api.set_attributes(
+        WORKSPACE_SID, sid, fake_api.attributes(WORKSPACE_SID, sid)
+    )
+    audit(runner, "--remediate", "--yes")
+    assert len(fake_api.updates) == 4
+    [record] = services.store.records.remediations()
+    assert record["status"] == "failed" and "412" in record["detail"]
+
+
+def test_a_worker_fixed_meanwhile_is_skipped(runner, fake_api):
+    populate(fake_api, 1, drifting={1})
+    original = fake_api.worker_json
+
+    def fix_on_first_fetch(workspace_sid, worker, listing):
+        """The agent logs in and Flex rewrites the value before the guard acts."""
+        if not listing and worker["attributes"].find('"contact_uri"') >= 0:
+            fake_api.set_attributes(WORKSPACE_SID, worker["sid"], {"email": email(1), "contact_uri": uri(1)})
+        return original(workspace_sid, fake_api.workspaces[WORKSPACE_SID][worker["sid"]], listing)
+
+    fake_api.worker_json = fix_on_first_fetch
+    _, out = audit(runner, "--remediate", "--yes")
+    assert "skipped" in out and fake_api.updates == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_webhook_remediation_is_loop_safe(taskrouter, services, fake_api):
+    """Drift -> alert -> removal; the update it causes ends as pending/resolved; nothing repeats."""
+    populate(fake_api, 1, drifting={1})
+    drift = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1)
+    assert taskrouter.post(drift).status_code == 204
+    assert fake_api.updates == []  # the request path made no network call
+    for task in services.dispatcher.tasks:
+        task()
+    assert len(fake_api.updates) == 1
+    echo = worker_event(sid=worker_sid(1), email=email(1), contact_uri=None, version=2)
+    assert taskrouter.post(echo).status_code == 204
+    for task in services.dispatcher.tasks:
+        task()
+    assert len(fake_api.updates) == 1
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    assert services.store.state(key)["verdict"] == "pending"
+    with services.store.engine.connect() as connection:
+        kinds = [r.kind for r in connection.execute(select(alert.c.kind).order_by(alert.c.id))]
+    assert kinds == ["drift", "remediation", "resolved"]
+    [record] = services.store.records.remediations()
+    assert (record["actor"], record["status"]) == ("guard (REMEDIATE=remove)", "removed")

@@ -1,0 +1,58 @@
+"""The Procfile's web command for real: gunicorn, background delivery, graceful stop, bad config."""
+
+import signal
+import sqlite3
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from tests.fakes.slack import HOOK_PATH as HOOK
+from tests.helpers import worker_event
+from tests.processes import GUNICORN, ROOT, Gunicorn, wait_for
+
+
+def test_gunicorn_serves_events_and_delivers_alerts_in_the_background(tmp_path, httpserver):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db", "SLACK_WEBHOOK_URL": httpserver.url_for(HOOK)}
+    with Gunicorn(env, tmp_path / "gunicorn.log") as service:
+        response = service.post(worker_event(contact_uri="sip:wrong"))
+        assert response.status_code == 204
+        assert response.headers["Content-Type"] == "application/json"
+        assert wait_for(lambda: len(httpserver.log) == 1)
+    log = (tmp_path / "gunicorn.log").read_text()
+    assert '"event": "alert"' in log and '"kind": "drift"' in log
+    assert httpserver.url_for(HOOK) not in log
+
+
+def test_sigterm_finishes_the_request_in_flight_and_keeps_undelivered_alerts(tmp_path):
+    database = tmp_path / "guard.db"
+    env = {"DATABASE_URL": f"sqlite:///{database}", "WEB_CONCURRENCY": "1", "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/x"}
+    service = Gunicorn(env, tmp_path / "gunicorn.log").start()
+    blocker = sqlite3.connect(database, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # hold the write lock so the next request is still in flight
+    with ThreadPoolExecutor(1) as pool:
+        in_flight = pool.submit(service.post, worker_event(contact_uri="sip:wrong"))
+        time.sleep(1.0)  # a loaded CI machine needs a moment to get the request to the worker
+        started = time.monotonic()
+        service.signal(signal.SIGTERM)
+        time.sleep(1.0)
+        blocker.execute("ROLLBACK")
+        assert in_flight.result().status_code == 204
+    assert service.process.wait(30) == 0
+    assert time.monotonic() - started < 30
+    [(status,)] = blocker.execute("SELECT status FROM alert").fetchall()
+    assert status == "pending"
+
+
+def test_bad_configuration_stops_the_start_with_one_line_naming_it(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PORT": "0", "ALERT_REPEAT_HOURS": "soon", "TWILIO_AUTH_TOKEN": "t"}
+    result = subprocess.run([GUNICORN, "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == ["guard: configuration error: ALERT_REPEAT_HOURS must be a number"]
+
+
+def test_missing_auth_token_refuses_to_start(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "PORT": "0"}
+    result = subprocess.run([GUNICORN, "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    assert "TWILIO_AUTH_TOKEN is not set" in result.stderr

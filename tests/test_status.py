@@ -1,0 +1,99 @@
+"""GET /status and /api/workers: access control, escaping, headers, data."""
+
+import base64
+
+import pytest
+
+from guard.core.snapshot import WorkerKey
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, worker_event, worker_sid
+
+PASSWORD = "correct horse battery staple"
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    """An Authorization header for HTTP basic auth."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+OPERATOR = basic("admin", PASSWORD)
+
+
+@pytest.fixture
+def settings_overrides():
+    """The status page is on, with a password."""
+    return {"status_password": PASSWORD}
+
+
+@pytest.mark.parametrize("settings_overrides", [{}])
+@pytest.mark.parametrize("path", ["/status", "/api/workers"])
+def test_without_a_password_the_pages_do_not_exist(client, settings_overrides, path):
+    assert client.get(path, headers=OPERATOR).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/status", "/api/workers"])
+def test_wrong_credentials_get_401_with_a_challenge(client, path):
+    for headers in ({}, basic("admin", "nope"), basic("root", PASSWORD)):
+        response = client.get(path, headers=headers)
+        assert response.status_code == 401
+        assert response.headers["WWW-Authenticate"].startswith("Basic realm=")
+
+
+def test_the_page_shows_drift_counts_and_alerts_with_security_headers(client, taskrouter):
+    taskrouter.post(worker_event(sid=worker_sid(1), name="<script>alert(1)</script>", contact_uri="sip:evil"))
+    taskrouter.post(worker_event(sid=worker_sid(2), contact_uri=None))
+    response = client.get("/status", headers=OPERATOR)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    assert worker_sid(1) in html and "sip:evil" in html and "wrong scheme" in html
+    assert "1 worker in drift" in html
+    assert "<strong>1</strong> pending first login" in html
+    assert response.headers["Cache-Control"] == "no-store"
+    csp = response.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in csp and "script-src 'nonce-" in csp
+    nonce = csp.split("script-src 'nonce-")[1].split("'")[0]
+    assert f'<script nonce="{nonce}">' in html
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+def drift_table(client, query: str) -> str:
+    """The HTML of the drift table for a query string."""
+    html = client.get(f"/status?{query}", headers=OPERATOR).get_data(as_text=True)
+    return html.split('id="drift"')[1].split("</table>")[0]
+
+
+def test_server_side_filter_and_sort(client, taskrouter):
+    taskrouter.post(worker_event(sid=worker_sid(1), name="Gob Bluth", contact_uri="sip:a"))
+    taskrouter.post(worker_event(sid=worker_sid(2), name="Tobias Fünke", contact_uri="sip:b"))
+    table = drift_table(client, "q=gob")
+    assert "Gob Bluth" in table and "Tobias" not in table
+    table = drift_table(client, "sort=name")
+    assert table.index("Gob Bluth") < table.index("Tobias Fünke")
+    newest_first = drift_table(client, "sort=since_desc")
+    assert newest_first.index("Tobias Fünke") < newest_first.index("Gob Bluth")
+
+
+def test_api_serves_the_same_data_as_json(client, taskrouter, services):
+    taskrouter.post(worker_event(sid=worker_sid(1), contact_uri="sip:x"))
+    taskrouter.post(worker_event(sid=worker_sid(2)))
+    response = client.get("/api/workers?verdict=mismatch", headers=OPERATOR)
+    body = response.get_json()
+    assert response.headers["Cache-Control"] == "no-store"
+    assert [w["worker_sid"] for w in body["workers"]] == [worker_sid(1)]
+    assert body["workers"][0]["actual"] == "sip:x"
+    assert body["counts"] == {"mismatch": 1, "ok": 1}
+    assert body["health"]["outbox_backlog"] == 0
+    state = services.store.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
+    assert body["workers"][0]["since"] == state["since"].isoformat()
+
+
+def test_api_rejects_an_unknown_verdict(client):
+    response = client.get("/api/workers?verdict=broken", headers=OPERATOR)
+    assert response.status_code == 400
+    assert "verdict must be one of" in response.get_json()["error"]
+
+
+def test_every_answer_carries_security_headers(client):
+    response = client.get("/healthz")
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]

@@ -1,0 +1,75 @@
+"""Alerts on transitions only: into drift, wrong-to-wrong, resolved, reminders."""
+
+from datetime import UTC, datetime, timedelta
+
+from guard.core.transitions import AlertKind, Prior, transition
+from guard.core.verdict import Kind, judge
+from tests.helpers import ANN_EMAIL, ANN_URI
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+DRIFT = judge({"email": ANN_EMAIL, "contact_uri": "sip:a"})
+OTHER_DRIFT = judge({"email": ANN_EMAIL, "contact_uri": "sip:b"})
+OK = judge({"email": ANN_EMAIL, "contact_uri": ANN_URI})
+PENDING = judge({"email": ANN_EMAIL})
+
+
+def prior_of(verdict, since=T0, last_alert_at=T0):
+    """Stored state as it would be after `verdict` was recorded at `since`."""
+    return Prior(verdict.kind, verdict.expected, verdict.actual, since, last_alert_at)
+
+
+def test_first_drift_alerts_and_starts_the_clock():
+    change = transition(prior_of(OK), DRIFT, T0 + timedelta(minutes=5))
+    assert change.alert is AlertKind.DRIFT
+    assert change.since == T0 + timedelta(minutes=5)
+
+
+def test_new_worker_already_drifting_alerts():
+    assert transition(None, DRIFT, T0).alert is AlertKind.DRIFT
+
+
+def test_repeat_of_a_known_drift_is_silent_and_keeps_since():
+    change = transition(prior_of(DRIFT), DRIFT, T0 + timedelta(hours=1))
+    assert change.alert is None
+    assert change.since == T0
+
+
+def test_one_wrong_value_to_another_alerts_again():
+    change = transition(prior_of(DRIFT), OTHER_DRIFT, T0 + timedelta(hours=1))
+    assert change.alert is AlertKind.DRIFT
+    assert "sip:a" in change.note
+
+
+def test_drift_to_ok_or_pending_resolves():
+    assert transition(prior_of(DRIFT), OK, T0).alert is AlertKind.RESOLVED
+    resolved = transition(prior_of(DRIFT), PENDING, T0)
+    assert resolved.alert is AlertKind.RESOLVED
+    assert "regenerates" in resolved.note
+
+
+def test_deleting_a_drifting_worker_resolves_and_a_healthy_one_is_silent():
+    assert transition(prior_of(DRIFT), None, T0).note == "worker deleted"
+    assert transition(prior_of(DRIFT), None, T0).alert is AlertKind.RESOLVED
+    assert transition(prior_of(OK), None, T0).alert is None
+
+
+def test_ok_and_pending_never_alert():
+    assert transition(None, OK, T0).alert is None
+    assert transition(None, PENDING, T0).alert is None
+    assert transition(prior_of(PENDING), OK, T0).alert is None
+
+
+def test_reminder_only_when_repeat_is_set_and_due():
+    later = T0 + timedelta(hours=5)
+    assert transition(prior_of(DRIFT), DRIFT, later).alert is None
+    assert transition(prior_of(DRIFT), DRIFT, later, repeat=timedelta(hours=6)).alert is None
+    reminder = transition(prior_of(DRIFT), DRIFT, later, repeat=timedelta(hours=4))
+    assert reminder.alert is AlertKind.REMINDER
+    assert reminder.since == T0
+
+
+def test_entering_no_email_is_a_notice_once():
+    no_email = judge({"contact_uri": ANN_URI})
+    assert no_email.kind is Kind.NO_EMAIL
+    assert transition(prior_of(OK), no_email, T0).alert is AlertKind.NO_EMAIL
+    assert transition(prior_of(no_email), no_email, T0).alert is None

@@ -1,0 +1,83 @@
+"""Every verdict kind, every mismatch diagnosis, and IGNORE_WORKERS."""
+
+import pytest
+
+from guard.core.ignore import IgnoreRules
+from guard.core.verdict import Diagnosis, Kind, judge
+from tests.helpers import ANN_EMAIL, ANN_URI, worker_sid
+
+
+def test_matching_value_is_ok():
+    verdict = judge({"email": ANN_EMAIL, "contact_uri": ANN_URI})
+    assert verdict.kind is Kind.OK
+    assert (verdict.expected, verdict.actual) == (ANN_URI, ANN_URI)
+
+
+def test_js_form_for_non_ascii_is_ok_not_alarmed():
+    assert judge({"email": "josé@x.fr", "contact_uri": "client:jos_E9_40x_2Efr"}).kind is Kind.OK
+    assert judge({"email": "josé@x.fr", "contact_uri": "client:jos_C3_A9_40x_2Efr"}).kind is Kind.OK
+
+
+@pytest.mark.parametrize("attributes", [{"email": ANN_EMAIL}, {"email": ANN_EMAIL, "contact_uri": None}])
+def test_email_without_contact_uri_is_pending(attributes):
+    verdict = judge(attributes)
+    assert verdict.kind is Kind.PENDING
+    assert verdict.expected == ANN_URI
+
+
+def test_contact_uri_without_email_is_no_email():
+    verdict = judge({"contact_uri": ANN_URI, "email": ""})
+    assert verdict.kind is Kind.NO_EMAIL
+    assert verdict.actual == ANN_URI
+
+
+def test_worker_without_email_or_contact_uri_is_not_a_flex_agent():
+    verdict = judge({"skills": ["billing"]})
+    assert verdict.kind is Kind.IGNORED
+    assert "not a Flex agent" in verdict.detail
+
+
+@pytest.mark.parametrize(
+    ("actual", "diagnosis", "phrase"),
+    [
+        ("client:ANN_2Eveal_40arresteddevelopment_2Ecom", Diagnosis.CASE_ONLY, "letter case"),
+        ("client:ann_2eveal_40arresteddevelopment_2ecom", Diagnosis.CASE_ONLY, "letter case"),
+        ("sip:ann@arresteddevelopment.com", Diagnosis.WRONG_SCHEME, "'sip:'"),
+        ("Client:ann_2Eveal_40arresteddevelopment_2Ecom", Diagnosis.WRONG_SCHEME, "'Client:'"),
+        ("+15551234567", Diagnosis.WRONG_SCHEME, "phone number"),
+        ("client:+1 (555) 123-4567", Diagnosis.WRONG_SCHEME, "phone number"),
+        ("ann_2Eveal_40arresteddevelopment_2Ecom", Diagnosis.WRONG_SCHEME, "prefix is missing"),
+        ("ann.veal@arresteddevelopment.com", Diagnosis.RAW_EMAIL, "raw email"),
+        ("client:ann.veal@arresteddevelopment.com", Diagnosis.RAW_EMAIL, "raw email"),
+        (
+            "client:bob_2Eloblaw_40arresteddevelopment_2Ecom",
+            Diagnosis.OTHER_EMAIL,
+            "bob.loblaw@arresteddevelopment.com",
+        ),
+        ("client:ann_2Gveal", Diagnosis.MALFORMED, "bad escape '_2G'"),
+        ("client:ann_2", Diagnosis.MALFORMED, "stray '_'"),
+        ("client:_61nn_2Eveal_40arresteddevelopment_2Ecom", Diagnosis.DIFFERENT, "plainly different"),
+        ("", Diagnosis.DIFFERENT, "plainly different"),
+    ],
+)
+def test_mismatch_carries_expected_actual_and_a_diagnosis(actual, diagnosis, phrase):
+    verdict = judge({"email": ANN_EMAIL, "contact_uri": actual})
+    assert verdict.kind is Kind.MISMATCH
+    assert verdict.diagnosis is diagnosis
+    assert phrase in verdict.detail
+    assert (verdict.expected, verdict.actual) == (ANN_URI, actual)
+
+
+def test_non_string_contact_uri_is_a_mismatch_shown_as_json():
+    verdict = judge({"email": ANN_EMAIL, "contact_uri": 42})
+    assert verdict.kind is Kind.MISMATCH
+    assert verdict.actual == "42"
+
+
+def test_ignore_rules_match_worker_sids_and_email_globs():
+    rules = IgnoreRules.parse(f" {worker_sid(7)} , *@Contractors.Example.com ,")
+    custom = {"email": "temp@contractors.example.COM", "contact_uri": "client:custom"}
+    assert judge(custom, worker_sid(1), rules).kind is Kind.IGNORED
+    assert "*@contractors.example.com" in judge(custom, worker_sid(1), rules).detail
+    assert judge({"email": ANN_EMAIL, "contact_uri": "sip:x"}, worker_sid(7), rules).kind is Kind.IGNORED
+    assert judge({"email": ANN_EMAIL, "contact_uri": "sip:x"}, worker_sid(8), rules).kind is Kind.MISMATCH
