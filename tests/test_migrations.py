@@ -1,7 +1,15 @@
-"""The migrations build exactly the schema the code declares, and db.HEAD names the newest one."""
+"""Migrations: the schema they build, db.HEAD, and processes that open a new SQLite file at once."""
+
+import fcntl
+import multiprocessing
+import sqlite3
+import threading
+from contextlib import closing
+from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine
 
 from guard.adapters import db
 from guard.adapters.tables import metadata
@@ -23,3 +31,46 @@ def test_herokus_postgres_scheme_is_accepted(postgres_url):
     assert engine.dialect.name == "postgresql"
     assert db.current_revision(engine) == db.HEAD
     engine.dispose()
+
+
+def _boot(database: str, barrier: Any, outcomes: Any) -> None:
+    """What each gunicorn worker does at import on the embedded default: open the store and migrate it."""
+    barrier.wait()
+    try:
+        db.upgrade(db.make_engine(f"sqlite:///{database}"))
+        outcomes.put("ok")
+    except Exception as err:  # noqa: BLE001 - reported to the test, which names it
+        outcomes.put(f"{type(err).__name__}: {err}".splitlines()[0])
+
+
+def test_workers_booting_at_once_on_a_new_sqlite_file_all_start(tmp_path):
+    context = multiprocessing.get_context("fork")
+    outcomes: list[str] = []
+    for round_ in range(12):
+        database = str(tmp_path / f"boot{round_}.db")
+        barrier, queue = context.Barrier(4), context.Queue()
+        workers = [context.Process(target=_boot, args=(database, barrier, queue)) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+        outcomes += [queue.get(timeout=5) for _ in workers]
+        with closing(sqlite3.connect(database)) as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    assert set(outcomes) == {"ok"}
+
+
+def test_the_switch_to_wal_waits_for_the_boot_lock(tmp_path):
+    database = str(tmp_path / "guard.db")
+    engines: list[Engine] = []
+    with open(f"{database}.migrate-lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process is booting
+        opener = threading.Thread(target=lambda: engines.append(db.make_engine(f"sqlite:///{database}")))
+        opener.start()
+        opener.join(0.5)
+        assert opener.is_alive() and not engines
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    opener.join(10)
+    with engines[0].connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engines[0].dispose()

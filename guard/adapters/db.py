@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import fcntl
+import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,16 +42,14 @@ def _sqlite_engine(url: str) -> Engine:
     database = make_url(url).database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)
+        _enable_wal(database)
     engine = create_engine(url, connect_args={"timeout": 30})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        """Let SQLAlchemy, not pysqlite, emit BEGIN; turn on WAL."""
+        """Let SQLAlchemy, not pysqlite, emit BEGIN; relax fsync, which WAL makes safe."""
         dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -95,6 +94,16 @@ def script_head(engine: Engine) -> str | None:
     return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
 
 
+def _enable_wal(database: str) -> None:
+    """Switch the file to WAL (a persistent setting), one process at a time.
+
+    Two processes switching a new file at once (gunicorn workers booting) can get "database is
+    locked" without the busy timeout ever being consulted.
+    """
+    with _file_lock(database), closing(sqlite3.connect(database, timeout=30)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+
+
 @contextmanager
 def _migration_lock(engine: Engine) -> Iterator[None]:
     """Serialize migrations between processes that start at once (gunicorn workers on SQLite)."""
@@ -102,6 +111,13 @@ def _migration_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "sqlite" or not database or database == ":memory:":
         yield
         return
+    with _file_lock(database):
+        yield
+
+
+@contextmanager
+def _file_lock(database: str) -> Iterator[None]:
+    """An exclusive lock between processes, on a file beside the database."""
     with open(f"{database}.migrate-lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
