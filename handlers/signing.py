@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator
+from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from werkzeug.wrappers import Request
 
 from guard.config import Account, Settings
@@ -35,16 +35,18 @@ def signature_ok(request: Request, settings: Settings, candidates: Sequence[Acco
     signature = request.headers.get("X-Twilio-Signature", "")
     tokens = [account.auth_token for account in candidates if account and account.auth_token]
     url = public_url(request, settings)
+    # Webhook Rules may sign with HMAC-SHA256 and name it in a header; without the header it is HMAC-SHA1.
+    algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))
     if not signature:
         reason = "missing X-Twilio-Signature"
     elif not tokens:
         reason = "unknown account"
     elif isinstance(params, str) and "bodySHA256" not in request.args:
         reason = "missing bodySHA256"
-    elif any(RequestValidator(token).validate(url, _fast(params), signature) for token in tokens):
+    elif any(RequestValidator(token).validate(url, _fast(params), signature, algorithm) for token in tokens):
         return True
     elif SIGNATURE_SETTINGS_HEADER in request.headers:
-        # A Webhook Rule signs with a SharedKey the guard does not hold: say so, rather than "does not match".
+        # A Webhook Rule signed with a SharedKey the guard does not hold: say so, rather than "does not match".
         reason = f"signed with a Webhooks SharedKey ({SIGNATURE_SETTINGS_HEADER}); the guard verifies auth tokens only"
     else:
         reason = "signature does not match"

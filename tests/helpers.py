@@ -67,9 +67,9 @@ def worker_event(
     return fields
 
 
-def sign(fields: dict[str, str] | str, url: str = EVENTS_URL, token: str = AUTH_TOKEN) -> str:
-    """The X-Twilio-Signature Twilio would send for `fields` posted to `url`."""
-    return RequestValidator(token).compute_signature(url, fields)
+def sign(fields: dict[str, str] | str, url: str = EVENTS_URL, token: str = AUTH_TOKEN, algorithm: str = "") -> str:
+    """The X-Twilio-Signature Twilio would send for `fields` posted to `url` (HMAC-SHA1 unless told)."""
+    return RequestValidator(token).compute_signature(url, fields, algorithm or None)
 
 
 class TaskRouterPoster:

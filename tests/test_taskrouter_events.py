@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from guard.adapters.tables import alert, processed_event, worker_state
 from guard.core.snapshot import WorkerKey
-from tests.helpers import ACCOUNT_SID, ANN_URI, AUTH_TOKEN, WORKSPACE_SID, worker_event, worker_sid
+from tests.helpers import ACCOUNT_SID, ANN_URI, AUTH_TOKEN, WORKSPACE_SID, sign, worker_event, worker_sid
 
 KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
 
@@ -111,8 +111,6 @@ class TestSignatures:
         assert row_count(services) == 0
 
     def test_tampered_parameter(self, client, services):
-        from tests.helpers import sign
-
         fields = worker_event(contact_uri=ANN_URI)
         signature = sign(fields)
         fields["WorkerAttributes"] = fields["WorkerAttributes"].replace(ANN_URI, "sip:evil")
@@ -125,6 +123,21 @@ class TestSignatures:
         out = capsys.readouterr().out
         assert "bad_signature" in out and "signature does not match" in out
         assert AUTH_TOKEN not in out
+
+    def test_an_hmac_sha256_signature_named_in_the_settings_header_is_accepted(self, client, services):
+        fields = worker_event(contact_uri="sip:x")
+        headers = {
+            "X-Twilio-Signature": sign(fields, algorithm="HMAC_SHA256"),
+            "X-Twilio-Webhooks-Signature-Settings": "algorithm=HMAC_SHA256",
+        }
+        assert client.post("/taskrouter/events", data=fields, headers=headers).status_code == 204
+        assert row_count(services) == 3  # the worker's state, its drift alert and the event's id
+
+    def test_an_hmac_sha256_signature_without_the_header_is_refused(self, client, services):
+        fields = worker_event(contact_uri="sip:x")
+        headers = {"X-Twilio-Signature": sign(fields, algorithm="HMAC_SHA256")}
+        assert client.post("/taskrouter/events", data=fields, headers=headers).status_code == 403
+        assert row_count(services) == 0
 
     @pytest.mark.parametrize("event_type", ["worker.attributes.update", "task.created"])
     def test_a_shared_key_signature_is_refused_with_its_reason(self, taskrouter, services, capsys, event_type):
