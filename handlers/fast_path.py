@@ -6,7 +6,7 @@ parser costs more than the rest of the request. So the guard peeks at EventType 
 for an ignored type, checks the signature over the body's fields and answers 204 at once.
 
 - The fields come from yarl's C query parser (a dependency of aiohttp, already here): the same
-  decoding as `parse_qsl` at a third of the cost, and decoding is most of what verifying costs.
+  decoding as `parse_qsl` at a quarter of the cost, and decoding is much of what verifying costs.
 - It computes one HMAC, over the URL exactly as the full path rebuilds it; twilio's `validate()`
   also tries that URL with and without its port, so a match here is a match there.
 
@@ -89,7 +89,9 @@ class IgnoredEventFastPath:
         if not signature:
             return False
         try:
-            params = URL("?" + body.decode()).query  # a MultiDict: twilio's validator reads it with getall()
+            # A MultiDict (twilio's validator reads it with getall()). encoded=True: the body is already
+            # percent-encoded, so yarl neither re-quotes it (a third of the cost) nor looks for a fragment.
+            params = URL.build(query_string=body.decode(), encoded=True).query
         except Exception:  # noqa: BLE001 - non-UTF-8 or anything odd: the full path decides
             return False
         account = self.settings.account_for(params.get("AccountSid"))

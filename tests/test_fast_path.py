@@ -68,17 +68,17 @@ def test_everything_else_takes_the_verified_path(client, flask_saw, body):
     assert flask_saw == ["/taskrouter/events"]
 
 
-def test_an_authentic_body_the_fast_parser_reads_differently_is_still_answered_204(client, flask_saw):
+def test_a_raw_hash_in_a_value_is_read_as_the_form_parser_reads_it(client, flask_saw):
     from urllib.parse import urlencode
 
     fields = worker_event("task.created", TaskAttributes='{"ticket": "#42"}')
-    body = urlencode(fields, safe="#")  # a raw '#': yarl's URL parser reads a fragment, the form parser does not
+    body = urlencode(fields, safe="#")  # a raw '#': a URL parser would cut a fragment there, a form parser does not
     response = client.post(
         "/taskrouter/events", data=body, content_type="application/x-www-form-urlencoded",
         headers={"X-Twilio-Signature": sign(fields)},
     )  # fmt: skip
     assert response.status_code == 204
-    assert flask_saw == ["/taskrouter/events"]  # the full path verified it
+    assert flask_saw == []  # verified and answered by the fast path
 
 
 @pytest.mark.parametrize("database_url", ["sqlite://"])
