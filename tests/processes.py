@@ -42,6 +42,17 @@ def child_pids(parent: int) -> list[int]:
     return found
 
 
+def request_taken_by_a_worker(port: int) -> bool:
+    """True when a connection to `port` is open and none waits to be accepted: a worker is on it.
+
+    Read from /proc/net/tcp, where a listening socket's rx_queue is its accept backlog.
+    """
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    ours = [row for row in rows if int(row[1].rsplit(":", 1)[1], 16) == port]
+    backlog = sum(int(row[4].split(":")[1], 16) for row in ours if row[3] == "0A")  # 0A: LISTEN
+    return backlog == 0 and any(row[3] == "01" for row in ours)  # 01: ESTABLISHED
+
+
 class Gunicorn:
     """The Procfile's `web:` command with a given environment; a context manager."""
 

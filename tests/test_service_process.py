@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from tests.fakes.slack import HOOK_PATH as HOOK
 from tests.helpers import worker_event
-from tests.processes import GUNICORN, ROOT, Gunicorn, wait_for
+from tests.processes import GUNICORN, ROOT, Gunicorn, request_taken_by_a_worker, wait_for
 
 
 def test_gunicorn_serves_events_and_delivers_alerts_in_the_background(tmp_path, httpserver):
@@ -32,7 +32,7 @@ def test_sigterm_finishes_the_request_in_flight_and_keeps_undelivered_alerts(tmp
     blocker.execute("BEGIN IMMEDIATE")  # hold the write lock so the next request is still in flight
     with ThreadPoolExecutor(1) as pool:
         in_flight = pool.submit(service.post, worker_event(contact_uri="sip:wrong"))
-        time.sleep(1.0)  # a loaded CI machine needs a moment to get the request to the worker
+        assert wait_for(lambda: request_taken_by_a_worker(service.port))  # SIGTERM must find it in flight
         started = time.monotonic()
         service.signal(signal.SIGTERM)
         time.sleep(1.0)
