@@ -6,12 +6,13 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")
+UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a missing table (SQLite's "no such table" is already a 503)
 
 
 def error_response(status: int, message: str) -> Response:
@@ -51,6 +52,14 @@ def register_error_handlers(app: Flask) -> None:
         """The database is unreachable: ask the sender to retry rather than lose the event."""
         log_event(log, logging.ERROR, "database_unavailable", error=type(err.orig).__name__, path=request.path)
         return error_response(503, "database unavailable; retry later")
+
+    @app.errorhandler(ProgrammingError)
+    def _database_not_migrated(err: ProgrammingError) -> Response:
+        """A PostgreSQL without the guard's tables (release phase skipped): 503 so events are retried, and the fix."""
+        if getattr(err.orig, "sqlstate", None) != UNDEFINED_TABLE:
+            return _unexpected(err)
+        log_event(log, logging.ERROR, "database_not_migrated", fix="run `flask --app wsgi migrate`", path=request.path)
+        return error_response(503, "database not migrated; retry later")
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:

@@ -30,3 +30,15 @@ def test_events_get_503_not_500_while_the_database_is_down(app_without_database)
     response = TaskRouterPoster(app_without_database.test_client()).post(worker_event())
     assert response.status_code == 503
     assert response.get_json() == {"error": "database unavailable; retry later"}
+
+
+@pytest.mark.postgres
+def test_a_postgres_without_the_schema_answers_503_and_names_the_fix(postgres_url, capsys):
+    """The release phase (`flask --app wsgi migrate`) was skipped: events must be retried later, not 500."""
+    app = create_app(make_settings(postgres_url + "?options=-csearch_path%3Dno_guard_tables_here"))
+    assert app.test_client().get("/healthz").status_code == 503
+    response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))
+    assert response.status_code == 503
+    assert response.get_json() == {"error": "database not migrated; retry later"}
+    assert "flask --app wsgi migrate" in capsys.readouterr().out
+    app.extensions["guard"].store.engine.dispose()
