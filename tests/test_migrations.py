@@ -44,7 +44,8 @@ def _boot(database: str, barrier: Any, outcomes: Any) -> None:
 
 
 def test_workers_booting_at_once_on_a_new_sqlite_file_all_start(tmp_path):
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")  # children of a clean, single-threaded process
+    context.set_forkserver_preload(["tests.test_migrations"])
     outcomes: list[str] = []
     for round_ in range(12):
         database = str(tmp_path / f"boot{round_}.db")
