@@ -9,6 +9,7 @@ from typing import Any
 import click
 from flask.cli import with_appcontext
 from requests import RequestException
+from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
 from guard.adapters.taskrouter_api import TaskRouterApi, describe
@@ -59,19 +60,25 @@ def audit_command(
         click.echo(f"error: {err}", err=True)
         raise SystemExit(EXIT_ERROR) from None
     reports, outcomes = [], {}
-    for api in apis:
-        report = _sweep_one(api, concurrency, output)
-        reports.append(report)
-        if report.failure:
-            click.echo(f"error: {report.workspace_sid}: {report.failure}", err=True)
-            continue
-        if alert:
-            feed_pipeline(svc.guard, report)
-        if remediate:
-            outcomes.update(_remediate(api, report, yes, actor))
-        finished = report.finished_at or report.started_at
-        key = (report.account_sid, report.workspace_sid)
-        svc.store.records.add_audit_run(*key, report.started_at, finished, report.counts(), report.exit_code)
+    try:
+        for api in apis:
+            report = _sweep_one(api, concurrency, output)
+            reports.append(report)
+            if report.failure:
+                click.echo(f"error: {report.workspace_sid}: {report.failure}", err=True)
+                continue
+            if alert:
+                feed_pipeline(svc.guard, report)
+            if remediate:
+                outcomes.update(_remediate(api, report, yes, actor))
+            finished = report.finished_at or report.started_at
+            key = (report.account_sid, report.workspace_sid)
+            svc.store.records.add_audit_run(*key, report.started_at, finished, report.counts(), report.exit_code)
+    except SQLAlchemyError as err:
+        # Exit 2, not the traceback's 1: a cron job would read 1 as "drift found".
+        reason = str(getattr(err, "orig", None) or err).splitlines()[0][:200]
+        click.echo(f"error: database: {type(err).__name__}: {reason} (run `flask --app wsgi migrate` if new)", err=True)
+        raise SystemExit(EXIT_ERROR) from None
     render = {"table": render_table, "json": render_json, "csv": render_csv}[output]
     click.echo(render(reports, only, outcomes))
     raise SystemExit(combined_exit_code(reports))

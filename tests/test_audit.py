@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from guard.adapters.tables import audit_run
+from guard.app import create_app
+from tests.conftest import make_settings
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, audit, email, fake_api_settings, populate, uri, worker_sid
 
 
@@ -122,6 +124,16 @@ def test_audit_runs_are_recorded(runner, fake_api, services):
     with services.store.engine.connect() as connection:
         [run] = connection.execute(select(audit_run)).all()
     assert run.exit_code == 1 and json.loads(run.counts)["mismatch"] == 1
+
+
+@pytest.mark.parametrize("alert", [False, True])
+def test_a_database_that_fails_mid_audit_exits_2_not_1(fake_api, alert):
+    """Exit 1 means "drift found" to a cron job; a database failure must read as an error."""
+    populate(fake_api, 3, drifting={1})
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/none", **fake_api_settings(fake_api))
+    result = create_app(settings).test_cli_runner().invoke(args=["audit", *(["--alert"] if alert else [])])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1].startswith("error: database: OperationalError")
 
 
 @pytest.mark.parametrize("settings_overrides", [{"taskrouter_base_url": "http://127.0.0.1:9"}], indirect=True)
