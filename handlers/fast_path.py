@@ -39,6 +39,7 @@ _FIRST_EVENT_TYPE = re.compile(rb"(?:^|&)EventType=([^&]*)")  # the first value,
 _PLAIN_EVENT_TYPE = re.compile(rb"[a-z][a-z.-]{0,63}")
 # The environ keys that decide the public URL (after ProxyFix, which sits outside this middleware).
 _URL_KEYS = ("wsgi.url_scheme", "HTTP_HOST", "SERVER_NAME", "SERVER_PORT", "SCRIPT_NAME", "PATH_INFO", "QUERY_STRING")
+_SIGNATURE_SETTINGS = "HTTP_X_TWILIO_WEBHOOKS_SIGNATURE_SETTINGS"  # names a Webhook Rule's algorithm and key
 _MAX_CACHED_URLS = 64  # one or two in practice; bounded because Host comes from the client
 _ANSWER_HEADERS = [("Content-Type", "application/json"), ("Content-Length", "0"), *HEADERS.items()]
 
@@ -86,7 +87,7 @@ class IgnoredEventFastPath:
         if not self.settings.validate_signature:
             return True
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
-        if not signature:
+        if not signature or _SIGNATURE_SETTINGS in environ:  # another algorithm or key: the full path decides
             return False
         try:
             # A MultiDict (twilio's validator reads it with getall()). encoded=True: the body is already

@@ -68,6 +68,18 @@ def test_everything_else_takes_the_verified_path(client, flask_saw, body):
     assert flask_saw == ["/taskrouter/events"]
 
 
+@pytest.mark.parametrize(("algorithm", "status"), [("HMAC_SHA256", 204), ("HMAC_SHA1", 403)])
+def test_a_signature_settings_header_sends_ignored_events_to_the_full_path(client, flask_saw, algorithm, status):
+    """The header names the algorithm (here HMAC-SHA256); a SHA-1 signature under it is what the full path refuses."""
+    fields = worker_event("task.created")
+    headers = {
+        "X-Twilio-Signature": sign(fields, algorithm=algorithm),
+        "X-Twilio-Webhooks-Signature-Settings": "algorithm=HMAC_SHA256",
+    }
+    assert client.post("/taskrouter/events", data=fields, headers=headers).status_code == status
+    assert flask_saw == ["/taskrouter/events"]
+
+
 def test_a_raw_hash_in_a_value_is_read_as_the_form_parser_reads_it(client, flask_saw):
     from urllib.parse import urlencode
 
