@@ -5,11 +5,11 @@ from __future__ import annotations
 import fcntl
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url, text
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -39,8 +39,8 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_engine(url: str) -> Engine:
     """SQLite with WAL and BEGIN IMMEDIATE, so concurrent writers queue instead of failing."""
-    database = make_url(url).database
-    if database and database != ":memory:":
+    database = _database_file(make_url(url))
+    if database:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         _enable_wal(database)
     engine = create_engine(url, connect_args={"timeout": 30})
@@ -75,7 +75,9 @@ def upgrade(engine: Engine) -> None:
         return
     from alembic import command
 
-    with _migration_lock(engine):
+    database = _database_file(engine.url)
+    # Serialize migrations between processes that start at once (gunicorn workers on SQLite).
+    with _file_lock(database) if database else nullcontext():
         command.upgrade(_alembic_config(engine), "head")
 
 
@@ -104,15 +106,11 @@ def _enable_wal(database: str) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
-@contextmanager
-def _migration_lock(engine: Engine) -> Iterator[None]:
-    """Serialize migrations between processes that start at once (gunicorn workers on SQLite)."""
-    database = engine.url.database
-    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-        yield
-        return
-    with _file_lock(database):
-        yield
+def _database_file(url: URL) -> str | None:
+    """The SQLite file behind `url`; None for PostgreSQL and in-memory databases."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
 
 
 @contextmanager
