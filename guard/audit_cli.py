@@ -12,6 +12,7 @@ from requests import RequestException
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
+from guard.adapters import db
 from guard.adapters.taskrouter_api import TaskRouterApi, describe
 from guard.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
 from guard.audit_report import render_csv, render_json, render_table
@@ -77,7 +78,7 @@ def audit_command(
     except SQLAlchemyError as err:
         # Exit 2, not the traceback's 1: a cron job would read 1 as "drift found".
         reason = str(getattr(err, "orig", None) or err).splitlines()[0][:200]
-        click.echo(f"error: database: {type(err).__name__}: {reason} (run `flask --app wsgi migrate` if new)", err=True)
+        click.echo(f"error: database: {type(err).__name__}: {reason} (run `{db.MIGRATE_COMMAND}` if new)", err=True)
         raise SystemExit(EXIT_ERROR) from None
     render = {"table": render_table, "json": render_json, "csv": render_csv}[output]
     click.echo(render(reports, only, outcomes))

@@ -9,6 +9,7 @@ from flask import Flask, Response, jsonify, request
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
+from guard.adapters.db import MIGRATE_COMMAND
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")
@@ -58,7 +59,7 @@ def register_error_handlers(app: Flask) -> None:
         """A PostgreSQL without the guard's tables (release phase skipped): 503 so events are retried, and the fix."""
         if getattr(err.orig, "sqlstate", None) != UNDEFINED_TABLE:
             return _unexpected(err)
-        log_event(log, logging.ERROR, "database_not_migrated", fix="run `flask --app wsgi migrate`", path=request.path)
+        log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", path=request.path)
         return error_response(503, "database not migrated; retry later")
 
     @app.errorhandler(Exception)
