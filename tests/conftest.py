@@ -21,7 +21,7 @@ from guard.adapters.tables import metadata
 from guard.app import create_app
 from guard.config import Settings
 from guard.services import Services
-from tests.fakes.slack import HOOK_PATH
+from tests.fakes.slack import HOOK_PATH, FakeSlack
 from tests.fakes.taskrouter_api import FakeTaskRouter
 from tests.helpers import AUTH_TOKEN, TaskRouterPoster
 from tests.reliability import Figures
@@ -73,14 +73,19 @@ def _truncate(url: str) -> None:
     engine.dispose()
 
 
+@pytest.fixture
+def empty_postgres(postgres_url: str) -> str:
+    """The migrated PostgreSQL database with every table emptied."""
+    _truncate(postgres_url)
+    return postgres_url
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The database under test: a fresh SQLite file, then the local PostgreSQL."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path}/guard.db"
-    url = request.getfixturevalue("postgres_url")
-    _truncate(url)
-    return url
+    return request.getfixturevalue("empty_postgres")
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -127,6 +132,14 @@ def runner(app: Flask) -> FlaskCliRunner:
 def taskrouter(client: FlaskClient) -> TaskRouterPoster:
     """Posts TaskRouter events signed with twilio's RequestValidator."""
     return TaskRouterPoster(client)
+
+
+@pytest.fixture
+def slack() -> Iterator[FakeSlack]:
+    """A Slack stub on a real local port (slow answers, when asked for, outlast a 1 s client timeout)."""
+    stub = FakeSlack(slow_seconds=1.5).start()
+    yield stub
+    stub.stop()
 
 
 @pytest.fixture
