@@ -29,6 +29,14 @@ def test_every_variable_is_in_app_json_with_a_description():
     assert env["TWILIO_AUTH_TOKEN"]["required"] is True
 
 
+def test_app_json_describes_every_variable_of_the_readme_table():
+    readme = (ROOT / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, re.MULTILINE))
+    env = json.loads((ROOT / "app.json").read_text())["env"]
+    # Heroku sets PORT itself, and the add-on sets DATABASE_URL.
+    assert sorted(documented - {"PORT", "DATABASE_URL"} - set(env)) == []
+
+
 def test_ci_runs_the_readme_test_command():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
