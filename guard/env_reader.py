@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from guard.accounts import Account, AccountsError, parse_accounts
+
+# Upper bound for every number: keeps timedelta() and int() from overflowing on "inf" or "1e400".
+LARGEST_NUMBER = 1e9
 
 
 class ConfigError(Exception):
@@ -36,7 +40,7 @@ class EnvReader:
         raise ConfigError(f"{name} must be true or false")
 
     def number(self, name: str, default: float, minimum: float = 0) -> float:
-        """Parse a non-negative number, at least `minimum` unless it is the default."""
+        """Parse a finite number from `minimum` to LARGEST_NUMBER, or return the default when unset."""
         value = self.text(name)
         if value is None:
             return float(default)
@@ -44,8 +48,8 @@ class EnvReader:
             number = float(value)
         except ValueError:
             raise ConfigError(f"{name} must be a number") from None
-        if number < minimum or number != number:
-            raise ConfigError(f"{name} must be a number >= {minimum:g}")
+        if not (math.isfinite(number) and minimum <= number <= LARGEST_NUMBER):
+            raise ConfigError(f"{name} must be a number from {minimum:g} to {LARGEST_NUMBER:g}")
         return number
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:

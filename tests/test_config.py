@@ -20,11 +20,15 @@ def test_defaults_are_safe():
     ("name", "value", "message"),
     [
         ("TWILIO_VALIDATE_SIGNATURE", "maybe", "TWILIO_VALIDATE_SIGNATURE must be true or false"),
-        ("ALERT_REPEAT_HOURS", "-1", "ALERT_REPEAT_HOURS must be a number >= 0"),
+        ("ALERT_REPEAT_HOURS", "-1", "ALERT_REPEAT_HOURS must be a number from 0 to 1e+09"),
+        ("ALERT_REPEAT_HOURS", "1e400", "ALERT_REPEAT_HOURS must be a number from 0 to 1e+09"),
+        ("ALERT_REPEAT_HOURS", "nan", "ALERT_REPEAT_HOURS must be a number from 0 to 1e+09"),
+        ("MAX_BODY_BYTES", "inf", "MAX_BODY_BYTES must be a number from 1024 to 1e+09"),
+        ("SLACK_TIMEOUT_SECONDS", "soon", "SLACK_TIMEOUT_SECONDS must be a number"),
         ("REMEDIATE", "fix", "REMEDIATE must be one of: off, remove"),
         ("SLACK_WEBHOOK_URL", "hooks.slack.com/T/B/SECRET", "SLACK_WEBHOOK_URL must be an http:// or https:// URL"),
         ("PUBLIC_BASE_URL", "guard.example.com", "PUBLIC_BASE_URL must be an http:// or https:// URL"),
-        ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES must be a number >= 1024"),
+        ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES must be a number from 1024 to 1e+09"),
     ],
 )
 def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
