@@ -76,8 +76,11 @@ def api_workers() -> Response | tuple[Response, int]:
     verdict = request.args.get("verdict") or None
     if verdict and verdict not in VERDICTS:
         return bad_request(f"verdict must be one of: {', '.join(VERDICTS)}")
+    sort = request.args.get("sort") or "since_desc"
+    if sort not in SORTS:
+        return bad_request(f"sort must be one of: {', '.join(SORTS)}")
     store = services().store
-    workers = store.views.workers(verdict, request.args.get("q", "")[:100], request.args.get("sort", "since_desc"))
+    workers = store.views.workers(verdict, request.args.get("q", "")[:100], sort)
     return jsonify(counts=store.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
 
 

@@ -87,10 +87,16 @@ def test_api_serves_the_same_data_as_json(client, taskrouter, services):
     assert body["workers"][0]["since"] == state["since"].isoformat()
 
 
-def test_api_rejects_an_unknown_verdict(client):
-    response = client.get("/api/workers?verdict=broken", headers=OPERATOR)
-    assert response.status_code == 400
-    assert "verdict must be one of" in response.get_json()["error"]
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("verdict=broken", "verdict must be one of: ok, pending, mismatch, no_email, ignored, deleted"),
+        ("sort=oldest", "sort must be one of: since_desc, since_asc, name"),
+    ],
+)
+def test_api_rejects_an_unknown_verdict_or_sort(client, query, error):
+    response = client.get(f"/api/workers?{query}", headers=OPERATOR)
+    assert (response.status_code, response.get_json()) == (400, {"error": error})
 
 
 def test_every_answer_carries_security_headers(client):
