@@ -97,8 +97,7 @@ def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | None:
         require_sid(payload.get("workspace_sid"), "data.payload.workspace_sid", "WS"),
         require_sid(payload.get("worker_sid"), "data.payload.worker_sid", "WK"),
     )
-    raw_attributes = payload.get("worker_attributes")
-    attributes = {} if deleted and raw_attributes is None else parse_attributes(raw_attributes, "worker_attributes")
+    attributes = parse_attributes(payload.get("worker_attributes"), "worker_attributes", optional=deleted)
     return WorkerSnapshot(
         key=key,
         name=storable_text(payload.get("worker_name") or "", "data.payload.worker_name"),

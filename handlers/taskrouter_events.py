@@ -73,8 +73,7 @@ def snapshot_from_form(form: MultiDict[str, str]) -> WorkerSnapshot | None:
         require_sid(form.get("WorkspaceSid"), "WorkspaceSid", "WS"),
         require_sid(worker_sid, "WorkerSid", "WK"),
     )
-    raw_attributes = form.get("WorkerAttributes")
-    attributes = {} if deleted and raw_attributes is None else parse_attributes(raw_attributes, "WorkerAttributes")
+    attributes = parse_attributes(form.get("WorkerAttributes"), "WorkerAttributes", optional=deleted)
     seconds = optional_int(form.get("Timestamp"), "Timestamp")
     occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs")
     event_id = form.get("Sid") or None

@@ -66,9 +66,12 @@ def test_worker_version_wins_over_timestamps_when_present(client, services):
     assert services.store.state(KEY)["actual"] == "sip:v9"
 
 
-def test_deleted_closes_a_drift(client, services):
+@pytest.mark.parametrize("attributes", [{}, {"worker_attributes": ""}, {"worker_attributes": None}])
+def test_deleted_closes_a_drift(client, services, attributes):
     post_cloudevents(client, [cloudevent(contact_uri="sip:x", timestamp="2026-11-27T09:00:00Z")])
-    post_cloudevents(client, [cloudevent("worker.deleted", timestamp="2026-11-27T09:01:00Z")])
+    deleted = cloudevent("worker.deleted", timestamp="2026-11-27T09:01:00Z")
+    deleted["data"]["payload"].update(attributes)  # a deleted worker's attributes may be left out
+    post_cloudevents(client, [deleted])
     assert alert_kinds(services) == [(worker_sid(1), "drift"), (worker_sid(1), "resolved")]
 
 

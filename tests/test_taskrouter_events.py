@@ -61,10 +61,14 @@ def test_other_events_get_204_and_no_work(taskrouter, services, event_type):
     assert row_count(services) == 0
 
 
-def test_deleted_worker_closes_its_drift(taskrouter, services):
+@pytest.mark.parametrize("attributes", [None, ""], ids=["absent", "blank"])
+def test_deleted_worker_closes_its_drift(taskrouter, services, attributes):
     taskrouter.post(worker_event(contact_uri="sip:x", version=1))
     deleted = worker_event("worker.deleted", version=2)
-    del deleted["WorkerAttributes"]
+    if attributes is None:
+        del deleted["WorkerAttributes"]
+    else:
+        deleted["WorkerAttributes"] = attributes
     assert taskrouter.post(deleted).status_code == 204
     assert services.store.state(KEY)["verdict"] == "deleted"
     kinds = [(r["kind"], json.loads(r["payload"])["note"]) for r in rows(services, alert)]

@@ -77,8 +77,13 @@ def require_sid(value: Any, field_name: str, prefix: str) -> str:
     return value
 
 
-def parse_attributes(raw: Any, field_name: str) -> dict[str, Any]:
-    """Parse worker attributes (a JSON string) into a dict, rejecting anything that is not an object."""
+def parse_attributes(raw: Any, field_name: str, optional: bool = False) -> dict[str, Any]:
+    """Parse worker attributes (a JSON string) into a dict, rejecting anything that is not an object.
+
+    With `optional` (a deleted worker, whose attributes do not matter), absent or blank means {}.
+    """
+    if optional and (raw is None or raw == ""):
+        return {}
     if not isinstance(raw, str):
         raise InvalidSnapshot(f"{field_name} is missing" if raw is None else f"{field_name} must be a JSON string")
     try:
