@@ -22,7 +22,10 @@ EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 @click.command("encode")
 @click.argument("email")
 def encode_command(email: str) -> None:
-    """Print the contact_uri Flex derives from EMAIL."""
+    """Print the contact_uri Flex derives from EMAIL, or exit 2 when EMAIL is blank."""
+    if not email.strip():
+        click.echo("error: the email is empty", err=True)
+        raise SystemExit(EXIT_ERROR)
     click.echo(contact_uri_for(email))
 
 

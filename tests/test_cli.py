@@ -12,6 +12,11 @@ def test_encode_prints_the_contact_uri(runner):
     assert result.output == ANN_URI + "\n"
 
 
+def test_encode_refuses_a_blank_email(runner):
+    result = runner.invoke(args=["encode", " "])
+    assert (result.exit_code, result.output) == (2, "error: the email is empty\n")
+
+
 def test_decode_prints_the_email(runner):
     result = runner.invoke(args=["decode", "client:jos_C3_A9_40x_2Efr"])
     assert (result.exit_code, result.output) == (0, "josé@x.fr\n")
