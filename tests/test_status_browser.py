@@ -71,7 +71,14 @@ def test_status_page_in_headless_chromium(live_status, tmp_path):
             expect(page.locator("#drift tbody tr").first).to_contain_text("Gob Bluth")  # oldest first
             page.screenshot(path=str(tmp_path / "status.png"), full_page=True)
             page.set_viewport_size({"width": 390, "height": 844})
+            # At phone width the page itself never scrolls sideways; only a wide table does, inside its box.
+            assert page.evaluate("document.documentElement.scrollWidth") <= 390
+            expect(gob).to_be_visible()
             page.screenshot(path=str(tmp_path / "status-phone.png"), full_page=True)
+            page.emulate_media(media="print")  # print: the data stays, the controls go
+            expect(page.locator("#filter")).to_be_hidden()
+            expect(gob).to_be_visible()
+            page.emulate_media(media="screen")
             assert errors == []  # no CSP violation, no script error
         finally:
             browser.close()
