@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, g, jsonify, render_template, request
 
-from guard.adapters.views import SORTS
+from guard.adapters.views import DEFAULT_SORT, SORTS
 from guard.pipeline import utcnow
 from guard.services import services
 from handlers.errors import bad_request, error_response
@@ -50,8 +50,9 @@ def no_store(response: Response) -> Response:
 def status_page() -> Response:
     """The overview: health, workers in drift, counts, recent alerts."""
     store = services().store
-    text = request.args.get("q", "")[:100]
-    sort = request.args.get("sort", "since_desc")
+    text = _search_text()
+    sort = request.args.get("sort", "")
+    sort = sort if sort in SORTS else DEFAULT_SORT  # the page is forgiving; the JSON API says 400
     g.csp_nonce = secrets.token_urlsafe(16)
     context = {
         "health": _health(),
@@ -59,7 +60,7 @@ def status_page() -> Response:
         "counts": {v: store.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
         "alerts": [_display(a) for a in store.views.recent_alerts()],
         "q": text,
-        "sort": sort if sort in SORTS else "since_desc",
+        "sort": sort,
         "nonce": g.csp_nonce,
     }
     response = Response(render_template("status.html", **context))
@@ -76,12 +77,17 @@ def api_workers() -> Response | tuple[Response, int]:
     verdict = request.args.get("verdict") or None
     if verdict and verdict not in VERDICTS:
         return bad_request(f"verdict must be one of: {', '.join(VERDICTS)}")
-    sort = request.args.get("sort") or "since_desc"
+    sort = request.args.get("sort") or DEFAULT_SORT
     if sort not in SORTS:
         return bad_request(f"sort must be one of: {', '.join(SORTS)}")
     store = services().store
-    workers = store.views.workers(verdict, request.args.get("q", "")[:100], sort)
+    workers = store.views.workers(verdict, _search_text(), sort)
     return jsonify(counts=store.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
+
+
+def _search_text() -> str:
+    """The filter text, capped so a huge query string cannot become a huge LIKE pattern."""
+    return request.args.get("q", "")[:100]
 
 
 def _health() -> dict[str, Any]:

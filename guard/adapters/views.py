@@ -9,6 +9,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 
 from guard.adapters.tables import alert, remediation, worker_state
 
+DEFAULT_SORT = "since_desc"
 SORTS = {
     "since_desc": worker_state.c.since.desc(),
     "since_asc": worker_state.c.since.asc(),
@@ -24,9 +25,9 @@ class Views:
         self.engine = engine
 
     def workers(
-        self, verdict: str | None = None, text: str = "", sort: str = "since_desc", limit: int = 20_000
+        self, verdict: str | None = None, text: str = "", sort: str = DEFAULT_SORT, limit: int = 20_000
     ) -> list[dict[str, Any]]:
-        """Workers (optionally of one verdict, matching `text`) with their latest remediation."""
+        """Workers (optionally of one verdict, matching `text`) with their latest remediation; `sort` is a SORTS key."""
         latest = (
             select(func.max(remediation.c.id).label("id"))
             .group_by(remediation.c.account_sid, remediation.c.workspace_sid, remediation.c.worker_sid)
@@ -51,7 +52,7 @@ class Views:
             pattern = f"%{text}%"
             columns = (worker_state.c.name, worker_state.c.email, worker_state.c.worker_sid, worker_state.c.actual)
             query = query.where(or_(*(column.ilike(pattern) for column in columns)))
-        query = query.order_by(SORTS.get(sort, SORTS["since_desc"]), worker_state.c.worker_sid).limit(limit)
+        query = query.order_by(SORTS[sort], worker_state.c.worker_sid).limit(limit)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
 
