@@ -21,7 +21,7 @@ from guard.delivery import Dispatcher
 from guard.logs import configure_logging, log_event
 from guard.pipeline import Guard
 from guard.remediation import RemediationJobs, api_factory
-from guard.services import Services
+from guard.services import BUILD_SERVICES, Services
 from handlers.drain import DrainUnreadBody
 from handlers.fast_path import IgnoredEventFastPath
 
@@ -31,16 +31,33 @@ CONFIG_ERROR_EXIT = 3
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app from `settings` (default: the environment); a bad setting exits with one line."""
-    if settings is None:
-        try:
-            settings = Settings.from_env()
-        except ConfigError as err:
-            print(f"guard: configuration error: {err}", file=sys.stderr)
-            raise SystemExit(CONFIG_ERROR_EXIT) from None
+    """Build the app from `settings` (default: the environment); a bad setting exits with one line.
+
+    Under the Flask CLI the environment is read only when a command first asks for the services, so
+    `encode`, `decode` and `check` answer with no configuration and no database.
+    """
+    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
+    _register(app)
+    if settings is None and click.get_current_context(silent=True) is not None:
+        app.extensions[BUILD_SERVICES] = lambda: _build(app, _settings_from_env())
+    else:
+        _build(app, settings or _settings_from_env())
+    return app
+
+
+def _settings_from_env() -> Settings:
+    """The environment's settings, or exit with one line naming the bad or missing variable."""
+    try:
+        return Settings.from_env()
+    except ConfigError as err:
+        print(f"guard: configuration error: {err}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT) from None
+
+
+def _build(app: Flask, settings: Settings) -> Services:
+    """Wire the store, pipeline and delivery to `app`, with the middleware the settings ask for."""
     # Under `flask <command>` stdout carries the command's output (JSON, CSV), so logs go to stderr.
     configure_logging(settings.log_level, cli=click.get_current_context(silent=True) is not None)
-    app = Flask(__name__, instance_path=str(Path(__file__).resolve().parent.parent / "instance"))
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.wsgi_app = IgnoredEventFastPath(app.wsgi_app, settings)  # type: ignore[method-assign]
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]
@@ -62,9 +79,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     dispatcher.periodic.append(guard.send_reminders)
     if settings.remediate == "remove":
         dispatcher.tasks.append(RemediationJobs(guard, api_factory(settings)).run_pending)
-    app.extensions["guard"] = Services(settings, store, guard, dispatcher)
+    built = app.extensions["guard"] = Services(settings, store, guard, dispatcher)
 
-    _register(app)
     if not settings.validate_signature:
         log_event(
             log, logging.WARNING, "SIGNATURE VALIDATION IS OFF: anyone can post events; never run this in production"
@@ -72,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     log_event(
         log, logging.INFO, "app_ready", database=store.engine.dialect.name, slack=bool(settings.slack_webhook_url)
     )
-    return app
+    return built
 
 
 def _notifiers(settings: Settings) -> Callable[[ClaimedAlert], SlackNotifier | None]:

@@ -12,9 +12,9 @@ from typing import Any
 from twilio.base.exceptions import TwilioRestException
 
 from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
-from guard.core.ignore import IgnoreRules
+from guard.core.evidence import Basis
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, WorkerSnapshot, parse_attributes
-from guard.core.verdict import Kind, judge
+from guard.core.verdict import Kind, Rules
 from guard.pipeline import Guard, utcnow
 
 ERROR = "error"  # the verdict of a worker that could not be fetched or parsed
@@ -34,6 +34,7 @@ class AuditEntry:
     actual: str | None = None
     diagnosis: str | None = None
     detail: str = ""
+    basis: str | None = None
     attributes: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     fetched_ms: int = 0
 
@@ -48,6 +49,7 @@ class AuditEntry:
             "actual": self.actual,
             "diagnosis": self.diagnosis,
             "detail": self.detail,
+            "basis": self.basis,
         }
 
 
@@ -67,6 +69,11 @@ class AuditReport:
         tally = Counter(entry.verdict for entry in self.entries)
         return {verdict: tally.get(verdict, 0) for verdict in VERDICTS}
 
+    def basis_counts(self) -> dict[str, int]:
+        """How many workers were judged against each kind of evidence: how the account's identities are built."""
+        tally = Counter(entry.basis for entry in self.entries if entry.basis)
+        return {basis.value: tally.get(basis.value, 0) for basis in Basis}
+
     @property
     def exit_code(self) -> int:
         """Driftctl's convention: 2 when the sweep is incomplete, 1 when drift was found, else 0."""
@@ -82,14 +89,14 @@ def combined_exit_code(reports: list[AuditReport]) -> int:
     return 2 if 2 in codes else 1 if 1 in codes else 0
 
 
-def judge_record(record: WorkerRecord, ignore: IgnoreRules) -> AuditEntry:
+def judge_record(record: WorkerRecord, rules: Rules) -> AuditEntry:
     """Turn one fetched worker into a report entry."""
     fetched_ms = int(time.time() * 1000)
     try:
         attributes = parse_attributes(record.attributes_json, "attributes")
     except InvalidSnapshot as err:
         return AuditEntry(record.sid, record.name, ERROR, detail=str(err), fetched_ms=fetched_ms)
-    verdict = judge(attributes, record.sid, ignore)
+    verdict = rules.judge(attributes, record.sid, record.name)
     return AuditEntry(
         sid=record.sid,
         name=record.name,
@@ -99,13 +106,14 @@ def judge_record(record: WorkerRecord, ignore: IgnoreRules) -> AuditEntry:
         actual=verdict.actual,
         diagnosis=verdict.diagnosis.value if verdict.diagnosis else None,
         detail=verdict.detail,
+        basis=verdict.basis.value if verdict.basis else None,
         attributes=attributes,
         fetched_ms=fetched_ms,
     )
 
 
 def sweep(
-    api: TaskRouterApi, account_sid: str, ignore: IgnoreRules, concurrency: int = 8, progress: Progress | None = None
+    api: TaskRouterApi, account_sid: str, rules: Rules, concurrency: int = 8, progress: Progress | None = None
 ) -> AuditReport:
     """List every worker and judge it, fetching one by one (bounded) when the listing hides attributes."""
     report = AuditReport(account_sid, api.workspace_sid, utcnow())
@@ -114,7 +122,7 @@ def sweep(
     hidden = [record for record in listed if record.attributes_json is None]
     for record in listed:
         if record.attributes_json is not None:
-            entries[record.sid] = judge_record(record, ignore)
+            entries[record.sid] = judge_record(record, rules)
     if progress:
         progress(len(entries), len(listed))
     names = {record.sid: record.name for record in hidden}
@@ -126,7 +134,7 @@ def sweep(
         elif isinstance(result, Exception):
             entries[sid] = AuditEntry(sid, names[sid], ERROR, detail=f"fetch failed: {describe(result)}")
         else:
-            entries[sid] = judge_record(result, ignore)
+            entries[sid] = judge_record(result, rules)
         if progress:
             progress(len(entries), len(listed))
 

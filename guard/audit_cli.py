@@ -103,7 +103,7 @@ def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport
     """Sweep one workspace; a failed listing becomes the report's failure, not an exception."""
     bar = _ProgressBar(enabled=output == "table" and sys.stderr.isatty())
     try:
-        return sweep(api, api.account_sid, services().settings.ignore, concurrency, bar.update)
+        return sweep(api, api.account_sid, services().settings.rules, concurrency, bar.update)
     except (TwilioException, RequestException) as err:
         return AuditReport(
             api.account_sid, api.workspace_sid, utcnow(), failure=f"listing workers failed: {describe(err)}"
@@ -118,7 +118,7 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
     outcomes = {}
     for entry in report.entries:
         if entry.verdict == Kind.MISMATCH:
-            outcomes[entry.sid] = remove_contact_uri(api, entry.sid, svc.settings.ignore, apply=apply)
+            outcomes[entry.sid] = remove_contact_uri(api, entry.sid, svc.settings.rules, apply=apply)
             if apply:
                 key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
                 record_outcome(svc.guard, key, outcomes[entry.sid], actor)

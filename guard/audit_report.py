@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from guard.audit import VERDICTS, AuditEntry, AuditReport, combined_exit_code
+from guard.core.evidence import Basis, basis_text
 from guard.core.verdict import Kind
 from guard.remediation import Outcome
 
@@ -22,6 +23,20 @@ def totals(reports: list[AuditReport]) -> dict[str, int]:
     for report in reports:
         tally.update(report.counts())
     return {"total": sum(len(r.entries) for r in reports), **{v: tally.get(v, 0) for v in VERDICTS}}
+
+
+def basis_totals(reports: list[AuditReport]) -> dict[str, int]:
+    """Workers per basis (email, twilio_contact_identity, worker_name) over every sweep."""
+    tally: Counter[str] = Counter()
+    for report in reports:
+        tally.update(report.basis_counts())
+    return {basis.value: tally.get(basis.value, 0) for basis in Basis}
+
+
+def basis_suffix(counts: dict[str, int]) -> str:
+    """'; identities: 1180 by email, 25 by worker name' for a summary line, leaving out kinds nobody has."""
+    parts = [f"{n} by {Basis(basis).noun}" for basis, n in counts.items() if n]
+    return f"; identities: {', '.join(parts)}" if parts else ""
 
 
 def rows(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> list[dict[str, Any]]:
@@ -43,6 +58,7 @@ def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Ou
     """The machine report: a combined summary, one summary per workspace, one entry per worker."""
     document = {
         "summary": totals(reports),
+        "basis": basis_totals(reports),
         "exit_code": combined_exit_code(reports),
         "workspaces": [
             {
@@ -51,6 +67,7 @@ def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Ou
                 "started_at": r.started_at.isoformat(),
                 "finished_at": r.finished_at.isoformat() if r.finished_at else None,
                 "summary": totals([r]),
+                "basis": r.basis_counts(),
                 "failure": r.failure,
                 "exit_code": r.exit_code,
             }
@@ -63,7 +80,7 @@ def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Ou
 
 def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> str:
     """One row per worker (plus remediation columns when remediating)."""
-    fields = [*CSV_FIELDS, "detail", *(["remediation", "remediation_detail"] if remediation else [])]
+    fields = [*CSV_FIELDS, "basis", "detail", *(["remediation", "remediation_detail"] if remediation else [])]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -79,10 +96,12 @@ def render_table(reports: list[AuditReport], only: str, remediation: dict[str, O
         lines.append("")
     for report in reports:
         counts = ", ".join(f"{n} {verdict}" for verdict, n in report.counts().items())
-        status = f"FAILED: {report.failure}" if report.failure else counts
+        status = f"FAILED: {report.failure}" if report.failure else counts + basis_suffix(report.basis_counts())
         lines.append(f"{len(report.entries)} workers in {report.workspace_sid}: {status}")
     if len(reports) > 1:
-        lines.append(f"{totals(reports)['total']} workers in {len(reports)} workspaces")
+        lines.append(
+            f"{totals(reports)['total']} workers in {len(reports)} workspaces{basis_suffix(basis_totals(reports))}"
+        )
     return "\n".join(lines)
 
 
@@ -92,9 +111,10 @@ def _table(entries: list[AuditEntry], only: str) -> list[str]:
         entries = [e for e in entries if e.verdict == Kind.MISMATCH]
     if not entries:
         return []
-    header = ("VERDICT", "WORKER", "SID", "ACTUAL", "EXPECTED", "DIAGNOSIS")
+    header = ("VERDICT", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "DIAGNOSIS")
     table = [header] + [
-        (e.verdict, _cut(e.name, 30), e.sid, _cut(e.actual, 48), _cut(e.expected, 48), e.detail) for e in entries
+        (e.verdict, _cut(e.name, 30), e.sid, _cut(e.actual, 48), _cut(e.expected, 48), basis_text(e.basis), e.detail)
+        for e in entries
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
     lines = ["  ".join([*(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]) for row in table]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 from typing import Any
 
@@ -12,7 +13,9 @@ from flask.cli import with_appcontext
 
 from guard.adapters import db
 from guard.core.contact_uri import DecodeError, contact_uri_for, decode
-from guard.core.verdict import Kind, judge
+from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
+from guard.core.ignore import IgnoreRules
+from guard.core.verdict import Kind, Rules
 from guard.services import services
 
 # Exit codes follow driftctl: 0 nothing wrong, 1 drift found, 2 error.
@@ -22,7 +25,7 @@ EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 @click.command("encode")
 @click.argument("email")
 def encode_command(email: str) -> None:
-    """Print the contact_uri Flex derives from EMAIL, or exit 2 when EMAIL is blank."""
+    """Print the contact_uri Flex derives from EMAIL (or a username identity); exit 2 when it is blank."""
     if not email.strip():
         click.echo("error: the email is empty", err=True)
         raise SystemExit(EXIT_ERROR)
@@ -32,7 +35,7 @@ def encode_command(email: str) -> None:
 @click.command("decode")
 @click.argument("uri")
 def decode_command(uri: str) -> None:
-    """Print the email a contact_uri encodes, or exit 2 with the reason it is malformed."""
+    """Print the identity (usually the email) a contact_uri encodes, or exit 2 with the reason it is malformed."""
     try:
         click.echo(decode(uri))
     except DecodeError as err:
@@ -41,14 +44,37 @@ def decode_command(uri: str) -> None:
 
 
 @click.command("check")
-@with_appcontext
 @click.option("--email", default=None, help="The worker's email attribute.")
 @click.option("--contact-uri", "contact_uri", default=None, help="The worker's contact_uri attribute.")
-def check_command(email: str | None, contact_uri: str | None) -> None:
-    """Print the verdict and diagnosis; exit 0 for ok or pending, 1 for drift."""
-    attributes: dict[str, Any] = {"email": email, "contact_uri": contact_uri}
-    verdict = judge(attributes, ignore=services().settings.ignore)
+@click.option("--worker-name", default="", help="The worker's friendly_name (WorkerName), its SSO identity.")
+@click.option("--identity", default=None, help="The twilio_contact_identity attribute, as Flex recorded it.")
+@click.option("--attributes", "attributes_json", default=None, help="The worker's whole attributes (JSON object).")
+@click.option(
+    "--policy",
+    type=click.Choice([p.value for p in Policy], case_sensitive=False),
+    default="flex",
+    envvar="IDENTITY_POLICY",
+    help="flex: the Flex identity rules; email: the email alone.",
+)
+@click.option("--ignore", "ignore_rules", default="", envvar="IGNORE_WORKERS", help="IGNORE_WORKERS rules.")
+def check_command(
+    email: str | None,
+    contact_uri: str | None,
+    worker_name: str,
+    identity: str | None,
+    attributes_json: str | None,
+    policy: str,
+    ignore_rules: str,
+) -> None:
+    """Print the verdict, its basis and diagnosis; exit 0 for ok or pending, 1 for drift. Needs no configuration."""
+    attributes = _pasted_attributes(attributes_json)
+    given = {"email": email, "contact_uri": contact_uri, IDENTITY_ATTRIBUTE: identity}
+    attributes.update({name: value for name, value in given.items() if value is not None})
+    rules = Rules(IgnoreRules.parse(ignore_rules), Policy(policy.lower()))
+    verdict = rules.judge(attributes, worker_name=worker_name)
     click.echo(f"verdict:  {verdict.kind}")
+    if verdict.basis:
+        click.echo(f"basis:    {verdict.basis.noun}")
     if verdict.expected:
         click.echo(f"expected: {verdict.expected}")
     if verdict.actual:
@@ -56,6 +82,21 @@ def check_command(email: str | None, contact_uri: str | None) -> None:
     if verdict.detail:
         click.echo(f"detail:   {verdict.detail}")
     raise SystemExit(EXIT_DRIFT if verdict.kind is Kind.MISMATCH else EXIT_OK)
+
+
+def _pasted_attributes(text: str | None) -> dict[str, Any]:
+    """The --attributes JSON object (as the Console shows it), or exit 2 saying what is wrong with it."""
+    if text is None:
+        return {}
+    try:
+        attributes = json.loads(text)
+    except ValueError as err:
+        click.echo(f"error: --attributes is not valid JSON: {err}", err=True)
+        raise SystemExit(EXIT_ERROR) from None
+    if not isinstance(attributes, dict):
+        click.echo("error: --attributes must be a JSON object", err=True)
+        raise SystemExit(EXIT_ERROR)
+    return attributes
 
 
 @click.command("migrate")

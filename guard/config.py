@@ -9,7 +9,9 @@ from datetime import timedelta
 from functools import cached_property
 
 from guard.accounts import Account, Credentials
+from guard.core.evidence import Policy
 from guard.core.ignore import NO_RULES, IgnoreRules
+from guard.core.verdict import Rules
 from guard.env_reader import ConfigError, EnvReader
 
 __all__ = ["Account", "ConfigError", "Credentials", "Settings"]
@@ -27,6 +29,7 @@ class Settings:
     slack_webhook_url: str | None = field(default=None, repr=False)
     slack_notify_no_email: bool = False
     ignore: IgnoreRules = NO_RULES
+    identity_policy: Policy = Policy.FLEX
     alert_repeat: timedelta | None = None
     remediate: str = "off"
     delivery: str = "thread"
@@ -58,6 +61,7 @@ class Settings:
             slack_webhook_url=reader.url("SLACK_WEBHOOK_URL"),
             slack_notify_no_email=reader.flag("SLACK_NOTIFY_NO_EMAIL", False),
             ignore=IgnoreRules.parse(reader.text("IGNORE_WORKERS") or ""),
+            identity_policy=Policy(reader.choice("IDENTITY_POLICY", tuple(Policy), Policy.FLEX)),
             alert_repeat=_hours(reader.number("ALERT_REPEAT_HOURS", 0)),
             remediate=reader.choice("REMEDIATE", ("off", "remove"), "off"),
             delivery=reader.choice("ALERT_DELIVERY", ("thread", "off"), "thread"),
@@ -85,6 +89,11 @@ class Settings:
             for account in settings.accounts:  # REMEDIATE=remove cannot work without them: fail at start
                 settings.rest_credentials(account)
         return settings
+
+    @property
+    def rules(self) -> Rules:
+        """The verdict rules every judging place shares."""
+        return Rules(self.ignore, self.identity_policy)
 
     @cached_property
     def accounts(self) -> tuple[Account, ...]:

@@ -12,7 +12,7 @@ from guard.adapters.store import Store, StoreTransaction
 from guard.config import Settings
 from guard.core.snapshot import Position, WorkerKey, WorkerSnapshot, is_stale
 from guard.core.transitions import DELETED, AlertKind, Prior, Transition, transition
-from guard.core.verdict import Verdict, judge
+from guard.core.verdict import Verdict
 from guard.logs import log_event
 from guard.metrics import ALERTS, VERDICTS
 
@@ -47,7 +47,7 @@ class Guard:
         """Process one snapshot: dedup, order, judge, save, and queue an alert if the verdict moved."""
         verdict = None
         if not snapshot.deleted:
-            verdict = judge(snapshot.attributes, snapshot.key.worker_sid, self.settings.ignore)
+            verdict = self.settings.rules.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name)
         VERDICTS.labels(verdict.kind.value if verdict else DELETED).inc()
         now = self.clock()
         with self.store.transaction() as tx:
@@ -166,6 +166,7 @@ def _state_values(
         "actual": verdict.actual if verdict else None,
         "diagnosis": verdict.diagnosis.value if verdict and verdict.diagnosis else None,
         "detail": verdict.detail if verdict else change.note,
+        "basis": verdict.basis.value if verdict and verdict.basis else None,
         "version": _newest(snapshot.version, previous.get("version")),
         "occurred_ms": _newest(snapshot.occurred_ms, previous.get("occurred_ms")),
         "since": change.since,
@@ -190,6 +191,7 @@ def alert_payload(
         "actual": state.get("actual"),
         "diagnosis": state.get("diagnosis"),
         "detail": state.get("detail") or "",
+        "basis": state.get("basis"),
         "since": state["since"].isoformat() if state.get("since") else None,
         "created_at": now.isoformat(),
         **extra,

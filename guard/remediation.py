@@ -12,10 +12,9 @@ from twilio.base.exceptions import TwilioException
 
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
 from guard.config import Settings
-from guard.core.ignore import IgnoreRules
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
 from guard.core.transitions import AlertKind
-from guard.core.verdict import Kind, judge
+from guard.core.verdict import Kind, Rules
 from guard.logs import log_event
 from guard.pipeline import Guard
 
@@ -34,13 +33,16 @@ class Outcome:
     name: str = ""
 
 
-def remove_contact_uri(api: TaskRouterApi, worker_sid: str, ignore: IgnoreRules, apply: bool) -> Outcome:
-    """Fetch fresh, re-check, and remove contact_uri with If-Match; retry a 412 up to three times."""
+def remove_contact_uri(api: TaskRouterApi, worker_sid: str, rules: Rules, apply: bool) -> Outcome:
+    """Fetch fresh, re-check with the current rules, remove contact_uri with If-Match; retry a 412 up to 3 times.
+
+    The re-check judges the fresh worker, name included, so a value that matches its Flex identity is never removed.
+    """
     try:
         for _ in range(1 + CONFLICT_RETRIES):
             record = api.fetch_worker(worker_sid)
             attributes = parse_attributes(record.attributes_json, "attributes")
-            verdict = judge(attributes, worker_sid, ignore)
+            verdict = rules.judge(attributes, worker_sid, record.name)
             if verdict.kind is not Kind.MISMATCH:
                 return Outcome("skipped", verdict.actual, f"no longer a mismatch (now {verdict.kind})", record.name)
             if not apply:
@@ -92,7 +94,7 @@ class RemediationJobs:
         while (job := self.guard.store.records.claim_remediation(self.guard.clock(), self.lease)) is not None:
             key = WorkerKey(job["account_sid"], job["workspace_sid"], job["worker_sid"])
             api = self.api_for(key.account_sid, key.workspace_sid)
-            outcome = remove_contact_uri(api, key.worker_sid, self.guard.settings.ignore, apply=True)
+            outcome = remove_contact_uri(api, key.worker_sid, self.guard.settings.rules, apply=True)
             record_outcome(self.guard, key, outcome, job["actor"], job_id=job["id"])
             handled += 1
         return handled

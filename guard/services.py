@@ -22,6 +22,13 @@ class Services:
     dispatcher: Dispatcher
 
 
+# Under the Flask CLI the app holds a builder instead, run by the first command that needs the services.
+BUILD_SERVICES = "guard.build"
+
+
 def services() -> Services:
-    """The services of the current Flask app."""
-    return current_app.extensions["guard"]
+    """The services of the current Flask app, built on first use under the CLI."""
+    extensions = current_app.extensions
+    if "guard" not in extensions:
+        extensions[BUILD_SERVICES]()
+    return extensions["guard"]

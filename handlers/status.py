@@ -11,6 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, jsonify, render_template, request
 
 from guard.adapters.views import DEFAULT_SORT, SORTS
+from guard.core.evidence import basis_text
 from guard.pipeline import utcnow
 from guard.services import services
 from handlers.errors import bad_request, error_response
@@ -111,6 +112,7 @@ def _health() -> dict[str, Any]:
 def _display(row: dict[str, Any]) -> dict[str, Any]:
     """Add human time fields to a row for the template."""
     row = dict(row)
+    row["basis_text"] = basis_text(row.get("basis"))
     for name in ("since", "created_at", "remediation_at"):
         if isinstance(row.get(name), datetime):
             row[f"{name}_text"] = f"{row[name]:%Y-%m-%d %H:%M} UTC"

@@ -40,7 +40,7 @@ def test_sweeps_several_pages_and_reports_json(runner, fake_api):
     assert drift == {
         "account_sid": ACCOUNT_SID, "workspace_sid": WORKSPACE_SID, "sid": worker_sid(7), "name": "agent.7",
         "email": email(7), "verdict": "mismatch", "expected": uri(7), "actual": "client:" + email(7),
-        "diagnosis": "raw_email", "detail": drift["detail"],
+        "diagnosis": "raw_email", "detail": drift["detail"], "basis": "email",
     }  # fmt: skip
 
 

@@ -1,9 +1,14 @@
 """The Flask CLI: encode, decode, check and migrate."""
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from guard.adapters import db
 from tests.helpers import ANN_EMAIL, ANN_URI
+from tests.processes import ROOT
 
 
 def test_encode_prints_the_contact_uri(runner):
@@ -47,3 +52,64 @@ def test_migrate_brings_the_database_to_head(runner, services):
     result = runner.invoke(args=["migrate"])
     assert result.exit_code == 0
     assert db.current_revision(services.store.engine) == db.HEAD
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "shown"),
+    [
+        (["--email", "dana.scully@fbi.example", "--worker-name", "dana.scully",
+          "--contact-uri", "client:dana_2Escully"], 0, "basis:    worker name"),
+        (["--email", "john.byers@fbi.example", "--identity", "jbyers", "--contact-uri",
+          "client:john_2Ebyers_40fbi_2Eexample"], 1, "expected: client:jbyers"),
+        (["--attributes", '{"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", '
+          '"contact_uri": "client:fmulder", "roles": ["agent"]}'], 0, "basis:    twilio_contact_identity"),
+        (["--attributes", '{"email": "agent@twilio.com", "contact_uri": "client:fmulder"}', "--identity", "fmulder"],
+         0, "verdict:  ok"),
+        (["--attributes", "[1]"], 2, "error: --attributes must be a JSON object"),
+        (["--attributes", "{nope"], 2, "error: --attributes is not valid JSON"),
+    ],
+)  # fmt: skip
+def test_check_judges_with_the_worker_name_the_recorded_identity_or_pasted_attributes(runner, args, code, shown):
+    result = runner.invoke(args=["check", *args])
+    assert (result.exit_code, shown in result.output) == (code, True)
+
+
+def flask_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`flask --app wsgi ARGS` in a fresh process with nothing but PATH and `env` in its environment."""
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+    return subprocess.run(command, cwd=ROOT, env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True)
+
+
+# A database that does not answer: a lookup that touched it would fail.
+NO_DATABASE = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "stdout"),
+    [
+        (["encode", "dana.scully"], 0, "client:dana_2Escully\n"),
+        (["decode", "client:fmulder"], 0, "fmulder\n"),
+        (["check", "--email", "dana.scully@fbi.example", "--worker-name", "dana.scully",
+          "--contact-uri", "client:dana_2Escully"], 0, "verdict:  ok\n"),
+        (["check", "--identity", "jbyers", "--contact-uri", "client:john_2Ebyers_40fbi_2Eexample"], 1,
+         "verdict:  mismatch\n"),
+    ],
+)  # fmt: skip
+def test_lookup_commands_need_no_secrets_and_no_database(args, code, stdout):
+    result = flask_cli(*args, **NO_DATABASE)
+    assert (result.returncode, result.stderr) == (code, "")
+    assert result.stdout.startswith(stdout)
+
+
+def test_check_follows_the_identity_policy_and_ignore_rules_of_the_environment():
+    args = ["check", "--email", "dana.scully@fbi.example", "--worker-name", "dana.scully", "--contact-uri"]
+    assert flask_cli(*args, "client:dana_2Escully", IDENTITY_POLICY="email").returncode == 1
+    ignored = flask_cli(*args, "sip:x", IGNORE_WORKERS="*@fbi.example")
+    assert (ignored.returncode, ignored.stdout.splitlines()[0]) == (0, "verdict:  ignored")
+
+
+@pytest.mark.parametrize("command", ["migrate", "deliver", "audit"])
+def test_commands_that_need_the_service_still_refuse_to_start_without_it(command):
+    result = flask_cli(command, **NO_DATABASE)
+    assert result.returncode == 3
+    assert result.stderr.startswith("guard: configuration error: TWILIO_AUTH_TOKEN is not set")

@@ -26,6 +26,7 @@ def test_defaults_are_safe():
         ("MAX_BODY_BYTES", "inf", "MAX_BODY_BYTES must be a number from 1024 to 1e+09"),
         ("SLACK_TIMEOUT_SECONDS", "soon", "SLACK_TIMEOUT_SECONDS must be a number"),
         ("REMEDIATE", "fix", "REMEDIATE must be one of: off, remove"),
+        ("IDENTITY_POLICY", "strict", "IDENTITY_POLICY must be one of: flex, email"),
         ("SLACK_WEBHOOK_URL", "hooks.slack.com/T/B/SECRET", "SLACK_WEBHOOK_URL must be an http:// or https:// URL"),
         ("PUBLIC_BASE_URL", "guard.example.com", "PUBLIC_BASE_URL must be an http:// or https:// URL"),
         ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES must be a number from 1024 to 1e+09"),

@@ -14,6 +14,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from guard.core.evidence import basis_text
+
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
 PERMANENT_STATUSES = frozenset({400, 403, 404, 410})
@@ -77,6 +79,7 @@ def render(payload: dict[str, Any]) -> tuple[str, list[Block]]:
             ("Workspace", _mrkdwn(truncate(str(where), 500))),
             ("Expected contact_uri", _code(payload.get("expected"))),
             ("Actual contact_uri", _code(payload.get("actual"))),
+            ("Judged against", basis_text(payload.get("basis"))),
         )
     ]
     summary = payload.get("detail") or ""

@@ -55,6 +55,7 @@ worker_state = Table(
     Column("actual", Text),
     Column("diagnosis", String(16)),
     Column("detail", Text, nullable=False, default=""),
+    Column("basis", String(32)),  # the evidence the value was judged against (guard.core.evidence.Basis)
     Column("version", BigInteger),
     Column("occurred_ms", BigInteger),
     Column("since", UTCDateTime, nullable=False),
