@@ -13,9 +13,10 @@ from twilio.base.exceptions import TwilioRestException
 
 from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
 from guard.core.evidence import Basis
-from guard.core.snapshot import InvalidSnapshot, WorkerKey, WorkerSnapshot, parse_attributes
+from guard.core.snapshot import AUDIT_SOURCE, InvalidSnapshot, WorkerKey, WorkerSnapshot, parse_attributes
+from guard.core.text import shown
 from guard.core.verdict import Kind, Rules
-from guard.pipeline import Guard, utcnow
+from guard.pipeline import NAME_MAX, Guard, utcnow
 
 ERROR = "error"  # the verdict of a worker that could not be fetched or parsed
 VERDICTS = (*(k.value for k in Kind), ERROR)
@@ -42,7 +43,7 @@ class AuditEntry:
         """The fields the json and csv reports show."""
         return {
             "sid": self.sid,
-            "name": self.name,
+            "name": shown(self.name, NAME_MAX),
             "email": self.email,
             "verdict": self.verdict,
             "expected": self.expected,
@@ -150,11 +151,13 @@ def feed_pipeline(guard: Guard, report: AuditReport) -> None:
         if entry.verdict == ERROR or entry.attributes is None:
             continue
         key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
-        guard.record(WorkerSnapshot(key, entry.name, entry.attributes, occurred_ms=entry.fetched_ms, source="audit"))
+        guard.record(
+            WorkerSnapshot(key, entry.name, entry.attributes, occurred_ms=entry.fetched_ms, source=AUDIT_SOURCE)
+        )
     if any(entry.verdict == ERROR for entry in report.entries):
         return  # an incomplete sweep cannot prove that a worker is gone
     seen = {entry.sid for entry in report.entries}
     now_ms = int(time.time() * 1000)
     for sid in guard.store.known_worker_sids(report.account_sid, report.workspace_sid) - seen:
         key = WorkerKey(report.account_sid, report.workspace_sid, sid)
-        guard.record(WorkerSnapshot(key, deleted=True, occurred_ms=now_ms, source="audit"))
+        guard.record(WorkerSnapshot(key, deleted=True, occurred_ms=now_ms, source=AUDIT_SOURCE))

@@ -10,6 +10,7 @@ from typing import Any
 
 from guard.audit import VERDICTS, AuditEntry, AuditReport, combined_exit_code
 from guard.core.evidence import Basis, basis_text
+from guard.core.text import shown
 from guard.core.verdict import Kind
 from guard.remediation import Outcome
 
@@ -113,7 +114,15 @@ def _table(entries: list[AuditEntry], only: str) -> list[str]:
         return []
     header = ("VERDICT", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "DIAGNOSIS")
     table = [header] + [
-        (e.verdict, _cut(e.name, 30), e.sid, _cut(e.actual, 48), _cut(e.expected, 48), basis_text(e.basis), e.detail)
+        (
+            e.verdict,
+            _cut(shown(e.name), 30),
+            e.sid,
+            _cut(e.actual, 48),
+            _cut(e.expected, 48),
+            basis_text(e.basis),
+            e.detail,
+        )
         for e in entries
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from guard.adapters.outbox import ClaimedAlert
 from guard.adapters.slack import SendResult, SlackNotifier
 from guard.adapters.store import Store
+from guard.core.snapshot import DEDUP_WINDOW
 from guard.logs import log_event
 from guard.metrics import ALERTS, DELIVERY_LATENCY
 from guard.pipeline import utcnow
@@ -23,7 +24,6 @@ from guard.pipeline import utcnow
 log = logging.getLogger("guard.delivery")
 
 NotifierLookup = Callable[[ClaimedAlert], SlackNotifier | None]
-EVENT_ID_RETENTION = timedelta(days=2)  # Event Streams retries for up to 4 hours; TaskRouter once.
 
 
 def backoff_seconds(attempts: int, cap: float) -> float:
@@ -54,7 +54,6 @@ class Dispatcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._paused_until = 0.0
         self._next_prune = 0.0
         self._next_periodic = 0.0
         # Jobs that queue alerts on a timer (drift reminders); run about once a minute.
@@ -102,7 +101,7 @@ class Dispatcher:
     def run_once(self) -> int:
         """Deliver every alert that is due now; return how many attempts were made."""
         attempts = 0
-        while not self._stop.is_set() and time.monotonic() >= self._paused_until:
+        while not self._stop.is_set():
             claimed = self.store.outbox.claim_due(self.clock(), self.lease)
             if claimed is None:
                 break
@@ -130,8 +129,8 @@ class Dispatcher:
         else:
             delay = backoff_seconds(claimed.attempts, self.retry_max_seconds)
             if result.retry_after is not None:
-                delay = max(delay, result.retry_after)
-                self._paused_until = time.monotonic() + result.retry_after
+                # Honoured for this row, up to ALERT_RETRY_MAX_SECONDS: a broken answer cannot stall delivery.
+                delay = min(max(delay, result.retry_after), self.retry_max_seconds)
             retry_at = now + timedelta(seconds=delay)
             self.store.outbox.finish(claimed.id, "pending", now, result.error, retry_at)
             log_event(
@@ -141,9 +140,6 @@ class Dispatcher:
 
     def _sleep_seconds(self) -> float:
         """How long to idle: until the next due row, but never longer than the poll interval."""
-        pause = self._paused_until - time.monotonic()
-        if pause > 0:
-            return min(pause, self.poll_seconds)
         due = self.store.outbox.next_due()
         if due is None:
             return self.poll_seconds
@@ -158,4 +154,4 @@ class Dispatcher:
             job()
         if time.monotonic() >= self._next_prune:
             self._next_prune = time.monotonic() + 3600
-            self.store.prune_events(self.clock() - EVENT_ID_RETENTION)
+            self.store.prune_events(self.clock() - DEDUP_WINDOW)

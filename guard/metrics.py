@@ -8,7 +8,6 @@ so every process reports the same truth.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,23 +27,39 @@ DELIVERY_LATENCY = Histogram(
     buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, float("inf")),
 )
 
-# Event types are client-supplied: keep the label set bounded to TaskRouter's resources.
-_EVENT_TYPE = re.compile(
-    r"^(task|reservation|worker|workflow|activity|task-queue|workspace|task-channel)\.[a-z.-]{1,40}$"
+# Event types are client-supplied, so every label value comes from this fixed set (TaskRouter's event reference).
+_RESOURCE_EVENTS = {
+    "activity": "created updated deleted",
+    "reservation": "created accepted rejected timeout canceled rescinded completed failed wrapup",
+    "task": "created updated canceled wrapup completed deleted system-deleted transfer-initiated "
+    "transfer-attempt-failed transfer-failed transfer-canceled transfer-completed",
+    "task-channel": "created updated deleted",
+    "task-queue": "created updated deleted entered moved timeout expression.updated",
+    "worker": "created deleted activity.update attributes.update capacity.update channel.availability.update",
+    "workflow": "created updated deleted entered target-matched skipped timeout",
+    "workspace": "created updated deleted",
+}
+KNOWN_EVENT_TYPES = frozenset(
+    f"{resource}.{name}" for resource, names in _RESOURCE_EVENTS.items() for name in names.split()
 )
+UNVERIFIED = "unverified"  # the label of every request whose signature failed: it names nothing it sent
 
 
 def event_type_label(event_type: str | None) -> str:
-    """The label for an event type: the type itself when it looks like TaskRouter's, else `other`."""
+    """The label for an event type: a known type, `<resource>.other`, `other` or `none`; never the raw value."""
     if not event_type:
         return "none"
     event_type = event_type.removeprefix("com.twilio.taskrouter.")
-    return event_type if _EVENT_TYPE.match(event_type) else "other"
+    if event_type in KNOWN_EVENT_TYPES:
+        return event_type
+    resource = event_type.split(".", 1)[0]
+    return f"{resource}.other" if resource in _RESOURCE_EVENTS else "other"
 
 
 def count_event(source: str, event_type: str | None, outcome: str) -> None:
     """Count one webhook event (accepted, ignored, bad_request or bad_signature)."""
-    EVENTS.labels(source, event_type_label(event_type), outcome).inc()
+    label = UNVERIFIED if outcome == "bad_signature" else event_type_label(event_type)
+    EVENTS.labels(source, label, outcome).inc()
 
 
 class StoreGauges(Collector):

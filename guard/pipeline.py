@@ -10,7 +10,8 @@ from typing import Any
 
 from guard.adapters.store import Store, StoreTransaction
 from guard.config import Settings
-from guard.core.snapshot import Position, WorkerKey, WorkerSnapshot, is_stale
+from guard.core.snapshot import Position, WorkerKey, WorkerSnapshot, is_replay, is_stale
+from guard.core.text import shown
 from guard.core.transitions import DELETED, AlertKind, Prior, Transition, transition
 from guard.core.verdict import Verdict
 from guard.logs import log_event
@@ -18,6 +19,7 @@ from guard.metrics import ALERTS, VERDICTS
 
 log = logging.getLogger("guard.pipeline")
 REMEDIATION_ACTOR = "guard (REMEDIATE=remove)"
+NAME_MAX = 256  # a worker name in the state and alerts (Slack's header takes 150 characters anyway)
 
 
 class Outcome(StrEnum):
@@ -50,6 +52,11 @@ class Guard:
             verdict = self.settings.rules.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name)
         VERDICTS.labels(verdict.kind.value if verdict else DELETED).inc()
         now = self.clock()
+        if is_replay(snapshot, now):
+            log_event(
+                log, logging.WARNING, "replayed_event", worker_sid=snapshot.key.worker_sid, source=snapshot.source
+            )
+            return Outcome.STALE
         with self.store.transaction() as tx:
             if snapshot.event_id and not tx.claim_event(snapshot.key, snapshot.event_id, now):
                 return Outcome.DUPLICATE
@@ -159,7 +166,7 @@ def _state_values(
     """The columns to store for a worker after this snapshot."""
     previous = stored or {}
     return {
-        "name": snapshot.name or previous.get("name") or "",
+        "name": shown(snapshot.name, NAME_MAX) if snapshot.name else previous.get("name") or "",
         "email": verdict.email if verdict else previous.get("email"),
         "verdict": verdict.kind.value if verdict else DELETED,
         "expected": verdict.expected if verdict else None,

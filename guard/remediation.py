@@ -13,10 +13,11 @@ from twilio.base.exceptions import TwilioException
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
 from guard.config import Settings
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
+from guard.core.text import shown
 from guard.core.transitions import AlertKind
 from guard.core.verdict import Kind, Rules
 from guard.logs import log_event
-from guard.pipeline import Guard
+from guard.pipeline import NAME_MAX, Guard
 
 log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
@@ -68,7 +69,7 @@ def record_outcome(guard: Guard, key: WorkerKey, outcome: Outcome, actor: str, j
         else:
             tx.finish_remediation(job_id, outcome.status, outcome.before, outcome.detail, now)
         if outcome.status in ("removed", "failed"):
-            state = dict(tx.lock_state(key) or {"name": outcome.name})
+            state = dict(tx.lock_state(key) or {"name": shown(outcome.name, NAME_MAX)})
             state["actual"] = outcome.before or state.get("actual")
             note = outcome.detail if outcome.status == "removed" else f"remediation failed: {outcome.detail}"
             payload = guard.queue_alert(

@@ -100,7 +100,7 @@ def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | None:
     attributes = parse_attributes(payload.get("worker_attributes"), "worker_attributes", optional=deleted)
     return WorkerSnapshot(
         key=key,
-        name=storable_text(payload.get("worker_name") or "", "data.payload.worker_name"),
+        name=name if isinstance(name := payload.get("worker_name"), str) else "",  # judged as sent
         attributes=attributes,
         deleted=deleted,
         version=optional_int(payload.get("worker_version"), "data.payload.worker_version"),

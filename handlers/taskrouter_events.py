@@ -8,6 +8,7 @@ from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
 from guard.core.snapshot import (
+    MAX_EPOCH_MS,
     InvalidSnapshot,
     WorkerKey,
     WorkerSnapshot,
@@ -74,12 +75,12 @@ def snapshot_from_form(form: MultiDict[str, str]) -> WorkerSnapshot | None:
         require_sid(worker_sid, "WorkerSid", "WK"),
     )
     attributes = parse_attributes(form.get("WorkerAttributes"), "WorkerAttributes", optional=deleted)
-    seconds = optional_int(form.get("Timestamp"), "Timestamp")
-    occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs")
+    seconds = optional_int(form.get("Timestamp"), "Timestamp", MAX_EPOCH_MS // 1000)
+    occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs", MAX_EPOCH_MS)
     event_id = form.get("Sid") or None
     return WorkerSnapshot(
         key=key,
-        name=storable_text(form.get("WorkerName", ""), "WorkerName"),
+        name=form.get("WorkerName", ""),  # judged as sent; the state keeps a safe rendering
         attributes=attributes,
         deleted=deleted,
         version=optional_int(form.get("WorkerVersion"), "WorkerVersion"),

@@ -7,6 +7,7 @@ import itertools
 import json
 import time
 from collections.abc import Collection
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -130,6 +131,12 @@ def audit(runner: Any, *args: str) -> tuple[int, str]:
 _cloudevent_numbers = itertools.count(1)
 
 
+def minutes_ago(minutes: float) -> str:
+    """An Event Streams timestamp this many minutes before now (events arrive fresh; old ones are replays)."""
+    moment = datetime.now(UTC) - timedelta(minutes=minutes)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def cloudevent(
     event_type: str = "worker.attributes.update",
     sid: str | None = None,
@@ -137,7 +144,7 @@ def cloudevent(
     contact_uri: str | None = ANN_URI,
     account_sid: str = ACCOUNT_SID,
     workspace_sid: str = WORKSPACE_SID,
-    timestamp: str = "2026-11-27T09:00:00.000Z",
+    timestamp: str | None = None,
     **payload_extra: Any,
 ) -> dict[str, Any]:
     """A CloudEvent as an Event Streams webhook sink receives it (TaskRouter schema)."""
@@ -147,6 +154,7 @@ def cloudevent(
     if contact_uri is not None:
         attributes["contact_uri"] = contact_uri
     number = next(_cloudevent_numbers)
+    timestamp = timestamp or minutes_ago(0)
     return {
         "specversion": "1.0",
         "type": f"com.twilio.taskrouter.{event_type}",

@@ -77,12 +77,26 @@ def test_500_is_retried_with_backoff_then_delivered(taskrouter, services, httpse
 def test_429_honours_retry_after(taskrouter, services, httpserver, clock):
     httpserver.expect_ordered_request(HOOK).respond_with_data("rate_limited", status=429, headers={"Retry-After": "7"})
     httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
+    services.dispatcher.retry_max_seconds = 30  # the test settings cap waits at 1 s; 7 s is within this cap
     taskrouter.post(worker_event(contact_uri="sip:x"))
     services.dispatcher.run_once()
-    services.dispatcher._paused_until = 0  # the in-process pause is wall-clock; this test moves the fake clock
     clock.advance(6)
     assert services.dispatcher.run_once() == 0
     clock.advance(1.5)
+    assert services.dispatcher.run_once() == 1
+    assert outbox(services) == [("drift", "delivered", 2)]
+
+
+@pytest.mark.parametrize("retry_after", ["86400", "inf", "nan", "Wed, 21 Oct 2026 07:28:00 GMT", "1e400"])
+def test_retry_after_is_honoured_up_to_the_cap_and_never_longer(taskrouter, services, httpserver, clock, retry_after):
+    limited = {"Retry-After": retry_after}
+    httpserver.expect_ordered_request(HOOK).respond_with_data("slow down", status=429, headers=limited)
+    httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.dispatcher.run_once()
+    clock.advance(0.9)
+    assert services.dispatcher.run_once() == 0  # waits, at least as long as backoff asks
+    clock.advance(0.2)  # past ALERT_RETRY_MAX_SECONDS (1 s in the test settings)
     assert services.dispatcher.run_once() == 1
     assert outbox(services) == [("drift", "delivered", 2)]
 

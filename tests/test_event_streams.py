@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from guard.adapters.tables import alert
 from guard.core.snapshot import WorkerKey
-from tests.helpers import ACCOUNT_SID, ANN_URI, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
+from tests.helpers import ACCOUNT_SID, ANN_URI, WORKSPACE_SID, cloudevent, minutes_ago, post_cloudevents, worker_sid
 
 KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
 
@@ -53,8 +53,8 @@ def test_duplicate_ids_are_processed_once(client, services):
 
 
 def test_an_older_event_never_overwrites_newer_state(client, services):
-    newer = cloudevent(contact_uri=None, timestamp="2026-11-27T09:05:00.000Z")
-    older = cloudevent(contact_uri="sip:old", timestamp="2026-11-27T09:00:00.000Z")
+    newer = cloudevent(contact_uri=None, timestamp=minutes_ago(5))
+    older = cloudevent(contact_uri="sip:old", timestamp=minutes_ago(10))
     post_cloudevents(client, [newer, older])
     assert services.store.state(KEY)["verdict"] == "pending"
     assert alert_kinds(services) == []
@@ -62,14 +62,14 @@ def test_an_older_event_never_overwrites_newer_state(client, services):
 
 def test_worker_version_wins_over_timestamps_when_present(client, services):
     post_cloudevents(client, [cloudevent(contact_uri="sip:v9", worker_version=9)])
-    post_cloudevents(client, [cloudevent(contact_uri=ANN_URI, worker_version=8, timestamp="2026-11-28T00:00:00Z")])
+    post_cloudevents(client, [cloudevent(contact_uri=ANN_URI, worker_version=8, timestamp=minutes_ago(-60))])
     assert services.store.state(KEY)["actual"] == "sip:v9"
 
 
 @pytest.mark.parametrize("attributes", [{}, {"worker_attributes": ""}, {"worker_attributes": None}])
 def test_deleted_closes_a_drift(client, services, attributes):
-    post_cloudevents(client, [cloudevent(contact_uri="sip:x", timestamp="2026-11-27T09:00:00Z")])
-    deleted = cloudevent("worker.deleted", timestamp="2026-11-27T09:01:00Z")
+    post_cloudevents(client, [cloudevent(contact_uri="sip:x", timestamp=minutes_ago(2))])
+    deleted = cloudevent("worker.deleted", timestamp=minutes_ago(1))
     deleted["data"]["payload"].update(attributes)  # a deleted worker's attributes may be left out
     post_cloudevents(client, [deleted])
     assert alert_kinds(services) == [(worker_sid(1), "drift"), (worker_sid(1), "resolved")]

@@ -194,8 +194,9 @@ class TestBadInput:
             ({"WorkerSid": "WK123"}, "WorkerSid is not a WK… SID"),
             ({"WorkerVersion": "seven"}, "WorkerVersion must be a non-negative integer"),
             ({"EventType": ""}, "EventType is missing"),
-            ({"WorkerName": "nul\x00byte"}, "WorkerName has a NUL character"),
-            ({"WorkerAttributes": '{"email": "a\\ud800@x.io"}'}, "WorkerAttributes.email is not valid Unicode"),
+            ({"WorkerVersion": "9" * 20}, f"WorkerVersion is out of range (at most {2**63 - 1})"),
+            ({"Timestamp": "999999999999999999"}, "Timestamp is out of range (at most 253402300799)"),
+            ({"TimestampMs": "1" + "0" * 18}, "TimestampMs is out of range (at most 253402300799999)"),
         ],
     )
     def test_400_with_reason(self, taskrouter, services, capsys, change, reason):

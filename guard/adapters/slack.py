@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,9 +93,12 @@ def render(payload: dict[str, Any]) -> tuple[str, list[Block]]:
     ]
     if kind in ("drift", "reminder"):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ADVICE)]))
+    # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     text = truncate(
-        f"{header} ({payload.get('worker_sid', '')}) expected {payload.get('expected')!s} "
-        f"actual {payload.get('actual')!s}: {summary}",
+        _mrkdwn(
+            f"{header} ({payload.get('worker_sid', '')}) expected {payload.get('expected')!s} "
+            f"actual {payload.get('actual')!s}: {summary}"
+        ),
         TEXT_MAX,
     )
     return text, blocks
@@ -137,12 +141,13 @@ class SlackNotifier:
 
 
 def _retry_after(headers: dict[str, Any]) -> float | None:
-    """Read Retry-After (seconds) from a 429 answer."""
+    """Read Retry-After (seconds) from a 429 answer: inf when it is not a finite number (the caller caps it)."""
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
             raw = value[0] if isinstance(value, list) else value
             try:
-                return max(0.0, float(raw))
+                seconds = float(raw)
             except (TypeError, ValueError):
-                return None
+                return math.inf  # an HTTP date or junk: wait as long as we ever do
+            return max(0.0, seconds) if math.isfinite(seconds) else math.inf
     return None

@@ -8,13 +8,21 @@ from typing import Any
 from sqlalchemy import Engine, and_, func, or_, select
 
 from guard.adapters.tables import alert, remediation, worker_state
+from guard.core.text import shown
 
+LIKE_ESCAPE = "\\"
 DEFAULT_SORT = "since_desc"
 SORTS = {
     "since_desc": worker_state.c.since.desc(),
     "since_asc": worker_state.c.since.asc(),
     "name": worker_state.c.name.asc(),
 }
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern that finds `text` literally: % and _ are escaped, NUL is searched as the state shows it."""
+    literal = shown(text).replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", r"\%").replace("_", r"\_")
+    return f"%{literal}%"
 
 
 class Views:
@@ -49,9 +57,9 @@ class Views:
         else:
             query = query.where(worker_state.c.verdict != "deleted")
         if text:
-            pattern = f"%{text}%"
+            pattern = contains_pattern(text)
             columns = (worker_state.c.name, worker_state.c.email, worker_state.c.worker_sid, worker_state.c.actual)
-            query = query.where(or_(*(column.ilike(pattern) for column in columns)))
+            query = query.where(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns)))
         query = query.order_by(SORTS[sort], worker_state.c.worker_sid).limit(limit)
         with self.engine.connect() as connection:
             return [dict(row._mapping) for row in connection.execute(query)]

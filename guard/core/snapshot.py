@@ -6,8 +6,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from guard.core.text import storable_problem
+
+DEDUP_WINDOW = timedelta(days=2)  # how long event ids are kept; older events are refused as replays
+AUDIT_SOURCE = "audit"  # a snapshot the guard fetched itself, never a delivery
 
 
 @dataclass(frozen=True)
@@ -45,20 +50,36 @@ class Position:
 def is_stale(snapshot: WorkerSnapshot, stored: Position | None) -> bool:
     """True when `snapshot` is older than what is stored, so it must not overwrite it.
 
-    Compares WorkerVersion when both sides have one, else the event time. A deletion
-    is final for its version: a later-arriving update with the same version is stale.
+    A different WorkerVersion decides on its own. The same version is the same change seen again
+    (another intake, a redelivery, a replay): then the time decides, so a newer observation, such as
+    an audit's fetch, is not undone. A deletion is final for its version.
     """
     if stored is None:
         return False
     if snapshot.version is not None and stored.version is not None:
-        mine, theirs = snapshot.version, stored.version
-    elif snapshot.occurred_ms is not None and stored.occurred_ms is not None:
-        mine, theirs = snapshot.occurred_ms, stored.occurred_ms
-    else:
+        if snapshot.version != stored.version:
+            return snapshot.version < stored.version
+        if stored.deleted and not snapshot.deleted:
+            return True
+    if snapshot.occurred_ms is None or stored.occurred_ms is None:
         return False
     if stored.deleted and not snapshot.deleted:
-        return mine <= theirs
-    return mine < theirs
+        return snapshot.occurred_ms <= stored.occurred_ms
+    return snapshot.occurred_ms < stored.occurred_ms
+
+
+def is_replay(snapshot: WorkerSnapshot, now: datetime) -> bool:
+    """True for an event older than the dedup window: its id may be forgotten, so it is refused, never re-applied.
+
+    TaskRouter retries a callback once and Event Streams for up to 4 hours; nothing genuine is two days late.
+    """
+    if snapshot.source == AUDIT_SOURCE or snapshot.occurred_ms is None:
+        return False
+    return snapshot.occurred_ms < (now - DEDUP_WINDOW).timestamp() * 1000
+
+
+MAX_BIGINT = 2**63 - 1  # what a BIGINT column holds, on PostgreSQL and SQLite alike
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z, the last moment a datetime can name
 
 
 class InvalidSnapshot(ValueError):
@@ -92,36 +113,30 @@ def parse_attributes(raw: Any, field_name: str, optional: bool = False) -> dict[
         raise InvalidSnapshot(f"{field_name} is not valid JSON") from None
     if not isinstance(attributes, dict):
         raise InvalidSnapshot(f"{field_name} is not a JSON object")
-    for name in ("email", "contact_uri"):
-        if isinstance(attributes.get(name), str):
-            storable_text(attributes[name], f"{field_name}.{name}")
-    return attributes
+    return attributes  # values are judged as they are; the state keeps a safe rendering (guard.core.text)
 
 
-def optional_int(value: Any, field_name: str) -> int | None:
-    """Parse an optional non-negative integer sent as a number or a string of digits."""
+def optional_int(value: Any, field_name: str, maximum: int = MAX_BIGINT) -> int | None:
+    """Parse an optional integer from 0 to `maximum`, sent as a number or a string of digits."""
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InvalidSnapshot(f"{field_name} must be an integer")
     text = str(value).strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 18:
+    if not text.isascii() or not text.isdigit():
         raise InvalidSnapshot(f"{field_name} must be a non-negative integer")
+    if len(text) > len(str(maximum)) or int(text) > maximum:
+        raise InvalidSnapshot(f"{field_name} is out of range (at most {maximum})")
     return int(text)
 
 
-def storable_text(value: Any, field_name: str, limit: int = 4096) -> str:
-    """Return `value` if it is text a database can hold (no NUL, no lone surrogate, bounded)."""
+def storable_text(value: Any, field_name: str, limit: int) -> str:
+    """Return `value` if it is text a database can hold as it is (an id: no NUL, no lone surrogate, bounded)."""
     if not isinstance(value, str):
         raise InvalidSnapshot(f"{field_name} must be a string")
-    if "\x00" in value:
-        raise InvalidSnapshot(f"{field_name} has a NUL character")
-    if len(value) > limit:
-        raise InvalidSnapshot(f"{field_name} is longer than {limit} characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidSnapshot(f"{field_name} is not valid Unicode") from None
+    problem = storable_problem(value, limit)
+    if problem:
+        raise InvalidSnapshot(f"{field_name} cannot be stored: {problem}")
     return value
 
 

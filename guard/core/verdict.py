@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 from guard.core.contact_uri import SCHEME, DecodeError, decode, split_scheme
 from guard.core.evidence import Basis, Evidence, Policy, claimed, email_of, gather
 from guard.core.ignore import NO_RULES, IgnoreRules
+from guard.core.text import shown, storable_problem
 
 
 class Kind(StrEnum):
@@ -34,6 +34,7 @@ class Diagnosis(StrEnum):
     OTHER_EMAIL = "other_email"
     OTHER_IDENTITY = "other_identity"
     NOT_IDENTITY = "not_identity"
+    UNUSABLE = "unusable"
     MALFORMED = "malformed"
     DIFFERENT = "different"
 
@@ -86,10 +87,12 @@ def judge(
     """Return the verdict for a worker's attributes (and its name, the raw identity of SSO-created workers)."""
     email = email_of(attributes)
     raw_actual = attributes.get("contact_uri")
-    actual = None if raw_actual is None else _as_text(raw_actual)
+    # What the verdict carries is safe to store and show; the raw value is what gets judged.
+    actual = None if raw_actual is None else shown(raw_actual)
+    email_shown = None if email is None else shown(email)
     rule = ignore.match(worker_sid, email)
     if rule:
-        return Verdict(Kind.IGNORED, email, None, actual, detail=f"matches IGNORE_WORKERS rule {rule!r}")
+        return Verdict(Kind.IGNORED, email_shown, None, actual, detail=f"matches IGNORE_WORKERS rule {rule!r}")
     evidence, note = gather(attributes, worker_name, policy)
     if not evidence:
         if actual is None:
@@ -98,14 +101,15 @@ def judge(
     primary = evidence[0]
     if actual is None:
         detail = _joined("no contact_uri yet; Flex writes it at the next login", note)
-        return Verdict(Kind.PENDING, email, primary.expected, None, detail=detail, basis=primary.basis)
+        return Verdict(Kind.PENDING, email_shown, shown(primary.expected), None, detail=detail, basis=primary.basis)
     matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
     if matched:
-        return Verdict(Kind.OK, email, matched.expected, actual, detail=note, basis=matched.basis)
+        return Verdict(Kind.OK, email_shown, shown(matched.expected), actual, detail=note, basis=matched.basis)
     # Under a recorded identity, a value built from the email or name is the classic "normalised" drift.
     others = claimed(attributes, worker_name) if primary.basis is Basis.TWILIO_CONTACT_IDENTITY else []
     diagnosis, detail = diagnose(evidence, raw_actual, others)
-    return Verdict(Kind.MISMATCH, email, primary.expected, actual, diagnosis, _joined(detail, note), primary.basis)
+    detail = shown(_joined(detail, note))
+    return Verdict(Kind.MISMATCH, email_shown, shown(primary.expected), actual, diagnosis, detail, primary.basis)
 
 
 def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] = ()) -> tuple[Diagnosis, str]:
@@ -116,7 +120,10 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
     """
     primary = evidence[0]
     if not isinstance(actual, str) or not actual.strip():
-        return Diagnosis.DIFFERENT, f"plainly different: {_as_text(actual)!r} is not a client identity"
+        return Diagnosis.DIFFERENT, f"plainly different: {shown(actual, 200)!r} is not a client identity"
+    problem = storable_problem(actual)
+    if problem:
+        return Diagnosis.UNUSABLE, f"not a storable client identity: {problem}"
     overruled = next((o for o in others if actual in o.accepted), None)
     if overruled is not None:
         return Diagnosis.NOT_IDENTITY, (
@@ -158,8 +165,3 @@ def _typed_raw(body: str, evidence: Evidence) -> bool:
 def _joined(sentence: str, note: str) -> str:
     """A detail sentence followed by a note, when there is one."""
     return f"{sentence}; {note}" if sentence and note else sentence or note
-
-
-def _as_text(value: Any) -> str:
-    """Render an attribute value as text for display (JSON for non-strings)."""
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)

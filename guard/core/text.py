@@ -1,0 +1,37 @@
+"""Text that came from a worker's attributes, made safe to store and show.
+
+Whoever can edit a worker controls these strings. A database cannot hold a NUL or a lone surrogate,
+and nobody needs a 10,000-character cell, so what is stored and shown is a bounded, escaped rendering.
+The verdict is reached on the raw value first: an unstorable contact_uri is still judged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_IDENTITY = 4096  # longer than any real client identity; past it a value is not one
+SHOWN_MAX = 1024  # longest rendering kept in the state, alerts and reports
+
+
+def storable_problem(text: str, limit: int = MAX_IDENTITY) -> str | None:
+    """Why `text` cannot be stored as it is (a NUL, a lone surrogate, more than `limit` characters), or None."""
+    if "\x00" in text:
+        return "it has a NUL character"
+    if len(text) > limit:
+        return f"it is {len(text)} characters long"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "it is not valid Unicode (a lone surrogate)"
+    return None
+
+
+def shown(value: Any, limit: int = SHOWN_MAX) -> str:
+    """A rendering of `value` any database can store and any log or page can show, at most `limit` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if not text.isascii():
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    text = text.replace("\x00", "\\x00")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
