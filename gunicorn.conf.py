@@ -24,8 +24,15 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 # On Heroku (PORT set) listen on every interface; locally, only on loopback.
 bind = f"0.0.0.0:{os.environ['PORT']}" if os.environ.get("PORT") else "127.0.0.1:8000"
+# Threads, not one request per process: a client that trickles its headers holds one thread, not the
+# whole worker, and the main loop keeps answering (README "Reliability": sync workers went silent with 2
+# such clients; 2 workers of 8 threads keep /healthz at its usual latency with 14). Each thread needs
+# at most one database connection, within the pool (guard.adapters.db).
+worker_class = "gthread"
+threads = 8
 # Heroku sends SIGTERM and SIGKILLs 30 s later: finish in-flight requests well before that.
 graceful_timeout = 20
+# With threads this is a heartbeat, not a request limit: a worker whose main loop stalls 30 s is replaced.
 timeout = 30
 # The control socket is a per-user file; two instances on one machine would fight over it.
 control_socket_disable = True

@@ -108,7 +108,7 @@ def run(workdir: Path, seconds: int, rounds: int, connections: int = 16) -> dict
         "non_2xx": sum(r["non_2xx"] for r in results["guard"]),
         "peak_rss_mb": memory,
         "settings": f"{rounds} × {seconds} s per app, alternating, wrk -t2 -c{connections}, "
-        "WEB_CONCURRENCY=2, sync workers",
+        "WEB_CONCURRENCY=2, gthread workers of 8 threads (gunicorn.conf.py)",
     }
 
 

@@ -18,10 +18,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import fast_path_cost, firehose, storm, sweep  # noqa: E402 - after the path set-up, so `python bench/run.py` works
+from bench import fast_path_cost, firehose, slow_clients, storm, sweep  # noqa: E402 - after the path set-up, so `python bench/run.py` works
 
-FULL = {"firehose": (10, 5), "storm": (2000, 60.0), "sweep": (15000, 1500)}
-QUICK = {"firehose": (3, 2), "storm": (300, 10.0), "sweep": (1500, 150)}
+FULL = {"firehose": (10, 5), "storm": (2000, 60.0), "sweep": (15000, 1500), "slow": ((0, 2, 8, 14, 24), 5.0)}
+QUICK = {"firehose": (3, 2), "storm": (300, 10.0), "sweep": (1500, 150), "slow": ((0, 2, 14), 2.0)}
+PARTS = ["firehose", "storm", "sweep", "slow"]
 POSTGRES = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -40,10 +41,10 @@ def main() -> None:
     """Run the parts and write bench/results.md."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run in under 2 minutes")
-    parser.add_argument("--only", choices=["firehose", "storm", "sweep"], action="append", help="run only these parts")
+    parser.add_argument("--only", choices=PARTS, action="append", help="run only these parts")
     args = parser.parse_args()
     sizes = QUICK if args.quick else FULL
-    parts = args.only or ["firehose", "storm", "sweep"]
+    parts = args.only or PARTS
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     sections = [
         f"# Benchmark results ({'quick' if args.quick else 'full'} run, {when})",
@@ -71,6 +72,9 @@ def main() -> None:
         if "sweep" in parts:
             workers, peer_workers = sizes["sweep"]
             sections += _part("3. Audit sweep", sweep.table(sweep.run(workdir, workers, peer_workers)))
+        if "slow" in parts:
+            counts, seconds = sizes["slow"]
+            sections += _part("4. Slow clients", slow_clients.table(slow_clients.run(workdir, counts, seconds)))
     sections.append(f"Total benchmark time: {time.monotonic() - started:.0f} s.")
     (ROOT / "bench" / "results.md").write_text("\n".join(sections) + "\n")
     print(f"\nwrote {ROOT / 'bench' / 'results.md'}")

@@ -28,6 +28,10 @@ from handlers.fast_path import IgnoredEventFastPath
 log = logging.getLogger("guard")
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
 CONFIG_ERROR_EXIT = 3
+PUBLIC_BASE_URL_WARNING = (
+    "PUBLIC_BASE_URL IS NOT SET: signatures are checked against the Host header each request names, so a "
+    "deployment on the same Twilio account can replay its callbacks here; set PUBLIC_BASE_URL=https://<your host>"
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -85,6 +89,8 @@ def _build(app: Flask, settings: Settings) -> Services:
         log_event(
             log, logging.WARNING, "SIGNATURE VALIDATION IS OFF: anyone can post events; never run this in production"
         )
+    elif settings.port and not settings.public_base_url:
+        log_event(log, logging.WARNING, PUBLIC_BASE_URL_WARNING)
     log_event(
         log, logging.INFO, "app_ready", database=store.engine.dialect.name, slack=bool(settings.slack_webhook_url)
     )

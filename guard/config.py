@@ -47,6 +47,7 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     status_user: str = "admin"
     status_password: str | None = field(default=None, repr=False)
+    port: str | None = None  # set by Heroku: a production deployment
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +80,7 @@ class Settings:
             metrics_token=reader.text("METRICS_TOKEN"),
             status_user=reader.text("STATUS_USER") or "admin",
             status_password=reader.text("STATUS_PASSWORD"),
+            port=reader.text("PORT"),
         )
         if settings.validate_signature and not any(a.auth_token for a in settings.accounts):
             raise ConfigError(

@@ -78,7 +78,7 @@ class IgnoredEventFastPath:
         match = _FIRST_EVENT_TYPE.search(body)
         plain = match is not None and _PLAIN_EVENT_TYPE.fullmatch(match.group(1))
         event_type = match.group(1).decode() if plain else None
-        if event_type is None or event_type in ACTED_ON or not self._authentic(environ, body):
+        if event_type is None or event_type in ACTED_ON or not self._authentic(environ, body, event_type):
             environ["wsgi.input"] = io.BytesIO(body)  # the full path reads the body again
             environ["CONTENT_LENGTH"] = str(len(body))
             return self.app(environ, start_response)
@@ -86,16 +86,21 @@ class IgnoredEventFastPath:
         start_response("204 NO CONTENT", _ANSWER_HEADERS)
         return []
 
-    def _authentic(self, environ: dict[str, Any], body: bytes) -> bool:
-        """True when the body's X-Twilio-Signature verifies; False sends it down the full path."""
+    def _authentic(self, environ: dict[str, Any], body: bytes, event_type: str) -> bool:
+        """True when the body's X-Twilio-Signature verifies and its decoded EventType is `event_type`.
+
+        False sends the request down the full path, which decides.
+        """
+        try:
+            params = form_fields(body.decode())
+        except Exception:  # noqa: BLE001 - non-UTF-8 or anything odd: the full path decides
+            return False
+        if params.get("EventType") != event_type:  # a percent-encoded key (Event%54ype) reads differently decoded
+            return False
         if not self.settings.validate_signature:
             return True
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not signature or _SIGNATURE_SETTINGS in environ:  # another algorithm or key: the full path decides
-            return False
-        try:
-            params = form_fields(body.decode())
-        except Exception:  # noqa: BLE001 - non-UTF-8 or anything odd: the full path decides
             return False
         account = self.settings.account_for(params.get("AccountSid"))
         if not (account and account.auth_token):

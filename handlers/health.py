@@ -13,7 +13,8 @@ bp = Blueprint("health", __name__)
 def healthz() -> tuple[Response, int]:
     """200 with outbox counts when the database answers, 503 when it does not."""
     store = services().store
-    if not store.ping():
-        return jsonify(database="unreachable", pending_alerts=None, failed_alerts=None), 503
+    problem = store.problem()
+    if problem:
+        return jsonify(database=problem, pending_alerts=None, failed_alerts=None), 503
     counts = store.outbox.counts()
     return jsonify(database="ok", pending_alerts=counts.get("pending", 0), failed_alerts=counts.get("failed", 0)), 200

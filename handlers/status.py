@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
+import math
 import secrets
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request
 
 from guard.adapters.views import DEFAULT_SORT, SORTS
 from guard.core.evidence import basis_text
+from guard.core.text import shown
+from guard.logs import log_event
 from guard.pipeline import utcnow
 from guard.services import services
 from handlers.errors import bad_request, error_response
+from handlers.login_throttle import LoginThrottle
 
 bp = Blueprint("status", __name__, template_folder="templates")
+log = logging.getLogger("guard.status")
 VERDICTS = ("ok", "pending", "mismatch", "no_email", "ignored", "deleted")
 QUIET_VERDICTS = ("ok", "pending", "ignored", "no_email")
 
@@ -27,6 +33,13 @@ def require_login() -> Response | None:
     settings = services().settings
     if not settings.status_password:
         abort(404)
+    throttle = current_app.extensions.setdefault("guard.login_throttle", LoginThrottle())
+    client = request.remote_addr or "?"
+    wait = throttle.wait_seconds(client)
+    if wait:
+        response = error_response(429, "too many failed logins; try again later")
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
     auth = request.authorization
     user = (auth.username or "") if auth and auth.type == "basic" else ""
     password = (auth.password or "") if auth and auth.type == "basic" else ""
@@ -35,6 +48,9 @@ def require_login() -> Response | None:
     password_ok = hmac.compare_digest(password.encode(), settings.status_password.encode())
     if user_ok & password_ok:
         return None
+    if auth is not None:  # a browser's first request carries no credentials: that is a challenge, not a guess
+        failures = throttle.failed(client)
+        log_event(log, logging.WARNING, "status_login_failed", remote=client, user=shown(user, 64), failures=failures)
     response = error_response(401, "authentication required")
     response.headers["WWW-Authenticate"] = 'Basic realm="contact_uri guard", charset="UTF-8"'
     return response

@@ -20,6 +20,9 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 HEAD = "0004"
 # What an operator runs to migrate (the Procfile's release phase); named in error messages.
 MIGRATE_COMMAND = "flask --app wsgi migrate"
+# How long a write waits for SQLite's lock before giving up (503, so the sender retries). Well inside
+# Event Streams' 5 s and TaskRouter's 15 s: an answer past those is a failed delivery anyway.
+SQLITE_BUSY_SECONDS = 3.0
 
 
 def normalize_url(url: str) -> str:
@@ -36,16 +39,17 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return _sqlite_engine(url)
+    # 10 connections: one per gunicorn thread (8) plus the delivery thread, with one to spare.
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
 def _sqlite_engine(url: str) -> Engine:
     """SQLite with WAL and BEGIN IMMEDIATE, so concurrent writers queue instead of failing."""
-    database = _database_file(make_url(url))
+    database = sqlite_file(make_url(url))
     if database:
         Path(database).parent.mkdir(parents=True, exist_ok=True)
         _enable_wal(database)
-    engine = create_engine(url, connect_args={"timeout": 30})
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -77,7 +81,7 @@ def upgrade(engine: Engine) -> None:
         return
     from alembic import command
 
-    database = _database_file(engine.url)
+    database = sqlite_file(engine.url)
     # Serialize migrations between processes that start at once (gunicorn workers on SQLite).
     with _file_lock(database) if database else nullcontext():
         command.upgrade(_alembic_config(engine), "head")
@@ -108,7 +112,7 @@ def _enable_wal(database: str) -> None:
         connection.execute("PRAGMA journal_mode=WAL")
 
 
-def _database_file(url: URL) -> str | None:
+def sqlite_file(url: URL) -> str | None:
     """The SQLite file behind `url`; None for PostgreSQL and in-memory databases."""
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None

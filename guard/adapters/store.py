@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from guard.adapters import db
 from guard.adapters.outbox import Outbox
 from guard.adapters.records import Records
 from guard.adapters.tables import alert, processed_event, remediation, worker_state
@@ -149,6 +151,9 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         """Use `engine` for all access."""
         self.engine = engine
+        self._sqlite_file = db.sqlite_file(engine.url)
+        # Which file the engine opened: a file deleted or replaced under a running process is not this one.
+        self._sqlite_inode = os.stat(self._sqlite_file).st_ino if self._sqlite_file else None
         self.outbox = Outbox(engine)
         self.records = Records(engine)
         self.views = Views(engine)
@@ -159,14 +164,21 @@ class Store:
         with self.engine.begin() as connection:
             yield StoreTransaction(connection)
 
-    def ping(self) -> bool:
-        """True when the database answers a trivial query."""
+    def problem(self) -> str | None:
+        """What keeps the database from working ("unreachable", "file missing"), or None when it answers."""
+        if self._sqlite_file:
+            try:
+                replaced = os.stat(self._sqlite_file).st_ino != self._sqlite_inode
+            except OSError:
+                replaced = True
+            if replaced:  # SQLite keeps writing to the unlinked file: everything would be lost at restart
+                return "file missing"
         try:
             with self.engine.connect() as connection:
                 connection.execute(select(1))
-            return True
         except Exception:  # noqa: BLE001 - any failure means "unreachable" to the health check
-            return False
+            return "unreachable"
+        return None
 
     def verdict_counts(self) -> dict[str, int]:
         """How many workers have each verdict now."""

@@ -1,0 +1,49 @@
+"""Failed status-page logins, counted per client address: past a few a minute, that address waits.
+
+Per process, in memory: enough to turn thousands of guesses a second into a handful a minute,
+with nothing to configure. A blocked address is refused without its credentials being looked at.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+FAILURES_ALLOWED = 10  # per client address and window
+WINDOW_SECONDS = 60.0
+MAX_TRACKED = 10_000  # addresses remembered at once; past it the oldest windows are forgotten
+
+
+class LoginThrottle:
+    """Counts failed logins per client in fixed windows; a client over the limit waits out its window."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """Start with no failures."""
+        self.clock = clock
+        self._windows: dict[str, tuple[float, int]] = {}  # client -> (window start, failures)
+        self._lock = threading.Lock()
+
+    def wait_seconds(self, client: str) -> float:
+        """How long `client` must wait before trying again; 0 when it may try now."""
+        with self._lock:
+            started, failures = self._windows.get(client, (0.0, 0))
+        remaining = started + WINDOW_SECONDS - self.clock()
+        return remaining if failures >= FAILURES_ALLOWED and remaining > 0 else 0.0
+
+    def failed(self, client: str) -> int:
+        """Record one failed login; return the failures of `client` in its current window."""
+        now = self.clock()
+        with self._lock:
+            started, failures = self._windows.get(client, (now, 0))
+            if now - started >= WINDOW_SECONDS:
+                started, failures = now, 0
+            if len(self._windows) >= MAX_TRACKED and client not in self._windows:
+                self._forget_oldest()
+            self._windows[client] = (started, failures + 1)
+            return failures + 1
+
+    def _forget_oldest(self) -> None:
+        """Drop the oldest tenth of the windows (the dict keeps insertion order)."""
+        for client in list(self._windows)[: MAX_TRACKED // 10]:
+            del self._windows[client]
