@@ -22,9 +22,10 @@ def test_every_variable_is_in_the_readme_table():
 def test_every_variable_is_in_app_json_with_a_description():
     app_json = json.loads((ROOT / "app.json").read_text())
     env = app_json["env"]
-    # DATABASE_URL comes from the heroku-postgresql add-on, not from the person deploying.
+    # DATABASE_URL comes from the heroku-postgresql add-on and PORT from Heroku, not from the person deploying.
     assert "heroku-postgresql" in app_json["addons"]
-    undocumented = [name for name in ENV_VARS if name != "DATABASE_URL" and not env.get(name, {}).get("description")]
+    set_by_heroku = {"DATABASE_URL", "PORT"}
+    undocumented = [name for name in ENV_VARS if name not in set_by_heroku and not env.get(name, {}).get("description")]
     assert undocumented == []
     assert env["TWILIO_AUTH_TOKEN"]["required"] is True
 

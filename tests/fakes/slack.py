@@ -43,6 +43,8 @@ class FakeSlack:
         self.slow_seconds = slow_seconds
         self.latency = latency
         self.flaky = False
+        self.scripted: list[str] = []  # answers to give first, in order ("429", "500", "ok", "slow")
+        self.retry_after = "1"  # the Retry-After of a 429
         self.random = random.Random(seed)
         self.received: list[dict[str, Any]] = []
         self.received_at: list[float] = []
@@ -80,7 +82,10 @@ class FakeSlack:
         self.down()
 
     def choose(self) -> str:
-        """The answer for this request: always ok when healthy, about half failures when flaky."""
+        """The answer for this request: the next scripted one, else ok when healthy, about half failures when flaky."""
+        with self.lock:
+            if self.scripted:
+                return self.scripted.pop(0)
         if not self.flaky or self.random.random() < 0.5:
             return "ok"
         return self.random.choice(["500", "429", "slow"])
@@ -137,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
             "ok": (200, "ok", {}),
             "slow": (200, "ok", {}),
             "500": (500, "rollup_error", {}),
-            "429": (429, "rate_limited", {"Retry-After": "1"}),
+            "429": (429, "rate_limited", {"Retry-After": stub.retry_after}),
         }[answer]
         data = text.encode()
         try:
