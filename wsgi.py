@@ -1,5 +1,5 @@
 """WSGI entry point for gunicorn and the Flask CLI."""
 
-from guard.app import create_app
+from handlers.app import create_app
 
 app = create_app()

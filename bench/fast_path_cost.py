@@ -21,8 +21,8 @@ SIGNED_URL = BASE + PATH
 def run(workdir: Path, repeat: int = 20) -> dict[str, float]:
     """Microseconds per ignored event: the bare app, the guard, and the two steps a verified answer cannot skip."""
     from bench.bare_app import app as bare
-    from guard.app import create_app
     from guard.config import Settings
+    from handlers.app import create_app
 
     env = {"TWILIO_AUTH_TOKEN": TOKEN, "DATABASE_URL": f"sqlite:///{workdir}/cost.db", "LOG_LEVEL": "WARNING"}
     guard = create_app(Settings.from_env(env))

@@ -9,13 +9,13 @@ TWILIO_ACCOUNTS is a JSON object keyed by Account SID, for example::
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-_SID = re.compile(r"^(?P<prefix>[A-Z]{2})[0-9a-fA-F]{32}$")
+from guard.core.sid import is_sid
+
 _KEYS = {"name", "auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
 
 
@@ -68,7 +68,7 @@ def parse_accounts(raw: str) -> tuple[Account, ...]:
 def _account(sid: str, entry: Any) -> Account:
     """One validated TWILIO_ACCOUNTS entry."""
     where = f"TWILIO_ACCOUNTS[{sid!r}]"
-    if not _is_sid(sid, "AC"):
+    if not is_sid(sid, "AC"):
         raise AccountsError(f"TWILIO_ACCOUNTS key {sid!r} is not an Account SID (AC…)")
     if not isinstance(entry, dict):
         raise AccountsError(f"{where} must be an object")
@@ -83,7 +83,7 @@ def _account(sid: str, entry: Any) -> Account:
     if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
         raise AccountsError(f"{where} needs both api_key and api_secret, or neither")
     url = entry.get("slack_webhook_url")
-    if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+    if url and not is_http_url(url):
         raise AccountsError(f"{where}.slack_webhook_url must be an http:// or https:// URL")
     return Account(
         sid=sid,
@@ -103,12 +103,12 @@ def _workspaces(where: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise AccountsError(f"{where}.workspaces must be a list of SIDs or an object of SID: name")
     for sid, name in value.items():
-        if not _is_sid(sid, "WS") or not isinstance(name, str):
+        if not is_sid(sid, "WS") or not isinstance(name, str):
             raise AccountsError(f"{where}.workspaces has {sid!r}, which is not a Workspace SID (WS…) with a name")
     return dict(value)
 
 
-def _is_sid(value: Any, prefix: str) -> bool:
-    """True when `value` is a Twilio SID with `prefix`."""
-    match = _SID.match(value) if isinstance(value, str) else None
-    return bool(match) and match.group("prefix") == prefix
+def is_http_url(value: str) -> bool:
+    """True for an absolute http:// or https:// URL (webhook URLs, base URLs)."""
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

@@ -1,20 +1,90 @@
-"""All configuration, read from environment variables in one place and validated at start."""
+"""All configuration, read from environment variables in this one module and validated at start.
+
+Every error is one line that names the variable and never echoes its value (it may be a secret).
+"""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
 
-from guard.accounts import Account, Credentials
+from guard.accounts import Account, AccountsError, Credentials, is_http_url, parse_accounts
 from guard.core.evidence import Policy
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.verdict import Rules
-from guard.env_reader import ConfigError, EnvReader
 
-__all__ = ["Account", "ConfigError", "Credentials", "Settings"]
+
+class ConfigError(Exception):
+    """A missing or bad setting; the message is one line that names the variable."""
+
+
+# Upper bound for every number: keeps timedelta() and int() from overflowing on "inf" or "1e400".
+LARGEST_NUMBER = 1e9
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+class _EnvReader:
+    """Typed access to environment variables; every error names the variable, never its value."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        """Wrap the mapping to read from."""
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        """Return the stripped value, or None when unset or blank."""
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def flag(self, name: str, default: bool) -> bool:
+        """Parse a boolean such as true/false, 1/0, yes/no, on/off."""
+        value = (self.text(name) or "").lower()
+        if value and value not in _FLAGS:
+            raise ConfigError(f"{name} must be true or false")
+        return _FLAGS[value] if value else default
+
+    def number(self, name: str, default: float, minimum: float = 0) -> float:
+        """Parse a finite number from `minimum` to LARGEST_NUMBER, or return the default when unset."""
+        value = self.text(name)
+        if value is None:
+            return float(default)
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number") from None
+        if not (math.isfinite(number) and minimum <= number <= LARGEST_NUMBER):
+            raise ConfigError(f"{name} must be a number from {minimum:g} to {LARGEST_NUMBER:g}")
+        return number
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        """Parse one of a fixed set of words (case-insensitive)."""
+        value = (self.text(name) or default).lower()
+        found = next((choice for choice in choices if choice.lower() == value), None)
+        if found is None:
+            raise ConfigError(f"{name} must be one of: {', '.join(choices)}")
+        return found
+
+    def accounts(self, name: str) -> tuple[Account, ...]:
+        """Parse the multi-account JSON object."""
+        value = self.text(name)
+        if value is None:
+            return ()
+        try:
+            return parse_accounts(value)
+        except AccountsError as err:
+            raise ConfigError(str(err)) from None
+
+    def url(self, name: str) -> str | None:
+        """Parse an http(s) URL; the value is not echoed because it may be a secret."""
+        value = self.text(name)
+        if value is None:
+            return None
+        if not is_http_url(value):
+            raise ConfigError(f"{name} must be an http:// or https:// URL")
+        return value.rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -52,7 +122,7 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build settings from `env` (default: os.environ), raising ConfigError on the first bad one."""
-        reader = EnvReader(os.environ if env is None else env)
+        reader = _EnvReader(os.environ if env is None else env)
         settings = cls(
             database_url=reader.text("DATABASE_URL"),
             auth_token=reader.text("TWILIO_AUTH_TOKEN"),

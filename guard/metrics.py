@@ -16,6 +16,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from guard.adapters.store import Store
+from guard.core.statuses import AlertStatus
 
 EVENTS = Counter("guard_events_received_total", "Webhook events received.", ["source", "event_type", "outcome"])
 VERDICTS = Counter("guard_verdicts_total", "Verdicts reached on worker snapshots.", ["verdict"])
@@ -71,13 +72,13 @@ class StoreGauges(Collector):
 
     def collect(self) -> Iterator[Any]:
         """Workers in drift, pending first login, and the outbox backlog."""
-        counts = self.store.verdict_counts()
+        counts = self.store.workers.verdict_counts()
         drift = GaugeMetricFamily("guard_workers_in_drift", "Workers whose contact_uri is wrong now.")
         drift.add_metric([], counts.get("mismatch", 0))
         pending = GaugeMetricFamily("guard_workers_pending_first_login", "Workers with an email and no contact_uri.")
         pending.add_metric([], counts.get("pending", 0))
         backlog = GaugeMetricFamily("guard_outbox_backlog", "Alerts waiting to be delivered.")
-        backlog.add_metric([], self.store.outbox.counts().get("pending", 0))
+        backlog.add_metric([], self.store.alerts.counts().get(AlertStatus.PENDING, 0))
         yield from (drift, pending, backlog)
 
 

@@ -8,7 +8,9 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from guard.config import Account, Settings
+from guard.accounts import Account
+from guard.config import Settings
+from guard.container import services
 from guard.core.snapshot import (
     InvalidSnapshot,
     WorkerKey,
@@ -21,7 +23,6 @@ from guard.core.snapshot import (
 )
 from guard.logs import log_event
 from guard.metrics import count_event
-from guard.services import services
 from handlers.errors import bad_request, forbidden
 from handlers.signing import signature_ok
 
@@ -70,7 +71,7 @@ def receive_batch() -> Response | tuple[Response, int]:
             count_event("event-streams", event_type, "ignored")
             continue
         count_event("event-streams", event_type, "accepted")
-        svc.guard.record(snapshot)
+        svc.pipeline.record(snapshot)
         counts["recorded"] += 1
     return jsonify(counts), 200
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
-from guard.services import services
+from guard.container import services
 
 bp = Blueprint("health", __name__)
 
@@ -16,5 +16,5 @@ def healthz() -> tuple[Response, int]:
     problem = store.problem()
     if problem:
         return jsonify(database=problem, pending_alerts=None, failed_alerts=None), 503
-    counts = store.outbox.counts()
+    counts = store.alerts.counts()
     return jsonify(database="ok", pending_alerts=counts.get("pending", 0), failed_alerts=counts.get("failed", 0)), 200

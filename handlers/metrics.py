@@ -8,8 +8,8 @@ import time
 from flask import Blueprint, Flask, Response, g, request
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from guard.container import services
 from guard.metrics import REQUEST_LATENCY, exposition
-from guard.services import services
 from handlers.errors import error_response
 
 bp = Blueprint("metrics", __name__)

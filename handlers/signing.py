@@ -9,7 +9,8 @@ from typing import Any
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from werkzeug.wrappers import Request
 
-from guard.config import Account, Settings
+from guard.accounts import Account
+from guard.config import Settings
 from guard.logs import log_event
 
 log = logging.getLogger("guard.signature")

@@ -12,12 +12,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request
 
-from guard.adapters.views import DEFAULT_SORT, SORTS
+from guard.adapters.workers import DEFAULT_SORT, SORTS
+from guard.clock import utcnow
+from guard.container import services
 from guard.core.evidence import basis_text
 from guard.core.text import shown
 from guard.logs import log_event
-from guard.pipeline import utcnow
-from guard.services import services
 from handlers.errors import bad_request, error_response
 from handlers.login_throttle import LoginThrottle
 
@@ -73,9 +73,9 @@ def status_page() -> Response:
     g.csp_nonce = secrets.token_urlsafe(16)
     context = {
         "health": _health(),
-        "drift": [_display(w) for w in store.views.workers("mismatch", text, sort)],
-        "counts": {v: store.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
-        "alerts": [_display(a) for a in store.views.recent_alerts()],
+        "drift": [_display(w) for w in store.workers.listing("mismatch", text, sort)],
+        "counts": {v: store.workers.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
+        "alerts": [_display(a) for a in store.alerts.recent()],
         "q": text,
         "sort": sort,
         "nonce": g.csp_nonce,
@@ -98,8 +98,8 @@ def api_workers() -> Response | tuple[Response, int]:
     if sort not in SORTS:
         return bad_request(f"sort must be one of: {', '.join(SORTS)}")
     store = services().store
-    workers = store.views.workers(verdict, _search_text(), sort)
-    return jsonify(counts=store.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
+    workers = store.workers.listing(verdict, _search_text(), sort)
+    return jsonify(counts=store.workers.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
 
 
 def _search_text() -> str:
@@ -110,7 +110,7 @@ def _search_text() -> str:
 def _health() -> dict[str, Any]:
     """Database, outbox and last-audit figures for the header."""
     store = services().store
-    counts = store.outbox.counts()
+    counts = store.alerts.counts()
     last = store.records.last_audit_run()
     audit = None
     if last:

@@ -7,6 +7,7 @@ import logging
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
 
+from guard.container import services
 from guard.core.snapshot import (
     MAX_EPOCH_MS,
     InvalidSnapshot,
@@ -19,7 +20,6 @@ from guard.core.snapshot import (
 )
 from guard.logs import log_event
 from guard.metrics import count_event
-from guard.services import services
 from handlers.errors import bad_request, forbidden
 from handlers.signing import signature_ok
 
@@ -54,7 +54,7 @@ def receive_event() -> Response:
         count_event("taskrouter", event_type, "ignored")
         return acknowledged()
     count_event("taskrouter", event_type, "accepted")
-    outcome = svc.guard.record(snapshot)
+    outcome = svc.pipeline.record(snapshot)
     log_event(log, logging.DEBUG, "event_processed", outcome=outcome, worker_sid=snapshot.key.worker_sid)
     return acknowledged()
 

@@ -18,9 +18,9 @@ from sqlalchemy import text
 
 from guard.adapters import db
 from guard.adapters.tables import metadata
-from guard.app import create_app
 from guard.config import Settings
-from guard.services import Services
+from guard.container import Services
+from handlers.app import create_app
 from tests.fakes.slack import HOOK_PATH, FakeSlack
 from tests.fakes.taskrouter_api import FakeTaskRouter
 from tests.helpers import AUTH_TOKEN, TaskRouterPoster
@@ -106,13 +106,13 @@ def app(database_url: str, settings_overrides: dict[str, Any]) -> Iterator[Flask
     application = create_app(make_settings(database_url, **settings_overrides))
     application.config["TESTING"] = True
     yield application
-    application.extensions["guard"].dispatcher.stop(timeout=5)
+    application.extensions["guard"].worker.stop(timeout=5)
     application.extensions["guard"].store.engine.dispose()
 
 
 @pytest.fixture
 def services(app: Flask) -> Services:
-    """The app's service container (store, pipeline, dispatcher)."""
+    """The app's service container (store, pipeline, delivery, background worker)."""
     return app.extensions["guard"]
 
 
@@ -188,8 +188,8 @@ class Clock:
 
 @pytest.fixture
 def clock(services):
-    """Drive both the pipeline and the dispatcher from one fake clock."""
+    """Drive both the pipeline and delivery from one fake clock."""
     fake = Clock()
-    services.guard.clock = fake
-    services.dispatcher.clock = fake
+    services.pipeline.clock = fake
+    services.delivery.clock = fake
     return fake

@@ -207,3 +207,11 @@ def fake_api_settings(fake_api: Any, **extra: Any) -> dict[str, Any]:
         "api_retries": 2,  # the give-up tests wait 0.5 s + 1 s of backoff, not minutes
     }
     return {**base, **extra}
+
+
+def remediations(services: Any) -> list[Any]:
+    """Every remediation record, oldest first."""
+    from guard.adapters.tables import remediation
+
+    with services.store.engine.connect() as connection:
+        return [row._mapping for row in connection.execute(remediation.select().order_by(remediation.c.id))]

@@ -86,8 +86,8 @@ def test_each_account_signs_with_its_own_token(taskrouter, services):
     staging = worker_event(contact_uri="sip:x", AccountSid=STAGING, WorkspaceSid=STAGING_WS)
     assert taskrouter.post(prod, token=PROD_TOKEN).status_code == 204
     assert taskrouter.post(staging, token=STAGING_TOKEN).status_code == 204
-    assert services.store.state(WorkerKey(PROD, PROD_WS, worker_sid(1)))["verdict"] == "mismatch"
-    assert services.store.state(WorkerKey(STAGING, STAGING_WS, worker_sid(1)))["verdict"] == "mismatch"
+    assert services.store.workers.state(WorkerKey(PROD, PROD_WS, worker_sid(1)))["verdict"] == "mismatch"
+    assert services.store.workers.state(WorkerKey(STAGING, STAGING_WS, worker_sid(1)))["verdict"] == "mismatch"
 
 
 def test_cross_account_forgery_and_unknown_accounts_get_403(taskrouter, client, services):
@@ -114,7 +114,7 @@ def test_alerts_go_to_each_accounts_own_slack_and_name_the_account(taskrouter, s
         worker_event(sid=worker_sid(2), AccountSid=STAGING, WorkspaceSid=STAGING_WS, contact_uri="sip:b"),
         token=STAGING_TOKEN,
     )
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     assert list(prod_slack.messages()) == [(worker_sid(1), "drift")]
     assert list(staging_slack.messages()) == [(worker_sid(2), "drift")]
     shown = json.dumps(prod_slack.received[0])

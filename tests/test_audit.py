@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from guard.adapters.tables import audit_run
-from guard.app import create_app
+from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, audit, email, fake_api_settings, populate, uri, worker_sid
 

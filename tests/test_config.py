@@ -52,7 +52,7 @@ def test_secrets_stay_out_of_repr():
 
 
 def test_turning_signatures_off_logs_a_loud_warning(tmp_path, capsys):
-    from guard.app import create_app
+    from handlers.app import create_app
 
     create_app(Settings(database_url=f"sqlite:///{tmp_path}/g.db", validate_signature=False))
     assert '"level": "warning"' in capsys.readouterr().out.split("SIGNATURE VALIDATION IS OFF")[0].splitlines()[-1]

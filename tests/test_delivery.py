@@ -9,7 +9,7 @@ import pytest
 from werkzeug import Response
 
 from guard.adapters.slack import HEADER_MAX, TEXT_MAX
-from guard.app import create_app
+from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.fakes.slack import HOOK_PATH as HOOK
 from tests.helpers import ANN_URI, TaskRouterPoster, worker_event, worker_sid
@@ -37,7 +37,7 @@ def outbox(services):
 def test_drift_is_posted_with_blocks_and_fallback_text(taskrouter, services, httpserver, clock):
     httpserver.expect_request(HOOK, method="POST").respond_with_data("ok")
     taskrouter.post(worker_event(contact_uri="client:bob_40x_2Eio"))
-    assert services.dispatcher.run_once() == 1
+    assert services.delivery.run_once() == 1
     [message] = posted(httpserver)
     rendered = json.dumps(message)
     for shown in ("Ann Veal", worker_sid(1), "ann.veal@arresteddevelopment.com", ANN_URI, "client:bob_40x_2Eio"):
@@ -53,7 +53,7 @@ def test_resolved_message_is_visibly_different(taskrouter, services, httpserver,
     httpserver.expect_request(HOOK).respond_with_data("ok")
     taskrouter.post(worker_event(contact_uri="sip:x", version=1))
     taskrouter.post(worker_event(contact_uri=None, version=2))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     drift, resolved = posted(httpserver)
     assert "Resolved" in resolved["blocks"][0]["text"]["text"]
     assert "Resolved" not in drift["blocks"][0]["text"]["text"]
@@ -65,11 +65,11 @@ def test_500_is_retried_with_backoff_then_delivered(taskrouter, services, httpse
     httpserver.expect_ordered_request(HOOK).respond_with_data("rollup_error", status=500)
     httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
     taskrouter.post(worker_event(contact_uri="sip:x"))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     assert outbox(services) == [("drift", "pending", 1)]
-    assert services.dispatcher.run_once() == 0  # not due yet: backing off
+    assert services.delivery.run_once() == 0  # not due yet: backing off
     clock.advance(1.1)
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     assert outbox(services) == [("drift", "delivered", 2)]
     assert len(httpserver.log) == 2
 
@@ -77,13 +77,13 @@ def test_500_is_retried_with_backoff_then_delivered(taskrouter, services, httpse
 def test_429_honours_retry_after(taskrouter, services, httpserver, clock):
     httpserver.expect_ordered_request(HOOK).respond_with_data("rate_limited", status=429, headers={"Retry-After": "7"})
     httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
-    services.dispatcher.retry_max_seconds = 30  # the test settings cap waits at 1 s; 7 s is within this cap
+    services.delivery.retry_max_seconds = 30  # the test settings cap waits at 1 s; 7 s is within this cap
     taskrouter.post(worker_event(contact_uri="sip:x"))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     clock.advance(6)
-    assert services.dispatcher.run_once() == 0
+    assert services.delivery.run_once() == 0
     clock.advance(1.5)
-    assert services.dispatcher.run_once() == 1
+    assert services.delivery.run_once() == 1
     assert outbox(services) == [("drift", "delivered", 2)]
 
 
@@ -93,11 +93,11 @@ def test_retry_after_is_honoured_up_to_the_cap_and_never_longer(taskrouter, serv
     httpserver.expect_ordered_request(HOOK).respond_with_data("slow down", status=429, headers=limited)
     httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
     taskrouter.post(worker_event(contact_uri="sip:x"))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     clock.advance(0.9)
-    assert services.dispatcher.run_once() == 0  # waits, at least as long as backoff asks
+    assert services.delivery.run_once() == 0  # waits, at least as long as backoff asks
     clock.advance(0.2)  # past ALERT_RETRY_MAX_SECONDS (1 s in the test settings)
-    assert services.dispatcher.run_once() == 1
+    assert services.delivery.run_once() == 1
     assert outbox(services) == [("drift", "delivered", 2)]
 
 
@@ -116,9 +116,9 @@ def test_permanent_errors_stop_retrying_and_stay_visible(
 ):
     httpserver.expect_request(HOOK).respond_with_data(body, status=status)
     taskrouter.post(worker_event(contact_uri="sip:x"))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     clock.advance(3600)
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     assert outbox(services) == [("drift", "failed", 1)]
     assert len(httpserver.log) == 1
     assert client.get("/healthz").get_json()["failed_alerts"] == 1
@@ -135,15 +135,15 @@ def test_timeouts_and_refused_connections_are_retried(taskrouter, services, http
     httpserver.expect_ordered_request(HOOK).respond_with_handler(slow)
     httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
     taskrouter.post(worker_event(contact_uri="sip:x"))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     assert outbox(services) == [("drift", "pending", 1)]
     httpserver.stop()
     clock.advance(2)
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     assert outbox(services) == [("drift", "pending", 2)]
     httpserver.start()
     clock.advance(5)
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     assert outbox(services) == [("drift", "delivered", 3)]
 
 
@@ -151,12 +151,12 @@ def test_resolved_never_overtakes_a_drift_waiting_for_retry(taskrouter, services
     httpserver.expect_ordered_request(HOOK).respond_with_data("rollup_error", status=500)
     httpserver.expect_request(HOOK).respond_with_data("ok")
     taskrouter.post(worker_event(contact_uri="sip:x", version=1))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     taskrouter.post(worker_event(contact_uri=ANN_URI, version=2))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     assert [kind for kind, status, _ in outbox(services) if status == "delivered"] == []
     clock.advance(2)
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     kinds = [m["blocks"][0]["text"]["text"].split(":")[1] for m in posted(httpserver)]
     assert kinds == ["rotating_light", "rotating_light", "white_check_mark"]
 
@@ -166,13 +166,13 @@ def test_pending_alerts_survive_a_restart(database_url, httpserver):
     down = make_settings(database_url, slack_webhook_url="http://127.0.0.1:9/hook", slack_timeout_seconds=0.5)
     first = create_app(down)
     TaskRouterPoster(first.test_client()).post(worker_event(contact_uri="sip:x"))
-    first.extensions["guard"].dispatcher.run_once()
+    first.extensions["guard"].delivery.run_once()
     first.extensions["guard"].store.engine.dispose()
 
     httpserver.expect_request(HOOK).respond_with_data("ok")
     second = create_app(make_settings(database_url, slack_webhook_url=httpserver.url_for(HOOK)))
-    second.extensions["guard"].dispatcher.clock = lambda: datetime.now(UTC) + timedelta(minutes=10)
-    assert second.extensions["guard"].dispatcher.run_once() == 1
+    second.extensions["guard"].delivery.clock = lambda: datetime.now(UTC) + timedelta(minutes=10)
+    assert second.extensions["guard"].delivery.run_once() == 1
     assert len(httpserver.log) == 1
     second.extensions["guard"].store.engine.dispose()
 
@@ -180,10 +180,10 @@ def test_pending_alerts_survive_a_restart(database_url, httpserver):
 def test_an_alert_leased_by_a_crashed_process_is_sent_after_the_lease(services, taskrouter, httpserver, clock):
     httpserver.expect_request(HOOK).respond_with_data("ok")
     taskrouter.post(worker_event(contact_uri="sip:x"))
-    assert services.store.outbox.claim_due(clock(), timedelta(seconds=20)) is not None  # then "crash"
-    assert services.dispatcher.run_once() == 0
+    assert services.store.alerts.claim_due(clock(), timedelta(seconds=20)) is not None  # then "crash"
+    assert services.delivery.run_once() == 0
     clock.advance(21)
-    assert services.dispatcher.run_once() == 1
+    assert services.delivery.run_once() == 1
     assert outbox(services) == [("drift", "delivered", 2)]
 
 
@@ -194,7 +194,7 @@ def test_concurrent_claimers_never_take_the_same_row(database_url, services, tas
     taken: list[list[int]] = [[], []]
 
     def drain(i):
-        while (claimed := engines[i].outbox.claim_due(clock(), timedelta(minutes=5))) is not None:
+        while (claimed := engines[i].alerts.claim_due(clock(), timedelta(minutes=5))) is not None:
             taken[i].append(claimed.id)
 
     threads = [threading.Thread(target=drain, args=(i,)) for i in range(2)]
@@ -210,7 +210,7 @@ def test_concurrent_claimers_never_take_the_same_row(database_url, services, tas
 
 def test_background_thread_delivers_soon_after_the_event(taskrouter, services, httpserver):
     httpserver.expect_request(HOOK).respond_with_data("ok")
-    services.dispatcher.start()
+    services.worker.start()
     taskrouter.post(worker_event(contact_uri="sip:x"))
     deadline = time.monotonic() + 5
     while not httpserver.log and time.monotonic() < deadline:
@@ -222,7 +222,7 @@ def test_long_values_respect_block_kit_limits(taskrouter, services, httpserver, 
     httpserver.expect_request(HOOK).respond_with_data("ok")
     long_name = "N" * 400
     taskrouter.post(worker_event(name=long_name, contact_uri="client:" + "x" * 3900))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     [message] = posted(httpserver)
     assert len(message["blocks"][0]["text"]["text"]) <= HEADER_MAX
     assert len(message["text"]) <= TEXT_MAX

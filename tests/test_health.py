@@ -2,7 +2,7 @@
 
 import pytest
 
-from guard.app import create_app
+from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.helpers import TaskRouterPoster, worker_event
 

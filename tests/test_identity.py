@@ -120,7 +120,7 @@ def alert_rows(services):
 
 def state_of(services, worker):
     """The stored state of one of the shapes."""
-    return services.store.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker[0]))
+    return services.store.workers.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker[0]))
 
 
 def taskrouter_event(worker):
@@ -217,7 +217,7 @@ def slack_hook(httpserver, settings_overrides):
 
 def test_the_slack_alert_names_the_evidence(slack_hook, taskrouter, services):
     taskrouter.post(taskrouter_event(JOHN))
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     [(request, _)] = slack_hook.log
     message = json.loads(request.get_data())
     fields = [field["text"] for field in message["blocks"][1]["fields"]]

@@ -79,7 +79,7 @@ def test_delivery_results_and_latency_and_backlog(client, taskrouter, services, 
     before = scrape(client)
     taskrouter.post(worker_event(contact_uri="sip:x"))
     assert sample(scrape(client), "guard_outbox_backlog") == 1
-    services.dispatcher.run_once()
+    services.delivery.run_once()
     after = scrape(client)
     assert (
         sample(after, "guard_alerts_total", kind="drift", result="delivered")

@@ -15,6 +15,7 @@ from tests.helpers import (
     email,
     fake_api_settings,
     populate,
+    remediations,
     uri,
     worker_event,
     worker_sid,
@@ -67,7 +68,7 @@ def test_apply_removes_only_contact_uri_and_keeps_every_other_attribute(runner, 
     assert list(json.loads(update.params["Attributes"])) == ["email", *RICH]  # key order kept too
     assert fake_api.attributes(WORKSPACE_SID, worker_sid(50))["contact_uri"] == "client:custom-route"
     assert fake_api.attributes(WORKSPACE_SID, worker_sid(51))["contact_uri"] == "client:someone"
-    [record] = services.store.records.remediations()
+    [record] = remediations(services)
     assert (record["actor"], record["status"], record["before_value"]) == ("lucille", "removed", "client:" + email(2))
     assert record["finished_at"] is not None
     entry = next(w for w in json.loads(out)["workers"] if w["sid"] == worker_sid(2))
@@ -103,7 +104,7 @@ def test_endless_412s_give_up_after_three_retries(runner, fake_api, services):
     )
     audit(runner, "--remediate", "--yes")
     assert len(fake_api.updates) == 4
-    [record] = services.store.records.remediations()
+    [record] = remediations(services)
     assert record["status"] == "failed" and "412" in record["detail"]
 
 
@@ -129,18 +130,16 @@ def test_webhook_remediation_is_loop_safe(taskrouter, services, fake_api):
     drift = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1)
     assert taskrouter.post(drift).status_code == 204
     assert fake_api.updates == []  # the request path made no network call
-    for task in services.dispatcher.tasks:
-        task()
+    services.worker.run_job("remediate")
     assert len(fake_api.updates) == 1
     echo = worker_event(sid=worker_sid(1), email=email(1), contact_uri=None, version=2)
     assert taskrouter.post(echo).status_code == 204
-    for task in services.dispatcher.tasks:
-        task()
+    services.worker.run_job("remediate")
     assert len(fake_api.updates) == 1
     key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
-    assert services.store.state(key)["verdict"] == "pending"
+    assert services.store.workers.state(key)["verdict"] == "pending"
     with services.store.engine.connect() as connection:
         kinds = [r.kind for r in connection.execute(select(alert.c.kind).order_by(alert.c.id))]
     assert kinds == ["drift", "remediation", "resolved"]
-    [record] = services.store.records.remediations()
+    [record] = remediations(services)
     assert (record["actor"], record["status"]) == ("guard (REMEDIATE=remove)", "removed")

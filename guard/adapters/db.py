@@ -1,15 +1,29 @@
-"""Engine set-up for SQLite and PostgreSQL, and Alembic migrations."""
+"""Engine set-up for SQLite and PostgreSQL, Alembic migrations, and the two statement helpers every table uses."""
 
 from __future__ import annotations
 
 import fcntl
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import closing, contextmanager, nullcontext
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import URL, Engine, create_engine, event, inspect, make_url, text
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    inspect,
+    make_url,
+    or_,
+    select,
+    text,
+    update,
+)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -128,3 +142,45 @@ def _file_lock(database: str) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@contextmanager
+def connected(bind: Engine | Connection) -> Iterator[Connection]:
+    """The caller's connection (its transaction), or a short transaction of our own on an engine."""
+    if isinstance(bind, Connection):
+        yield bind
+    else:
+        with bind.begin() as connection:
+            yield connection
+
+
+def lease_oldest(
+    bind: Engine | Connection,
+    table: Table,
+    conditions: Callable[[Any], tuple[Any, ...]],
+    now: datetime,
+    lease: timedelta,
+    **values: Any,
+) -> Mapping[str, Any] | None:
+    """Atomically lease the oldest row of `table` that meets `conditions(alias)` and is not leased; return it.
+
+    FOR UPDATE SKIP LOCKED lets processes sharing PostgreSQL claim different rows; SQLite's
+    BEGIN IMMEDIATE serializes the claim instead. A lease that runs out (a crashed process) frees the row.
+    """
+    row_alias = table.alias("candidate")
+    candidate = (
+        select(row_alias.c.id)
+        .where(*conditions(row_alias), or_(row_alias.c.lease_until.is_(None), row_alias.c.lease_until < now))
+        .order_by(row_alias.c.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    statement = (
+        update(table)
+        .where(table.c.id == candidate.scalar_subquery())
+        .values(lease_until=now + lease, **values)
+        .returning(table)
+    )
+    with connected(bind) as connection:
+        row = connection.execute(statement).first()
+    return None if row is None else row._mapping

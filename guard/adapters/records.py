@@ -1,4 +1,4 @@
-"""Remediation jobs and audit runs: what the guard did, and when it last swept."""
+"""What the guard did: remediations (queued, leased, finished) and audit runs."""
 
 from __future__ import annotations
 
@@ -7,29 +7,60 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select, update
 
-from guard.adapters.tables import audit_run, lease_oldest, remediation
+from guard.adapters.db import connected, lease_oldest
+from guard.adapters.tables import audit_run, remediation
+from guard.core.snapshot import WorkerKey
+from guard.core.statuses import RemediationStatus
 
 
 class Records:
-    """Reads and short writes on the remediation and audit_run tables."""
+    """Remediation and audit-run rows; bound to an engine (own transaction) or a connection (the caller's)."""
 
-    def __init__(self, engine: Engine) -> None:
-        """Use `engine` for all access."""
-        self.engine = engine
+    def __init__(self, bind: Engine | Connection) -> None:
+        """Use `bind` for every statement."""
+        self.bind = bind
+
+    def add_remediation(
+        self, key: WorkerKey, actor: str, status: RemediationStatus, before: str | None, detail: str, now: datetime
+    ) -> int | None:
+        """Record a remediation; a `pending` request is skipped (None) when one is already queued for the worker."""
+        with connected(self.bind) as connection:
+            if status is RemediationStatus.PENDING:
+                queued = select(remediation.c.id).where(
+                    remediation.c.account_sid == key.account_sid,
+                    remediation.c.workspace_sid == key.workspace_sid,
+                    remediation.c.worker_sid == key.worker_sid,
+                    remediation.c.status == RemediationStatus.PENDING,
+                )
+                if connection.execute(queued).first() is not None:
+                    return None
+            row = {
+                "account_sid": key.account_sid,
+                "workspace_sid": key.workspace_sid,
+                "worker_sid": key.worker_sid,
+                "actor": actor,
+                "status": status,
+                "before_value": before,
+                "detail": detail,
+                "requested_at": now,
+                "finished_at": None if status is RemediationStatus.PENDING else now,
+            }
+            return int(connection.execute(remediation.insert().values(**row)).inserted_primary_key[0])
+
+    def finish_remediation(
+        self, job_id: int, status: RemediationStatus, before: str | None, detail: str, now: datetime
+    ) -> None:
+        """Record the outcome of a queued remediation."""
+        values = {"status": status, "before_value": before, "detail": detail, "finished_at": now, "lease_until": None}
+        with connected(self.bind) as connection:
+            connection.execute(update(remediation).where(remediation.c.id == job_id).values(**values))
 
     def claim_remediation(self, now: datetime, lease: timedelta) -> Mapping[str, Any] | None:
         """Lease the oldest queued remediation (webhook path), or return None."""
-        return lease_oldest(self.engine, remediation, lambda r: (r.c.status == "pending",), now, lease)
-
-    def remediations(self, worker_sid: str | None = None) -> list[Mapping[str, Any]]:
-        """Remediation records, oldest first, optionally for one worker."""
-        query = select(remediation).order_by(remediation.c.id)
-        if worker_sid:
-            query = query.where(remediation.c.worker_sid == worker_sid)
-        with self.engine.connect() as connection:
-            return [row._mapping for row in connection.execute(query)]
+        pending = RemediationStatus.PENDING
+        return lease_oldest(self.bind, remediation, lambda r: (r.c.status == pending,), now, lease)
 
     def add_audit_run(
         self,
@@ -41,20 +72,19 @@ class Records:
         code: int,
     ) -> None:
         """Remember one audit sweep."""
-        with self.engine.begin() as connection:
-            connection.execute(
-                audit_run.insert().values(
-                    account_sid=account_sid,
-                    workspace_sid=workspace_sid,
-                    started_at=started,
-                    finished_at=finished,
-                    counts=json.dumps(counts),
-                    exit_code=code,
-                )
-            )
+        row = {
+            "account_sid": account_sid,
+            "workspace_sid": workspace_sid,
+            "started_at": started,
+            "finished_at": finished,
+            "counts": json.dumps(counts),
+            "exit_code": code,
+        }
+        with connected(self.bind) as connection:
+            connection.execute(audit_run.insert().values(**row))
 
     def last_audit_run(self) -> Mapping[str, Any] | None:
         """The most recent audit sweep, if any."""
-        with self.engine.connect() as connection:
+        with connected(self.bind) as connection:
             row = connection.execute(select(audit_run).order_by(audit_run.c.id.desc()).limit(1)).first()
         return None if row is None else row._mapping

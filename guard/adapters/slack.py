@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,10 +15,11 @@ from slack_sdk.models.blocks import (
 from slack_sdk.webhook import WebhookClient
 
 from guard.core.evidence import basis_text
+from guard.core.retry import RETRIED_STATUSES, parse_retry_after
+from guard.core.statuses import SendOutcome
 
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
-PERMANENT_STATUSES = frozenset({400, 403, 404, 410})
 
 ADVICE = (
     "*What to do:* remove `contact_uri` from the worker's attributes; Flex regenerates it at the "
@@ -38,7 +38,7 @@ HEADERS = {
 class SendResult:
     """How one delivery attempt ended: delivered, retry (transient) or failed (permanent)."""
 
-    outcome: str
+    outcome: SendOutcome
     error: str = ""
     retry_after: float | None = None
 
@@ -122,18 +122,16 @@ class SlackNotifier:
         try:
             response = self._client.send(text=text, blocks=blocks)
         except Exception as err:  # noqa: BLE001 - timeouts, refused connections, DNS: all transient
-            return SendResult("retry", self._scrub(f"{type(err).__name__}: {err}"))
+            return SendResult(SendOutcome.RETRY, self._scrub(f"{type(err).__name__}: {err}"))
         status, body = response.status_code, (response.body or "").strip()
         if 200 <= status < 300:
-            return SendResult("delivered")
+            return SendResult(SendOutcome.DELIVERED)
         error = f"HTTP {status} {truncate(body, 200)}".strip()
         if status == 429:
-            return SendResult("retry", error, _retry_after(response.headers))
-        if status in PERMANENT_STATUSES:
-            return SendResult("failed", error)
-        if status >= 500 or status == 408:
-            return SendResult("retry", error)
-        return SendResult("failed", error)
+            return SendResult(SendOutcome.RETRY, error, _retry_after(response.headers))
+        if status in RETRIED_STATUSES or status == 408 or status >= 500:
+            return SendResult(SendOutcome.RETRY, error)
+        return SendResult(SendOutcome.FAILED, error)  # 400 invalid_payload, 403, 404 no_service, 410 …
 
     def _scrub(self, message: str) -> str:
         """Remove the webhook URL from an error message before it is stored or logged."""
@@ -141,13 +139,8 @@ class SlackNotifier:
 
 
 def _retry_after(headers: dict[str, Any]) -> float | None:
-    """Read Retry-After (seconds) from a 429 answer: inf when it is not a finite number (the caller caps it)."""
+    """Read Retry-After (seconds) from a 429 answer; the retry policy caps it."""
     for name, value in (headers or {}).items():
         if name.lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) else value
-            try:
-                seconds = float(raw)
-            except (TypeError, ValueError):
-                return math.inf  # an HTTP date or junk: wait as long as we ever do
-            return max(0.0, seconds) if math.isfinite(seconds) else math.inf
+            return parse_retry_after(value[0] if isinstance(value, list) else value)
     return None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -16,9 +16,6 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
-    or_,
-    select,
-    update,
 )
 
 
@@ -123,30 +120,3 @@ audit_run = Table(
     Column("counts", Text, nullable=False),
     Column("exit_code", Integer, nullable=False),
 )
-
-
-def lease_oldest(
-    engine: Any, table: Table, conditions: Any, now: datetime, lease: timedelta, **values: Any
-) -> Any | None:
-    """Atomically lease the oldest row of `table` that meets `conditions(alias)` and is not leased; return it.
-
-    FOR UPDATE SKIP LOCKED lets processes sharing PostgreSQL claim different rows; SQLite's
-    BEGIN IMMEDIATE serializes the claim instead. A lease that runs out (a crashed process) frees the row.
-    """
-    row_alias = table.alias("candidate")
-    candidate = (
-        select(row_alias.c.id)
-        .where(*conditions(row_alias), or_(row_alias.c.lease_until.is_(None), row_alias.c.lease_until < now))
-        .order_by(row_alias.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    statement = (
-        update(table)
-        .where(table.c.id == candidate.scalar_subquery())
-        .values(lease_until=now + lease, **values)
-        .returning(table)
-    )
-    with engine.begin() as connection:
-        row = connection.execute(statement).first()
-    return None if row is None else row._mapping

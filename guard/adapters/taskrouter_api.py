@@ -15,11 +15,10 @@ from twilio.rest import Client
 from urllib3.util.retry import Retry
 
 from guard.accounts import Credentials
-from guard.adapters.taskrouter_async import fetch_workers
-from guard.config import Settings
+from guard.adapters.taskrouter_async import etag_of, fetch_workers
+from guard.core.retry import RETRIED_STATUSES
 
 PAGE_SIZE = 1000  # the API's maximum
-RETRIED_STATUSES = (429, 500, 502, 503, 504)
 
 
 @dataclass(frozen=True)
@@ -43,7 +42,7 @@ def _retrying_adapter(pool_size: int, retries: int) -> HTTPAdapter:
         backoff_factor=0.5,
         backoff_jitter=0.25,
         backoff_max=30,
-        status_forcelist=RETRIED_STATUSES,
+        status_forcelist=sorted(RETRIED_STATUSES),
         allowed_methods=None,  # updates carry If-Match, so a repeated POST cannot clobber anything
         respect_retry_after_header=True,
         raise_on_status=False,  # hand the last answer to twilio, which raises TwilioRestException
@@ -81,13 +80,6 @@ class TaskRouterApi:
         self.credentials, self.retries, self.timeout = credentials, retries, timeout
         self.workers = self.client.taskrouter.v1.workspaces(workspace_sid).workers
 
-    @classmethod
-    def for_workspace(
-        cls, settings: Settings, credentials: Credentials, workspace_sid: str, pool_size: int = 8
-    ) -> TaskRouterApi:
-        """A client configured from settings (base URL, retries) for one workspace."""
-        return cls(credentials, workspace_sid, settings.taskrouter_base_url, pool_size, settings.api_retries)
-
     def list_workers(self) -> Iterator[WorkerRecord]:
         """Every worker, a page of 1000 at a time, following next_page_url."""
         page = self.workers.page(page_size=PAGE_SIZE)
@@ -101,8 +93,7 @@ class TaskRouterApi:
         """One worker with its attributes and ETag."""
         response = self.workers(worker_sid).fetch_with_http_info()
         worker = response.data
-        etag = next((v for k, v in (response.headers or {}).items() if k.lower() == "etag"), None)
-        return WorkerRecord(worker.sid, worker.friendly_name or "", worker.attributes, etag)
+        return WorkerRecord(worker.sid, worker.friendly_name or "", worker.attributes, etag_of(response.headers))
 
     def fetch_many(
         self, sids: Iterable[str], concurrency: int, on_result: Callable[[str, WorkerRecord | Exception], None]

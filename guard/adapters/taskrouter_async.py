@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from aiohttp import ClientError, ClientResponse, ClientSession, ClientTimeout, TCPConnector
@@ -20,21 +20,20 @@ from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
 from guard.accounts import Credentials
+from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 
-RETRIED_STATUSES = {429, 500, 502, 503, 504}
 OnResult = Callable[[str, Any], None]  # (worker SID, (name, attributes JSON, ETag) or the exception)
 
 
 class RetryAfterBackoff(ExponentialRetry):
-    """Exponential backoff with jitter; a 429's Retry-After, when present, decides the wait."""
+    """Exponential backoff with jitter; a 429's Retry-After, when present, decides the wait (up to the cap)."""
 
     def get_timeout(self, attempt: int, response: ClientResponse | None = None) -> float:
         """Seconds to wait before the next attempt."""
         if response is not None and response.status == 429:
-            try:
-                return max(0.0, float(response.headers.get("Retry-After", "")))
-            except ValueError:
-                pass
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            if retry_after is not None:
+                return min(retry_after, self._max_timeout)
         return super().get_timeout(attempt, response) * random.uniform(0.75, 1.25)  # noqa: S311 - jitter
 
 
@@ -68,7 +67,7 @@ async def _fetch_all(
         attempts=retries + 1,
         start_timeout=0.5,
         max_timeout=30,
-        statuses=RETRIED_STATUSES,
+        statuses=set(RETRIED_STATUSES),
         exceptions={ClientError, asyncio.TimeoutError},
     )
     http = AsyncTwilioHttpClient(pool_connections=False)  # its own session is replaced just below
@@ -106,5 +105,9 @@ async def _fetch(client: Client, workspace_sid: str, sid: str) -> tuple[str, str
             message = response.text[:200]
         raise TwilioRestException(response.status_code, url, message, method="GET")
     payload = json.loads(response.text)
-    etag = next((v for k, v in (response.headers or {}).items() if k.lower() == "etag"), None)
-    return payload.get("friendly_name") or "", payload.get("attributes"), etag
+    return payload.get("friendly_name") or "", payload.get("attributes"), etag_of(response.headers)
+
+
+def etag_of(headers: Mapping[str, str] | None) -> str | None:
+    """The ETag of an answer (header names are case-insensitive), or None."""
+    return next((value for name, value in (headers or {}).items() if name.lower() == "etag"), None)

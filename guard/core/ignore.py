@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-WORKER_SID_RE = re.compile(r"^WK[0-9a-fA-F]{32}$")
+from guard.core.sid import is_sid
 
 
 @dataclass(frozen=True)
@@ -20,8 +19,8 @@ class IgnoreRules:
     def parse(cls, text: str) -> IgnoreRules:
         """Parse a comma-separated list such as `WK…,*@contractors.example.com`."""
         entries = [entry.strip() for entry in text.split(",") if entry.strip()]
-        sids = frozenset(e for e in entries if WORKER_SID_RE.match(e))
-        globs = tuple(e.lower() for e in entries if not WORKER_SID_RE.match(e))
+        sids = frozenset(e for e in entries if is_sid(e, "WK"))
+        globs = tuple(e.lower() for e in entries if not is_sid(e, "WK"))
         return cls(sids, globs)
 
     def match(self, worker_sid: str, email: str | None) -> str | None:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from guard.core.sid import is_sid
 from guard.core.text import storable_problem
 
 DEDUP_WINDOW = timedelta(days=2)  # how long event ids are kept; older events are refused as replays
@@ -86,14 +86,11 @@ class InvalidSnapshot(ValueError):
     """An event that cannot describe a worker; the message says which field and why."""
 
 
-_SID_RE = re.compile(r"^[A-Z]{2}[0-9a-fA-F]{32}$")
-
-
 def require_sid(value: Any, field_name: str, prefix: str) -> str:
     """Return `value` if it is a Twilio SID with `prefix` (e.g. WK), else raise InvalidSnapshot."""
     if not value:
         raise InvalidSnapshot(f"{field_name} is missing")
-    if not isinstance(value, str) or not _SID_RE.match(value) or not value.startswith(prefix):
+    if not is_sid(value, prefix):
         raise InvalidSnapshot(f"{field_name} is not a {prefix}… SID")
     return value
 

@@ -8,11 +8,11 @@ import json
 from collections import Counter
 from typing import Any
 
-from guard.audit import VERDICTS, AuditEntry, AuditReport, combined_exit_code
 from guard.core.evidence import Basis, basis_text
 from guard.core.text import shown
 from guard.core.verdict import Kind
-from guard.remediation import Outcome
+from guard.service.audit import VERDICTS, AuditEntry, AuditReport, combined_exit_code
+from guard.service.remediation import Outcome
 
 CSV_FIELDS = ("account_sid", "workspace_sid", "sid", "name", "email", "verdict", "expected", "actual", "diagnosis")
 QUIET = (Kind.OK, Kind.PENDING, Kind.IGNORED)  # verdicts the terminal table leaves out

@@ -12,18 +12,19 @@ from requests import RequestException
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
+from guard.accounts import Account
 from guard.adapters import db
 from guard.adapters.taskrouter_api import TaskRouterApi, describe
-from guard.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
-from guard.audit_report import render_csv, render_json, render_table
-from guard.cli import EXIT_ERROR
-from guard.config import Account, ConfigError, Settings
+from guard.cli.exits import EXIT_ERROR
+from guard.cli.report import render_csv, render_json, render_table
+from guard.clock import utcnow
+from guard.config import ConfigError, Settings
+from guard.container import services
 from guard.core.snapshot import WorkerKey
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
-from guard.pipeline import utcnow
-from guard.remediation import Outcome, record_outcome, remove_contact_uri
-from guard.services import services
+from guard.service.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
+from guard.service.remediation import Outcome, record_outcome, remove_contact_uri
 
 
 @click.command("audit")
@@ -53,8 +54,11 @@ def audit_command(
     configure_logging(svc.settings.log_level, cli=True)  # stdout carries the report
     try:
         targets = _targets(svc.settings, workspaces)
+        settings = svc.settings
         apis = [
-            TaskRouterApi.for_workspace(svc.settings, svc.settings.rest_credentials(account), ws, concurrency)
+            TaskRouterApi(
+                settings.rest_credentials(account), ws, settings.taskrouter_base_url, concurrency, settings.api_retries
+            )
             for account, ws in targets
         ]
     except ConfigError as err:
@@ -69,7 +73,7 @@ def audit_command(
                 click.echo(f"error: {report.workspace_sid}: {report.failure}", err=True)
                 continue
             if alert:
-                feed_pipeline(svc.guard, report)
+                feed_pipeline(svc.pipeline, report)
             if remediate:
                 outcomes.update(_remediate(api, report, yes, actor))
             finished = report.finished_at or report.started_at
@@ -121,7 +125,7 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
             outcomes[entry.sid] = remove_contact_uri(api, entry.sid, svc.settings.rules, apply=apply)
             if apply:
                 key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
-                record_outcome(svc.guard, key, outcomes[entry.sid], actor)
+                record_outcome(svc.pipeline, key, outcomes[entry.sid], actor)
     return outcomes
 
 

@@ -12,11 +12,13 @@ from typing import Any
 from twilio.base.exceptions import TwilioRestException
 
 from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
+from guard.clock import utcnow
+from guard.core.decision import NAME_MAX
 from guard.core.evidence import Basis
 from guard.core.snapshot import AUDIT_SOURCE, InvalidSnapshot, WorkerKey, WorkerSnapshot, parse_attributes
 from guard.core.text import shown
 from guard.core.verdict import Kind, Rules
-from guard.pipeline import NAME_MAX, Guard, utcnow
+from guard.service.pipeline import Pipeline
 
 ERROR = "error"  # the verdict of a worker that could not be fetched or parsed
 VERDICTS = (*(k.value for k in Kind), ERROR)
@@ -145,19 +147,19 @@ def sweep(
     return report
 
 
-def feed_pipeline(guard: Guard, report: AuditReport) -> None:
+def feed_pipeline(pipeline: Pipeline, report: AuditReport) -> None:
     """Hand every judged worker to the webhook pipeline, and close state for workers that are gone."""
     for entry in report.entries:
         if entry.verdict == ERROR or entry.attributes is None:
             continue
         key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
-        guard.record(
+        pipeline.record(
             WorkerSnapshot(key, entry.name, entry.attributes, occurred_ms=entry.fetched_ms, source=AUDIT_SOURCE)
         )
     if any(entry.verdict == ERROR for entry in report.entries):
         return  # an incomplete sweep cannot prove that a worker is gone
     seen = {entry.sid for entry in report.entries}
     now_ms = int(time.time() * 1000)
-    for sid in guard.store.known_worker_sids(report.account_sid, report.workspace_sid) - seen:
+    for sid in pipeline.store.workers.known_worker_sids(report.account_sid, report.workspace_sid) - seen:
         key = WorkerKey(report.account_sid, report.workspace_sid, sid)
-        guard.record(WorkerSnapshot(key, deleted=True, occurred_ms=now_ms, source=AUDIT_SOURCE))
+        pipeline.record(WorkerSnapshot(key, deleted=True, occurred_ms=now_ms, source=AUDIT_SOURCE))

@@ -1,25 +1,17 @@
-"""Flask CLI commands: `flask --app wsgi <command>`."""
+"""The lookups: `encode`, `decode` and `check`. Pure core calls, so they need no configuration and no database."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 from typing import Any
 
 import click
-from flask import Flask
-from flask.cli import with_appcontext
 
-from guard.adapters import db
+from guard.cli.exits import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
 from guard.core.contact_uri import DecodeError, contact_uri_for, decode
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
 from guard.core.ignore import IgnoreRules
 from guard.core.verdict import Kind, Rules
-from guard.services import services
-
-# Exit codes follow driftctl: 0 nothing wrong, 1 drift found, 2 error.
-EXIT_OK, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 
 
 @click.command("encode")
@@ -97,30 +89,3 @@ def _pasted_attributes(text: str | None) -> dict[str, Any]:
         click.echo("error: --attributes must be a JSON object", err=True)
         raise SystemExit(EXIT_ERROR)
     return attributes
-
-
-@click.command("migrate")
-@with_appcontext
-def migrate_command() -> None:
-    """Apply database migrations (the Procfile's release phase runs this)."""
-    db.upgrade(services().store.engine)
-    click.echo("database is at the newest migration")
-
-
-@click.command("deliver")
-@with_appcontext
-def deliver_command() -> None:
-    """Deliver queued alerts in the foreground (a Procfile `worker:` process); stops on SIGTERM."""
-    dispatcher = services().dispatcher
-    signal.signal(signal.SIGTERM, lambda *_: dispatcher.stop(timeout=0))
-    with contextlib.suppress(KeyboardInterrupt):
-        dispatcher.run_forever()
-
-
-def register(app: Flask) -> None:
-    """Add the commands to `app.cli`."""
-    from guard.audit_cli import audit_command
-
-    commands = (encode_command, decode_command, check_command, migrate_command, deliver_command, audit_command)
-    for command in commands:
-        app.cli.add_command(command)

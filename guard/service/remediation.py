@@ -10,14 +10,14 @@ from datetime import timedelta
 from requests import RequestException
 from twilio.base.exceptions import TwilioException
 
+from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
 from guard.config import Settings
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
-from guard.core.text import shown
-from guard.core.transitions import AlertKind
+from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind, Rules
 from guard.logs import log_event
-from guard.pipeline import NAME_MAX, Guard
+from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
@@ -26,9 +26,9 @@ ApiFor = Callable[[str, str], TaskRouterApi]
 
 @dataclass(frozen=True)
 class Outcome:
-    """What remediation did to one worker: removed, would_remove, skipped or failed."""
+    """What remediation did to one worker."""
 
-    status: str
+    status: RemediationStatus
     before: str | None
     detail: str
     name: str = ""
@@ -45,58 +45,55 @@ def remove_contact_uri(api: TaskRouterApi, worker_sid: str, rules: Rules, apply:
             attributes = parse_attributes(record.attributes_json, "attributes")
             verdict = rules.judge(attributes, worker_sid, record.name)
             if verdict.kind is not Kind.MISMATCH:
-                return Outcome("skipped", verdict.actual, f"no longer a mismatch (now {verdict.kind})", record.name)
+                detail = f"no longer a mismatch (now {verdict.kind})"
+                return Outcome(RemediationStatus.SKIPPED, verdict.actual, detail, record.name)
             if not apply:
-                return Outcome("would_remove", verdict.actual, "dry run: would remove contact_uri", record.name)
+                detail = "dry run: would remove contact_uri"
+                return Outcome(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)
             remaining = {name: value for name, value in attributes.items() if name != "contact_uri"}
             try:
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between: look again
-            return Outcome("removed", verdict.actual, "removed; Flex regenerates it at next login", record.name)
-        return Outcome("failed", None, f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)")
+            detail = "removed; Flex regenerates it at next login"
+            return Outcome(RemediationStatus.REMOVED, verdict.actual, detail, record.name)
+        detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
+        return Outcome(RemediationStatus.FAILED, None, detail)
     except (TwilioException, RequestException, InvalidSnapshot) as err:
-        return Outcome("failed", None, describe(err) if not isinstance(err, InvalidSnapshot) else str(err))
+        detail = str(err) if isinstance(err, InvalidSnapshot) else describe(err)
+        return Outcome(RemediationStatus.FAILED, None, detail)
 
 
-def record_outcome(guard: Guard, key: WorkerKey, outcome: Outcome, actor: str, job_id: int | None = None) -> None:
-    """Store who did what and when, and announce a removal or a failure in the log and Slack."""
-    now = guard.clock()
-    payload = None
-    with guard.store.transaction() as tx:
-        if job_id is None:
-            tx.add_remediation(key, actor, outcome.status, outcome.before, outcome.detail, now)
-        else:
-            tx.finish_remediation(job_id, outcome.status, outcome.before, outcome.detail, now)
-        if outcome.status in ("removed", "failed"):
-            state = dict(tx.lock_state(key) or {"name": shown(outcome.name, NAME_MAX)})
-            state["actual"] = outcome.before or state.get("actual")
-            note = outcome.detail if outcome.status == "removed" else f"remediation failed: {outcome.detail}"
-            payload = guard.queue_alert(
-                tx, key, state, AlertKind.REMEDIATION, note, now, actor=actor, result=outcome.status
-            )
-    log_event(log, logging.INFO, "remediation", worker_sid=key.worker_sid, actor=actor, **outcome.__dict__)
-    if payload is not None:
-        guard.announce(payload)
+def record_outcome(pipeline: Pipeline, key: WorkerKey, outcome: Outcome, actor: str, job_id: int | None = None) -> None:
+    """Log what was done, then let the pipeline record it and announce a removal or a failure."""
+    fields = {"status": outcome.status.value, "before": outcome.before, "detail": outcome.detail, "name": outcome.name}
+    log_event(log, logging.INFO, "remediation", worker_sid=key.worker_sid, actor=actor, **fields)
+    pipeline.record_remediation(key, outcome.status, outcome.before, outcome.detail, actor, outcome.name, job_id)
 
 
 class RemediationJobs:
     """Runs the removals the webhook path queued (REMEDIATE=remove), outside the request."""
 
-    def __init__(self, guard: Guard, api_for: ApiFor, lease: timedelta = timedelta(minutes=2)) -> None:
-        """Use `api_for(account_sid, workspace_sid)` to reach each workspace's API."""
-        self.guard = guard
-        self.api_for = api_for
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        records: Records,
+        rules: Rules,
+        api_for: ApiFor,
+        lease: timedelta = timedelta(minutes=2),
+    ) -> None:
+        """Claim jobs from `records`, reach each workspace through `api_for(account_sid, workspace_sid)`."""
+        self.pipeline, self.records, self.rules, self.api_for = pipeline, records, rules, api_for
         self.lease = lease
 
     def run_pending(self) -> int:
-        """Process every queued remediation; return how many were handled."""
+        """Process every queued remediation (at the pipeline's time); return how many were handled."""
         handled = 0
-        while (job := self.guard.store.records.claim_remediation(self.guard.clock(), self.lease)) is not None:
+        while (job := self.records.claim_remediation(self.pipeline.clock(), self.lease)) is not None:
             key = WorkerKey(job["account_sid"], job["workspace_sid"], job["worker_sid"])
             api = self.api_for(key.account_sid, key.workspace_sid)
-            outcome = remove_contact_uri(api, key.worker_sid, self.guard.settings.rules, apply=True)
-            record_outcome(self.guard, key, outcome, job["actor"], job_id=job["id"])
+            outcome = remove_contact_uri(api, key.worker_sid, self.rules, apply=True)
+            record_outcome(self.pipeline, key, outcome, job["actor"], job_id=job["id"])
             handled += 1
         return handled
 
@@ -110,7 +107,9 @@ def api_factory(settings: Settings) -> ApiFor:
         key = (account_sid, workspace_sid)
         if key not in cache:
             credentials = settings.rest_credentials(settings.account_for(account_sid))
-            cache[key] = TaskRouterApi.for_workspace(settings, credentials, workspace_sid)
+            cache[key] = TaskRouterApi(
+                credentials, workspace_sid, settings.taskrouter_base_url, retries=settings.api_retries
+            )
         return cache[key]
 
     return api_for

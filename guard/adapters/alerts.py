@@ -1,0 +1,130 @@
+"""The alert outbox: rows written with the state change, leased atomically to one sender, and read back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select, update
+
+from guard.adapters.db import connected, lease_oldest
+from guard.adapters.tables import alert
+from guard.core.snapshot import WorkerKey
+from guard.core.statuses import AlertStatus, Channel
+
+
+@dataclass(frozen=True)
+class ClaimedAlert:
+    """An outbox row leased to one sender."""
+
+    id: int
+    key: WorkerKey
+    kind: str
+    channel: str
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+
+
+class Alerts:
+    """The outbox; bound to an engine (each call its own transaction) or a connection (the caller's)."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        """Use `bind` for every statement."""
+        self.bind = bind
+
+    def enqueue(self, key: WorkerKey, kind: str, channel: Channel, payload: Mapping[str, Any], now: datetime) -> int:
+        """Add an alert; a log-only alert is delivered the moment it is written."""
+        done = channel is Channel.LOG
+        row = {
+            "account_sid": key.account_sid,
+            "workspace_sid": key.workspace_sid,
+            "worker_sid": key.worker_sid,
+            "kind": kind,
+            "channel": channel.value,
+            "payload": json.dumps(payload, ensure_ascii=False),
+            "status": AlertStatus.DELIVERED if done else AlertStatus.PENDING,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "lease_until": None,
+            "last_error": None,
+            "created_at": now,
+            "delivered_at": now if done else None,
+        }
+        with connected(self.bind) as connection:
+            return int(connection.execute(alert.insert(), row).inserted_primary_key[0])
+
+    def claim_due(self, now: datetime, lease: timedelta) -> ClaimedAlert | None:
+        """Lease the oldest due alert whose worker has no earlier undelivered alert, or return None."""
+        b = alert.alias("earlier")
+
+        def due(a: Any) -> tuple[Any, ...]:
+            """Due, pending, and no earlier pending alert for the same worker.
+
+            Per-worker order: a "resolved" must never overtake the "drift" still waiting for a retry.
+            """
+            earlier = select(b.c.id).where(
+                b.c.account_sid == a.c.account_sid,
+                b.c.workspace_sid == a.c.workspace_sid,
+                b.c.worker_sid == a.c.worker_sid,
+                b.c.status == AlertStatus.PENDING,
+                b.c.id < a.c.id,
+            )
+            return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, ~earlier.exists())
+
+        row = lease_oldest(self.bind, alert, due, now, lease, attempts=alert.c.attempts + 1)
+        if row is None:
+            return None
+        return ClaimedAlert(
+            id=row["id"],
+            key=WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"]),
+            kind=row["kind"],
+            channel=row["channel"],
+            payload=json.loads(row["payload"]),
+            attempts=row["attempts"],
+            created_at=row["created_at"],
+        )
+
+    def finish(
+        self,
+        alert_id: int,
+        status: AlertStatus,
+        now: datetime,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+    ) -> None:
+        """Record a delivery outcome: delivered, failed, or pending again with a retry time."""
+        values: dict[str, Any] = {"status": status, "lease_until": None, "last_error": error}
+        if status is AlertStatus.DELIVERED:
+            values["delivered_at"] = now
+        if retry_at is not None:
+            values["next_attempt_at"] = retry_at
+        with connected(self.bind) as connection:
+            connection.execute(update(alert).where(alert.c.id == alert_id).values(**values))
+
+    def next_due(self) -> datetime | None:
+        """When the earliest pending alert becomes due, or None when the outbox is empty."""
+        query = select(func.min(alert.c.next_attempt_at)).where(alert.c.status == AlertStatus.PENDING)
+        with connected(self.bind) as connection:
+            return connection.execute(query).scalar()
+
+    def counts(self) -> dict[str, int]:
+        """Outbox rows by status."""
+        with connected(self.bind) as connection:
+            rows = connection.execute(select(alert.c.status, func.count()).group_by(alert.c.status))
+            return {status: count for status, count in rows}
+
+    def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest alerts with their delivery status, and the worker name and note from their payload."""
+        with connected(self.bind) as connection:
+            rows = [
+                dict(row._mapping) for row in connection.execute(select(alert).order_by(alert.c.id.desc()).limit(limit))
+            ]
+        for row in rows:
+            payload = json.loads(row.pop("payload"))
+            row["worker_name"] = payload.get("worker_name") or row["worker_sid"]
+            row["note"] = payload.get("note", "")
+        return rows

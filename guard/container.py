@@ -1,0 +1,93 @@
+"""The composition root: builds the services one app instance needs, wires them one way, and finds them again."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import current_app
+
+from guard.adapters import db
+from guard.adapters.alerts import ClaimedAlert
+from guard.adapters.slack import SlackNotifier
+from guard.adapters.store import Store
+from guard.config import ConfigError, Settings
+from guard.core.snapshot import DEDUP_WINDOW
+from guard.service.alerts import AlertQueue
+from guard.service.delivery import Delivery
+from guard.service.pipeline import Pipeline
+from guard.service.remediation import RemediationJobs, api_factory
+from guard.service.worker import BackgroundWorker, Job
+
+# Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
+CONFIG_ERROR_EXIT = 3
+# Under the Flask CLI the app holds a builder instead, run by the first command that needs the services.
+BUILD_SERVICES = "guard.build"
+
+
+@dataclass
+class Services:
+    """Everything one app instance wires together."""
+
+    settings: Settings
+    store: Store
+    pipeline: Pipeline
+    delivery: Delivery
+    worker: BackgroundWorker
+
+
+def build_services(settings: Settings, default_database: str) -> Services:
+    """Build the store, the pipeline and the background worker with its named jobs."""
+    store = Store(db.make_engine(settings.database_url or default_database))
+    if store.engine.dialect.name == "sqlite":
+        db.upgrade(store.engine)  # the embedded default creates and migrates itself
+    wakeup, stopping = threading.Event(), threading.Event()
+    pipeline = Pipeline(settings, store, AlertQueue(settings, wakeup.set))
+    lease = timedelta(seconds=2 * settings.slack_timeout_seconds + 2)
+    delivery = Delivery(store.alerts, _notifiers(settings), settings.retry_max_seconds, lease, stopping)
+    jobs = [
+        Job("remind", pipeline.send_reminders, every=60),
+        Job("prune", lambda: store.workers.prune_events(pipeline.clock() - DEDUP_WINDOW), every=3600),
+        Job("deliver", delivery.run_once),
+    ]
+    if settings.remediate == "remove":
+        remediation = RemediationJobs(pipeline, store.records, settings.rules, api_factory(settings))
+        jobs.insert(2, Job("remediate", remediation.run_pending))
+    worker = BackgroundWorker(jobs, wakeup, stopping, delivery.seconds_until_due)
+    return Services(settings, store, pipeline, delivery, worker)
+
+
+def settings_from_env() -> Settings:
+    """The environment's settings, or exit with one line naming the bad or missing variable."""
+    try:
+        return Settings.from_env()
+    except ConfigError as err:
+        print(f"guard: configuration error: {err}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT) from None
+
+
+def services() -> Services:
+    """The services of the current Flask app, built on first use under the CLI."""
+    extensions = current_app.extensions
+    if "guard" not in extensions:
+        extensions[BUILD_SERVICES]()
+    return extensions["guard"]
+
+
+def _notifiers(settings: Settings) -> Callable[[ClaimedAlert], SlackNotifier | None]:
+    """The lookup from an alert to the Slack notifier of its account (one client per webhook URL)."""
+    clients: dict[str, SlackNotifier] = {}
+
+    def notifier_for(alert: ClaimedAlert) -> SlackNotifier | None:
+        """The notifier for this alert's account, or None when it has no Slack webhook."""
+        url = settings.slack_url_for(alert.key.account_sid)
+        if url is None:
+            return None
+        if url not in clients:
+            clients[url] = SlackNotifier(url, settings.slack_timeout_seconds)
+        return clients[url]
+
+    return notifier_for

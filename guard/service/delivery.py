@@ -1,0 +1,85 @@
+"""Outbox delivery: leases due alerts, posts them to Slack, and schedules retries.
+
+Delivery is at-least-once: an alert is marked delivered only after Slack said "ok". A process
+that dies between Slack's answer and that mark re-sends the alert once its lease expires.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from guard.adapters.alerts import Alerts, ClaimedAlert
+from guard.adapters.slack import SendResult, SlackNotifier
+from guard.clock import utcnow
+from guard.core.retry import retry_delay
+from guard.core.statuses import AlertStatus, SendOutcome
+from guard.logs import log_event
+from guard.metrics import ALERTS, DELIVERY_LATENCY
+
+log = logging.getLogger("guard.delivery")
+
+NotifierLookup = Callable[[ClaimedAlert], SlackNotifier | None]
+
+
+class Delivery:
+    """Sends what the outbox holds: every due alert, one attempt each, with the outcome recorded."""
+
+    def __init__(
+        self,
+        alerts: Alerts,
+        notifier_for: NotifierLookup,
+        retry_max_seconds: float,
+        lease: timedelta,
+        stopping: threading.Event | None = None,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        """Configure how rows are leased, sent and retried; once `stopping` is set, no new attempt starts."""
+        self.alerts = alerts
+        self.stopping = stopping or threading.Event()
+        self.notifier_for = notifier_for
+        self.retry_max_seconds = retry_max_seconds
+        self.lease = lease
+        self.clock = clock
+
+    def run_once(self) -> int:
+        """Deliver every alert that is due now; return how many attempts were made."""
+        attempts = 0
+        while not self.stopping.is_set() and (claimed := self.alerts.claim_due(self.clock(), self.lease)) is not None:
+            self.deliver(claimed)
+            attempts += 1
+        return attempts
+
+    def deliver(self, claimed: ClaimedAlert) -> SendResult:
+        """Send one leased alert and record the outcome."""
+        notifier = self.notifier_for(claimed)
+        if notifier is None:
+            result = SendResult(SendOutcome.FAILED, "no Slack webhook is configured for this account")
+        else:
+            result = notifier.send(claimed.payload)
+        now = self.clock()
+        fields = {"alert_id": claimed.id, "kind": claimed.kind, "worker_sid": claimed.key.worker_sid}
+        ALERTS.labels(claimed.kind, result.outcome.value).inc()
+        if result.outcome is SendOutcome.DELIVERED:
+            self.alerts.finish(claimed.id, AlertStatus.DELIVERED, now)
+            DELIVERY_LATENCY.observe(max(0.0, (now - claimed.created_at).total_seconds()))
+            log_event(log, logging.INFO, "alert_delivered", attempts=claimed.attempts, **fields)
+        elif result.outcome is SendOutcome.FAILED:
+            self.alerts.finish(claimed.id, AlertStatus.FAILED, now, result.error)
+            log_event(log, logging.ERROR, "alert_delivery_failed_permanently", error=result.error, **fields)
+        else:
+            delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
+            self.alerts.finish(claimed.id, AlertStatus.PENDING, now, result.error, now + timedelta(seconds=delay))
+            log_event(
+                log, logging.WARNING, "alert_delivery_retry", error=result.error, retry_in_s=round(delay, 2), **fields
+            )
+        return result
+
+    def seconds_until_due(self, longest: float) -> float:
+        """How long nothing is due: until the next pending alert, never longer than `longest`."""
+        due = self.alerts.next_due()
+        if due is None:
+            return longest
+        return min(longest, max(0.05, (due - self.clock()).total_seconds()))

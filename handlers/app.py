@@ -1,0 +1,68 @@
+"""The application factory: the HTTP edge (middleware, blueprints, error answers) and the CLI around the services."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import click
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from guard import cli
+from guard.config import Settings
+from guard.container import BUILD_SERVICES, build_services, settings_from_env
+from guard.logs import configure_logging, log_event
+from handlers import event_streams, health, metrics, status, taskrouter_events
+from handlers.drain import DrainUnreadBody
+from handlers.errors import register_error_handlers
+from handlers.fast_path import IgnoredEventFastPath
+from handlers.security import add_security_headers
+
+log = logging.getLogger("guard")
+INSTANCE = Path(__file__).resolve().parent.parent / "instance"
+PUBLIC_BASE_URL_WARNING = (
+    "PUBLIC_BASE_URL IS NOT SET: signatures are checked against the Host header each request names, so a "
+    "deployment on the same Twilio account can replay its callbacks here; set PUBLIC_BASE_URL=https://<your host>"
+)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app from `settings` (default: the environment); a bad setting exits with one line.
+
+    Under the Flask CLI the environment is read only when a command first asks for the services, so
+    `encode`, `decode` and `check` answer with no configuration and no database.
+    """
+    app = Flask("guard", instance_path=str(INSTANCE))
+    for blueprint in (taskrouter_events.bp, event_streams.bp, health.bp, metrics.bp, status.bp):
+        app.register_blueprint(blueprint)
+    metrics.time_requests(app)
+    add_security_headers(app)
+    register_error_handlers(app)
+    cli.register(app)
+    if settings is None and click.get_current_context(silent=True) is not None:
+        app.extensions[BUILD_SERVICES] = lambda: _build(app, settings_from_env())
+    else:
+        _build(app, settings or settings_from_env())
+    return app
+
+
+def _build(app: Flask, settings: Settings) -> None:
+    """Add the middleware the settings ask for, and the services."""
+    # Under `flask <command>` stdout carries the command's output (JSON, CSV), so logs go to stderr.
+    configure_logging(settings.log_level, cli=click.get_current_context(silent=True) is not None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.wsgi_app = IgnoredEventFastPath(app.wsgi_app, settings)  # type: ignore[method-assign]
+    app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]
+    if settings.trust_proxy:
+        # Heroku's router terminates TLS: trust one hop of X-Forwarded-Proto/Host/Port, no more.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
+    services = app.extensions["guard"] = build_services(settings, f"sqlite:///{app.instance_path}/guard.db")
+    if not settings.validate_signature:
+        log_event(
+            log, logging.WARNING, "SIGNATURE VALIDATION IS OFF: anyone can post events; never run this in production"
+        )
+    elif settings.port and not settings.public_base_url:
+        log_event(log, logging.WARNING, PUBLIC_BASE_URL_WARNING)
+    database = services.store.engine.dialect.name
+    log_event(log, logging.INFO, "app_ready", database=database, slack=bool(settings.slack_webhook_url))
