@@ -17,6 +17,7 @@ from prometheus_client.registry import Collector
 
 from guard.adapters.store import Store
 from guard.core.statuses import AlertStatus
+from guard.core.verdict import Kind
 
 EVENTS = Counter("guard_events_received_total", "Webhook events received.", ["source", "event_type", "outcome"])
 VERDICTS = Counter("guard_verdicts_total", "Verdicts reached on worker snapshots.", ["verdict"])
@@ -74,9 +75,9 @@ class StoreGauges(Collector):
         """Workers in drift, pending first login, and the outbox backlog."""
         counts = self.store.workers.verdict_counts()
         drift = GaugeMetricFamily("guard_workers_in_drift", "Workers whose contact_uri is wrong now.")
-        drift.add_metric([], counts.get("mismatch", 0))
+        drift.add_metric([], counts.get(Kind.MISMATCH, 0))
         pending = GaugeMetricFamily("guard_workers_pending_first_login", "Workers with an email and no contact_uri.")
-        pending.add_metric([], counts.get("pending", 0))
+        pending.add_metric([], counts.get(Kind.PENDING, 0))
         backlog = GaugeMetricFamily("guard_outbox_backlog", "Alerts waiting to be delivered.")
         backlog.add_metric([], self.store.alerts.counts().get(AlertStatus.PENDING, 0))
         yield from (drift, pending, backlog)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify
 
 from guard.container import services
+from guard.core.statuses import AlertStatus
 
 bp = Blueprint("health", __name__)
 
@@ -17,4 +18,5 @@ def healthz() -> tuple[Response, int]:
     if problem:
         return jsonify(database=problem, pending_alerts=None, failed_alerts=None), 503
     counts = store.alerts.counts()
-    return jsonify(database="ok", pending_alerts=counts.get("pending", 0), failed_alerts=counts.get("failed", 0)), 200
+    pending, failed = counts.get(AlertStatus.PENDING, 0), counts.get(AlertStatus.FAILED, 0)
+    return jsonify(database="ok", pending_alerts=pending, failed_alerts=failed), 200

@@ -16,15 +16,18 @@ from guard.adapters.workers import DEFAULT_SORT, SORTS
 from guard.clock import utcnow
 from guard.container import services
 from guard.core.evidence import basis_text
+from guard.core.statuses import AlertStatus
 from guard.core.text import shown
+from guard.core.transitions import DELETED
+from guard.core.verdict import Kind
 from guard.logs import log_event
 from handlers.errors import bad_request, error_response
 from handlers.login_throttle import LoginThrottle
 
 bp = Blueprint("status", __name__, template_folder="templates")
 log = logging.getLogger("guard.status")
-VERDICTS = ("ok", "pending", "mismatch", "no_email", "ignored", "deleted")
-QUIET_VERDICTS = ("ok", "pending", "ignored", "no_email")
+VERDICTS = (*(kind.value for kind in Kind), DELETED)
+QUIET_VERDICTS = (Kind.OK, Kind.PENDING, Kind.IGNORED, Kind.NO_EMAIL)
 
 
 @bp.before_request
@@ -119,8 +122,8 @@ def _health() -> dict[str, Any]:
         audit["workspace_sid"] = last["workspace_sid"]
     return {
         "database": "ok",  # the queries above would have raised (503) otherwise
-        "outbox_backlog": counts.get("pending", 0),
-        "failed_deliveries": counts.get("failed", 0),
+        "outbox_backlog": counts.get(AlertStatus.PENDING, 0),
+        "failed_deliveries": counts.get(AlertStatus.FAILED, 0),
         "last_audit": audit,
     }
 

@@ -10,7 +10,7 @@ from guard.adapters.tables import alert
 from guard.config import ConfigError, Settings
 from guard.core.snapshot import WorkerKey
 from tests.fakes.slack import FakeSlack
-from tests.helpers import cloudevent, email, populate, post_cloudevents, worker_event, worker_sid
+from tests.helpers import cloudevent, email, populate, post_cloudevents, stored_state, worker_event, worker_sid
 
 PROD, STAGING, STRANGER = "AC" + "1" * 32, "AC" + "2" * 32, "AC" + "3" * 32
 PROD_WS, STAGING_WS = "WS" + "1" * 32, "WS" + "2" * 32
@@ -86,8 +86,8 @@ def test_each_account_signs_with_its_own_token(taskrouter, services):
     staging = worker_event(contact_uri="sip:x", AccountSid=STAGING, WorkspaceSid=STAGING_WS)
     assert taskrouter.post(prod, token=PROD_TOKEN).status_code == 204
     assert taskrouter.post(staging, token=STAGING_TOKEN).status_code == 204
-    assert services.store.workers.state(WorkerKey(PROD, PROD_WS, worker_sid(1)))["verdict"] == "mismatch"
-    assert services.store.workers.state(WorkerKey(STAGING, STAGING_WS, worker_sid(1)))["verdict"] == "mismatch"
+    assert stored_state(services, WorkerKey(PROD, PROD_WS, worker_sid(1)))["verdict"] == "mismatch"
+    assert stored_state(services, WorkerKey(STAGING, STAGING_WS, worker_sid(1)))["verdict"] == "mismatch"
 
 
 def test_cross_account_forgery_and_unknown_accounts_get_403(taskrouter, client, services):

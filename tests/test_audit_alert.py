@@ -13,6 +13,7 @@ from tests.helpers import (
     email,
     fake_api_settings,
     populate,
+    stored_state,
     worker_event,
     worker_sid,
 )
@@ -34,7 +35,7 @@ def test_alert_feeds_the_pipeline_and_dedups_against_webhook_state(runner, fake_
     with services.store.engine.connect() as connection:
         alerts = [(r.worker_sid, r.kind) for r in connection.execute(select(alert).order_by(alert.c.id))]
     assert alerts[3:] == [(worker_sid(2), "drift"), (worker_sid(3), "resolved"), (worker_sid(9), "resolved")]
-    assert services.store.workers.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(9)))["verdict"] == "deleted"
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(9)))["verdict"] == "deleted"
     audit(runner, "--alert", "--format", "json")
     with services.store.engine.connect() as connection:
         assert len(connection.execute(select(alert)).all()) == 6  # a second sweep changes nothing
@@ -45,5 +46,5 @@ def test_alert_ignores_a_webhook_already_known_value_even_from_an_older_run(runn
     taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=8))
     audit(runner, "--alert")
     taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=ANN_URI, version=7))  # stale
-    state = services.store.workers.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
     assert (state["verdict"], state["version"]) == ("mismatch", 8)

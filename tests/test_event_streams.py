@@ -5,7 +5,16 @@ from sqlalchemy import select
 
 from guard.adapters.tables import alert
 from guard.core.snapshot import WorkerKey
-from tests.helpers import ACCOUNT_SID, ANN_URI, WORKSPACE_SID, cloudevent, minutes_ago, post_cloudevents, worker_sid
+from tests.helpers import (
+    ACCOUNT_SID,
+    ANN_URI,
+    WORKSPACE_SID,
+    cloudevent,
+    minutes_ago,
+    post_cloudevents,
+    stored_state,
+    worker_sid,
+)
 
 KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
 
@@ -21,8 +30,8 @@ def test_a_signed_batch_is_recorded_through_the_same_pipeline(client, services):
     response = post_cloudevents(client, batch)
     assert response.status_code == 200
     assert response.get_json() == {"recorded": 2, "skipped": 0, "bad": 0}
-    assert services.store.workers.state(KEY)["verdict"] == "mismatch"
-    assert services.store.workers.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(2)))["verdict"] == "pending"
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(2)))["verdict"] == "pending"
     assert alert_kinds(services) == [(worker_sid(1), "drift")]
 
 
@@ -42,7 +51,7 @@ def test_mixed_batch_skips_other_types_and_logs_the_bad_element(client, services
     log = capsys.readouterr().out
     assert '"index": 1, "reason": "worker_attributes is not valid JSON"' in log
     assert '"index": 2, "reason": "event is not a JSON object"' in log
-    assert services.store.workers.state(KEY)["verdict"] == "mismatch"
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
 
 
 def test_duplicate_ids_are_processed_once(client, services):
@@ -56,14 +65,14 @@ def test_an_older_event_never_overwrites_newer_state(client, services):
     newer = cloudevent(contact_uri=None, timestamp=minutes_ago(5))
     older = cloudevent(contact_uri="sip:old", timestamp=minutes_ago(10))
     post_cloudevents(client, [newer, older])
-    assert services.store.workers.state(KEY)["verdict"] == "pending"
+    assert stored_state(services, KEY)["verdict"] == "pending"
     assert alert_kinds(services) == []
 
 
 def test_worker_version_wins_over_timestamps_when_present(client, services):
     post_cloudevents(client, [cloudevent(contact_uri="sip:v9", worker_version=9)])
     post_cloudevents(client, [cloudevent(contact_uri=ANN_URI, worker_version=8, timestamp=minutes_ago(-60))])
-    assert services.store.workers.state(KEY)["actual"] == "sip:v9"
+    assert stored_state(services, KEY)["actual"] == "sip:v9"
 
 
 @pytest.mark.parametrize("attributes", [{}, {"worker_attributes": ""}, {"worker_attributes": None}])
@@ -87,7 +96,7 @@ def test_deleted_closes_a_drift(client, services, attributes):
 def test_forged_or_malformed_bodies(client, services, kwargs, status):
     response = post_cloudevents(client, [cloudevent(contact_uri="sip:x")], **kwargs)
     assert response.status_code == status
-    assert services.store.workers.state(KEY) is None
+    assert stored_state(services, KEY) is None
 
 
 def test_signature_without_body_hash_in_the_url_is_rejected(client, services):

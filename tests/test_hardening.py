@@ -23,6 +23,7 @@ from tests.helpers import (
     minutes_ago,
     post_cloudevents,
     sign,
+    stored_state,
     worker_event,
     worker_sid,
 )
@@ -47,7 +48,7 @@ def kinds(services):
 def test_an_unstorable_contact_uri_is_still_judged_and_alerted(taskrouter, services, value):
     assert taskrouter.post(worker_event(version=1)).status_code == 204
     assert taskrouter.post(worker_event(contact_uri=value, version=2)).status_code == 204
-    state = services.store.workers.state(KEY)
+    state = stored_state(services, KEY)
     assert state["verdict"] == "mismatch"
     assert state["diagnosis"] in ("unusable", "different")
     assert "\x00" not in state["actual"] and len(state["actual"]) <= 1024
@@ -57,18 +58,18 @@ def test_an_unstorable_contact_uri_is_still_judged_and_alerted(taskrouter, servi
 
 def test_an_unusable_value_says_why(taskrouter, services):
     taskrouter.post(worker_event(contact_uri="client:ann\x00veal"))
-    assert services.store.workers.state(KEY)["detail"] == "not a storable client identity: it has a NUL character"
-    assert services.store.workers.state(KEY)["actual"] == "client:ann\\x00veal"
+    assert stored_state(services, KEY)["detail"] == "not a storable client identity: it has a NUL character"
+    assert stored_state(services, KEY)["actual"] == "client:ann\\x00veal"
 
 
 def test_an_unstorable_name_is_judged_and_shown_safely(client, taskrouter, services):
     assert taskrouter.post(worker_event(name="Ann\x00" + "x" * 5000, contact_uri="sip:x", version=1)).status_code == 204
-    name = services.store.workers.state(KEY)["name"]
+    name = stored_state(services, KEY)["name"]
     assert name.startswith("Ann\\x00x") and len(name) <= 256
     renamed = cloudevent(contact_uri="sip:y", worker_version=2)
     renamed["data"]["payload"]["worker_name"] = "\ud800Ann"  # JSON can carry a lone surrogate; a form cannot
     assert post_cloudevents(client, [renamed]).get_json()["recorded"] == 1
-    assert services.store.workers.state(KEY)["name"] == "\\ud800Ann"
+    assert stored_state(services, KEY)["name"] == "\\ud800Ann"
 
 
 def test_each_event_of_a_batch_is_judged_on_its_own(client, services):
@@ -79,8 +80,8 @@ def test_each_event_of_a_batch_is_judged_on_its_own(client, services):
     ]
     response = post_cloudevents(client, batch)
     assert (response.status_code, response.get_json()) == (200, {"recorded": 2, "skipped": 0, "bad": 1})
-    assert services.store.workers.state(KEY)["verdict"] == "mismatch"
-    assert services.store.workers.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(3)))["verdict"] == "mismatch"
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(3)))["verdict"] == "mismatch"
 
 
 def test_a_blank_body_hash_is_refused_without_a_trace(client, services, capsys):
@@ -113,7 +114,7 @@ def test_the_slack_fallback_text_cannot_ping_or_link():
 def test_a_replay_older_than_the_dedup_window_is_refused(client, services, capsys):
     post_cloudevents(client, [cloudevent(contact_uri=ANN_URI)])
     post_cloudevents(client, [cloudevent(contact_uri="sip:old", timestamp=minutes_ago(3 * 24 * 60))])
-    assert services.store.workers.state(KEY)["verdict"] == "ok"
+    assert stored_state(services, KEY)["verdict"] == "ok"
     assert kinds(services) == []
     assert "replayed_event" in capsys.readouterr().out
 
@@ -125,7 +126,7 @@ def test_a_replay_of_the_same_version_cannot_undo_a_newer_observation(client, se
     post_cloudevents(client, [fixed])
     drift["id"] = "NO" + "f" * 32  # the same event under an id the dedup table no longer holds
     post_cloudevents(client, [drift])
-    assert services.store.workers.state(KEY)["verdict"] == "ok"
+    assert stored_state(services, KEY)["verdict"] == "ok"
     assert kinds(services) == ["drift", "resolved"]
 
 
@@ -195,4 +196,4 @@ def test_the_fast_path_reads_a_percent_encoded_key_as_the_full_path_does(client,
         headers={"X-Twilio-Signature": signature},
     )
     assert response.status_code == 204
-    assert services.store.workers.state(KEY)["verdict"] == "mismatch"
+    assert stored_state(services, KEY)["verdict"] == "mismatch"

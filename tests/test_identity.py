@@ -18,6 +18,7 @@ from tests.helpers import (
     cloudevent,
     fake_api_settings,
     post_cloudevents,
+    stored_state,
     worker_event,
 )
 
@@ -120,7 +121,7 @@ def alert_rows(services):
 
 def state_of(services, worker):
     """The stored state of one of the shapes."""
-    return services.store.workers.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker[0]))
+    return stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker[0]))
 
 
 def taskrouter_event(worker):

@@ -9,6 +9,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 from guard.adapters import db
@@ -16,7 +17,8 @@ from guard.adapters.tables import metadata
 
 
 def test_head_constant_matches_the_newest_migration(services):
-    assert db.script_head(services.store.engine) == db.HEAD
+    scripts = ScriptDirectory.from_config(db.alembic_config(services.store.engine))
+    assert scripts.get_current_head() == db.HEAD
     assert db.current_revision(services.store.engine) == db.HEAD
 
 

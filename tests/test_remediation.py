@@ -16,6 +16,7 @@ from tests.helpers import (
     fake_api_settings,
     populate,
     remediations,
+    stored_state,
     uri,
     worker_event,
     worker_sid,
@@ -130,14 +131,14 @@ def test_webhook_remediation_is_loop_safe(taskrouter, services, fake_api):
     drift = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1)
     assert taskrouter.post(drift).status_code == 204
     assert fake_api.updates == []  # the request path made no network call
-    services.worker.run_job("remediate")
+    services.worker.jobs["remediate"].run()
     assert len(fake_api.updates) == 1
     echo = worker_event(sid=worker_sid(1), email=email(1), contact_uri=None, version=2)
     assert taskrouter.post(echo).status_code == 204
-    services.worker.run_job("remediate")
+    services.worker.jobs["remediate"].run()
     assert len(fake_api.updates) == 1
     key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
-    assert services.store.workers.state(key)["verdict"] == "pending"
+    assert stored_state(services, key)["verdict"] == "pending"
     with services.store.engine.connect() as connection:
         kinds = [r.kind for r in connection.execute(select(alert.c.kind).order_by(alert.c.id))]
     assert kinds == ["drift", "remediation", "resolved"]

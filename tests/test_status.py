@@ -5,7 +5,7 @@ import base64
 import pytest
 
 from guard.core.snapshot import WorkerKey
-from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, worker_event, worker_sid
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, stored_state, worker_event, worker_sid
 
 PASSWORD = "correct horse battery staple"
 
@@ -83,7 +83,7 @@ def test_api_serves_the_same_data_as_json(client, taskrouter, services):
     assert body["workers"][0]["actual"] == "sip:x"
     assert body["counts"] == {"mismatch": 1, "ok": 1}
     assert body["health"]["outbox_backlog"] == 0
-    state = services.store.workers.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
     assert body["workers"][0]["since"] == state["since"].isoformat()
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from guard.adapters.tables import alert, processed_event, worker_state
 from guard.core.snapshot import WorkerKey
-from tests.helpers import ACCOUNT_SID, ANN_URI, AUTH_TOKEN, WORKSPACE_SID, sign, worker_event, worker_sid
+from tests.helpers import ACCOUNT_SID, ANN_URI, AUTH_TOKEN, WORKSPACE_SID, sign, stored_state, worker_event, worker_sid
 
 KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
 
@@ -32,7 +32,7 @@ def test_drift_is_recorded_alerted_and_answered_204_json(taskrouter, services, c
     response = taskrouter.post(worker_event(contact_uri="sip:ann@example.com"))
     assert response.status_code == 204
     assert response.content_type == "application/json"
-    state = services.store.workers.state(KEY)
+    state = stored_state(services, KEY)
     assert state["verdict"] == "mismatch"
     assert (state["expected"], state["actual"]) == (ANN_URI, "sip:ann@example.com")
     assert state["name"] == "Ann Veal"
@@ -49,8 +49,8 @@ def test_drift_is_recorded_alerted_and_answered_204_json(taskrouter, services, c
 def test_healthy_and_pending_workers_are_recorded_without_alert(taskrouter, services, event_type):
     assert taskrouter.post(worker_event(event_type, sid=worker_sid(1))).status_code == 204
     assert taskrouter.post(worker_event(event_type, sid=worker_sid(2), contact_uri=None)).status_code == 204
-    assert services.store.workers.state(KEY)["verdict"] == "ok"
-    assert services.store.workers.state(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(2)))["verdict"] == "pending"
+    assert stored_state(services, KEY)["verdict"] == "ok"
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(2)))["verdict"] == "pending"
     assert rows(services, alert) == []
 
 
@@ -70,7 +70,7 @@ def test_deleted_worker_closes_its_drift(taskrouter, services, attributes):
     else:
         deleted["WorkerAttributes"] = attributes
     assert taskrouter.post(deleted).status_code == 204
-    assert services.store.workers.state(KEY)["verdict"] == "deleted"
+    assert stored_state(services, KEY)["verdict"] == "deleted"
     kinds = [(r["kind"], json.loads(r["payload"])["note"]) for r in rows(services, alert)]
     assert kinds == [("drift", "contact_uri drifted"), ("resolved", "worker deleted")]
 
@@ -85,7 +85,7 @@ def test_same_event_sid_is_processed_once(taskrouter, services):
 def test_older_worker_version_never_overwrites_newer_state(taskrouter, services):
     taskrouter.post(worker_event(contact_uri="sip:new", version=5))
     taskrouter.post(worker_event(contact_uri=ANN_URI, version=4))
-    state = services.store.workers.state(KEY)
+    state = stored_state(services, KEY)
     assert (state["verdict"], state["actual"], state["version"]) == ("mismatch", "sip:new", 5)
     assert [r["kind"] for r in rows(services, alert)] == ["drift"]
 
@@ -93,7 +93,7 @@ def test_older_worker_version_never_overwrites_newer_state(taskrouter, services)
 def test_stale_update_after_delete_does_not_resurrect(taskrouter, services):
     taskrouter.post(worker_event("worker.deleted", version=3))
     taskrouter.post(worker_event(contact_uri="sip:x", version=3))
-    assert services.store.workers.state(KEY)["verdict"] == "deleted"
+    assert stored_state(services, KEY)["verdict"] == "deleted"
     assert rows(services, alert) == []
 
 
@@ -178,7 +178,7 @@ class TestBehindTlsProxy:
 @pytest.mark.parametrize("settings_overrides", [{"validate_signature": False, "auth_token": None}])
 def test_validation_off_accepts_unsigned_events(client, services, settings_overrides):
     assert client.post("/taskrouter/events", data=worker_event(contact_uri="sip:x")).status_code == 204
-    assert services.store.workers.state(KEY)["verdict"] == "mismatch"
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
 
 
 class TestBadInput:
@@ -212,7 +212,7 @@ class TestBadInput:
         fields = worker_event()
         del fields["WorkerSid"]
         assert taskrouter.post(fields).status_code == 204
-        assert services.store.workers.state(KEY)["verdict"] == "ok"
+        assert stored_state(services, KEY)["verdict"] == "ok"
 
     def test_oversized_body_gets_413(self, taskrouter, services):
         fields = worker_event(name="x" * 300_000)

@@ -79,7 +79,7 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-def _alembic_config(engine: Engine) -> Config:
+def alembic_config(engine: Engine) -> Config:
     """An Alembic config that runs on `engine` without an alembic.ini."""
     from alembic.config import Config
 
@@ -98,7 +98,7 @@ def upgrade(engine: Engine) -> None:
     database = sqlite_file(engine.url)
     # Serialize migrations between processes that start at once (gunicorn workers on SQLite).
     with _file_lock(database) if database else nullcontext():
-        command.upgrade(_alembic_config(engine), "head")
+        command.upgrade(alembic_config(engine), "head")
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -107,13 +107,6 @@ def current_revision(engine: Engine) -> str | None:
         if not inspect(connection).has_table("alembic_version"):
             return None
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def script_head(engine: Engine) -> str | None:
-    """The newest revision among the migration scripts, as Alembic computes it."""
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(_alembic_config(engine)).get_current_head()
 
 
 def _enable_wal(database: str) -> None:

@@ -16,7 +16,8 @@ from slack_sdk.webhook import WebhookClient
 
 from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
-from guard.core.statuses import SendOutcome
+from guard.core.statuses import RemediationStatus, SendOutcome
+from guard.core.transitions import AlertKind
 
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
@@ -67,7 +68,7 @@ def render(payload: dict[str, Any]) -> tuple[str, list[Block]]:
     name = payload.get("worker_name") or payload.get("worker_sid", "?")
     where = payload.get("workspace_label") or payload.get("workspace_sid", "")
     title = HEADERS.get(kind, kind)
-    if kind == "remediation" and payload.get("result") == "failed":
+    if kind == AlertKind.REMEDIATION and payload.get("result") == RemediationStatus.FAILED:
         title = ":x: contact_uri removal failed"
     header = truncate(f"{title}: {name}", HEADER_MAX)
     fields = [

@@ -77,12 +77,8 @@ class WorkerStates:
                 # An advisory lock also covers a worker with no row yet; SQLite's BEGIN IMMEDIATE already serializes.
                 name = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
                 connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
-            return self._select(connection, key)
-
-    def state(self, key: WorkerKey) -> Mapping[str, Any] | None:
-        """The worker's stored state, without a lock."""
-        with connected(self.bind) as connection:
-            return self._select(connection, key)
+            row = connection.execute(_statements(connection.dialect.name)["select_state"], key_params(key)).first()
+            return None if row is None else row._mapping
 
     def save_state(self, key: WorkerKey, values: Mapping[str, Any]) -> None:
         """Insert or replace the worker's state row (`values` holds every non-key column)."""
@@ -146,9 +142,3 @@ class WorkerStates:
         query = query.order_by(SORTS[sort], worker_state.c.worker_sid).limit(limit)
         with connected(self.bind) as connection:
             return [dict(row._mapping) for row in connection.execute(query)]
-
-    @staticmethod
-    def _select(connection: Connection, key: WorkerKey) -> Mapping[str, Any] | None:
-        """One worker's row."""
-        row = connection.execute(_statements(connection.dialect.name)["select_state"], key_params(key)).first()
-        return None if row is None else row._mapping

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -94,7 +93,7 @@ def combined_exit_code(reports: list[AuditReport]) -> int:
 
 def judge_record(record: WorkerRecord, rules: Rules) -> AuditEntry:
     """Turn one fetched worker into a report entry."""
-    fetched_ms = int(time.time() * 1000)
+    fetched_ms = int(utcnow().timestamp() * 1000)
     try:
         attributes = parse_attributes(record.attributes_json, "attributes")
     except InvalidSnapshot as err:
@@ -159,7 +158,7 @@ def feed_pipeline(pipeline: Pipeline, report: AuditReport) -> None:
     if any(entry.verdict == ERROR for entry in report.entries):
         return  # an incomplete sweep cannot prove that a worker is gone
     seen = {entry.sid for entry in report.entries}
-    now_ms = int(time.time() * 1000)
+    now_ms = int(utcnow().timestamp() * 1000)
     for sid in pipeline.store.workers.known_worker_sids(report.account_sid, report.workspace_sid) - seen:
         key = WorkerKey(report.account_sid, report.workspace_sid, sid)
         pipeline.record(WorkerSnapshot(key, deleted=True, occurred_ms=now_ms, source=AUDIT_SOURCE))

@@ -46,10 +46,6 @@ class BackgroundWorker:
         """Ask for a round now (a new alert was committed)."""
         self.wakeup.set()
 
-    def run_job(self, name: str) -> object:
-        """Run one job now, whatever its period (`flask` operators and tests)."""
-        return self.jobs[name].run()
-
     def run_due(self) -> None:
         """One round: every job that is due, in the order they were given."""
         for job in self.jobs.values():
