@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -24,6 +25,7 @@ class ConfigError(Exception):
 
 # Upper bound for every number: keeps timedelta() and int() from overflowing on "inf" or "1e400".
 LARGEST_NUMBER = 1e9
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -77,6 +79,13 @@ class _EnvReader:
         except AccountsError as err:
             raise ConfigError(str(err)) from None
 
+    def slack_users(self, name: str) -> frozenset[str]:
+        """Parse comma-separated Slack user IDs (U…, or W… on Enterprise Grid)."""
+        users = frozenset(user.strip() for user in (self.text(name) or "").split(",") if user.strip())
+        if not all(_SLACK_USER.match(user) for user in users):
+            raise ConfigError(f"{name} must be Slack user IDs (U…), comma-separated")
+        return users
+
     def url(self, name: str) -> str | None:
         """Parse an http(s) URL; the value is not echoed because it may be a secret."""
         value = self.text(name)
@@ -118,6 +127,8 @@ class Settings:
     status_user: str = "admin"
     status_password: str | None = field(default=None, repr=False)
     port: str | None = None  # set by Heroku: a production deployment
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_approvers: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -151,6 +162,8 @@ class Settings:
             status_user=reader.text("STATUS_USER") or "admin",
             status_password=reader.text("STATUS_PASSWORD"),
             port=reader.text("PORT"),
+            slack_signing_secret=reader.text("SLACK_SIGNING_SECRET"),
+            slack_approvers=reader.slack_users("SLACK_APPROVERS"),
         )
         if settings.validate_signature and not any(a.auth_token for a in settings.accounts):
             raise ConfigError(
@@ -193,6 +206,16 @@ class Settings:
         """The account's own Slack webhook, else SLACK_WEBHOOK_URL, else None (log only)."""
         account = self.account_for(account_sid)
         return (account.slack_webhook_url if account else None) or self.slack_webhook_url
+
+    def fix_buttons_for(self, account_sid: str) -> bool:
+        """True when alerts of this account carry the Slack fix buttons: a signing secret and REST credentials."""
+        if not self.slack_signing_secret:
+            return False
+        try:
+            self.rest_credentials(self.account_for(account_sid))
+        except ConfigError:
+            return False
+        return True
 
     def audit_targets(self) -> list[tuple[Account, str]]:
         """Every (account, workspace) configured for audits."""

@@ -13,10 +13,12 @@ from flask import current_app
 from guard.adapters import db
 from guard.adapters.alerts import ClaimedAlert
 from guard.adapters.slack import SlackNotifier
+from guard.adapters.slack_answers import SlackAnswers
 from guard.adapters.store import Store
 from guard.config import ConfigError, Settings
 from guard.core.snapshot import DEDUP_WINDOW
 from guard.service.alerts import AlertQueue
+from guard.service.approvals import ClickJobs
 from guard.service.delivery import Delivery
 from guard.service.pipeline import Pipeline
 from guard.service.remediation import RemediationJobs, api_factory
@@ -48,14 +50,16 @@ def build_services(settings: Settings, default_database: str) -> Services:
     pipeline = Pipeline(settings, store, AlertQueue(settings, wakeup.set))
     lease = timedelta(seconds=2 * settings.slack_timeout_seconds + 2)
     delivery = Delivery(store.alerts, _notifiers(settings), settings.retry_max_seconds, lease, stopping)
-    jobs = [
+    api_for = api_factory(settings)
+    remediation = RemediationJobs(pipeline, store.records, api_for)
+    clicks = ClickJobs(pipeline, api_for, SlackAnswers(settings.slack_timeout_seconds), lease=timedelta(minutes=2))
+    jobs = [  # in this order, each round; one line per job
         Job("remind", pipeline.send_reminders, every=60),
         Job("prune", lambda: store.workers.prune_events(pipeline.clock() - DEDUP_WINDOW), every=3600),
+        Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove"),
+        Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret)),
         Job("deliver", delivery.run_once),
     ]
-    if settings.remediate == "remove":
-        remediation = RemediationJobs(pipeline, store.records, settings.rules, api_factory(settings))
-        jobs.insert(2, Job("remediate", remediation.run_pending))
     worker = BackgroundWorker(jobs, wakeup, stopping, delivery.seconds_until_due)
     return Services(settings, store, pipeline, delivery, worker)
 

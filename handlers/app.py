@@ -13,7 +13,7 @@ from guard import cli
 from guard.config import Settings
 from guard.container import BUILD_SERVICES, build_services, settings_from_env
 from guard.logs import configure_logging, log_event
-from handlers import event_streams, health, metrics, status, taskrouter_events
+from handlers import event_streams, health, metrics, slack_interactions, status, taskrouter_events
 from handlers.drain import DrainUnreadBody
 from handlers.errors import register_error_handlers
 from handlers.fast_path import IgnoredEventFastPath
@@ -34,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     `encode`, `decode` and `check` answer with no configuration and no database.
     """
     app = Flask("guard", instance_path=str(INSTANCE))
-    for blueprint in (taskrouter_events.bp, event_streams.bp, health.bp, metrics.bp, status.bp):
+    blueprints = (taskrouter_events.bp, event_streams.bp, slack_interactions.bp, health.bp, metrics.bp, status.bp)
+    for blueprint in blueprints:
         app.register_blueprint(blueprint)
     metrics.time_requests(app)
     add_security_headers(app)

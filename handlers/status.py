@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -10,7 +11,7 @@ import secrets
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
 from guard.adapters.workers import DEFAULT_SORT, SORTS
 from guard.clock import utcnow
@@ -79,6 +80,7 @@ def status_page() -> Response:
         "drift": [_display(w) for w in store.workers.listing("mismatch", text, sort)],
         "counts": {v: store.workers.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
         "alerts": [_display(a) for a in store.alerts.recent()],
+        "intended": [{**_display(r), "token": _removal_token(r["id"])} for r in store.approvals.ignore_rules()],
         "q": text,
         "sort": sort,
         "nonce": g.csp_nonce,
@@ -89,6 +91,20 @@ def status_page() -> Response:
         "img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
     return response
+
+
+@bp.post("/status/intended/<int:rule_id>/remove")
+def remove_intended(rule_id: int) -> Response:
+    """Remove a rule an approver made from Slack; the next event or audit judges the worker as usual."""
+    sent = request.form.get("token", "")
+    # Browsers resend basic-auth credentials on any site's form: the token proves the form came from our page.
+    if not hmac.compare_digest(sent.encode(), _removal_token(rule_id).encode()):
+        return error_response(403, "missing or wrong form token; reload /status")
+    removed = services().store.approvals.remove_ignore_rule(rule_id)
+    if removed is None:
+        return error_response(404, "no such rule")
+    log_event(log, logging.INFO, "intended_rule_removed", worker_sid=removed["worker_sid"], actor=removed["actor"])
+    return redirect(url_for("status.status_page"), code=303)
 
 
 @bp.get("/api/workers")
@@ -103,6 +119,12 @@ def api_workers() -> Response | tuple[Response, int]:
     store = services().store
     workers = store.workers.listing(verdict, _search_text(), sort)
     return jsonify(counts=store.workers.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
+
+
+def _removal_token(rule_id: int) -> str:
+    """The form token for removing one rule: only a page served with the status password can hold it."""
+    secret = (services().settings.status_password or "").encode()
+    return hmac.new(secret, f"remove-intended:{rule_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def _search_text() -> str:

@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
+    ActionsBlock,
     Block,
+    ButtonElement,
+    ConfirmObject,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -14,6 +17,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from guard.core.approval import Action
 from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 from guard.core.statuses import RemediationStatus, SendOutcome
@@ -49,7 +53,7 @@ def truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _mrkdwn(text: str) -> str:
+def escape(text: str) -> str:
     """Escape the three characters Slack's mrkdwn treats as control characters."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
@@ -58,8 +62,27 @@ def _code(value: Any, limit: int = 900) -> str:
     """Show a value as inline code, or an em dash when absent."""
     if value in (None, ""):
         return "—"
-    shown = _mrkdwn(truncate(str(value).replace("`", "'"), limit))
+    shown = escape(truncate(str(value).replace("`", "'"), limit))
     return f"`{shown}`"
+
+
+def fix_buttons(reference: str) -> ActionsBlock:
+    """The approver's two buttons; their value names the worker, and the guard re-checks it before acting."""
+    remove = ButtonElement(
+        text="Remove contact_uri",
+        action_id=Action.REMOVE,
+        value=reference,
+        style="danger",
+        confirm=ConfirmObject(
+            title="Remove contact_uri?",
+            text="The guard fetches the worker again and removes the value only if it is still wrong. "
+            "Flex writes the right one at the agent's next login.",
+            confirm="Remove",
+            deny="Cancel",
+        ),
+    )
+    ignore = ButtonElement(text="Intended, ignore this worker", action_id=Action.IGNORE, value=reference)
+    return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore])
 
 
 def render(payload: dict[str, Any]) -> tuple[str, list[Block]]:
@@ -74,11 +97,11 @@ def render(payload: dict[str, Any]) -> tuple[str, list[Block]]:
     fields = [
         MarkdownTextObject(text=truncate(f"*{label}*\n{value}", FIELD_MAX))
         for label, value in (
-            ("Worker", _mrkdwn(truncate(str(name), 500))),
+            ("Worker", escape(truncate(str(name), 500))),
             ("Worker SID", _code(payload.get("worker_sid"))),
             ("Email", _code(payload.get("email"))),
-            ("Account", _mrkdwn(truncate(str(payload.get("account_label") or payload.get("account_sid", "")), 500))),
-            ("Workspace", _mrkdwn(truncate(str(where), 500))),
+            ("Account", escape(truncate(str(payload.get("account_label") or payload.get("account_sid", "")), 500))),
+            ("Workspace", escape(truncate(str(where), 500))),
             ("Expected contact_uri", _code(payload.get("expected"))),
             ("Actual contact_uri", _code(payload.get("actual"))),
             ("Judged against", basis_text(payload.get("basis"))),
@@ -90,13 +113,15 @@ def render(payload: dict[str, Any]) -> tuple[str, list[Block]]:
     blocks: list[Block] = [
         HeaderBlock(text=header),
         SectionBlock(fields=fields),
-        SectionBlock(text=MarkdownTextObject(text=truncate(_mrkdwn(summary or kind), TEXT_MAX))),
+        SectionBlock(text=MarkdownTextObject(text=truncate(escape(summary or kind), TEXT_MAX))),
     ]
     if kind in ("drift", "reminder"):
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ADVICE)]))
+        if payload.get("fix_buttons"):
+            blocks.append(fix_buttons(str(payload["fix_buttons"])))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     text = truncate(
-        _mrkdwn(
+        escape(
             f"{header} ({payload.get('worker_sid', '')}) expected {payload.get('expected')!s} "
             f"actual {payload.get('actual')!s}: {summary}"
         ),

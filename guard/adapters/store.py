@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Engine, select
 
 from guard.adapters import db
 from guard.adapters.alerts import Alerts
+from guard.adapters.approvals import Approvals
 from guard.adapters.records import Records
 from guard.adapters.workers import WorkerStates
 
@@ -22,11 +23,12 @@ class Transaction:
     workers: WorkerStates
     alerts: Alerts
     records: Records
+    approvals: Approvals
 
     @classmethod
     def on(cls, bind: Engine | Connection) -> Transaction:
         """Repositories on `bind`."""
-        return cls(WorkerStates(bind), Alerts(bind), Records(bind))
+        return cls(WorkerStates(bind), Alerts(bind), Records(bind), Approvals(bind))
 
 
 class Store:
@@ -37,6 +39,7 @@ class Store:
         self.engine = engine
         standalone = Transaction.on(engine)  # each call its own short transaction
         self.workers, self.alerts, self.records = standalone.workers, standalone.alerts, standalone.records
+        self.approvals = standalone.approvals
         self._sqlite_file = db.sqlite_file(engine.url)
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.
         self._sqlite_inode = os.stat(self._sqlite_file).st_ino if self._sqlite_file else None

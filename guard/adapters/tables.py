@@ -120,3 +120,39 @@ audit_run = Table(
     Column("counts", Text, nullable=False),
     Column("exit_code", Integer, nullable=False),
 )
+
+# A Slack button press, recorded before Slack gets its answer so that a crash after the ack still applies it.
+slack_click = Table(
+    "slack_click",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_sid", SID, nullable=False),
+    Column("workspace_sid", SID, nullable=False),
+    Column("worker_sid", SID, nullable=False),
+    Column("action", String(24), nullable=False),
+    Column("user_id", String(32), nullable=False),
+    Column("response_url", Text, nullable=False),
+    Column("refusal", Text),  # the ephemeral explanation, for a click that may not act
+    Column("dedup_key", String(255), unique=True),  # two clicks on one message are one request
+    Column("status", String(12), nullable=False),
+    Column("outcome", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("requested_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("lease_until", UTCDateTime),
+    Index("ix_slack_click_status", "status"),
+)
+
+# A worker whose contact_uri an approver marked intended ("Intended, ignore this worker").
+ignore_rule = Table(
+    "ignore_rule",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_sid", SID, nullable=False),
+    Column("workspace_sid", SID, nullable=False),
+    Column("worker_sid", SID, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("value", Text),  # the contact_uri it was marked for
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ux_ignore_rule_worker", "account_sid", "workspace_sid", "worker_sid", unique=True),
+)

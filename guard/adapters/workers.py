@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 
 from guard.adapters.db import connected
-from guard.adapters.tables import processed_event, remediation, worker_state
+from guard.adapters.tables import ignore_rule, processed_event, remediation, worker_state
 from guard.core.snapshot import WorkerKey
 from guard.core.text import shown
 from guard.core.transitions import DELETED
@@ -38,7 +38,14 @@ def _statements(dialect: str) -> dict[str, Any]:
     state_columns = [column.name for column in worker_state.c if column.name not in PK]
     return {
         "claim_event": insert(processed_event).on_conflict_do_nothing().returning(processed_event.c.event_id),
-        "select_state": select(worker_state).where(*(worker_state.c[name] == bindparam(name) for name in PK)),
+        # The state, and who marked its value intended (if anyone): one round trip on the hot path.
+        "select_state": select(
+            worker_state,
+            ignore_rule.c.actor.label("intended_by"),
+            ignore_rule.c.created_at.label("intended_at"),
+        )
+        .select_from(worker_state.outerjoin(ignore_rule, and_(*(ignore_rule.c[n] == worker_state.c[n] for n in PK))))
+        .where(*(worker_state.c[name] == bindparam(name) for name in PK)),
         "save_state": upsert.on_conflict_do_update(
             index_elements=list(PK), set_={name: upsert.excluded[name] for name in state_columns}
         ),
@@ -79,6 +86,12 @@ class WorkerStates:
                 connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
             row = connection.execute(_statements(connection.dialect.name)["select_state"], key_params(key)).first()
             return None if row is None else row._mapping
+
+    def known(self, key: WorkerKey) -> bool:
+        """True when the guard has state for this worker (a Slack button names one it alerted about)."""
+        with connected(self.bind) as connection:
+            query = _statements(connection.dialect.name)["select_state"]
+            return connection.execute(query, key_params(key)).first() is not None
 
     def save_state(self, key: WorkerKey, values: Mapping[str, Any]) -> None:
         """Insert or replace the worker's state row (`values` holds every non-key column)."""

@@ -107,7 +107,7 @@ def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport
     """Sweep one workspace; a failed listing becomes the report's failure, not an exception."""
     bar = _ProgressBar(enabled=output == "table" and sys.stderr.isatty())
     try:
-        return sweep(api, api.account_sid, services().settings.rules, concurrency, bar.update)
+        return sweep(api, api.account_sid, services().pipeline.rules(), concurrency, bar.update)
     except (TwilioException, RequestException) as err:
         return AuditReport(
             api.account_sid, api.workspace_sid, utcnow(), failure=f"listing workers failed: {describe(err)}"
@@ -119,10 +119,11 @@ def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport
 def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str) -> dict[str, Outcome]:
     """Plan (or apply) the removal of each drifting worker's contact_uri."""
     svc = services()
+    rules = svc.pipeline.rules()
     outcomes = {}
     for entry in report.entries:
         if entry.verdict == Kind.MISMATCH:
-            outcomes[entry.sid] = remove_contact_uri(api, entry.sid, svc.settings.rules, apply=apply)
+            outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, apply=apply)
             if apply:
                 key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
                 record_outcome(svc.pipeline, key, outcomes[entry.sid], actor)

@@ -16,7 +16,7 @@ from guard.core.snapshot import Position, WorkerKey, WorkerSnapshot, is_replay, 
 from guard.core.statuses import RemediationStatus
 from guard.core.text import shown
 from guard.core.transitions import DELETED, AlertKind, Prior, Transition, transition
-from guard.core.verdict import Verdict
+from guard.core.verdict import Kind, Verdict
 
 NAME_MAX = 256  # a worker name in the state and alerts (Slack's header takes 150 characters anyway)
 
@@ -70,6 +70,20 @@ def decide(
     draft = AlertDraft(change.alert, change.note, extra)
     # Queued, never done in the request: the request path makes no network call.
     return Decision(Outcome.RECORDED, state, draft, remediate=remediate and change.alert is AlertKind.DRIFT)
+
+
+def decide_intended(key: WorkerKey, stored: Mapping[str, Any] | None, label: str, now: datetime) -> Decision:
+    """An approver marked the worker's value intended: it is ignored from now on, and its drift resolved."""
+    if stored is None or stored["verdict"] == DELETED:
+        return Decision(Outcome.RECORDED)
+    detail = f"value marked intended by {label}"
+    verdict = Verdict(Kind.IGNORED, stored["email"], None, stored["actual"], detail=detail)
+    change = transition(_prior(stored), verdict, now)
+    state = _state_values(WorkerSnapshot(key, source="slack"), verdict, change, stored, now)
+    if change.alert is None:
+        return Decision(Outcome.RECORDED, state)
+    note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
+    return Decision(Outcome.RECORDED, state, AlertDraft(change.alert, note, {"source": "slack"}))
 
 
 def reminder(state: Mapping[str, Any]) -> AlertDraft:

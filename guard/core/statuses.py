@@ -36,3 +36,12 @@ class Channel(StrEnum):
 
     SLACK = "slack"
     LOG = "log"
+
+
+class ClickStatus(StrEnum):
+    """Where a Slack click stands: applied (the change is made) comes before answered (Slack was told)."""
+
+    PENDING = "pending"
+    APPLIED = "applied"
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"  # the answer could not be posted, time and again

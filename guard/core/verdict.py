@@ -75,6 +75,10 @@ class Rules:
         """The verdict on one worker under these rules."""
         return judge(attributes, worker_sid, self.ignore, worker_name=worker_name, policy=self.policy)
 
+    def with_intended(self, intended: Mapping[str, str]) -> Rules:
+        """These rules, also ignoring the workers whose value an approver marked intended (SID -> who and when)."""
+        return Rules(self.ignore.with_intended(intended), self.policy) if intended else self
+
 
 def judge(
     attributes: Mapping[str, Any],
@@ -90,9 +94,9 @@ def judge(
     # What the verdict carries is safe to store and show; the raw value is what gets judged.
     actual = None if raw_actual is None else shown(raw_actual)
     email_shown = None if email is None else shown(email)
-    rule = ignore.match(worker_sid, email)
-    if rule:
-        return Verdict(Kind.IGNORED, email_shown, None, actual, detail=f"matches IGNORE_WORKERS rule {rule!r}")
+    ignored = ignore.reason(worker_sid, email)
+    if ignored:
+        return Verdict(Kind.IGNORED, email_shown, None, actual, detail=ignored)
     evidence, note = gather(attributes, worker_name, policy)
     if not evidence:
         if actual is None:

@@ -9,6 +9,7 @@ from typing import Any
 
 from guard.adapters.store import Transaction
 from guard.config import Settings
+from guard.core.approval import worker_reference
 from guard.core.decision import AlertDraft, alert_payload
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import Channel
@@ -33,6 +34,9 @@ class AlertQueue:
         """Add the alert to the outbox in `tx`, naming the account and workspace; return its payload."""
         account = self.settings.account_for(key.account_sid)
         channel = self.channel_for(draft.kind, key.account_sid)
+        buttons = {}
+        if draft.kind in (AlertKind.DRIFT, AlertKind.REMINDER) and self.settings.fix_buttons_for(key.account_sid):
+            buttons = {"fix_buttons": worker_reference(key)}  # a reference: a click is re-checked, never trusted
         payload = alert_payload(
             key,
             state,
@@ -41,6 +45,7 @@ class AlertQueue:
             channel=channel.value,
             account_label=account.label(key.account_sid) if account else key.account_sid,
             workspace_label=account.workspace_label(key.workspace_sid) if account else key.workspace_sid,
+            **buttons,
         )
         tx.alerts.enqueue(key, draft.kind, channel, payload, now)
         ALERTS.labels(draft.kind.value, "logged" if channel is Channel.LOG else "queued").inc()

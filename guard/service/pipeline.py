@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from guard.adapters.store import Store
 from guard.clock import utcnow
 from guard.config import Settings
-from guard.core.decision import Outcome, decide, remediation_alert, reminder
+from guard.core.approval import intended_label
+from guard.core.decision import Outcome, decide, decide_intended, remediation_alert, reminder
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.statuses import RemediationStatus
 from guard.core.transitions import DELETED
+from guard.core.verdict import Rules, Verdict
 from guard.logs import log_event
 from guard.metrics import VERDICTS
 from guard.service.alerts import AlertQueue
@@ -35,16 +37,14 @@ class Pipeline:
 
     def record(self, snapshot: WorkerSnapshot) -> Outcome:
         """Process one snapshot: dedup, order, judge, save, and queue an alert if the verdict moved."""
-        verdict = None
-        if not snapshot.deleted:
-            verdict = self.settings.rules.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name)
-        VERDICTS.labels(verdict.kind.value if verdict else DELETED).inc()
         now = self.clock()
         payloads = []
         with self.store.transaction() as tx:
             if snapshot.event_id and not tx.workers.claim_event(snapshot.key, snapshot.event_id, now):
                 return Outcome.DUPLICATE
             stored = tx.workers.lock_state(snapshot.key)
+            verdict = None if snapshot.deleted else self._judge(snapshot, stored)
+            VERDICTS.labels(verdict.kind.value if verdict else DELETED).inc()
             remediate = self.settings.remediate == "remove"
             decision = decide(snapshot, verdict, stored, now, self.settings.alert_repeat, remediate)
             if decision.state is not None:
@@ -62,6 +62,37 @@ class Pipeline:
             log_event(log, level, _LOGGED[decision.outcome], version=snapshot.version, **fields)
         self.alerts.announce(payloads)
         return decision.outcome
+
+    def mark_intended(self, key: WorkerKey, actor: str) -> str | None:
+        """Record that `actor` marked the worker's value intended, and resolve its drift; return that value."""
+        now = self.clock()
+        payloads = []
+        with self.store.transaction() as tx:
+            stored = tx.workers.lock_state(key)
+            value = stored["actual"] if stored else None
+            tx.approvals.add_ignore_rule(key, actor, value, now)
+            decision = decide_intended(key, stored, intended_label(actor, now), now)
+            if decision.state is not None:
+                tx.workers.save_state(key, decision.state)
+            if decision.alert is not None and decision.state is not None:
+                payloads.append(self.alerts.queue(tx, key, decision.state, decision.alert, now))
+        self.alerts.announce(payloads)
+        return value
+
+    def rules(self) -> Rules:
+        """The verdict rules, with every value an approver marked intended (sweeps and re-checks)."""
+        intended = {
+            r["worker_sid"]: intended_label(r["actor"], r["created_at"]) for r in self.store.approvals.ignore_rules()
+        }
+        return self.settings.rules.with_intended(intended)
+
+    def _judge(self, snapshot: WorkerSnapshot, stored: Mapping[str, Any] | None) -> Verdict:
+        """The verdict on a snapshot, honouring an intended value recorded with the stored state."""
+        rules = self.settings.rules
+        if stored is not None and stored.get("intended_by"):
+            label = intended_label(stored["intended_by"], stored["intended_at"])
+            rules = rules.with_intended({snapshot.key.worker_sid: label})
+        return rules.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name)
 
     def record_remediation(
         self,

@@ -78,12 +78,11 @@ class RemediationJobs:
         self,
         pipeline: Pipeline,
         records: Records,
-        rules: Rules,
         api_for: ApiFor,
         lease: timedelta = timedelta(minutes=2),
     ) -> None:
         """Claim jobs from `records`, reach each workspace through `api_for(account_sid, workspace_sid)`."""
-        self.pipeline, self.records, self.rules, self.api_for = pipeline, records, rules, api_for
+        self.pipeline, self.records, self.api_for = pipeline, records, api_for
         self.lease = lease
 
     def run_pending(self) -> int:
@@ -92,7 +91,7 @@ class RemediationJobs:
         while (job := self.records.claim_remediation(self.pipeline.clock(), self.lease)) is not None:
             key = WorkerKey(job["account_sid"], job["workspace_sid"], job["worker_sid"])
             api = self.api_for(key.account_sid, key.workspace_sid)
-            outcome = remove_contact_uri(api, key.worker_sid, self.rules, apply=True)
+            outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True)
             record_outcome(self.pipeline, key, outcome, job["actor"], job_id=job["id"])
             handled += 1
         return handled

@@ -20,6 +20,7 @@ class Job:
     name: str
     run: Callable[[], object]
     every: float = 0.0
+    enabled: bool = True  # off when its feature is (REMEDIATE, SLACK_SIGNING_SECRET)
 
 
 class BackgroundWorker:
@@ -51,7 +52,7 @@ class BackgroundWorker:
         for job in self.jobs.values():
             if self._stop.is_set():
                 return
-            if time.monotonic() >= self._next_run[job.name]:
+            if job.enabled and time.monotonic() >= self._next_run[job.name]:
                 self._next_run[job.name] = time.monotonic() + job.every
                 job.run()
 

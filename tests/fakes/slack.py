@@ -17,6 +17,7 @@ from typing import Any
 
 # The path is the secret part of a webhook URL; tests grep logs for it.
 HOOK_PATH = "/services/T0GUARD/B0GUARD/SECRETHOOKPATH0123456789"
+RESPONSE_PATH = "/actions/T0GUARD"  # where Slack's response_url points: hooks.slack.com/actions/…
 _SID = re.compile(r"WK[0-9a-f]{32}")
 _KINDS = {
     ":rotating_light:": "drift",
@@ -47,6 +48,7 @@ class FakeSlack:
         self.retry_after = "1"  # the Retry-After of a 429
         self.random = random.Random(seed)
         self.received: list[dict[str, Any]] = []
+        self.responses: list[tuple[str, dict[str, Any]]] = []  # (path, body) posted to a click's response_url
         self.received_at: list[float] = []
         self.answers: Counter[str] = Counter()
         self.lock = threading.Lock()
@@ -67,7 +69,7 @@ class FakeSlack:
 
         self.server = _Server(("127.0.0.1", self.port), Handler)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def down(self) -> None:
@@ -80,6 +82,15 @@ class FakeSlack:
     def stop(self) -> None:
         """Stop for good."""
         self.down()
+
+    def response_url(self, click: int) -> str:
+        """A response_url for click number `click`, answered by this stub."""
+        return f"http://127.0.0.1:{self.port}{RESPONSE_PATH}/{click}/x0GUARDRESPONSE"
+
+    def answers_to(self, click: int) -> list[dict[str, Any]]:
+        """What the guard posted to one click's response_url, in order."""
+        with self.lock:
+            return [body for path, body in self.responses if path.startswith(f"{RESPONSE_PATH}/{click}/")]
 
     def choose(self) -> str:
         """The answer for this request: the next scripted one, else ok when healthy, about half failures when flaky."""
@@ -127,6 +138,11 @@ class _Handler(BaseHTTPRequestHandler):
         """Record the message, then answer as chosen."""
         stub = self.stub
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith(RESPONSE_PATH):  # an answer to a click, not an alert
+            with stub.lock:
+                stub.responses.append((self.path, json.loads(body)))
+            self._reply(200, "ok", {})
+            return
         answer = stub.choose()
         if stub.latency:
             time.sleep(stub.latency)
@@ -144,6 +160,10 @@ class _Handler(BaseHTTPRequestHandler):
             "500": (500, "rollup_error", {}),
             "429": (429, "rate_limited", {"Retry-After": stub.retry_after}),
         }[answer]
+        self._reply(status, text, headers)
+
+    def _reply(self, status: int, text: str, headers: dict[str, str]) -> None:
+        """Answer with a plain-text body."""
         data = text.encode()
         try:
             self.send_response(status)

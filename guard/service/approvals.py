@@ -1,0 +1,96 @@
+"""Applying Slack clicks: recorded by the request, then applied and answered here, in the background, durably."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from guard.adapters.slack import escape
+from guard.adapters.slack_answers import SlackAnswers, mention
+from guard.core.approval import Action, Click, refusal
+from guard.core.snapshot import WorkerKey
+from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
+from guard.logs import log_event
+from guard.service.pipeline import Pipeline
+from guard.service.remediation import ApiFor, record_outcome, remove_contact_uri
+
+log = logging.getLogger("guard.slack")
+ANSWER_ATTEMPTS = 5  # then the answer is given up on; the change itself was made and announced already
+FOOTNOTE = "Done from Slack by an approver; the guard fetched the worker and re-checked it first."
+TITLES = {
+    RemediationStatus.REMOVED: ":broom: contact_uri removed",
+    RemediationStatus.SKIPPED: ":information_source: No longer drifting: nothing removed",
+    RemediationStatus.FAILED: ":x: contact_uri removal failed",
+}
+
+
+def record_click(pipeline: Pipeline, click: Click, wake: Callable[[], None]) -> bool:
+    """Record a verified click (or its refusal) before Slack gets its answer; False for a repeat of one."""
+    settings = pipeline.settings
+    known_account = any(account.sid == click.key.account_sid for account in settings.accounts)
+    known_worker = known_account and pipeline.store.workers.known(click.key)
+    refused = refusal(click, settings.slack_approvers, known_account, known_worker)
+    action = Action.REFUSE if refused else click.action
+    added = pipeline.store.approvals.add_click(click, action, refused, pipeline.clock())
+    fields = {"user": click.user_id, "action": click.action.value, "worker_sid": click.key.worker_sid}
+    log_event(log, logging.INFO, "slack_click", refused=refused is not None, repeated=added is None, **fields)
+    if added is not None:
+        wake()
+    return added is not None
+
+
+class ClickJobs:
+    """Applies each recorded click once, then answers it on its response_url."""
+
+    def __init__(self, pipeline: Pipeline, api_for: ApiFor, answers: SlackAnswers, lease: timedelta) -> None:
+        """Remove through `api_for`, answer through `answers`; a click is leased for `lease` while handled."""
+        self.pipeline, self.api_for, self.answers, self.lease = pipeline, api_for, answers, lease
+
+    def run_pending(self) -> int:
+        """Handle every click that waits; return how many."""
+        handled = 0
+        approvals = self.pipeline.store.approvals
+        while (row := approvals.claim_click(self.pipeline.clock(), self.lease)) is not None:
+            outcome = row["outcome"]
+            if row["status"] == ClickStatus.PENDING:  # not applied yet (a crash after the ack lands here)
+                outcome = json.dumps(self._apply(row))
+                approvals.finish_click(row["id"], ClickStatus.APPLIED, outcome, self.pipeline.clock())
+            self._answer(row, json.loads(outcome))
+            handled += 1
+        return handled
+
+    def _apply(self, row: Mapping[str, Any]) -> dict[str, str]:
+        """Make the change the click asks for; return the answer (a title and a mrkdwn text)."""
+        if row["action"] == Action.REFUSE:
+            return {"text": row["refusal"]}
+        key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
+        actor, who = f"slack:{row['user_id']}", mention(row["user_id"])
+        if row["action"] == Action.IGNORE:
+            value = escape(self.pipeline.mark_intended(key, actor) or "—")
+            text = f"{who} marked `{value}` on {key.worker_sid} as intended: the guard ignores this worker from now on."
+            return {"title": ":white_check_mark: Marked intended", "text": text}
+        api = self.api_for(key.account_sid, key.workspace_sid)
+        outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True)
+        record_outcome(self.pipeline, key, outcome, actor)
+        before = f"`{escape(outcome.before)}`" if outcome.before else "the value"
+        said = {
+            RemediationStatus.REMOVED: f"{who} removed {before} from {key.worker_sid}",
+            RemediationStatus.SKIPPED: f"{who} asked to remove it, but {key.worker_sid} is no longer drifting",
+        }.get(outcome.status, f"{who} asked to remove {before} from {key.worker_sid}, and it failed")
+        return {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
+
+    def _answer(self, row: Mapping[str, Any], answer: dict[str, str]) -> None:
+        """Post the answer; after a transient failure the click is answered again when its lease runs out."""
+        if row["action"] == Action.REFUSE:
+            result = self.answers.ephemeral(row["response_url"], answer["text"])
+        else:
+            result = self.answers.replace(row["response_url"], answer["title"], answer["text"], FOOTNOTE)
+        approvals, now = self.pipeline.store.approvals, self.pipeline.clock()
+        if result.outcome is SendOutcome.DELIVERED:
+            approvals.finish_click(row["id"], ClickStatus.ANSWERED, json.dumps(answer), now)
+        elif result.outcome is SendOutcome.FAILED or row["attempts"] >= ANSWER_ATTEMPTS:
+            approvals.finish_click(row["id"], ClickStatus.ABANDONED, json.dumps(answer), now)
+            log_event(log, logging.ERROR, "slack_answer_failed", click_id=row["id"], error=result.error)
