@@ -22,12 +22,18 @@ from guard.config import Settings
 from guard.container import Services
 from handlers.app import create_app
 from tests.fakes.slack import HOOK_PATH, FakeSlack
+from tests.fakes.slack_clicks import SIGNING_SECRET
 from tests.fakes.taskrouter_api import FakeTaskRouter
 from tests.helpers import AUTH_TOKEN, TaskRouterPoster
 from tests.reliability import Figures
 
-# What must never reach a log: the auth token and the secret part of the Slack webhook URL.
-SECRETS = {"auth token": AUTH_TOKEN, "Slack webhook path": HOOK_PATH.rsplit("/", 1)[-1]}
+# What must never reach a log: the auth token, the secret parts of Slack's URLs, Slack's signing secret.
+SECRETS = {
+    "auth token": AUTH_TOKEN,
+    "Slack webhook path": HOOK_PATH.rsplit("/", 1)[-1],
+    "Slack signing secret": SIGNING_SECRET,
+    "a click's response_url": "x0GUARDRESPONSE",
+}
 LEAKS: list[str] = []
 # pytest-httpserver's own access log (the Slack side, not the guard) prints request paths.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -9,6 +9,8 @@ from sqlalchemy import func, select
 
 from guard.adapters.tables import alert, ignore_rule, slack_click
 from guard.core.snapshot import WorkerKey
+from handlers.app import create_app
+from tests.conftest import make_settings
 from tests.fakes.slack import FakeSlack
 from tests.fakes.slack_clicks import APPROVER, SIGNING_SECRET, STRANGER, click_payload, signed_click
 from tests.helpers import (
@@ -245,3 +247,15 @@ def test_an_unknown_account_or_worker_gets_an_ephemeral_explanation(
 @pytest.mark.parametrize("settings_overrides", [{"slack_signing_secret": None}], indirect=True)
 def test_without_a_signing_secret_there_is_no_endpoint(client, slack):
     assert click(client, slack=slack).status_code == 404
+
+
+def test_a_click_after_the_credentials_went_away_fails_with_the_reason(
+    drift, client, slack, fake_api, database_url, settings_overrides
+):
+    assert click(client, slack=slack).status_code == 200
+    restarted = create_app(make_settings(database_url, **{**settings_overrides, "account_sid": None}))
+    restarted.extensions["guard"].worker.jobs["clicks"].run()  # the click is applied after a restart without them
+    [answer] = slack.answers_to(1)
+    assert "TWILIO_ACCOUNT_SID is not set" in answer["text"] and "Nothing was changed" in answer["text"]
+    assert fake_api.updates == []
+    restarted.extensions["guard"].store.engine.dispose()

@@ -10,6 +10,7 @@ from typing import Any
 
 from guard.adapters.slack import escape
 from guard.adapters.slack_answers import SlackAnswers, mention
+from guard.config import ConfigError
 from guard.core.approval import Action, Click, refusal
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
@@ -72,7 +73,13 @@ class ClickJobs:
             value = escape(self.pipeline.mark_intended(key, actor) or "—")
             text = f"{who} marked `{value}` on {key.worker_sid} as intended: the guard ignores this worker from now on."
             return {"title": ":white_check_mark: Marked intended", "text": text}
-        api = self.api_for(key.account_sid, key.workspace_sid)
+        try:
+            api = self.api_for(key.account_sid, key.workspace_sid)
+        except ConfigError as err:  # credentials removed since the alert went out
+            return {
+                "title": TITLES[RemediationStatus.FAILED],
+                "text": f"{who}: {escape(str(err))}. Nothing was changed.",
+            }
         outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True)
         record_outcome(self.pipeline, key, outcome, actor)
         before = f"`{escape(outcome.before)}`" if outcome.before else "the value"
