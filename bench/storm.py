@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from bench.bodies import TOKEN, event, signed_lines
 from guard.adapters import db
+from guard.adapters.tables import metadata
 from tests.fakes.slack import FakeSlack
 from tests.processes import Gunicorn, free_port
 
@@ -23,7 +24,7 @@ def reset_postgres(url: str) -> None:
     """Drop and re-create the guard's tables in the benchmark database."""
     engine = db.make_engine(url)
     with engine.begin() as connection:
-        for table in ("alert", "worker_state", "processed_event", "remediation", "audit_run", "alembic_version"):
+        for table in [*(t.name for t in reversed(metadata.sorted_tables)), "alembic_version"]:
             connection.execute(text(f'DROP TABLE IF EXISTS "{table}" CASCADE'))
     db.upgrade(engine)
     engine.dispose()

@@ -55,7 +55,7 @@ def test_a_click_acknowledged_before_a_crash_is_applied_after_the_restart(tmp_pa
         "a click acknowledged by a process with no background worker, then SIGKILL of master and workers; restart",
         1,
         [answer.status_code],
-        "pytest tests/test_slack_fix_process.py -k crash",
+        "pytest tests/slack_fix/test_process.py -k crash",
         expected=Counter({"removed": 1}),
         received=Counter({"removed": len(fake_api.updates)}),
     )

@@ -1,77 +1,17 @@
-"""Fix from Slack: the signed buttons on drift alerts, and what a click may and may not do."""
+"""Fix from Slack: the signed buttons on drift alerts, and what an approver's click does."""
 
 import json
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from guard.adapters.tables import alert, ignore_rule, slack_click
-from guard.core.snapshot import WorkerKey
-from handlers.app import create_app
-from tests.conftest import make_settings
-from tests.fakes.slack import FakeSlack
-from tests.fakes.slack_clicks import APPROVER, SIGNING_SECRET, STRANGER, click_payload, signed_click
-from tests.helpers import (
-    ACCOUNT_SID,
-    WORKSPACE_SID,
-    email,
-    fake_api_settings,
-    populate,
-    remediations,
-    stored_state,
-    worker_event,
-    worker_sid,
-)
-from tests.test_status import OPERATOR, PASSWORD
-
-DRIFTING = worker_sid(1)
-KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, DRIFTING)
-REFERENCE = f"{ACCOUNT_SID}/{WORKSPACE_SID}/{DRIFTING}"
-
-
-@pytest.fixture
-def slack():
-    """The Slack stub: alerts arrive at its webhook, answers at its response URLs."""
-    stub = FakeSlack().start()
-    yield stub
-    stub.stop()
-
-
-@pytest.fixture
-def settings_overrides(fake_api, slack, request):
-    """Buttons on: a signing secret, one approver, REST credentials for the local TaskRouter API."""
-    base = {
-        "slack_webhook_url": slack.url,
-        "slack_signing_secret": SIGNING_SECRET,
-        "slack_approvers": frozenset({APPROVER}),
-        "status_password": PASSWORD,
-    }
-    return {**fake_api_settings(fake_api), **base, **getattr(request, "param", {})}
-
-
-@pytest.fixture
-def drift(fake_api, taskrouter, services):
-    """Worker 1 drifts (raw email): the API holds it, the guard alerted about it."""
-    populate(fake_api, 2, drifting={1})
-    bad = "client:" + email(1)
-    assert (
-        taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=bad, name="agent.1")).status_code == 204
-    )
-    return bad
-
-
-def click(client, action_id="remove_contact_uri", value=REFERENCE, number=1, slack=None, **options):
-    """Post one signed click; `number` picks its response_url."""
-    body, headers = signed_click(click_payload(action_id, value, slack.response_url(number), **options))
-    return client.post("/slack/interactions", data=body, headers=headers)
-
-
-def rows(services, table):
-    """How many rows `table` holds."""
-    with services.store.engine.connect() as connection:
-        return connection.execute(select(func.count()).select_from(table)).scalar()
+from tests.fakes.slack_clicks import APPROVER, STRANGER, click_payload, signed_click
+from tests.helpers import WORKSPACE_SID, email, remediations, stored_state, worker_event
+from tests.slack_fix.support import DRIFTING, KEY, REFERENCE, click, rows
+from tests.test_status import OPERATOR
 
 
 @pytest.mark.parametrize("settings_overrides", [{"alert_repeat": timedelta(hours=6)}], indirect=True)
@@ -197,65 +137,3 @@ def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift
     token = table.split('name="token" value="')[1].split('"')[0]
     assert client.post(action, headers=OPERATOR, data={"token": token}).status_code == 303
     assert rows(services, ignore_rule) == 0
-
-
-@pytest.mark.parametrize(
-    ("body", "status", "error"),
-    [
-        ("", 400, "form field 'payload' is missing"),
-        ("payload=%7Bnot+json", 400, "payload is not valid JSON"),
-        ("payload=%5B%5D", 400, "payload is not a block_actions interaction"),
-    ],
-)
-def test_unreadable_clicks_get_400(client, services, body, status, error):
-    body_bytes, headers = signed_click(None, body=body)
-    response = client.post("/slack/interactions", data=body_bytes, headers=headers)
-    assert (response.status_code, response.get_json()) == (status, {"error": error})
-    assert rows(services, slack_click) == 0
-
-
-@pytest.mark.parametrize(
-    ("action_id", "value", "error"),
-    [
-        ("delete_everything", REFERENCE, "unknown action_id"),
-        ("remove_contact_uri", "WK123", "the button value does not name an account, workspace and worker"),
-        ("remove_contact_uri", {"sid": DRIFTING}, "the button value does not name an account, workspace and worker"),
-    ],
-)
-def test_unknown_actions_and_values_get_400(client, services, slack, action_id, value, error):
-    response = click(client, action_id, value, slack=slack)
-    assert (response.status_code, response.get_json()) == (400, {"error": error})
-
-
-@pytest.mark.parametrize(
-    ("value", "said"),
-    [
-        (f"AC{'f' * 32}/{WORKSPACE_SID}/{DRIFTING}", "does not serve account"),
-        (f"{ACCOUNT_SID}/{WORKSPACE_SID}/{worker_sid(99)}", f"knows no worker {worker_sid(99)}"),
-    ],
-)
-def test_an_unknown_account_or_worker_gets_an_ephemeral_explanation(
-    drift, client, services, slack, fake_api, value, said
-):
-    assert click(client, value=value, slack=slack).status_code == 200
-    services.worker.jobs["clicks"].run()
-    [answer] = slack.answers_to(1)
-    assert answer["response_type"] == "ephemeral" and said in answer["text"]
-    assert fake_api.updates == []
-
-
-@pytest.mark.parametrize("settings_overrides", [{"slack_signing_secret": None}], indirect=True)
-def test_without_a_signing_secret_there_is_no_endpoint(client, slack):
-    assert click(client, slack=slack).status_code == 404
-
-
-def test_a_click_after_the_credentials_went_away_fails_with_the_reason(
-    drift, client, slack, fake_api, database_url, settings_overrides
-):
-    assert click(client, slack=slack).status_code == 200
-    restarted = create_app(make_settings(database_url, **{**settings_overrides, "account_sid": None}))
-    restarted.extensions["guard"].worker.jobs["clicks"].run()  # the click is applied after a restart without them
-    [answer] = slack.answers_to(1)
-    assert "TWILIO_ACCOUNT_SID is not set" in answer["text"] and "Nothing was changed" in answer["text"]
-    assert fake_api.updates == []
-    restarted.extensions["guard"].store.engine.dispose()

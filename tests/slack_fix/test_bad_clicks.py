@@ -1,0 +1,72 @@
+"""Fix from Slack: clicks the guard cannot read, or may not act on: a clear 400 or an ephemeral reason, never a 500."""
+
+import pytest
+
+from guard.adapters.tables import slack_click
+from handlers.app import create_app
+from tests.conftest import make_settings
+from tests.fakes.slack_clicks import signed_click
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, worker_sid
+from tests.slack_fix.support import DRIFTING, REFERENCE, click, rows
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        ("", 400, "form field 'payload' is missing"),
+        ("payload=%7Bnot+json", 400, "payload is not valid JSON"),
+        ("payload=%5B%5D", 400, "payload is not a block_actions interaction"),
+    ],
+)
+def test_unreadable_clicks_get_400(client, services, body, status, error):
+    body_bytes, headers = signed_click(None, body=body)
+    response = client.post("/slack/interactions", data=body_bytes, headers=headers)
+    assert (response.status_code, response.get_json()) == (status, {"error": error})
+    assert rows(services, slack_click) == 0
+
+
+@pytest.mark.parametrize(
+    ("action_id", "value", "error"),
+    [
+        ("delete_everything", REFERENCE, "unknown action_id"),
+        ("remove_contact_uri", "WK123", "the button value does not name an account, workspace and worker"),
+        ("remove_contact_uri", {"sid": DRIFTING}, "the button value does not name an account, workspace and worker"),
+    ],
+)
+def test_unknown_actions_and_values_get_400(client, services, slack, action_id, value, error):
+    response = click(client, action_id, value, slack=slack)
+    assert (response.status_code, response.get_json()) == (400, {"error": error})
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        (f"AC{'f' * 32}/{WORKSPACE_SID}/{DRIFTING}", "does not serve account"),
+        (f"{ACCOUNT_SID}/{WORKSPACE_SID}/{worker_sid(99)}", f"knows no worker {worker_sid(99)}"),
+    ],
+)
+def test_an_unknown_account_or_worker_gets_an_ephemeral_explanation(
+    drift, client, services, slack, fake_api, value, said
+):
+    assert click(client, value=value, slack=slack).status_code == 200
+    services.worker.jobs["clicks"].run()
+    [answer] = slack.answers_to(1)
+    assert answer["response_type"] == "ephemeral" and said in answer["text"]
+    assert fake_api.updates == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"slack_signing_secret": None}], indirect=True)
+def test_without_a_signing_secret_there_is_no_endpoint(client, slack):
+    assert click(client, slack=slack).status_code == 404
+
+
+def test_a_click_after_the_credentials_went_away_fails_with_the_reason(
+    drift, client, slack, fake_api, database_url, settings_overrides
+):
+    assert click(client, slack=slack).status_code == 200
+    restarted = create_app(make_settings(database_url, **{**settings_overrides, "account_sid": None}))
+    restarted.extensions["guard"].worker.jobs["clicks"].run()  # the click is applied after a restart without them
+    [answer] = slack.answers_to(1)
+    assert "TWILIO_ACCOUNT_SID is not set" in answer["text"] and "Nothing was changed" in answer["text"]
+    assert fake_api.updates == []
+    restarted.extensions["guard"].store.engine.dispose()
