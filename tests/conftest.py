@@ -6,7 +6,10 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,10 +89,23 @@ def empty_postgres(postgres_url: str) -> str:
     return postgres_url
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file at the newest migration, made once; each test gets its own copy."""
+    path = tmp_path_factory.mktemp("template") / "guard.db"
+    engine = db.make_engine(f"sqlite:///{path}")
+    db.upgrade(engine)
+    engine.dispose()
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file, so a copy has it all
+    return path
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The database under test: a fresh SQLite file, then the local PostgreSQL."""
+    """The database under test: a fresh, migrated SQLite file, then the local PostgreSQL."""
     if request.param == "sqlite":
+        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "guard.db")
         return f"sqlite:///{tmp_path}/guard.db"
     return request.getfixturevalue("empty_postgres")
 
