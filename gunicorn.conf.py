@@ -45,17 +45,17 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
-    """Start the background worker (delivery, remediation, reminders, pruning) in each process: threads do not fork."""
+    """Start the background jobs (delivery, remediation, reminders, pruning) in each process: threads do not fork."""
     services = worker.wsgi.extensions["guard"]
     if services.settings.delivery == "thread":
-        services.worker.start()
+        services.jobs.start()
 
 
 def worker_exit(server, worker):
     """On shutdown, let the job in flight finish; undelivered alerts stay queued for the next start."""
     services = getattr(worker, "wsgi", None) and worker.wsgi.extensions.get("guard")
     if services:
-        services.worker.stop(timeout=10)
+        services.jobs.stop(timeout=10)
 
 
 def child_exit(server, worker):

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from guard.adapters.slack import render  # noqa: E402 - after the path set-up
+from guard.core.alerts import Alert  # noqa: E402
 
 # Chromium here has no emoji font: Slack's emoji are drawn as a coloured dot instead.
 EMOJI = {":rotating_light:": "#e01e5a", ":repeat:": "#ecb22e", ":white_check_mark:": "#2eb67d", ":broom:": "#36c5f0"}
@@ -70,22 +71,27 @@ def main() -> None:
     """Render a sample drift alert and screenshot it."""
     from playwright.sync_api import sync_playwright
 
-    payload = {
-        "kind": "drift",
-        "note": "contact_uri drifted",
-        "worker_sid": "WK" + "0" * 31 + "1",
-        "worker_name": "john.byers",
-        "email": "john.byers@fbi.example",
-        "account_label": "Production (AC…a1)",
-        "workspace_label": "Flex Task Assignment (WS…b2)",
-        "expected": "client:jbyers",
-        "actual": "client:john_2Ebyers_40fbi_2Eexample",
-        "basis": "twilio_contact_identity",
-        "detail": "built from the email, but Flex registers the identity recorded in twilio_contact_identity "
-        "(jbyers): the browser listens on client:jbyers",
-        "fix_buttons": "AC…/WS…/WK…",
-    }
-    _, blocks = render(payload)
+    alert = Alert.from_fields(
+        {
+            "kind": "drift",
+            "account_sid": "AC" + "a" * 32,
+            "workspace_sid": "WS" + "b" * 32,
+            "created_at": "2026-11-27T09:00:00+00:00",
+            "note": "contact_uri drifted",
+            "worker_sid": "WK" + "0" * 31 + "1",
+            "worker_name": "john.byers",
+            "email": "john.byers@fbi.example",
+            "account_label": "Production (AC…a1)",
+            "workspace_label": "Flex Task Assignment (WS…b2)",
+            "expected": "client:jbyers",
+            "actual": "client:john_2Ebyers_40fbi_2Eexample",
+            "basis": "twilio_contact_identity",
+            "detail": "built from the email, but Flex registers the identity recorded in twilio_contact_identity "
+            "(jbyers): the browser listens on client:jbyers",
+            "fix_buttons": "AC…/WS…/WK…",
+        }
+    )
+    _, blocks = render(alert)
     body = "".join(block_html(block.to_dict()) for block in blocks)
     page_html = (
         f"<!doctype html><meta charset='utf-8'><style>{STYLE}</style><div class='msg'><div class='avatar'>G</div>"

@@ -4,25 +4,22 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
 
 from guard.adapters import db
-from guard.adapters.alerts import ClaimedAlert
-from guard.adapters.slack import SlackNotifier
+from guard.adapters.accounts import AccountDirectory
 from guard.adapters.slack_answers import SlackAnswers
 from guard.adapters.store import Store
 from guard.config import ConfigError, Settings
 from guard.core.snapshot import DEDUP_WINDOW
-from guard.service.alerts import AlertQueue
-from guard.service.approvals import ClickJobs
+from guard.service.clicks import ClickJobs
 from guard.service.delivery import Delivery
+from guard.service.jobs import Job, JobRunner
 from guard.service.pipeline import Pipeline
-from guard.service.remediation import RemediationJobs, api_factory
-from guard.service.worker import BackgroundWorker, Job
+from guard.service.remediation import RemediationJobs
 
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
 CONFIG_ERROR_EXIT = 3
@@ -36,23 +33,25 @@ class Services:
 
     settings: Settings
     store: Store
+    accounts: AccountDirectory
     pipeline: Pipeline
     delivery: Delivery
-    worker: BackgroundWorker
+    jobs: JobRunner
 
 
 def build_services(settings: Settings, default_database: str) -> Services:
-    """Build the store, the pipeline and the background worker with its named jobs."""
+    """Build the store, the accounts, the pipeline and the background jobs."""
     store = Store(db.make_engine(settings.database_url or default_database))
     if store.engine.dialect.name == "sqlite":
         db.upgrade(store.engine)  # the embedded default creates and migrates itself
     wakeup, stopping = threading.Event(), threading.Event()
-    pipeline = Pipeline(settings, store, AlertQueue(settings, wakeup.set))
+    accounts = AccountDirectory(settings)
+    pipeline = Pipeline(settings, store, accounts, wakeup.set)
     lease = timedelta(seconds=2 * settings.slack_timeout_seconds + 2)
-    delivery = Delivery(store.alerts, _notifiers(settings), settings.retry_max_seconds, lease, stopping)
-    api_for = api_factory(settings)
-    remediation = RemediationJobs(pipeline, store.records, api_for)
-    clicks = ClickJobs(pipeline, api_for, SlackAnswers(settings.slack_timeout_seconds), lease=timedelta(minutes=2))
+    delivery = Delivery(store.alerts, accounts.notifier_for, settings.retry_max_seconds, lease, stopping)
+    remediation = RemediationJobs(pipeline, store.records, accounts.api_for)
+    answers = SlackAnswers(settings.slack_timeout_seconds)
+    clicks = ClickJobs(pipeline, accounts.api_for, answers, lease=timedelta(minutes=2))
     jobs = [  # in this order, each round; one line per job
         Job("remind", pipeline.send_reminders, every=60),
         Job("prune", lambda: store.workers.prune_events(pipeline.clock() - DEDUP_WINDOW), every=3600),
@@ -60,8 +59,8 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret)),
         Job("deliver", delivery.run_once),
     ]
-    worker = BackgroundWorker(jobs, wakeup, stopping, delivery.seconds_until_due)
-    return Services(settings, store, pipeline, delivery, worker)
+    runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)
+    return Services(settings, store, accounts, pipeline, delivery, runner)
 
 
 def settings_from_env() -> Settings:
@@ -79,19 +78,3 @@ def services() -> Services:
     if "guard" not in extensions:
         extensions[BUILD_SERVICES]()
     return extensions["guard"]
-
-
-def _notifiers(settings: Settings) -> Callable[[ClaimedAlert], SlackNotifier | None]:
-    """The lookup from an alert to the Slack notifier of its account (one client per webhook URL)."""
-    clients: dict[str, SlackNotifier] = {}
-
-    def notifier_for(alert: ClaimedAlert) -> SlackNotifier | None:
-        """The notifier for this alert's account, or None when it has no Slack webhook."""
-        url = settings.slack_url_for(alert.key.account_sid)
-        if url is None:
-            return None
-        if url not in clients:
-            clients[url] = SlackNotifier(url, settings.slack_timeout_seconds)
-        return clients[url]
-
-    return notifier_for

@@ -73,7 +73,7 @@ class StoreGauges(Collector):
 
     def collect(self) -> Iterator[Any]:
         """Workers in drift, pending first login, and the outbox backlog."""
-        counts = self.store.workers.verdict_counts()
+        counts = self.store.listing.verdict_counts()
         drift = GaugeMetricFamily("guard_workers_in_drift", "Workers whose contact_uri is wrong now.")
         drift.add_metric([], counts.get(Kind.MISMATCH, 0))
         pending = GaugeMetricFamily("guard_workers_pending_first_login", "Workers with an email and no contact_uri.")

@@ -53,12 +53,12 @@ def _build(app: Flask, settings: Settings) -> None:
     # Under `flask <command>` stdout carries the command's output (JSON, CSV), so logs go to stderr.
     configure_logging(settings.log_level, cli=click.get_current_context(silent=True) is not None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.wsgi_app = IgnoredEventFastPath(app.wsgi_app, settings)  # type: ignore[method-assign]
+    services = app.extensions["guard"] = build_services(settings, f"sqlite:///{app.instance_path}/guard.db")
+    app.wsgi_app = IgnoredEventFastPath(app.wsgi_app, settings, services.accounts)  # type: ignore[method-assign]
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]
     if settings.trust_proxy:
         # Heroku's router terminates TLS: trust one hop of X-Forwarded-Proto/Host/Port, no more.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
-    services = app.extensions["guard"] = build_services(settings, f"sqlite:///{app.instance_path}/guard.db")
     if not settings.validate_signature:
         log_event(
             log, logging.WARNING, "SIGNATURE VALIDATION IS OFF: anyone can post events; never run this in production"

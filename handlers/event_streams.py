@@ -8,8 +8,8 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
-from guard.accounts import Account
-from guard.config import Settings
+from guard.adapters.accounts import AccountDirectory
+from guard.config.accounts import Account
 from guard.container import services
 from guard.core.snapshot import (
     InvalidSnapshot,
@@ -49,7 +49,7 @@ def receive_batch() -> Response | tuple[Response, int]:
             return forbidden()
         count_event("event-streams", None, "bad_request")
         return bad_request("body is not UTF-8")
-    if not signature_ok(request, svc.settings, _signing_accounts(svc.settings, events), text):
+    if not signature_ok(request, svc.settings, _signing_accounts(svc.accounts, events), text):
         count_event("event-streams", None, "bad_signature")
         return forbidden()
     if not isinstance(events, list | dict):
@@ -129,15 +129,15 @@ def _json(text: str | None) -> Any:
         return None
 
 
-def _signing_accounts(settings: Settings, events: Any) -> list[Account | None]:
+def _signing_accounts(accounts: AccountDirectory, events: Any) -> list[Account | None]:
     """Whose token may have signed: the one account the batch names, or every account if it names none."""
     batch = events if isinstance(events, list) else [events]
     named = {sid for event in batch if (sid := _account_named(event))}
     if not named:
-        return list(settings.accounts)
+        return list(accounts.accounts)
     if len(named) > 1:
         return []  # one sink belongs to one account: a mixed batch is forged
-    return [settings.account_for(named.pop())]
+    return [accounts.account_for(named.pop())]
 
 
 def _account_named(event: Any) -> str | None:

@@ -27,17 +27,17 @@ from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator
 from werkzeug.wrappers import Request
 from yarl import URL
 
+from guard.adapters.accounts import AccountDirectory
 from guard.config import Settings
 from guard.metrics import count_event
 from handlers.security import HEADERS
 from handlers.signing import public_url
-from handlers.taskrouter_events import CHECKED_EVENTS, DELETED_EVENT
+from handlers.taskrouter_events import ACTED_ON
 
 if TYPE_CHECKING:
     from multidict import MultiDictProxy  # yarl's own dependency
 
 PATH = "/taskrouter/events"
-ACTED_ON = frozenset({*CHECKED_EVENTS, DELETED_EVENT})
 _FIRST_EVENT_TYPE = re.compile(rb"(?:^|&)EventType=([^&]*)")  # the first value, as the form parser sees it
 _PLAIN_EVENT_TYPE = re.compile(rb"[a-z][a-z.-]{0,63}")
 # The environ keys that decide the public URL (after ProxyFix, which sits outside this middleware).
@@ -53,10 +53,11 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class IgnoredEventFastPath:
     """Answers 204 to TaskRouter events of types the guard ignores, before Flask sees them."""
 
-    def __init__(self, app: WsgiApp, settings: Settings) -> None:
+    def __init__(self, app: WsgiApp, settings: Settings, accounts: AccountDirectory) -> None:
         """Wrap `app`; bodies larger than the body limit go to the app (which answers 413)."""
         self.app = app
         self.settings = settings
+        self.accounts = accounts
         self.max_body_bytes = settings.max_body_bytes
         self._urls: dict[tuple[Any, ...], str] = {}
 
@@ -102,7 +103,7 @@ class IgnoredEventFastPath:
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not signature or _SIGNATURE_SETTINGS in environ:  # another algorithm or key: the full path decides
             return False
-        account = self.settings.account_for(params.get("AccountSid"))
+        account = self.accounts.account_for(params.get("AccountSid"))
         if not (account and account.auth_token):
             return False
         expected = RequestValidator(account.auth_token).compute_signature(self._public_url(environ), params)

@@ -1,7 +1,7 @@
 """POST /slack/interactions: the Slack app's Interactivity Request URL, where the fix buttons' clicks arrive.
 
 Verify first (no side effect of any kind before), record the click, answer 200 at once: Slack waits 3 seconds.
-The change and its answer on the click's response_url happen in the background (guard/service/approvals.py).
+The change and its answer on the click's response_url happen in the background (guard/service/clicks.py).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from flask import Blueprint, Response, abort, request
 from slack_sdk.signature import SignatureVerifier
 
 from guard.container import services
-from guard.core.approval import BadClick, parse_click
+from guard.core.click import BadClick, parse_click
 from guard.logs import log_event
-from guard.service.approvals import record_click
+from guard.service.clicks import record_click
 from handlers.errors import bad_request, error_response
 
 bp = Blueprint("slack_interactions", __name__)
@@ -39,7 +39,7 @@ def receive_click() -> Response:
         click = parse_click(payload)
     except BadClick as err:
         return bad_request(str(err))
-    record_click(svc.pipeline, click, svc.worker.wake)
+    record_click(svc.pipeline, click, svc.jobs.wake)
     return Response(status=200)
 
 

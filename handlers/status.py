@@ -13,13 +13,12 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
 
-from guard.adapters.workers import DEFAULT_SORT, SORTS
+from guard.adapters.worker_listing import DEFAULT_SORT, SORTS
 from guard.clock import utcnow
 from guard.container import services
 from guard.core.evidence import basis_text
 from guard.core.statuses import AlertStatus
 from guard.core.text import shown
-from guard.core.transitions import DELETED
 from guard.core.verdict import Kind
 from guard.logs import log_event
 from handlers.errors import bad_request, error_response
@@ -27,7 +26,7 @@ from handlers.login_throttle import LoginThrottle
 
 bp = Blueprint("status", __name__, template_folder="templates")
 log = logging.getLogger("guard.status")
-VERDICTS = (*(kind.value for kind in Kind), DELETED)
+VERDICTS = tuple(kind.value for kind in Kind)
 QUIET_VERDICTS = (Kind.OK, Kind.PENDING, Kind.IGNORED, Kind.NO_EMAIL)
 
 
@@ -77,10 +76,10 @@ def status_page() -> Response:
     g.csp_nonce = secrets.token_urlsafe(16)
     context = {
         "health": _health(),
-        "drift": [_display(w) for w in store.workers.listing("mismatch", text, sort)],
-        "counts": {v: store.workers.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
+        "drift": [_display(w) for w in store.listing.listing("mismatch", text, sort)],
+        "counts": {v: store.listing.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
         "alerts": [_display(a) for a in store.alerts.recent()],
-        "intended": [{**_display(r), "token": _removal_token(r["id"])} for r in store.approvals.ignore_rules()],
+        "intended": [{**_display(r), "token": _removal_token(r["id"])} for r in store.intended.rules()],
         "q": text,
         "sort": sort,
         "nonce": g.csp_nonce,
@@ -100,7 +99,7 @@ def remove_intended(rule_id: int) -> Response:
     # Browsers resend basic-auth credentials on any site's form: the token proves the form came from our page.
     if not hmac.compare_digest(sent.encode(), _removal_token(rule_id).encode()):
         return error_response(403, "missing or wrong form token; reload /status")
-    removed = services().store.approvals.remove_ignore_rule(rule_id)
+    removed = services().store.intended.remove(rule_id)
     if removed is None:
         return error_response(404, "no such rule")
     log_event(log, logging.INFO, "intended_rule_removed", worker_sid=removed["worker_sid"], actor=removed["actor"])
@@ -117,8 +116,8 @@ def api_workers() -> Response | tuple[Response, int]:
     if sort not in SORTS:
         return bad_request(f"sort must be one of: {', '.join(SORTS)}")
     store = services().store
-    workers = store.workers.listing(verdict, _search_text(), sort)
-    return jsonify(counts=store.workers.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
+    workers = store.listing.listing(verdict, _search_text(), sort)
+    return jsonify(counts=store.listing.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
 
 
 def _removal_token(rule_id: int) -> str:

@@ -128,7 +128,7 @@ def app(database_url: str, settings_overrides: dict[str, Any]) -> Iterator[Flask
     application = create_app(make_settings(database_url, **settings_overrides))
     application.config["TESTING"] = True
     yield application
-    application.extensions["guard"].worker.stop(timeout=5)
+    application.extensions["guard"].jobs.stop(timeout=5)
     application.extensions["guard"].store.engine.dispose()
 
 

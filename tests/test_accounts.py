@@ -5,9 +5,10 @@ import json
 import pytest
 from sqlalchemy import select
 
-from guard.accounts import parse_accounts
+from guard.adapters.accounts import AccountDirectory
 from guard.adapters.tables import alert
 from guard.config import ConfigError, Settings
+from guard.config.accounts import parse_accounts
 from guard.core.snapshot import WorkerKey
 from tests.fakes.slack import FakeSlack
 from tests.helpers import cloudevent, email, populate, post_cloudevents, stored_state, worker_event, worker_sid
@@ -76,9 +77,10 @@ def test_single_account_variables_keep_working_next_to_twilio_accounts():
     env |= {"TWILIO_ACCOUNT_SID": STAGING, "TWILIO_AUTH_TOKEN": STAGING_TOKEN, "TWILIO_WORKSPACE_SID": STAGING_WS}
     settings = Settings.from_env(env)
     assert [a.sid for a in settings.accounts] == [PROD, STAGING]
-    assert settings.account_for(STAGING).auth_token == STAGING_TOKEN
-    assert settings.account_for(STRANGER) is None
-    assert settings.audit_targets() == [(settings.accounts[1], STAGING_WS)]
+    accounts = AccountDirectory(settings)
+    assert accounts.account_for(STAGING).auth_token == STAGING_TOKEN
+    assert accounts.account_for(STRANGER) is None
+    assert accounts.audit_targets() == [(settings.accounts[1], STAGING_WS)]
 
 
 def test_each_account_signs_with_its_own_token(taskrouter, services):

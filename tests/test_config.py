@@ -62,4 +62,4 @@ def test_remediate_remove_needs_rest_credentials_at_start():
     with pytest.raises(ConfigError, match="TWILIO_ACCOUNT_SID is not set"):
         Settings.from_env({**BASE, "REMEDIATE": "remove"})
     settings = Settings.from_env({**BASE, "REMEDIATE": "remove", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
-    assert settings.rest_credentials().password == "secret-token"
+    assert settings.accounts[0].credentials().password == "secret-token"

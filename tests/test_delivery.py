@@ -210,7 +210,7 @@ def test_concurrent_claimers_never_take_the_same_row(database_url, services, tas
 
 def test_background_thread_delivers_soon_after_the_event(taskrouter, services, httpserver):
     httpserver.expect_request(HOOK).respond_with_data("ok")
-    services.worker.start()
+    services.jobs.start()
     taskrouter.post(worker_event(contact_uri="sip:x"))
     deadline = time.monotonic() + 5
     while not httpserver.log and time.monotonic() < deadline:

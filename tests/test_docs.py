@@ -5,7 +5,7 @@ import re
 
 from tests.processes import ROOT
 
-CONFIG_SOURCE = (ROOT / "guard" / "config.py").read_text()  # where every variable is read
+CONFIG_SOURCE = "\n".join(path.read_text() for path in (ROOT / "guard" / "config").glob("*.py"))  # read here only
 ENV_VARS = sorted(set(re.findall(r'reader\.\w+\(\s*"([A-Z0-9_]+)"', CONFIG_SOURCE)))
 
 

@@ -26,7 +26,7 @@ def test_authentic_ignored_types_get_204_before_flask(taskrouter, services, flas
     assert response.content_type == "application/json"
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert flask_saw == []
-    assert services.store.workers.verdict_counts() == {}
+    assert services.store.listing.verdict_counts() == {}
 
 
 @pytest.mark.parametrize("event_type", IGNORED_TYPES)
@@ -112,7 +112,7 @@ def test_any_signed_ignored_event_gets_204_and_any_tampered_one_403(client):
 
 def test_a_body_read_by_the_fast_path_is_still_readable_by_the_app(taskrouter, services):
     assert taskrouter.post(worker_event(contact_uri="sip:x")).status_code == 204
-    assert services.store.workers.verdict_counts() == {"mismatch": 1}
+    assert services.store.listing.verdict_counts() == {"mismatch": 1}
 
 
 class TestPublicUrl:

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from guard.adapters import db
 from guard.adapters.slack import render
 from guard.adapters.tables import alert
+from guard.core.alerts import Alert
 from guard.core.snapshot import WorkerKey
 from handlers.app import PUBLIC_BASE_URL_WARNING, create_app
 from handlers.signing import FormParams
@@ -90,7 +91,7 @@ def test_a_blank_body_hash_is_refused_without_a_trace(client, services, capsys):
     )
     assert response.status_code == 403
     assert '"reason": "missing bodySHA256"' in capsys.readouterr().out
-    assert services.store.workers.verdict_counts() == {}
+    assert services.store.listing.verdict_counts() == {}
 
 
 @pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}])
@@ -106,7 +107,9 @@ def test_search_text_is_literal_on_both_databases(client, taskrouter, settings_o
 
 def test_the_slack_fallback_text_cannot_ping_or_link():
     name = "<!channel> <https://evil.example/login|sign in again>"
-    text, _ = render({"kind": "drift", "worker_name": name, "worker_sid": worker_sid(1), "actual": "<!here>"})
+    fields = {"kind": "drift", "worker_name": name, "worker_sid": worker_sid(1), "actual": "<!here>"}
+    key = {"account_sid": ACCOUNT_SID, "workspace_sid": WORKSPACE_SID, "created_at": "2026-11-27T09:00:00+00:00"}
+    text, _ = render(Alert.from_fields(fields | key))
     assert "<!channel>" not in text and "<https://" not in text and "<!here>" not in text
     assert "&lt;!channel&gt;" in text
 

@@ -131,11 +131,11 @@ def test_webhook_remediation_is_loop_safe(taskrouter, services, fake_api):
     drift = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1)
     assert taskrouter.post(drift).status_code == 204
     assert fake_api.updates == []  # the request path made no network call
-    services.worker.jobs["remediate"].run()
+    services.jobs.by_name["remediate"].run()
     assert len(fake_api.updates) == 1
     echo = worker_event(sid=worker_sid(1), email=email(1), contact_uri=None, version=2)
     assert taskrouter.post(echo).status_code == 204
-    services.worker.jobs["remediate"].run()
+    services.jobs.by_name["remediate"].run()
     assert len(fake_api.updates) == 1
     key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
     assert stored_state(services, key)["verdict"] == "pending"

@@ -20,14 +20,14 @@ def test_open_drift_is_reminded_once_per_period(taskrouter, services, clock, set
     taskrouter.post(worker_event(sid=worker_sid(1), contact_uri="sip:x"))
     taskrouter.post(worker_event(sid=worker_sid(2), contact_uri=ANN_URI))
     clock.advance(5 * 3600)
-    services.worker.jobs["remind"].run()
+    services.jobs.by_name["remind"].run()
     assert kinds(services) == ["drift"]
     clock.advance(3600 + 1)
     assert services.pipeline.send_reminders() == 1
     assert services.pipeline.send_reminders() == 0
     assert kinds(services) == ["drift", "reminder"]
     clock.advance(6 * 3600)
-    services.worker.jobs["remind"].run()
+    services.jobs.by_name["remind"].run()
     assert kinds(services) == ["drift", "reminder", "reminder"]
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from guard.adapters.db import connected, lease_oldest
-from guard.adapters.tables import alert
-from guard.core.snapshot import WorkerKey
-from guard.core.statuses import AlertStatus, Channel
+from guard.adapters.tables import alert as outbox
+from guard.core.alerts import Alert
+from guard.core.statuses import AlertStatus
 
 
 @dataclass(frozen=True)
@@ -21,12 +20,13 @@ class ClaimedAlert:
     """An outbox row leased to one sender."""
 
     id: int
-    key: WorkerKey
-    kind: str
-    channel: str
-    payload: dict[str, Any]
+    alert: Alert
     attempts: int
-    created_at: datetime
+
+
+def alert_from_row(row: Any) -> ClaimedAlert:
+    """A leased outbox row as the alert it carries."""
+    return ClaimedAlert(row["id"], Alert.from_fields(json.loads(row["payload"])), row["attempts"])
 
 
 class Alerts:
@@ -36,30 +36,14 @@ class Alerts:
         """Use `bind` for every statement."""
         self.bind = bind
 
-    def enqueue(self, key: WorkerKey, kind: str, channel: Channel, payload: Mapping[str, Any], now: datetime) -> int:
-        """Add an alert; a log-only alert is delivered the moment it is written."""
-        done = channel is Channel.LOG
-        row = {
-            "account_sid": key.account_sid,
-            "workspace_sid": key.workspace_sid,
-            "worker_sid": key.worker_sid,
-            "kind": kind,
-            "channel": channel.value,
-            "payload": json.dumps(payload, ensure_ascii=False),
-            "status": AlertStatus.DELIVERED if done else AlertStatus.PENDING,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "lease_until": None,
-            "last_error": None,
-            "created_at": now,
-            "delivered_at": now if done else None,
-        }
+    def insert(self, row: dict[str, Any]) -> None:
+        """Add an alert's row to the outbox."""
         with connected(self.bind) as connection:
-            return int(connection.execute(alert.insert(), row).inserted_primary_key[0])
+            connection.execute(outbox.insert(), row)
 
     def claim_due(self, now: datetime, lease: timedelta) -> ClaimedAlert | None:
         """Lease the oldest due alert whose worker has no earlier undelivered alert, or return None."""
-        b = alert.alias("earlier")
+        b = outbox.alias("earlier")
 
         def due(a: Any) -> tuple[Any, ...]:
             """Due, pending, and no earlier pending alert for the same worker.
@@ -75,18 +59,8 @@ class Alerts:
             )
             return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, ~earlier.exists())
 
-        row = lease_oldest(self.bind, alert, due, now, lease, attempts=alert.c.attempts + 1)
-        if row is None:
-            return None
-        return ClaimedAlert(
-            id=row["id"],
-            key=WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"]),
-            kind=row["kind"],
-            channel=row["channel"],
-            payload=json.loads(row["payload"]),
-            attempts=row["attempts"],
-            created_at=row["created_at"],
-        )
+        row = lease_oldest(self.bind, outbox, due, now, lease, attempts=outbox.c.attempts + 1)
+        return None if row is None else alert_from_row(row)
 
     def finish(
         self,
@@ -103,25 +77,26 @@ class Alerts:
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
         with connected(self.bind) as connection:
-            connection.execute(update(alert).where(alert.c.id == alert_id).values(**values))
+            connection.execute(update(outbox).where(outbox.c.id == alert_id).values(**values))
 
     def next_due(self) -> datetime | None:
         """When the earliest pending alert becomes due, or None when the outbox is empty."""
-        query = select(func.min(alert.c.next_attempt_at)).where(alert.c.status == AlertStatus.PENDING)
+        query = select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == AlertStatus.PENDING)
         with connected(self.bind) as connection:
             return connection.execute(query).scalar()
 
     def counts(self) -> dict[str, int]:
         """Outbox rows by status."""
         with connected(self.bind) as connection:
-            rows = connection.execute(select(alert.c.status, func.count()).group_by(alert.c.status))
+            rows = connection.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
             return {status: count for status, count in rows}
 
     def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest alerts with their delivery status, and the worker name and note from their payload."""
         with connected(self.bind) as connection:
             rows = [
-                dict(row._mapping) for row in connection.execute(select(alert).order_by(alert.c.id.desc()).limit(limit))
+                dict(row._mapping)
+                for row in connection.execute(select(outbox).order_by(outbox.c.id.desc()).limit(limit))
             ]
         for row in rows:
             payload = json.loads(row.pop("payload"))

@@ -17,11 +17,11 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from guard.core.approval import Action
+from guard.core.alerts import Alert
+from guard.core.click import Action
 from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
-from guard.core.statuses import RemediationStatus, SendOutcome
-from guard.core.transitions import AlertKind
+from guard.core.statuses import SendOutcome
 
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
@@ -30,13 +30,6 @@ ADVICE = (
     "*What to do:* remove `contact_uri` from the worker's attributes; Flex regenerates it at the "
     "agent's next login. Never type a value in by hand."
 )
-HEADERS = {
-    "drift": ":rotating_light: contact_uri drift",
-    "reminder": ":repeat: Still drifting",
-    "resolved": ":white_check_mark: Resolved",
-    "no_email": ":warning: contact_uri without email",
-    "remediation": ":broom: contact_uri removed",
-}
 
 
 @dataclass(frozen=True)
@@ -85,46 +78,37 @@ def fix_buttons(reference: str) -> ActionsBlock:
     return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore])
 
 
-def render(payload: dict[str, Any]) -> tuple[str, list[Block]]:
-    """Build the fallback text and the blocks for an alert payload."""
-    kind = payload.get("kind", "drift")
-    name = payload.get("worker_name") or payload.get("worker_sid", "?")
-    where = payload.get("workspace_label") or payload.get("workspace_sid", "")
-    title = HEADERS.get(kind, kind)
-    if kind == AlertKind.REMEDIATION and payload.get("result") == RemediationStatus.FAILED:
-        title = ":x: contact_uri removal failed"
-    header = truncate(f"{title}: {name}", HEADER_MAX)
+def render(alert: Alert) -> tuple[str, list[Block]]:
+    """Build the fallback text and the blocks for an alert, from its kind's row in the table."""
+    name = alert.worker_name or alert.key.worker_sid
+    verdict = alert.verdict
+    header = truncate(f"{alert.title}: {name}", HEADER_MAX)
     fields = [
         MarkdownTextObject(text=truncate(f"*{label}*\n{value}", FIELD_MAX))
         for label, value in (
-            ("Worker", escape(truncate(str(name), 500))),
-            ("Worker SID", _code(payload.get("worker_sid"))),
-            ("Email", _code(payload.get("email"))),
-            ("Account", escape(truncate(str(payload.get("account_label") or payload.get("account_sid", "")), 500))),
-            ("Workspace", escape(truncate(str(where), 500))),
-            ("Expected contact_uri", _code(payload.get("expected"))),
-            ("Actual contact_uri", _code(payload.get("actual"))),
-            ("Judged against", basis_text(payload.get("basis"))),
+            ("Worker", escape(truncate(name, 500))),
+            ("Worker SID", _code(alert.key.worker_sid)),
+            ("Email", _code(verdict.email)),
+            ("Account", escape(truncate(alert.account_label, 500))),
+            ("Workspace", escape(truncate(alert.workspace_label, 500))),
+            ("Expected contact_uri", _code(verdict.expected)),
+            ("Actual contact_uri", _code(verdict.actual)),
+            ("Judged against", basis_text(verdict.basis)),
         )
     ]
-    summary = payload.get("detail") or ""
-    if payload.get("note"):
-        summary = f"{payload['note']}. {summary}".strip()
+    summary = f"{alert.note}. {verdict.detail}".strip() if alert.note else verdict.detail
     blocks: list[Block] = [
         HeaderBlock(text=header),
         SectionBlock(fields=fields),
-        SectionBlock(text=MarkdownTextObject(text=truncate(escape(summary or kind), TEXT_MAX))),
+        SectionBlock(text=MarkdownTextObject(text=truncate(escape(summary or alert.kind.value), TEXT_MAX))),
     ]
-    if kind in ("drift", "reminder"):
+    if alert.spec.fix:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ADVICE)]))
-        if payload.get("fix_buttons"):
-            blocks.append(fix_buttons(str(payload["fix_buttons"])))
+        if alert.buttons:
+            blocks.append(fix_buttons(alert.buttons))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     text = truncate(
-        escape(
-            f"{header} ({payload.get('worker_sid', '')}) expected {payload.get('expected')!s} "
-            f"actual {payload.get('actual')!s}: {summary}"
-        ),
+        escape(f"{header} ({alert.key.worker_sid}) expected {verdict.expected!s} actual {verdict.actual!s}: {summary}"),
         TEXT_MAX,
     )
     return text, blocks
@@ -142,9 +126,9 @@ class SlackNotifier:
         """Never show the webhook URL: it is a secret."""
         return "SlackNotifier(<webhook>)"
 
-    def send(self, payload: dict[str, Any]) -> SendResult:
+    def send(self, alert: Alert) -> SendResult:
         """Post one alert and classify the answer."""
-        text, blocks = render(payload)
+        text, blocks = render(alert)
         try:
             response = self._client.send(text=text, blocks=blocks)
         except Exception as err:  # noqa: BLE001 - timeouts, refused connections, DNS: all transient

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, Engine, select
 
 from guard.adapters import db
 from guard.adapters.alerts import Alerts
-from guard.adapters.approvals import Approvals
+from guard.adapters.clicks import SlackClicks
+from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
-from guard.adapters.workers import WorkerStates
+from guard.adapters.worker_listing import WorkerListing
+from guard.adapters.workers import WorkerStates, key_params
+from guard.core.decision import REMEDIATION_ACTOR, Decision
+from guard.core.snapshot import WorkerKey
+from guard.core.statuses import AlertStatus, Channel, RemediationStatus
 
 
 @dataclass(frozen=True)
@@ -23,12 +30,52 @@ class Transaction:
     workers: WorkerStates
     alerts: Alerts
     records: Records
-    approvals: Approvals
+    clicks: SlackClicks
+    intended: IntendedValues
 
     @classmethod
     def on(cls, bind: Engine | Connection) -> Transaction:
         """Repositories on `bind`."""
-        return cls(WorkerStates(bind), Alerts(bind), Records(bind), Approvals(bind))
+        return cls(WorkerStates(bind), Alerts(bind), Records(bind), SlackClicks(bind), IntendedValues(bind))
+
+    def apply(self, key: WorkerKey, decision: Decision, now: datetime) -> None:
+        """Write what the core decided: the new state, the alert into the outbox, the removal into the queue.
+
+        The one place a WorkerState and an Alert become rows (workers.state_from_row and
+        alerts.alert_from_row read them back).
+        """
+        state, alert = decision.state, decision.alert
+        if state is not None:
+            self.workers.write(
+                key,
+                {
+                    "name": state.name,
+                    **state.verdict.fields(),
+                    "version": state.version,
+                    "occurred_ms": state.occurred_ms,
+                    "since": state.since,
+                    "updated_at": state.updated_at,
+                    "last_alert_at": state.last_alert_at,
+                },
+            )
+        if alert is not None:
+            done = alert.channel is Channel.LOG  # a log-only alert is delivered the moment it is written
+            self.alerts.insert(
+                {
+                    **key_params(alert.key),
+                    "kind": alert.kind.value,
+                    "channel": alert.channel.value,
+                    "payload": json.dumps(alert.fields(), ensure_ascii=False),
+                    "status": AlertStatus.DELIVERED if done else AlertStatus.PENDING,
+                    "attempts": 0,
+                    "next_attempt_at": alert.created_at,
+                    "created_at": alert.created_at,
+                    "delivered_at": alert.created_at if done else None,
+                }
+            )
+        if decision.remove and state is not None:
+            value = state.verdict.actual
+            self.records.add_remediation(key, REMEDIATION_ACTOR, RemediationStatus.PENDING, value, "queued", now)
 
 
 class Store:
@@ -39,7 +86,8 @@ class Store:
         self.engine = engine
         standalone = Transaction.on(engine)  # each call its own short transaction
         self.workers, self.alerts, self.records = standalone.workers, standalone.alerts, standalone.records
-        self.approvals = standalone.approvals
+        self.clicks, self.intended = standalone.clicks, standalone.intended
+        self.listing = WorkerListing(engine)
         self._sqlite_file = db.sqlite_file(engine.url)
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.
         self._sqlite_inode = os.stat(self._sqlite_file).st_ino if self._sqlite_file else None

@@ -14,8 +14,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.rest import Client
 from urllib3.util.retry import Retry
 
-from guard.accounts import Credentials
 from guard.adapters.taskrouter_async import etag_of, fetch_workers
+from guard.config.accounts import Credentials
 from guard.core.retry import RETRIED_STATUSES
 
 PAGE_SIZE = 1000  # the API's maximum

@@ -19,7 +19,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from guard.accounts import Credentials
+from guard.config.accounts import Credentials
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 
 OnResult = Callable[[str, Any], None]  # (worker SID, (name, attributes JSON, ETag) or the exception)

@@ -1,4 +1,4 @@
-"""Worker state and event dedup: the worker_state and processed_event tables, and the queries over them."""
+"""Worker state and event dedup: the worker_state and processed_event tables, read and written as WorkerState."""
 
 from __future__ import annotations
 
@@ -7,23 +7,33 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, or_, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, text, update
 
 from guard.adapters.db import connected
-from guard.adapters.tables import ignore_rule, processed_event, remediation, worker_state
-from guard.core.snapshot import WorkerKey
-from guard.core.text import shown
-from guard.core.transitions import DELETED
+from guard.adapters.tables import ignore_rule, processed_event, worker_state
+from guard.core.snapshot import WorkerKey, WorkerSnapshot
+from guard.core.state import Intended, WorkerState
+from guard.core.verdict import Kind, Verdict
 
 PK = ("account_sid", "workspace_sid", "worker_sid")
-LIKE_ESCAPE = "\\"
-DEFAULT_SORT = "since_desc"
-SORTS = {
-    "since_desc": worker_state.c.since.desc(),
-    "since_asc": worker_state.c.since.asc(),
-    "name": worker_state.c.name.asc(),
-}
+STATE_COLUMNS = tuple(column.name for column in worker_state.c if column.name not in PK)
+
+
+def state_from_row(row: Mapping[str, Any]) -> WorkerState:
+    """A stored row (with the intended-value rule joined in, if any) as the core's WorkerState."""
+    intended = None
+    if row.get("intended_by"):
+        intended = Intended(row["intended_by"], row["intended_at"], row.get("intended_value"))
+    return WorkerState(
+        name=row["name"],
+        verdict=Verdict.from_fields(row),
+        since=row["since"],
+        updated_at=row["updated_at"],
+        version=row["version"],
+        occurred_ms=row["occurred_ms"],
+        last_alert_at=row["last_alert_at"],
+        intended=intended,
+    )
 
 
 @functools.cache
@@ -33,9 +43,10 @@ def _statements(dialect: str) -> dict[str, Any]:
     Building an INSERT … ON CONFLICT with literal values on every event cost more CPU than the
     database round-trips themselves (see BENCHMARKS.md, login storm).
     """
+    from sqlalchemy.dialects import postgresql, sqlite
+
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     upsert = insert(worker_state)
-    state_columns = [column.name for column in worker_state.c if column.name not in PK]
     return {
         "claim_event": insert(processed_event).on_conflict_do_nothing().returning(processed_event.c.event_id),
         # The state, and who marked its value intended (if anyone): one round trip on the hot path.
@@ -43,11 +54,12 @@ def _statements(dialect: str) -> dict[str, Any]:
             worker_state,
             ignore_rule.c.actor.label("intended_by"),
             ignore_rule.c.created_at.label("intended_at"),
+            ignore_rule.c.value.label("intended_value"),
         )
         .select_from(worker_state.outerjoin(ignore_rule, and_(*(ignore_rule.c[n] == worker_state.c[n] for n in PK))))
         .where(*(worker_state.c[name] == bindparam(name) for name in PK)),
         "save_state": upsert.on_conflict_do_update(
-            index_elements=list(PK), set_={name: upsert.excluded[name] for name in state_columns}
+            index_elements=list(PK), set_={name: upsert.excluded[name] for name in STATE_COLUMNS}
         ),
     }
 
@@ -57,12 +69,6 @@ def key_params(key: WorkerKey) -> dict[str, str]:
     return {"account_sid": key.account_sid, "workspace_sid": key.workspace_sid, "worker_sid": key.worker_sid}
 
 
-def contains_pattern(text_: str) -> str:
-    """A LIKE pattern that finds `text_` literally: % and _ are escaped, NUL is searched as the state shows it."""
-    literal = shown(text_).replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", r"\%").replace("_", r"\_")
-    return f"%{literal}%"
-
-
 class WorkerStates:
     """Reads and writes on worker state; bound to an engine (own transaction) or a connection (the caller's)."""
 
@@ -70,14 +76,18 @@ class WorkerStates:
         """Use `bind` for every statement."""
         self.bind = bind
 
-    def claim_event(self, key: WorkerKey, event_id: str, now: datetime) -> bool:
-        """Record an event id for the worker's account and workspace; False for a duplicate delivery."""
-        row = {"account_sid": key.account_sid, "workspace_sid": key.workspace_sid, "event_id": event_id}
-        with connected(self.bind) as connection:
-            statement = _statements(connection.dialect.name)["claim_event"]
-            return connection.execute(statement, {**row, "received_at": now}).first() is not None
+    def claim(self, snapshot: WorkerSnapshot, now: datetime) -> tuple[bool, WorkerState | None]:
+        """Claim the snapshot's event id and lock the worker: (False, None) for a duplicate, else (True, state)."""
+        key = snapshot.key
+        if snapshot.event_id:
+            row = {"account_sid": key.account_sid, "workspace_sid": key.workspace_sid, "event_id": snapshot.event_id}
+            with connected(self.bind) as connection:
+                statement = _statements(connection.dialect.name)["claim_event"]
+                if connection.execute(statement, {**row, "received_at": now}).first() is None:
+                    return False, None
+        return True, self.lock(key)
 
-    def lock_state(self, key: WorkerKey) -> Mapping[str, Any] | None:
+    def lock(self, key: WorkerKey) -> WorkerState | None:
         """The worker's stored state, holding a per-worker lock until the transaction ends."""
         with connected(self.bind) as connection:
             if connection.dialect.name == "postgresql":
@@ -85,7 +95,7 @@ class WorkerStates:
                 name = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
                 connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
             row = connection.execute(_statements(connection.dialect.name)["select_state"], key_params(key)).first()
-            return None if row is None else row._mapping
+            return None if row is None else state_from_row(row._mapping)
 
     def known(self, key: WorkerKey) -> bool:
         """True when the guard has state for this worker (a Slack button names one it alerted about)."""
@@ -93,35 +103,30 @@ class WorkerStates:
             query = _statements(connection.dialect.name)["select_state"]
             return connection.execute(query, key_params(key)).first() is not None
 
-    def save_state(self, key: WorkerKey, values: Mapping[str, Any]) -> None:
-        """Insert or replace the worker's state row (`values` holds every non-key column)."""
+    def write(self, key: WorkerKey, row: dict[str, Any]) -> None:
+        """Insert or replace the worker's state row (`row`: every column but the key)."""
         with connected(self.bind) as connection:
-            connection.execute(_statements(connection.dialect.name)["save_state"], {**key_params(key), **values})
+            connection.execute(_statements(connection.dialect.name)["save_state"], {**key_params(key), **row})
 
-    def take_due_reminders(self, cutoff: datetime, now: datetime) -> list[Mapping[str, Any]]:
+    def take_due_reminders(self, cutoff: datetime, now: datetime) -> list[tuple[WorkerKey, WorkerState]]:
         """Mark drifts last alerted before `cutoff` as alerted now and return them (each taken once)."""
         last = func.coalesce(worker_state.c.last_alert_at, worker_state.c.since)
         statement = (
             update(worker_state)
-            .where(worker_state.c.verdict == "mismatch", last <= cutoff)
+            .where(worker_state.c.verdict == Kind.MISMATCH, last <= cutoff)
             .values(last_alert_at=now)
             .returning(worker_state)
         )
         with connected(self.bind) as connection:
-            return [row._mapping for row in connection.execute(statement)]
-
-    def verdict_counts(self) -> dict[str, int]:
-        """How many workers have each verdict now."""
-        query = select(worker_state.c.verdict, func.count()).group_by(worker_state.c.verdict)
-        with connected(self.bind) as connection:
-            return {verdict: count for verdict, count in connection.execute(query)}
+            rows = [row._mapping for row in connection.execute(statement)]
+        return [(WorkerKey(*(row[name] for name in PK)), state_from_row(row)) for row in rows]
 
     def known_worker_sids(self, account_sid: str, workspace_sid: str) -> set[str]:
         """SIDs of the workers of a workspace the guard has state for (deleted ones excluded)."""
         query = select(worker_state.c.worker_sid).where(
             worker_state.c.account_sid == account_sid,
             worker_state.c.workspace_sid == workspace_sid,
-            worker_state.c.verdict != DELETED,
+            worker_state.c.verdict != Kind.DELETED,
         )
         with connected(self.bind) as connection:
             return set(connection.execute(query).scalars())
@@ -130,28 +135,3 @@ class WorkerStates:
         """Forget processed event ids older than `before`; Twilio stops redelivering long before."""
         with connected(self.bind) as connection:
             return connection.execute(delete(processed_event).where(processed_event.c.received_at < before)).rowcount
-
-    def listing(
-        self, verdict: str | None = None, search: str = "", sort: str = DEFAULT_SORT, limit: int = 20_000
-    ) -> list[dict[str, Any]]:
-        """Workers (of one verdict, matching `search`) with their latest remediation; `sort` is a SORTS key."""
-        latest = (
-            select(func.max(remediation.c.id).label("id"))
-            .group_by(remediation.c.account_sid, remediation.c.workspace_sid, remediation.c.worker_sid)
-            .subquery()
-        )
-        last_fix = select(remediation).where(remediation.c.id.in_(select(latest.c.id))).subquery()
-        same_worker = and_(*(last_fix.c[name] == worker_state.c[name] for name in PK))
-        query = select(
-            worker_state,
-            last_fix.c.status.label("remediation_status"),
-            last_fix.c.finished_at.label("remediation_at"),
-        ).select_from(worker_state.outerjoin(last_fix, same_worker))
-        query = query.where(worker_state.c.verdict == verdict if verdict else worker_state.c.verdict != DELETED)
-        if search:
-            pattern = contains_pattern(search)
-            columns = (worker_state.c.name, worker_state.c.email, worker_state.c.worker_sid, worker_state.c.actual)
-            query = query.where(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns)))
-        query = query.order_by(SORTS[sort], worker_state.c.worker_sid).limit(limit)
-        with connected(self.bind) as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]

@@ -12,19 +12,19 @@ from requests import RequestException
 from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
-from guard.accounts import Account
 from guard.adapters import db
 from guard.adapters.taskrouter_api import TaskRouterApi, describe
 from guard.cli.exits import EXIT_ERROR
 from guard.cli.report import render_csv, render_json, render_table
 from guard.clock import utcnow
-from guard.config import ConfigError, Settings
-from guard.container import services
+from guard.config import ConfigError
+from guard.config.accounts import Account
+from guard.container import Services, services
 from guard.core.snapshot import WorkerKey
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
 from guard.service.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
-from guard.service.remediation import Outcome, record_outcome, remove_contact_uri
+from guard.service.remediation import Removal, record_removal, remove_contact_uri
 
 
 @click.command("audit")
@@ -53,12 +53,10 @@ def audit_command(
     svc = services()
     configure_logging(svc.settings.log_level, cli=True)  # stdout carries the report
     try:
-        targets = _targets(svc.settings, workspaces)
+        targets = _targets(svc, workspaces)
         settings = svc.settings
         apis = [
-            TaskRouterApi(
-                settings.rest_credentials(account), ws, settings.taskrouter_base_url, concurrency, settings.api_retries
-            )
+            TaskRouterApi(account.credentials(), ws, settings.taskrouter_base_url, concurrency, settings.api_retries)
             for account, ws in targets
         ]
     except ConfigError as err:
@@ -89,9 +87,10 @@ def audit_command(
     raise SystemExit(combined_exit_code(reports))
 
 
-def _targets(settings: Settings, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:
+def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:
     """The (account, workspace) pairs to sweep: all configured, or the ones chosen with --workspace."""
-    targets = settings.audit_targets()
+    settings = svc.settings
+    targets = svc.accounts.audit_targets()
     if chosen:
         unknown = sorted(set(chosen) - {ws for _, ws in targets})
         if unknown and settings.listed_accounts:
@@ -116,7 +115,7 @@ def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport
         bar.finish()
 
 
-def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str) -> dict[str, Outcome]:
+def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str) -> dict[str, Removal]:
     """Plan (or apply) the removal of each drifting worker's contact_uri."""
     svc = services()
     rules = svc.pipeline.rules()
@@ -126,7 +125,7 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
             outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, apply=apply)
             if apply:
                 key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
-                record_outcome(svc.pipeline, key, outcomes[entry.sid], actor)
+                record_removal(svc.pipeline, key, outcomes[entry.sid], actor)
     return outcomes
 
 

@@ -24,7 +24,7 @@ def migrate_command() -> None:
 @with_appcontext
 def deliver_command() -> None:
     """Run the background jobs (deliver, remediate, remind, prune) in the foreground; stops on SIGTERM."""
-    worker = services().worker
-    signal.signal(signal.SIGTERM, lambda *_: worker.stop(timeout=0))
+    jobs = services().jobs
+    signal.signal(signal.SIGTERM, lambda *_: jobs.stop(timeout=0))
     with contextlib.suppress(KeyboardInterrupt):
-        worker.run_forever()
+        jobs.run_forever()

@@ -12,7 +12,7 @@ from guard.core.evidence import Basis, basis_text
 from guard.core.text import shown
 from guard.core.verdict import Kind
 from guard.service.audit import VERDICTS, AuditEntry, AuditReport, combined_exit_code
-from guard.service.remediation import Outcome
+from guard.service.remediation import Removal
 
 CSV_FIELDS = ("account_sid", "workspace_sid", "sid", "name", "email", "verdict", "expected", "actual", "diagnosis")
 QUIET = (Kind.OK, Kind.PENDING, Kind.IGNORED)  # verdicts the terminal table leaves out
@@ -40,7 +40,7 @@ def basis_suffix(counts: dict[str, int]) -> str:
     return f"; identities: {', '.join(parts)}" if parts else ""
 
 
-def rows(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> list[dict[str, Any]]:
+def rows(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> list[dict[str, Any]]:
     """One dict per reported worker, with its account, workspace and remediation outcome."""
     result = []
     for report in reports:
@@ -55,7 +55,7 @@ def rows(reports: list[AuditReport], only: str, remediation: dict[str, Outcome])
     return result
 
 
-def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> str:
+def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
     """The machine report: a combined summary, one summary per workspace, one entry per worker."""
     document = {
         "summary": totals(reports),
@@ -79,7 +79,7 @@ def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Ou
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
-def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> str:
+def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
     """One row per worker (plus remediation columns when remediating)."""
     fields = [*CSV_FIELDS, "basis", "detail", *(["remediation", "remediation_detail"] if remediation else [])]
     buffer = io.StringIO()
@@ -89,7 +89,7 @@ def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Out
     return buffer.getvalue()
 
 
-def render_table(reports: list[AuditReport], only: str, remediation: dict[str, Outcome]) -> str:
+def render_table(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
     """The non-ok workers as an aligned table, remediation lines, and one summary line per workspace."""
     lines = _table([e for r in reports for e in r.entries if e.verdict not in QUIET], only)
     lines += [f"{o.status}: {sid} contact_uri {o.before!r}: {o.detail}" for sid, o in remediation.items()]
@@ -113,17 +113,18 @@ def _table(entries: list[AuditEntry], only: str) -> list[str]:
     if not entries:
         return []
     header = ("VERDICT", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "DIAGNOSIS")
+    reported = [e.as_report() for e in entries]
     table = [header] + [
         (
-            e.verdict,
-            _cut(shown(e.name), 30),
-            e.sid,
-            _cut(e.actual, 48),
-            _cut(e.expected, 48),
-            basis_text(e.basis),
-            e.detail,
+            r["verdict"],
+            _cut(shown(r["name"]), 30),
+            r["sid"],
+            _cut(r["actual"], 48),
+            _cut(r["expected"], 48),
+            basis_text(r["basis"]),
+            r["detail"],
         )
-        for e in entries
+        for r in reported
     ]
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header) - 1)]
     lines = ["  ".join([*(str(cell).ljust(w) for cell, w in zip(row, widths, strict=False)), row[-1]]) for row in table]

@@ -1,24 +1,26 @@
-"""What to do with a worker snapshot, a reminder or a remediation outcome: decided here, applied by the service.
+"""One decision per event: the snapshot, the stored state, the rules and the time in; everything to apply out.
 
-The service layer reads the stored state, asks for a Decision, and applies it in one transaction: the new state,
-the alert (if the verdict moved), and whether to queue a remediation. Nothing here touches the database.
+The service loads the stored state, calls `decide` once, and applies the Decision in one transaction: the
+new state, the alert (if any), and the removal to queue. The other entry points decide the same way for a
+value marked intended, a reminder and a remediation's outcome. Nothing here touches I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
 
-from guard.core.snapshot import Position, WorkerKey, WorkerSnapshot, is_replay, is_stale
+from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
+from guard.core.snapshot import WorkerKey, WorkerSnapshot
+from guard.core.state import Intended, WorkerState, is_stale
 from guard.core.statuses import RemediationStatus
 from guard.core.text import shown
-from guard.core.transitions import DELETED, AlertKind, Prior, Transition, transition
-from guard.core.verdict import Kind, Verdict
+from guard.core.transitions import transition
+from guard.core.verdict import Kind, Rules, Verdict
 
 NAME_MAX = 256  # a worker name in the state and alerts (Slack's header takes 150 characters anyway)
+REMEDIATION_ACTOR = "guard (REMEDIATE=remove)"  # who the webhook path's queued removals are recorded as
 
 
 class Outcome(StrEnum):
@@ -31,144 +33,107 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class AlertDraft:
-    """An alert to queue: its kind, its note, and fields for the payload beyond the worker's state."""
+class DecisionRules:
+    """Everything a decision follows besides the event, the stored state and the time."""
 
-    kind: AlertKind
-    note: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    judging: Rules
+    routing: Routing
+    repeat: timedelta | None  # ALERT_REPEAT_HOURS
+    remediate: bool  # REMEDIATE=remove
 
 
 @dataclass(frozen=True)
 class Decision:
-    """The new state to save (None: save nothing), the alert to queue, and whether to queue a removal."""
+    """What to apply: the state to save (None: nothing), the alert to queue, and whether to queue a removal."""
 
     outcome: Outcome
-    state: Mapping[str, Any] | None = None
-    alert: AlertDraft | None = None
-    remediate: bool = False
+    verdict: Verdict | None = None  # what the snapshot was judged, even when it is too old to apply
+    state: WorkerState | None = None
+    alert: Alert | None = None
+    remove: bool = False  # queue the removal of the state's wrong value (never done in the request)
 
 
-def decide(
-    snapshot: WorkerSnapshot,
-    verdict: Verdict | None,
-    stored: Mapping[str, Any] | None,
-    now: datetime,
-    repeat: timedelta | None = None,
-    remediate: bool = False,
-) -> Decision:
-    """Decide for one snapshot (`verdict` None: the worker was deleted) against the `stored` state."""
-    if is_replay(snapshot, now):
-        return Decision(Outcome.REPLAY)
-    if is_stale(snapshot, _position(stored)):
-        return Decision(Outcome.STALE)
-    change = transition(_prior(stored), verdict, now, repeat)
-    state = _state_values(snapshot, verdict, change, stored, now)
-    if change.alert is None:
-        return Decision(Outcome.RECORDED, state)
-    extra = {"previous_actual": (stored or {}).get("actual"), "source": snapshot.source, "version": snapshot.version}
-    draft = AlertDraft(change.alert, change.note, extra)
-    # Queued, never done in the request: the request path makes no network call.
-    return Decision(Outcome.RECORDED, state, draft, remediate=remediate and change.alert is AlertKind.DRIFT)
+DUPLICATE = Decision(Outcome.DUPLICATE)
 
 
-def decide_intended(key: WorkerKey, stored: Mapping[str, Any] | None, label: str, now: datetime) -> Decision:
-    """An approver marked the worker's value intended: it is ignored from now on, and its drift resolved."""
-    if stored is None or stored["verdict"] == DELETED:
-        return Decision(Outcome.RECORDED)
-    detail = f"value marked intended by {label}"
-    verdict = Verdict(Kind.IGNORED, stored["email"], None, stored["actual"], detail=detail)
-    change = transition(_prior(stored), verdict, now)
-    state = _state_values(WorkerSnapshot(key, source="slack"), verdict, change, stored, now)
-    if change.alert is None:
-        return Decision(Outcome.RECORDED, state)
-    note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
-    return Decision(Outcome.RECORDED, state, AlertDraft(change.alert, note, {"source": "slack"}))
-
-
-def reminder(state: Mapping[str, Any]) -> AlertDraft:
-    """The reminder for a drift still open ALERT_REPEAT_HOURS after its last alert."""
-    return AlertDraft(
-        AlertKind.REMINDER, f"still drifting since {state['since']:%Y-%m-%d %H:%M} UTC", {"source": "reminder"}
+def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: DecisionRules, now: datetime) -> Decision:
+    """Decide for one snapshot of a worker against its `stored` state."""
+    if snapshot.deleted:
+        verdict = Verdict(Kind.DELETED, stored.verdict.email if stored else None)
+    else:  # a value an approver marked intended is recorded with the state
+        judging = rules.judging
+        if stored is not None and stored.intended is not None:
+            judging = judging.with_intended({snapshot.key.worker_sid: stored.intended.label})
+        verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name)
+    if snapshot.is_replay(now):
+        return Decision(Outcome.REPLAY, verdict)
+    if is_stale(snapshot, stored):
+        return Decision(Outcome.STALE, verdict)
+    change = transition(stored, verdict, now, rules.repeat)
+    if verdict.kind is Kind.DELETED:
+        verdict = replace(verdict, detail=change.note)
+    state = WorkerState(
+        name=shown(snapshot.name, NAME_MAX) if snapshot.name else (stored.name if stored else ""),
+        verdict=verdict,
+        since=change.since,
+        updated_at=now,
+        version=_newest(snapshot.version, stored and stored.version),
+        occurred_ms=_newest(snapshot.occurred_ms, stored and stored.occurred_ms),
+        last_alert_at=now if change.alert else stored and stored.last_alert_at,
+        intended=stored and stored.intended,
     )
+    if change.alert is None:
+        return Decision(Outcome.RECORDED, verdict, state)
+    previous = stored.verdict.actual if stored else None
+    context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous}
+    alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
+    return Decision(Outcome.RECORDED, verdict, state, alert, rules.remediate and change.alert is AlertKind.DRIFT)
+
+
+def decide_intended(
+    key: WorkerKey, stored: WorkerState | None, intended: Intended, routing: Routing, now: datetime
+) -> Decision:
+    """An approver marked the worker's value intended: it is ignored from now on, and its drift resolved."""
+    if stored is None or stored.deleted:
+        return Decision(Outcome.RECORDED)
+    detail = f"value marked intended by {intended.label}"
+    verdict = Verdict(Kind.IGNORED, stored.verdict.email, None, stored.verdict.actual, detail=detail)
+    change = transition(stored, verdict, now)
+    last_alert_at = now if change.alert else stored.last_alert_at
+    state = replace(
+        stored, verdict=verdict, since=change.since, updated_at=now, last_alert_at=last_alert_at, intended=intended
+    )
+    if change.alert is None:
+        return Decision(Outcome.RECORDED, state=state)
+    note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
+    return Decision(Outcome.RECORDED, state=state, alert=raise_alert(change.alert, note, key, state, routing, now))
+
+
+def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime) -> Alert:
+    """The reminder for a drift still open ALERT_REPEAT_HOURS after its last alert."""
+    note = f"still drifting since {state.since:%Y-%m-%d %H:%M} UTC"
+    return raise_alert(AlertKind.REMINDER, note, key, state, routing, now, source="reminder")
 
 
 def remediation_alert(
-    status: RemediationStatus, before: str | None, detail: str, actor: str, stored: Mapping[str, Any] | None, name: str
-) -> tuple[dict[str, Any], AlertDraft] | None:
-    """The state to show and the alert for a remediation outcome: a removal or a failure is announced, not the rest."""
+    key: WorkerKey,
+    stored: WorkerState | None,
+    name: str,
+    removal: tuple[RemediationStatus, str | None, str, str],
+    routing: Routing,
+    now: datetime,
+) -> Alert | None:
+    """The alert for a remediation's (status, value before, detail, actor): a removal or a failure, not the rest."""
+    status, before, detail, actor = removal
     if status not in (RemediationStatus.REMOVED, RemediationStatus.FAILED):
         return None
-    state = dict(stored or {"name": shown(name, NAME_MAX)})
-    state["actual"] = before or state.get("actual")
+    if stored is None:  # remediated without state (an audit that did not --alert): what the removal saw
+        stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
+    shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))
     note = detail if status is RemediationStatus.REMOVED else f"remediation failed: {detail}"
-    return state, AlertDraft(AlertKind.REMEDIATION, note, {"actor": actor, "result": status.value})
-
-
-def alert_payload(
-    key: WorkerKey, state: Mapping[str, Any], draft: AlertDraft, now: datetime, **labels: Any
-) -> dict[str, Any]:
-    """Everything a sink needs to render the alert, frozen from the worker's state when it was raised."""
-    return {
-        "kind": draft.kind.value,
-        "note": draft.note,
-        "account_sid": key.account_sid,
-        "workspace_sid": key.workspace_sid,
-        "worker_sid": key.worker_sid,
-        "worker_name": state.get("name") or "",
-        "email": state.get("email"),
-        "expected": state.get("expected"),
-        "actual": state.get("actual"),
-        "diagnosis": state.get("diagnosis"),
-        "detail": state.get("detail") or "",
-        "basis": state.get("basis"),
-        "since": state["since"].isoformat() if state.get("since") else None,
-        "created_at": now.isoformat(),
-        **labels,
-        **draft.extra,
-    }
-
-
-def _position(stored: Mapping[str, Any] | None) -> Position | None:
-    """The ordering position of the stored state."""
-    if stored is None:
-        return None
-    return Position(stored["version"], stored["occurred_ms"], stored["verdict"] == DELETED)
-
-
-def _prior(stored: Mapping[str, Any] | None) -> Prior | None:
-    """The stored state as the transition rules see it."""
-    if stored is None:
-        return None
-    return Prior(stored["verdict"], stored["expected"], stored["actual"], stored["since"], stored["last_alert_at"])
+    return raise_alert(AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value)
 
 
 def _newest(a: int | None, b: int | None) -> int | None:
     """The larger of two optional positions."""
     return b if a is None else a if b is None else max(a, b)
-
-
-def _state_values(
-    snapshot: WorkerSnapshot,
-    verdict: Verdict | None,
-    change: Transition,
-    stored: Mapping[str, Any] | None,
-    now: datetime,
-) -> dict[str, Any]:
-    """The columns to store for a worker after this snapshot."""
-    previous = stored or {}
-    return {
-        "name": shown(snapshot.name, NAME_MAX) if snapshot.name else previous.get("name") or "",
-        "email": verdict.email if verdict else previous.get("email"),
-        "verdict": verdict.kind.value if verdict else DELETED,
-        "expected": verdict.expected if verdict else None,
-        "actual": verdict.actual if verdict else None,
-        "diagnosis": verdict.diagnosis.value if verdict and verdict.diagnosis else None,
-        "detail": verdict.detail if verdict else change.note,
-        "basis": verdict.basis.value if verdict and verdict.basis else None,
-        "version": _newest(snapshot.version, previous.get("version")),
-        "occurred_ms": _newest(snapshot.occurred_ms, previous.get("occurred_ms")),
-        "since": change.since,
-        "updated_at": now,
-        "last_alert_at": now if change.alert else previous.get("last_alert_at"),
-    }

@@ -11,7 +11,6 @@ the email, but not for all (README "Which identity counts"). The evidence, stron
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -59,25 +58,26 @@ def basis_text(basis: Any) -> str:
         return "—"
 
 
-def email_of(attributes: Mapping[str, Any]) -> str | None:
-    """Return the worker's email attribute, or None when absent, blank or not a string."""
-    email = attributes.get("email")
-    return email if isinstance(email, str) and email.strip() else None
+def usable_text(value: Any) -> str | None:
+    """An attribute's value when it is non-blank text (an email, an identity), else None."""
+    return value if isinstance(value, str) and value.strip() else None
 
 
-def gather(attributes: Mapping[str, Any], worker_name: str, policy: Policy) -> tuple[list[Evidence], str]:
-    """The evidence for this worker, strongest first, and a note when some was unusable."""
+def gather(email: str | None, recorded: Any, worker_name: str, policy: Policy) -> tuple[list[Evidence], str]:
+    """The evidence for this worker, strongest first, and a note when some was unusable.
+
+    `recorded` is the twilio_contact_identity attribute as it came, `email` the usable email.
+    """
     if policy is Policy.EMAIL:
-        return claimed(attributes, ""), ""
-    recorded, note = _recorded_identity(attributes)
-    if recorded:
-        return [recorded], ""
-    return claimed(attributes, worker_name), note
+        return claimed(email, ""), ""
+    evidence, note = _recorded_identity(recorded)
+    if evidence:
+        return [evidence], ""
+    return claimed(email, worker_name), note
 
 
-def claimed(attributes: Mapping[str, Any], worker_name: str) -> list[Evidence]:
+def claimed(email: str | None, worker_name: str) -> list[Evidence]:
     """The raw identities the worker claims: its email, and its name when that looks like an identity."""
-    email = email_of(attributes)
     found = [_raw(Basis.EMAIL, email)] if email else []
     if worker_name and not any(char.isspace() for char in worker_name) and worker_name != email:
         found.append(_raw(Basis.WORKER_NAME, worker_name))
@@ -89,9 +89,8 @@ def _raw(basis: Basis, identity: str) -> Evidence:
     return Evidence(basis, identity, contact_uri_for(identity), accepted_contact_uris(identity))
 
 
-def _recorded_identity(attributes: Mapping[str, Any]) -> tuple[Evidence | None, str]:
+def _recorded_identity(value: Any) -> tuple[Evidence | None, str]:
     """The twilio_contact_identity Flex recorded (already escaped), or a note saying why it cannot count."""
-    value = attributes.get(IDENTITY_ATTRIBUTE)
     if value is None or value == "":
         return None, ""
     if not isinstance(value, str):

@@ -37,45 +37,14 @@ class WorkerSnapshot:
     event_id: str | None = None
     source: str = "taskrouter"
 
+    def is_replay(self, now: datetime) -> bool:
+        """True for an event older than the dedup window: its id may be forgotten, so it is refused, not applied.
 
-@dataclass(frozen=True)
-class Position:
-    """Where the stored state of a worker sits in its history."""
-
-    version: int | None
-    occurred_ms: int | None
-    deleted: bool
-
-
-def is_stale(snapshot: WorkerSnapshot, stored: Position | None) -> bool:
-    """True when `snapshot` is older than what is stored, so it must not overwrite it.
-
-    A different WorkerVersion decides on its own. The same version is the same change seen again
-    (another intake, a redelivery, a replay): then the time decides, so a newer observation, such as
-    an audit's fetch, is not undone. A deletion is final for its version.
-    """
-    if stored is None:
-        return False
-    if snapshot.version is not None and stored.version is not None:
-        if snapshot.version != stored.version:
-            return snapshot.version < stored.version
-        if stored.deleted and not snapshot.deleted:
-            return True
-    if snapshot.occurred_ms is None or stored.occurred_ms is None:
-        return False
-    if stored.deleted and not snapshot.deleted:
-        return snapshot.occurred_ms <= stored.occurred_ms
-    return snapshot.occurred_ms < stored.occurred_ms
-
-
-def is_replay(snapshot: WorkerSnapshot, now: datetime) -> bool:
-    """True for an event older than the dedup window: its id may be forgotten, so it is refused, never re-applied.
-
-    TaskRouter retries a callback once and Event Streams for up to 4 hours; nothing genuine is two days late.
-    """
-    if snapshot.source == AUDIT_SOURCE or snapshot.occurred_ms is None:
-        return False
-    return snapshot.occurred_ms < (now - DEDUP_WINDOW).timestamp() * 1000
+        TaskRouter retries a callback once and Event Streams for up to 4 hours; nothing genuine is two days late.
+        """
+        if self.source == AUDIT_SOURCE or self.occurred_ms is None:
+            return False
+        return self.occurred_ms < (now - DEDUP_WINDOW).timestamp() * 1000
 
 
 MAX_BIGINT = 2**63 - 1  # what a BIGINT column holds, on PostgreSQL and SQLite alike

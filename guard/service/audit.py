@@ -16,43 +16,40 @@ from guard.core.decision import NAME_MAX
 from guard.core.evidence import Basis
 from guard.core.snapshot import AUDIT_SOURCE, InvalidSnapshot, WorkerKey, WorkerSnapshot, parse_attributes
 from guard.core.text import shown
-from guard.core.verdict import Kind, Rules
+from guard.core.verdict import Kind, Rules, Verdict
 from guard.service.pipeline import Pipeline
 
 ERROR = "error"  # the verdict of a worker that could not be fetched or parsed
-VERDICTS = (*(k.value for k in Kind), ERROR)
+VERDICTS = (*(k.value for k in Kind if k is not Kind.DELETED), ERROR)  # what a sweep can conclude
+_UNJUDGED = {**dict.fromkeys(Verdict(Kind.OK).fields()), "verdict": ERROR}
 Progress = Callable[[int, int], None]  # (workers judged so far, workers listed)
 
 
 @dataclass(frozen=True)
 class AuditEntry:
-    """One worker in the report."""
+    """One worker in the report: its verdict, or why it could not be judged."""
 
     sid: str
     name: str
-    verdict: str
-    email: str | None = None
-    expected: str | None = None
-    actual: str | None = None
-    diagnosis: str | None = None
-    detail: str = ""
-    basis: str | None = None
+    judged: Verdict | None  # None: the worker could not be fetched or parsed (`error` says why)
+    error: str = ""
     attributes: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     fetched_ms: int = 0
 
+    @property
+    def verdict(self) -> str:
+        """The verdict's kind, or `error`."""
+        return self.judged.kind.value if self.judged else ERROR
+
+    @property
+    def basis(self) -> str | None:
+        """The evidence the worker was judged against, if it was."""
+        return self.judged.basis.value if self.judged and self.judged.basis else None
+
     def as_report(self) -> dict[str, Any]:
         """The fields the json and csv reports show."""
-        return {
-            "sid": self.sid,
-            "name": shown(self.name, NAME_MAX),
-            "email": self.email,
-            "verdict": self.verdict,
-            "expected": self.expected,
-            "actual": self.actual,
-            "diagnosis": self.diagnosis,
-            "detail": self.detail,
-            "basis": self.basis,
-        }
+        judged = self.judged.fields() if self.judged else _UNJUDGED | {"detail": self.error}
+        return {"sid": self.sid, "name": shown(self.name, NAME_MAX), **judged}
 
 
 @dataclass
@@ -97,21 +94,9 @@ def judge_record(record: WorkerRecord, rules: Rules) -> AuditEntry:
     try:
         attributes = parse_attributes(record.attributes_json, "attributes")
     except InvalidSnapshot as err:
-        return AuditEntry(record.sid, record.name, ERROR, detail=str(err), fetched_ms=fetched_ms)
+        return AuditEntry(record.sid, record.name, None, str(err), fetched_ms=fetched_ms)
     verdict = rules.judge(attributes, record.sid, record.name)
-    return AuditEntry(
-        sid=record.sid,
-        name=record.name,
-        verdict=verdict.kind.value,
-        email=verdict.email,
-        expected=verdict.expected,
-        actual=verdict.actual,
-        diagnosis=verdict.diagnosis.value if verdict.diagnosis else None,
-        detail=verdict.detail,
-        basis=verdict.basis.value if verdict.basis else None,
-        attributes=attributes,
-        fetched_ms=fetched_ms,
-    )
+    return AuditEntry(record.sid, record.name, verdict, attributes=attributes, fetched_ms=fetched_ms)
 
 
 def sweep(
@@ -134,7 +119,7 @@ def sweep(
         if isinstance(result, TwilioRestException) and result.status == 404:
             pass  # deleted since the listing: not part of the report
         elif isinstance(result, Exception):
-            entries[sid] = AuditEntry(sid, names[sid], ERROR, detail=f"fetch failed: {describe(result)}")
+            entries[sid] = AuditEntry(sid, names[sid], None, f"fetch failed: {describe(result)}")
         else:
             entries[sid] = judge_record(result, rules)
         if progress:

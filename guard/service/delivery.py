@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from guard.adapters.alerts import Alerts, ClaimedAlert
+from guard.adapters.alerts import Alerts
 from guard.adapters.slack import SendResult, SlackNotifier
 from guard.clock import utcnow
 from guard.core.retry import retry_delay
@@ -21,7 +21,7 @@ from guard.metrics import ALERTS, DELIVERY_LATENCY
 
 log = logging.getLogger("guard.delivery")
 
-NotifierLookup = Callable[[ClaimedAlert], SlackNotifier | None]
+NotifierLookup = Callable[[str], SlackNotifier | None]  # an account SID to its Slack client, if it has one
 
 
 class Delivery:
@@ -45,37 +45,32 @@ class Delivery:
         self.clock = clock
 
     def run_once(self) -> int:
-        """Deliver every alert that is due now; return how many attempts were made."""
+        """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
         attempts = 0
         while not self.stopping.is_set() and (claimed := self.alerts.claim_due(self.clock(), self.lease)) is not None:
-            self.deliver(claimed)
+            alert = claimed.alert
+            notifier = self.notifier_for(alert.key.account_sid)
+            if notifier is None:
+                result = SendResult(SendOutcome.FAILED, "no Slack webhook is configured for this account")
+            else:
+                result = notifier.send(alert)
+            now = self.clock()
+            fields = {"alert_id": claimed.id, "kind": alert.kind.value, "worker_sid": alert.key.worker_sid}
+            ALERTS.labels(alert.kind.value, result.outcome.value).inc()
+            if result.outcome is SendOutcome.DELIVERED:
+                self.alerts.finish(claimed.id, AlertStatus.DELIVERED, now)
+                DELIVERY_LATENCY.observe(max(0.0, (now - alert.created_at).total_seconds()))
+                log_event(log, logging.INFO, "alert_delivered", attempts=claimed.attempts, **fields)
+            elif result.outcome is SendOutcome.FAILED:
+                self.alerts.finish(claimed.id, AlertStatus.FAILED, now, result.error)
+                log_event(log, logging.ERROR, "alert_delivery_failed_permanently", error=result.error, **fields)
+            else:
+                delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
+                self.alerts.finish(claimed.id, AlertStatus.PENDING, now, result.error, now + timedelta(seconds=delay))
+                retry = {"error": result.error, "retry_in_s": round(delay, 2)}
+                log_event(log, logging.WARNING, "alert_delivery_retry", **retry, **fields)
             attempts += 1
         return attempts
-
-    def deliver(self, claimed: ClaimedAlert) -> SendResult:
-        """Send one leased alert and record the outcome."""
-        notifier = self.notifier_for(claimed)
-        if notifier is None:
-            result = SendResult(SendOutcome.FAILED, "no Slack webhook is configured for this account")
-        else:
-            result = notifier.send(claimed.payload)
-        now = self.clock()
-        fields = {"alert_id": claimed.id, "kind": claimed.kind, "worker_sid": claimed.key.worker_sid}
-        ALERTS.labels(claimed.kind, result.outcome.value).inc()
-        if result.outcome is SendOutcome.DELIVERED:
-            self.alerts.finish(claimed.id, AlertStatus.DELIVERED, now)
-            DELIVERY_LATENCY.observe(max(0.0, (now - claimed.created_at).total_seconds()))
-            log_event(log, logging.INFO, "alert_delivered", attempts=claimed.attempts, **fields)
-        elif result.outcome is SendOutcome.FAILED:
-            self.alerts.finish(claimed.id, AlertStatus.FAILED, now, result.error)
-            log_event(log, logging.ERROR, "alert_delivery_failed_permanently", error=result.error, **fields)
-        else:
-            delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
-            self.alerts.finish(claimed.id, AlertStatus.PENDING, now, result.error, now + timedelta(seconds=delay))
-            log_event(
-                log, logging.WARNING, "alert_delivery_retry", error=result.error, retry_in_s=round(delay, 2), **fields
-            )
-        return result
 
     def seconds_until_due(self, longest: float) -> float:
         """How long nothing is due: until the next pending alert, never longer than `longest`."""

@@ -12,7 +12,6 @@ from twilio.base.exceptions import TwilioException
 
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
-from guard.config import Settings
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind, Rules
@@ -25,8 +24,8 @@ ApiFor = Callable[[str, str], TaskRouterApi]
 
 
 @dataclass(frozen=True)
-class Outcome:
-    """What remediation did to one worker."""
+class Removal:
+    """What remediation did to one worker's contact_uri."""
 
     status: RemediationStatus
     before: str | None
@@ -34,7 +33,7 @@ class Outcome:
     name: str = ""
 
 
-def remove_contact_uri(api: TaskRouterApi, worker_sid: str, rules: Rules, apply: bool) -> Outcome:
+def remove_contact_uri(api: TaskRouterApi, worker_sid: str, rules: Rules, apply: bool) -> Removal:
     """Fetch fresh, re-check with the current rules, remove contact_uri with If-Match; retry a 412 up to 3 times.
 
     The re-check judges the fresh worker, name included, so a value that matches its Flex identity is never removed.
@@ -46,29 +45,30 @@ def remove_contact_uri(api: TaskRouterApi, worker_sid: str, rules: Rules, apply:
             verdict = rules.judge(attributes, worker_sid, record.name)
             if verdict.kind is not Kind.MISMATCH:
                 detail = f"no longer a mismatch (now {verdict.kind})"
-                return Outcome(RemediationStatus.SKIPPED, verdict.actual, detail, record.name)
+                return Removal(RemediationStatus.SKIPPED, verdict.actual, detail, record.name)
             if not apply:
                 detail = "dry run: would remove contact_uri"
-                return Outcome(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)
+                return Removal(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)
             remaining = {name: value for name, value in attributes.items() if name != "contact_uri"}
             try:
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between: look again
             detail = "removed; Flex regenerates it at next login"
-            return Outcome(RemediationStatus.REMOVED, verdict.actual, detail, record.name)
+            return Removal(RemediationStatus.REMOVED, verdict.actual, detail, record.name)
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
-        return Outcome(RemediationStatus.FAILED, None, detail)
+        return Removal(RemediationStatus.FAILED, None, detail)
     except (TwilioException, RequestException, InvalidSnapshot) as err:
         detail = str(err) if isinstance(err, InvalidSnapshot) else describe(err)
-        return Outcome(RemediationStatus.FAILED, None, detail)
+        return Removal(RemediationStatus.FAILED, None, detail)
 
 
-def record_outcome(pipeline: Pipeline, key: WorkerKey, outcome: Outcome, actor: str, job_id: int | None = None) -> None:
+def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: str, job_id: int | None = None) -> None:
     """Log what was done, then let the pipeline record it and announce a removal or a failure."""
-    fields = {"status": outcome.status.value, "before": outcome.before, "detail": outcome.detail, "name": outcome.name}
+    fields = {"status": removal.status.value, "before": removal.before, "detail": removal.detail, "name": removal.name}
     log_event(log, logging.INFO, "remediation", worker_sid=key.worker_sid, actor=actor, **fields)
-    pipeline.record_remediation(key, outcome.status, outcome.before, outcome.detail, actor, outcome.name, job_id)
+    what = (removal.status, removal.before, removal.detail, actor)
+    pipeline.record_remediation(key, what, removal.name, job_id)
 
 
 class RemediationJobs:
@@ -91,24 +91,7 @@ class RemediationJobs:
         while (job := self.records.claim_remediation(self.pipeline.clock(), self.lease)) is not None:
             key = WorkerKey(job["account_sid"], job["workspace_sid"], job["worker_sid"])
             api = self.api_for(key.account_sid, key.workspace_sid)
-            outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True)
-            record_outcome(self.pipeline, key, outcome, job["actor"], job_id=job["id"])
+            removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True)
+            record_removal(self.pipeline, key, removal, job["actor"], job_id=job["id"])
             handled += 1
         return handled
-
-
-def api_factory(settings: Settings) -> ApiFor:
-    """A cached `(account_sid, workspace_sid) -> TaskRouterApi`, with that account's REST credentials."""
-    cache: dict[tuple[str, str], TaskRouterApi] = {}
-
-    def api_for(account_sid: str, workspace_sid: str) -> TaskRouterApi:
-        """The API client for one workspace."""
-        key = (account_sid, workspace_sid)
-        if key not in cache:
-            credentials = settings.rest_credentials(settings.account_for(account_sid))
-            cache[key] = TaskRouterApi(
-                credentials, workspace_sid, settings.taskrouter_base_url, retries=settings.api_retries
-            )
-        return cache[key]
-
-    return api_for

@@ -49,7 +49,7 @@ def test_an_unknown_account_or_worker_gets_an_ephemeral_explanation(
     drift, client, services, slack, fake_api, value, said
 ):
     assert click(client, value=value, slack=slack).status_code == 200
-    services.worker.jobs["clicks"].run()
+    services.jobs.by_name["clicks"].run()
     [answer] = slack.answers_to(1)
     assert answer["response_type"] == "ephemeral" and said in answer["text"]
     assert fake_api.updates == []
@@ -65,7 +65,7 @@ def test_a_click_after_the_credentials_went_away_fails_with_the_reason(
 ):
     assert click(client, slack=slack).status_code == 200
     restarted = create_app(make_settings(database_url, **{**settings_overrides, "account_sid": None}))
-    restarted.extensions["guard"].worker.jobs["clicks"].run()  # the click is applied after a restart without them
+    restarted.extensions["guard"].jobs.by_name["clicks"].run()  # the click is applied after a restart without them
     [answer] = slack.answers_to(1)
     assert "TWILIO_ACCOUNT_SID is not set" in answer["text"] and "Nothing was changed" in answer["text"]
     assert fake_api.updates == []

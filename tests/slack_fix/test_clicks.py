@@ -43,7 +43,7 @@ def test_no_buttons_without_a_signing_secret_or_rest_credentials(drift, services
 def test_an_approver_click_removes_and_reports(drift, client, services, slack, fake_api):
     assert click(client, slack=slack).status_code == 200
     assert fake_api.updates == []  # acknowledged first; the removal happens in the background
-    services.worker.jobs["clicks"].run()
+    services.jobs.by_name["clicks"].run()
     [update] = fake_api.updates
     assert update.worker_sid == DRIFTING and update.if_match == '"1"'
     assert "contact_uri" not in fake_api.attributes(WORKSPACE_SID, DRIFTING)
@@ -65,7 +65,7 @@ def test_an_approver_click_removes_and_reports(drift, client, services, slack, f
 )
 def test_anyone_else_gets_an_ephemeral_no_and_nothing_changes(drift, client, services, slack, fake_api, user, said):
     assert click(client, slack=slack, user=user).status_code == 200
-    services.worker.jobs["clicks"].run()
+    services.jobs.by_name["clicks"].run()
     [answer] = slack.answers_to(1)
     assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False
     assert said in answer["text"] and "Nothing was changed" in answer["text"]
@@ -101,7 +101,7 @@ def test_forged_and_stale_clicks_get_401_and_cause_nothing(drift, client, servic
     fake_api.requests.clear()
     response = client.post("/slack/interactions", data=body, headers=headers)
     assert response.status_code == 401
-    services.worker.jobs["clicks"].run()
+    services.jobs.by_name["clicks"].run()
     assert rows(services, slack_click) == 0 and slack.responses == [] and fake_api.requests == []
 
 
@@ -109,7 +109,7 @@ def test_a_double_click_removes_once(drift, client, services, slack, fake_api):
     assert click(client, slack=slack, number=1).status_code == 200
     assert click(client, slack=slack, number=2).status_code == 200  # the same message: the same request
     assert click(client, slack=slack, number=3, message_ts="1764493200.000200").status_code == 200  # the reminder
-    services.worker.jobs["clicks"].run()
+    services.jobs.by_name["clicks"].run()
     assert len(fake_api.updates) == 1
     assert len(slack.answers_to(1)) == 1 and slack.answers_to(2) == []
     [later] = slack.answers_to(3)
@@ -118,7 +118,7 @@ def test_a_double_click_removes_once(drift, client, services, slack, fake_api):
 
 def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift, client, services, slack, taskrouter):
     assert click(client, "ignore_worker", slack=slack).status_code == 200
-    services.worker.jobs["clicks"].run()
+    services.jobs.by_name["clicks"].run()
     assert stored_state(services, KEY)["verdict"] == "ignored"
     assert f"value marked intended by slack:{APPROVER}" in stored_state(services, KEY)["detail"]
     with services.store.engine.connect() as connection:

@@ -12,15 +12,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
+from guard.config.env import ConfigError, is_http_url
 from guard.core.sid import is_sid
 
 _KEYS = {"name", "auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
-
-
-class AccountsError(ValueError):
-    """TWILIO_ACCOUNTS is malformed; the message says where, never echoing a secret."""
 
 
 @dataclass(frozen=True)
@@ -53,15 +49,31 @@ class Account:
         name = self.workspaces.get(workspace_sid)
         return f"{name} ({workspace_sid})" if name else workspace_sid
 
+    def credentials(self) -> Credentials:
+        """REST API credentials (an API key, else the auth token); raise ConfigError naming what is missing."""
+        if not self.sid:
+            raise ConfigError("TWILIO_ACCOUNT_SID is not set (needed for the TaskRouter REST API)")
+        if self.api_key:
+            if not self.api_secret:
+                raise ConfigError("TWILIO_API_SECRET is not set (TWILIO_API_KEY is)")
+            return Credentials(self.sid, self.api_key, self.api_secret)
+        if self.auth_token:
+            return Credentials(self.sid, self.sid, self.auth_token)
+        raise ConfigError(
+            "TWILIO_API_KEY and TWILIO_API_SECRET (or TWILIO_AUTH_TOKEN) are not set (needed for the REST API)"
+        )
 
-def parse_accounts(raw: str) -> tuple[Account, ...]:
-    """Parse and validate TWILIO_ACCOUNTS."""
+
+def parse_accounts(raw: str | None) -> tuple[Account, ...]:
+    """Parse and validate TWILIO_ACCOUNTS (unset: no listed accounts)."""
+    if raw is None:
+        return ()
     try:
         document = json.loads(raw)
     except ValueError:
-        raise AccountsError("TWILIO_ACCOUNTS is not valid JSON") from None
+        raise ConfigError("TWILIO_ACCOUNTS is not valid JSON") from None
     if not isinstance(document, dict) or not document:
-        raise AccountsError("TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID")
+        raise ConfigError("TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID")
     return tuple(_account(sid, entry) for sid, entry in document.items())
 
 
@@ -69,22 +81,22 @@ def _account(sid: str, entry: Any) -> Account:
     """One validated TWILIO_ACCOUNTS entry."""
     where = f"TWILIO_ACCOUNTS[{sid!r}]"
     if not is_sid(sid, "AC"):
-        raise AccountsError(f"TWILIO_ACCOUNTS key {sid!r} is not an Account SID (AC…)")
+        raise ConfigError(f"TWILIO_ACCOUNTS key {sid!r} is not an Account SID (AC…)")
     if not isinstance(entry, dict):
-        raise AccountsError(f"{where} must be an object")
+        raise ConfigError(f"{where} must be an object")
     unknown = set(entry) - _KEYS
     if unknown:
-        raise AccountsError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+        raise ConfigError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
     for key in _KEYS - {"workspaces"}:
         if key in entry and not isinstance(entry[key], str):
-            raise AccountsError(f"{where}.{key} must be a string")
+            raise ConfigError(f"{where}.{key} must be a string")
     if not entry.get("auth_token"):
-        raise AccountsError(f"{where}.auth_token is missing (it validates this account's signatures)")
+        raise ConfigError(f"{where}.auth_token is missing (it validates this account's signatures)")
     if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
-        raise AccountsError(f"{where} needs both api_key and api_secret, or neither")
+        raise ConfigError(f"{where} needs both api_key and api_secret, or neither")
     url = entry.get("slack_webhook_url")
     if url and not is_http_url(url):
-        raise AccountsError(f"{where}.slack_webhook_url must be an http:// or https:// URL")
+        raise ConfigError(f"{where}.slack_webhook_url must be an http:// or https:// URL")
     return Account(
         sid=sid,
         name=entry.get("name", ""),
@@ -101,14 +113,8 @@ def _workspaces(where: str, value: Any) -> dict[str, str]:
     if isinstance(value, list):
         value = dict.fromkeys(value, "")
     if not isinstance(value, dict):
-        raise AccountsError(f"{where}.workspaces must be a list of SIDs or an object of SID: name")
+        raise ConfigError(f"{where}.workspaces must be a list of SIDs or an object of SID: name")
     for sid, name in value.items():
         if not is_sid(sid, "WS") or not isinstance(name, str):
-            raise AccountsError(f"{where}.workspaces has {sid!r}, which is not a Workspace SID (WS…) with a name")
+            raise ConfigError(f"{where}.workspaces has {sid!r}, which is not a Workspace SID (WS…) with a name")
     return dict(value)
-
-
-def is_http_url(value: str) -> bool:
-    """True for an absolute http:// or https:// URL (webhook URLs, base URLs)."""
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)

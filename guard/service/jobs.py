@@ -1,4 +1,7 @@
-"""The one background worker: named jobs, run on every wake-up or on their own period, in one thread or loop."""
+"""The background jobs: named jobs, run on every wake-up or on their own period, in one thread or loop.
+
+Not to be confused with a TaskRouter worker (an agent) or a gunicorn worker (a process): this runs jobs.
+"""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ class Job:
     enabled: bool = True  # off when its feature is (REMEDIATE, SLACK_SIGNING_SECRET)
 
 
-class BackgroundWorker:
+class JobRunner:
     """Runs its jobs in a thread of the web process (`start`) or in the foreground (`run_forever`)."""
 
     def __init__(
@@ -35,11 +38,11 @@ class BackgroundWorker:
         poll_seconds: float = 2.0,
     ) -> None:
         """Run `jobs`; sleep `idle_seconds(poll_seconds)` between rounds unless `wakeup` is set; end on `stopping`."""
-        self.jobs = {job.name: job for job in jobs}
+        self.by_name = {job.name: job for job in jobs}
         self.wakeup = wakeup
         self.idle_seconds = idle_seconds
         self.poll_seconds = poll_seconds
-        self._next_run = dict.fromkeys(self.jobs, 0.0)
+        self._next_run = dict.fromkeys(self.by_name, 0.0)
         self._stop = stopping
         self._thread: threading.Thread | None = None
 
@@ -49,7 +52,7 @@ class BackgroundWorker:
 
     def run_due(self) -> None:
         """One round: every job that is due, in the order they were given."""
-        for job in self.jobs.values():
+        for job in self.by_name.values():
             if self._stop.is_set():
                 return
             if job.enabled and time.monotonic() >= self._next_run[job.name]:
@@ -76,7 +79,7 @@ class BackgroundWorker:
         if self._thread and self._thread.is_alive():
             return
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="guard-worker", daemon=True)
+        self._thread = threading.Thread(target=self.run_forever, name="guard-jobs", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -2,8 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
-from guard.core.transitions import AlertKind, Prior, transition
-from guard.core.verdict import Kind, judge
+from guard.core.alerts import AlertKind
+from guard.core.state import WorkerState
+from guard.core.transitions import transition
+from guard.core.verdict import Kind, Verdict
+from tests.core.judging import judge
 from tests.helpers import ANN_EMAIL, ANN_URI
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
@@ -11,11 +14,12 @@ DRIFT = judge({"email": ANN_EMAIL, "contact_uri": "sip:a"})
 OTHER_DRIFT = judge({"email": ANN_EMAIL, "contact_uri": "sip:b"})
 OK = judge({"email": ANN_EMAIL, "contact_uri": ANN_URI})
 PENDING = judge({"email": ANN_EMAIL})
+DELETED = Verdict(Kind.DELETED)
 
 
 def prior_of(verdict, since=T0, last_alert_at=T0):
     """Stored state as it would be after `verdict` was recorded at `since`."""
-    return Prior(verdict.kind, verdict.expected, verdict.actual, since, last_alert_at)
+    return WorkerState("Ann Veal", verdict, since, since, last_alert_at=last_alert_at)
 
 
 def test_first_drift_alerts_and_starts_the_clock():
@@ -48,9 +52,9 @@ def test_drift_to_ok_or_pending_resolves():
 
 
 def test_deleting_a_drifting_worker_resolves_and_a_healthy_one_is_silent():
-    assert transition(prior_of(DRIFT), None, T0).note == "worker deleted"
-    assert transition(prior_of(DRIFT), None, T0).alert is AlertKind.RESOLVED
-    assert transition(prior_of(OK), None, T0).alert is None
+    assert transition(prior_of(DRIFT), DELETED, T0).note == "worker deleted"
+    assert transition(prior_of(DRIFT), DELETED, T0).alert is AlertKind.RESOLVED
+    assert transition(prior_of(OK), DELETED, T0).alert is None
 
 
 def test_ok_and_pending_never_alert():

@@ -1,4 +1,4 @@
-"""Slack approvals: the clicks waiting to be applied, and the workers an approver marked intended."""
+"""Slack clicks: the button presses waiting to be applied and answered (the slack_click table)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,18 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, update
+from sqlalchemy import Connection, Engine, update
 from sqlalchemy.exc import IntegrityError
 
 from guard.adapters.db import connected, lease_oldest
-from guard.adapters.tables import ignore_rule, slack_click
-from guard.core.approval import Action, Click
-from guard.core.snapshot import WorkerKey
+from guard.adapters.tables import slack_click
+from guard.adapters.workers import key_params
+from guard.core.click import Action, Click
 from guard.core.statuses import ClickStatus
 
 
-class Approvals:
-    """Click and ignore-rule rows; bound to an engine (own transaction) or a connection (the caller's)."""
+class SlackClicks:
+    """Click rows; bound to an engine (own transaction) or a connection (the caller's)."""
 
     def __init__(self, bind: Engine | Connection) -> None:
         """Use `bind` for every statement."""
@@ -27,9 +27,7 @@ class Approvals:
         """Record a click to apply (or to refuse); None when the same request was recorded before."""
         key = click.key
         row = {
-            "account_sid": key.account_sid,
-            "workspace_sid": key.workspace_sid,
-            "worker_sid": key.worker_sid,
+            **key_params(key),
             "action": action,
             "user_id": click.user_id,
             "response_url": click.response_url,
@@ -58,33 +56,7 @@ class Approvals:
         with connected(self.bind) as connection:
             connection.execute(update(slack_click).where(slack_click.c.id == click_id).values(**values))
 
-    def add_ignore_rule(self, key: WorkerKey, actor: str, value: str | None, now: datetime) -> None:
-        """Mark the worker's value intended (kept if it was already)."""
-        row = {**_key(key), "actor": actor, "value": value, "created_at": now}
-        try:
-            with connected(self.bind) as connection, connection.begin_nested():
-                connection.execute(ignore_rule.insert().values(**row))
-        except IntegrityError:
-            pass  # marked before: the first approver and time stand
-
-    def remove_ignore_rule(self, rule_id: int) -> Mapping[str, Any] | None:
-        """Delete one rule; return it, or None when there was none."""
-        with connected(self.bind) as connection:
-            row = connection.execute(delete(ignore_rule).where(ignore_rule.c.id == rule_id).returning(ignore_rule))
-            found = row.first()
-        return None if found is None else found._mapping
-
-    def ignore_rules(self) -> list[Mapping[str, Any]]:
-        """Every rule, newest first."""
-        with connected(self.bind) as connection:
-            return [r._mapping for r in connection.execute(select(ignore_rule).order_by(ignore_rule.c.id.desc()))]
-
 
 def _unanswered(clicks: Any) -> tuple[Any, ...]:
     """Clicks still to apply or to answer."""
     return (clicks.c.status.in_((ClickStatus.PENDING, ClickStatus.APPLIED)),)
-
-
-def _key(key: WorkerKey) -> dict[str, str]:
-    """A worker key as column values."""
-    return {"account_sid": key.account_sid, "workspace_sid": key.workspace_sid, "worker_sid": key.worker_sid}

@@ -11,12 +11,12 @@ from typing import Any
 from guard.adapters.slack import escape
 from guard.adapters.slack_answers import SlackAnswers, mention
 from guard.config import ConfigError
-from guard.core.approval import Action, Click, refusal
+from guard.core.click import Action, Click, refusal
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
-from guard.service.remediation import ApiFor, record_outcome, remove_contact_uri
+from guard.service.remediation import ApiFor, record_removal, remove_contact_uri
 
 log = logging.getLogger("guard.slack")
 ANSWER_ATTEMPTS = 5  # then the answer is given up on; the change itself was made and announced already
@@ -30,12 +30,11 @@ TITLES = {
 
 def record_click(pipeline: Pipeline, click: Click, wake: Callable[[], None]) -> bool:
     """Record a verified click (or its refusal) before Slack gets its answer; False for a repeat of one."""
-    settings = pipeline.settings
-    known_account = any(account.sid == click.key.account_sid for account in settings.accounts)
+    known_account = pipeline.accounts.serves(click.key.account_sid)
     known_worker = known_account and pipeline.store.workers.known(click.key)
-    refused = refusal(click, settings.slack_approvers, known_account, known_worker)
+    refused = refusal(click, pipeline.settings.slack_approvers, known_account, known_worker)
     action = Action.REFUSE if refused else click.action
-    added = pipeline.store.approvals.add_click(click, action, refused, pipeline.clock())
+    added = pipeline.store.clicks.add_click(click, action, refused, pipeline.clock())
     fields = {"user": click.user_id, "action": click.action.value, "worker_sid": click.key.worker_sid}
     log_event(log, logging.INFO, "slack_click", refused=refused is not None, repeated=added is None, **fields)
     if added is not None:
@@ -53,12 +52,12 @@ class ClickJobs:
     def run_pending(self) -> int:
         """Handle every click that waits; return how many."""
         handled = 0
-        approvals = self.pipeline.store.approvals
-        while (row := approvals.claim_click(self.pipeline.clock(), self.lease)) is not None:
+        clicks = self.pipeline.store.clicks
+        while (row := clicks.claim_click(self.pipeline.clock(), self.lease)) is not None:
             outcome = row["outcome"]
             if row["status"] == ClickStatus.PENDING:  # not applied yet (a crash after the ack lands here)
                 outcome = json.dumps(self._apply(row))
-                approvals.finish_click(row["id"], ClickStatus.APPLIED, outcome, self.pipeline.clock())
+                clicks.finish_click(row["id"], ClickStatus.APPLIED, outcome, self.pipeline.clock())
             self._answer(row, json.loads(outcome))
             handled += 1
         return handled
@@ -81,7 +80,7 @@ class ClickJobs:
                 "text": f"{who}: {escape(str(err))}. Nothing was changed.",
             }
         outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True)
-        record_outcome(self.pipeline, key, outcome, actor)
+        record_removal(self.pipeline, key, outcome, actor)
         before = f"`{escape(outcome.before)}`" if outcome.before else "the value"
         said = {
             RemediationStatus.REMOVED: f"{who} removed {before} from {key.worker_sid}",
@@ -95,9 +94,9 @@ class ClickJobs:
             result = self.answers.ephemeral(row["response_url"], answer["text"])
         else:
             result = self.answers.replace(row["response_url"], answer["title"], answer["text"], FOOTNOTE)
-        approvals, now = self.pipeline.store.approvals, self.pipeline.clock()
+        clicks, now = self.pipeline.store.clicks, self.pipeline.clock()
         if result.outcome is SendOutcome.DELIVERED:
-            approvals.finish_click(row["id"], ClickStatus.ANSWERED, json.dumps(answer), now)
+            clicks.finish_click(row["id"], ClickStatus.ANSWERED, json.dumps(answer), now)
         elif result.outcome is SendOutcome.FAILED or row["attempts"] >= ANSWER_ATTEMPTS:
-            approvals.finish_click(row["id"], ClickStatus.ABANDONED, json.dumps(answer), now)
+            clicks.finish_click(row["id"], ClickStatus.ABANDONED, json.dumps(answer), now)
             log_event(log, logging.ERROR, "slack_answer_failed", click_id=row["id"], error=result.error)

@@ -2,8 +2,10 @@
 
 import pytest
 
+from guard.core.diagnosis import Diagnosis
 from guard.core.ignore import IgnoreRules
-from guard.core.verdict import Diagnosis, Kind, judge
+from guard.core.verdict import Kind
+from tests.core.judging import judge
 from tests.helpers import ANN_EMAIL, ANN_URI, worker_sid
 
 

@@ -2,8 +2,10 @@
 
 import pytest
 
+from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import Basis, Policy
-from guard.core.verdict import Diagnosis, Kind, judge
+from guard.core.verdict import Kind
+from tests.core.judging import judge
 from tests.flex_workers import ANN, DANA, FOX, JOHN, MELVIN, WALTER, flex_attributes
 
 

@@ -1,0 +1,44 @@
+"""Values an approver marked intended ("Intended, ignore this worker"): the ignore_rule table."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy.exc import IntegrityError
+
+from guard.adapters.db import connected
+from guard.adapters.tables import ignore_rule
+from guard.adapters.workers import key_params
+from guard.core.snapshot import WorkerKey
+
+
+class IntendedValues:
+    """Intended-value rules; bound to an engine (own transaction) or a connection (the caller's)."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        """Use `bind` for every statement."""
+        self.bind = bind
+
+    def add(self, key: WorkerKey, actor: str, value: str | None, now: datetime) -> None:
+        """Mark the worker's value intended (kept if it was already)."""
+        row = {**key_params(key), "actor": actor, "value": value, "created_at": now}
+        try:
+            with connected(self.bind) as connection, connection.begin_nested():
+                connection.execute(ignore_rule.insert().values(**row))
+        except IntegrityError:
+            pass  # marked before: the first approver and time stand
+
+    def remove(self, rule_id: int) -> Mapping[str, Any] | None:
+        """Delete one rule; return it, or None when there was none."""
+        with connected(self.bind) as connection:
+            row = connection.execute(delete(ignore_rule).where(ignore_rule.c.id == rule_id).returning(ignore_rule))
+            found = row.first()
+        return None if found is None else found._mapping
+
+    def rules(self) -> list[Mapping[str, Any]]:
+        """Every rule, newest first."""
+        with connected(self.bind) as connection:
+            return [r._mapping for r in connection.execute(select(ignore_rule).order_by(ignore_rule.c.id.desc()))]

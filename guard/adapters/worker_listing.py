@@ -1,0 +1,66 @@
+"""What operators read: workers by verdict with their latest remediation, searched and sorted (/status, /api)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select
+
+from guard.adapters.db import connected
+from guard.adapters.tables import remediation, worker_state
+from guard.core.text import shown
+from guard.core.verdict import Kind
+
+PK = ("account_sid", "workspace_sid", "worker_sid")
+LIKE_ESCAPE = "\\"
+DEFAULT_SORT = "since_desc"
+SORTS = {
+    "since_desc": worker_state.c.since.desc(),
+    "since_asc": worker_state.c.since.asc(),
+    "name": worker_state.c.name.asc(),
+}
+
+
+def contains_pattern(text_: str) -> str:
+    """A LIKE pattern that finds `text_` literally: % and _ are escaped, NUL is searched as the state shows it."""
+    literal = shown(text_).replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", r"\%").replace("_", r"\_")
+    return f"%{literal}%"
+
+
+class WorkerListing:
+    """Read-only listings of worker state for people."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        """Use `bind` for every statement."""
+        self.bind = bind
+
+    def verdict_counts(self) -> dict[str, int]:
+        """How many workers have each verdict now."""
+        query = select(worker_state.c.verdict, func.count()).group_by(worker_state.c.verdict)
+        with connected(self.bind) as connection:
+            return {verdict: count for verdict, count in connection.execute(query)}
+
+    def listing(
+        self, verdict: str | None = None, search: str = "", sort: str = DEFAULT_SORT, limit: int = 20_000
+    ) -> list[dict[str, Any]]:
+        """Workers (of one verdict, matching `search`) with their latest remediation; `sort` is a SORTS key."""
+        latest = (
+            select(func.max(remediation.c.id).label("id"))
+            .group_by(remediation.c.account_sid, remediation.c.workspace_sid, remediation.c.worker_sid)
+            .subquery()
+        )
+        last_fix = select(remediation).where(remediation.c.id.in_(select(latest.c.id))).subquery()
+        same_worker = and_(*(last_fix.c[name] == worker_state.c[name] for name in PK))
+        query = select(
+            worker_state,
+            last_fix.c.status.label("remediation_status"),
+            last_fix.c.finished_at.label("remediation_at"),
+        ).select_from(worker_state.outerjoin(last_fix, same_worker))
+        query = query.where(worker_state.c.verdict == verdict if verdict else worker_state.c.verdict != Kind.DELETED)
+        if search:
+            pattern = contains_pattern(search)
+            columns = (worker_state.c.name, worker_state.c.email, worker_state.c.worker_sid, worker_state.c.actual)
+            query = query.where(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns)))
+        query = query.order_by(SORTS[sort], worker_state.c.worker_sid).limit(limit)
+        with connected(self.bind) as connection:
+            return [dict(row._mapping) for row in connection.execute(query)]

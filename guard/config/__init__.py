@@ -1,0 +1,125 @@
+"""All configuration, read from environment variables in this package and validated once at start.
+
+Every error is one line that names the variable and never echoes its value (it may be a secret).
+Plain configuration only: which account serves a request, and its clients, is guard/adapters/accounts.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import cached_property
+
+from guard.config.accounts import Account, parse_accounts
+from guard.config.env import ConfigError, EnvReader
+from guard.core.evidence import Policy
+from guard.core.ignore import NO_RULES, IgnoreRules
+from guard.core.verdict import Rules
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated settings. Secrets are kept out of repr so they never reach a log."""
+
+    database_url: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
+    validate_signature: bool = True
+    trust_proxy: bool = False
+    public_base_url: str | None = None
+    slack_webhook_url: str | None = field(default=None, repr=False)
+    slack_notify_no_email: bool = False
+    ignore: IgnoreRules = NO_RULES
+    identity_policy: Policy = Policy.FLEX
+    alert_repeat: timedelta | None = None
+    remediate: str = "off"
+    delivery: str = "thread"
+    retry_max_seconds: float = 300.0
+    slack_timeout_seconds: float = 5.0
+    max_body_bytes: int = 256 * 1024
+    log_level: str = "INFO"
+    account_sid: str | None = None
+    api_key: str | None = None
+    api_secret: str | None = field(default=None, repr=False)
+    workspace_sid: str | None = None
+    taskrouter_base_url: str | None = None
+    api_retries: int = 5
+    listed_accounts: tuple[Account, ...] = ()  # from TWILIO_ACCOUNTS
+    metrics_token: str | None = field(default=None, repr=False)
+    status_user: str = "admin"
+    status_password: str | None = field(default=None, repr=False)
+    port: str | None = None  # set by Heroku: a production deployment
+    slack_signing_secret: str | None = field(default=None, repr=False)
+    slack_approvers: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from `env` (default: os.environ), raising ConfigError on the first bad one."""
+        reader = EnvReader(os.environ if env is None else env)
+        settings = cls(
+            database_url=reader.text("DATABASE_URL"),
+            auth_token=reader.text("TWILIO_AUTH_TOKEN"),
+            validate_signature=reader.flag("TWILIO_VALIDATE_SIGNATURE", True),
+            trust_proxy=reader.flag("TRUST_PROXY", False),
+            public_base_url=reader.url("PUBLIC_BASE_URL"),
+            slack_webhook_url=reader.url("SLACK_WEBHOOK_URL"),
+            slack_notify_no_email=reader.flag("SLACK_NOTIFY_NO_EMAIL", False),
+            ignore=IgnoreRules.parse(reader.text("IGNORE_WORKERS") or ""),
+            identity_policy=Policy(reader.choice("IDENTITY_POLICY", tuple(Policy), Policy.FLEX)),
+            alert_repeat=_hours(reader.number("ALERT_REPEAT_HOURS", 0)),
+            remediate=reader.choice("REMEDIATE", ("off", "remove"), "off"),
+            delivery=reader.choice("ALERT_DELIVERY", ("thread", "off"), "thread"),
+            retry_max_seconds=reader.number("ALERT_RETRY_MAX_SECONDS", 300, minimum=0.01),
+            slack_timeout_seconds=reader.number("SLACK_TIMEOUT_SECONDS", 5, minimum=0.1),
+            max_body_bytes=int(reader.number("MAX_BODY_BYTES", 256 * 1024, minimum=1024)),
+            log_level=reader.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
+            account_sid=reader.text("TWILIO_ACCOUNT_SID"),
+            api_key=reader.text("TWILIO_API_KEY"),
+            api_secret=reader.text("TWILIO_API_SECRET"),
+            workspace_sid=reader.text("TWILIO_WORKSPACE_SID"),
+            taskrouter_base_url=reader.url("TWILIO_TASKROUTER_BASE_URL"),
+            api_retries=int(reader.number("TWILIO_API_RETRIES", 5)),
+            listed_accounts=parse_accounts(reader.text("TWILIO_ACCOUNTS")),
+            metrics_token=reader.text("METRICS_TOKEN"),
+            status_user=reader.text("STATUS_USER") or "admin",
+            status_password=reader.text("STATUS_PASSWORD"),
+            port=reader.text("PORT"),
+            slack_signing_secret=reader.text("SLACK_SIGNING_SECRET"),
+            slack_approvers=reader.slack_users("SLACK_APPROVERS"),
+        )
+        if settings.validate_signature and not any(a.auth_token for a in settings.accounts):
+            raise ConfigError(
+                "TWILIO_AUTH_TOKEN is not set: it is needed to check X-Twilio-Signature "
+                "(set TWILIO_VALIDATE_SIGNATURE=false only for a local demo)"
+            )
+        if settings.remediate == "remove":
+            for account in settings.accounts:  # REMEDIATE=remove cannot work without them: fail at start
+                account.credentials()
+        return settings
+
+    @property
+    def rules(self) -> Rules:
+        """The verdict rules every judging place shares."""
+        return Rules(self.ignore, self.identity_policy)
+
+    @cached_property
+    def accounts(self) -> tuple[Account, ...]:
+        """Every account served: TWILIO_ACCOUNTS, plus the single-account variables when they name one."""
+        single = Account(
+            sid=self.account_sid,
+            auth_token=self.auth_token,
+            api_key=self.api_key,
+            api_secret=self.api_secret,
+            workspaces={self.workspace_sid: ""} if self.workspace_sid else {},
+        )
+        if not self.listed_accounts:
+            return (single,)
+        listed = {account.sid for account in self.listed_accounts}
+        extra = (single,) if self.account_sid and self.auth_token and self.account_sid not in listed else ()
+        return self.listed_accounts + extra
+
+
+def _hours(value: float) -> timedelta | None:
+    """Turn ALERT_REPEAT_HOURS into a timedelta; 0 means reminders are off."""
+    return timedelta(hours=value) if value > 0 else None

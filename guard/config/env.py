@@ -1,0 +1,84 @@
+"""Reading environment variables: typed, validated, and every error one line that names the variable.
+
+No error echoes a value: it may be a secret.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A missing or bad setting; the message is one line that names the variable."""
+
+
+# Upper bound for every number: keeps timedelta() and int() from overflowing on "inf" or "1e400".
+LARGEST_NUMBER = 1e9
+_SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
+
+
+class EnvReader:
+    """Typed access to environment variables; every error names the variable, never its value."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        """Wrap the mapping to read from."""
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        """Return the stripped value, or None when unset or blank."""
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def flag(self, name: str, default: bool) -> bool:
+        """Parse a boolean such as true/false, 1/0, yes/no, on/off."""
+        value = (self.text(name) or "").lower()
+        if value and value not in _FLAGS:
+            raise ConfigError(f"{name} must be true or false")
+        return _FLAGS[value] if value else default
+
+    def number(self, name: str, default: float, minimum: float = 0) -> float:
+        """Parse a finite number from `minimum` to LARGEST_NUMBER, or return the default when unset."""
+        value = self.text(name)
+        if value is None:
+            return float(default)
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number") from None
+        if not (math.isfinite(number) and minimum <= number <= LARGEST_NUMBER):
+            raise ConfigError(f"{name} must be a number from {minimum:g} to {LARGEST_NUMBER:g}")
+        return number
+
+    def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
+        """Parse one of a fixed set of words (case-insensitive)."""
+        value = (self.text(name) or default).lower()
+        found = next((choice for choice in choices if choice.lower() == value), None)
+        if found is None:
+            raise ConfigError(f"{name} must be one of: {', '.join(choices)}")
+        return found
+
+    def slack_users(self, name: str) -> frozenset[str]:
+        """Parse comma-separated Slack user IDs (U…, or W… on Enterprise Grid)."""
+        users = frozenset(user.strip() for user in (self.text(name) or "").split(",") if user.strip())
+        if not all(_SLACK_USER.match(user) for user in users):
+            raise ConfigError(f"{name} must be Slack user IDs (U…), comma-separated")
+        return users
+
+    def url(self, name: str) -> str | None:
+        """Parse an http(s) URL; the value is not echoed because it may be a secret."""
+        value = self.text(name)
+        if value is None:
+            return None
+        if not is_http_url(value):
+            raise ConfigError(f"{name} must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+
+def is_http_url(value: str) -> bool:
+    """True for an absolute http:// or https:// URL (webhook URLs, base URLs)."""
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)

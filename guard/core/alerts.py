@@ -1,0 +1,173 @@
+"""Alerts: the one table of alert kinds (what each means, where it goes), and the alert the core raises.
+
+A new kind of alert is one row in KINDS plus the rule in guard/core/decision.py that raises it; the log
+line, the outbox and the Slack message all follow from the row.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from guard.core.click import worker_reference
+from guard.core.snapshot import WorkerKey
+from guard.core.state import WorkerState
+from guard.core.statuses import Channel, RemediationStatus
+from guard.core.verdict import Kind, Verdict
+
+
+class AlertKind(StrEnum):
+    """What an alert announces."""
+
+    DRIFT = "drift"
+    RESOLVED = "resolved"
+    REMINDER = "reminder"
+    NO_EMAIL = "no_email"
+    REMEDIATION = "remediation"
+
+
+class Slack(StrEnum):
+    """When a kind goes to Slack (an account without a webhook gets the log line only, always)."""
+
+    ALWAYS = "always"
+    OPT_IN = "opt_in"  # only with SLACK_NOTIFY_NO_EMAIL=true
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """One row of the table: how a kind of alert is titled, ranked, routed and logged."""
+
+    title: str  # Slack's header, before the worker's name
+    severity: str  # critical, warning or info
+    slack: Slack
+    fix: bool  # carries the advice and, where the account allows them, the Remove / Intended buttons
+    log_level: int
+    failed_title: str | None = None  # the title when the alert reports a failure
+
+
+WARNING, INFO = logging.WARNING, logging.INFO
+KINDS: Mapping[AlertKind, KindSpec] = {
+    # title, severity, when it goes to Slack, whether it carries the fix, log level
+    AlertKind.DRIFT: KindSpec(":rotating_light: contact_uri drift", "critical", Slack.ALWAYS, True, WARNING),
+    AlertKind.REMINDER: KindSpec(":repeat: Still drifting", "warning", Slack.ALWAYS, True, WARNING),
+    AlertKind.RESOLVED: KindSpec(":white_check_mark: Resolved", "info", Slack.ALWAYS, False, INFO),
+    AlertKind.NO_EMAIL: KindSpec(":warning: contact_uri without email", "warning", Slack.OPT_IN, False, WARNING),
+    AlertKind.REMEDIATION: KindSpec(
+        ":broom: contact_uri removed", "info", Slack.ALWAYS, False, INFO, failed_title=":x: contact_uri removal failed"
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Routing:
+    """Where one workspace's alerts go, and how they name it: from its account's configuration."""
+
+    slack: bool = False  # the account has a Slack webhook
+    slack_opt_in: bool = False  # SLACK_NOTIFY_NO_EMAIL
+    buttons: bool = False  # a Slack signing secret and the account's REST credentials
+    account_label: str = ""
+    workspace_label: str = ""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert, frozen from the worker's state when it was raised: what every sink renders."""
+
+    kind: AlertKind
+    note: str
+    key: WorkerKey
+    worker_name: str
+    verdict: Verdict
+    since: datetime | None
+    created_at: datetime
+    channel: Channel
+    account_label: str
+    workspace_label: str
+    buttons: str | None = None  # the worker reference the fix buttons carry; a click re-checks it
+    source: str | None = None  # what raised it: taskrouter, event-streams, audit, slack, reminder
+    version: int | None = None
+    previous_actual: str | None = None
+    actor: str | None = None  # who remediated
+    result: str | None = None  # the remediation's status
+
+    @property
+    def spec(self) -> KindSpec:
+        """The row of the table for this kind."""
+        return KINDS[self.kind]
+
+    @property
+    def title(self) -> str:
+        """The header: the kind's title, or its failure title for a failed remediation."""
+        failed = self.result == RemediationStatus.FAILED and self.spec.failed_title
+        return failed or self.spec.title
+
+    def fields(self) -> dict[str, Any]:
+        """The alert as flat JSON values: the log line and the outbox payload."""
+        verdict = self.verdict.fields()
+        fields: dict[str, Any] = {
+            "kind": self.kind.value,
+            "note": self.note,
+            "account_sid": self.key.account_sid,
+            "workspace_sid": self.key.workspace_sid,
+            "worker_sid": self.key.worker_sid,
+            "worker_name": self.worker_name,
+            **verdict,
+            "since": self.since.isoformat() if self.since else None,
+            "created_at": self.created_at.isoformat(),
+            "channel": self.channel.value,
+            "account_label": self.account_label,
+            "workspace_label": self.workspace_label,
+        }
+        if self.buttons:
+            fields["fix_buttons"] = self.buttons
+        context = ("source", "version", "previous_actual", "actor", "result")
+        return fields | {name: getattr(self, name) for name in context}
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, Any]) -> Alert:
+        """The alert back from `fields()`."""
+        since = fields.get("since")
+        return cls(
+            kind=AlertKind(fields["kind"]),
+            note=fields.get("note") or "",
+            key=WorkerKey(fields["account_sid"], fields["workspace_sid"], fields["worker_sid"]),
+            worker_name=fields.get("worker_name") or "",
+            verdict=Verdict.from_fields({"verdict": Kind.MISMATCH, **fields}),  # rows an older release queued lack it
+            since=datetime.fromisoformat(since) if since else None,
+            created_at=datetime.fromisoformat(fields["created_at"]),
+            channel=Channel(fields.get("channel") or Channel.LOG),
+            account_label=fields.get("account_label") or fields["account_sid"],
+            workspace_label=fields.get("workspace_label") or fields["workspace_sid"],
+            buttons=fields.get("fix_buttons"),
+            source=fields.get("source"),
+            version=fields.get("version"),
+            previous_actual=fields.get("previous_actual"),
+            actor=fields.get("actor"),
+            result=fields.get("result"),
+        )
+
+
+def raise_alert(
+    kind: AlertKind, note: str, key: WorkerKey, state: WorkerState, routing: Routing, now: datetime, **context: Any
+) -> Alert:
+    """The alert of `kind` about a worker in `state`, routed as its account asks."""
+    spec = KINDS[kind]
+    to_slack = routing.slack and (spec.slack is Slack.ALWAYS or routing.slack_opt_in)
+    return Alert(
+        kind=kind,
+        note=note,
+        key=key,
+        worker_name=state.name,
+        verdict=state.verdict,
+        since=state.since,
+        created_at=now,
+        channel=Channel.SLACK if to_slack else Channel.LOG,
+        account_label=routing.account_label or key.account_sid,
+        workspace_label=routing.workspace_label or key.workspace_sid,
+        buttons=worker_reference(key) if spec.fix and routing.buttons else None,
+        **context,
+    )

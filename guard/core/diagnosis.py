@@ -1,0 +1,80 @@
+"""Why a contact_uri is a mismatch: the diagnosis an alert names (case only, wrong scheme, the raw email, …)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from enum import StrEnum
+from typing import Any
+
+from guard.core.contact_uri import SCHEME, DecodeError, decode, split_scheme
+from guard.core.evidence import Basis, Evidence
+from guard.core.text import shown, storable_problem
+
+
+class Diagnosis(StrEnum):
+    """Why a contact_uri is a mismatch."""
+
+    CASE_ONLY = "case_only"
+    WRONG_SCHEME = "wrong_scheme"
+    RAW_EMAIL = "raw_email"
+    RAW_IDENTITY = "raw_identity"
+    OTHER_EMAIL = "other_email"
+    OTHER_IDENTITY = "other_identity"
+    NOT_IDENTITY = "not_identity"
+    UNUSABLE = "unusable"
+    MALFORMED = "malformed"
+    DIFFERENT = "different"
+
+
+_PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{5,}$")
+
+
+def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] = ()) -> tuple[Diagnosis, str]:
+    """Explain how `actual` differs from the contact_uri the evidence (strongest first) expects.
+
+    `others` are identities the worker claims that the evidence overrules (email and name under a
+    recorded twilio_contact_identity).
+    """
+    primary = evidence[0]
+    if not isinstance(actual, str) or not actual.strip():
+        return Diagnosis.DIFFERENT, f"plainly different: {shown(actual, 200)!r} is not a client identity"
+    problem = storable_problem(actual)
+    if problem:
+        return Diagnosis.UNUSABLE, f"not a storable client identity: {problem}"
+    overruled = next((o for o in others if actual in o.accepted), None)
+    if overruled is not None:
+        return Diagnosis.NOT_IDENTITY, (
+            f"built from the {overruled.basis.noun}, but Flex registers the identity recorded in "
+            f"twilio_contact_identity ({primary.identity}): the browser listens on {primary.expected}"
+        )
+    scheme, body = split_scheme(actual)
+    if scheme not in (None, SCHEME):
+        return Diagnosis.WRONG_SCHEME, f"wrong scheme {scheme!r}: a Flex voice identity starts with 'client:'"
+    cased = next((e for e in evidence if actual.casefold() == e.expected.casefold()), None)
+    if cased is not None:
+        noun = cased.basis.noun
+        return Diagnosis.CASE_ONLY, f"differs only in letter case: Flex keeps the {noun}'s case and uppercase hex"
+    # The identity as typed (escaping would have changed it): a value someone wrote by hand.
+    raw = next((e for e in evidence if _typed_raw(body, e)), None)
+    if raw is not None:
+        kind = Diagnosis.RAW_EMAIL if raw.basis is Basis.EMAIL else Diagnosis.RAW_IDENTITY
+        return kind, f"the raw {raw.basis.noun}, not escaped: every character but A-Z, a-z, 0-9 must be _XX"
+    if _PHONE_RE.match(body.strip()):
+        return Diagnosis.WRONG_SCHEME, "wrong scheme: a phone number, not a 'client:' identity"
+    if scheme is None:
+        return Diagnosis.WRONG_SCHEME, "wrong scheme: the 'client:' prefix is missing"
+    try:
+        decoded = decode(actual)
+    except DecodeError as err:
+        return Diagnosis.MALFORMED, f"malformed escape: {err}"
+    if all(decoded.casefold() != e.identity.casefold() for e in evidence):
+        if primary.basis is Basis.EMAIL:
+            return Diagnosis.OTHER_EMAIL, f"decodes to a different email: {decoded}"
+        return Diagnosis.OTHER_IDENTITY, f"decodes to a different identity: {decoded}"
+    return Diagnosis.DIFFERENT, f"plainly different: the same {primary.basis.noun} escaped in a way Flex does not use"
+
+
+def _typed_raw(body: str, evidence: Evidence) -> bool:
+    """True when `body` is the identity as typed, where escaping would have changed it."""
+    return body.casefold() == evidence.identity.casefold() and evidence.identity != evidence.expected[len(SCHEME) :]

@@ -1,0 +1,63 @@
+"""A worker's stored state as the core reads it, and the ordering rules that protect it from old events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from guard.core.snapshot import WorkerSnapshot
+from guard.core.verdict import Kind, Verdict
+
+
+@dataclass(frozen=True)
+class Intended:
+    """An approver marked the worker's contact_uri intended ("Intended, ignore this worker")."""
+
+    actor: str
+    at: datetime
+    value: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How a verdict names who marked the value intended, and when."""
+        return f"{self.actor} on {self.at:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    """What the guard last concluded about one worker, and where that sits in the worker's history."""
+
+    name: str
+    verdict: Verdict
+    since: datetime  # when the verdict (and its values) last changed
+    updated_at: datetime
+    version: int | None = None
+    occurred_ms: int | None = None
+    last_alert_at: datetime | None = None
+    intended: Intended | None = None  # read with the state; written by the intended-value rules
+
+    @property
+    def deleted(self) -> bool:
+        """True once TaskRouter deleted the worker."""
+        return self.verdict.kind is Kind.DELETED
+
+
+def is_stale(snapshot: WorkerSnapshot, stored: WorkerState | None) -> bool:
+    """True when `snapshot` is older than what is stored, so it must not overwrite it.
+
+    A different WorkerVersion decides on its own. The same version is the same change seen again
+    (another intake, a redelivery, a replay): then the time decides, so a newer observation, such as
+    an audit's fetch, is not undone. A deletion is final for its version.
+    """
+    if stored is None:
+        return False
+    if snapshot.version is not None and stored.version is not None:
+        if snapshot.version != stored.version:
+            return snapshot.version < stored.version
+        if stored.deleted and not snapshot.deleted:
+            return True
+    if snapshot.occurred_ms is None or stored.occurred_ms is None:
+        return False
+    if stored.deleted and not snapshot.deleted:
+        return snapshot.occurred_ms <= stored.occurred_ms
+    return snapshot.occurred_ms < stored.occurred_ms

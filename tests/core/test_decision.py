@@ -1,0 +1,150 @@
+"""The decision table: one snapshot, the stored state, the rules and the time in; what to apply out."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from guard.core.alerts import KINDS, AlertKind, Routing
+from guard.core.decision import DecisionRules, Outcome, decide, decide_intended, remediation_alert, reminder
+from guard.core.snapshot import WorkerKey, WorkerSnapshot
+from guard.core.state import Intended
+from guard.core.statuses import Channel, RemediationStatus
+from guard.core.verdict import Kind, Rules
+from tests.helpers import ACCOUNT_SID, ANN_EMAIL, ANN_URI, WORKSPACE_SID, worker_sid
+
+T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+SLACK = Routing(slack=True, buttons=True, account_label="Prod", workspace_label="Flex")
+RULES = DecisionRules(Rules(), SLACK, repeat=None, remediate=False)
+
+
+def snapshot(contact_uri=ANN_URI, version=1, at=T0, deleted=False, email=ANN_EMAIL, **attributes):
+    """A worker event for Ann, `at` a moment, with her attributes."""
+    attributes = {"email": email, "contact_uri": contact_uri, **attributes}
+    attributes = {name: value for name, value in attributes.items() if value is not None}
+    occurred = int(at.timestamp() * 1000)
+    return WorkerSnapshot(KEY, "Ann Veal", attributes, deleted=deleted, version=version, occurred_ms=occurred)
+
+
+def after(*snapshots, rules=RULES, now=T0):
+    """The decision on the last snapshot, after the ones before it were applied in order."""
+    stored = None
+    for one in snapshots[:-1]:
+        stored = decide(one, stored, rules, now).state or stored
+    return decide(snapshots[-1], stored, rules, now)
+
+
+def test_a_new_drifting_worker_is_recorded_with_one_drift_alert_to_slack_with_the_buttons():
+    decision = after(snapshot("sip:ann"))
+    assert decision.outcome is Outcome.RECORDED
+    assert decision.state.verdict.kind is Kind.MISMATCH
+    assert decision.alert.kind is AlertKind.DRIFT
+    assert decision.alert.channel is Channel.SLACK
+    assert decision.alert.buttons == f"{ACCOUNT_SID}/{WORKSPACE_SID}/{worker_sid(1)}"
+    assert (decision.alert.account_label, decision.alert.workspace_label) == ("Prod", "Flex")
+    assert decision.remove is False
+
+
+def test_remediate_queues_a_removal_with_the_drift_alert_only():
+    rules = replace(RULES, remediate=True)
+    assert after(snapshot("sip:ann"), rules=rules).remove is True
+    assert after(snapshot("sip:ann"), snapshot("sip:ann", version=2), rules=rules).remove is False
+    assert after(snapshot(), rules=rules).remove is False
+
+
+def test_the_same_drift_again_is_silent_and_keeps_its_since():
+    decision = after(snapshot("sip:ann"), snapshot("sip:ann", version=2, at=T0 + timedelta(hours=1)))
+    assert decision.alert is None
+    assert decision.state.since == T0
+    assert decision.state.version == 2
+
+
+def test_a_fixed_drift_resolves_with_the_previous_value_named():
+    decision = after(snapshot("sip:ann"), snapshot(ANN_URI, version=2))
+    assert decision.alert.kind is AlertKind.RESOLVED
+    assert decision.alert.note == "contact_uri is correct again"
+    assert decision.alert.previous_actual == "sip:ann"
+    assert decision.alert.buttons is None  # nothing to fix
+
+
+def test_an_older_version_is_stale_and_changes_nothing():
+    decision = after(snapshot("sip:ann", version=3), snapshot(ANN_URI, version=2))
+    assert decision.outcome is Outcome.STALE
+    assert (decision.state, decision.alert) == (None, None)
+    assert decision.verdict.kind is Kind.OK  # judged all the same (the verdict counter counts it)
+
+
+def test_an_event_older_than_the_dedup_window_is_a_replay():
+    decision = after(snapshot("sip:ann", at=T0 - timedelta(days=3)))
+    assert decision.outcome is Outcome.REPLAY
+    assert decision.state is None
+
+
+def test_deleting_a_drifting_worker_resolves_and_keeps_its_email():
+    decision = after(snapshot("sip:ann"), snapshot(version=2, deleted=True))
+    assert decision.alert.kind is AlertKind.RESOLVED
+    assert decision.state.deleted and decision.state.verdict.email == ANN_EMAIL
+    assert decision.state.verdict.detail == "worker deleted"
+
+
+def test_deleting_a_healthy_worker_is_silent():
+    decision = after(snapshot(), snapshot(version=2, deleted=True))
+    assert decision.alert is None
+    assert decision.state.deleted
+
+
+@pytest.mark.parametrize(("opt_in", "channel"), [(False, Channel.LOG), (True, Channel.SLACK)])
+def test_a_no_email_notice_goes_to_slack_only_when_asked(opt_in, channel):
+    rules = replace(RULES, routing=replace(SLACK, slack_opt_in=opt_in))
+    decision = after(snapshot(email=None), rules=rules)
+    assert decision.alert.kind is AlertKind.NO_EMAIL
+    assert decision.alert.channel is channel
+
+
+def test_without_a_slack_webhook_every_alert_is_a_log_line():
+    decision = after(snapshot("sip:ann"), rules=replace(RULES, routing=Routing()))
+    assert decision.alert.channel is Channel.LOG
+    assert decision.alert.account_label == ACCOUNT_SID  # no name configured: the SID
+
+
+def test_a_value_marked_intended_is_ignored_and_its_drift_resolved():
+    drift = after(snapshot("sip:ann")).state
+    intended = Intended("slack:U1", T0, "sip:ann")
+    decision = decide_intended(KEY, drift, intended, SLACK, T0 + timedelta(minutes=1))
+    assert decision.state.verdict.kind is Kind.IGNORED
+    assert decision.alert.kind is AlertKind.RESOLVED
+    assert "slack:U1" in decision.alert.note
+    later = decide(snapshot("sip:ann", version=2), decision.state, RULES, T0 + timedelta(minutes=2))
+    assert later.state.verdict.kind is Kind.IGNORED
+    assert later.alert is None
+
+
+def test_marking_a_deleted_or_unknown_worker_intended_changes_nothing():
+    deleted = after(snapshot(), snapshot(version=2, deleted=True)).state
+    assert decide_intended(KEY, deleted, Intended("slack:U1", T0), SLACK, T0).state is None
+    assert decide_intended(KEY, None, Intended("slack:U1", T0), SLACK, T0).state is None
+
+
+def test_a_reminder_carries_the_buttons_and_names_since_when():
+    drift = after(snapshot("sip:ann")).state
+    alert = reminder(KEY, drift, SLACK, T0 + timedelta(hours=7))
+    assert alert.kind is AlertKind.REMINDER
+    assert alert.buttons
+    assert "2026-11-27 09:00" in alert.note
+
+
+def test_a_failed_removal_is_announced_with_its_own_title_and_a_skip_is_not():
+    drift = after(snapshot("sip:ann")).state
+    failed = (RemediationStatus.FAILED, None, "HTTP 500", "slack:U1")
+    alert = remediation_alert(KEY, drift, "ann.veal", failed, SLACK, T0)
+    assert alert.kind is AlertKind.REMEDIATION
+    assert alert.title == ":x: contact_uri removal failed"
+    assert alert.note == "remediation failed: HTTP 500"
+    assert alert.verdict.actual == "sip:ann"
+    skipped = (RemediationStatus.SKIPPED, "sip:ann", "no longer a mismatch", "slack:U1")
+    assert remediation_alert(KEY, drift, "ann.veal", skipped, SLACK, T0) is None
+
+
+def test_every_alert_kind_has_one_row_in_the_table():
+    assert set(KINDS) == set(AlertKind)
