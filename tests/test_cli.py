@@ -65,6 +65,7 @@ def test_migrate_brings_the_database_to_head(runner, services):
           '"contact_uri": "client:fmulder", "roles": ["agent"]}'], 0, "basis:    twilio_contact_identity"),
         (["--attributes", '{"email": "agent@twilio.com", "contact_uri": "client:fmulder"}', "--identity", "fmulder"],
          0, "verdict:  ok"),
+        (["--worker-name", "testWorker", "--attributes", "{}"], 0, "verdict:  ignored\ndetail:   not a Flex agent"),
         (["--attributes", "[1]"], 2, "error: --attributes must be a JSON object"),
         (["--attributes", "{nope"], 2, "error: --attributes is not valid JSON"),
     ],

@@ -12,6 +12,12 @@ from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gath
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.text import shown
 
+# What Flex writes on every agent it knows (SSO or pre-provisioned). A worker with none of them is no Flex agent:
+# TaskRouter also holds bots, back-office queues and workspaces without Flex, and its name alone proves nothing.
+AGENT_ATTRIBUTES = ("email", "contact_uri", IDENTITY_ATTRIBUTE, "roles")
+NOT_AN_AGENT = "not a Flex agent: no email, contact_uri, twilio_contact_identity or roles"
+_ABSENT = (None, "", [], {})
+
 
 class Kind(StrEnum):
     """What the guard concludes about a worker."""
@@ -89,6 +95,8 @@ class Rules:
         ignored = self.ignore.reason(worker_sid, email)
         if ignored:
             return Verdict(Kind.IGNORED, email_shown, None, actual, detail=ignored)
+        if not any(attributes.get(name) not in _ABSENT for name in AGENT_ATTRIBUTES):
+            return Verdict(Kind.IGNORED, detail=NOT_AN_AGENT)  # a bot or a queue, whatever its name
         evidence, note = gather(email, attributes.get(IDENTITY_ATTRIBUTE), worker_name, self.policy)
         if not evidence:
             if actual is None:

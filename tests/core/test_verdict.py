@@ -3,6 +3,7 @@
 import pytest
 
 from guard.core.diagnosis import Diagnosis
+from guard.core.evidence import Basis
 from guard.core.ignore import IgnoreRules
 from guard.core.verdict import Kind
 from tests.core.judging import judge
@@ -37,6 +38,19 @@ def test_worker_without_email_or_contact_uri_is_not_a_flex_agent():
     verdict = judge({"skills": ["billing"]})
     assert verdict.kind is Kind.IGNORED
     assert "not a Flex agent" in verdict.detail
+
+
+@pytest.mark.parametrize("attributes", [{}, {"type": "support"}, {"email": "", "roles": []}, {"contact_uri": None}])
+def test_a_name_alone_never_makes_a_flex_agent(attributes):
+    # Twilio's own example worker is friendly_name "testWorker" with attributes {}: a bot or queue, not an agent.
+    verdict = judge(attributes, worker_sid(1), worker_name="testWorker")
+    assert verdict.kind is Kind.IGNORED
+    assert verdict.detail == "not a Flex agent: no email, contact_uri, twilio_contact_identity or roles"
+
+
+def test_an_agent_with_roles_and_an_identity_name_but_no_email_waits_for_its_first_login():
+    verdict = judge({"roles": ["agent"]}, worker_sid(1), worker_name="dana.scully")
+    assert (verdict.kind, verdict.basis, verdict.expected) == (Kind.PENDING, Basis.WORKER_NAME, "client:dana_2Escully")
 
 
 @pytest.mark.parametrize(
