@@ -142,7 +142,9 @@ def test_429_waits_as_long_as_retry_after_says(fake, api):
     fake.inject(429, times=1, path_contains="/Activities", Retry_After="1")
     started = time.monotonic()
     assert len(list_activities(api)) == 4
-    assert time.monotonic() - started >= 1.0 > without_header
+    with_header = time.monotonic() - started
+    # urllib3 retries a first 429 at once unless Retry-After says otherwise; the margin absorbs a loaded machine.
+    assert with_header >= 1.0 and with_header - without_header >= 0.5
     assert len(requests_to(fake, "/Activities")) == 2 * (1 + 2)  # two listings of 2 pages, one retry each
 
 
