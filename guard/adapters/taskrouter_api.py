@@ -6,15 +6,17 @@ import json
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from requests.adapters import HTTPAdapter
-from twilio.base.exceptions import TwilioRestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.response import Response
 from twilio.rest import Client
 from urllib3.util.retry import Retry
 
-from guard.adapters.taskrouter_async import etag_of, fetch_workers
+from guard.adapters.taskrouter_async import etag_of, fetch_workers, rest_error
 from guard.config.accounts import Credentials
 from guard.core.retry import RETRIED_STATUSES
 
@@ -29,6 +31,9 @@ class WorkerRecord:
     name: str
     attributes_json: str | None
     etag: str | None = None
+    activity_sid: str | None = None
+    activity_name: str | None = None
+    available: bool | None = None  # whether its current activity routes tasks to it
 
 
 class PreconditionFailed(Exception):
@@ -82,18 +87,22 @@ class TaskRouterApi:
 
     def list_workers(self) -> Iterator[WorkerRecord]:
         """Every worker, a page of 1000 at a time, following next_page_url."""
-        page = self.workers.page(page_size=PAGE_SIZE)
+        for worker in self.each(self.workers):
+            yield _worker_record(worker, None)
+
+    def each(self, listing: Any, **filters: Any) -> Iterator[Any]:
+        """Every record of a twilio list resource (`filters` are its page() arguments), following next_page_url."""
+        uri = getattr(listing, "_uri", "")  # only to name the resource in an error
+        page = _raising(partial(listing.page, page_size=PAGE_SIZE, **filters), uri)
         while page is not None:
-            for worker in page:
-                yield WorkerRecord(worker.sid, worker.friendly_name or "", worker.attributes)
+            yield from page
             next_url = page.next_page_url
-            page = self.workers.get_page(self._rebase(next_url)) if next_url else None
+            page = _raising(partial(listing.get_page, self._rebase(next_url)), uri) if next_url else None
 
     def fetch_worker(self, worker_sid: str) -> WorkerRecord:
         """One worker with its attributes and ETag."""
         response = self.workers(worker_sid).fetch_with_http_info()
-        worker = response.data
-        return WorkerRecord(worker.sid, worker.friendly_name or "", worker.attributes, etag_of(response.headers))
+        return _worker_record(response.data, etag_of(response.headers))
 
     def fetch_many(
         self, sids: Iterable[str], concurrency: int, on_result: Callable[[str, WorkerRecord | Exception], None]
@@ -124,6 +133,27 @@ class TaskRouterApi:
             return url
         base, target = urlsplit(self.base_url), urlsplit(url)
         return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + target.path, target.query, ""))
+
+
+def _raising(load: Callable[[], Any], uri: str) -> Any:
+    """Load a page; a failed one raises TwilioRestException with its status, like a fetch (twilio raises less)."""
+    try:
+        return load()
+    except TwilioRestException:
+        raise
+    except TwilioException as err:
+        response = err.args[1] if len(err.args) > 1 else None
+        if not isinstance(response, Response):
+            raise
+        raise rest_error(response.status_code, uri, response.text) from None
+
+
+def _worker_record(worker: Any, etag: str | None) -> WorkerRecord:
+    """A WorkerRecord from twilio's WorkerInstance."""
+    name = worker.friendly_name or ""
+    return WorkerRecord(
+        worker.sid, name, worker.attributes, etag, worker.activity_sid, worker.activity_name, worker.available
+    )
 
 
 def describe(err: Exception) -> str:

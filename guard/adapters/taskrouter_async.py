@@ -22,7 +22,9 @@ from twilio.rest import Client
 from guard.config.accounts import Credentials
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 
-OnResult = Callable[[str, Any], None]  # (worker SID, (name, attributes JSON, ETag) or the exception)
+# (worker SID, the WorkerRecord fields after the SID as a tuple, or the exception)
+OnResult = Callable[[str, Any], None]
+Fetched = tuple[str, str | None, str | None, str | None, str | None, bool | None]
 
 
 class RetryAfterBackoff(ExponentialRetry):
@@ -90,8 +92,8 @@ async def _fetch_all(
         await http.session.close()
 
 
-async def _fetch(client: Client, workspace_sid: str, sid: str) -> tuple[str, str | None, str | None]:
-    """One worker's (name, attributes JSON, ETag), through the client's own authenticated request.
+async def _fetch(client: Client, workspace_sid: str, sid: str) -> Fetched:
+    """One worker's (name, attributes JSON, ETag, activity SID, activity name, available), authenticated by the client.
 
     `Client.request_async` rather than `workers(sid).fetch_async()`: building a WorkerInstance parses
     three timestamps with strptime, a fifth of the sweep's CPU, and the guard reads none of them.
@@ -99,13 +101,25 @@ async def _fetch(client: Client, workspace_sid: str, sid: str) -> tuple[str, str
     url = client.taskrouter.absolute_url(f"v1/Workspaces/{workspace_sid}/Workers/{sid}")
     response = await client.request_async("GET", url)
     if not 200 <= response.status_code < 300:
-        try:
-            message = json.loads(response.text).get("message", "")
-        except (ValueError, AttributeError):
-            message = response.text[:200]
-        raise TwilioRestException(response.status_code, url, message, method="GET")
+        raise rest_error(response.status_code, url, response.text)
     payload = json.loads(response.text)
-    return payload.get("friendly_name") or "", payload.get("attributes"), etag_of(response.headers)
+    return (
+        payload.get("friendly_name") or "",
+        payload.get("attributes"),
+        etag_of(response.headers),
+        payload.get("activity_sid"),
+        payload.get("activity_name"),
+        payload.get("available"),
+    )
+
+
+def rest_error(status: int, url: str, text: str) -> TwilioRestException:
+    """The TwilioRestException for an error answer to a GET, with the message of Twilio's error body."""
+    try:
+        message = json.loads(text).get("message", "")
+    except (ValueError, AttributeError):
+        message = text[:200]
+    return TwilioRestException(status, url, message, method="GET")
 
 
 def etag_of(headers: Mapping[str, str] | None) -> str | None:

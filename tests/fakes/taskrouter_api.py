@@ -1,4 +1,4 @@
-"""A real local HTTP server that plays the TaskRouter Worker REST API for tests and benchmarks.
+"""A real local HTTP server that plays the TaskRouter REST API (Workers, Activities, Events) for tests and benchmarks.
 
 It pages like Twilio (meta.next_page_url), can leave attributes out of listings, serves ETags,
 enforces If-Match on updates (412), and injects 429/5xx and latency on demand.
@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tests.fakes.taskrouter_http import FakeApiServer, WorkerApiHandler
-
-ACCOUNT = "AC" + "a" * 32
+from tests.fakes.taskrouter_lookups import ACCOUNT, OFFLINE_SID, LookupState
 
 
 @dataclass
@@ -37,23 +36,29 @@ class Update:
     if_match: str | None
 
 
-class FakeTaskRouter:
+class FakeTaskRouter(LookupState):
     """State and behaviour of the fake API; `start()` serves it on 127.0.0.1."""
 
     def __init__(self, null_list_attributes: bool = False, latency: float = 0.0, max_page_size: int = 1000) -> None:
-        """Start empty; add workers with `add_worker`."""
-        self.workspaces: dict[str, dict[str, dict[str, Any]]] = {}
-        self.null_list_attributes = null_list_attributes
-        self.latency = latency
+        """Start empty; add workers with `add_worker`, activities and events with `add_activity`, `add_event`."""
+        self.initial_null_list_attributes, self.initial_latency = null_list_attributes, latency
+        self.server: FakeApiServer | None = None
         self.max_page_size = max_page_size
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every workspace, fault and request (a fake that outlives one test, as behind Prism)."""
+        self.workspaces: dict[str, dict[str, dict[str, Any]]] = {}
+        self.activities: dict[str, dict[str, dict[str, Any]]] = {}
+        self.events: dict[str, dict[str, dict[str, Any]]] = {}
+        self.null_list_attributes, self.latency = self.initial_null_list_attributes, self.initial_latency
         self.in_flight = 0
         self.max_in_flight = 0
         self.faults: list[Fault] = []
         self.updates: list[Update] = []
         self.requests: list[tuple[str, str]] = []
         self.before_update: Callable[[str], None] | None = None
-        self.lock = threading.Lock()
-        self.server: FakeApiServer | None = None
 
     @property
     def url(self) -> str:
@@ -62,9 +67,10 @@ class FakeTaskRouter:
         return f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def add_worker(self, workspace_sid: str, sid: str, name: str, attributes: dict[str, Any]) -> None:
-        """Create a worker with version 1."""
+        """Create a worker with version 1, Offline (`set_activity` moves it)."""
         workers = self.workspaces.setdefault(workspace_sid, {})
         workers[sid] = {"sid": sid, "friendly_name": name, "attributes": json.dumps(attributes), "version": 1}
+        workers[sid].update(activity_sid=OFFLINE_SID, activity_name="Offline", available=False)
 
     def attributes(self, workspace_sid: str, sid: str) -> dict[str, Any]:
         """The current attributes of a worker, parsed."""
@@ -124,9 +130,9 @@ class FakeTaskRouter:
             "sid": worker["sid"],
             "friendly_name": worker["friendly_name"],
             "attributes": None if hidden else worker["attributes"],
-            "activity_name": "Offline",
-            "activity_sid": "WA" + "0" * 32,
-            "available": False,
+            "activity_name": worker["activity_name"],
+            "activity_sid": worker["activity_sid"],
+            "available": worker["available"],
             "date_created": "2026-01-05T09:00:00Z",
             "date_updated": "2026-11-20T09:00:00Z",
             "date_status_changed": "2026-11-20T09:00:00Z",

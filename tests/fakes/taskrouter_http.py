@@ -5,14 +5,18 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
+from functools import partial
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 if TYPE_CHECKING:
     from tests.fakes.taskrouter_api import FakeTaskRouter
 
 _WORKERS = re.compile(r"^/v1/Workspaces/(WS\w{32})/Workers(?:/(WK\w{32}))?$")
+_LOOKUPS = re.compile(r"^/v1/Workspaces/(WS\w{32})/(Activities|Events)(?:/(EV\w{32}))?$")
+_NOT_FOUND = {"code": 20404, "message": "The requested resource was not found", "status": 404}
 
 
 class FakeApiServer(ThreadingHTTPServer):
@@ -23,7 +27,7 @@ class FakeApiServer(ThreadingHTTPServer):
 
 
 class WorkerApiHandler(BaseHTTPRequestHandler):
-    """Routes the three Worker endpoints."""
+    """Routes the Worker endpoints (list, fetch, update), the Activities list, and the Event fetch and list."""
 
     api: FakeTaskRouter
     protocol_version = "HTTP/1.1"  # keep-alive, like the real API
@@ -69,27 +73,51 @@ class WorkerApiHandler(BaseHTTPRequestHandler):
                 {"code": 20000 + fault.status, "message": "injected", "status": fault.status},
                 fault.headers,
             )
+        lookup = _LOOKUPS.match(path)
+        if lookup and method == "GET":
+            return self._lookup(path, *lookup.groups(), parse_qs(query))
         match = _WORKERS.match(path)
         if not match or match.group(1) not in api.workspaces:
-            return self._send(404, {"code": 20404, "message": "not found", "status": 404})
+            return self._send(404, _NOT_FOUND)
         workspace_sid, worker_sid = match.groups()
         workers = api.workspaces[workspace_sid]
         if worker_sid is None:
-            return self._list(workspace_sid, workers, parse_qs(query))
+            render = partial(api.worker_json, workspace_sid, listing=True)
+            return self._page("workers", path, list(workers.values()), parse_qs(query), render)
         if worker_sid not in workers:
-            return self._send(404, {"code": 20404, "message": "not found", "status": 404})
+            return self._send(404, _NOT_FOUND)
         if method == "POST":
             return self._update(workspace_sid, worker_sid, {k: v[0] for k, v in parse_qs(body.decode()).items()})
         worker = workers[worker_sid]
         return self._send(200, api.worker_json(workspace_sid, worker, False), {"ETag": f'"{worker["version"]}"'})
 
-    def _list(self, workspace_sid: str, workers: dict[str, dict[str, Any]], query: dict[str, list[str]]) -> None:
-        """One page of workers, with Twilio's meta block."""
+    def _lookup(
+        self, path: str, workspace_sid: str, collection: str, event_sid: str | None, query: dict[str, list[str]]
+    ) -> None:
+        """The Activities list, an Event by SID, or the Events list (a malformed date or number is a 400)."""
+        api = self.api
+        if not any(workspace_sid in known for known in (api.workspaces, api.activities, api.events)):
+            return self._send(404, _NOT_FOUND)
+        if collection == "Activities":
+            activities = api.listed_activities(workspace_sid, query)
+            return self._page("activities", path, activities, query, partial(api.activity_json, workspace_sid))
+        if event_sid is not None:
+            event = api.events.get(workspace_sid, {}).get(event_sid)
+            return self._send(200, api.event_json(workspace_sid, event)) if event else self._send(404, _NOT_FOUND)
+        try:
+            events = api.listed_events(workspace_sid, query)
+        except ValueError as err:
+            return self._send(400, {"code": 20001, "message": f"Invalid parameter: {err}", "status": 400})
+        return self._page("events", path, events, query, partial(api.event_json, workspace_sid))
+
+    def _page(
+        self, key: str, path: str, items: list[Any], query: dict[str, list[str]], render: Callable[[Any], Any]
+    ) -> None:
+        """One page of `items` (rendered to JSON) under `key`, with Twilio's meta block; its URLs keep the filters."""
         size = min(int(query.get("PageSize", ["50"])[0]), self.api.max_page_size)
         offset = int(query.get("PageToken", ["0"])[0])
-        sids = list(workers)
-        page = [self.api.worker_json(workspace_sid, workers[s], True) for s in sids[offset : offset + size]]
-        base = f"{self.api.url}/v1/Workspaces/{workspace_sid}/Workers?PageSize={size}"
+        filters = [(name, values[0]) for name, values in query.items() if name not in ("PageSize", "Page", "PageToken")]
+        base = f"{self.api.url}{path}?" + urlencode([*filters, ("PageSize", size)])
         following = offset + size
         meta = {
             "page": offset // size,
@@ -98,11 +126,11 @@ class WorkerApiHandler(BaseHTTPRequestHandler):
             "previous_page_url": None,
             "url": f"{base}&Page={offset // size}&PageToken={offset}",
             "next_page_url": f"{base}&Page={following // size}&PageToken={following}"
-            if following < len(sids)
+            if following < len(items)
             else None,
-            "key": "workers",
+            "key": key,
         }
-        self._send(200, {"workers": page, "meta": meta})
+        self._send(200, {key: [render(item) for item in items[offset : offset + size]], "meta": meta})
 
     def _update(self, workspace_sid: str, worker_sid: str, params: dict[str, str]) -> None:
         """Replace attributes if If-Match matches the current ETag."""

@@ -1,0 +1,158 @@
+"""The REST lookups (activities, who changed a worker) and the workers' activity, against the fake TaskRouter API."""
+
+import time
+from collections.abc import Iterator
+
+import pytest
+from twilio.base.exceptions import TwilioRestException
+
+from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord
+from guard.adapters.taskrouter_lookups import ActivityRecord, fetch_event, list_activities, list_worker_changes
+from guard.config.accounts import Credentials
+from tests.fakes.taskrouter_api import FakeTaskRouter
+from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, WORKSPACE_SID, worker_sid
+
+HOUR_MS = 3600 * 1000
+DAY_MS = 24 * HOUR_MS
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTaskRouter]:
+    """A fake with pages of 2, so a handful of records already spans several pages."""
+    api = FakeTaskRouter(max_page_size=2).start()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def api(fake: FakeTaskRouter) -> TaskRouterApi:
+    """The guard's REST client on the fake, with two retries."""
+    return TaskRouterApi(Credentials(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN), WORKSPACE_SID, fake.url, retries=2)
+
+
+def requests_to(fake: FakeTaskRouter, part: str) -> list[str]:
+    """The paths (with queries) of the requests whose path contains `part`."""
+    return [path for _, path in fake.requests if part in path]
+
+
+def now_ms() -> int:
+    """The current time in epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+def test_list_activities_follows_every_page(fake, api):
+    sids = fake.add_flex_activities(WORKSPACE_SID)
+    fake.add_activity(WORKSPACE_SID, "WA" + "e" * 32, "Wrap-up", False)
+    activities = list_activities(api)
+    assert activities[:2] == [
+        ActivityRecord(sids["Offline"], "Offline", False),
+        ActivityRecord(sids["Available"], "Available", True),
+    ]
+    assert [a.name for a in activities] == ["Offline", "Available", "Unavailable", "Break", "Wrap-up"]
+    assert len(requests_to(fake, "/Activities")) == 3
+
+
+def test_workers_carry_their_activity_from_the_list_the_fetch_and_the_async_fetch(fake, api):
+    sids = fake.add_flex_activities(WORKSPACE_SID)
+    fake.add_worker(WORKSPACE_SID, worker_sid(1), "ann", {"email": "ann@example.com"})
+    fake.add_worker(WORKSPACE_SID, worker_sid(2), "bob", {"email": "bob@example.com"})
+    fake.set_activity(WORKSPACE_SID, worker_sid(1), sids["Available"])
+    listed = {record.sid: record for record in api.list_workers()}
+    fetched = api.fetch_worker(worker_sid(1))
+    results: dict[str, WorkerRecord | Exception] = {}
+    api.fetch_many([worker_sid(1), worker_sid(2)], 2, results.__setitem__)
+    for record in (listed[worker_sid(1)], fetched, results[worker_sid(1)]):
+        assert isinstance(record, WorkerRecord)
+        assert (record.activity_sid, record.activity_name, record.available) == (sids["Available"], "Available", True)
+    for record in (listed[worker_sid(2)], results[worker_sid(2)]):
+        assert isinstance(record, WorkerRecord)
+        assert (record.activity_sid, record.activity_name, record.available) == (sids["Offline"], "Offline", False)
+
+
+def test_fetch_event_returns_who_changed_what(fake, api):
+    fake.add_worker(WORKSPACE_SID, worker_sid(1), "ann", {"email": "ann@example.com"})
+    sid = fake.add_event(
+        WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=1_790_000_000_123,
+        actor_sid="US" + "1" * 32, actor_type="user", actor_url=None, source="web", source_ip_address="198.51.100.4",
+    )  # fmt: skip
+    change = fetch_event(api, sid)
+    assert change.sid == sid
+    assert (change.event_type, change.event_date_ms) == ("worker.attributes.update", 1_790_000_000_123)
+    assert (change.actor_sid, change.actor_type, change.actor_url) == ("US" + "1" * 32, "user", None)
+    assert (change.source, change.source_ip_address) == ("web", "198.51.100.4")
+    assert (change.resource_sid, change.description) == (worker_sid(1), "Worker ann event worker.attributes.update")
+
+
+def test_an_unknown_event_is_a_404(fake, api):
+    fake.add_event(WORKSPACE_SID, "worker.created", worker_sid(1))
+    with pytest.raises(TwilioRestException) as raised:
+        fetch_event(api, "EV" + "f" * 32)
+    assert raised.value.status == 404
+
+
+def test_a_failed_list_page_raises_with_its_status_like_a_fetch(fake, api):
+    fake.add_flex_activities(WORKSPACE_SID)
+    fake.inject(404, times=1, path_contains="/Activities")
+    with pytest.raises(TwilioRestException) as raised:
+        list_activities(api)
+    assert raised.value.status == 404
+
+
+def test_worker_changes_are_that_workers_of_that_type_over_30_days_newest_first(fake, api):
+    now = now_ms()
+    for age in (2 * DAY_MS, 5 * 60_000, 29 * DAY_MS, 3 * HOUR_MS, 31 * DAY_MS):
+        fake.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now - age, sid=f"EV{age:032x}")
+    fake.add_event(WORKSPACE_SID, "worker.activity.update", worker_sid(1), at_ms=now - HOUR_MS)
+    fake.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(2), at_ms=now - HOUR_MS)
+    changes = list_worker_changes(api, worker_sid(1))
+    # Newest first, across pages of 2; the 2-day-old change proves StartDate was sent (the API's default is 15
+    # minutes), and the 31-day-old one is past what TaskRouter keeps.
+    ages = [now - change.event_date_ms for change in changes if change.event_date_ms is not None]
+    assert ages == [5 * 60_000, 3 * HOUR_MS, 2 * DAY_MS, 29 * DAY_MS]
+    [first, *_] = requests_to(fake, "/Events")
+    assert "StartDate=" in first and f"WorkerSid={worker_sid(1)}" in first
+    assert len(requests_to(fake, "/Events")) == 2
+    assert len(list_worker_changes(api, worker_sid(1), limit=2)) == 2
+    [activity] = list_worker_changes(api, worker_sid(1), event_type="worker.activity.update")
+    assert activity.event_type == "worker.activity.update"
+
+
+def test_the_window_is_cut_to_the_millisecond_though_the_api_takes_whole_seconds(fake, api):
+    second = (now_ms() // 1000 - 3600) * 1000
+    for offset in (100, 900, 1500, 2100):
+        fake.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=second + offset)
+    changes = list_worker_changes(api, worker_sid(1), start_ms=second + 500, end_ms=second + 1200)
+    assert [change.event_date_ms for change in changes] == [second + 900]
+
+
+def test_5xx_is_retried(fake, api):
+    fake.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1))
+    fake.inject(500, times=1, path_contains="/Events")
+    fake.inject(503, times=1, path_contains="/Events")
+    assert len(list_worker_changes(api, worker_sid(1))) == 1
+    assert len(requests_to(fake, "/Events")) == 3
+
+
+def test_429_waits_as_long_as_retry_after_says(fake, api):
+    fake.add_flex_activities(WORKSPACE_SID)
+    fake.inject(429, times=1, path_contains="/Activities")
+    started = time.monotonic()
+    assert len(list_activities(api)) == 4
+    without_header = time.monotonic() - started
+    fake.inject(429, times=1, path_contains="/Activities", Retry_After="1")
+    started = time.monotonic()
+    assert len(list_activities(api)) == 4
+    with_header = time.monotonic() - started
+    # urllib3 retries a first 429 at once unless Retry-After says otherwise; the margin absorbs a loaded machine.
+    assert with_header >= 1.0 and with_header - without_header >= 0.5
+    assert len(requests_to(fake, "/Activities")) == 2 * (1 + 2)  # two listings of 2 pages, one retry each
+
+
+def test_a_server_that_keeps_failing_surfaces_the_last_status(fake):
+    api = TaskRouterApi(Credentials(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN), WORKSPACE_SID, fake.url, retries=1)
+    fake.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1))
+    fake.inject(503, times=10, path_contains="/Events")
+    with pytest.raises(TwilioRestException) as raised:
+        list_worker_changes(api, worker_sid(1))
+    assert raised.value.status == 503
+    assert len(requests_to(fake, "/Events")) == 2
