@@ -17,8 +17,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from guard.adapters.alerts import alert_from_payload  # noqa: E402
 from guard.adapters.slack import render  # noqa: E402 - after the path set-up
-from guard.core.alerts import Alert  # noqa: E402
 
 # Chromium here has no emoji font: Slack's emoji are drawn as a coloured dot instead.
 EMOJI = {":rotating_light:": "#e01e5a", ":repeat:": "#ecb22e", ":white_check_mark:": "#2eb67d", ":broom:": "#36c5f0"}
@@ -71,7 +71,7 @@ def main() -> None:
     """Render a sample drift alert and screenshot it."""
     from playwright.sync_api import sync_playwright
 
-    alert = Alert.from_fields(
+    alert = alert_from_payload(
         {
             "kind": "drift",
             "account_sid": "AC" + "a" * 32,

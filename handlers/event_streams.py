@@ -11,16 +11,20 @@ from flask import Blueprint, Response, jsonify, request
 from guard.adapters.accounts import AccountDirectory
 from guard.config.accounts import Account
 from guard.container import services
+from guard.core.activity import ActivityFact
 from guard.core.snapshot import (
     InvalidSnapshot,
     WorkerKey,
     WorkerSnapshot,
     optional_int,
     optional_time_ms,
+    parse_activity,
     parse_attributes,
+    parse_available,
     require_sid,
     storable_text,
 )
+from guard.core.text import shown
 from guard.logs import log_event
 from guard.metrics import count_event
 from handlers.errors import bad_request, forbidden
@@ -30,8 +34,11 @@ bp = Blueprint("event_streams", __name__)
 log = logging.getLogger("guard.event_streams")
 
 PREFIX = "com.twilio.taskrouter."
-CHECKED_TYPES = frozenset({PREFIX + "worker.created", PREFIX + "worker.attributes.update"})
+CHECKED_TYPES = frozenset(
+    PREFIX + name for name in ("worker.created", "worker.attributes.update", "worker.activity.update")
+)
 DELETED_TYPE = PREFIX + "worker.deleted"
+ACTIVITY_TYPES = frozenset(PREFIX + name for name in ("activity.created", "activity.updated", "activity.deleted"))
 
 
 @bp.post("/event-streams")
@@ -59,6 +66,7 @@ def receive_batch() -> Response | tuple[Response, int]:
     counts = {"recorded": 0, "skipped": 0, "bad": 0}
     for index, event in enumerate(batch):
         event_type = event.get("type") if isinstance(event, dict) else None
+        event_type = event_type if isinstance(event_type, str) else None  # a label from what was sent, if text
         try:
             snapshot = snapshot_from_cloudevent(event)
         except InvalidSnapshot as err:
@@ -71,13 +79,16 @@ def receive_batch() -> Response | tuple[Response, int]:
             count_event("event-streams", event_type, "ignored")
             continue
         count_event("event-streams", event_type, "accepted")
-        svc.pipeline.record(snapshot)
+        if isinstance(snapshot, ActivityFact):
+            svc.pipeline.learn(snapshot)
+        else:
+            svc.pipeline.record(snapshot)
         counts["recorded"] += 1
     return jsonify(counts), 200
 
 
-def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | None:
-    """Turn one CloudEvent into a worker snapshot, or None for a type the guard skips."""
+def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | ActivityFact | None:
+    """Turn one CloudEvent into a worker snapshot or an activity fact, or None for a type the guard skips."""
     if not isinstance(event, dict):
         raise InvalidSnapshot("event is not a JSON object")
     if event.get("specversion") != "1.0":
@@ -86,15 +97,21 @@ def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | None:
     if not isinstance(event_id, str) or not event_id:
         raise InvalidSnapshot("id is missing")
     event_type = event.get("type")
-    if event_type not in CHECKED_TYPES and event_type != DELETED_TYPE:
+    if not isinstance(event_type, str):
+        raise InvalidSnapshot("type is not a string")
+    if event_type not in CHECKED_TYPES and event_type != DELETED_TYPE and event_type not in ACTIVITY_TYPES:
         return None
     data = event.get("data")
     payload = data.get("payload") if isinstance(data, dict) else None
     if not isinstance(payload, dict):
         raise InvalidSnapshot("data.payload is missing")
+    occurred_ms = optional_time_ms(payload.get("timestamp") or data.get("timestamp"), "data.payload.timestamp")
+    account_sid = require_sid(payload.get("account_sid") or data.get("account_sid"), "data.payload.account_sid", "AC")
+    if event_type in ACTIVITY_TYPES:
+        return _activity_fact(payload, account_sid, event_type, occurred_ms, storable_text(event_id, "id", limit=64))
     deleted = event_type == DELETED_TYPE
     key = WorkerKey(
-        require_sid(payload.get("account_sid") or data.get("account_sid"), "data.payload.account_sid", "AC"),
+        account_sid,
         require_sid(payload.get("workspace_sid"), "data.payload.workspace_sid", "WS"),
         require_sid(payload.get("worker_sid"), "data.payload.worker_sid", "WK"),
     )
@@ -105,8 +122,31 @@ def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | None:
         attributes=attributes,
         deleted=deleted,
         version=optional_int(payload.get("worker_version"), "data.payload.worker_version"),
-        occurred_ms=optional_time_ms(payload.get("timestamp") or data.get("timestamp"), "data.payload.timestamp"),
+        occurred_ms=occurred_ms,
         event_id=storable_text(event_id, "id", limit=64),
+        source="event-streams",
+        activity=parse_activity(
+            payload.get("worker_activity_sid"), payload.get("worker_activity_name"), "data.payload.worker_activity_sid"
+        ),
+    )
+
+
+def _activity_fact(
+    payload: dict[str, Any], account_sid: str, event_type: str, occurred_ms: int | None, event_id: str
+) -> ActivityFact:
+    """An activity.* CloudEvent: whether the activity routes tasks (`activity_available`)."""
+    deleted = event_type.endswith(".deleted")
+    raw_available = payload.get("activity_available")
+    name = payload.get("activity_name")
+    return ActivityFact(
+        account_sid=account_sid,
+        workspace_sid=require_sid(payload.get("workspace_sid"), "data.payload.workspace_sid", "WS"),
+        sid=require_sid(payload.get("activity_sid"), "data.payload.activity_sid", "WA"),
+        name=shown(name, 128) if isinstance(name, str) else "",
+        available=None if deleted and raw_available is None else parse_available(raw_available, "activity_available"),
+        deleted=deleted,
+        occurred_ms=occurred_ms or 0,
+        event_id=event_id,
         source="event-streams",
     )
 

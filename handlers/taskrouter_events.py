@@ -5,18 +5,23 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, request
+from werkzeug.datastructures import MultiDict
 
 from guard.container import services
+from guard.core.activity import ActivityFact
 from guard.core.snapshot import (
     MAX_EPOCH_MS,
     InvalidSnapshot,
     WorkerKey,
     WorkerSnapshot,
     optional_int,
+    parse_activity,
     parse_attributes,
+    parse_available,
     require_sid,
     storable_text,
 )
+from guard.core.text import shown
 from guard.logs import log_event
 from guard.metrics import count_event
 from handlers.errors import bad_request, forbidden
@@ -25,10 +30,11 @@ from handlers.signing import signature_ok
 bp = Blueprint("taskrouter_events", __name__)
 log = logging.getLogger("guard.taskrouter_events")
 
-# The worker events the guard acts on; every other authentic event is acknowledged and skipped.
-CHECKED_EVENTS = frozenset({"worker.created", "worker.attributes.update"})
+# The events the guard acts on; every other authentic event is acknowledged and skipped.
+CHECKED_EVENTS = frozenset({"worker.created", "worker.attributes.update", "worker.activity.update"})
 DELETED_EVENT = "worker.deleted"
-ACTED_ON = frozenset({*CHECKED_EVENTS, DELETED_EVENT})
+ACTIVITY_EVENTS = frozenset({"activity.created", "activity.updated", "activity.deleted"})  # what is available
+ACTED_ON = frozenset({*CHECKED_EVENTS, DELETED_EVENT, *ACTIVITY_EVENTS})
 
 
 def acknowledged() -> Response:
@@ -48,6 +54,8 @@ def receive_event() -> Response:
     if event_type and event_type not in ACTED_ON:
         count_event("taskrouter", event_type, "ignored")
         return acknowledged()
+    if event_type in ACTIVITY_EVENTS:
+        return _learn_activity(form, event_type)
     deleted = event_type == DELETED_EVENT
     worker_sid = form.get("WorkerSid") or (
         form.get("ResourceSid") if form.get("ResourceType", "").lower() == "worker" else None
@@ -72,6 +80,9 @@ def receive_event() -> Response:
             occurred_ms=occurred_ms if occurred_ms is not None else (seconds * 1000 if seconds is not None else None),
             event_id=storable_text(event_id, "Sid", limit=64) if event_id else None,
             source="taskrouter",
+            activity=parse_activity(
+                form.get("WorkerActivitySid"), form.get("WorkerActivityName"), "WorkerActivitySid:"
+            ),
         )
     except InvalidSnapshot as err:
         count_event("taskrouter", event_type, "bad_request")
@@ -79,4 +90,35 @@ def receive_event() -> Response:
     count_event("taskrouter", event_type, "accepted")
     outcome = svc.pipeline.record(snapshot)
     log_event(log, logging.DEBUG, "event_processed", outcome=outcome, worker_sid=key.worker_sid)
+    return acknowledged()
+
+
+def _learn_activity(form: MultiDict[str, str], event_type: str) -> Response:
+    """An activity.* event says whether an activity routes tasks: remember it before the answer."""
+    resource_is_activity = form.get("ResourceType", "").lower() == "activity"
+    try:
+        seconds = optional_int(form.get("Timestamp"), "Timestamp", MAX_EPOCH_MS // 1000)
+        occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs", MAX_EPOCH_MS)
+        deleted = event_type == "activity.deleted"
+        raw_available = form.get("ActivityAvailable")
+        event_id = form.get("Sid") or None
+        fact = ActivityFact(
+            account_sid=require_sid(form.get("AccountSid"), "AccountSid", "AC"),
+            workspace_sid=require_sid(form.get("WorkspaceSid"), "WorkspaceSid", "WS"),
+            sid=require_sid(
+                form.get("ActivitySid") or (form.get("ResourceSid") if resource_is_activity else None),
+                "ActivitySid",
+                "WA",
+            ),
+            name=shown(form.get("ActivityName", ""), 128),
+            available=None if deleted and not raw_available else parse_available(raw_available, "ActivityAvailable"),
+            deleted=deleted,
+            occurred_ms=occurred_ms if occurred_ms is not None else (seconds or 0) * 1000,
+            event_id=storable_text(event_id, "Sid", limit=64) if event_id else None,
+        )
+    except InvalidSnapshot as err:
+        count_event("taskrouter", event_type, "bad_request")
+        return bad_request(str(err), event_type=event_type)
+    count_event("taskrouter", event_type, "accepted")
+    services().pipeline.learn(fact)
     return acknowledged()

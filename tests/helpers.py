@@ -20,6 +20,7 @@ WORKSPACE_SID = "WS" + "b" * 32
 EVENTS_URL = "http://localhost/taskrouter/events"
 ANN_EMAIL = "ann.veal@arresteddevelopment.com"
 ANN_URI = "client:ann_2Eveal_40arresteddevelopment_2Ecom"
+OFFLINE_SID, AVAILABLE_SID = "WA" + "0" * 32, "WA" + "1" * 32  # Flex's default activities, as the fake API has them
 
 _event_numbers = itertools.count(1)
 
@@ -59,8 +60,9 @@ def worker_event(
         "WorkerSid": sid or worker_sid(1),
         "WorkerName": name,
         "WorkerAttributes": json.dumps(attributes),
-        "WorkerActivityName": "Available",
-        "WorkerActivitySid": "WA" + "c" * 32,
+        # Offline unless a test says otherwise: availability changes what an alert is (see test_activity*.py).
+        "WorkerActivityName": "Offline",
+        "WorkerActivitySid": OFFLINE_SID,
     }
     if version is not None:
         fields["WorkerVersion"] = str(version)
@@ -179,7 +181,8 @@ def cloudevent(
                 "worker_sid": sid or worker_sid(1),
                 "worker_name": "ann.veal",
                 "worker_attributes": json.dumps(attributes),
-                "worker_activity_name": "Available",
+                "worker_activity_sid": OFFLINE_SID,
+                "worker_activity_name": "Offline",
                 **payload_extra,
             },
         },

@@ -32,6 +32,7 @@ def test_sweeps_several_pages_and_reports_json(runner, fake_api):
     assert code == 1
     assert report["summary"] == {
         "total": 350, "ok": 347, "pending": 1, "mismatch": 2, "no_email": 0, "ignored": 0, "error": 0,
+        "unreachable": 0,
     }  # fmt: skip
     listings = [path for method, path in fake_api.requests if "/Workers?" in path or path.endswith("/Workers")]
     assert len(listings) == 4  # followed next_page_url through every page
@@ -41,6 +42,7 @@ def test_sweeps_several_pages_and_reports_json(runner, fake_api):
         "account_sid": ACCOUNT_SID, "workspace_sid": WORKSPACE_SID, "sid": worker_sid(7), "name": "agent.7",
         "email": email(7), "verdict": "mismatch", "expected": uri(7), "actual": "client:" + email(7),
         "diagnosis": "raw_email", "detail": drift["detail"], "basis": "email",
+        "activity": "Offline", "available": False, "unreachable": False,
     }  # fmt: skip
 
 

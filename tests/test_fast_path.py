@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import sign, worker_event
 
-IGNORED_TYPES = ["task.created", "reservation.accepted", "worker.activity.update"]
+IGNORED_TYPES = ["task.created", "reservation.accepted", "worker.capacity.update"]
 
 
 @pytest.fixture

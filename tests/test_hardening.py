@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from guard.adapters import db
+from guard.adapters.alerts import alert_from_payload
 from guard.adapters.slack import render
 from guard.adapters.tables import alert
-from guard.core.alerts import Alert
 from guard.core.snapshot import WorkerKey
 from handlers.app import PUBLIC_BASE_URL_WARNING, create_app
 from handlers.signing import FormParams
@@ -109,7 +109,7 @@ def test_the_slack_fallback_text_cannot_ping_or_link():
     name = "<!channel> <https://evil.example/login|sign in again>"
     fields = {"kind": "drift", "worker_name": name, "worker_sid": worker_sid(1), "actual": "<!here>"}
     key = {"account_sid": ACCOUNT_SID, "workspace_sid": WORKSPACE_SID, "created_at": "2026-11-27T09:00:00+00:00"}
-    text, _ = render(Alert.from_fields(fields | key))
+    text, _ = render(alert_from_payload(fields | key))
     assert "<!channel>" not in text and "<https://" not in text and "<!here>" not in text
     assert "&lt;!channel&gt;" in text
 

@@ -54,7 +54,7 @@ def test_healthy_and_pending_workers_are_recorded_without_alert(taskrouter, serv
     assert rows(services, alert) == []
 
 
-@pytest.mark.parametrize("event_type", ["reservation.created", "task.created", "worker.activity.update"])
+@pytest.mark.parametrize("event_type", ["reservation.created", "task.created", "worker.capacity.update"])
 def test_other_events_get_204_and_no_work(taskrouter, services, event_type):
     fields = worker_event(event_type, contact_uri="sip:drift")
     assert taskrouter.post(fields).status_code == 204

@@ -63,6 +63,7 @@ class AccountDirectory:
                 slack=self.slack_url_for(key.account_sid) is not None,
                 slack_opt_in=self.settings.slack_notify_no_email,
                 buttons=self._buttons(account),
+                mention=self.settings.slack_urgent_mention,
                 account_label=account.label(key.account_sid) if account else key.account_sid,
                 workspace_label=account.workspace_label(key.workspace_sid) if account else key.workspace_sid,
             )

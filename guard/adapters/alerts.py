@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,8 +12,10 @@ from sqlalchemy import Connection, Engine, func, select, update
 
 from guard.adapters.db import connected, lease_oldest
 from guard.adapters.tables import alert as outbox
-from guard.core.alerts import Alert
-from guard.core.statuses import AlertStatus
+from guard.core.alerts import Alert, AlertKind
+from guard.core.snapshot import WorkerKey
+from guard.core.statuses import AlertStatus, Channel
+from guard.core.verdict import Kind, Verdict
 
 
 @dataclass(frozen=True)
@@ -24,9 +27,35 @@ class ClaimedAlert:
     attempts: int
 
 
+def alert_from_payload(fields: Mapping[str, Any]) -> Alert:
+    """The alert back from its outbox payload (`Alert.fields()`)."""
+    since = fields.get("since")
+    return Alert(
+        kind=AlertKind(fields["kind"]),
+        note=fields.get("note") or "",
+        key=WorkerKey(fields["account_sid"], fields["workspace_sid"], fields["worker_sid"]),
+        worker_name=fields.get("worker_name") or "",
+        verdict=Verdict.from_fields({"verdict": Kind.MISMATCH, **fields}),  # payloads of older releases lack it
+        since=datetime.fromisoformat(since) if since else None,
+        created_at=datetime.fromisoformat(fields["created_at"]),
+        channel=Channel(fields.get("channel") or Channel.LOG),
+        account_label=fields.get("account_label") or fields["account_sid"],
+        workspace_label=fields.get("workspace_label") or fields["workspace_sid"],
+        buttons=fields.get("fix_buttons"),
+        mention=fields.get("mention") or "",
+        activity_name=fields.get("activity"),
+        available=fields.get("available"),
+        source=fields.get("source"),
+        version=fields.get("version"),
+        previous_actual=fields.get("previous_actual"),
+        actor=fields.get("actor"),
+        result=fields.get("result"),
+    )
+
+
 def alert_from_row(row: Any) -> ClaimedAlert:
     """A leased outbox row as the alert it carries."""
-    return ClaimedAlert(row["id"], Alert.from_fields(json.loads(row["payload"])), row["attempts"])
+    return ClaimedAlert(row["id"], alert_from_payload(json.loads(row["payload"])), row["attempts"])
 
 
 class Alerts:

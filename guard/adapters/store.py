@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import Connection, Engine, select
 
 from guard.adapters import db
+from guard.adapters.activities import Activities
 from guard.adapters.alerts import Alerts
 from guard.adapters.clicks import SlackClicks
 from guard.adapters.intended import IntendedValues
@@ -32,11 +33,13 @@ class Transaction:
     records: Records
     clicks: SlackClicks
     intended: IntendedValues
+    activities: Activities
 
     @classmethod
     def on(cls, bind: Engine | Connection) -> Transaction:
         """Repositories on `bind`."""
-        return cls(WorkerStates(bind), Alerts(bind), Records(bind), SlackClicks(bind), IntendedValues(bind))
+        repositories = (WorkerStates, Alerts, Records, SlackClicks, IntendedValues, Activities)
+        return cls(*(repository(bind) for repository in repositories))
 
     def apply(self, key: WorkerKey, decision: Decision, now: datetime) -> None:
         """Write what the core decided: the new state, the alert into the outbox, the removal into the queue.
@@ -56,6 +59,10 @@ class Transaction:
                     "since": state.since,
                     "updated_at": state.updated_at,
                     "last_alert_at": state.last_alert_at,
+                    "activity_sid": state.activity_sid,
+                    "activity_name": state.activity_name,
+                    "available": state.available,
+                    "urgent_at": state.urgent_at,
                 },
             )
         if alert is not None:
@@ -86,7 +93,7 @@ class Store:
         self.engine = engine
         standalone = Transaction.on(engine)  # each call its own short transaction
         self.workers, self.alerts, self.records = standalone.workers, standalone.alerts, standalone.records
-        self.clicks, self.intended = standalone.clicks, standalone.intended
+        self.clicks, self.intended, self.activities = standalone.clicks, standalone.intended, standalone.activities
         self.listing = WorkerListing(engine)
         self._sqlite_file = db.sqlite_file(engine.url)
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Index,
@@ -58,7 +59,25 @@ worker_state = Table(
     Column("since", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("last_alert_at", UTCDateTime),
+    Column("activity_sid", SID),  # the worker's current activity, from its latest event
+    Column("activity_name", Text),
+    Column("available", Boolean),  # whether that activity routes tasks; NULL: unknown
+    Column("urgent_at", UTCDateTime),  # the last urgent alert of the current broken episode
     Index("ix_worker_state_verdict", "verdict"),
+    Index("ix_worker_state_activity", "account_sid", "workspace_sid", "activity_sid"),
+)
+
+# What the guard learned about a workspace's activities: activity.* events, or the REST Activities list.
+activity = Table(
+    "activity",
+    metadata,
+    Column("account_sid", SID, primary_key=True),
+    Column("workspace_sid", SID, primary_key=True),
+    Column("activity_sid", SID, primary_key=True),
+    Column("name", Text, nullable=False, default=""),
+    Column("available", Boolean, nullable=False),
+    Column("learned_ms", BigInteger, nullable=False),  # when TaskRouter said so; an older fact never wins
+    Column("source", String(16), nullable=False),  # taskrouter, event-streams or api
 )
 
 processed_event = Table(

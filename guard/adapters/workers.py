@@ -7,10 +7,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, literal, select, text, update
 
 from guard.adapters.db import connected
-from guard.adapters.tables import ignore_rule, processed_event, worker_state
+from guard.adapters.tables import activity, ignore_rule, processed_event, worker_state
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended, WorkerState
 from guard.core.verdict import Kind, Verdict
@@ -33,6 +33,10 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         occurred_ms=row["occurred_ms"],
         last_alert_at=row["last_alert_at"],
         intended=intended,
+        activity_sid=row["activity_sid"],
+        activity_name=row["activity_name"],
+        available=row["available"],
+        urgent_at=row["urgent_at"],
     )
 
 
@@ -47,21 +51,49 @@ def _statements(dialect: str) -> dict[str, Any]:
 
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     upsert = insert(worker_state)
+    # What the guard learned about the activity the event names: read in the same round trip as the state.
+    learned = (
+        select(activity.c.available)
+        .where(
+            activity.c.account_sid == bindparam("account_sid"),
+            activity.c.workspace_sid == bindparam("workspace_sid"),
+            activity.c.activity_sid == bindparam("activity_sid"),
+        )
+        .scalar_subquery()
+    )
+    joined = _with_intended(worker_state)
     return {
         "claim_event": insert(processed_event).on_conflict_do_nothing().returning(processed_event.c.event_id),
         # The state, and who marked its value intended (if anyone): one round trip on the hot path.
-        "select_state": select(
-            worker_state,
-            ignore_rule.c.actor.label("intended_by"),
-            ignore_rule.c.created_at.label("intended_at"),
-            ignore_rule.c.value.label("intended_value"),
-        )
-        .select_from(worker_state.outerjoin(ignore_rule, and_(*(ignore_rule.c[n] == worker_state.c[n] for n in PK))))
-        .where(*(worker_state.c[name] == bindparam(name) for name in PK)),
+        "select_state": joined.where(*(worker_state.c[name] == bindparam(name) for name in PK)),
+        # The same, plus the learned availability of an activity; one row even for a worker never seen.
+        "claim_state": select(learned.label("learned_available"), *joined.selected_columns).select_from(
+            select(literal(1).label("one"))
+            .subquery("one")
+            .outerjoin(
+                worker_state.outerjoin(ignore_rule, _same_worker(ignore_rule)),
+                and_(*(worker_state.c[name] == bindparam(name) for name in PK)),
+            )
+        ),
         "save_state": upsert.on_conflict_do_update(
             index_elements=list(PK), set_={name: upsert.excluded[name] for name in STATE_COLUMNS}
         ),
     }
+
+
+def _same_worker(table: Any) -> Any:
+    """The join condition of another per-worker table on worker_state."""
+    return and_(*(table.c[name] == worker_state.c[name] for name in PK))
+
+
+def _with_intended(state: Any) -> Any:
+    """The state's columns and the intended-value rule's, joined."""
+    return select(
+        state,
+        ignore_rule.c.actor.label("intended_by"),
+        ignore_rule.c.created_at.label("intended_at"),
+        ignore_rule.c.value.label("intended_value"),
+    ).select_from(state.outerjoin(ignore_rule, _same_worker(ignore_rule)))
 
 
 def key_params(key: WorkerKey) -> dict[str, str]:
@@ -76,26 +108,40 @@ class WorkerStates:
         """Use `bind` for every statement."""
         self.bind = bind
 
-    def claim(self, snapshot: WorkerSnapshot, now: datetime) -> tuple[bool, WorkerState | None]:
-        """Claim the snapshot's event id and lock the worker: (False, None) for a duplicate, else (True, state)."""
+    def claim(self, snapshot: WorkerSnapshot, now: datetime) -> tuple[bool, WorkerState | None, bool | None]:
+        """Claim the snapshot's event id and lock the worker.
+
+        (False, None, None) for a duplicate, else (True, the stored state, what the guard learned about
+        the activity the snapshot names).
+        """
         key = snapshot.key
-        if snapshot.event_id:
-            row = {"account_sid": key.account_sid, "workspace_sid": key.workspace_sid, "event_id": snapshot.event_id}
-            with connected(self.bind) as connection:
-                statement = _statements(connection.dialect.name)["claim_event"]
-                if connection.execute(statement, {**row, "received_at": now}).first() is None:
-                    return False, None
-        return True, self.lock(key)
+        with connected(self.bind) as connection:
+            statements = _statements(connection.dialect.name)
+            if snapshot.event_id:
+                row = {**key_params(key), "event_id": snapshot.event_id, "received_at": now}
+                row.pop("worker_sid")
+                if connection.execute(statements["claim_event"], row).first() is None:
+                    return False, None, None
+            self._lock(connection, key)
+            activity_sid = snapshot.activity.sid if snapshot.activity else None
+            found = connection.execute(statements["claim_state"], {**key_params(key), "activity_sid": activity_sid})
+            row = found.one()._mapping
+        return True, (None if row["verdict"] is None else state_from_row(row)), row["learned_available"]
 
     def lock(self, key: WorkerKey) -> WorkerState | None:
         """The worker's stored state, holding a per-worker lock until the transaction ends."""
         with connected(self.bind) as connection:
-            if connection.dialect.name == "postgresql":
-                # An advisory lock also covers a worker with no row yet; SQLite's BEGIN IMMEDIATE already serializes.
-                name = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
-                connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
+            self._lock(connection, key)
             row = connection.execute(_statements(connection.dialect.name)["select_state"], key_params(key)).first()
             return None if row is None else state_from_row(row._mapping)
+
+    @staticmethod
+    def _lock(connection: Connection, key: WorkerKey) -> None:
+        """Hold a per-worker lock until the transaction ends."""
+        if connection.dialect.name == "postgresql":
+            # An advisory lock also covers a worker with no row yet; SQLite's BEGIN IMMEDIATE already serializes.
+            name = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
+            connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
 
     def known(self, key: WorkerKey) -> bool:
         """True when the guard has state for this worker (a Slack button names one it alerted about)."""

@@ -29,7 +29,13 @@ from guard.service.remediation import Removal, record_removal, remove_contact_ur
 
 @click.command("audit")
 @click.option("--format", "output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
-@click.option("--only", type=click.Choice(["all", "drift"]), default="all", show_default=True, help="Workers to list.")
+@click.option(
+    "--only",
+    type=click.Choice(["all", "drift", "unreachable"]),
+    default="all",
+    show_default=True,
+    help="Workers to list: all, drift (a wrong contact_uri), unreachable (available now and cannot ring).",
+)
 @click.option("--workspace", "workspaces", multiple=True, help="Audit only this workspace SID (repeatable).")
 @click.option("--concurrency", type=click.IntRange(1, 128), default=8, show_default=True, help="Parallel fetches.")
 @click.option("--alert", is_flag=True, help="Feed the verdicts into the state and alert pipeline.")

@@ -11,7 +11,7 @@ from typing import Any
 from guard.core.evidence import Basis, basis_text
 from guard.core.text import shown
 from guard.core.verdict import Kind
-from guard.service.audit import VERDICTS, AuditEntry, AuditReport, combined_exit_code
+from guard.service.audit import UNREACHABLE, VERDICTS, AuditEntry, AuditReport, combined_exit_code
 from guard.service.remediation import Removal
 
 CSV_FIELDS = ("account_sid", "workspace_sid", "sid", "name", "email", "verdict", "expected", "actual", "diagnosis")
@@ -23,7 +23,8 @@ def totals(reports: list[AuditReport]) -> dict[str, int]:
     tally: Counter[str] = Counter()
     for report in reports:
         tally.update(report.counts())
-    return {"total": sum(len(r.entries) for r in reports), **{v: tally.get(v, 0) for v in VERDICTS}}
+    counted = (*VERDICTS, UNREACHABLE)
+    return {"total": sum(len(r.entries) for r in reports), **{v: tally.get(v, 0) for v in counted}}
 
 
 def basis_totals(reports: list[AuditReport]) -> dict[str, int]:
@@ -40,12 +41,21 @@ def basis_suffix(counts: dict[str, int]) -> str:
     return f"; identities: {', '.join(parts)}" if parts else ""
 
 
+def selected(entry: AuditEntry, only: str) -> bool:
+    """Whether --only keeps this worker: all, drift (a wrong value), unreachable (available now, cannot ring)."""
+    return (
+        only == "all"
+        or (only == "drift" and entry.verdict == Kind.MISMATCH)
+        or (only == UNREACHABLE and entry.unreachable)
+    )
+
+
 def rows(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> list[dict[str, Any]]:
     """One dict per reported worker, with its account, workspace and remediation outcome."""
     result = []
     for report in reports:
         for entry in report.entries:
-            if only == "drift" and entry.verdict != Kind.MISMATCH:
+            if not selected(entry, only):
                 continue
             fields = {"account_sid": report.account_sid, "workspace_sid": report.workspace_sid, **entry.as_report()}
             outcome = remediation.get(entry.sid)
@@ -81,7 +91,8 @@ def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Re
 
 def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
     """One row per worker (plus remediation columns when remediating)."""
-    fields = [*CSV_FIELDS, "basis", "detail", *(["remediation", "remediation_detail"] if remediation else [])]
+    now = ["activity", "available", "unreachable"]
+    fields = [*CSV_FIELDS, "basis", "detail", *now, *(["remediation", "remediation_detail"] if remediation else [])]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -91,7 +102,7 @@ def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Rem
 
 def render_table(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
     """The non-ok workers as an aligned table, remediation lines, and one summary line per workspace."""
-    lines = _table([e for r in reports for e in r.entries if e.verdict not in QUIET], only)
+    lines = _table([e for r in reports for e in r.entries if e.verdict not in QUIET or e.unreachable], only)
     lines += [f"{o.status}: {sid} contact_uri {o.before!r}: {o.detail}" for sid, o in remediation.items()]
     if remediation:
         lines.append("")
@@ -108,15 +119,15 @@ def render_table(reports: list[AuditReport], only: str, remediation: dict[str, R
 
 def _table(entries: list[AuditEntry], only: str) -> list[str]:
     """Aligned rows for the terminal; the last column (the diagnosis) is left ragged."""
-    if only == "drift":
-        entries = [e for e in entries if e.verdict == Kind.MISMATCH]
+    entries = [e for e in entries if selected(e, only)]
     if not entries:
         return []
-    header = ("VERDICT", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "DIAGNOSIS")
+    header = ("VERDICT", "NOW", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "DIAGNOSIS")
     reported = [e.as_report() for e in entries]
     table = [header] + [
         (
             r["verdict"],
+            "UNREACHABLE" if r["unreachable"] else _cut(r["activity"], 20),
             _cut(shown(r["name"]), 30),
             r["sid"],
             _cut(r["actual"], 48),

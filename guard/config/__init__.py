@@ -14,6 +14,7 @@ from functools import cached_property
 
 from guard.config.accounts import Account, parse_accounts
 from guard.config.env import ConfigError, EnvReader
+from guard.core.activity import parse_names
 from guard.core.evidence import Policy
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.verdict import Rules
@@ -52,6 +53,8 @@ class Settings:
     port: str | None = None  # set by Heroku: a production deployment
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_approvers: frozenset[str] = frozenset()
+    available_activities: frozenset[str] = frozenset({"available"})  # casefolded activity names
+    slack_urgent_mention: str = "<!here>"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -87,6 +90,8 @@ class Settings:
             port=reader.text("PORT"),
             slack_signing_secret=reader.text("SLACK_SIGNING_SECRET"),
             slack_approvers=reader.slack_users("SLACK_APPROVERS"),
+            available_activities=parse_names(reader.text("AVAILABLE_ACTIVITIES") or "Available"),
+            slack_urgent_mention=reader.mention("SLACK_URGENT_MENTION", "<!here>"),
         )
         if settings.validate_signature and not any(a.auth_token for a in settings.accounts):
             raise ConfigError(

@@ -18,6 +18,10 @@ class ConfigError(Exception):
 # Upper bound for every number: keeps timedelta() and int() from overflowing on "inf" or "1e400".
 LARGEST_NUMBER = 1e9
 _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
+# Slack's special mentions, a user group, or a user: <!here>, <!channel>, <!subteam^S…>, <@U…>, space-separated.
+_MENTION = re.compile(
+    r"^<(?:!here|!channel|!everyone|!subteam\^S[A-Z0-9]{2,20}(?:\|[\w.-]{1,80})?|@[UW][A-Z0-9]{2,20})>$"
+)
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -67,6 +71,17 @@ class EnvReader:
         if not all(_SLACK_USER.match(user) for user in users):
             raise ConfigError(f"{name} must be Slack user IDs (U…), comma-separated")
         return users
+
+    def mention(self, name: str, default: str) -> str:
+        """Parse Slack mentions (`<!here>`, `<!subteam^S…>`, `<@U…>`), space-separated; `none` for no mention."""
+        value = self.text(name)
+        if value is None:
+            return default
+        if value.lower() == "none":
+            return ""
+        if not all(_MENTION.match(part) for part in value.split()):
+            raise ConfigError(f"{name} must be Slack mentions such as <!here> or <!subteam^S…>, or none")
+        return " ".join(value.split())
 
     def url(self, name: str) -> str | None:
         """Parse an http(s) URL; the value is not echoed because it may be a secret."""

@@ -17,13 +17,14 @@ from guard.core.click import worker_reference
 from guard.core.snapshot import WorkerKey
 from guard.core.state import WorkerState
 from guard.core.statuses import Channel, RemediationStatus
-from guard.core.verdict import Kind, Verdict
+from guard.core.verdict import Verdict
 
 
 class AlertKind(StrEnum):
     """What an alert announces."""
 
     DRIFT = "drift"
+    URGENT = "urgent"  # a broken agent that is available now: tasks reach it, calls cannot
     RESOLVED = "resolved"
     REMINDER = "reminder"
     NO_EMAIL = "no_email"
@@ -47,12 +48,23 @@ class KindSpec:
     fix: bool  # carries the advice and, where the account allows them, the Remove / Intended buttons
     log_level: int
     failed_title: str | None = None  # the title when the alert reports a failure
+    urgent: bool = False  # starts with SLACK_URGENT_MENTION, and the log line says "urgent": true
+    lead: str = ""  # the sentence an urgent message opens with
 
 
 WARNING, INFO = logging.WARNING, logging.INFO
 KINDS: Mapping[AlertKind, KindSpec] = {
     # title, severity, when it goes to Slack, whether it carries the fix, log level
     AlertKind.DRIFT: KindSpec(":rotating_light: contact_uri drift", "critical", Slack.ALWAYS, True, WARNING),
+    AlertKind.URGENT: KindSpec(
+        ":sos: Unreachable now",
+        "critical",
+        Slack.ALWAYS,
+        True,
+        logging.ERROR,
+        urgent=True,
+        lead="available now: calls cannot reach this agent",
+    ),
     AlertKind.REMINDER: KindSpec(":repeat: Still drifting", "warning", Slack.ALWAYS, True, WARNING),
     AlertKind.RESOLVED: KindSpec(":white_check_mark: Resolved", "info", Slack.ALWAYS, False, INFO),
     AlertKind.NO_EMAIL: KindSpec(":warning: contact_uri without email", "warning", Slack.OPT_IN, False, WARNING),
@@ -69,6 +81,7 @@ class Routing:
     slack: bool = False  # the account has a Slack webhook
     slack_opt_in: bool = False  # SLACK_NOTIFY_NO_EMAIL
     buttons: bool = False  # a Slack signing secret and the account's REST credentials
+    mention: str = ""  # SLACK_URGENT_MENTION, which urgent messages start with
     account_label: str = ""
     workspace_label: str = ""
 
@@ -88,6 +101,9 @@ class Alert:
     account_label: str
     workspace_label: str
     buttons: str | None = None  # the worker reference the fix buttons carry; a click re-checks it
+    mention: str = ""  # who an urgent message pings
+    activity_name: str | None = None
+    available: bool | None = None
     source: str | None = None  # what raised it: taskrouter, event-streams, audit, slack, reminder
     version: int | None = None
     previous_actual: str | None = None
@@ -121,42 +137,28 @@ class Alert:
             "channel": self.channel.value,
             "account_label": self.account_label,
             "workspace_label": self.workspace_label,
+            "urgent": self.spec.urgent,
+            "activity": self.activity_name,
+            "available": self.available,
         }
         if self.buttons:
             fields["fix_buttons"] = self.buttons
+        if self.mention:
+            fields["mention"] = self.mention
         context = ("source", "version", "previous_actual", "actor", "result")
         return fields | {name: getattr(self, name) for name in context}
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, Any]) -> Alert:
-        """The alert back from `fields()`."""
-        since = fields.get("since")
-        return cls(
-            kind=AlertKind(fields["kind"]),
-            note=fields.get("note") or "",
-            key=WorkerKey(fields["account_sid"], fields["workspace_sid"], fields["worker_sid"]),
-            worker_name=fields.get("worker_name") or "",
-            verdict=Verdict.from_fields({"verdict": Kind.MISMATCH, **fields}),  # rows an older release queued lack it
-            since=datetime.fromisoformat(since) if since else None,
-            created_at=datetime.fromisoformat(fields["created_at"]),
-            channel=Channel(fields.get("channel") or Channel.LOG),
-            account_label=fields.get("account_label") or fields["account_sid"],
-            workspace_label=fields.get("workspace_label") or fields["workspace_sid"],
-            buttons=fields.get("fix_buttons"),
-            source=fields.get("source"),
-            version=fields.get("version"),
-            previous_actual=fields.get("previous_actual"),
-            actor=fields.get("actor"),
-            result=fields.get("result"),
-        )
 
 
 def raise_alert(
     kind: AlertKind, note: str, key: WorkerKey, state: WorkerState, routing: Routing, now: datetime, **context: Any
 ) -> Alert:
-    """The alert of `kind` about a worker in `state`, routed as its account asks."""
+    """The alert of `kind` about a worker in `state`, routed as its account asks.
+
+    The fix buttons need a value to act on: a worker with no contact_uri (pending) gets none.
+    """
     spec = KINDS[kind]
     to_slack = routing.slack and (spec.slack is Slack.ALWAYS or routing.slack_opt_in)
+    fixable = spec.fix and routing.buttons and state.verdict.actual is not None
     return Alert(
         kind=kind,
         note=note,
@@ -168,6 +170,9 @@ def raise_alert(
         channel=Channel.SLACK if to_slack else Channel.LOG,
         account_label=routing.account_label or key.account_sid,
         workspace_label=routing.workspace_label or key.workspace_sid,
-        buttons=worker_reference(key) if spec.fix and routing.buttons else None,
+        buttons=worker_reference(key) if fixable else None,
+        mention=routing.mention if spec.urgent else "",
+        activity_name=state.activity_name,
+        available=state.available,
         **context,
     )

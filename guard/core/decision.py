@@ -11,12 +11,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended, WorkerState, is_stale
 from guard.core.statuses import RemediationStatus
 from guard.core.text import shown
-from guard.core.transitions import transition
+from guard.core.transitions import STILL_UNREACHABLE, transition
 from guard.core.verdict import Kind, Rules, Verdict
 
 NAME_MAX = 256  # a worker name in the state and alerts (Slack's header takes 150 characters anyway)
@@ -40,6 +41,7 @@ class DecisionRules:
     routing: Routing
     repeat: timedelta | None  # ALERT_REPEAT_HOURS
     remediate: bool  # REMEDIATE=remove
+    available_names: frozenset[str] = frozenset({"available"})  # AVAILABLE_ACTIVITIES, casefolded
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,11 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         return Decision(Outcome.REPLAY, verdict)
     if is_stale(snapshot, stored):
         return Decision(Outcome.STALE, verdict)
-    change = transition(stored, verdict, now, rules.repeat)
+    activity = snapshot.activity
+    if activity is None and stored is not None:  # the event named no activity: the stored one stands
+        activity = Activity(stored.activity_sid, stored.activity_name, stored.available)
+    available = activity.resolve(rules.available_names) if activity else None
+    change = transition(stored, verdict, now, rules.repeat, available)
     if verdict.kind is Kind.DELETED:
         verdict = replace(verdict, detail=change.note)
     state = WorkerState(
@@ -81,13 +87,18 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         occurred_ms=_newest(snapshot.occurred_ms, stored and stored.occurred_ms),
         last_alert_at=now if change.alert else stored and stored.last_alert_at,
         intended=stored and stored.intended,
+        activity_sid=activity.sid if activity else None,
+        activity_name=activity.name if activity else None,
+        available=available,
+        urgent_at=change.urgent_at,
     )
     if change.alert is None:
         return Decision(Outcome.RECORDED, verdict, state)
     previous = stored.verdict.actual if stored else None
     context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous}
     alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
-    return Decision(Outcome.RECORDED, verdict, state, alert, rules.remediate and change.alert is AlertKind.DRIFT)
+    remove = rules.remediate and verdict.drifting and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
+    return Decision(Outcome.RECORDED, verdict, state, alert, remove)
 
 
 def decide_intended(
@@ -103,10 +114,26 @@ def decide_intended(
     state = replace(
         stored, verdict=verdict, since=change.since, updated_at=now, last_alert_at=last_alert_at, intended=intended
     )
+    state = replace(state, urgent_at=None)  # ignored: the broken episode is over
     if change.alert is None:
         return Decision(Outcome.RECORDED, state=state)
     note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
     return Decision(Outcome.RECORDED, state=state, alert=raise_alert(change.alert, note, key, state, routing, now))
+
+
+def decide_available(
+    key: WorkerKey, stored: WorkerState, available: bool | None, rules: DecisionRules, now: datetime
+) -> Decision:
+    """The guard learned whether the worker's activity routes tasks: store it, and page if it is unreachable now."""
+    change = transition(stored, stored.verdict, now, None, available)
+    last_alert_at = now if change.alert else stored.last_alert_at
+    state = replace(
+        stored, available=available, urgent_at=change.urgent_at, updated_at=now, last_alert_at=last_alert_at
+    )
+    if change.alert is None:
+        return Decision(Outcome.RECORDED, state=state)
+    alert = raise_alert(change.alert, change.note, key, state, rules.routing, now, source="activity")
+    return Decision(Outcome.RECORDED, state=state, alert=alert)
 
 
 def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime) -> Alert:
@@ -131,6 +158,8 @@ def remediation_alert(
         stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
     shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))
     note = detail if status is RemediationStatus.REMOVED else f"remediation failed: {detail}"
+    if status is RemediationStatus.REMOVED and stored.available:
+        note = f"{note}; {STILL_UNREACHABLE}"
     return raise_alert(AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value)
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from guard.core.activity import Activity
 from guard.core.sid import is_sid
-from guard.core.text import storable_problem
+from guard.core.text import shown, storable_problem
 
 DEDUP_WINDOW = timedelta(days=2)  # how long event ids are kept; older events are refused as replays
 AUDIT_SOURCE = "audit"  # a snapshot the guard fetched itself, never a delivery
@@ -36,6 +37,7 @@ class WorkerSnapshot:
     occurred_ms: int | None = None
     event_id: str | None = None
     source: str = "taskrouter"
+    activity: Activity | None = None  # None: the event named no activity (the stored one stands)
 
     def is_replay(self, now: datetime) -> bool:
         """True for an event older than the dedup window: its id may be forgotten, so it is refused, not applied.
@@ -104,6 +106,24 @@ def storable_text(value: Any, field_name: str, limit: int) -> str:
     if problem:
         raise InvalidSnapshot(f"{field_name} cannot be stored: {problem}")
     return value
+
+
+def parse_activity(sid: Any, name: Any, sid_field: str) -> Activity | None:
+    """The activity a worker event names, or None when it names none."""
+    if not sid and not name:
+        return None
+    if sid and not is_sid(sid, "WA"):
+        raise InvalidSnapshot(f"{sid_field} is not a WA… SID")
+    return Activity(sid or None, shown(name, 128) if isinstance(name, str) and name else None)
+
+
+def parse_available(value: Any, field_name: str) -> bool:
+    """TaskRouter's ActivityAvailable: true or false (as JSON, or as the strings a form carries)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise InvalidSnapshot(f"{field_name} must be true or false")
 
 
 def optional_time_ms(value: Any, field_name: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from guard.core.activity import unreachable
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.verdict import Kind, Verdict
 
@@ -35,11 +36,20 @@ class WorkerState:
     occurred_ms: int | None = None
     last_alert_at: datetime | None = None
     intended: Intended | None = None  # read with the state; written by the intended-value rules
+    activity_sid: str | None = None
+    activity_name: str | None = None
+    available: bool | None = None  # whether its activity routes tasks; None: unknown
+    urgent_at: datetime | None = None  # the last urgent alert of the current broken episode
 
     @property
     def deleted(self) -> bool:
         """True once TaskRouter deleted the worker."""
         return self.verdict.kind is Kind.DELETED
+
+    @property
+    def unreachable(self) -> bool:
+        """Available to TaskRouter and unable to ring."""
+        return unreachable(self.verdict, self.available)
 
 
 def is_stale(snapshot: WorkerSnapshot, stored: WorkerState | None) -> bool:

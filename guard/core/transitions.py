@@ -1,4 +1,4 @@
-"""Which alert, if any, a change of verdict deserves. Alerts go out on transitions only."""
+"""Which alert, if any, a change of verdict or of availability deserves. Alerts go out on transitions only."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from guard.core.alerts import AlertKind
 from guard.core.state import WorkerState
 from guard.core.verdict import Kind, Verdict
 
+# An agent who flaps between activities while broken is paged once, not at every flap; a new stretch of
+# availability after this long (the next morning, say) pages again.
+URGENT_QUIET = timedelta(hours=1)
+STILL_UNREACHABLE = "available now: still unreachable until the agent signs out and in again"
+
 
 @dataclass(frozen=True)
 class Transition:
-    """The outcome of comparing a new verdict with the stored one."""
+    """The outcome of comparing a new verdict (and availability) with the stored one."""
 
     alert: AlertKind | None
     note: str
     since: datetime
+    urgent_at: datetime | None = None  # the last urgent alert of the current broken episode
 
 
 _RESOLVED_NOTES = {
@@ -29,9 +35,17 @@ _RESOLVED_NOTES = {
 
 
 def transition(
-    prior: WorkerState | None, verdict: Verdict, now: datetime, repeat: timedelta | None = None
+    prior: WorkerState | None,
+    verdict: Verdict,
+    now: datetime,
+    repeat: timedelta | None = None,
+    available: bool | None = None,
 ) -> Transition:
-    """Decide the alert for moving from `prior` to `verdict` (Kind.DELETED: the worker was deleted)."""
+    """Decide the alert for moving from `prior` to `verdict` in an activity that is `available` (None: unknown).
+
+    Into drift, wrong to wrong, resolved, no email, a reminder when due; and urgent when the worker becomes
+    unreachable now (available and broken): a drift raised while available is one urgent alert, not two.
+    """
     was_drifting = prior is not None and prior.verdict.drifting
     if verdict.kind is Kind.DELETED:
         if was_drifting:
@@ -40,17 +54,32 @@ def transition(
     before = None if prior is None else (prior.verdict.kind, prior.verdict.expected, prior.verdict.actual)
     changed = before != (verdict.kind, verdict.expected, verdict.actual)
     since = now if changed or prior is None else prior.since
-    if verdict.drifting and not was_drifting:
-        return Transition(AlertKind.DRIFT, "contact_uri drifted", since)
-    if verdict.drifting and changed:
-        return Transition(AlertKind.DRIFT, f"contact_uri changed from one wrong value ({prior.verdict.actual})", since)
-    if verdict.drifting:  # the same drift again: remind about it when due
-        last = prior.last_alert_at or prior.since
-        due = repeat is not None and now - last >= repeat
-        note = f"still drifting since {prior.since:%Y-%m-%d %H:%M} UTC" if due else ""
-        return Transition(AlertKind.REMINDER if due else None, note, since)
-    if was_drifting:
-        return Transition(AlertKind.RESOLVED, _RESOLVED_NOTES[verdict.kind], since)
-    if verdict.kind is Kind.NO_EMAIL and changed:
-        return Transition(AlertKind.NO_EMAIL, verdict.detail, since)
-    return Transition(None, "", since)
+    alert: AlertKind | None = None
+    note = ""
+    if verdict.drifting:
+        if not was_drifting:
+            alert, note = AlertKind.DRIFT, "contact_uri drifted"
+        elif changed:
+            alert, note = AlertKind.DRIFT, f"contact_uri changed from one wrong value ({prior.verdict.actual})"
+        elif repeat is not None and now - (prior.last_alert_at or prior.since) >= repeat:
+            alert, note = AlertKind.REMINDER, f"still drifting since {prior.since:%Y-%m-%d %H:%M} UTC"
+    elif was_drifting:
+        alert, note = AlertKind.RESOLVED, _RESOLVED_NOTES[verdict.kind]
+    elif verdict.kind is Kind.NO_EMAIL and changed:
+        alert, note = AlertKind.NO_EMAIL, verdict.detail
+    # Urgency: one page when the worker enters "unreachable now", unless it was paged for this episode lately.
+    episode = prior is not None and prior.verdict.broken and verdict.broken
+    urgent_at = prior.urgent_at if episode and prior is not None else None
+    now_unreachable = available is True and verdict.broken
+    entering = now_unreachable and not (prior is not None and prior.unreachable)
+    paged_lately = urgent_at is not None and now - urgent_at < URGENT_QUIET
+    if entering and not paged_lately and alert is not AlertKind.RESOLVED:
+        if alert is AlertKind.DRIFT:  # one urgent alert, not a drift plus an escalation
+            note = f"{note} while the agent is available"
+        else:
+            value = "no contact_uri yet" if verdict.kind is Kind.PENDING else "a wrong contact_uri"
+            note = f"the agent {'is' if prior is None else 'became'} available with {value}"
+        alert, urgent_at = AlertKind.URGENT, now
+    elif alert is AlertKind.RESOLVED and now_unreachable:
+        note = f"{note}; {STILL_UNREACHABLE}"
+    return Transition(alert, note, since, urgent_at)

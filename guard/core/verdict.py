@@ -51,6 +51,11 @@ class Verdict:
         """True when the worker cannot receive calls because its contact_uri is wrong."""
         return self.kind is Kind.MISMATCH
 
+    @property
+    def broken(self) -> bool:
+        """True when the browser cannot ring: a wrong contact_uri, or none yet (Flex writes it at login)."""
+        return self.kind in (Kind.MISMATCH, Kind.PENDING)
+
     def fields(self) -> dict[str, Any]:
         """The verdict as flat JSON values, named as the state, alerts and reports name them."""
         return {

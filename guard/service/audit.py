@@ -12,15 +12,23 @@ from twilio.base.exceptions import TwilioRestException
 
 from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
 from guard.clock import utcnow
+from guard.core.activity import Activity, unreachable
 from guard.core.decision import NAME_MAX
 from guard.core.evidence import Basis
-from guard.core.snapshot import AUDIT_SOURCE, InvalidSnapshot, WorkerKey, WorkerSnapshot, parse_attributes
+from guard.core.snapshot import (
+    AUDIT_SOURCE,
+    InvalidSnapshot,
+    WorkerKey,
+    WorkerSnapshot,
+    parse_attributes,
+)
 from guard.core.text import shown
 from guard.core.verdict import Kind, Rules, Verdict
 from guard.service.pipeline import Pipeline
 
 ERROR = "error"  # the verdict of a worker that could not be fetched or parsed
 VERDICTS = (*(k.value for k in Kind if k is not Kind.DELETED), ERROR)  # what a sweep can conclude
+UNREACHABLE = "unreachable"  # counted beside the verdicts: available now and unable to ring
 _UNJUDGED = {**dict.fromkeys(Verdict(Kind.OK).fields()), "verdict": ERROR}
 Progress = Callable[[int, int], None]  # (workers judged so far, workers listed)
 
@@ -35,6 +43,14 @@ class AuditEntry:
     error: str = ""
     attributes: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     fetched_ms: int = 0
+    activity: Activity | None = None  # as the Workers API says, availability included
+
+    @property
+    def unreachable(self) -> bool:
+        """Available to TaskRouter now, and unable to ring."""
+        return (
+            self.judged is not None and self.activity is not None and unreachable(self.judged, self.activity.available)
+        )
 
     @property
     def verdict(self) -> str:
@@ -49,7 +65,9 @@ class AuditEntry:
     def as_report(self) -> dict[str, Any]:
         """The fields the json and csv reports show."""
         judged = self.judged.fields() if self.judged else _UNJUDGED | {"detail": self.error}
-        return {"sid": self.sid, "name": shown(self.name, NAME_MAX), **judged}
+        activity = self.activity or Activity(None, None)
+        now = {"activity": activity.name, "available": activity.available, "unreachable": self.unreachable}
+        return {"sid": self.sid, "name": shown(self.name, NAME_MAX), **judged, **now}
 
 
 @dataclass
@@ -66,7 +84,8 @@ class AuditReport:
     def counts(self) -> dict[str, int]:
         """How many workers got each verdict (every verdict listed, zeros included)."""
         tally = Counter(entry.verdict for entry in self.entries)
-        return {verdict: tally.get(verdict, 0) for verdict in VERDICTS}
+        unreachable_now = sum(entry.unreachable for entry in self.entries)
+        return {**{verdict: tally.get(verdict, 0) for verdict in VERDICTS}, UNREACHABLE: unreachable_now}
 
     def basis_counts(self) -> dict[str, int]:
         """How many workers were judged against each kind of evidence: how the account's identities are built."""
@@ -96,7 +115,9 @@ def judge_record(record: WorkerRecord, rules: Rules) -> AuditEntry:
     except InvalidSnapshot as err:
         return AuditEntry(record.sid, record.name, None, str(err), fetched_ms=fetched_ms)
     verdict = rules.judge(attributes, record.sid, record.name)
-    return AuditEntry(record.sid, record.name, verdict, attributes=attributes, fetched_ms=fetched_ms)
+    named = record.activity_sid or record.activity_name
+    activity = Activity(record.activity_sid, record.activity_name, record.available) if named else None
+    return AuditEntry(record.sid, record.name, verdict, attributes=attributes, fetched_ms=fetched_ms, activity=activity)
 
 
 def sweep(
@@ -138,7 +159,14 @@ def feed_pipeline(pipeline: Pipeline, report: AuditReport) -> None:
             continue
         key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
         pipeline.record(
-            WorkerSnapshot(key, entry.name, entry.attributes, occurred_ms=entry.fetched_ms, source=AUDIT_SOURCE)
+            WorkerSnapshot(
+                key,
+                entry.name,
+                entry.attributes,
+                occurred_ms=entry.fetched_ms,
+                source=AUDIT_SOURCE,
+                activity=entry.activity,
+            )
         )
     if any(entry.verdict == ERROR for entry in report.entries):
         return  # an incomplete sweep cannot prove that a worker is gone

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from guard.adapters.accounts import AccountDirectory
 from guard.adapters.store import Store
 from guard.clock import utcnow
 from guard.config import Settings
+from guard.core.activity import Activity, ActivityFact
 from guard.core.decision import (
     DUPLICATE,
     Decision,
     DecisionRules,
     Outcome,
     decide,
+    decide_available,
     decide_intended,
     remediation_alert,
     reminder,
@@ -49,7 +52,9 @@ class Pipeline:
         """Process one snapshot: dedup, order, judge, save, and queue an alert if the verdict moved."""
         now = self.clock()
         with self.store.transaction() as tx:
-            fresh, stored = tx.workers.claim(snapshot, now)
+            fresh, stored, learned = tx.workers.claim(snapshot, now)
+            if snapshot.activity is not None:  # what activity.* events or the REST API taught the guard
+                snapshot = replace(snapshot, activity=snapshot.activity.with_learned(learned))
             decision = decide(snapshot, stored, self.rules_for(snapshot.key), now) if fresh else DUPLICATE
             tx.apply(snapshot.key, decision, now)
         if decision.outcome in _LOGGED:
@@ -59,11 +64,32 @@ class Pipeline:
         self.announce(decision)
         return decision.outcome
 
+    def learn(self, fact: ActivityFact) -> Outcome:
+        """Remember whether an activity routes tasks; the workers in it are judged reachable or not again."""
+        now, decisions = self.clock(), []
+        with self.store.transaction() as tx:
+            if not tx.activities.claim_event(fact, now):
+                return Outcome.DUPLICATE
+            tx.activities.learn(fact)  # an older fact loses to a newer one: read back what won
+            available = tx.activities.learned(fact.account_sid, fact.workspace_sid, fact.sid)
+            if available is None:  # deleted, or never said: what its name says, else unknown
+                available = Activity(fact.sid, fact.name).resolve(self.settings.available_activities)
+            for key in tx.activities.workers_in(fact, available):
+                stored = tx.workers.lock(key)
+                if stored is not None:
+                    decisions.append(decide_available(key, stored, available, self.rules_for(key), now))
+                    tx.apply(key, decisions[-1], now)
+        log_event(log, logging.INFO, "activity_learned", activity_sid=fact.sid, available=available, source=fact.source)
+        for decision in decisions:
+            self.announce(decision)
+        return Outcome.RECORDED
+
     def rules_for(self, key: WorkerKey) -> DecisionRules:
         """What a decision about a worker of this workspace follows."""
         settings = self.settings
         remediate = settings.remediate == "remove"
-        return DecisionRules(settings.rules, self.accounts.routing_for(key), settings.alert_repeat, remediate)
+        routing = self.accounts.routing_for(key)
+        return DecisionRules(settings.rules, routing, settings.alert_repeat, remediate, settings.available_activities)
 
     def mark_intended(self, key: WorkerKey, actor: str) -> str | None:
         """Record that `actor` marked the worker's value intended, and resolve its drift; return that value."""

@@ -54,7 +54,7 @@ def remove_contact_uri(api: TaskRouterApi, worker_sid: str, rules: Rules, apply:
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between: look again
-            detail = "removed; Flex regenerates it at next login"
+            detail = "removed; Flex regenerates it at next login: the agent must sign out and in again"
             return Removal(RemediationStatus.REMOVED, verdict.actual, detail, record.name)
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
         return Removal(RemediationStatus.FAILED, None, detail)

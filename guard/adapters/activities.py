@@ -1,0 +1,88 @@
+"""The activities the guard learned per workspace (the activity table), and the workers in one of them."""
+
+from __future__ import annotations
+
+import functools
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, delete, select
+
+from guard.adapters.db import connected
+from guard.adapters.tables import activity, processed_event, worker_state
+from guard.core.activity import ActivityFact
+from guard.core.snapshot import WorkerKey
+
+
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """The upsert and the event claim, built once per dialect."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    upsert = insert(activity)
+    newer = upsert.excluded.learned_ms >= activity.c.learned_ms  # an older fact never overwrites a newer one
+    columns = ("name", "available", "learned_ms", "source")
+    return {
+        "learn": upsert.on_conflict_do_update(
+            index_elements=["account_sid", "workspace_sid", "activity_sid"],
+            set_={name: upsert.excluded[name] for name in columns},
+            where=newer,
+        ),
+        "claim_event": insert(processed_event).on_conflict_do_nothing().returning(processed_event.c.event_id),
+    }
+
+
+class Activities:
+    """Learned activities; bound to an engine (own transaction) or a connection (the caller's)."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        """Use `bind` for every statement."""
+        self.bind = bind
+
+    def claim_event(self, fact: ActivityFact, now: datetime) -> bool:
+        """Record the fact's event id; False for a duplicate delivery (a fact without an id is always new)."""
+        if not fact.event_id:
+            return True
+        row = {"account_sid": fact.account_sid, "workspace_sid": fact.workspace_sid, "event_id": fact.event_id}
+        with connected(self.bind) as connection:
+            statement = _statements(connection.dialect.name)["claim_event"]
+            return connection.execute(statement, {**row, "received_at": now}).first() is not None
+
+    def learned(self, account_sid: str, workspace_sid: str, activity_sid: str) -> bool | None:
+        """Whether the activity routes tasks, as learned; None when the guard never learned it."""
+        query = select(activity.c.available).where(
+            activity.c.account_sid == account_sid,
+            activity.c.workspace_sid == workspace_sid,
+            activity.c.activity_sid == activity_sid,
+        )
+        with connected(self.bind) as connection:
+            return connection.execute(query).scalar()
+
+    def learn(self, fact: ActivityFact) -> None:
+        """Remember what the fact says (a newer fact wins), or forget a deleted activity."""
+        key = {"account_sid": fact.account_sid, "workspace_sid": fact.workspace_sid, "activity_sid": fact.sid}
+        with connected(self.bind) as connection:
+            if fact.deleted or fact.available is None:
+                connection.execute(delete(activity).filter_by(**key))
+                return
+            row = {**key, "name": fact.name, "available": fact.available, "learned_ms": fact.occurred_ms}
+            connection.execute(_statements(connection.dialect.name)["learn"], {**row, "source": fact.source})
+
+    def workers_in(self, fact: ActivityFact, available: bool | None) -> list[WorkerKey]:
+        """The workers in the fact's activity whose stored availability is not `available` yet."""
+        query = select(worker_state.c.worker_sid).where(
+            worker_state.c.account_sid == fact.account_sid,
+            worker_state.c.workspace_sid == fact.workspace_sid,
+            worker_state.c.activity_sid == fact.sid,
+            worker_state.c.available.is_distinct_from(available),
+        )
+        with connected(self.bind) as connection:
+            sids = connection.execute(query).scalars().all()
+        return [WorkerKey(fact.account_sid, fact.workspace_sid, sid) for sid in sids]
+
+    def workspaces(self) -> set[tuple[str, str]]:
+        """Every (account, workspace) the guard holds worker state for."""
+        query = select(worker_state.c.account_sid, worker_state.c.workspace_sid).distinct()
+        with connected(self.bind) as connection:
+            return {(row.account_sid, row.workspace_sid) for row in connection.execute(query)}
