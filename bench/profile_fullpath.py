@@ -3,8 +3,9 @@
 `python bench/profile_fullpath.py` runs the guard under gunicorn as bench/run.py does (2 gthread workers, SQLite;
 `--postgres` for BENCH_DATABASE_URL), drives it with the full-path mix through wrk, and samples one worker twice:
 its CPU (`--gil`: the thread holding the GIL, plus /proc for the CPU spent without it), then its threads' time
-(`--idle`: every thread, waiting included, for the lock waits). It saves
-the raw stacks and a table of µs per event by area under bench/out/.
+(`--idle`: every thread, waiting included, for the lock waits). Then, for comparison, the same mix in-process on
+one thread (bench/fullpath_inprocess.py) and bare Flask's CPU per request under the same load. It saves the raw
+stacks and a table of µs per event by area under bench/out/.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from prometheus_client.multiprocess import MultiProcessCollector  # noqa: E402 - after the path set-up
 
-from bench import profile_areas  # noqa: E402
+from bench import fullpath_inprocess, profile_areas  # noqa: E402
 from bench.bodies import TOKEN  # noqa: E402
 from bench.firehose import find_wrk  # noqa: E402
 from bench.fullpath import WARM_UP_BODIES, bodies_file, read_wrk, wrk_command  # noqa: E402
@@ -112,12 +113,26 @@ def main() -> None:
             result = read_wrk(load.communicate()[0])
         finally:
             service.stop()
+        alone = {**fullpath_inprocess.run(workdir), "bare_us": bare_cpu(wrk, workdir, args.seconds, mix)}
+        alone["sqlite"] = not args.postgres  # on PostgreSQL the engine's CPU is the server's, not the worker's
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = f"# Full path on {backend}: where one worker's time goes ({when})\n\n"
-    report = title + profile_areas.report(raw, windows, args.rate, result)
+    report = title + profile_areas.report(raw, windows, args.rate, result, alone)
     (OUT / f"profile-{backend}.md").write_text(report)
     print(report)
     print(f"wrote {OUT / f'profile-{backend}.md'} and the raw stacks beside it")
+
+
+def bare_cpu(wrk: str, workdir: Path, seconds: int, mix: FullPathMix) -> float:
+    """µs of CPU per request of bare Flask's two workers under the same load (the HTTP floor)."""
+    args = ("-c", str(ROOT / "bench" / "bare.conf.py"))
+    with Gunicorn({"WEB_CONCURRENCY": "2"}, workdir / "bare.log", args=args, app="bench.bare_app:app") as bare:
+        bodies = bodies_file(mix, WARM_UP_BODIES, workdir / "bare.txt")  # bare reads none of them: repeats are fine
+        run_wrk(wrk, bare.url, 1, bodies)
+        before = sum(sum(usage(pid)[:2]) for pid in bare.worker_pids())
+        result = read_wrk(run_wrk(wrk, bare.url, seconds, bodies))
+        spent = sum(sum(usage(pid)[:2]) for pid in bare.worker_pids()) - before
+    return spent / (result["rps"] * seconds) * 1e6
 
 
 def run_wrk(wrk: str, url: str, seconds: int, bodies: Path) -> str:
