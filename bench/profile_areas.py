@@ -120,7 +120,7 @@ def report(
     cpu, wall = windows["cpu"], windows["wall"]
     every = cpu["accepted"] + cpu["ignored"]
     return "\n".join([
-        cpu_table(read(raw["cpu"]), cpu, rate, alone["sqlite_us"] if alone["sqlite"] else 0.0),
+        cpu_table(read(raw["cpu"]), cpu, rate, alone["sqlite_us"]),
         "",
         f"For comparison, the same mix in-process on one thread (no gunicorn, no contention): "
         f"{alone['full_us']:.0f} µs of CPU per full-path event, of which SQLite's C calls {alone['sqlite_us']:.0f} "

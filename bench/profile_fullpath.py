@@ -1,7 +1,7 @@
 """Where a worker event's time goes: py-spy on one guard worker under the full-path mix.
 
-`python bench/profile_fullpath.py` runs the guard under gunicorn as bench/run.py does (2 gthread workers, SQLite;
-`--postgres` for BENCH_DATABASE_URL), drives it with the full-path mix through wrk, and samples one worker twice:
+`python bench/profile_fullpath.py` runs the guard under gunicorn as bench/run.py does (2 gthread workers, SQLite),
+drives it with the full-path mix through wrk, and samples one worker twice:
 its CPU (`--gil`: the thread holding the GIL, plus /proc for the CPU spent without it), then its threads' time
 (`--idle`: every thread, waiting included, for the lock waits). Then, for comparison, the same mix in-process on
 one thread (bench/fullpath_inprocess.py) and bare Flask's CPU per request under the same load. It saves the raw
@@ -29,8 +29,7 @@ from bench.bodies import TOKEN  # noqa: E402
 from bench.firehose import find_wrk  # noqa: E402
 from bench.fullpath import WARM_UP_BODIES, bodies_file, read_wrk, wrk_command  # noqa: E402
 from bench.fullpath_bodies import FullPathMix  # noqa: E402
-from bench.run import OUT, POSTGRES  # noqa: E402
-from bench.storm import reset_postgres  # noqa: E402
+from bench.run import OUT  # noqa: E402
 from tests.processes import Gunicorn  # noqa: E402
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -83,16 +82,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30, help="length of each of the two recordings")
     parser.add_argument("--rate", type=int, default=100, help="py-spy samples per second")
-    parser.add_argument("--postgres", action="store_true", help="use BENCH_DATABASE_URL instead of SQLite")
     args = parser.parse_args()
     py_spy, wrk = find_py_spy(), find_wrk()
     OUT.mkdir(exist_ok=True)
-    backend = "postgresql" if args.postgres else "sqlite"
+    backend = "sqlite"  # the areas name SQLite's statements (BEGIN IMMEDIATE, its C calls)
     with tempfile.TemporaryDirectory(prefix="guard-profile-") as scratch:
         workdir = Path(scratch)
-        database = POSTGRES if args.postgres else f"sqlite:///{workdir}/profile.db"
-        if args.postgres:
-            reset_postgres(database)
+        database = f"sqlite:///{workdir}/profile.db"
         metrics = workdir / "metrics"
         metrics.mkdir()
         env = {"WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN, "DATABASE_URL": database}
@@ -114,7 +110,6 @@ def main() -> None:
         finally:
             service.stop()
         alone = {**fullpath_inprocess.run(workdir), "bare_us": bare_cpu(wrk, workdir, args.seconds, mix)}
-        alone["sqlite"] = not args.postgres  # on PostgreSQL the engine's CPU is the server's, not the worker's
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     title = f"# Full path on {backend}: where one worker's time goes ({when})\n\n"
     report = title + profile_areas.report(raw, windows, args.rate, result, alone)
