@@ -92,7 +92,7 @@ def main() -> None:
         metrics = workdir / "metrics"
         metrics.mkdir()
         env = {"WEB_CONCURRENCY": "2", "TWILIO_AUTH_TOKEN": TOKEN, "DATABASE_URL": database}
-        service = Gunicorn({**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, OUT / f"profile-{backend}.log")
+        service = Gunicorn({**env, "PROMETHEUS_MULTIPROC_DIR": str(metrics)}, workdir / "guard.log")
         service.start()
         try:
             pid = min(service.worker_pids())
