@@ -28,7 +28,7 @@ FULL = {
     "sweep": (15000, 1500),
     "slow": ((0, 2, 8, 14, 24), 5.0),
 }
-# Measured with `time`: ~90 s on the 2-core machine (2026-12-02); keep it under 2 minutes with a margin.
+# Measured with `time`: 82–84 s on the 2-core machine (2026-12-02); keep it under 2 minutes with a margin.
 QUICK = {"firehose": (2, 2), "fullpath": (2, 2), "storm": (150, 5.0), "sweep": (800, 80), "slow": ((0, 2), 2.0)}
 PARTS = ["firehose", "fullpath", "storm", "sweep", "slow"]
 # A database of the benchmarks' own (created when missing): the storm and the full path drop its tables.
