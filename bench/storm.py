@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from bench.bodies import TOKEN, event, signed_lines
 from guard.adapters import db
@@ -20,8 +20,20 @@ from tests.processes import Gunicorn, free_port
 THREADS = 48
 
 
+def ensure_database(url: str) -> None:
+    """Create the benchmark database when it does not exist yet (like `createdb`)."""
+    target = make_url(db.normalize_url(url))
+    engine = db.make_engine(target.set(database="postgres").render_as_string(hide_password=False))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": target.database})
+        if exists.first() is None:
+            connection.execute(text(f'CREATE DATABASE "{target.database}"'))
+    engine.dispose()
+
+
 def reset_postgres(url: str) -> None:
-    """Drop and re-create the guard's tables in the benchmark database."""
+    """Drop and re-create the guard's tables in the benchmark database (created first if missing)."""
+    ensure_database(url)
     engine = db.make_engine(url)
     with engine.begin() as connection:
         for table in [*(t.name for t in reversed(metadata.sorted_tables)), "alembic_version"]:
