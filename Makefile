@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 
 .PHONY: run test lint bench
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt requirements-bench.txt
 	python3 -m venv $(VENV)
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
