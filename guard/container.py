@@ -15,6 +15,7 @@ from guard.adapters.slack_answers import SlackAnswers
 from guard.adapters.store import Store
 from guard.config import ConfigError, Settings
 from guard.core.snapshot import DEDUP_WINDOW
+from guard.service.activities import REFRESH_SECONDS, ActivityRefresh
 from guard.service.clicks import ClickJobs
 from guard.service.delivery import Delivery
 from guard.service.jobs import Job, JobRunner
@@ -51,6 +52,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
     delivery = Delivery(store.alerts, accounts.notifier_for, settings.retry_max_seconds, lease, stopping)
     remediation = RemediationJobs(pipeline, store.records, accounts.api_for)
     answers = SlackAnswers(settings.slack_timeout_seconds)
+    activities = ActivityRefresh(pipeline, accounts)
     clicks = ClickJobs(pipeline, accounts.api_for, answers, lease=timedelta(minutes=2))
     jobs = [  # in this order, each round; one line per job
         Job("remind", pipeline.send_reminders, every=60),
@@ -58,6 +60,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove"),
         Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret)),
         Job("deliver", delivery.run_once),
+        Job("activities", activities.run, every=REFRESH_SECONDS, enabled=activities.enabled()),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)
     return Services(settings, store, accounts, pipeline, delivery, runner)

@@ -78,9 +78,13 @@ class StoreGauges(Collector):
         drift.add_metric([], counts.get(Kind.MISMATCH, 0))
         pending = GaugeMetricFamily("guard_workers_pending_first_login", "Workers with an email and no contact_uri.")
         pending.add_metric([], counts.get(Kind.PENDING, 0))
+        unreachable = GaugeMetricFamily(
+            "guard_workers_unreachable", "Workers available to TaskRouter now whose browser cannot ring."
+        )
+        unreachable.add_metric([], self.store.listing.unreachable_count())
         backlog = GaugeMetricFamily("guard_outbox_backlog", "Alerts waiting to be delivered.")
         backlog.add_metric([], self.store.alerts.counts().get(AlertStatus.PENDING, 0))
-        yield from (drift, pending, backlog)
+        yield from (drift, pending, unreachable, backlog)
 
 
 def exposition(store: Store) -> bytes:

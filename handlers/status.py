@@ -76,7 +76,7 @@ def status_page() -> Response:
     g.csp_nonce = secrets.token_urlsafe(16)
     context = {
         "health": _health(),
-        "drift": [_display(w) for w in store.listing.listing("mismatch", text, sort)],
+        "drift": [_display(w) for w in store.listing.listing(None, text, sort, cannot_ring=True)],
         "counts": {v: store.listing.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
         "alerts": [_display(a) for a in store.alerts.recent()],
         "intended": [{**_display(r), "token": _removal_token(r["id"])} for r in store.intended.rules()],
@@ -117,7 +117,9 @@ def api_workers() -> Response | tuple[Response, int]:
         return bad_request(f"sort must be one of: {', '.join(SORTS)}")
     store = services().store
     workers = store.listing.listing(verdict, _search_text(), sort)
-    return jsonify(counts=store.listing.verdict_counts(), health=_health(), workers=[_jsonable(w) for w in workers])
+    counts, unreachable = store.listing.verdict_counts(), store.listing.unreachable_count()
+    rows = [_jsonable(w) for w in workers]
+    return jsonify(counts=counts, unreachable=unreachable, health=_health(), workers=rows)
 
 
 def _removal_token(rule_id: int) -> str:

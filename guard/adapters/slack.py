@@ -94,10 +94,14 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
             ("Expected contact_uri", _code(verdict.expected)),
             ("Actual contact_uri", _code(verdict.actual)),
             ("Judged against", basis_text(verdict.basis)),
+            ("Activity", escape(_activity_text(alert.activity_name, alert.available))),
         )
     ]
     summary = f"{alert.note}. {verdict.detail}".strip() if alert.note else verdict.detail
+    # An urgent alert opens with the mention (mrkdwn, so it pings) and says plainly what is wrong.
+    lead = f"{alert.mention} *{escape(alert.spec.lead)}*".strip() if alert.spec.urgent else ""
     blocks: list[Block] = [
+        *([SectionBlock(text=MarkdownTextObject(text=lead))] if lead else []),
         HeaderBlock(text=header),
         SectionBlock(fields=fields),
         SectionBlock(text=MarkdownTextObject(text=truncate(escape(summary or alert.kind.value), TEXT_MAX))),
@@ -107,11 +111,19 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         if alert.buttons:
             blocks.append(fix_buttons(alert.buttons))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
-    text = truncate(
-        escape(f"{header} ({alert.key.worker_sid}) expected {verdict.expected!s} actual {verdict.actual!s}: {summary}"),
-        TEXT_MAX,
-    )
+    body = f"{header} ({alert.key.worker_sid}) expected {verdict.expected!s} actual {verdict.actual!s}: {summary}"
+    if lead:
+        body = f"{alert.spec.lead}. {body}"
+    text = truncate(f"{alert.mention} {escape(body)}" if lead and alert.mention else escape(body), TEXT_MAX)
     return text, blocks
+
+
+def _activity_text(name: str | None, available: bool | None) -> str:
+    """The worker's activity and whether it routes tasks, as the alert saw it."""
+    if not name:
+        return "—"
+    status = "availability unknown" if available is None else "available" if available else "not available"
+    return f"{truncate(name, 100)} ({status})"
 
 
 class SlackNotifier:

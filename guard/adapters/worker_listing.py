@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 
 from guard.adapters.db import connected
 from guard.adapters.tables import remediation, worker_state
@@ -19,6 +19,10 @@ SORTS = {
     "since_asc": worker_state.c.since.asc(),
     "name": worker_state.c.name.asc(),
 }
+
+
+# Available to TaskRouter and unable to ring: a wrong contact_uri, or none yet (see guard/core/activity.py).
+UNREACHABLE_NOW = and_(worker_state.c.available.is_(True), worker_state.c.verdict.in_([Kind.MISMATCH, Kind.PENDING]))
 
 
 def contains_pattern(text_: str) -> str:
@@ -40,10 +44,23 @@ class WorkerListing:
         with connected(self.bind) as connection:
             return {verdict: count for verdict, count in connection.execute(query)}
 
+    def unreachable_count(self) -> int:
+        """How many workers cannot take calls right now: available, and a wrong contact_uri or none."""
+        with connected(self.bind) as connection:
+            return connection.execute(select(func.count()).where(UNREACHABLE_NOW)).scalar() or 0
+
     def listing(
-        self, verdict: str | None = None, search: str = "", sort: str = DEFAULT_SORT, limit: int = 20_000
+        self,
+        verdict: str | None = None,
+        search: str = "",
+        sort: str = DEFAULT_SORT,
+        limit: int = 20_000,
+        cannot_ring: bool = False,
     ) -> list[dict[str, Any]]:
-        """Workers (of one verdict, matching `search`) with their latest remediation; `sort` is a SORTS key."""
+        """Workers (of one verdict, matching `search`) with their activity and latest remediation.
+
+        `sort` is a SORTS key; `cannot_ring` lists the workers in drift and the unreachable ones, unreachable first.
+        """
         latest = (
             select(func.max(remediation.c.id).label("id"))
             .group_by(remediation.c.account_sid, remediation.c.workspace_sid, remediation.c.worker_sid)
@@ -51,16 +68,22 @@ class WorkerListing:
         )
         last_fix = select(remediation).where(remediation.c.id.in_(select(latest.c.id))).subquery()
         same_worker = and_(*(last_fix.c[name] == worker_state.c[name] for name in PK))
+        unreachable = case((UNREACHABLE_NOW, True), else_=False)
         query = select(
             worker_state,
+            worker_state.c.activity_name.label("activity"),
+            unreachable.label("unreachable"),
             last_fix.c.status.label("remediation_status"),
             last_fix.c.finished_at.label("remediation_at"),
         ).select_from(worker_state.outerjoin(last_fix, same_worker))
         query = query.where(worker_state.c.verdict == verdict if verdict else worker_state.c.verdict != Kind.DELETED)
+        if cannot_ring:
+            query = query.where(or_(worker_state.c.verdict == Kind.MISMATCH, UNREACHABLE_NOW))
         if search:
             pattern = contains_pattern(search)
             columns = (worker_state.c.name, worker_state.c.email, worker_state.c.worker_sid, worker_state.c.actual)
             query = query.where(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns)))
-        query = query.order_by(SORTS[sort], worker_state.c.worker_sid).limit(limit)
+        first = (unreachable.desc(),) if cannot_ring else ()
+        query = query.order_by(*first, SORTS[sort], worker_state.c.worker_sid).limit(limit)
         with connected(self.bind) as connection:
             return [dict(row._mapping) for row in connection.execute(query)]

@@ -57,7 +57,10 @@ class JobRunner:
                 return
             if job.enabled and time.monotonic() >= self._next_run[job.name]:
                 self._next_run[job.name] = time.monotonic() + job.every
-                job.run()
+                try:
+                    job.run()
+                except Exception:  # one failing job (a database outage, a bug) must not keep the others from running
+                    log.exception("job_failed", extra={"fields": {"job": job.name}})
 
     def run_forever(self) -> None:
         """Run rounds until stopped, sleeping until the next due alert, a wake-up or the poll interval."""

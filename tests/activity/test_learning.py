@@ -1,0 +1,87 @@
+"""Which activities are available: learned from activity.* events and the REST Activities list, per workspace."""
+
+import time
+
+from tests.activity.conftest import WRONG, activity_event, outbox
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
+
+READY_SID = "WA" + "4" * 32
+
+
+def activity_callback(event_type="activity.updated", sid=READY_SID, name="Ready", available="true", **extra):
+    """An activity.* callback, as TaskRouter sends it to the Event Callback URL."""
+    now_ms = int(time.time() * 1000)
+    fields = {
+        "EventType": event_type,
+        "Sid": f"EV{now_ms:032x}"[:34],
+        "AccountSid": ACCOUNT_SID,
+        "WorkspaceSid": WORKSPACE_SID,
+        "ResourceType": "activity",
+        "ResourceSid": sid,
+        "ActivitySid": sid,
+        "ActivityName": name,
+        "ActivityAvailable": available,
+        "Timestamp": str(now_ms // 1000),
+        "TimestampMs": str(now_ms),
+    }
+    return {**fields, **extra}
+
+
+def test_a_custom_activity_taskrouter_marks_available_counts_as_available(taskrouter, services):
+    assert taskrouter.post(activity_callback()).status_code == 204
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
+    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))
+    assert [kind for kind, _ in outbox(services)] == ["urgent"]
+
+
+def test_workers_already_in_an_activity_are_paged_when_the_guard_learns_it_is_available(taskrouter, services):
+    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG, sid=worker_sid(1)))
+    taskrouter.post(activity_event(1, "Ready", READY_SID, sid=worker_sid(2)))  # healthy: nothing to say
+    assert [kind for kind, _ in outbox(services)] == ["drift"]  # "Ready" could not be placed: unknown
+    taskrouter.post(activity_callback("activity.created"))
+    assert [(kind, p["worker_sid"]) for kind, p in outbox(services)] == [
+        ("drift", worker_sid(1)),
+        ("urgent", worker_sid(1)),
+    ]
+    assert services.store.listing.unreachable_count() == 1
+
+
+def test_a_deleted_activity_is_forgotten_and_an_older_fact_never_wins(taskrouter, services):
+    taskrouter.post(activity_callback())
+    older = activity_callback(available="false", TimestampMs=str(int(time.time() * 1000) - 60_000))
+    taskrouter.post({**older, "Sid": "EV" + "9" * 32})
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
+    taskrouter.post({**activity_callback("activity.deleted"), "Sid": "EV" + "8" * 32})
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is None
+
+
+def test_a_malformed_activity_event_gets_400(taskrouter, services):
+    response = taskrouter.post(activity_callback(available="maybe"))
+    assert response.status_code == 400 and "ActivityAvailable" in response.get_json()["error"]
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is None
+
+
+def test_event_streams_teach_activities_too(client, services):
+    fact = {"activity_sid": READY_SID, "activity_name": "Ready", "activity_available": True}
+    body = [cloudevent("activity.updated", email=None, contact_uri=None, **fact)]
+    assert post_cloudevents(client, body).json == {"recorded": 1, "skipped": 0, "bad": 0}
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
+
+
+def test_with_rest_credentials_the_activities_list_is_learned_in_the_background(taskrouter, services, fake_api):
+    fake_api.add_flex_activities(WORKSPACE_SID)
+    fake_api.add_activity(WORKSPACE_SID, READY_SID, "Ready", True)
+    assert services.jobs.by_name["activities"].enabled
+    assert services.jobs.by_name["activities"].run() == 5
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
+    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))
+    assert [kind for kind, _ in outbox(services)] == ["urgent"]
+
+
+def test_an_activities_api_outage_is_logged_and_the_next_round_tries_again(services, fake_api, capsys):
+    fake_api.add_flex_activities(WORKSPACE_SID)
+    fake_api.inject(503, times=10, path_contains="/Activities")
+    assert services.jobs.by_name["activities"].run() == 0
+    assert '"event": "activities_fetch_failed"' in capsys.readouterr().out
+    fake_api.faults.clear()
+    assert services.jobs.by_name["activities"].run() == 4

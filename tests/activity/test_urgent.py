@@ -1,0 +1,95 @@
+"""Who cannot take calls right now: a broken agent who goes Available gets one urgent alert; the rest waits."""
+
+import json
+
+import pytest
+
+from guard.core.snapshot import WorkerKey
+from tests.activity.conftest import BREAK_SID, WRONG, activity_event, offline, outbox
+from tests.helpers import ACCOUNT_SID, ANN_URI, WORKSPACE_SID, cloudevent, post_cloudevents, stored_state, worker_sid
+
+KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+LEAD = "available now: calls cannot reach this agent"
+
+
+def test_a_broken_agent_who_goes_available_gets_one_urgent_slack_message(taskrouter, services, slack, capsys):
+    assert taskrouter.post(offline(1, contact_uri=WRONG)).status_code == 204
+    assert taskrouter.post(activity_event(2, contact_uri=WRONG)).status_code == 204
+    assert [kind for kind, _ in outbox(services)] == ["drift", "urgent"]
+    services.delivery.run_once()
+    urgent = slack.received[1]
+    assert urgent["text"].startswith(f"<!subteam^S0ONCALL> {LEAD}")
+    assert urgent["blocks"][0]["text"]["text"] == f"<!subteam^S0ONCALL> *{LEAD}*"
+    actions = next(block for block in urgent["blocks"] if block["type"] == "actions")
+    assert [button["action_id"] for button in actions["elements"]] == ["remove_contact_uri", "ignore_worker"]
+    assert "Available (available)" in json.dumps(urgent["blocks"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event": "alert"' in line]
+    assert [(line["kind"], line["urgent"]) for line in lines] == [("drift", False), ("urgent", True)]
+
+
+def test_an_offline_broken_agent_and_one_that_leaves_available_cause_nothing_more(taskrouter, services):
+    taskrouter.post(offline(1, contact_uri=WRONG))
+    taskrouter.post(activity_event(2, "Break", BREAK_SID, contact_uri=WRONG))  # unknown: not guessed available
+    assert [kind for kind, _ in outbox(services)] == ["drift"]
+    taskrouter.post(activity_event(3, contact_uri=WRONG))
+    taskrouter.post(activity_event(4, "Offline", offline(0)["WorkerActivitySid"], contact_uri=WRONG))
+    taskrouter.post(activity_event(5, contact_uri=WRONG))  # flapping back within the hour: no second page
+    assert [kind for kind, _ in outbox(services)] == ["drift", "urgent"]
+    state = stored_state(services, KEY)
+    assert (state["verdict"], state["activity_name"], state["available"]) == ("mismatch", "Available", True)
+
+
+def test_a_drift_raised_while_available_is_one_urgent_alert(taskrouter, services):
+    taskrouter.post(activity_event(1))
+    taskrouter.post(activity_event(2, contact_uri=WRONG))
+    [(kind, payload)] = outbox(services)
+    assert kind == "urgent" and payload["urgent"] is True
+    assert payload["note"] == "contact_uri drifted while the agent is available"
+    assert payload["actual"] == WRONG and payload["fix_buttons"]
+
+
+def test_a_pending_agent_who_goes_available_is_urgent_without_a_remove_button(taskrouter, services, slack):
+    taskrouter.post(offline(1, contact_uri=None))
+    taskrouter.post(activity_event(2, contact_uri=None))
+    [(kind, payload)] = outbox(services)
+    assert (kind, payload["verdict"], payload["note"]) == (
+        "urgent",
+        "pending",
+        "the agent became available with no contact_uri yet",
+    )
+    services.delivery.run_once()
+    assert not any(block["type"] == "actions" for block in slack.received[0]["blocks"])  # nothing to remove
+
+
+def test_the_fix_resolves_an_urgent_drift(taskrouter, services):
+    taskrouter.post(activity_event(1, contact_uri=WRONG))
+    taskrouter.post(activity_event(2))
+    assert [kind for kind, _ in outbox(services)] == ["urgent", "resolved"]
+    assert stored_state(services, KEY)["urgent_at"] is None
+
+
+def test_removing_the_value_of_an_available_agent_says_it_stays_unreachable_until_the_next_login(taskrouter, services):
+    taskrouter.post(activity_event(1, contact_uri=WRONG))
+    taskrouter.post(activity_event(2, contact_uri=None))  # removed: Flex writes it at the next login
+    _, resolved = outbox(services)[-1]
+    assert resolved["kind"] == "resolved"
+    assert "still unreachable until the agent signs out and in again" in resolved["note"]
+    assert services.store.listing.unreachable_count() == 1
+
+
+def test_event_streams_carry_the_activity_too(client, services):
+    def moved(version, name, contact_uri):
+        activity = {"worker_activity_sid": "WA" + "1" * 32, "worker_activity_name": name, "worker_version": version}
+        return cloudevent("worker.activity.update", contact_uri=contact_uri, **activity)
+
+    assert post_cloudevents(client, [moved(1, "Available", ANN_URI), moved(2, "Available", WRONG)]).status_code == 200
+    assert [kind for kind, _ in outbox(services)] == ["urgent"]
+    assert stored_state(services, KEY)["activity_name"] == "Available"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"available_activities": frozenset({"ready"})}], indirect=True)
+def test_available_activities_names_which_activities_route_tasks(taskrouter, services):
+    taskrouter.post(activity_event(1, contact_uri=WRONG))  # "Available" is not in the list now: unknown
+    assert [kind for kind, _ in outbox(services)] == ["drift"]
+    taskrouter.post(activity_event(2, "READY", "WA" + "3" * 32, contact_uri=WRONG))
+    assert [kind for kind, _ in outbox(services)] == ["drift", "urgent"]
