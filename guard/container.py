@@ -16,6 +16,7 @@ from guard.adapters.store import Store
 from guard.config import ConfigError, Settings
 from guard.core.snapshot import DEDUP_WINDOW
 from guard.service.activities import REFRESH_SECONDS, ActivityRefresh
+from guard.service.causes import CauseJobs
 from guard.service.clicks import ClickJobs
 from guard.service.delivery import Delivery
 from guard.service.jobs import Job, JobRunner
@@ -60,7 +61,8 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove"),
         Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret)),
         Job("deliver", delivery.run_once),
-        Job("activities", activities.run, every=REFRESH_SECONDS, enabled=activities.enabled()),
+        Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api()),
+        Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)
     return Services(settings, store, accounts, pipeline, delivery, runner)

@@ -112,7 +112,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     """Settings for tests: signatures on with the test token, delivery driven by the test itself."""
-    base = Settings(database_url=database_url, auth_token=AUTH_TOKEN, delivery="off", retry_max_seconds=1.0)
+    base = Settings(
+        database_url=database_url, auth_token=AUTH_TOKEN, delivery="off", retry_max_seconds=1.0, cause_wait_seconds=0.0
+    )  # alerts go out at once; the tests of who changed a worker set a wait
     return dataclasses.replace(base, **overrides)
 
 

@@ -25,6 +25,7 @@ class AccountDirectory:
         self._routing: dict[tuple[str, str], Routing] = {}
         self._notifiers: dict[str, SlackNotifier] = {}
         self._apis: dict[tuple[str, str], TaskRouterApi] = {}
+        self._lookups: dict[tuple[str, str], TaskRouterApi] = {}
         self._lock = threading.Lock()
 
     @property
@@ -63,6 +64,7 @@ class AccountDirectory:
                 slack=self.slack_url_for(key.account_sid) is not None,
                 slack_opt_in=self.settings.slack_notify_no_email,
                 buttons=self._buttons(account),
+                lookups=account is not None and has_credentials(account),
                 mention=self.settings.slack_urgent_mention,
                 account_label=account.label(key.account_sid) if account else key.account_sid,
                 workspace_label=account.workspace_label(key.workspace_sid) if account else key.workspace_sid,
@@ -93,16 +95,32 @@ class AccountDirectory:
                 )
             return self._apis[(account_sid, workspace_sid)]
 
+    def lookup_api_for(self, account_sid: str, workspace_sid: str) -> TaskRouterApi:
+        """A REST client for quick lookups: short timeout, one retry, a Retry-After of at most 2 s waited out."""
+        with self._lock:
+            if (account_sid, workspace_sid) not in self._lookups:
+                credentials, base_url = self.credentials(account_sid), self.settings.taskrouter_base_url
+                api = TaskRouterApi(credentials, workspace_sid, base_url, retries=1, timeout=3.0, retry_after_max=2)
+                self._lookups[(account_sid, workspace_sid)] = api
+            return self._lookups[(account_sid, workspace_sid)]
+
+    def reaches_api(self) -> bool:
+        """True when some account has REST credentials (the background lookups have work to do)."""
+        return any(has_credentials(account) for account in self.accounts)
+
     def audit_targets(self) -> list[tuple[Account, str]]:
         """Every (account, workspace) configured for audits."""
         return [(account, workspace) for account in self.accounts for workspace in account.workspaces]
 
     def _buttons(self, account: Account | None) -> bool:
         """True when the account's alerts carry the Slack fix buttons: a signing secret and REST credentials."""
-        if not self.settings.slack_signing_secret or account is None:
-            return False
-        try:
-            account.credentials()
-        except ConfigError:
-            return False
-        return True
+        return bool(self.settings.slack_signing_secret) and account is not None and has_credentials(account)
+
+
+def has_credentials(account: Account) -> bool:
+    """True when an account can reach the REST API."""
+    try:
+        account.credentials()
+    except ConfigError:
+        return False
+    return True

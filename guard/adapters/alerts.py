@@ -65,10 +65,10 @@ class Alerts:
         """Use `bind` for every statement."""
         self.bind = bind
 
-    def insert(self, row: dict[str, Any]) -> None:
-        """Add an alert's row to the outbox."""
+    def insert(self, row: dict[str, Any]) -> int:
+        """Add an alert's row to the outbox; return its id."""
         with connected(self.bind) as connection:
-            connection.execute(outbox.insert(), row)
+            return int(connection.execute(outbox.insert(), row).inserted_primary_key[0])
 
     def claim_due(self, now: datetime, lease: timedelta) -> ClaimedAlert | None:
         """Lease the oldest due alert whose worker has no earlier undelivered alert, or return None."""

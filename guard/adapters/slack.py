@@ -106,6 +106,13 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         SectionBlock(fields=fields),
         SectionBlock(text=MarkdownTextObject(text=truncate(escape(summary or alert.kind.value), TEXT_MAX))),
     ]
+    if alert.changes is not None:
+        listed = escape(alert.changes.text()).replace("`", "'")
+        changed = f"*What else this update changed*\n```{listed}```"
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(changed, TEXT_MAX))))
+    who = alert.cause.text() if alert.cause else alert.cause_note
+    if who:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ADVICE)]))
         if alert.buttons:

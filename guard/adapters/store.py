@@ -6,14 +6,15 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
 from guard.adapters import db
 from guard.adapters.activities import Activities
 from guard.adapters.alerts import Alerts
+from guard.adapters.causes import CauseLookups
 from guard.adapters.clicks import SlackClicks
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
@@ -34,11 +35,12 @@ class Transaction:
     clicks: SlackClicks
     intended: IntendedValues
     activities: Activities
+    causes: CauseLookups
 
     @classmethod
     def on(cls, bind: Engine | Connection) -> Transaction:
         """Repositories on `bind`."""
-        repositories = (WorkerStates, Alerts, Records, SlackClicks, IntendedValues, Activities)
+        repositories = (WorkerStates, Alerts, Records, SlackClicks, IntendedValues, Activities, CauseLookups)
         return cls(*(repository(bind) for repository in repositories))
 
     def apply(self, key: WorkerKey, decision: Decision, now: datetime) -> None:
@@ -63,11 +65,20 @@ class Transaction:
                     "activity_name": state.activity_name,
                     "available": state.available,
                     "urgent_at": state.urgent_at,
+                    "trusted": json.dumps(asdict(state.trusted), ensure_ascii=False),
+                    "attributes": json.dumps(state.attributes, ensure_ascii=False)
+                    if state.attributes is not None
+                    else None,
+                    "changes": json.dumps(state.changes.as_json(), ensure_ascii=False) if state.changes else None,
+                    "cause": json.dumps(state.cause.as_json(), ensure_ascii=False) if state.cause else None,
                 },
             )
         if alert is not None:
             done = alert.channel is Channel.LOG  # a log-only alert is delivered the moment it is written
-            self.alerts.insert(
+            # Held a few seconds for the lookup of who made the change, so one Slack message can say it all.
+            held = decision.lookup.hold_seconds if decision.lookup is not None and not done else 0.0
+            due = alert.created_at + timedelta(seconds=held)
+            alert_id = self.alerts.insert(
                 {
                     **key_params(alert.key),
                     "kind": alert.kind.value,
@@ -75,11 +86,13 @@ class Transaction:
                     "payload": json.dumps(alert.fields(), ensure_ascii=False),
                     "status": AlertStatus.DELIVERED if done else AlertStatus.PENDING,
                     "attempts": 0,
-                    "next_attempt_at": alert.created_at,
+                    "next_attempt_at": due,
                     "created_at": alert.created_at,
                     "delivered_at": alert.created_at if done else None,
                 }
             )
+        if decision.lookup is not None and alert is not None:
+            self.causes.queue(alert_id, key, decision.lookup, now)
         if decision.remove and state is not None:
             value = state.verdict.actual
             self.records.add_remediation(key, REMEDIATION_ACTOR, RemediationStatus.PENDING, value, "queued", now)
@@ -94,6 +107,7 @@ class Store:
         standalone = Transaction.on(engine)  # each call its own short transaction
         self.workers, self.alerts, self.records = standalone.workers, standalone.alerts, standalone.records
         self.clicks, self.intended, self.activities = standalone.clicks, standalone.intended, standalone.activities
+        self.causes = standalone.causes
         self.listing = WorkerListing(engine)
         self._sqlite_file = db.sqlite_file(engine.url)
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.

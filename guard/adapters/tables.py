@@ -63,6 +63,10 @@ worker_state = Table(
     Column("activity_name", Text),
     Column("available", Boolean),  # whether that activity routes tasks; NULL: unknown
     Column("urgent_at", UTCDateTime),  # the last urgent alert of the current broken episode
+    Column("trusted", Text),  # JSON: the evidence the guard trusts (email, name, identity)
+    Column("attributes", Text),  # JSON: a safe, bounded, flat copy of the latest attributes
+    Column("changes", Text),  # JSON: what else the update that raised the current drift changed
+    Column("cause", Text),  # JSON: who TaskRouter says made that update
     Index("ix_worker_state_verdict", "verdict"),
     Index("ix_worker_state_activity", "account_sid", "workspace_sid", "activity_sid"),
 )
@@ -174,4 +178,26 @@ ignore_rule = Table(
     Column("value", Text),  # the contact_uri it was marked for
     Column("created_at", UTCDateTime, nullable=False),
     Index("ux_ignore_rule_worker", "account_sid", "workspace_sid", "worker_sid", unique=True),
+)
+
+# Who changed a worker: one TaskRouter Events lookup per drift alert, done in the background, never in a request.
+cause_lookup = Table(
+    "cause_lookup",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("account_sid", SID, nullable=False),
+    Column("workspace_sid", SID, nullable=False),
+    Column("worker_sid", SID, nullable=False),
+    Column("alert_id", BigInteger, nullable=False),  # the drift alert that waits for it
+    Column("event_id", SID),  # the delivery's id: a TaskRouter callback's Sid is the Event's sid
+    Column("source", String(16), nullable=False),
+    Column("occurred_ms", BigInteger),
+    Column("status", String(12), nullable=False),  # pending, found, none, failed
+    Column("detail", Text),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Index("ix_cause_lookup_due", "status", "next_attempt_at"),
 )

@@ -40,7 +40,7 @@ class PreconditionFailed(Exception):
     """The worker changed since it was fetched (HTTP 412 on If-Match)."""
 
 
-def _retrying_adapter(pool_size: int, retries: int) -> HTTPAdapter:
+def _retrying_adapter(pool_size: int, retries: int, retry_after_max: int = 30) -> HTTPAdapter:
     """An HTTP adapter that retries 429 (honouring Retry-After), 5xx and connection errors."""
     retry = Retry(
         total=retries,
@@ -50,6 +50,7 @@ def _retrying_adapter(pool_size: int, retries: int) -> HTTPAdapter:
         status_forcelist=sorted(RETRIED_STATUSES),
         allowed_methods=None,  # updates carry If-Match, so a repeated POST cannot clobber anything
         respect_retry_after_header=True,
+        retry_after_max=retry_after_max,  # urllib3 would otherwise wait out a Retry-After of up to 6 hours
         raise_on_status=False,  # hand the last answer to twilio, which raises TwilioRestException
     )
     return HTTPAdapter(max_retries=retry, pool_connections=4, pool_maxsize=pool_size)
@@ -66,6 +67,7 @@ class TaskRouterApi:
         pool_size: int = 8,
         retries: int = 5,
         timeout: float = 15.0,
+        retry_after_max: int = 30,
     ) -> None:
         """Build a twilio Client; `base_url` replaces https://taskrouter.twilio.com (tests, proxies)."""
         self.client = Client(credentials.username, credentials.password, credentials.account_sid)
@@ -74,7 +76,7 @@ class TaskRouterApi:
             # twilio asks requests to merge environment settings on every call, which scans the whole
             # environment for proxies; with no proxy configured that is pure overhead (~0.5 ms a request).
             self.client.http_client.session.trust_env = False
-        adapter = _retrying_adapter(pool_size, retries)
+        adapter = _retrying_adapter(pool_size, retries, retry_after_max)
         for scheme in ("https://", "http://"):
             self.client.http_client.session.mount(scheme, adapter)
         self.base_url = base_url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,6 +12,9 @@ from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, litera
 
 from guard.adapters.db import connected
 from guard.adapters.tables import activity, ignore_rule, processed_event, worker_state
+from guard.core.cause import Cause
+from guard.core.changes import Changes
+from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended, WorkerState
 from guard.core.verdict import Kind, Verdict
@@ -37,7 +41,19 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         activity_name=row["activity_name"],
         available=row["available"],
         urgent_at=row["urgent_at"],
+        trusted=Trusted(**trusted) if (trusted := _json(row["trusted"])) else NOTHING_TRUSTED,
+        attributes=_json(row["attributes"]),
+        changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
+        cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,
     )
+
+
+def _json(text: str | None) -> Any:
+    """A JSON column's value; None when empty or unreadable (a column the guard wrote, but never trusted blindly)."""
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return None
 
 
 @functools.cache

@@ -11,7 +11,8 @@ from guard.cli.exits import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
 from guard.core.contact_uri import DecodeError, contact_uri_for, decode
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
 from guard.core.ignore import IgnoreRules
-from guard.core.verdict import Kind, Rules
+from guard.core.rules import Rules
+from guard.core.verdict import Kind
 
 
 @click.command("encode")

@@ -17,7 +17,7 @@ from guard.config.env import ConfigError, EnvReader
 from guard.core.activity import parse_names
 from guard.core.evidence import Policy
 from guard.core.ignore import NO_RULES, IgnoreRules
-from guard.core.verdict import Rules
+from guard.core.rules import Rules
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,7 @@ class Settings:
     slack_approvers: frozenset[str] = frozenset()
     available_activities: frozenset[str] = frozenset({"available"})  # casefolded activity names
     slack_urgent_mention: str = "<!here>"
+    cause_wait_seconds: float = 4.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -92,6 +93,7 @@ class Settings:
             slack_approvers=reader.slack_users("SLACK_APPROVERS"),
             available_activities=parse_names(reader.text("AVAILABLE_ACTIVITIES") or "Available"),
             slack_urgent_mention=reader.mention("SLACK_URGENT_MENTION", "<!here>"),
+            cause_wait_seconds=min(reader.number("CAUSE_WAIT_SECONDS", 4), 30.0),
         )
         if settings.validate_signature and not any(a.auth_token for a in settings.accounts):
             raise ConfigError(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from guard.core.cause import Cause
+from guard.core.changes import Changes
 from guard.core.click import worker_reference
 from guard.core.snapshot import WorkerKey
 from guard.core.state import WorkerState
@@ -29,6 +31,7 @@ class AlertKind(StrEnum):
     REMINDER = "reminder"
     NO_EMAIL = "no_email"
     REMEDIATION = "remediation"
+    CAUSE = "cause"  # who changed it, when TaskRouter answered after the drift alert went out
 
 
 class Slack(StrEnum):
@@ -68,6 +71,7 @@ KINDS: Mapping[AlertKind, KindSpec] = {
     AlertKind.REMINDER: KindSpec(":repeat: Still drifting", "warning", Slack.ALWAYS, True, WARNING),
     AlertKind.RESOLVED: KindSpec(":white_check_mark: Resolved", "info", Slack.ALWAYS, False, INFO),
     AlertKind.NO_EMAIL: KindSpec(":warning: contact_uri without email", "warning", Slack.OPT_IN, False, WARNING),
+    AlertKind.CAUSE: KindSpec(":mag: Who changed it", "info", Slack.ALWAYS, False, INFO),
     AlertKind.REMEDIATION: KindSpec(
         ":broom: contact_uri removed", "info", Slack.ALWAYS, False, INFO, failed_title=":x: contact_uri removal failed"
     ),
@@ -82,6 +86,7 @@ class Routing:
     slack_opt_in: bool = False  # SLACK_NOTIFY_NO_EMAIL
     buttons: bool = False  # a Slack signing secret and the account's REST credentials
     mention: str = ""  # SLACK_URGENT_MENTION, which urgent messages start with
+    lookups: bool = False  # REST credentials: the guard can ask TaskRouter who changed a worker
     account_label: str = ""
     workspace_label: str = ""
 
@@ -104,6 +109,9 @@ class Alert:
     mention: str = ""  # who an urgent message pings
     activity_name: str | None = None
     available: bool | None = None
+    changes: Changes | None = None  # what else the update changed
+    cause: Cause | None = None  # who TaskRouter says made it
+    cause_note: str | None = None  # why the cause is not (yet) known
     source: str | None = None  # what raised it: taskrouter, event-streams, audit, slack, reminder
     version: int | None = None
     previous_actual: str | None = None
@@ -140,6 +148,9 @@ class Alert:
             "urgent": self.spec.urgent,
             "activity": self.activity_name,
             "available": self.available,
+            "changes": self.changes.as_json() if self.changes else None,
+            "cause": self.cause.as_json() if self.cause else None,
+            "cause_note": self.cause_note,
         }
         if self.buttons:
             fields["fix_buttons"] = self.buttons
@@ -174,5 +185,15 @@ def raise_alert(
         mention=routing.mention if spec.urgent else "",
         activity_name=state.activity_name,
         available=state.available,
+        changes=state.changes if spec.fix else None,
+        cause=state.cause if spec.fix else None,
         **context,
+    )
+
+
+def follow_up(alert: Alert, cause: Cause, now: datetime) -> Alert:
+    """The second message, when TaskRouter named who changed a worker after its drift alert went out."""
+    note = f"about the {alert.kind.value} alert of {alert.created_at:%H:%M:%S} UTC: {cause.text()}"
+    return replace(
+        alert, kind=AlertKind.CAUSE, note=note, created_at=now, buttons=None, mention="", cause=cause, cause_note=None
     )

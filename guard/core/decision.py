@@ -13,13 +13,21 @@ from enum import StrEnum
 
 from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
+from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
+from guard.core.changes import diff
+from guard.core.diagnosis import Diagnosis
+from guard.core.evidence import IDENTITY_ATTRIBUTE, usable_text, valid_identity
+from guard.core.history import NOTHING_TRUSTED, Trusted
+from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended, WorkerState, is_stale
 from guard.core.statuses import RemediationStatus
 from guard.core.text import shown
 from guard.core.transitions import STILL_UNREACHABLE, transition
-from guard.core.verdict import Kind, Rules, Verdict
+from guard.core.verdict import Kind, Verdict
 
+LOOKED_UP = ("taskrouter", "event-streams")  # deliveries TaskRouter keeps an Event resource for
+FORCED = (Diagnosis.WIPED, Diagnosis.IDENTITY_CHANGED, Diagnosis.EVIDENCE_CHANGED)  # drifts the history decided
 NAME_MAX = 256  # a worker name in the state and alerts (Slack's header takes 150 characters anyway)
 REMEDIATION_ACTOR = "guard (REMEDIATE=remove)"  # who the webhook path's queued removals are recorded as
 
@@ -42,6 +50,7 @@ class DecisionRules:
     repeat: timedelta | None  # ALERT_REPEAT_HOURS
     remediate: bool  # REMEDIATE=remove
     available_names: frozenset[str] = frozenset({"available"})  # AVAILABLE_ACTIVITIES, casefolded
+    cause_wait: float = 4.0  # CAUSE_WAIT_SECONDS: how long a drift alert waits for who changed it
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,7 @@ class Decision:
     state: WorkerState | None = None
     alert: Alert | None = None
     remove: bool = False  # queue the removal of the state's wrong value (never done in the request)
+    lookup: Lookup | None = None  # hold the alert a few seconds; ask TaskRouter who made the change (in the background)
 
 
 DUPLICATE = Decision(Outcome.DUPLICATE)
@@ -66,7 +76,8 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         judging = rules.judging
         if stored is not None and stored.intended is not None:
             judging = judging.with_intended({snapshot.key.worker_sid: stored.intended.label})
-        verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name)
+        known = stored.known() if stored is not None and not stored.deleted else None
+        verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name, known)
     if snapshot.is_replay(now):
         return Decision(Outcome.REPLAY, verdict)
     if is_stale(snapshot, stored):
@@ -78,6 +89,18 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     change = transition(stored, verdict, now, rules.repeat, available)
     if verdict.kind is Kind.DELETED:
         verdict = replace(verdict, detail=change.note)
+    attributes = stored.attributes if snapshot.deleted and stored else snapshot.safe_attributes()
+    trusted = stored.trusted if stored else NOTHING_TRUSTED
+    if not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
+        email, recorded = usable_text(snapshot.attributes.get("email")), snapshot.attributes.get(IDENTITY_ATTRIBUTE)
+        identity = recorded if valid_identity(recorded) else trusted.identity
+        trusted = Trusted(
+            shown(email) if email else trusted.email, shown(snapshot.name, NAME_MAX) or trusted.name, identity
+        )
+    new_drift = verdict.drifting and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
+    asked = new_drift and snapshot.source in LOOKED_UP and rules.routing.lookups
+    lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait) if asked else None
+    changes = diff(stored.attributes if stored else None, attributes) if new_drift else None
     state = WorkerState(
         name=shown(snapshot.name, NAME_MAX) if snapshot.name else (stored.name if stored else ""),
         verdict=verdict,
@@ -91,14 +114,19 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         activity_name=activity.name if activity else None,
         available=available,
         urgent_at=change.urgent_at,
+        trusted=trusted,
+        attributes=attributes,
+        changes=changes if new_drift else stored.changes if stored and verdict.drifting else None,
+        cause=stored.cause if stored and verdict.drifting and not new_drift else None,
     )
     if change.alert is None:
         return Decision(Outcome.RECORDED, verdict, state)
     previous = stored.verdict.actual if stored else None
-    context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous}
+    note = PENDING_NOTE if asked else NO_CREDENTIALS_NOTE if new_drift and not rules.routing.lookups else None
+    context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous, "cause_note": note}
     alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
     remove = rules.remediate and verdict.drifting and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
-    return Decision(Outcome.RECORDED, verdict, state, alert, remove)
+    return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup)
 
 
 def decide_intended(

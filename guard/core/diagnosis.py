@@ -25,6 +25,9 @@ class Diagnosis(StrEnum):
     UNUSABLE = "unusable"
     MALFORMED = "malformed"
     DIFFERENT = "different"
+    WIPED = "wiped"  # an update dropped email and contact_uri from a worker the guard knew
+    IDENTITY_CHANGED = "identity_changed"  # twilio_contact_identity rewritten to another identity
+    EVIDENCE_CHANGED = "evidence_changed"  # the evidence edited while the wrong value stayed
 
 
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{5,}$")

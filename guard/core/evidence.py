@@ -63,6 +63,11 @@ def usable_text(value: Any) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
 
 
+def valid_identity(value: Any) -> bool:
+    """True for a twilio_contact_identity Flex could have written: non-empty, escaped text."""
+    return isinstance(value, str) and bool(value) and _recorded_identity(value)[0] is not None
+
+
 def gather(email: str | None, recorded: Any, worker_name: str, policy: Policy) -> tuple[list[Evidence], str]:
     """The evidence for this worker, strongest first, and a note when some was unusable.
 

@@ -12,6 +12,7 @@ from guard.core.activity import Activity
 from guard.core.sid import is_sid
 from guard.core.text import shown, storable_problem
 
+VALUE_MAX, KEYS_MAX, DEPTH_MAX = 120, 200, 8  # the safe copy of attributes: characters per value, keys, depth
 DEDUP_WINDOW = timedelta(days=2)  # how long event ids are kept; older events are refused as replays
 AUDIT_SOURCE = "audit"  # a snapshot the guard fetched itself, never a delivery
 
@@ -38,6 +39,24 @@ class WorkerSnapshot:
     event_id: str | None = None
     source: str = "taskrouter"
     activity: Activity | None = None  # None: the event named no activity (the stored one stands)
+
+    def safe_attributes(self) -> dict[str, str]:
+        """A safe, bounded, flat copy of the attributes: what the state keeps to say what the next update changed.
+
+        Whoever edits a worker controls these strings: nested keys become paths (`routing.skills`), every value
+        a short safe rendering, at most KEYS_MAX keys.
+        """
+        flat: dict[str, str] = {}
+        stack: list[tuple[str, Any, int]] = [("", self.attributes, 0)]
+        while stack and len(flat) < KEYS_MAX:
+            prefix, value, depth = stack.pop()
+            if isinstance(value, Mapping) and value and depth < DEPTH_MAX:
+                items = reversed(list(value.items()))
+                stack.extend((f"{prefix}{shown(key, 60)}.", item, depth + 1) for key, item in items)
+            elif prefix:
+                text = value if isinstance(value, str) else json.dumps(value, default=str)
+                flat[prefix[:-1]] = shown(text, VALUE_MAX)
+        return flat
 
     def is_replay(self, now: datetime) -> bool:
         """True for an event older than the dedup window: its id may be forgotten, so it is refused, not applied.

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from guard.core.activity import unreachable
+from guard.core.cause import Cause
+from guard.core.changes import Changes
+from guard.core.history import NOTHING_TRUSTED, Known, Trusted
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.verdict import Kind, Verdict
 
@@ -40,6 +44,24 @@ class WorkerState:
     activity_name: str | None = None
     available: bool | None = None  # whether its activity routes tasks; None: unknown
     urgent_at: datetime | None = None  # the last urgent alert of the current broken episode
+    trusted: Trusted = NOTHING_TRUSTED  # the evidence no single update can erase (guard/core/history.py)
+    attributes: Mapping[str, str] | None = None  # a safe, bounded copy of the latest attributes
+    changes: Changes | None = None  # what else the update that raised the current drift changed
+    cause: Cause | None = None  # who TaskRouter says made that update, once looked up
+
+    def known(self) -> Known:
+        """What the guard knew of the worker, as the judge reads it."""
+        verdict = self.verdict
+        email = self.trusted.email or verdict.email
+        return Known(
+            email,
+            self.trusted.name or self.name,
+            self.trusted.identity,
+            verdict.expected,
+            verdict.actual,
+            verdict.drifting,
+            verdict.basis,
+        )
 
     @property
     def deleted(self) -> bool:

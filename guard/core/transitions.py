@@ -23,6 +23,7 @@ class Transition:
     note: str
     since: datetime
     urgent_at: datetime | None = None  # the last urgent alert of the current broken episode
+    changed: bool = False  # the verdict or its values changed (a new drift, not the same one again)
 
 
 _RESOLVED_NOTES = {
@@ -51,16 +52,19 @@ def transition(
         if was_drifting:
             return Transition(AlertKind.RESOLVED, _RESOLVED_NOTES[Kind.DELETED], now)
         return Transition(None, "", now)
-    before = None if prior is None else (prior.verdict.kind, prior.verdict.expected, prior.verdict.actual)
-    changed = before != (verdict.kind, verdict.expected, verdict.actual)
+    old = prior.verdict if prior is not None else None
+    before = None if old is None else (old.kind, old.expected, old.actual, old.diagnosis)
+    changed = before != (verdict.kind, verdict.expected, verdict.actual, verdict.diagnosis)
     since = now if changed or prior is None else prior.since
     alert: AlertKind | None = None
     note = ""
     if verdict.drifting:
         if not was_drifting:
             alert, note = AlertKind.DRIFT, "contact_uri drifted"
-        elif changed:
+        elif changed and prior.verdict.actual != verdict.actual:
             alert, note = AlertKind.DRIFT, f"contact_uri changed from one wrong value ({prior.verdict.actual})"
+        elif changed:  # the same wrong value, judged anew: the detail says why (identity rewritten, evidence edited)
+            alert, note = AlertKind.DRIFT, "contact_uri still wrong"
         elif repeat is not None and now - (prior.last_alert_at or prior.since) >= repeat:
             alert, note = AlertKind.REMINDER, f"still drifting since {prior.since:%Y-%m-%d %H:%M} UTC"
     elif was_drifting:
@@ -82,4 +86,4 @@ def transition(
         alert, urgent_at = AlertKind.URGENT, now
     elif alert is AlertKind.RESOLVED and now_unreachable:
         note = f"{note}; {STILL_UNREACHABLE}"
-    return Transition(alert, note, since, urgent_at)
+    return Transition(alert, note, since, urgent_at, changed)

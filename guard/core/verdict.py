@@ -1,4 +1,4 @@
-"""The verdict on one worker's attributes: does its contact_uri match the Flex identity the evidence shows."""
+"""The verdict on one worker: what the guard concludes (Kind), and the values and reasons it carries."""
 
 from __future__ import annotations
 
@@ -7,16 +7,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from guard.core.diagnosis import Diagnosis, diagnose
-from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
-from guard.core.ignore import NO_RULES, IgnoreRules
-from guard.core.text import shown
-
-# What Flex writes on every agent it knows (SSO or pre-provisioned). A worker with none of them is no Flex agent:
-# TaskRouter also holds bots, back-office queues and workspaces without Flex, and its name alone proves nothing.
-AGENT_ATTRIBUTES = ("email", "contact_uri", IDENTITY_ATTRIBUTE, "roles")
-NOT_AN_AGENT = "not a Flex agent: no email, contact_uri, twilio_contact_identity or roles"
-_ABSENT = (None, "", [], {})
+from guard.core.diagnosis import Diagnosis
+from guard.core.evidence import Basis
 
 
 class Kind(StrEnum):
@@ -81,50 +73,3 @@ class Verdict:
             fields.get("detail") or "",
             Basis(basis) if basis else None,
         )
-
-
-@dataclass(frozen=True)
-class Rules:
-    """How verdicts are reached here: IGNORE_WORKERS and IDENTITY_POLICY. Every place that judges uses one."""
-
-    ignore: IgnoreRules = NO_RULES
-    policy: Policy = Policy.FLEX
-
-    def judge(self, attributes: Mapping[str, Any], worker_sid: str = "", worker_name: str = "") -> Verdict:
-        """The verdict on a worker's attributes (and its name, the raw identity of SSO-created workers)."""
-        email = usable_text(attributes.get("email"))
-        raw_actual = attributes.get("contact_uri")
-        # What the verdict carries is safe to store and show; the raw value is what gets judged.
-        actual = None if raw_actual is None else shown(raw_actual)
-        email_shown = None if email is None else shown(email)
-        ignored = self.ignore.reason(worker_sid, email)
-        if ignored:
-            return Verdict(Kind.IGNORED, email_shown, None, actual, detail=ignored)
-        if not any(attributes.get(name) not in _ABSENT for name in AGENT_ATTRIBUTES):
-            return Verdict(Kind.IGNORED, detail=NOT_AN_AGENT)  # a bot or a queue, whatever its name
-        evidence, note = gather(email, attributes.get(IDENTITY_ATTRIBUTE), worker_name, self.policy)
-        if not evidence:
-            if actual is None:
-                return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")
-            return Verdict(Kind.NO_EMAIL, None, None, actual, detail="contact_uri set but no email to check it against")
-        primary = evidence[0]
-        if actual is None:
-            detail = _joined("no contact_uri yet; Flex writes it at the next login", note)
-            return Verdict(Kind.PENDING, email_shown, shown(primary.expected), None, detail=detail, basis=primary.basis)
-        matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
-        if matched:
-            return Verdict(Kind.OK, email_shown, shown(matched.expected), actual, detail=note, basis=matched.basis)
-        # Under a recorded identity, a value built from the email or name is the classic "normalised" drift.
-        others = claimed(email, worker_name) if primary.basis is Basis.TWILIO_CONTACT_IDENTITY else []
-        diagnosis, detail = diagnose(evidence, raw_actual, others)
-        detail = shown(_joined(detail, note))
-        return Verdict(Kind.MISMATCH, email_shown, shown(primary.expected), actual, diagnosis, detail, primary.basis)
-
-    def with_intended(self, intended: Mapping[str, str]) -> Rules:
-        """These rules, also ignoring the workers whose value an approver marked intended (SID -> who and when)."""
-        return Rules(self.ignore.with_intended(intended), self.policy) if intended else self
-
-
-def _joined(sentence: str, note: str) -> str:
-    """A detail sentence followed by a note, when there is one."""
-    return f"{sentence}; {note}" if sentence and note else sentence or note

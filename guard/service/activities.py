@@ -11,7 +11,6 @@ from guard.adapters.accounts import AccountDirectory
 from guard.adapters.taskrouter_api import describe
 from guard.adapters.taskrouter_lookups import list_activities
 from guard.config import ConfigError
-from guard.config.accounts import Account
 from guard.core.activity import ActivityFact
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
@@ -26,10 +25,6 @@ class ActivityRefresh:
     def __init__(self, pipeline: Pipeline, accounts: AccountDirectory) -> None:
         """Learn through `pipeline`, reach the API through `accounts`."""
         self.pipeline, self.accounts = pipeline, accounts
-
-    def enabled(self) -> bool:
-        """True when some account has REST credentials."""
-        return any(_has_credentials(account) for account in self.accounts.accounts)
 
     def run(self) -> int:
         """Learn the activities of every configured or seen workspace; return how many were learned."""
@@ -59,12 +54,3 @@ class ActivityRefresh:
                 self.pipeline.learn(fact)
                 learned += 1
         return learned
-
-
-def _has_credentials(account: Account) -> bool:
-    """True when an account can reach the REST API."""
-    try:
-        account.credentials()
-    except ConfigError:
-        return False
-    return True

@@ -15,6 +15,7 @@ from guard.clock import utcnow
 from guard.core.activity import Activity, unreachable
 from guard.core.decision import NAME_MAX
 from guard.core.evidence import Basis
+from guard.core.rules import Rules
 from guard.core.snapshot import (
     AUDIT_SOURCE,
     InvalidSnapshot,
@@ -23,7 +24,7 @@ from guard.core.snapshot import (
     parse_attributes,
 )
 from guard.core.text import shown
-from guard.core.verdict import Kind, Rules, Verdict
+from guard.core.verdict import Kind, Verdict
 from guard.service.pipeline import Pipeline
 
 ERROR = "error"  # the verdict of a worker that could not be fetched or parsed

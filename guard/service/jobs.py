@@ -1,6 +1,8 @@
-"""The background jobs: named jobs, run on every wake-up or on their own period, in one thread or loop.
+"""The background jobs: named jobs, run on every wake-up or on their own period, each lane in its own thread.
 
 Not to be confused with a TaskRouter worker (an agent) or a gunicorn worker (a process): this runs jobs.
+Jobs that wait on a slow outside API (who changed a worker) run in a lane of their own, so they never hold up
+the delivery of alerts.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from guard.logs import log_event
 
 log = logging.getLogger("guard.delivery")
+MAIN = "main"
 
 
 @dataclass(frozen=True)
@@ -24,10 +27,11 @@ class Job:
     run: Callable[[], object]
     every: float = 0.0
     enabled: bool = True  # off when its feature is (REMEDIATE, SLACK_SIGNING_SECRET)
+    lane: str = MAIN  # jobs of one lane run one after the other, in one thread
 
 
 class JobRunner:
-    """Runs its jobs in a thread of the web process (`start`) or in the foreground (`run_forever`)."""
+    """Runs its jobs in threads of the web process (`start`) or in the foreground (`run_forever`)."""
 
     def __init__(
         self,
@@ -37,57 +41,68 @@ class JobRunner:
         idle_seconds: Callable[[float], float],
         poll_seconds: float = 2.0,
     ) -> None:
-        """Run `jobs`; sleep `idle_seconds(poll_seconds)` between rounds unless `wakeup` is set; end on `stopping`."""
+        """Run `jobs`; sleep `idle_seconds(poll_seconds)` between rounds unless woken; end on `stopping`."""
         self.by_name = {job.name: job for job in jobs}
-        self.wakeup = wakeup
         self.idle_seconds = idle_seconds
         self.poll_seconds = poll_seconds
         self._next_run = dict.fromkeys(self.by_name, 0.0)
         self._stop = stopping
-        self._thread: threading.Thread | None = None
+        lanes = dict.fromkeys([MAIN, *(job.lane for job in jobs)])
+        self._wakeups = {lane: wakeup if lane == MAIN else threading.Event() for lane in lanes}
+        self._threads: dict[str, threading.Thread] = {}
 
     def wake(self) -> None:
-        """Ask for a round now (a new alert was committed)."""
-        self.wakeup.set()
+        """Ask every lane for a round now (a new alert, click or lookup was committed)."""
+        for event in self._wakeups.values():
+            event.set()
 
-    def run_due(self) -> None:
-        """One round: every job that is due, in the order they were given."""
+    def run_due(self, lane: str = MAIN) -> None:
+        """One round of a lane: every job that is due, in the order given; one that fails does not stop the rest."""
         for job in self.by_name.values():
             if self._stop.is_set():
                 return
-            if job.enabled and time.monotonic() >= self._next_run[job.name]:
+            if job.lane == lane and job.enabled and time.monotonic() >= self._next_run[job.name]:
                 self._next_run[job.name] = time.monotonic() + job.every
                 try:
                     job.run()
-                except Exception:  # one failing job (a database outage, a bug) must not keep the others from running
+                except Exception:  # a database outage, a bug: the others still run, and this one next round
                     log.exception("job_failed", extra={"fields": {"job": job.name}})
 
-    def run_forever(self) -> None:
-        """Run rounds until stopped, sleeping until the next due alert, a wake-up or the poll interval."""
-        log_event(log, logging.INFO, "delivery_started")
+    def run_forever(self, lane: str = MAIN) -> None:
+        """Run rounds of a lane until stopped; the main lane in the foreground also starts the other lanes."""
+        if lane == MAIN and threading.current_thread() is threading.main_thread():
+            self._start_lanes(exclude=MAIN)
+        log_event(log, logging.INFO, "delivery_started", lane=lane)
+        wakeup = self._wakeups[lane]
         while not self._stop.is_set():
+            self.run_due(lane)
             sleep = self.poll_seconds
             try:
-                self.run_due()
-                sleep = self.idle_seconds(self.poll_seconds)
-            except Exception:
-                # A database outage must not kill the worker; the rows wait in the outbox.
+                sleep = self.idle_seconds(self.poll_seconds) if lane == MAIN else sleep
+            except Exception:  # a database outage must not kill the lane; the rows wait in the outbox
                 log.exception("delivery_loop_error")
-            self.wakeup.wait(sleep)
-            self.wakeup.clear()
-        log_event(log, logging.INFO, "delivery_stopped")
+            wakeup.wait(sleep)
+            wakeup.clear()
+        log_event(log, logging.INFO, "delivery_stopped", lane=lane)
 
     def start(self) -> None:
-        """Run in a background thread (once per process: threads do not survive a fork)."""
-        if self._thread and self._thread.is_alive():
-            return
+        """Run every lane in a background thread (once per process: threads do not survive a fork)."""
         self._stop.clear()
-        self._thread = threading.Thread(target=self.run_forever, name="guard-jobs", daemon=True)
-        self._thread.start()
+        self._start_lanes()
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop after the job in flight; undelivered alerts stay in the outbox for the next start."""
+        """Stop after the jobs in flight; undelivered alerts stay in the outbox for the next start."""
         self._stop.set()
-        self.wakeup.set()
-        if self._thread:
-            self._thread.join(timeout)
+        self.wake()
+        for thread in self._threads.values():
+            thread.join(timeout)
+
+    def _start_lanes(self, exclude: str | None = None) -> None:
+        """A thread per lane not running yet."""
+        for lane in self._wakeups:
+            running = self._threads.get(lane)
+            if lane != exclude and not (running and running.is_alive()):
+                self._threads[lane] = threading.Thread(
+                    target=self.run_forever, args=(lane,), name=f"guard-jobs-{lane}", daemon=True
+                )
+                self._threads[lane].start()

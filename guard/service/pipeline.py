@@ -23,10 +23,10 @@ from guard.core.decision import (
     remediation_alert,
     reminder,
 )
+from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended
 from guard.core.statuses import Channel, RemediationStatus
-from guard.core.verdict import Rules
 from guard.logs import log_event
 from guard.metrics import ALERTS, VERDICTS
 
@@ -89,7 +89,8 @@ class Pipeline:
         settings = self.settings
         remediate = settings.remediate == "remove"
         routing = self.accounts.routing_for(key)
-        return DecisionRules(settings.rules, routing, settings.alert_repeat, remediate, settings.available_activities)
+        names, wait = settings.available_activities, settings.cause_wait_seconds
+        return DecisionRules(settings.rules, routing, settings.alert_repeat, remediate, names, wait)
 
     def mark_intended(self, key: WorkerKey, actor: str) -> str | None:
         """Record that `actor` marked the worker's value intended, and resolve its drift; return that value."""
@@ -145,6 +146,13 @@ class Pipeline:
         for _, decision in decisions:
             self.announce(decision)
         return len(decisions)
+
+    def publish(self, key: WorkerKey, decision: Decision) -> None:
+        """Commit a decision that no event carried (a late answer), then announce it."""
+        now = self.clock()
+        with self.store.transaction() as tx:
+            tx.apply(key, decision, now)
+        self.announce(decision)
 
     def announce(self, decision: Decision) -> None:
         """After commit: count the verdict, write the alert's JSON log line, and wake delivery if Slack waits."""

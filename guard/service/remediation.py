@@ -12,9 +12,10 @@ from twilio.base.exceptions import TwilioException
 
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
+from guard.core.rules import Rules
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
 from guard.core.statuses import RemediationStatus
-from guard.core.verdict import Kind, Rules
+from guard.core.verdict import Kind
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 

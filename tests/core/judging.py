@@ -4,7 +4,8 @@ from typing import Any
 
 from guard.core.evidence import Policy
 from guard.core.ignore import NO_RULES, IgnoreRules
-from guard.core.verdict import Rules, Verdict
+from guard.core.rules import Rules
+from guard.core.verdict import Verdict
 
 
 def judge(

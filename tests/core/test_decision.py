@@ -7,10 +7,11 @@ import pytest
 
 from guard.core.alerts import KINDS, AlertKind, Routing
 from guard.core.decision import DecisionRules, Outcome, decide, decide_intended, remediation_alert, reminder
+from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended
 from guard.core.statuses import Channel, RemediationStatus
-from guard.core.verdict import Kind, Rules
+from guard.core.verdict import Kind
 from tests.helpers import ACCOUNT_SID, ANN_EMAIL, ANN_URI, WORKSPACE_SID, worker_sid
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)

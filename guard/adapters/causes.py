@@ -1,0 +1,98 @@
+"""The cause lookups: who made the change that raised a drift, queued with its alert and answered in the background."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, and_, or_, select, update
+
+from guard.adapters.alerts import alert_from_payload
+from guard.adapters.db import connected, lease_oldest
+from guard.adapters.tables import alert as outbox
+from guard.adapters.tables import cause_lookup, worker_state
+from guard.adapters.workers import key_params
+from guard.core.alerts import Alert
+from guard.core.cause import Cause, Lookup
+from guard.core.snapshot import WorkerKey
+from guard.core.statuses import AlertStatus
+from guard.core.verdict import Kind
+
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class CauseRequest:
+    """A leased lookup: the worker, its drift alert, and what to ask TaskRouter."""
+
+    id: int
+    key: WorkerKey
+    alert_id: int
+    lookup: Lookup
+    attempts: int
+
+
+class CauseLookups:
+    """The cause_lookup queue; bound to an engine (own transaction) or a connection (the caller's)."""
+
+    def __init__(self, bind: Engine | Connection) -> None:
+        """Use `bind` for every statement."""
+        self.bind = bind
+
+    def queue(self, alert_id: int, key: WorkerKey, lookup: Lookup, now: datetime) -> None:
+        """Ask for the cause of the change behind `alert_id`."""
+        row = {**key_params(key), "alert_id": alert_id, "event_id": lookup.event_id, "source": lookup.source}
+        row |= {"occurred_ms": lookup.occurred_ms, "status": PENDING, "attempts": 0, "next_attempt_at": now}
+        with connected(self.bind) as connection:
+            connection.execute(cause_lookup.insert(), {**row, "created_at": now})
+
+    def claim(self, now: datetime, lease: timedelta) -> CauseRequest | None:
+        """Lease the oldest lookup that is due, or return None."""
+        due = lambda c: (c.c.status == PENDING, c.c.next_attempt_at <= now)  # noqa: E731 - one condition
+        row = lease_oldest(self.bind, cause_lookup, due, now, lease, attempts=cause_lookup.c.attempts + 1)
+        if row is None:
+            return None
+        key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
+        lookup = Lookup(row["event_id"], row["source"], row["occurred_ms"])
+        return CauseRequest(row["id"], key, row["alert_id"], lookup, row["attempts"])
+
+    def retry(self, request: CauseRequest, at: datetime, detail: str) -> None:
+        """Try again at `at` (a 429's Retry-After, a 5xx's backoff)."""
+        values = {"next_attempt_at": at, "lease_until": None, "detail": detail}
+        with connected(self.bind) as connection:
+            connection.execute(update(cause_lookup).where(cause_lookup.c.id == request.id).values(**values))
+
+    def finish(self, request: CauseRequest, status: str, cause: Cause | None, note: str, now: datetime) -> Alert | None:
+        """Record the answer; attach it to the alert if that still waits, else return the alert it came too late for.
+
+        The worker's state keeps the cause while it still drifts (/status, /api/workers).
+        """
+        values = {"status": status, "detail": note, "lease_until": None, "finished_at": now}
+        with connected(self.bind) as connection:
+            connection.execute(update(cause_lookup).where(cause_lookup.c.id == request.id).values(**values))
+            if cause is not None:
+                drifting = and_(*(worker_state.c[n] == v for n, v in key_params(request.key).items()))
+                state = update(worker_state).where(drifting, worker_state.c.verdict == Kind.MISMATCH)
+                connection.execute(state.values(cause=json.dumps(cause.as_json())))
+            return self._attach(connection, request.alert_id, cause, note, now)
+
+    def _attach(
+        self, connection: Connection, alert_id: int, cause: Cause | None, note: str, now: datetime
+    ) -> Alert | None:
+        """Put the answer into the waiting alert and release it now; the alert itself when it already went out."""
+        waiting = and_(
+            outbox.c.id == alert_id,
+            outbox.c.status == AlertStatus.PENDING,
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+        )
+        row = connection.execute(select(outbox.c.payload).where(waiting).with_for_update()).first()
+        if row is None:
+            sent = connection.execute(select(outbox.c.payload).where(outbox.c.id == alert_id)).first()
+            return None if sent is None else alert_from_payload(json.loads(sent.payload))
+        payload: dict[str, Any] = json.loads(row.payload)
+        payload |= {"cause": cause.as_json() if cause else None, "cause_note": None if cause else note}
+        released = {"payload": json.dumps(payload, ensure_ascii=False), "next_attempt_at": now}
+        connection.execute(update(outbox).where(outbox.c.id == alert_id).values(**released))
+        return None

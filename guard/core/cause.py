@@ -1,0 +1,69 @@
+"""Who changed a worker: what TaskRouter's Event resource says about the update, shown as it came."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from guard.core.text import shown
+
+PENDING_NOTE = "who changed it: still being looked up in TaskRouter's events; a second message follows if it answers"
+NO_CREDENTIALS_NOTE = "who changed it: not looked up (no REST credentials for this account)"
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """What to ask TaskRouter about the update that raised a drift: its delivery id, intake and time."""
+
+    event_id: str | None
+    source: str
+    occurred_ms: int | None
+    hold_seconds: float = 0.0  # how long the drift alert waits for the answer (CAUSE_WAIT_SECONDS)
+
+
+@dataclass(frozen=True)
+class Cause:
+    """The Event resource of a change: who TaskRouter says made it, from where (values as returned, not explained)."""
+
+    event_sid: str | None = None
+    actor_sid: str | None = None
+    actor_type: str | None = None
+    source: str | None = None
+    source_ip_address: str | None = None
+    event_date_ms: int | None = None
+
+    def text(self) -> str:
+        """A sentence for people: `changed by user US… (actor type …), source api, from 203.0.113.7, event EV… at …`."""
+        when = (
+            datetime.fromtimestamp(self.event_date_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+            if self.event_date_ms
+            else "?"
+        )
+        who = f"changed by {self.actor_sid or 'an unnamed actor'} (actor type {self.actor_type or '?'})"
+        where = f"source {self.source or '?'}, from {self.source_ip_address or '?'}"
+        return f"{who}, {where}, event {self.event_sid or '?'} at {when}"
+
+    def as_json(self) -> dict[str, Any]:
+        """The cause as JSON values."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Cause:
+        """The cause back from `as_json()`; every value a short safe string, as TaskRouter's are."""
+        text = {name: shown(value[name], 200) if isinstance(value.get(name), str) else None for name in _TEXT_FIELDS}
+        when = value.get("event_date_ms")
+        return cls(**text, event_date_ms=when if isinstance(when, int) else None)
+
+
+_TEXT_FIELDS = ("event_sid", "actor_sid", "actor_type", "source", "source_ip_address")
+
+
+def newest_at_or_before(causes: Sequence[Cause], at_ms: int | None) -> Cause | None:
+    """The latest change at or before `at_ms` (any time when unknown); a little slack for clocks that disagree."""
+    slack_ms = 2000
+    fitting = [
+        c for c in causes if c.event_date_ms is not None and (at_ms is None or c.event_date_ms <= at_ms + slack_ms)
+    ]
+    return max(fitting, key=lambda c: c.event_date_ms or 0, default=None)

@@ -1,0 +1,69 @@
+"""What else an update changed: the difference between two safe copies of a worker's attributes.
+
+The copies come from WorkerSnapshot.safe_attributes: flat (nested keys as paths such as `routing.skills`),
+every value a short safe rendering, the number of keys bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+SHOWN_MAX = 20  # changes an alert lists
+IGNORED_PATHS = frozenset({"contact_uri"})  # the drift itself, said elsewhere
+
+
+@dataclass(frozen=True)
+class Change:
+    """One key an update added (before None), removed (after None) or changed."""
+
+    path: str
+    before: str | None
+    after: str | None
+
+    def text(self) -> str:
+        """`routing.skills: ["es"] → ["fr"]`, `+ image_url: …`, `− roles`."""
+        if self.before is None:
+            return f"+ {self.path}: {self.after}"
+        if self.after is None:
+            return f"− {self.path} (was {self.before})"
+        return f"{self.path}: {self.before} → {self.after}"
+
+
+@dataclass(frozen=True)
+class Changes:
+    """The other keys one update changed; `first_sight` when there was no earlier copy to compare with."""
+
+    items: tuple[Change, ...] = ()
+    first_sight: bool = False
+    more: int = 0  # changes past SHOWN_MAX, counted but not listed
+
+    def text(self) -> str:
+        """One line per change, or why there is none."""
+        if self.first_sight:
+            return "first sight of this worker: no earlier copy of its attributes to compare with"
+        if not self.items:
+            return "no other attribute changed in the same update"
+        lines = [change.text() for change in self.items]
+        return "\n".join([*lines, f"… and {self.more} more"] if self.more else lines)
+
+    def as_json(self) -> dict[str, Any]:
+        """The changes as JSON values (stored with the drift, shown by /api/workers)."""
+        items = [{"path": c.path, "before": c.before, "after": c.after} for c in self.items]
+        return {"first_sight": self.first_sight, "changes": items, "more": self.more}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Changes:
+        """The changes back from `as_json()`."""
+        items = tuple(Change(i["path"], i.get("before"), i.get("after")) for i in value.get("changes") or ())
+        return cls(items, bool(value.get("first_sight")), int(value.get("more") or 0))
+
+
+def diff(before: Mapping[str, str] | None, after: Mapping[str, str]) -> Changes:
+    """The keys added, removed or changed between two copies (contact_uri aside); first sight without `before`."""
+    if before is None:
+        return Changes(first_sight=True)
+    paths = sorted((set(before) | set(after)) - IGNORED_PATHS)
+    found = [Change(p, before.get(p), after.get(p)) for p in paths if before.get(p) != after.get(p)]
+    return Changes(tuple(found[:SHOWN_MAX]), more=max(0, len(found) - SHOWN_MAX))

@@ -1,0 +1,116 @@
+"""What the guard knew of a worker before this event, and the rules no single update can talk its way past.
+
+An update can wipe the attributes, rewrite the recorded identity, or drop or edit the evidence instead of
+fixing the value. Each of those would fool a judge that only sees the new attributes: a Flex user's identity
+does not change on its own, and a drift ends only when its value is fixed or removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from guard.core.contact_uri import SCHEME
+from guard.core.diagnosis import Diagnosis
+from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, gather
+from guard.core.text import shown
+from guard.core.verdict import Kind, Verdict
+
+ABSENT = (None, "")
+
+
+@dataclass(frozen=True)
+class Trusted:
+    """The evidence the guard trusts for a worker: taken from its updates, frozen while a forced drift lasts."""
+
+    email: str | None = None
+    name: str = ""
+    identity: str | None = None
+
+
+NOTHING_TRUSTED = Trusted()
+
+
+@dataclass(frozen=True)
+class Known:
+    """The evidence the guard trusts for a worker (frozen while it drifts), and its last verdict."""
+
+    email: str | None = None
+    name: str = ""
+    identity: str | None = None  # the twilio_contact_identity Flex recorded, escaped
+    expected: str | None = None
+    actual: str | None = None
+    drifting: bool = False
+    basis: Basis | None = None
+
+
+def remembered(
+    known: Known, email: str | None, actual: Any, recorded: Any, name: str, policy: Policy
+) -> Verdict | None:
+    """The verdict the history forces (wiped, identity rewritten, evidence edited to fit the value), or None."""
+    email_shown = shown(known.email) if known.email else None
+    if (known.email or known.actual) and email is None and actual is None and recorded in ABSENT:
+        had = " and ".join(
+            f"{label} {value}" for label, value in (("email", known.email), ("contact_uri", known.actual)) if value
+        )
+        detail = f"attributes wiped: the update dropped email and contact_uri (the worker had {had})"
+        return Verdict(Kind.MISMATCH, email_shown, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
+    if known.identity and isinstance(recorded, str) and recorded and recorded != known.identity:
+        follows = "; contact_uri follows the new one" if actual == SCHEME + recorded else ""
+        detail = (
+            f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {recorded}{follows}: a Flex user's identity "
+            "does not change on its own, and the browser still registers the old one"
+        )
+        expected, actual_shown = shown(SCHEME + known.identity), None if actual is None else shown(actual)
+        basis = Basis.TWILIO_CONTACT_IDENTITY
+        return Verdict(
+            Kind.MISMATCH, email_shown, expected, actual_shown, Diagnosis.IDENTITY_CHANGED, shown(detail), basis
+        )
+    edits = _edits(known, email, name, recorded) if known.drifting and actual is not None else ""
+    if edits and shown(actual) == known.actual and _fits(actual, email or known.email, recorded, name, policy):
+        detail = (
+            f"contact_uri unchanged, but the evidence was edited to fit it: {edits}; a drift ends when the value is "
+            "fixed or removed (if the new evidence is right, mark the value intended)"
+        )
+        diagnosis = Diagnosis.EVIDENCE_CHANGED
+        return Verdict(Kind.MISMATCH, email_shown, known.expected, known.actual, diagnosis, shown(detail), known.basis)
+    return None
+
+
+def _fits(actual: Any, email: str | None, recorded: Any, name: str, policy: Policy) -> bool:
+    """True when the edited evidence makes the unchanged wrong value look right: the drift would end on paper only."""
+    evidence, _ = gather(email, recorded, name, policy)
+    return any(actual in item.accepted for item in evidence)
+
+
+def restored(known: Known, email: str | None, recorded: Any) -> tuple[str | None, Any, str]:
+    """The evidence to judge against when the update dropped some: the last known email and identity, and a note."""
+    notes = []
+    if email is None and known.email:
+        email = known.email
+        notes.append(f"the email attribute is gone; judged against the last known one ({known.email})")
+    if recorded in ABSENT and known.identity:
+        recorded = known.identity
+        notes.append(f"{IDENTITY_ATTRIBUTE} is gone; judged against the last recorded one ({known.identity})")
+    return email, recorded, "; ".join(notes)
+
+
+def _edits(known: Known, email: str | None, name: str, recorded: Any) -> str:
+    """Which evidence an update changed, from what to what (a display name with spaces is no evidence)."""
+    names = (known.name, name) if not all(" " in (value or " ") for value in (known.name, name)) else ("", "")
+    pairs = (("email", known.email, email), ("worker name", *names), (IDENTITY_ATTRIBUTE, known.identity, recorded))
+    return "; ".join(
+        f"{label} {_was(before)} {_now(after)}"
+        for label, before, after in pairs
+        if (shown(before) if before not in ABSENT else None) != (shown(after) if after not in ABSENT else None)
+    )
+
+
+def _was(value: Any) -> str:
+    """How an edit names the value before it."""
+    return "added" if value in ABSENT else f"from {shown(value, 80)}"
+
+
+def _now(value: Any) -> str:
+    """How an edit names the value after it."""
+    return "removed" if value in ABSENT else f"to {shown(value, 80)}"

@@ -1,0 +1,98 @@
+"""Who changed a worker: TaskRouter's Event for the update behind each drift, looked up in the background.
+
+A drift alert waits a few seconds for the answer (one Slack message, preferably). A slow or failing lookup
+never holds it longer: it goes out saying why, and a late answer follows as a second message. Each lookup
+is one fetch (a callback's Sid is the Event's sid) or one list, in its own job lane; a 429 or a 5xx is
+tried again later, at most a few times, never by sleeping in the delivery thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from requests import RequestException
+from twilio.base.exceptions import TwilioException, TwilioRestException
+
+from guard.adapters.accounts import AccountDirectory
+from guard.adapters.causes import CauseRequest
+from guard.adapters.taskrouter_api import TaskRouterApi, describe
+from guard.adapters.taskrouter_lookups import ChangeRecord, fetch_event, list_worker_changes
+from guard.config import ConfigError
+from guard.core.alerts import follow_up
+from guard.core.cause import Cause, newest_at_or_before
+from guard.core.decision import Decision, Outcome
+from guard.core.sid import is_sid
+from guard.logs import log_event
+from guard.service.pipeline import Pipeline
+
+log = logging.getLogger("guard.causes")
+ATTEMPTS = 4  # then the alert has long gone out, saying the lookup failed
+WINDOW_MS = 10 * 60 * 1000  # an Event list looks this far back from the change
+PER_ROUND = 50  # lookups per round, so a burst of drifts cannot keep the lane busy for long
+
+
+class CauseJobs:
+    """Answers the queued lookups: attaches each answer to its waiting alert, or sends it as a second message."""
+
+    def __init__(self, pipeline: Pipeline, accounts: AccountDirectory, lease: timedelta = timedelta(seconds=60)):
+        """Look up through `accounts`' quick REST clients; record through `pipeline`."""
+        self.pipeline, self.accounts, self.lease = pipeline, accounts, lease
+
+    def run_pending(self) -> int:
+        """Answer every lookup that is due (up to PER_ROUND); return how many were answered."""
+        causes, clock = self.pipeline.store.causes, self.pipeline.clock
+        answered = 0
+        while answered < PER_ROUND and (request := causes.claim(clock(), self.lease)) is not None:
+            try:
+                status, cause, note = self._look_up(request)
+            except (TwilioException, RequestException) as err:
+                if request.attempts < ATTEMPTS and _transient(err):
+                    causes.retry(request, clock() + timedelta(seconds=5 * 2**request.attempts), describe(err))
+                    continue
+                status, cause, note = "failed", None, f"who changed it: the lookup failed ({describe(err)})"
+            late = causes.finish(request, status, cause, note, clock())
+            answered += 1
+            fields = {"worker_sid": request.key.worker_sid, "status": status, "late": late is not None}
+            log_event(log, logging.INFO, "cause_looked_up", **fields)
+            if late is None:
+                self.pipeline.wake()  # the alert waited for this answer: it may go out now
+            elif cause is not None:
+                self.pipeline.publish(request.key, Decision(Outcome.RECORDED, alert=follow_up(late, cause, clock())))
+        return answered
+
+    def _look_up(self, request: CauseRequest) -> tuple[str, Cause | None, str]:
+        """(status, cause, note): found, none (TaskRouter has no such event), or failed (no credentials)."""
+        try:
+            api = self.accounts.lookup_api_for(request.key.account_sid, request.key.workspace_sid)
+        except ConfigError as err:
+            return "failed", None, f"who changed it: not looked up ({err})"
+        lookup = request.lookup
+        if lookup.source == "taskrouter" and is_sid(lookup.event_id, "EV"):
+            try:
+                return "found", _cause(fetch_event(api, lookup.event_id or "")), ""
+            except TwilioRestException as err:
+                if err.status != 404:
+                    raise  # not there yet, or gone: the list below decides
+        cause = newest_at_or_before([_cause(r) for r in _changes(api, request)], lookup.occurred_ms)
+        if cause is None:
+            return "none", None, "who changed it: TaskRouter has no worker.attributes.update event for this change"
+        return "found", cause, ""
+
+
+def _changes(api: TaskRouterApi, request: CauseRequest) -> list[ChangeRecord]:
+    """The worker's attribute updates around the change."""
+    at = request.lookup.occurred_ms
+    start = at - WINDOW_MS if at is not None else None
+    return list_worker_changes(api, request.key.worker_sid, start_ms=start, end_ms=None if at is None else at + 2000)
+
+
+def _cause(record: ChangeRecord) -> Cause:
+    """What the Event says, as it says it."""
+    fields = (record.sid, record.actor_sid, record.actor_type, record.source, record.source_ip_address)
+    return Cause(*fields, event_date_ms=record.event_date_ms)
+
+
+def _transient(err: Exception) -> bool:
+    """A 429, a 5xx or a connection failure: worth another try later."""
+    return not isinstance(err, TwilioRestException) or err.status == 429 or err.status >= 500
