@@ -43,6 +43,7 @@ def test_sweeps_several_pages_and_reports_json(runner, fake_api):
         "email": email(7), "verdict": "mismatch", "expected": uri(7), "actual": "client:" + email(7),
         "diagnosis": "raw_email", "detail": drift["detail"], "basis": "email",
         "activity": "Offline", "available": False, "unreachable": False,
+        "last_change": None, "last_change_note": "no worker.attributes.update in TaskRouter's 30 days of events",
     }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from guard.adapters.taskrouter_api import TaskRouterApi
+from guard.core.cause import Cause
 
 RETENTION_MS = 30 * 24 * 3600 * 1000  # TaskRouter keeps Events for 30 days
 # The order of the Events list is not documented, so a lookup reads its whole window and sorts it. One worker's
@@ -43,6 +44,11 @@ class ChangeRecord:
     source_ip_address: str | None
     resource_sid: str | None
     description: str | None
+
+    def cause(self) -> Cause:
+        """Who this Event says made the change, as it says it."""
+        fields = (self.sid, self.actor_sid, self.actor_type, self.source, self.source_ip_address)
+        return Cause(*fields, event_date_ms=self.event_date_ms)
 
 
 def list_activities(api: TaskRouterApi) -> list[ActivityRecord]:

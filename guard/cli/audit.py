@@ -24,6 +24,7 @@ from guard.core.snapshot import WorkerKey
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
 from guard.service.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
+from guard.service.last_change import find_last_changes
 from guard.service.remediation import Removal, record_removal, remove_contact_uri
 
 
@@ -76,6 +77,7 @@ def audit_command(
             if report.failure:
                 click.echo(f"error: {report.workspace_sid}: {report.failure}", err=True)
                 continue
+            find_last_changes(api, report, concurrency)  # who changed each drifting worker last
             if alert:
                 feed_pipeline(svc.pipeline, report)
             if remediate:
@@ -128,9 +130,10 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
     outcomes = {}
     for entry in report.entries:
         if entry.verdict == Kind.MISMATCH:
-            outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, apply=apply)
+            key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
+            known = svc.pipeline.known(key)
+            outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, apply=apply, known=known)
             if apply:
-                key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
                 record_removal(svc.pipeline, key, outcomes[entry.sid], actor)
     return outcomes
 

@@ -6,8 +6,10 @@ import csv
 import io
 import json
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
+from guard.core.cause import Cause
 from guard.core.evidence import Basis, basis_text
 from guard.core.text import shown
 from guard.core.verdict import Kind
@@ -15,6 +17,9 @@ from guard.service.audit import UNREACHABLE, VERDICTS, AuditEntry, AuditReport, 
 from guard.service.remediation import Removal
 
 CSV_FIELDS = ("account_sid", "workspace_sid", "sid", "name", "email", "verdict", "expected", "actual", "diagnosis")
+LAST_CHANGE_COLUMNS = tuple(
+    f"last_change_{name}" for name in ("time", "actor_sid", "actor_type", "source", "source_ip_address", "event_sid")
+)
 QUIET = (Kind.OK, Kind.PENDING, Kind.IGNORED)  # verdicts the terminal table leaves out
 
 
@@ -58,6 +63,7 @@ def rows(reports: list[AuditReport], only: str, remediation: dict[str, Removal])
             if not selected(entry, only):
                 continue
             fields = {"account_sid": report.account_sid, "workspace_sid": report.workspace_sid, **entry.as_report()}
+            fields |= _last_change(report.last_changes.get(entry.sid))
             outcome = remediation.get(entry.sid)
             if outcome:
                 fields.update(remediation=outcome.status, remediation_detail=outcome.detail)
@@ -91,18 +97,20 @@ def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Re
 
 def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
     """One row per worker (plus remediation columns when remediating)."""
-    now = ["activity", "available", "unreachable"]
+    now = ["activity", "available", "unreachable", *LAST_CHANGE_COLUMNS]
     fields = [*CSV_FIELDS, "basis", "detail", *now, *(["remediation", "remediation_detail"] if remediation else [])]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows(reports, only, remediation))
+    for row in rows(reports, only, remediation):  # the newest change of a drifting worker: a column each
+        writer.writerow(row | {f"last_change_{name}": value for name, value in (row.get("last_change") or {}).items()})
     return buffer.getvalue()
 
 
 def render_table(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
     """The non-ok workers as an aligned table, remediation lines, and one summary line per workspace."""
-    lines = _table([e for r in reports for e in r.entries if e.verdict not in QUIET or e.unreachable], only)
+    changes = {sid: found for report in reports for sid, found in report.last_changes.items()}
+    lines = _table([e for r in reports for e in r.entries if e.verdict not in QUIET or e.unreachable], only, changes)
     lines += [f"{o.status}: {sid} contact_uri {o.before!r}: {o.detail}" for sid, o in remediation.items()]
     if remediation:
         lines.append("")
@@ -117,13 +125,33 @@ def render_table(reports: list[AuditReport], only: str, remediation: dict[str, R
     return "\n".join(lines)
 
 
-def _table(entries: list[AuditEntry], only: str) -> list[str]:
+def _last_change(found: Cause | str | None) -> dict[str, Any]:
+    """The newest change of a drifting worker as report fields (JSON: `last_change`; CSV: a column each)."""
+    if found is None:
+        return {}
+    if isinstance(found, str):
+        return {"last_change": None, "last_change_note": found}
+    when = datetime.fromtimestamp(found.event_date_ms / 1000, UTC).isoformat() if found.event_date_ms else None
+    change = {"time": when, "actor_sid": found.actor_sid, "actor_type": found.actor_type, "source": found.source}
+    change |= {"source_ip_address": found.source_ip_address, "event_sid": found.event_sid}
+    return {"last_change": change}
+
+
+def _changed_by(row: dict[str, Any]) -> str:
+    """The table's short "changed by": the actor and the source TaskRouter names."""
+    change = row.get("last_change")
+    if not change:
+        return "—" if "last_change_note" not in row else "?"
+    return f"{change['actor_sid'] or '?'} ({change['source'] or '?'})"
+
+
+def _table(entries: list[AuditEntry], only: str, changes: dict[str, Cause | str]) -> list[str]:
     """Aligned rows for the terminal; the last column (the diagnosis) is left ragged."""
     entries = [e for e in entries if selected(e, only)]
     if not entries:
         return []
-    header = ("VERDICT", "NOW", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "DIAGNOSIS")
-    reported = [e.as_report() for e in entries]
+    header = ("VERDICT", "NOW", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "CHANGED BY", "DIAGNOSIS")
+    reported = [e.as_report() | _last_change(changes.get(e.sid)) for e in entries]
     table = [header] + [
         (
             r["verdict"],
@@ -133,6 +161,7 @@ def _table(entries: list[AuditEntry], only: str) -> list[str]:
             _cut(r["actual"], 48),
             _cut(r["expected"], 48),
             basis_text(r["basis"]),
+            _changed_by(r),
             r["detail"],
         )
         for r in reported

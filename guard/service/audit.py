@@ -13,6 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
 from guard.clock import utcnow
 from guard.core.activity import Activity, unreachable
+from guard.core.cause import Cause
 from guard.core.decision import NAME_MAX
 from guard.core.evidence import Basis
 from guard.core.rules import Rules
@@ -81,6 +82,9 @@ class AuditReport:
     entries: list[AuditEntry] = field(default_factory=list)
     finished_at: datetime | None = None
     failure: str | None = None  # the listing itself failed: the sweep is missing, not clean
+    last_changes: dict[str, Cause | str] = field(
+        default_factory=dict
+    )  # drifting worker: who changed it last, or why unknown
 
     def counts(self) -> dict[str, int]:
         """How many workers got each verdict (every verdict listed, zeros included)."""

@@ -70,11 +70,11 @@ class CauseJobs:
         lookup = request.lookup
         if lookup.source == "taskrouter" and is_sid(lookup.event_id, "EV"):
             try:
-                return "found", _cause(fetch_event(api, lookup.event_id or "")), ""
+                return "found", fetch_event(api, lookup.event_id or "").cause(), ""
             except TwilioRestException as err:
                 if err.status != 404:
                     raise  # not there yet, or gone: the list below decides
-        cause = newest_at_or_before([_cause(r) for r in _changes(api, request)], lookup.occurred_ms)
+        cause = newest_at_or_before([record.cause() for record in _changes(api, request)], lookup.occurred_ms)
         if cause is None:
             return "none", None, "who changed it: TaskRouter has no worker.attributes.update event for this change"
         return "found", cause, ""
@@ -85,12 +85,6 @@ def _changes(api: TaskRouterApi, request: CauseRequest) -> list[ChangeRecord]:
     at = request.lookup.occurred_ms
     start = at - WINDOW_MS if at is not None else None
     return list_worker_changes(api, request.key.worker_sid, start_ms=start, end_ms=None if at is None else at + 2000)
-
-
-def _cause(record: ChangeRecord) -> Cause:
-    """What the Event says, as it says it."""
-    fields = (record.sid, record.actor_sid, record.actor_type, record.source, record.source_ip_address)
-    return Cause(*fields, event_date_ms=record.event_date_ms)
 
 
 def _transient(err: Exception) -> bool:

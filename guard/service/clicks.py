@@ -79,7 +79,8 @@ class ClickJobs:
                 "title": TITLES[RemediationStatus.FAILED],
                 "text": f"{who}: {escape(str(err))}. Nothing was changed.",
             }
-        outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True)
+        known = self.pipeline.known(key)
+        outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True, known=known)
         record_removal(self.pipeline, key, outcome, actor)
         before = f"`{escape(outcome.before)}`" if outcome.before else "the value"
         said = {

@@ -23,6 +23,7 @@ from guard.core.decision import (
     remediation_alert,
     reminder,
 )
+from guard.core.history import Known
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended
@@ -103,6 +104,12 @@ class Pipeline:
             tx.apply(key, decision, now)
         self.announce(decision)
         return value
+
+    def known(self, key: WorkerKey) -> Known | None:
+        """What the guard knows of a worker (for a re-check before a removal), or None."""
+        with self.store.transaction() as tx:
+            stored = tx.workers.lock(key)
+        return stored.known() if stored is not None and not stored.deleted else None
 
     def rules(self) -> Rules:
         """The verdict rules, with every value an approver marked intended (sweeps and re-checks)."""

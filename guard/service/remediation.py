@@ -12,6 +12,7 @@ from twilio.base.exceptions import TwilioException
 
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
+from guard.core.history import Known
 from guard.core.rules import Rules
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
 from guard.core.statuses import RemediationStatus
@@ -34,16 +35,19 @@ class Removal:
     name: str = ""
 
 
-def remove_contact_uri(api: TaskRouterApi, worker_sid: str, rules: Rules, apply: bool) -> Removal:
+def remove_contact_uri(
+    api: TaskRouterApi, worker_sid: str, rules: Rules, apply: bool, known: Known | None = None
+) -> Removal:
     """Fetch fresh, re-check with the current rules, remove contact_uri with If-Match; retry a 412 up to 3 times.
 
-    The re-check judges the fresh worker, name included, so a value that matches its Flex identity is never removed.
+    The re-check judges the fresh worker, name included, so a value that matches its Flex identity is never removed;
+    with what the guard `known` of it, a rewritten identity or evidence edited to fit is still a mismatch.
     """
     try:
         for _ in range(1 + CONFLICT_RETRIES):
             record = api.fetch_worker(worker_sid)
             attributes = parse_attributes(record.attributes_json, "attributes")
-            verdict = rules.judge(attributes, worker_sid, record.name)
+            verdict = rules.judge(attributes, worker_sid, record.name, known)
             if verdict.kind is not Kind.MISMATCH:
                 detail = f"no longer a mismatch (now {verdict.kind})"
                 return Removal(RemediationStatus.SKIPPED, verdict.actual, detail, record.name)
@@ -92,7 +96,8 @@ class RemediationJobs:
         while (job := self.records.claim_remediation(self.pipeline.clock(), self.lease)) is not None:
             key = WorkerKey(job["account_sid"], job["workspace_sid"], job["worker_sid"])
             api = self.api_for(key.account_sid, key.workspace_sid)
-            removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True)
+            known = self.pipeline.known(key)
+            removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True, known=known)
             record_removal(self.pipeline, key, removal, job["actor"], job_id=job["id"])
             handled += 1
         return handled

@@ -1,0 +1,35 @@
+"""The audit names the last change of every drifting worker: TaskRouter's newest worker.attributes.update Event."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from requests import RequestException
+from twilio.base.exceptions import TwilioException
+
+from guard.adapters.taskrouter_api import TaskRouterApi, describe
+from guard.adapters.taskrouter_lookups import list_worker_changes
+from guard.core.cause import Cause
+from guard.core.verdict import Kind
+from guard.service.audit import AuditReport
+
+
+def find_last_changes(api: TaskRouterApi, report: AuditReport, concurrency: int) -> None:
+    """Look up the newest attribute update of each drifting worker (TaskRouter keeps 30 days), `concurrency` at once.
+
+    429s wait for their Retry-After and 5xx are retried, as for the sweep (the client's retrying adapter).
+    """
+    drifting = [entry.sid for entry in report.entries if entry.verdict == Kind.MISMATCH]
+    if not drifting:
+        return
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(drifting)), thread_name_prefix="last-change") as pool:
+        report.last_changes = dict(zip(drifting, pool.map(lambda sid: _newest(api, sid), drifting), strict=True))
+
+
+def _newest(api: TaskRouterApi, worker_sid: str) -> Cause | str:
+    """The newest change of one worker, or why there is none."""
+    try:
+        changes = list_worker_changes(api, worker_sid, limit=1)
+    except (TwilioException, RequestException) as err:
+        return f"lookup failed: {describe(err)}"
+    return changes[0].cause() if changes else "no worker.attributes.update in TaskRouter's 30 days of events"
