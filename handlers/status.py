@@ -16,6 +16,8 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect,
 from guard.adapters.worker_listing import DEFAULT_SORT, SORTS
 from guard.clock import utcnow
 from guard.container import services
+from guard.core.cause import Cause
+from guard.core.changes import Changes
 from guard.core.evidence import basis_text
 from guard.core.statuses import AlertStatus
 from guard.core.text import shown
@@ -152,9 +154,13 @@ def _health() -> dict[str, Any]:
 
 
 def _display(row: dict[str, Any]) -> dict[str, Any]:
-    """Add human time fields to a row for the template."""
-    row = dict(row)
+    """Add human time fields, what else changed and who changed it to a row for the template."""
+    row = _parsed(row)
     row["basis_text"] = basis_text(row.get("basis"))
+    if row.get("changes"):
+        row["changes_text"] = Changes.from_json(row["changes"]).text()
+    if row.get("cause"):
+        row["cause_text"] = Cause.from_json(row["cause"]).text()
     for name in ("since", "created_at", "remediation_at"):
         if isinstance(row.get(name), datetime):
             row[f"{name}_text"] = f"{row[name]:%Y-%m-%d %H:%M} UTC"
@@ -173,5 +179,16 @@ def _ago(moment: datetime) -> str:
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    """A worker row with times as ISO strings."""
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in row.items()}
+    """A worker row with times as ISO strings, and what else changed and who changed it as objects."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in _parsed(row).items()}
+
+
+def _parsed(row: dict[str, Any]) -> dict[str, Any]:
+    """The row with its JSON columns (changes, cause) read; an unreadable one as absent."""
+    row = dict(row)
+    for name in ("changes", "cause"):
+        try:
+            row[name] = json.loads(row[name]) if isinstance(row.get(name), str) else row.get(name)
+        except ValueError:
+            row[name] = None
+    return row

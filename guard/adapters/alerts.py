@@ -13,6 +13,8 @@ from sqlalchemy import Connection, Engine, func, select, update
 from guard.adapters.db import connected, lease_oldest
 from guard.adapters.tables import alert as outbox
 from guard.core.alerts import Alert, AlertKind
+from guard.core.cause import Cause
+from guard.core.changes import Changes
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import AlertStatus, Channel
 from guard.core.verdict import Kind, Verdict
@@ -45,6 +47,9 @@ def alert_from_payload(fields: Mapping[str, Any]) -> Alert:
         mention=fields.get("mention") or "",
         activity_name=fields.get("activity"),
         available=fields.get("available"),
+        changes=Changes.from_json(changes) if isinstance(changes := fields.get("changes"), dict) else None,
+        cause=Cause.from_json(cause) if isinstance(cause := fields.get("cause"), dict) else None,
+        cause_note=fields.get("cause_note"),
         source=fields.get("source"),
         version=fields.get("version"),
         previous_actual=fields.get("previous_actual"),

@@ -12,6 +12,7 @@ from guard.core.text import shown
 from guard.core.verdict import Kind
 
 PK = ("account_sid", "workspace_sid", "worker_sid")
+PRIVATE = ("attributes", "trusted")  # the copy of every attribute stays in the database; changes and cause are shown
 LIKE_ESCAPE = "\\"
 DEFAULT_SORT = "since_desc"
 SORTS = {
@@ -69,8 +70,9 @@ class WorkerListing:
         last_fix = select(remediation).where(remediation.c.id.in_(select(latest.c.id))).subquery()
         same_worker = and_(*(last_fix.c[name] == worker_state.c[name] for name in PK))
         unreachable = case((UNREACHABLE_NOW, True), else_=False)
+        shown_columns = [column for column in worker_state.c if column.name not in PRIVATE]
         query = select(
-            worker_state,
+            *shown_columns,
             worker_state.c.activity_name.label("activity"),
             unreachable.label("unreachable"),
             last_fix.c.status.label("remediation_status"),

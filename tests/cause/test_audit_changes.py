@@ -1,0 +1,44 @@
+"""The audit names the last change of every drifting worker: time, actor, type, source, IP and event."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from tests.helpers import WORKSPACE_SID, audit, populate, worker_sid
+
+
+@pytest.fixture
+def settings_overrides(fake_api):
+    """SQLite and the local TaskRouter API with its Events."""
+    from tests.helpers import fake_api_settings
+
+    return fake_api_settings(fake_api)
+
+
+def test_json_table_and_csv_name_who_changed_a_drifting_worker_last(runner, fake_api):
+    populate(fake_api, 3, drifting={2})
+    older = fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(2), at_ms=1_700_000_000_000)
+    newest = fake_api.add_event(
+        WORKSPACE_SID, "worker.attributes.update", worker_sid(2), source="web", actor_type="user"
+    )
+    _, out = audit(runner, "--format", "json")
+    rows = {row["sid"]: row for row in json.loads(out)["workers"]}
+    change = rows[worker_sid(2)]["last_change"]
+    assert (change["event_sid"], change["source"], change["actor_type"]) == (newest, "web", "user")
+    assert change["source_ip_address"] == "203.0.113.7" and change["time"].startswith("20")
+    assert older != newest and "last_change" not in rows[worker_sid(1)]  # healthy workers are not looked up
+    _, table = audit(runner)
+    assert "CHANGED BY" in table and "(web)" in table
+    _, out = audit(runner, "--format", "csv", "--only", "drift")
+    [row] = list(csv.DictReader(io.StringIO(out)))
+    assert (row["last_change_event_sid"], row["last_change_source"]) == (newest, "web")
+
+
+def test_a_failed_lookup_is_said_and_the_audit_goes_on(runner, fake_api):
+    populate(fake_api, 2, drifting={1})
+    fake_api.inject(403, times=5, path_contains="/Events")
+    code, out = audit(runner, "--format", "json")
+    row = next(r for r in json.loads(out)["workers"] if r["sid"] == worker_sid(1))
+    assert code == 1 and row["last_change"] is None and "HTTP 403" in row["last_change_note"]

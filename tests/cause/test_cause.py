@@ -1,0 +1,128 @@
+"""What else the update changed, and who TaskRouter says made it: in the alert, on /status and /api/workers."""
+
+import json
+import time
+
+import pytest
+
+from tests.cause.conftest import kinds, outbox
+from tests.helpers import ANN_EMAIL, WORKSPACE_SID, cloudevent, post_cloudevents, worker_event, worker_sid
+from tests.test_status import OPERATOR, PASSWORD
+
+BASE = {"email": ANN_EMAIL, "full_name": "Ann Veal", "roles": ["agent"], "routing": {"skills": ["es"]}}
+HEALTHY = {**BASE, "contact_uri": "client:ann_2Eveal_40arresteddevelopment_2Ecom"}
+BROKEN = {**BASE, "contact_uri": "client:ann.veal", "routing": {"skills": ["fr"]}, "team": "north"}
+
+
+def post(taskrouter, version, attributes, **fields):
+    """A signed worker.attributes.update carrying `attributes`; returns its Sid."""
+    event = worker_event(version=version, WorkerAttributes=json.dumps(attributes), **fields)
+    assert taskrouter.post(event).status_code == 204
+    return event["Sid"]
+
+
+def test_a_drift_alert_lists_the_other_keys_the_same_update_changed(taskrouter, services):
+    post(taskrouter, 1, HEALTHY)
+    post(taskrouter, 2, BROKEN)
+    [(_, payload)] = outbox(services)
+    changes = {c["path"]: (c["before"], c["after"]) for c in payload["changes"]["changes"]}
+    assert changes == {"routing.skills": ('["es"]', '["fr"]'), "team": (None, "north")}  # contact_uri is the drift
+
+
+def test_a_first_sight_says_there_is_no_earlier_copy(taskrouter, services, slack):
+    post(taskrouter, 1, BROKEN)
+    [(_, payload)] = outbox(services)
+    assert payload["changes"]["first_sight"] is True
+
+
+def test_with_credentials_the_alert_waits_for_and_names_who_changed_it(taskrouter, services, slack, fake_api):
+    post(taskrouter, 1, HEALTHY)
+    sid = post(taskrouter, 2, BROKEN)
+    fake_api.add_event(
+        WORKSPACE_SID,
+        "worker.attributes.update",
+        worker_sid(1),
+        sid=sid,
+        actor_sid="US" + "9" * 32,
+        actor_type="user",
+        source="web",
+    )
+    assert services.delivery.run_once() == 0  # held for the lookup (CAUSE_WAIT_SECONDS)
+    assert services.jobs.by_name["causes"].run() == 1
+    assert services.delivery.run_once() == 1
+    [message] = slack.received
+    shown = json.dumps(message["blocks"])
+    assert "US" + "9" * 32 in shown and "actor type user" in shown and "source web" in shown and "203.0.113.7" in shown
+    assert f"event {sid}" in shown and "routing.skills" in shown
+
+
+def test_event_streams_deliveries_find_the_change_in_the_events_list(client, services, slack, fake_api):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "ann.veal", BROKEN)
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=int(time.time() * 1000) - 500)
+    post_cloudevents(client, [cloudevent(contact_uri="client:ann.veal")])
+    services.jobs.by_name["causes"].run()
+    [(_, payload)] = outbox(services)
+    assert payload["cause"]["source"] == "api" and payload["cause"]["source_ip_address"] == "203.0.113.7"
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_a_failing_lookup_lets_the_alert_go_out_saying_why(taskrouter, services, slack, fake_api, status):
+    post(taskrouter, 1, BROKEN)
+    fake_api.inject(status, times=20, path_contains="/Events")
+    for _ in range(5):  # 5xx: tried again later (attempts), then given up on; 404: the list finds nothing
+        services.jobs.by_name["causes"].run()
+        _release_retries(services)
+    services.delivery.run_once()
+    [message] = slack.received
+    assert "who changed it:" in json.dumps(message["blocks"])
+
+
+def test_a_late_answer_follows_as_a_second_message(taskrouter, services, slack, fake_api):
+    sid = post(taskrouter, 1, BROKEN)
+    _expire_the_wait(services)
+    assert services.delivery.run_once() == 1  # the wait is over: out it goes, without the cause
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid)
+    services.jobs.by_name["causes"].run()
+    services.delivery.run_once()
+    assert kinds(services) == ["drift", "cause"]
+    assert [m["blocks"][0]["text"]["text"].split(":")[1] for m in slack.received] == ["rotating_light", "mag"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"account_sid": None}], indirect=True)
+def test_without_credentials_the_alert_goes_out_at_once_and_says_so(taskrouter, services, slack):
+    post(taskrouter, 1, BROKEN)
+    assert services.delivery.run_once() == 1
+    assert "no REST credentials" in json.dumps(slack.received[0]["blocks"])
+
+
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}], indirect=True)
+def test_status_and_api_show_what_changed_and_who_for_drifting_workers(taskrouter, client, services, fake_api):
+    post(taskrouter, 1, HEALTHY)
+    sid = post(taskrouter, 2, BROKEN)
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid, source="web")
+    services.jobs.by_name["causes"].run()
+    [row] = client.get("/api/workers?verdict=mismatch", headers=OPERATOR).get_json()["workers"]
+    assert row["changes"]["changes"][0]["path"] == "routing.skills" and row["cause"]["source"] == "web"
+    assert "attributes" not in row  # the copy of every attribute stays in the database
+    page = client.get("/status", headers=OPERATOR).get_data(as_text=True)
+    assert "routing.skills" in page and "source web" in page
+
+
+def _expire_the_wait(services):
+    """Make every held alert due now, as the wait running out would."""
+    from sqlalchemy import update
+
+    from guard.adapters.tables import alert
+
+    with services.store.engine.begin() as connection:
+        connection.execute(update(alert).values(next_attempt_at=alert.c.created_at))
+
+
+def _release_retries(services):
+    """Make every lookup waiting for a retry due now (the job would get there by itself)."""
+    from sqlalchemy import update
+
+    from guard.adapters.tables import cause_lookup
+
+    with services.store.engine.begin() as connection:
+        connection.execute(update(cause_lookup).values(next_attempt_at=cause_lookup.c.created_at))
