@@ -19,7 +19,7 @@ from guard.service.activities import REFRESH_SECONDS, ActivityRefresh
 from guard.service.causes import CauseJobs
 from guard.service.clicks import ClickJobs
 from guard.service.delivery import Delivery
-from guard.service.jobs import Job, JobRunner
+from guard.service.jobs import Job, JobRunner, Wakeup
 from guard.service.pipeline import Pipeline
 from guard.service.remediation import RemediationJobs
 
@@ -46,7 +46,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
     store = Store(db.make_engine(settings.database_url or default_database))
     if store.engine.dialect.name == "sqlite":
         db.upgrade(store.engine)  # the embedded default creates and migrates itself
-    wakeup, stopping = threading.Event(), threading.Event()
+    wakeup, stopping = Wakeup(), threading.Event()
     accounts = AccountDirectory(settings)
     pipeline = Pipeline(settings, store, accounts, wakeup.set)
     lease = timedelta(seconds=2 * settings.slack_timeout_seconds + 2)

@@ -19,6 +19,32 @@ log = logging.getLogger("guard.delivery")
 MAIN = "main"
 
 
+class Wakeup:
+    """A wake-up call every lane hears: each waits for a call newer than the last one it saw."""
+
+    def __init__(self) -> None:
+        """No call yet."""
+        self._calls = 0
+        self._condition = threading.Condition()
+
+    def set(self) -> None:
+        """Wake every lane."""
+        with self._condition:
+            self._calls += 1
+            self._condition.notify_all()
+
+    def latest(self) -> int:
+        """The number of the latest call."""
+        with self._condition:
+            return self._calls
+
+    def wait(self, seen: int, timeout: float) -> int:
+        """Wait up to `timeout` for a call after `seen`; return the latest call's number."""
+        with self._condition:
+            self._condition.wait_for(lambda: self._calls != seen, timeout)
+            return self._calls
+
+
 @dataclass(frozen=True)
 class Job:
     """A named piece of background work: on every wake-up (`every` 0) or at most once per `every` seconds."""
@@ -36,7 +62,7 @@ class JobRunner:
     def __init__(
         self,
         jobs: Sequence[Job],
-        wakeup: threading.Event,
+        wakeup: Wakeup,
         stopping: threading.Event,
         idle_seconds: Callable[[float], float],
         poll_seconds: float = 2.0,
@@ -47,14 +73,13 @@ class JobRunner:
         self.poll_seconds = poll_seconds
         self._next_run = dict.fromkeys(self.by_name, 0.0)
         self._stop = stopping
-        lanes = dict.fromkeys([MAIN, *(job.lane for job in jobs)])
-        self._wakeups = {lane: wakeup if lane == MAIN else threading.Event() for lane in lanes}
+        self._lanes = list(dict.fromkeys([MAIN, *(job.lane for job in jobs)]))
+        self._wakeup = wakeup
         self._threads: dict[str, threading.Thread] = {}
 
     def wake(self) -> None:
         """Ask every lane for a round now (a new alert, click or lookup was committed)."""
-        for event in self._wakeups.values():
-            event.set()
+        self._wakeup.set()
 
     def run_due(self, lane: str = MAIN) -> None:
         """One round of a lane: every job that is due, in the order given; one that fails does not stop the rest."""
@@ -73,7 +98,7 @@ class JobRunner:
         if lane == MAIN and threading.current_thread() is threading.main_thread():
             self._start_lanes(exclude=MAIN)
         log_event(log, logging.INFO, "delivery_started", lane=lane)
-        wakeup = self._wakeups[lane]
+        seen = self._wakeup.latest()  # calls made before this lane started are answered by its first round
         while not self._stop.is_set():
             self.run_due(lane)
             sleep = self.poll_seconds
@@ -81,8 +106,7 @@ class JobRunner:
                 sleep = self.idle_seconds(self.poll_seconds) if lane == MAIN else sleep
             except Exception:  # a database outage must not kill the lane; the rows wait in the outbox
                 log.exception("delivery_loop_error")
-            wakeup.wait(sleep)
-            wakeup.clear()
+            seen = self._wakeup.wait(seen, sleep)
         log_event(log, logging.INFO, "delivery_stopped", lane=lane)
 
     def start(self) -> None:
@@ -99,7 +123,7 @@ class JobRunner:
 
     def _start_lanes(self, exclude: str | None = None) -> None:
         """A thread per lane not running yet."""
-        for lane in self._wakeups:
+        for lane in self._lanes:
             running = self._threads.get(lane)
             if lane != exclude and not (running and running.is_alive()):
                 self._threads[lane] = threading.Thread(
