@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, select
-from sqlalchemy.exc import IntegrityError
 
 from guard.adapters.db import connected
 from guard.adapters.tables import ignore_rule
@@ -23,13 +22,15 @@ class IntendedValues:
         self.bind = bind
 
     def add(self, key: WorkerKey, actor: str, value: str | None, now: datetime) -> None:
-        """Mark the worker's value intended (kept if it was already)."""
+        """Mark the worker's value intended; a value marked before stands, a different one replaces the old rule."""
         row = {**key_params(key), "actor": actor, "value": value, "created_at": now}
-        try:
-            with connected(self.bind) as connection, connection.begin_nested():
-                connection.execute(ignore_rule.insert().values(**row))
-        except IntegrityError:
-            pass  # marked before: the first approver and time stand
+        same_worker = [ignore_rule.c[name] == row[name] for name in ("account_sid", "workspace_sid", "worker_sid")]
+        with connected(self.bind) as connection:
+            found = connection.execute(select(ignore_rule.c.value).where(*same_worker)).first()
+            if found is not None and found.value == value:
+                return  # marked before: the first approver and time stand
+            connection.execute(delete(ignore_rule).where(*same_worker))
+            connection.execute(ignore_rule.insert().values(**row))
 
     def remove(self, rule_id: int) -> Mapping[str, Any] | None:
         """Delete one rule; return it, or None when there was none."""

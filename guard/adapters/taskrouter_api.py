@@ -121,7 +121,8 @@ class TaskRouterApi:
 
     def update_attributes(self, worker_sid: str, attributes: dict[str, Any], if_match: str | None) -> None:
         """Replace the worker's attributes, only if it still has the ETag `if_match`."""
-        body = json.dumps(attributes, ensure_ascii=False)
+        # ASCII escapes carry every value exactly, a lone surrogate (\udXXX) included, which UTF-8 cannot.
+        body = json.dumps(attributes)
         try:
             self.workers(worker_sid).update(attributes=body, if_match=if_match or "")
         except TwilioRestException as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -21,6 +22,7 @@ from guard.config import ConfigError
 from guard.config.accounts import Account
 from guard.container import Services, services
 from guard.core.snapshot import WorkerKey
+from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
 from guard.service.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
@@ -92,7 +94,8 @@ def audit_command(
         raise SystemExit(EXIT_ERROR) from None
     render = {"table": render_table, "json": render_json, "csv": render_csv}[output]
     click.echo(render(reports, only, outcomes))
-    raise SystemExit(combined_exit_code(reports))
+    failed = any(outcome.status is RemediationStatus.FAILED for outcome in outcomes.values())
+    raise SystemExit(EXIT_ERROR if failed else combined_exit_code(reports))  # a failed removal is an error
 
 
 def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:
@@ -135,6 +138,11 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
             outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, apply=apply, known=known)
             if apply:
                 record_removal(svc.pipeline, key, outcomes[entry.sid], actor)
+    # The report says what is left: a removed value leaves the worker pending until the agent's next login.
+    removed = {sid for sid, outcome in outcomes.items() if outcome.status is RemediationStatus.REMOVED}
+    report.entries = [
+        replace(e, judged=e.judged.removed(actor)) if e.sid in removed and e.judged else e for e in report.entries
+    ]
     return outcomes
 
 

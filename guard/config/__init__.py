@@ -69,7 +69,9 @@ class Settings:
             public_base_url=reader.url("PUBLIC_BASE_URL"),
             slack_webhook_url=reader.url("SLACK_WEBHOOK_URL"),
             slack_notify_no_email=reader.flag("SLACK_NOTIFY_NO_EMAIL", False),
-            ignore=IgnoreRules.parse(reader.text("IGNORE_WORKERS") or ""),
+            ignore=IgnoreRules.parse(reader.text("IGNORE_WORKERS") or "").with_values(
+                reader.text("INTENDED_CONTACT_URIS") or ""
+            ),
             identity_policy=Policy(reader.choice("IDENTITY_POLICY", tuple(Policy), Policy.FLEX)),
             alert_repeat=_hours(reader.number("ALERT_REPEAT_HOURS", 0)),
             remediate=reader.choice("REMEDIATE", ("off", "remove"), "off"),

@@ -19,11 +19,10 @@ from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, usable_text, valid_identity
 from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.rules import Rules
-from guard.core.snapshot import WorkerKey, WorkerSnapshot
-from guard.core.state import Intended, WorkerState, is_stale
-from guard.core.statuses import RemediationStatus
+from guard.core.snapshot import WorkerSnapshot
+from guard.core.state import WorkerState, is_stale
 from guard.core.text import shown
-from guard.core.transitions import STILL_UNREACHABLE, transition
+from guard.core.transitions import transition
 from guard.core.verdict import Kind, Verdict
 
 LOOKED_UP = ("taskrouter", "event-streams")  # deliveries TaskRouter keeps an Event resource for
@@ -75,7 +74,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     else:  # a value an approver marked intended is recorded with the state
         judging = rules.judging
         if stored is not None and stored.intended is not None:
-            judging = judging.with_intended({snapshot.key.worker_sid: stored.intended.label})
+            judging = judging.with_intended({snapshot.key.worker_sid: (stored.intended.label, stored.intended.value)})
         known = stored.known() if stored is not None and not stored.deleted else None
         verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name, known)
     if snapshot.is_replay(now):
@@ -127,68 +126,6 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
     remove = rules.remediate and verdict.drifting and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup)
-
-
-def decide_intended(
-    key: WorkerKey, stored: WorkerState | None, intended: Intended, routing: Routing, now: datetime
-) -> Decision:
-    """An approver marked the worker's value intended: it is ignored from now on, and its drift resolved."""
-    if stored is None or stored.deleted:
-        return Decision(Outcome.RECORDED)
-    detail = f"value marked intended by {intended.label}"
-    verdict = Verdict(Kind.IGNORED, stored.verdict.email, None, stored.verdict.actual, detail=detail)
-    change = transition(stored, verdict, now)
-    last_alert_at = now if change.alert else stored.last_alert_at
-    state = replace(
-        stored, verdict=verdict, since=change.since, updated_at=now, last_alert_at=last_alert_at, intended=intended
-    )
-    state = replace(state, urgent_at=None)  # ignored: the broken episode is over
-    if change.alert is None:
-        return Decision(Outcome.RECORDED, state=state)
-    note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
-    return Decision(Outcome.RECORDED, state=state, alert=raise_alert(change.alert, note, key, state, routing, now))
-
-
-def decide_available(
-    key: WorkerKey, stored: WorkerState, available: bool | None, rules: DecisionRules, now: datetime
-) -> Decision:
-    """The guard learned whether the worker's activity routes tasks: store it, and page if it is unreachable now."""
-    change = transition(stored, stored.verdict, now, None, available)
-    last_alert_at = now if change.alert else stored.last_alert_at
-    state = replace(
-        stored, available=available, urgent_at=change.urgent_at, updated_at=now, last_alert_at=last_alert_at
-    )
-    if change.alert is None:
-        return Decision(Outcome.RECORDED, state=state)
-    alert = raise_alert(change.alert, change.note, key, state, rules.routing, now, source="activity")
-    return Decision(Outcome.RECORDED, state=state, alert=alert)
-
-
-def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime) -> Alert:
-    """The reminder for a drift still open ALERT_REPEAT_HOURS after its last alert."""
-    note = f"still drifting since {state.since:%Y-%m-%d %H:%M} UTC"
-    return raise_alert(AlertKind.REMINDER, note, key, state, routing, now, source="reminder")
-
-
-def remediation_alert(
-    key: WorkerKey,
-    stored: WorkerState | None,
-    name: str,
-    removal: tuple[RemediationStatus, str | None, str, str],
-    routing: Routing,
-    now: datetime,
-) -> Alert | None:
-    """The alert for a remediation's (status, value before, detail, actor): a removal or a failure, not the rest."""
-    status, before, detail, actor = removal
-    if status not in (RemediationStatus.REMOVED, RemediationStatus.FAILED):
-        return None
-    if stored is None:  # remediated without state (an audit that did not --alert): what the removal saw
-        stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
-    shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))
-    note = detail if status is RemediationStatus.REMOVED else f"remediation failed: {detail}"
-    if status is RemediationStatus.REMOVED and stored.available:
-        note = f"{note}; {STILL_UNREACHABLE}"
-    return raise_alert(AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value)
 
 
 def _newest(a: int | None, b: int | None) -> int | None:

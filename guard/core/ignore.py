@@ -1,4 +1,4 @@
-"""Workers whose contact_uri is deliberately custom: IGNORE_WORKERS, and values an approver marked intended."""
+"""Deliberately custom contact_uris: IGNORE_WORKERS, INTENDED_CONTACT_URIS, and values an approver marked intended."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ from guard.core.sid import is_sid
 
 @dataclass(frozen=True)
 class IgnoreRules:
-    """Parsed IGNORE_WORKERS (exact worker SIDs, case-insensitive email globs), plus intended values.
+    """Parsed IGNORE_WORKERS (exact worker SIDs, case-insensitive email globs), INTENDED_CONTACT_URIS, intended values.
 
-    `intended` maps a worker SID to who marked its value intended, and when (Slack's "ignore" button).
+    `value_globs` match the whole contact_uri (SIP and PSTN agents: `sip:*@pbx.example.com`, `+1*`).
+    `intended` maps a worker SID to who marked which value intended, and when (Slack's "ignore" button):
+    that value only; a different one later is judged again.
     """
 
     worker_sids: frozenset[str] = frozenset()
     email_globs: tuple[str, ...] = ()
-    intended: Mapping[str, str] = field(default_factory=dict)
+    intended: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)  # SID -> (who and when, value)
+    value_globs: tuple[str, ...] = ()
 
     @classmethod
     def parse(cls, text: str) -> IgnoreRules:
@@ -38,16 +41,24 @@ class IgnoreRules:
         lowered = email.lower()
         return next((glob for glob in self.email_globs if fnmatchcase(lowered, glob)), None)
 
-    def reason(self, worker_sid: str, email: str | None) -> str | None:
-        """Why this worker is ignored, as the verdict says it, or None."""
-        if worker_sid in self.intended:
-            return f"value marked intended by {self.intended[worker_sid]}"
+    def reason(self, worker_sid: str, email: str | None, actual: str | None = None) -> str | None:
+        """Why this worker (with this shown contact_uri) is ignored, as the verdict says it, or None."""
+        marked = self.intended.get(worker_sid)
+        if marked is not None and (marked[1] is None or marked[1] == actual):
+            return f"value marked intended by {marked[0]}"
+        deliberate = next((glob for glob in self.value_globs if actual is not None and fnmatchcase(actual, glob)), None)
+        if deliberate:
+            return f"deliberate value: matches INTENDED_CONTACT_URIS rule {deliberate!r}"
         rule = self.match(worker_sid, email)
         return f"matches IGNORE_WORKERS rule {rule!r}" if rule else None
 
-    def with_intended(self, intended: Mapping[str, str]) -> IgnoreRules:
-        """These rules plus intended values (worker SID -> who and when)."""
+    def with_intended(self, intended: Mapping[str, tuple[str, str | None]]) -> IgnoreRules:
+        """These rules plus intended values (worker SID -> (who and when, the value))."""
         return replace(self, intended={**self.intended, **intended}) if intended else self
+
+    def with_values(self, text: str) -> IgnoreRules:
+        """These rules plus INTENDED_CONTACT_URIS: comma-separated globs matched against the whole contact_uri."""
+        return replace(self, value_globs=tuple(glob.strip() for glob in text.split(",") if glob.strip()))
 
 
 NO_RULES = IgnoreRules()

@@ -40,7 +40,7 @@ class Rules:
         recorded = attributes.get(IDENTITY_ATTRIBUTE)
         # What the verdict carries is safe to store and show; the raw value is what gets judged.
         actual = None if raw_actual is None else shown(raw_actual)
-        ignored = self.ignore.reason(worker_sid, email or (known.email if known else None))
+        ignored = self.ignore.reason(worker_sid, email or (known.email if known else None), actual)
         if ignored:
             return Verdict(Kind.IGNORED, None if email is None else shown(email), None, actual, detail=ignored)
         history = ""
@@ -71,8 +71,8 @@ class Rules:
         detail = shown(_joined(detail, note))
         return Verdict(Kind.MISMATCH, email_shown, shown(primary.expected), actual, diagnosis, detail, primary.basis)
 
-    def with_intended(self, intended: Mapping[str, str]) -> Rules:
-        """These rules, also ignoring the workers whose value an approver marked intended (SID -> who and when)."""
+    def with_intended(self, intended: Mapping[str, tuple[str, str | None]]) -> Rules:
+        """These rules, also ignoring the values an approver marked intended (SID -> (who and when, value))."""
         return Rules(self.ignore.with_intended(intended), self.policy) if intended else self
 
 

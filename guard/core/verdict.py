@@ -48,6 +48,11 @@ class Verdict:
         """True when the browser cannot ring: a wrong contact_uri, or none yet (Flex writes it at login)."""
         return self.kind in (Kind.MISMATCH, Kind.PENDING)
 
+    def removed(self, actor: str) -> Verdict:
+        """The drift after its value was removed: pending until Flex writes the value at the agent's next login."""
+        detail = f"contact_uri removed by {actor}; Flex writes it at the agent's next login"
+        return Verdict(Kind.PENDING, self.email, self.expected, None, detail=detail, basis=self.basis)
+
     def fields(self) -> dict[str, Any]:
         """The verdict as flat JSON values, named as the state, alerts and reports name them."""
         return {

@@ -56,7 +56,12 @@ class ClickJobs:
         while (row := clicks.claim_click(self.pipeline.clock(), self.lease)) is not None:
             outcome = row["outcome"]
             if row["status"] == ClickStatus.PENDING:  # not applied yet (a crash after the ack lands here)
-                outcome = json.dumps(self._apply(row))
+                try:
+                    outcome = json.dumps(self._apply(row))
+                except Exception as err:  # answered all the same: a click never stays pending for ever
+                    log.exception("slack_click_failed", extra={"fields": {"click_id": row["id"]}})
+                    text = f"The guard could not do this ({type(err).__name__}). Nothing may have changed; try again."
+                    outcome = json.dumps({"title": TITLES[RemediationStatus.FAILED], "text": text})
                 clicks.finish_click(row["id"], ClickStatus.APPLIED, outcome, self.pipeline.clock())
             self._answer(row, json.loads(outcome))
             handled += 1

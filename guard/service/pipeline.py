@@ -11,18 +11,9 @@ from guard.adapters.accounts import AccountDirectory
 from guard.adapters.store import Store
 from guard.clock import utcnow
 from guard.config import Settings
+from guard.core.actions import decide_available, decide_intended, decide_removal, reminder
 from guard.core.activity import Activity, ActivityFact
-from guard.core.decision import (
-    DUPLICATE,
-    Decision,
-    DecisionRules,
-    Outcome,
-    decide,
-    decide_available,
-    decide_intended,
-    remediation_alert,
-    reminder,
-)
+from guard.core.decision import DUPLICATE, Decision, DecisionRules, Outcome, decide
 from guard.core.history import Known
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
@@ -113,7 +104,8 @@ class Pipeline:
 
     def rules(self) -> Rules:
         """The verdict rules, with every value an approver marked intended (sweeps and re-checks)."""
-        intended = {r["worker_sid"]: Intended(r["actor"], r["created_at"]).label for r in self.store.intended.rules()}
+        rules = self.store.intended.rules()
+        intended = {r["worker_sid"]: (Intended(r["actor"], r["created_at"]).label, r["value"]) for r in rules}
         return self.settings.rules.with_intended(intended)
 
     def record_remediation(
@@ -131,8 +123,7 @@ class Pipeline:
                 tx.records.add_remediation(key, actor, status, before, detail, now)
             else:
                 tx.records.finish_remediation(job_id, status, before, detail, now)
-            alert = remediation_alert(key, tx.workers.lock(key), name, removal, self.accounts.routing_for(key), now)
-            decision = Decision(Outcome.RECORDED, alert=alert)
+            decision = decide_removal(key, tx.workers.lock(key), name, removal, self.accounts.routing_for(key), now)
             tx.apply(key, decision, now)
         self.announce(decision)
 

@@ -66,6 +66,9 @@ def remove_contact_uri(
     except (TwilioException, RequestException, InvalidSnapshot) as err:
         detail = str(err) if isinstance(err, InvalidSnapshot) else describe(err)
         return Removal(RemediationStatus.FAILED, None, detail)
+    except Exception as err:  # a bug or an input nobody foresaw: recorded as a failure, never a stuck job
+        log.exception("remediation_failed", extra={"fields": {"worker_sid": worker_sid}})
+        return Removal(RemediationStatus.FAILED, None, f"unexpected error: {type(err).__name__}")
 
 
 def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: str, job_id: int | None = None) -> None:

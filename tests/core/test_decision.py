@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from guard.core.actions import decide_intended, decide_removal, reminder
 from guard.core.alerts import KINDS, AlertKind, Routing
-from guard.core.decision import DecisionRules, Outcome, decide, decide_intended, remediation_alert, reminder
+from guard.core.decision import DecisionRules, Outcome, decide
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended
@@ -138,13 +139,13 @@ def test_a_reminder_carries_the_buttons_and_names_since_when():
 def test_a_failed_removal_is_announced_with_its_own_title_and_a_skip_is_not():
     drift = after(snapshot("sip:ann")).state
     failed = (RemediationStatus.FAILED, None, "HTTP 500", "slack:U1")
-    alert = remediation_alert(KEY, drift, "ann.veal", failed, SLACK, T0)
+    alert = decide_removal(KEY, drift, "ann.veal", failed, SLACK, T0).alert
     assert alert.kind is AlertKind.REMEDIATION
     assert alert.title == ":x: contact_uri removal failed"
     assert alert.note == "remediation failed: HTTP 500"
     assert alert.verdict.actual == "sip:ann"
     skipped = (RemediationStatus.SKIPPED, "sip:ann", "no longer a mismatch", "slack:U1")
-    assert remediation_alert(KEY, drift, "ann.veal", skipped, SLACK, T0) is None
+    assert decide_removal(KEY, drift, "ann.veal", skipped, SLACK, T0).alert is None
 
 
 def test_every_alert_kind_has_one_row_in_the_table():

@@ -126,8 +126,8 @@ def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift
     assert kinds == ["drift", "resolved"]
     [answer] = slack.answers_to(1)
     assert f"<@{APPROVER}> marked `{drift}`" in answer["text"]
-    # The rule holds for later events, and /status lists it with a button that removes it.
-    taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri="sip:other", name="agent.1", version=9))
+    # The rule holds for later events with that value, and /status lists it with a button that removes it.
+    taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=drift, name="agent.1", version=9))
     assert stored_state(services, KEY)["verdict"] == "ignored"
     page = client.get("/status", headers=OPERATOR).get_data(as_text=True)
     table = page.split('id="intended"')[1].split("</table>")[0]

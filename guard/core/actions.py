@@ -1,0 +1,88 @@
+"""The decisions no worker event carries: a value marked intended, a removal, a reminder, a learned activity.
+
+Each returns a Decision the service applies like an event's (guard/core/decision.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
+from guard.core.decision import NAME_MAX, Decision, DecisionRules, Outcome
+from guard.core.snapshot import WorkerKey
+from guard.core.state import Intended, WorkerState
+from guard.core.statuses import RemediationStatus
+from guard.core.text import shown
+from guard.core.transitions import STILL_UNREACHABLE, transition
+from guard.core.verdict import Kind, Verdict
+
+
+def decide_intended(
+    key: WorkerKey, stored: WorkerState | None, intended: Intended, routing: Routing, now: datetime
+) -> Decision:
+    """An approver marked the worker's value intended: it is ignored from now on, and its drift resolved."""
+    if stored is None or stored.deleted:
+        return Decision(Outcome.RECORDED)
+    detail = f"value marked intended by {intended.label}"
+    verdict = Verdict(Kind.IGNORED, stored.verdict.email, None, stored.verdict.actual, detail=detail)
+    change = transition(stored, verdict, now)
+    last_alert_at = now if change.alert else stored.last_alert_at
+    state = replace(
+        stored, verdict=verdict, since=change.since, updated_at=now, last_alert_at=last_alert_at, intended=intended
+    )
+    state = replace(state, urgent_at=None)  # ignored: the broken episode is over
+    if change.alert is None:
+        return Decision(Outcome.RECORDED, state=state)
+    note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
+    return Decision(Outcome.RECORDED, state=state, alert=raise_alert(change.alert, note, key, state, routing, now))
+
+
+def decide_available(
+    key: WorkerKey, stored: WorkerState, available: bool | None, rules: DecisionRules, now: datetime
+) -> Decision:
+    """The guard learned whether the worker's activity routes tasks: store it, and page if it is unreachable now."""
+    change = transition(stored, stored.verdict, now, None, available)
+    last_alert_at = now if change.alert else stored.last_alert_at
+    state = replace(
+        stored, available=available, urgent_at=change.urgent_at, updated_at=now, last_alert_at=last_alert_at
+    )
+    if change.alert is None:
+        return Decision(Outcome.RECORDED, state=state)
+    alert = raise_alert(change.alert, change.note, key, state, rules.routing, now, source="activity")
+    return Decision(Outcome.RECORDED, state=state, alert=alert)
+
+
+def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime) -> Alert:
+    """The reminder for a drift still open ALERT_REPEAT_HOURS after its last alert."""
+    note = f"still drifting since {state.since:%Y-%m-%d %H:%M} UTC"
+    return raise_alert(AlertKind.REMINDER, note, key, state, routing, now, source="reminder")
+
+
+def decide_removal(
+    key: WorkerKey,
+    stored: WorkerState | None,
+    name: str,
+    removal: tuple[RemediationStatus, str | None, str, str],
+    routing: Routing,
+    now: datetime,
+) -> Decision:
+    """A remediation's (status, value before, detail, actor): a removal leaves the worker pending, and is announced.
+
+    The state says at once what is left (Flex writes the value at the agent's next login), whether or not the
+    update's own event ever arrives.
+    """
+    status, before, detail, actor = removal
+    if status not in (RemediationStatus.REMOVED, RemediationStatus.FAILED):
+        return Decision(Outcome.RECORDED)
+    if stored is None:  # remediated without state (an audit that did not --alert): what the removal saw
+        stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
+    shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))
+    note = detail if status is RemediationStatus.REMOVED else f"remediation failed: {detail}"
+    if status is RemediationStatus.REMOVED and stored.available:
+        note = f"{note}; {STILL_UNREACHABLE}"
+    alert = raise_alert(AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value)
+    if status is not RemediationStatus.REMOVED or stored.deleted or not stored.verdict.drifting:
+        return Decision(Outcome.RECORDED, alert=alert)
+    pending = replace(stored, verdict=stored.verdict.removed(actor), since=now, updated_at=now, last_alert_at=now)
+    return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)
