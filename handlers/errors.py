@@ -10,6 +10,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
 from guard.adapters.db import MIGRATE_COMMAND
+from guard.adapters.sqlite import DatabaseFileMissing
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")
@@ -53,6 +54,12 @@ def register_error_handlers(app: Flask) -> None:
         """The database is unreachable: ask the sender to retry rather than lose the event."""
         log_event(log, logging.ERROR, "database_unavailable", error=type(err.orig).__name__, path=request.path)
         return error_response(503, "database unavailable; retry later")
+
+    @app.errorhandler(DatabaseFileMissing)
+    def _database_file_missing(err: DatabaseFileMissing) -> Response:
+        """The SQLite file vanished under the service: acknowledge nothing (the sender retries); see /healthz."""
+        log_event(log, logging.ERROR, "database_unavailable", error="file missing", path=request.path)
+        return error_response(503, "database file missing; retry later")
 
     @app.errorhandler(ProgrammingError)
     def _database_not_migrated(err: ProgrammingError) -> Response:

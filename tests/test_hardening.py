@@ -7,7 +7,7 @@ import time
 import pytest
 from sqlalchemy import select
 
-from guard.adapters import db
+from guard.adapters import sqlite
 from guard.adapters.alerts import alert_from_payload
 from guard.adapters.slack import render
 from guard.adapters.tables import alert
@@ -146,7 +146,7 @@ def test_failed_status_logins_are_logged_then_throttled(client, settings_overrid
 
 
 def test_a_held_sqlite_lock_gets_503_within_the_senders_budget(tmp_path):
-    assert db.SQLITE_BUSY_SECONDS < 5  # Event Streams waits 5 s, TaskRouter 15 s
+    assert sqlite.SQLITE_BUSY_SECONDS < 5  # Event Streams waits 5 s, TaskRouter 15 s
     taskrouter = TaskRouterPoster(create_app(make_settings(f"sqlite:///{tmp_path}/guard.db")).test_client())
     holder = sqlite3.connect(tmp_path / "guard.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")

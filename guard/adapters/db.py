@@ -1,22 +1,18 @@
-"""Engine set-up for SQLite and PostgreSQL, Alembic migrations, and the two statement helpers every table uses."""
+"""Engines for SQLite and PostgreSQL, Alembic migrations, and the two statement helpers every table uses."""
 
 from __future__ import annotations
 
-import fcntl
-import sqlite3
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
-    URL,
     Connection,
     Engine,
     Table,
     create_engine,
-    event,
     inspect,
     make_url,
     or_,
@@ -24,6 +20,8 @@ from sqlalchemy import (
     text,
     update,
 )
+
+from guard.adapters.sqlite import file_lock, sqlite_engine, sqlite_file
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -34,9 +32,6 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 HEAD = "0007"
 # What an operator runs to migrate (the Procfile's release phase); named in error messages.
 MIGRATE_COMMAND = "flask --app wsgi migrate"
-# How long a write waits for SQLite's lock before giving up (503, so the sender retries). Well inside
-# Event Streams' 5 s and TaskRouter's 15 s: an answer past those is a failed delivery anyway.
-SQLITE_BUSY_SECONDS = 3.0
 
 
 def normalize_url(url: str) -> str:
@@ -52,31 +47,9 @@ def make_engine(url: str) -> Engine:
     """Create an engine tuned for the guard's short write transactions."""
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
+        return sqlite_engine(url)
     # 10 connections: one per gunicorn thread (8) plus the delivery thread, with one to spare.
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
-
-
-def _sqlite_engine(url: str) -> Engine:
-    """SQLite with WAL and BEGIN IMMEDIATE, so concurrent writers queue instead of failing."""
-    database = sqlite_file(make_url(url))
-    if database:
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
-        _enable_wal(database)
-    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
-
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        """Let SQLAlchemy, not pysqlite, emit BEGIN; relax fsync, which WAL makes safe."""
-        dbapi_connection.isolation_level = None
-        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        """Take the write lock up front: a read-then-write transaction cannot deadlock."""
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -97,7 +70,7 @@ def upgrade(engine: Engine) -> None:
 
     database = sqlite_file(engine.url)
     # Serialize migrations between processes that start at once (gunicorn workers on SQLite).
-    with _file_lock(database) if database else nullcontext():
+    with file_lock(database) if database else nullcontext():
         command.upgrade(alembic_config(engine), "head")
 
 
@@ -107,34 +80,6 @@ def current_revision(engine: Engine) -> str | None:
         if not inspect(connection).has_table("alembic_version"):
             return None
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-
-
-def _enable_wal(database: str) -> None:
-    """Switch the file to WAL (a persistent setting), one process at a time.
-
-    Two processes switching a new file at once (gunicorn workers booting) can get "database is
-    locked" without the busy timeout ever being consulted.
-    """
-    with _file_lock(database), closing(sqlite3.connect(database, timeout=30)) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
-
-
-def sqlite_file(url: URL) -> str | None:
-    """The SQLite file behind `url`; None for PostgreSQL and in-memory databases."""
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return url.database
-
-
-@contextmanager
-def _file_lock(database: str) -> Iterator[None]:
-    """An exclusive lock between processes, on a file beside the database."""
-    with open(f"{database}.migrate-lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @contextmanager

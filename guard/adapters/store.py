@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -11,13 +10,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, select
 
-from guard.adapters import db
 from guard.adapters.activities import Activities
 from guard.adapters.alerts import Alerts
 from guard.adapters.causes import CauseLookups
 from guard.adapters.clicks import SlackClicks
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
+from guard.adapters.sqlite import file_identity, sqlite_file
 from guard.adapters.worker_listing import WorkerListing
 from guard.adapters.workers import WorkerStates, key_params
 from guard.core.decision import REMEDIATION_ACTOR, Decision
@@ -109,9 +108,9 @@ class Store:
         self.clicks, self.intended, self.activities = standalone.clicks, standalone.intended, standalone.activities
         self.causes = standalone.causes
         self.listing = WorkerListing(engine)
-        self._sqlite_file = db.sqlite_file(engine.url)
+        self._sqlite_file = sqlite_file(engine.url)
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.
-        self._sqlite_inode = os.stat(self._sqlite_file).st_ino if self._sqlite_file else None
+        self._sqlite_identity = file_identity(self._sqlite_file) if self._sqlite_file else None
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:
@@ -121,13 +120,8 @@ class Store:
 
     def problem(self) -> str | None:
         """What keeps the database from working ("unreachable", "file missing"), or None when it answers."""
-        if self._sqlite_file:
-            try:
-                replaced = os.stat(self._sqlite_file).st_ino != self._sqlite_inode
-            except OSError:
-                replaced = True
-            if replaced:  # SQLite keeps writing to the unlinked file: everything would be lost at restart
-                return "file missing"
+        if self._sqlite_file and file_identity(self._sqlite_file) != self._sqlite_identity:
+            return "file missing"  # SQLite would keep writing to the unlinked file: transactions are refused
         try:
             with self.engine.connect() as connection:
                 connection.execute(select(1))

@@ -97,7 +97,7 @@ def restored(known: Known, email: str | None, recorded: Any) -> tuple[str | None
 
 def _edits(known: Known, email: str | None, name: str, recorded: Any) -> str:
     """Which evidence an update changed, from what to what (a display name with spaces is no evidence)."""
-    names = (known.name, name) if not all(" " in (value or " ") for value in (known.name, name)) else ("", "")
+    names = tuple("" if any(char.isspace() for char in value) else value for value in (known.name, name))
     pairs = (("email", known.email, email), ("worker name", *names), (IDENTITY_ATTRIBUTE, known.identity, recorded))
     return "; ".join(
         f"{label} {_was(before)} {_now(after)}"
