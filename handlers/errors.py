@@ -10,7 +10,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
 from guard.adapters.db import MIGRATE_COMMAND
-from guard.adapters.sqlite import DatabaseFileMissing
+from guard.adapters.sqlite import DatabaseBusy, DatabaseFileMissing
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")
@@ -56,10 +56,12 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(503, "database unavailable; retry later")
 
     @app.errorhandler(DatabaseFileMissing)
-    def _database_file_missing(err: DatabaseFileMissing) -> Response:
-        """The SQLite file vanished under the service: acknowledge nothing (the sender retries); see /healthz."""
-        log_event(log, logging.ERROR, "database_unavailable", error="file missing", path=request.path)
-        return error_response(503, "database file missing; retry later")
+    @app.errorhandler(DatabaseBusy)
+    def _database_cannot_write(err: Exception) -> Response:
+        """No write now (the SQLite file vanished, or no turn within 3 s): acknowledge nothing; it is sent again."""
+        reason = "file missing" if isinstance(err, DatabaseFileMissing) else "busy"
+        log_event(log, logging.ERROR, "database_unavailable", error=reason, path=request.path)
+        return error_response(503, f"database {reason}; retry later")
 
     @app.errorhandler(ProgrammingError)
     def _database_not_migrated(err: ProgrammingError) -> Response:
