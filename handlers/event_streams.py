@@ -120,6 +120,7 @@ def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | ActivityFact | None
         key=key,
         name=name if isinstance(name := payload.get("worker_name"), str) else "",  # judged as sent
         attributes=attributes,
+        attributes_text=text if isinstance(text := payload.get("worker_attributes"), str) else None,
         deleted=deleted,
         version=optional_int(payload.get("worker_version"), "data.payload.worker_version"),
         occurred_ms=occurred_ms,

@@ -75,6 +75,7 @@ def receive_event() -> Response:
             key=key,
             name=form.get("WorkerName", ""),  # judged as sent; the state keeps a safe rendering
             attributes=parse_attributes(form.get("WorkerAttributes"), "WorkerAttributes", optional=deleted),
+            attributes_text=form.get("WorkerAttributes"),
             deleted=deleted,
             version=optional_int(form.get("WorkerVersion"), "WorkerVersion"),
             occurred_ms=occurred_ms if occurred_ms is not None else (seconds * 1000 if seconds is not None else None),

@@ -65,9 +65,7 @@ class Transaction:
                     "available": state.available,
                     "urgent_at": state.urgent_at,
                     "trusted": json.dumps(asdict(state.trusted), ensure_ascii=False),
-                    "attributes": json.dumps(state.attributes, ensure_ascii=False)
-                    if state.attributes is not None
-                    else None,
+                    "attributes": state.attributes,
                     "changes": json.dumps(state.changes.as_json(), ensure_ascii=False) if state.changes else None,
                     "cause": json.dumps(state.cause.as_json(), ensure_ascii=False) if state.cause else None,
                 },

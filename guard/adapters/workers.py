@@ -42,7 +42,7 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         available=row["available"],
         urgent_at=row["urgent_at"],
         trusted=Trusted(**trusted) if (trusted := _json(row["trusted"])) else NOTHING_TRUSTED,
-        attributes=_json(row["attributes"]),
+        attributes=row["attributes"],
         changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
         cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,
     )

@@ -1,6 +1,6 @@
 """What else an update changed: the difference between two safe copies of a worker's attributes.
 
-The copies come from WorkerSnapshot.safe_attributes: flat (nested keys as paths such as `routing.skills`),
+The copies are flat renderings (WorkerSnapshot.changes_since): nested keys as paths such as `routing.skills`,
 every value a short safe rendering, the number of keys bounded.
 """
 

@@ -14,7 +14,6 @@ from enum import StrEnum
 from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
-from guard.core.changes import diff
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, usable_text, valid_identity
 from guard.core.history import NOTHING_TRUSTED, Trusted
@@ -88,7 +87,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     change = transition(stored, verdict, now, rules.repeat, available)
     if verdict.kind is Kind.DELETED:
         verdict = replace(verdict, detail=change.note)
-    attributes = stored.attributes if snapshot.deleted and stored else snapshot.safe_attributes()
+    attributes = stored.attributes if snapshot.deleted and stored else snapshot.stored_copy()
     trusted = stored.trusted if stored else NOTHING_TRUSTED
     if not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
         email, recorded = usable_text(snapshot.attributes.get("email")), snapshot.attributes.get(IDENTITY_ATTRIBUTE)
@@ -99,7 +98,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     new_drift = verdict.drifting and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     asked = new_drift and snapshot.source in LOOKED_UP and rules.routing.lookups
     lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait) if asked else None
-    changes = diff(stored.attributes if stored else None, attributes) if new_drift else None
+    changes = snapshot.changes_since(stored.attributes if stored else None) if new_drift else None
     state = WorkerState(
         name=shown(snapshot.name, NAME_MAX) if snapshot.name else (stored.name if stored else ""),
         verdict=verdict,

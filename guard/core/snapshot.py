@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from guard.core.activity import Activity
+from guard.core.changes import Changes, diff
 from guard.core.sid import is_sid
 from guard.core.text import shown, storable_problem
 
-VALUE_MAX, KEYS_MAX, DEPTH_MAX = 120, 200, 8  # the safe copy of attributes: characters per value, keys, depth
+VALUE_MAX, KEYS_MAX, DEPTH_MAX = 120, 200, 8  # the flat rendering of attributes: characters per value, keys, depth
+COPY_MAX = 16_384  # characters of attributes' text the state keeps as it came
 DEDUP_WINDOW = timedelta(days=2)  # how long event ids are kept; older events are refused as replays
 AUDIT_SOURCE = "audit"  # a snapshot the guard fetched itself, never a delivery
 
@@ -39,15 +41,34 @@ class WorkerSnapshot:
     event_id: str | None = None
     source: str = "taskrouter"
     activity: Activity | None = None  # None: the event named no activity (the stored one stands)
+    attributes_text: str | None = None  # the attributes' JSON as sent, for the copy the state keeps
 
-    def safe_attributes(self) -> dict[str, str]:
-        """A safe, bounded, flat copy of the attributes: what the state keeps to say what the next update changed.
+    def stored_copy(self) -> str:
+        """The attributes as the state keeps them: their JSON text as sent when that is safe and short enough.
 
-        Whoever edits a worker controls these strings: nested keys become paths (`routing.skills`), every value
-        a short safe rendering, at most KEYS_MAX keys.
+        Whoever edits a worker controls this text: past COPY_MAX characters, or holding what a database
+        cannot store, the copy is the flat, bounded rendering instead (see `changes_since`).
         """
+        text = self.attributes_text
+        if text is not None and len(text) <= COPY_MAX and storable_problem(text, COPY_MAX) is None:
+            return text
+        return json.dumps(self._flat(self.attributes))
+
+    def changes_since(self, before: str | None) -> Changes:
+        """What this update changed against the copy kept from the one before (None: first sight)."""
+        if before is None:
+            return Changes(first_sight=True)
+        try:
+            earlier = json.loads(before)
+        except ValueError:
+            return Changes(first_sight=True)
+        return diff(self._flat(earlier if isinstance(earlier, dict) else {}), self._flat(self.attributes))
+
+    @staticmethod
+    def _flat(attributes: Mapping[str, Any]) -> dict[str, str]:
+        """{path: short safe text}, nested objects as dotted paths (`routing.skills`), at most KEYS_MAX keys."""
         flat: dict[str, str] = {}
-        stack: list[tuple[str, Any, int]] = [("", self.attributes, 0)]
+        stack: list[tuple[str, Any, int]] = [("", attributes, 0)]
         while stack and len(flat) < KEYS_MAX:
             prefix, value, depth = stack.pop()
             if isinstance(value, Mapping) and value and depth < DEPTH_MAX:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -45,7 +44,7 @@ class WorkerState:
     available: bool | None = None  # whether its activity routes tasks; None: unknown
     urgent_at: datetime | None = None  # the last urgent alert of the current broken episode
     trusted: Trusted = NOTHING_TRUSTED  # the evidence no single update can erase (guard/core/history.py)
-    attributes: Mapping[str, str] | None = None  # a safe, bounded copy of the latest attributes
+    attributes: str | None = None  # a safe, bounded copy of the latest attributes (JSON text)
     changes: Changes | None = None  # what else the update that raised the current drift changed
     cause: Cause | None = None  # who TaskRouter says made that update, once looked up
 
