@@ -8,9 +8,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, literal, select, text, update
+from sqlalchemy import Connection, Engine, and_, bindparam, delete, func, literal_column, select, text, update
+from sqlalchemy.engine import Dialect
 
 from guard.adapters.db import connected
+from guard.adapters.hot import HotStatement
 from guard.adapters.tables import activity, ignore_rule, processed_event, worker_state
 from guard.core.cause import Cause
 from guard.core.changes import Changes
@@ -84,7 +86,7 @@ def _statements(dialect: str) -> dict[str, Any]:
         "select_state": joined.where(*(worker_state.c[name] == bindparam(name) for name in PK)),
         # The same, plus the learned availability of an activity; one row even for a worker never seen.
         "claim_state": select(learned.label("learned_available"), *joined.selected_columns).select_from(
-            select(literal(1).label("one"))
+            select(literal_column("1").label("one"))
             .subquery("one")
             .outerjoin(
                 worker_state.outerjoin(ignore_rule, _same_worker(ignore_rule)),
@@ -95,6 +97,24 @@ def _statements(dialect: str) -> dict[str, Any]:
             index_elements=list(PK), set_={name: upsert.excluded[name] for name in STATE_COLUMNS}
         ),
     }
+
+
+_HOT: dict[str, dict[str, HotStatement]] = {}
+
+
+def _hot(dialect: Dialect) -> dict[str, HotStatement]:
+    """The hot-path statements compiled for `dialect`, run on the DB-API cursor (guard/adapters/hot.py)."""
+    if dialect.name not in _HOT:
+        statements = _statements(dialect.name)
+        event_columns = ("account_sid", "workspace_sid", "event_id", "received_at")
+        lock = text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))")
+        _HOT[dialect.name] = {
+            "claim_event": HotStatement(statements["claim_event"], dialect, event_columns),
+            "claim_state": HotStatement(statements["claim_state"], dialect),
+            "save_state": HotStatement(statements["save_state"], dialect, (*PK, *STATE_COLUMNS)),
+            **({"lock": HotStatement(lock, dialect)} if dialect.name == "postgresql" else {}),
+        }
+    return _HOT[dialect.name]
 
 
 def _same_worker(table: Any) -> Any:
@@ -130,18 +150,17 @@ class WorkerStates:
         (False, None, None) for a duplicate, else (True, the stored state, what the guard learned about
         the activity the snapshot names).
         """
-        key = snapshot.key
+        key, params = snapshot.key, key_params(snapshot.key)
         with connected(self.bind) as connection:
-            statements = _statements(connection.dialect.name)
+            hot = _hot(connection.dialect)
             if snapshot.event_id:
-                row = {**key_params(key), "event_id": snapshot.event_id, "received_at": now}
-                row.pop("worker_sid")
-                if connection.execute(statements["claim_event"], row).first() is None:
+                event = {**params, "event_id": snapshot.event_id, "received_at": now}
+                if not hot["claim_event"].run(connection, event):
                     return False, None, None
-            self._lock(connection, key)
+            if "lock" in hot:  # PostgreSQL; SQLite's writers already take turns
+                hot["lock"].run(connection, {"k": f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"})
             activity_sid = snapshot.activity.sid if snapshot.activity else None
-            found = connection.execute(statements["claim_state"], {**key_params(key), "activity_sid": activity_sid})
-            row = found.one()._mapping
+            [row] = hot["claim_state"].run(connection, {**params, "activity_sid": activity_sid})
         return True, (None if row["verdict"] is None else state_from_row(row)), row["learned_available"]
 
     def lock(self, key: WorkerKey) -> WorkerState | None:
@@ -168,7 +187,7 @@ class WorkerStates:
     def write(self, key: WorkerKey, row: dict[str, Any]) -> None:
         """Insert or replace the worker's state row (`row`: every column but the key)."""
         with connected(self.bind) as connection:
-            connection.execute(_statements(connection.dialect.name)["save_state"], {**key_params(key), **row})
+            _hot(connection.dialect)["save_state"].run(connection, {**key_params(key), **row})
 
     def take_due_reminders(self, cutoff: datetime, now: datetime) -> list[tuple[WorkerKey, WorkerState]]:
         """Mark drifts last alerted before `cutoff` as alerted now and return them (each taken once)."""

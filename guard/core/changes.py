@@ -7,7 +7,7 @@ every value a short safe rendering, the number of keys bounded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 SHOWN_MAX = 20  # changes an alert lists
@@ -38,6 +38,7 @@ class Changes:
     items: tuple[Change, ...] = ()
     first_sight: bool = False
     more: int = 0  # changes past SHOWN_MAX, counted but not listed
+    after: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # the flat copy compared
 
     def text(self) -> str:
         """One line per change, or why there is none."""
@@ -63,7 +64,7 @@ class Changes:
 def diff(before: Mapping[str, str] | None, after: Mapping[str, str]) -> Changes:
     """The keys added, removed or changed between two copies (contact_uri aside); first sight without `before`."""
     if before is None:
-        return Changes(first_sight=True)
+        return Changes(first_sight=True, after=after)
     paths = sorted((set(before) | set(after)) - IGNORED_PATHS)
     found = [Change(p, before.get(p), after.get(p)) for p in paths if before.get(p) != after.get(p)]
-    return Changes(tuple(found[:SHOWN_MAX]), more=max(0, len(found) - SHOWN_MAX))
+    return Changes(tuple(found[:SHOWN_MAX]), more=max(0, len(found) - SHOWN_MAX), after=after)

@@ -52,32 +52,32 @@ class WorkerSnapshot:
         text = self.attributes_text
         if text is not None and len(text) <= COPY_MAX and storable_problem(text, COPY_MAX) is None:
             return text
-        return json.dumps(self._flat(self.attributes))
+        return json.dumps(self.changes_since(None).after)  # the flat rendering, bounded
 
     def changes_since(self, before: str | None) -> Changes:
-        """What this update changed against the copy kept from the one before (None: first sight)."""
-        if before is None:
-            return Changes(first_sight=True)
-        try:
-            earlier = json.loads(before)
-        except ValueError:
-            return Changes(first_sight=True)
-        return diff(self._flat(earlier if isinstance(earlier, dict) else {}), self._flat(self.attributes))
+        """What this update changed against the copy kept from the one before (None: first sight).
 
-    @staticmethod
-    def _flat(attributes: Mapping[str, Any]) -> dict[str, str]:
-        """{path: short safe text}, nested objects as dotted paths (`routing.skills`), at most KEYS_MAX keys."""
-        flat: dict[str, str] = {}
-        stack: list[tuple[str, Any, int]] = [("", attributes, 0)]
-        while stack and len(flat) < KEYS_MAX:
-            prefix, value, depth = stack.pop()
-            if isinstance(value, Mapping) and value and depth < DEPTH_MAX:
-                items = reversed(list(value.items()))
-                stack.extend((f"{prefix}{shown(key, 60)}.", item, depth + 1) for key, item in items)
-            elif prefix:
-                text = value if isinstance(value, str) else json.dumps(value, default=str)
-                flat[prefix[:-1]] = shown(text, VALUE_MAX)
-        return flat
+        Both sides are flattened: nested objects as dotted paths (`routing.skills`), every value a short safe
+        text, at most KEYS_MAX keys, so what an editor wrote cannot blow up the alert or the state.
+        """
+        try:
+            earlier = json.loads(before) if before is not None else None
+        except ValueError:
+            earlier = None
+        flats: list[dict[str, str]] = []
+        for attributes in (earlier if isinstance(earlier, dict) else {}, self.attributes):
+            flat: dict[str, str] = {}
+            stack: list[tuple[str, Any, int]] = [("", attributes, 0)]
+            while stack and len(flat) < KEYS_MAX:
+                prefix, value, depth = stack.pop()
+                if isinstance(value, Mapping) and value and depth < DEPTH_MAX:
+                    items = reversed(list(value.items()))
+                    stack.extend((f"{prefix}{shown(key, 60)}.", item, depth + 1) for key, item in items)
+                elif prefix:
+                    text = value if isinstance(value, str) else json.dumps(value, default=str)
+                    flat[prefix[:-1]] = shown(text, VALUE_MAX)
+            flats.append(flat)
+        return diff(flats[0] if isinstance(earlier, dict) else None, flats[1])
 
     def is_replay(self, now: datetime) -> bool:
         """True for an event older than the dedup window: its id may be forgotten, so it is refused, not applied.
