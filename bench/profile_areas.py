@@ -48,7 +48,7 @@ def path_of(frames: Frames) -> str:
     """Which part of the service a sample belongs to."""
     if any(needle in frame for frame in frames for needle in FULL_PATH):
         return "full path"
-    if any("IgnoredEventFastPath.__call__ (" in frame for frame in frames):
+    if any("TaskRouterFastPath.__call__ (" in frame for frame in frames):
         return "fast path"
     return "background" if any("BackgroundWorker.run_forever (" in frame for frame in frames) else "server"
 

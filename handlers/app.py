@@ -16,7 +16,7 @@ from guard.logs import configure_logging, log_event
 from handlers import event_streams, health, metrics, slack_interactions, status, taskrouter_events
 from handlers.drain import DrainUnreadBody
 from handlers.errors import register_error_handlers
-from handlers.fast_path import IgnoredEventFastPath
+from handlers.fast_path import TaskRouterFastPath
 from handlers.security import add_security_headers
 
 log = logging.getLogger("guard")
@@ -54,7 +54,7 @@ def _build(app: Flask, settings: Settings) -> None:
     configure_logging(settings.log_level, cli=click.get_current_context(silent=True) is not None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     services = app.extensions["guard"] = build_services(settings, f"sqlite:///{app.instance_path}/guard.db")
-    app.wsgi_app = IgnoredEventFastPath(app.wsgi_app, settings, services.accounts)  # type: ignore[method-assign]
+    app.wsgi_app = TaskRouterFastPath(app.wsgi_app, settings, services.accounts, services.pipeline)  # type: ignore[method-assign]
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]
     if settings.trust_proxy:
         # Heroku's router terminates TLS: trust one hop of X-Forwarded-Proto/Host/Port, no more.

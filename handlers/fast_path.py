@@ -1,18 +1,20 @@
-"""A WSGI fast path for the TaskRouter events the guard never acts on.
+"""A WSGI fast path for TaskRouter callbacks: the ignored types, and the worker events themselves.
 
-Workspaces without an EventsFilter send every reservation, task and activity event: ~98% of the
-traffic on a busy day. They cause no work, yet a trip through Flask's request machinery and form
-parser costs more than the rest of the request. So the guard peeks at EventType in the raw body and,
-for an ignored type, checks the signature over the body's fields and answers 204 at once.
+Workspaces without an EventsFilter send every reservation and task event: most of the traffic on a
+busy day. They cause no work, yet a trip through Flask's request machinery and form parser costs more
+than the rest of the request. So the guard peeks at EventType in the raw body, checks the signature
+over the body's fields, and answers 204 at once to an ignored type. A worker event it parses into a
+snapshot and hands to the pipeline from here too (the worker events are the guard's main load): the
+same parser and the same pipeline as the full path, without Flask's cost around them.
 
 - The fields come from yarl's C query parser (a dependency of aiohttp, already here): the same
   decoding as `parse_qsl` at a quarter of the cost, and decoding is much of what verifying costs.
 - It computes one HMAC, over the URL exactly as the full path rebuilds it; twilio's `validate()`
   also tries that URL with and without its port, so a match here is a match there.
 
-Anything else (an event the guard acts on, an odd body, a signature that does not match here) goes
-to the full path, which decides, logs and answers 403/400/413 as usual: the fast path can only ever
-answer what the full path would have answered.
+Anything else (an activity event, an odd body, a signature that does not match here, a field the
+parser refuses, a database that fails) goes to the full path, which decides, logs and answers
+403/400/413/503 as usual: the fast path can only ever answer what the full path would have answered.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import hmac
 import io
 import re
+import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -29,15 +32,17 @@ from yarl import URL
 
 from guard.adapters.accounts import AccountDirectory
 from guard.config import Settings
-from guard.metrics import count_event
+from guard.metrics import REQUEST_LATENCY, count_event
+from guard.service.pipeline import Pipeline
 from handlers.security import HEADERS
 from handlers.signing import public_url
-from handlers.taskrouter_events import ACTED_ON
+from handlers.taskrouter_events import ACTIVITY_EVENTS, WORKER_EVENTS, snapshot_from_fields
 
 if TYPE_CHECKING:
     from multidict import MultiDictProxy  # yarl's own dependency
 
 PATH = "/taskrouter/events"
+ENDPOINT = "taskrouter_events.receive_event"  # the latency label the full path's requests get too
 _FIRST_EVENT_TYPE = re.compile(rb"(?:^|&)EventType=([^&]*)")  # the first value, as the form parser sees it
 _PLAIN_EVENT_TYPE = re.compile(rb"[a-z][a-z.-]{0,63}")
 # The environ keys that decide the public URL (after ProxyFix, which sits outside this middleware).
@@ -50,14 +55,15 @@ _ANSWER_HEADERS = [("Content-Type", "application/json"), ("Content-Length", "0")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-class IgnoredEventFastPath:
-    """Answers 204 to TaskRouter events of types the guard ignores, before Flask sees them."""
+class TaskRouterFastPath:
+    """Answers TaskRouter callbacks before Flask sees them: ignored types at once, worker events once recorded."""
 
-    def __init__(self, app: WsgiApp, settings: Settings, accounts: AccountDirectory) -> None:
+    def __init__(self, app: WsgiApp, settings: Settings, accounts: AccountDirectory, pipeline: Pipeline) -> None:
         """Wrap `app`; bodies larger than the body limit go to the app (which answers 413)."""
         self.app = app
         self.settings = settings
         self.accounts = accounts
+        self.pipeline = pipeline
         self.max_body_bytes = settings.max_body_bytes
         self._urls: dict[tuple[Any, ...], str] = {}
 
@@ -79,35 +85,40 @@ class IgnoredEventFastPath:
         match = _FIRST_EVENT_TYPE.search(body)
         plain = match is not None and _PLAIN_EVENT_TYPE.fullmatch(match.group(1))
         event_type = match.group(1).decode() if plain else None
-        if event_type is None or event_type in ACTED_ON or not self._authentic(environ, body, event_type):
+        started = time.perf_counter()
+        fields = None if event_type is None or event_type in ACTIVITY_EVENTS else self._authentic(environ, body)
+        if fields is None or fields.get("EventType") != event_type:  # Event%54ype reads differently decoded
             environ["wsgi.input"] = io.BytesIO(body)  # the full path reads the body again
             environ["CONTENT_LENGTH"] = str(len(body))
             return self.app(environ, start_response)
-        count_event("taskrouter", event_type, "ignored")
+        if event_type in WORKER_EVENTS:
+            try:
+                self.pipeline.record(snapshot_from_fields(fields, event_type))
+            except Exception:  # noqa: BLE001 - a refused field, a failing database: the full path decides and says
+                environ["wsgi.input"] = io.BytesIO(body)
+                environ["CONTENT_LENGTH"] = str(len(body))
+                return self.app(environ, start_response)
+            REQUEST_LATENCY.labels(ENDPOINT).observe(time.perf_counter() - started)
+        count_event("taskrouter", event_type, "accepted" if event_type in WORKER_EVENTS else "ignored")
         start_response("204 NO CONTENT", _ANSWER_HEADERS)
         return []
 
-    def _authentic(self, environ: dict[str, Any], body: bytes, event_type: str) -> bool:
-        """True when the body's X-Twilio-Signature verifies and its decoded EventType is `event_type`.
-
-        False sends the request down the full path, which decides.
-        """
+    def _authentic(self, environ: dict[str, Any], body: bytes) -> MultiDictProxy[str] | None:
+        """The body's fields when its X-Twilio-Signature verifies here; None sends it down the full path."""
         try:
             params = form_fields(body.decode())
         except Exception:  # noqa: BLE001 - non-UTF-8 or anything odd: the full path decides
-            return False
-        if params.get("EventType") != event_type:  # a percent-encoded key (Event%54ype) reads differently decoded
-            return False
+            return None
         if not self.settings.validate_signature:
-            return True
+            return params
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")
         if not signature or _SIGNATURE_SETTINGS in environ:  # another algorithm or key: the full path decides
-            return False
+            return None
         account = self.accounts.account_for(params.get("AccountSid"))
         if not (account and account.auth_token):
-            return False
+            return None
         expected = RequestValidator(account.auth_token).compute_signature(self._public_url(environ), params)
-        return hmac.compare_digest(expected.encode(), signature.encode())
+        return params if hmac.compare_digest(expected.encode(), signature.encode()) else None
 
     def _public_url(self, environ: dict[str, Any]) -> str:
         """The signed URL, as the full path rebuilds it; cached, as werkzeug's URL building costs ~20 µs."""

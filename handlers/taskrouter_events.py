@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Blueprint, Response, request
 from werkzeug.datastructures import MultiDict
@@ -34,7 +35,9 @@ log = logging.getLogger("guard.taskrouter_events")
 CHECKED_EVENTS = frozenset({"worker.created", "worker.attributes.update", "worker.activity.update"})
 DELETED_EVENT = "worker.deleted"
 ACTIVITY_EVENTS = frozenset({"activity.created", "activity.updated", "activity.deleted"})  # what is available
-ACTED_ON = frozenset({*CHECKED_EVENTS, DELETED_EVENT, *ACTIVITY_EVENTS})
+WORKER_EVENTS = frozenset({*CHECKED_EVENTS, DELETED_EVENT})
+ACTED_ON = frozenset({*WORKER_EVENTS, *ACTIVITY_EVENTS})
+Fields = Any  # a form: werkzeug's MultiDict here, yarl's MultiDictProxy on the fast path (both answer .get)
 
 
 def acknowledged() -> Response:
@@ -56,42 +59,44 @@ def receive_event() -> Response:
         return acknowledged()
     if event_type in ACTIVITY_EVENTS:
         return _learn_activity(form, event_type)
-    deleted = event_type == DELETED_EVENT
-    worker_sid = form.get("WorkerSid") or (
-        form.get("ResourceSid") if form.get("ResourceType", "").lower() == "worker" else None
-    )
     try:
         if not event_type:
             raise InvalidSnapshot("EventType is missing")
-        key = WorkerKey(
-            require_sid(form.get("AccountSid"), "AccountSid", "AC"),
-            require_sid(form.get("WorkspaceSid"), "WorkspaceSid", "WS"),
-            require_sid(worker_sid, "WorkerSid", "WK"),
-        )
-        seconds = optional_int(form.get("Timestamp"), "Timestamp", MAX_EPOCH_MS // 1000)
-        occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs", MAX_EPOCH_MS)
-        event_id = form.get("Sid") or None
-        snapshot = WorkerSnapshot(
-            key=key,
-            name=form.get("WorkerName", ""),  # judged as sent; the state keeps a safe rendering
-            attributes=parse_attributes(form.get("WorkerAttributes"), "WorkerAttributes", optional=deleted),
-            attributes_text=form.get("WorkerAttributes"),
-            deleted=deleted,
-            version=optional_int(form.get("WorkerVersion"), "WorkerVersion"),
-            occurred_ms=occurred_ms if occurred_ms is not None else (seconds * 1000 if seconds is not None else None),
-            event_id=storable_text(event_id, "Sid", limit=64) if event_id else None,
-            source="taskrouter",
-            activity=parse_activity(
-                form.get("WorkerActivitySid"), form.get("WorkerActivityName"), "WorkerActivitySid:"
-            ),
-        )
+        snapshot = snapshot_from_fields(form, event_type)
     except InvalidSnapshot as err:
         count_event("taskrouter", event_type, "bad_request")
         return bad_request(str(err), event_type=(event_type or "")[:64])
     count_event("taskrouter", event_type, "accepted")
     outcome = svc.pipeline.record(snapshot)
-    log_event(log, logging.DEBUG, "event_processed", outcome=outcome, worker_sid=key.worker_sid)
+    log_event(log, logging.DEBUG, "event_processed", outcome=outcome, worker_sid=snapshot.key.worker_sid)
     return acknowledged()
+
+
+def snapshot_from_fields(form: Fields, event_type: str) -> WorkerSnapshot:
+    """A worker event's form fields (werkzeug's or yarl's) as a snapshot; InvalidSnapshot names a bad field."""
+    deleted = event_type == DELETED_EVENT
+    resource_is_worker = form.get("ResourceType", "").lower() == "worker"
+    worker_sid = form.get("WorkerSid") or (form.get("ResourceSid") if resource_is_worker else None)
+    key = WorkerKey(
+        require_sid(form.get("AccountSid"), "AccountSid", "AC"),
+        require_sid(form.get("WorkspaceSid"), "WorkspaceSid", "WS"),
+        require_sid(worker_sid, "WorkerSid", "WK"),
+    )
+    seconds = optional_int(form.get("Timestamp"), "Timestamp", MAX_EPOCH_MS // 1000)
+    occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs", MAX_EPOCH_MS)
+    event_id = form.get("Sid") or None
+    return WorkerSnapshot(
+        key=key,
+        name=form.get("WorkerName", ""),  # judged as sent; the state keeps a safe rendering
+        attributes=parse_attributes(form.get("WorkerAttributes"), "WorkerAttributes", optional=deleted),
+        attributes_text=form.get("WorkerAttributes"),
+        deleted=deleted,
+        version=optional_int(form.get("WorkerVersion"), "WorkerVersion"),
+        occurred_ms=occurred_ms if occurred_ms is not None else (seconds * 1000 if seconds is not None else None),
+        event_id=storable_text(event_id, "Sid", limit=64) if event_id else None,
+        source="taskrouter",
+        activity=parse_activity(form.get("WorkerActivitySid"), form.get("WorkerActivityName"), "WorkerActivitySid"),
+    )
 
 
 def _learn_activity(form: MultiDict[str, str], event_type: str) -> Response:

@@ -18,7 +18,16 @@ from tests.helpers import TaskRouterPoster, worker_event
 from tests.processes import ROOT
 
 NOT_COUNTED = ("guard/logs.py", "guard/metrics.py", "guard/clock.py", "guard/config")
-CARRIERS = ("MultiDict", "ImmutableMultiDict", "WorkerSnapshot", "Verdict", "WorkerState", "Decision", "Alert")
+CARRIERS = (
+    "MultiDict",
+    "ImmutableMultiDict",
+    "MultiDictProxy",
+    "WorkerSnapshot",
+    "Verdict",
+    "WorkerState",
+    "Decision",
+    "Alert",
+)
 
 
 def _carries(frame: Any, attributes: list[Any]) -> bool:
