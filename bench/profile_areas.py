@@ -73,7 +73,7 @@ def cpu_table(counts: Counter[tuple[str, str]], window: dict[str, float], rate: 
 
     `sqlite_us`: SQLite's C calls per full-path event, measured in-process (under load they run without the GIL).
     """
-    events = {"full path": window["accepted"], "fast path": window["ignored"]}
+    events = {"full path": window["accepted"], "fast path": window.get("ignored", 0)}
     every = sum(events.values())
     total = window["cpu"] * 1e6 / every  # µs of CPU per event, from /proc
     held = sum(counts.values()) / rate * 1e6 / every
@@ -118,7 +118,7 @@ def report(
 ) -> str:
     """The Markdown report: the CPU table, the thread-time table, and the figures behind them."""
     cpu, wall = windows["cpu"], windows["wall"]
-    every = cpu["accepted"] + cpu["ignored"]
+    every = cpu["accepted"] + cpu.get("ignored", 0)
     return "\n".join([
         cpu_table(read(raw["cpu"]), cpu, rate, alone["sqlite_us"]),
         "",

@@ -19,7 +19,7 @@ from guard.core.evidence import IDENTITY_ATTRIBUTE, usable_text, valid_identity
 from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
-from guard.core.state import WorkerState, is_stale
+from guard.core.state import WorkerState
 from guard.core.text import shown
 from guard.core.transitions import transition
 from guard.core.verdict import Kind, Verdict
@@ -78,7 +78,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name, known)
     if snapshot.is_replay(now):
         return Decision(Outcome.REPLAY, verdict)
-    if is_stale(snapshot, stored):
+    if stored is not None and stored.outdates(snapshot.version, snapshot.occurred_ms, snapshot.deleted):
         return Decision(Outcome.STALE, verdict)
     activity = snapshot.activity
     if activity is None and stored is not None:  # the event named no activity: the stored one stands

@@ -9,7 +9,6 @@ from guard.core.activity import unreachable
 from guard.core.cause import Cause
 from guard.core.changes import Changes
 from guard.core.history import NOTHING_TRUSTED, Known, Trusted
-from guard.core.snapshot import WorkerSnapshot
 from guard.core.verdict import Kind, Verdict
 
 
@@ -67,28 +66,25 @@ class WorkerState:
         """True once TaskRouter deleted the worker."""
         return self.verdict.kind is Kind.DELETED
 
+    def outdates(self, version: int | None, occurred_ms: int | None, deleted: bool) -> bool:
+        """True when an event at this (version, time) is older than this state, so it must not overwrite it.
+
+        A different WorkerVersion decides on its own. The same version is the same change seen again
+        (another intake, a redelivery, a replay): then the time decides, so a newer observation, such as
+        an audit's fetch, is not undone. A deletion is final for its version.
+        """
+        if version is not None and self.version is not None:
+            if version != self.version:
+                return version < self.version
+            if self.deleted and not deleted:
+                return True
+        if occurred_ms is None or self.occurred_ms is None:
+            return False
+        if self.deleted and not deleted:
+            return occurred_ms <= self.occurred_ms
+        return occurred_ms < self.occurred_ms
+
     @property
     def unreachable(self) -> bool:
         """Available to TaskRouter and unable to ring."""
         return unreachable(self.verdict, self.available)
-
-
-def is_stale(snapshot: WorkerSnapshot, stored: WorkerState | None) -> bool:
-    """True when `snapshot` is older than what is stored, so it must not overwrite it.
-
-    A different WorkerVersion decides on its own. The same version is the same change seen again
-    (another intake, a redelivery, a replay): then the time decides, so a newer observation, such as
-    an audit's fetch, is not undone. A deletion is final for its version.
-    """
-    if stored is None:
-        return False
-    if snapshot.version is not None and stored.version is not None:
-        if snapshot.version != stored.version:
-            return snapshot.version < stored.version
-        if stored.deleted and not snapshot.deleted:
-            return True
-    if snapshot.occurred_ms is None or stored.occurred_ms is None:
-        return False
-    if stored.deleted and not snapshot.deleted:
-        return snapshot.occurred_ms <= stored.occurred_ms
-    return snapshot.occurred_ms < stored.occurred_ms
