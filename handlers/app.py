@@ -14,6 +14,7 @@ from guard.config import Settings
 from guard.container import BUILD_SERVICES, build_services, settings_from_env
 from guard.logs import configure_logging, log_event
 from handlers import event_streams, health, metrics, slack_interactions, status, taskrouter_events
+from handlers.bounds import MAX_FORM_FIELDS, BoundedIntake
 from handlers.drain import DrainUnreadBody
 from handlers.errors import register_error_handlers
 from handlers.fast_path import IgnoredEventFastPath
@@ -53,8 +54,10 @@ def _build(app: Flask, settings: Settings) -> None:
     # Under `flask <command>` stdout carries the command's output (JSON, CSV), so logs go to stderr.
     configure_logging(settings.log_level, cli=click.get_current_context(silent=True) is not None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_FIELDS  # multipart; BoundedIntake counts url-encoded fields
     services = app.extensions["guard"] = build_services(settings, f"sqlite:///{app.instance_path}/guard.db")
     app.wsgi_app = IgnoredEventFastPath(app.wsgi_app, settings, services.accounts)  # type: ignore[method-assign]
+    app.wsgi_app = BoundedIntake(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]
     if settings.trust_proxy:
         # Heroku's router terminates TLS: trust one hop of X-Forwarded-Proto/Host/Port, no more.
