@@ -32,8 +32,11 @@ class SlackClicks:
             "user_id": click.user_id,
             "response_url": click.response_url,
             "refusal": refusal,
-            # Approved clicks on one message are one request (a double click, Slack's retry); refusals never merge.
-            "dedup_key": None if refusal else f"{action}:{key.worker_sid}:{click.message_ts}",
+            # Clicks on one message are one request (a double click, Slack's retry, a replay): an approved one
+            # whoever clicks, a refused one per user, so each refused user gets one row and one answer.
+            "dedup_key": f"{action}:{click.action}:{click.user_id}:{key.worker_sid}:{click.message_ts}"
+            if refusal
+            else f"{action}:{key.worker_sid}:{click.message_ts}",
             "status": ClickStatus.PENDING,
             "attempts": 0,
             "requested_at": now,
