@@ -66,7 +66,7 @@ def _build(app: Flask, settings: Settings) -> None:
         log_event(
             log, logging.WARNING, "SIGNATURE VALIDATION IS OFF: anyone can post events; never run this in production"
         )
-    elif settings.port and not settings.public_base_url:
+    elif settings.reachable_from_outside and not settings.public_base_url:
         log_event(log, logging.WARNING, PUBLIC_BASE_URL_WARNING)
     database = services.store.engine.dialect.name
     log_event(log, logging.INFO, "app_ready", database=database, slack=bool(settings.slack_webhook_url))

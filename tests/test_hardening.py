@@ -173,9 +173,15 @@ def test_a_vanished_sqlite_file_fails_the_health_check(tmp_path):
 
 @pytest.mark.parametrize(
     ("extra", "warned"),
-    [({"port": "5000"}, True), ({"port": "5000", "public_base_url": "https://g.example"}, False), ({}, False)],
+    [
+        ({"port": "5000", "dyno": "web.1"}, True),
+        ({"host": "0.0.0.0"}, True),  # noqa: S104 - asked for
+        ({"port": "5000", "dyno": "web.1", "public_base_url": "https://g.example"}, False),
+        ({"port": "8001"}, False),  # `PORT=8001 make run`: still loopback only, nobody else can send a Host
+        ({}, False),
+    ],
 )
-def test_production_without_public_base_url_warns_loudly(tmp_path, capsys, extra, warned):
+def test_reachable_without_public_base_url_warns_loudly(tmp_path, capsys, extra, warned):
     create_app(make_settings(f"sqlite:///{tmp_path}/g.db", **extra))
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     matching = [line for line in lines if line["event"] == PUBLIC_BASE_URL_WARNING]

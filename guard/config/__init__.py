@@ -6,6 +6,7 @@ Plain configuration only: which account serves a request, and its clients, is gu
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     status_user: str = "admin"
     status_password: str | None = field(default=None, repr=False)
-    port: str | None = None  # set by Heroku: a production deployment
+    port: str | None = None  # set by Heroku; locally it moves the demo off 8000
+    host: str | None = None  # the interface to listen on (HOST); unset: loopback, or every interface on a dyno
+    dyno: str | None = None  # set by Heroku on every dyno (DYNO), where only its router can reach the port
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_approvers: frozenset[str] = frozenset()
     available_activities: frozenset[str] = frozenset({"available"})  # casefolded activity names
@@ -88,6 +91,8 @@ class Settings:
             status_user=reader.text("STATUS_USER") or "admin",
             status_password=reader.text("STATUS_PASSWORD"),
             port=reader.text("PORT"),
+            host=reader.text("HOST"),
+            dyno=reader.text("DYNO"),
             slack_signing_secret=reader.text("SLACK_SIGNING_SECRET"),
             slack_approvers=reader.slack_users("SLACK_APPROVERS"),
             available_activities=parse_names(reader.text("AVAILABLE_ACTIVITIES") or "Available"),
@@ -102,6 +107,27 @@ class Settings:
             for account in settings.accounts:  # REMEDIATE=remove cannot work without them: fail at start
                 account.credentials()
         return settings
+
+    @property
+    def listen_host(self) -> str:
+        """Where gunicorn listens: HOST, else every interface on a Heroku dyno, else loopback only."""
+        return self.host or ("0.0.0.0" if self.dyno else "127.0.0.1")  # noqa: S104 - a dyno's port is behind its router
+
+    @property
+    def bind(self) -> str:
+        """The address gunicorn binds: the listen host and PORT (default 8000)."""
+        host = self.listen_host
+        return f"[{host}]:{self.port or 8000}" if ":" in host else f"{host}:{self.port or 8000}"
+
+    @property
+    def reachable_from_outside(self) -> bool:
+        """True on a dyno or when HOST is not a loopback address: requests may come from anywhere."""
+        if self.dyno:
+            return True
+        try:
+            return not ipaddress.ip_address(self.listen_host).is_loopback
+        except ValueError:
+            return self.listen_host != "localhost"
 
     @property
     def rules(self) -> Rules:
