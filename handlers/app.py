@@ -26,6 +26,10 @@ PUBLIC_BASE_URL_WARNING = (
     "PUBLIC_BASE_URL IS NOT SET: signatures are checked against the Host header each request names, so a "
     "deployment on the same Twilio account can replay its callbacks here; set PUBLIC_BASE_URL=https://<your host>"
 )
+SHARED_ROUTER_WARNING = (
+    "TRUST_PROXY IS NOT SET on a Heroku dyno: every request comes from the router's address, so 10 wrong "
+    "/status passwords from anyone lock everyone out for a minute; set TRUST_PROXY=true"
+)
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -68,5 +72,7 @@ def _build(app: Flask, settings: Settings) -> None:
         )
     elif settings.reachable_from_outside and not settings.public_base_url:
         log_event(log, logging.WARNING, PUBLIC_BASE_URL_WARNING)
+    if settings.dyno and settings.status_password and not settings.trust_proxy:
+        log_event(log, logging.WARNING, SHARED_ROUTER_WARNING)
     database = services.store.engine.dialect.name
     log_event(log, logging.INFO, "app_ready", database=database, slack=bool(settings.slack_webhook_url))

@@ -1,0 +1,43 @@
+"""Findings of the second adversarial run (issue 20) at the status page, in process, on both databases."""
+
+import json
+
+import pytest
+
+from handlers.app import SHARED_ROUTER_WARNING, create_app
+from tests.conftest import make_settings
+from tests.test_status import OPERATOR, PASSWORD, basic
+
+ROUTER = {"REMOTE_ADDR": "10.1.2.3"}  # Heroku's router: every request arrives from one of its addresses
+
+
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD, "trust_proxy": True}])
+def test_behind_the_router_with_trust_proxy_each_client_has_its_own_throttle(client, settings_overrides, capsys):
+    for _ in range(40):
+        guess = client.get(
+            "/api/workers", headers={**basic("admin", "guess"), "X-Forwarded-For": "203.0.113.7"}, environ_base=ROUTER
+        )
+    assert guess.status_code == 429
+    # Heroku appends the real client to X-Forwarded-For; what a client sends before it is not trusted.
+    admin = {**OPERATOR, "X-Forwarded-For": "203.0.113.7, 198.51.100.9"}
+    assert client.get("/api/workers", headers=admin, environ_base=ROUTER).status_code == 200
+    spoofed = {**OPERATOR, "X-Forwarded-For": "198.51.100.9, 203.0.113.7"}
+    assert client.get("/api/workers", headers=spoofed, environ_base=ROUTER).status_code == 429
+    failures = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "status_login_failed" in line]
+    assert {line["remote"] for line in failures} == {"203.0.113.7"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ({"dyno": "web.1", "status_password": PASSWORD}, True),
+        ({"dyno": "web.1", "status_password": PASSWORD, "trust_proxy": True}, False),
+        ({"dyno": "web.1"}, False),  # no status page, no logins to throttle
+        ({"status_password": PASSWORD}, False),  # not on Heroku: clients reach the guard directly
+    ],
+)
+def test_on_heroku_without_trust_proxy_the_start_says_logins_share_the_router(tmp_path, capsys, extra, warned):
+    app = create_app(make_settings(f"sqlite:///{tmp_path}/g.db", public_base_url="https://g.example", **extra))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["level"] for line in lines if line["event"] == SHARED_ROUTER_WARNING] == ["warning"] * warned
+    app.extensions["guard"].store.engine.dispose()
