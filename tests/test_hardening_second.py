@@ -1,5 +1,7 @@
 """Findings of the second adversarial run (issue 20) at the status page, in process, on both databases."""
 
+import hashlib
+import hmac
 import json
 
 import pytest
@@ -9,6 +11,20 @@ from tests.conftest import make_settings
 from tests.test_status import OPERATOR, PASSWORD, basic
 
 ROUTER = {"REMOTE_ADDR": "10.1.2.3"}  # Heroku's router: every request arrives from one of its addresses
+
+
+def removal_token(rule_id: int) -> str:
+    """The form token /status would render for rule `rule_id` (whoever knows the password can compute it)."""
+    return hmac.new(PASSWORD.encode(), f"remove-intended:{rule_id}".encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}])
+@pytest.mark.parametrize("rule_id", [2**63, 10**30, 2**63 - 1])
+def test_a_rule_id_beyond_bigint_is_404_not_500(client, settings_overrides, rule_id):
+    response = client.post(
+        f"/status/intended/{rule_id}/remove", headers=OPERATOR, data={"token": removal_token(rule_id)}
+    )
+    assert response.status_code == 404
 
 
 @pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD, "trust_proxy": True}])
