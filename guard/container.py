@@ -66,18 +66,21 @@ def build_services(settings: Settings, default_database: str) -> Services:
     return Services(settings, store, accounts, pipeline, delivery, runner)
 
 
-def settings_from_env() -> Settings:
-    """The environment's settings, or exit with one line naming the bad or missing variable."""
+def settings_from_env(webhooks: bool = True) -> Settings:
+    """The environment's settings, or exit with one line naming the bad or missing variable.
+
+    `webhooks=False` (the audit) does not ask for what only the web service needs (see Settings.from_env).
+    """
     try:
-        return Settings.from_env()
+        return Settings.from_env(webhooks=webhooks)
     except ConfigError as err:
         print(f"guard: configuration error: {err}", file=sys.stderr)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
 
-def services() -> Services:
-    """The services of the current Flask app, built on first use under the CLI."""
+def services(webhooks: bool = True) -> Services:
+    """The services of the current Flask app, built on first use under the CLI (see settings_from_env)."""
     extensions = current_app.extensions
     if "guard" not in extensions:
-        extensions[BUILD_SERVICES]()
+        extensions[BUILD_SERVICES](webhooks)
     return extensions["guard"]

@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     cli.register(app)
     if settings is None and click.get_current_context(silent=True) is not None:
-        app.extensions[BUILD_SERVICES] = lambda: _build(app, settings_from_env())
+        app.extensions[BUILD_SERVICES] = lambda webhooks=True: _build(app, settings_from_env(webhooks))
     else:
         _build(app, settings or settings_from_env())
     return app

@@ -109,8 +109,26 @@ def test_check_follows_the_identity_policy_and_ignore_rules_of_the_environment()
     assert (ignored.returncode, ignored.stdout.splitlines()[0]) == (0, "verdict:  ignored")
 
 
-@pytest.mark.parametrize("command", ["migrate", "deliver", "audit"])
+@pytest.mark.parametrize("command", ["migrate", "deliver"])
 def test_commands_that_need_the_service_still_refuse_to_start_without_it(command):
     result = flask_cli(command, **NO_DATABASE)
     assert result.returncode == 3
     assert result.stderr.startswith("guard: configuration error: TWILIO_AUTH_TOKEN is not set")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        (
+            {},
+            "TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_API_SECRET (or TWILIO_AUTH_TOKEN), TWILIO_WORKSPACE_SID are",
+        ),
+        ({"TWILIO_API_KEY": "SK" + "1" * 32}, "TWILIO_ACCOUNT_SID, TWILIO_API_SECRET, TWILIO_WORKSPACE_SID are"),
+        ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_WORKSPACE_SID": "WS" + "1" * 32}, "TWILIO_API_KEY and"),
+    ],
+)
+def test_the_audit_names_every_missing_rest_setting_at_once_and_no_webhook_setting(env, named):
+    result = flask_cli("audit", **NO_DATABASE, **env)  # TWILIO_VALIDATE_SIGNATURE left at its default, true
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # log lines are JSON
+    assert (result.returncode, len(errors), result.stdout) == (2, 1, "")
+    assert errors[0].startswith(f"error: {named}") and "needed for the TaskRouter REST API" in errors[0]
