@@ -38,13 +38,14 @@ class Services:
     pipeline: Pipeline
     delivery: Delivery
     jobs: JobRunner
+    migrated: tuple[str | None, str | None] | None = None  # the revisions before and after, when built on SQLite
 
 
 def build_services(settings: Settings, default_database: str) -> Services:
     """Build the store, the accounts, the pipeline and the background jobs."""
     store = Store(db.make_engine(settings.database_url or default_database))
-    if store.engine.dialect.name == "sqlite":
-        db.upgrade(store.engine)  # the embedded default creates and migrates itself
+    # The embedded default creates and migrates itself (and `migrate` reports what that did).
+    migrated = db.upgrade(store.engine) if store.engine.dialect.name == "sqlite" else None
     wakeup, stopping = threading.Event(), threading.Event()
     accounts = AccountDirectory(settings)
     pipeline = Pipeline(settings, store, accounts, wakeup.set)
@@ -63,7 +64,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("activities", activities.run, every=REFRESH_SECONDS, enabled=activities.enabled()),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)
-    return Services(settings, store, accounts, pipeline, delivery, runner)
+    return Services(settings, store, accounts, pipeline, delivery, runner, migrated)
 
 
 def settings_from_env(webhooks: bool = True) -> Settings:

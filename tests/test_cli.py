@@ -5,8 +5,11 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
 
 from guard.adapters import db
+from handlers.app import create_app
+from tests.conftest import make_settings
 from tests.helpers import ANN_EMAIL, ANN_URI
 from tests.processes import ROOT
 
@@ -58,7 +61,7 @@ def test_migrate_brings_the_database_to_head(runner, services):
     ("args", "code", "shown"),
     [
         (["--email", "dana.scully@fbi.example", "--worker-name", "dana.scully",
-          "--contact-uri", "client:dana_2Escully"], 0, "basis:    worker name"),
+          "--contact-uri", "client:dana_2Escully"], 0, "basis:    worker_name"),
         (["--email", "john.byers@fbi.example", "--identity", "jbyers", "--contact-uri",
           "client:john_2Ebyers_40fbi_2Eexample"], 1, "expected: client:jbyers"),
         (["--attributes", '{"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", '
@@ -132,3 +135,30 @@ def test_the_audit_names_every_missing_rest_setting_at_once_and_no_webhook_setti
     errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # log lines are JSON
     assert (result.returncode, len(errors), result.stdout) == (2, 1, "")
     assert errors[0].startswith(f"error: {named}") and "needed for the TaskRouter REST API" in errors[0]
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_migrate_says_what_it_did(tmp_path, request, database):
+    url, schema = f"sqlite:///{tmp_path}/new.db", None
+    if database == "postgres":  # an empty schema of our own: the session's database stays as it is
+        url, schema = request.getfixturevalue("postgres_url"), f"migrate_{tmp_path.name[-8:].lower()}"
+        engine = db.make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
+        url += f"?options=-csearch_path%3D{schema}"
+    outputs = []
+    try:
+        for _ in range(2):  # a new database, then the same one again
+            app = create_app(make_settings(url))
+            outputs.append(app.test_cli_runner().invoke(args=["migrate"]))
+            app.extensions["guard"].store.engine.dispose()
+    finally:
+        if schema:
+            engine = db.make_engine(url)
+            with engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            engine.dispose()
+    assert [r.exit_code for r in outputs] == [0, 0]
+    assert outputs[0].stdout == f"database migrated from empty (every table created) to {db.HEAD}\n"
+    assert outputs[1].stdout == f"database already at the newest migration, {db.HEAD}\n"
