@@ -64,7 +64,7 @@ def _build(app: Flask, settings: Settings) -> None:
     app.wsgi_app = BoundedIntake(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]
     if settings.trust_proxy:
-        # Heroku's router terminates TLS: trust one hop of X-Forwarded-Proto/Host/Port, no more.
+        # Heroku's router terminates TLS and appends the client: trust one hop of X-Forwarded-*, no more.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
     if not settings.validate_signature:
         log_event(
