@@ -1,4 +1,4 @@
-"""Findings of the second adversarial run (issue 20) at the status page, in process, on both databases."""
+"""Findings of the second adversarial run (issue 20): the status page and the start-up warnings, in process."""
 
 import hashlib
 import hmac
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from handlers.app import SHARED_ROUTER_WARNING, create_app
+from handlers.app import PUBLIC_BASE_URL_WARNING, SHARED_ROUTER_WARNING, create_app
 from tests.conftest import make_settings
 from tests.test_status import OPERATOR, PASSWORD, basic
 
@@ -57,3 +57,20 @@ def test_on_heroku_without_trust_proxy_the_start_says_logins_share_the_router(tm
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [line["level"] for line in lines if line["event"] == SHARED_ROUTER_WARNING] == ["warning"] * warned
     app.extensions["guard"].store.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ({"port": "5000", "dyno": "web.1"}, True),
+        ({"host": "0.0.0.0"}, True),  # noqa: S104 - asked for
+        ({"port": "5000", "dyno": "web.1", "public_base_url": "https://g.example"}, False),
+        ({"port": "8001"}, False),  # `PORT=8001 make run`: still loopback only, nobody else can send a Host
+        ({}, False),
+    ],
+)
+def test_reachable_without_public_base_url_warns_loudly(tmp_path, capsys, extra, warned):
+    create_app(make_settings(f"sqlite:///{tmp_path}/g.db", **extra))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    matching = [line for line in lines if line["event"] == PUBLIC_BASE_URL_WARNING]
+    assert len(matching) == warned and all(line["level"] == "warning" for line in matching)
