@@ -53,9 +53,11 @@ class SlackClicks:
 
     def finish_click(self, click_id: int, status: ClickStatus, outcome: str, now: datetime) -> None:
         """Record that a click was applied (its outcome kept for the answer), or answered, or given up on."""
-        values: dict[str, Any] = {"status": status, "outcome": outcome, "lease_until": None}
+        values: dict[str, Any] = {"status": status, "outcome": outcome}
         if status is not ClickStatus.APPLIED:
-            values["finished_at"] = now
+            values.update(finished_at=now, lease_until=None)
+        # An applied click keeps its lease: this process answers it next, and nobody else until the lease runs
+        # out (a crash, or an answer that failed for now), so one click is never answered twice at once.
         with connected(self.bind) as connection:
             connection.execute(update(slack_click).where(slack_click.c.id == click_id).values(**values))
 
