@@ -1,6 +1,6 @@
 """gunicorn settings (read automatically from the working directory).
 
-Heroku sets PORT and WEB_CONCURRENCY; gunicorn reads WEB_CONCURRENCY itself.
+Heroku sets PORT, DYNO and WEB_CONCURRENCY; gunicorn reads WEB_CONCURRENCY itself.
 """
 
 import os
@@ -12,7 +12,7 @@ from guard.config import ConfigError, Settings
 
 # Refuse to start, with one line naming the variable, before binding a port or forking workers.
 try:
-    Settings.from_env()
+    settings = Settings.from_env()
 except ConfigError as err:
     print(f"guard: configuration error: {err}", file=sys.stderr)
     sys.exit(3)
@@ -22,8 +22,9 @@ except ConfigError as err:
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="guard-metrics-")
 
-# On Heroku (PORT set) listen on every interface; locally, only on loopback.
-bind = f"0.0.0.0:{os.environ['PORT']}" if os.environ.get("PORT") else "127.0.0.1:8000"
+# HOST and PORT apart: `PORT=8001 make run` moves the demo and keeps it on loopback. Only a Heroku dyno
+# (DYNO set), whose port only its router reaches, or an explicit HOST listens beyond this machine.
+bind = settings.bind
 # Threads, not one request per process: a client that trickles its headers holds one thread, not the
 # whole worker, and the main loop keeps answering (README "Reliability": sync workers went silent with 2
 # such clients; 2 workers of 8 threads keep /healthz at its usual latency with 14). Each thread needs

@@ -39,13 +39,14 @@ class Services:
     pipeline: Pipeline
     delivery: Delivery
     jobs: JobRunner
+    migrated: tuple[str | None, str | None] | None = None  # the revisions before and after, when built on SQLite
 
 
 def build_services(settings: Settings, default_database: str) -> Services:
     """Build the store, the accounts, the pipeline and the background jobs."""
     store = Store(db.make_engine(settings.database_url or default_database))
-    if store.engine.dialect.name == "sqlite":
-        db.upgrade(store.engine)  # the embedded default creates and migrates itself
+    # The embedded default creates and migrates itself (and `migrate` reports what that did).
+    migrated = db.upgrade(store.engine) if store.engine.dialect.name == "sqlite" else None
     wakeup, stopping = Wakeup(), threading.Event()
     accounts = AccountDirectory(settings)
     pipeline = Pipeline(settings, store, accounts, wakeup.set)
@@ -65,21 +66,24 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)
-    return Services(settings, store, accounts, pipeline, delivery, runner)
+    return Services(settings, store, accounts, pipeline, delivery, runner, migrated)
 
 
-def settings_from_env() -> Settings:
-    """The environment's settings, or exit with one line naming the bad or missing variable."""
+def settings_from_env(webhooks: bool = True) -> Settings:
+    """The environment's settings, or exit with one line naming the bad or missing variable.
+
+    `webhooks=False` (the audit) does not ask for what only the web service needs (see Settings.from_env).
+    """
     try:
-        return Settings.from_env()
+        return Settings.from_env(webhooks=webhooks)
     except ConfigError as err:
         print(f"guard: configuration error: {err}", file=sys.stderr)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
 
-def services() -> Services:
-    """The services of the current Flask app, built on first use under the CLI."""
+def services(webhooks: bool = True) -> Services:
+    """The services of the current Flask app, built on first use under the CLI (see settings_from_env)."""
     extensions = current_app.extensions
     if "guard" not in extensions:
-        extensions[BUILD_SERVICES]()
+        extensions[BUILD_SERVICES](webhooks)
     return extensions["guard"]

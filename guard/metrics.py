@@ -59,8 +59,8 @@ def event_type_label(event_type: str | None) -> str:
 
 
 def count_event(source: str, event_type: str | None, outcome: str) -> None:
-    """Count one webhook event (accepted, ignored, bad_request or bad_signature)."""
-    label = UNVERIFIED if outcome == "bad_signature" else event_type_label(event_type)
+    """Count one webhook event (accepted, ignored, bad_request, bad_signature or too_large)."""
+    label = UNVERIFIED if outcome in ("bad_signature", "too_large") else event_type_label(event_type)
     EVENTS.labels(source, label, outcome).inc()
 
 

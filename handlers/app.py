@@ -14,6 +14,7 @@ from guard.config import Settings
 from guard.container import BUILD_SERVICES, build_services, settings_from_env
 from guard.logs import configure_logging, log_event
 from handlers import event_streams, health, metrics, slack_interactions, status, taskrouter_events
+from handlers.bounds import MAX_FORM_FIELDS, BoundedIntake
 from handlers.drain import DrainUnreadBody
 from handlers.errors import register_error_handlers
 from handlers.fast_path import TaskRouterFastPath
@@ -24,6 +25,10 @@ INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 PUBLIC_BASE_URL_WARNING = (
     "PUBLIC_BASE_URL IS NOT SET: signatures are checked against the Host header each request names, so a "
     "deployment on the same Twilio account can replay its callbacks here; set PUBLIC_BASE_URL=https://<your host>"
+)
+SHARED_ROUTER_WARNING = (
+    "TRUST_PROXY IS NOT SET on a Heroku dyno: every request comes from the router's address, so 10 wrong "
+    "/status passwords from anyone lock everyone out for a minute; set TRUST_PROXY=true"
 )
 
 
@@ -42,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     cli.register(app)
     if settings is None and click.get_current_context(silent=True) is not None:
-        app.extensions[BUILD_SERVICES] = lambda: _build(app, settings_from_env())
+        app.extensions[BUILD_SERVICES] = lambda webhooks=True: _build(app, settings_from_env(webhooks))
     else:
         _build(app, settings or settings_from_env())
     return app
@@ -53,17 +58,21 @@ def _build(app: Flask, settings: Settings) -> None:
     # Under `flask <command>` stdout carries the command's output (JSON, CSV), so logs go to stderr.
     configure_logging(settings.log_level, cli=click.get_current_context(silent=True) is not None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.config["MAX_FORM_PARTS"] = MAX_FORM_FIELDS  # multipart; BoundedIntake counts url-encoded fields
     services = app.extensions["guard"] = build_services(settings, f"sqlite:///{app.instance_path}/guard.db")
     app.wsgi_app = TaskRouterFastPath(app.wsgi_app, settings, services.accounts, services.pipeline)  # type: ignore[method-assign]
+    app.wsgi_app = BoundedIntake(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]
     if settings.trust_proxy:
-        # Heroku's router terminates TLS: trust one hop of X-Forwarded-Proto/Host/Port, no more.
+        # Heroku's router terminates TLS and appends the client: trust one hop of X-Forwarded-*, no more.
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)  # type: ignore[method-assign]
     if not settings.validate_signature:
         log_event(
             log, logging.WARNING, "SIGNATURE VALIDATION IS OFF: anyone can post events; never run this in production"
         )
-    elif settings.port and not settings.public_base_url:
+    elif settings.reachable_from_outside and not settings.public_base_url:
         log_event(log, logging.WARNING, PUBLIC_BASE_URL_WARNING)
+    if settings.dyno and settings.status_password and not settings.trust_proxy:
+        log_event(log, logging.WARNING, SHARED_ROUTER_WARNING)
     database = services.store.engine.dialect.name
     log_event(log, logging.INFO, "app_ready", database=database, slack=bool(settings.slack_webhook_url))

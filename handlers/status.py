@@ -30,6 +30,7 @@ bp = Blueprint("status", __name__, template_folder="templates")
 log = logging.getLogger("guard.status")
 VERDICTS = tuple(kind.value for kind in Kind)
 QUIET_VERDICTS = (Kind.OK, Kind.PENDING, Kind.IGNORED, Kind.NO_EMAIL)
+LARGEST_ID = 2**63 - 1  # BIGINT (SQLite's INTEGER too): a larger id names no row, and would overflow the query
 
 
 @bp.before_request
@@ -94,7 +95,7 @@ def status_page() -> Response:
     return response
 
 
-@bp.post("/status/intended/<int:rule_id>/remove")
+@bp.post(f"/status/intended/<int(max={LARGEST_ID}):rule_id>/remove")
 def remove_intended(rule_id: int) -> Response:
     """Remove a rule an approver made from Slack; the next event or audit judges the worker as usual."""
     sent = request.form.get("token", "")

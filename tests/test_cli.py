@@ -5,8 +5,11 @@ import subprocess
 import sys
 
 import pytest
+from sqlalchemy import text
 
 from guard.adapters import db
+from handlers.app import create_app
+from tests.conftest import make_settings
 from tests.helpers import ANN_EMAIL, ANN_URI
 from tests.processes import ROOT
 
@@ -58,7 +61,7 @@ def test_migrate_brings_the_database_to_head(runner, services):
     ("args", "code", "shown"),
     [
         (["--email", "dana.scully@fbi.example", "--worker-name", "dana.scully",
-          "--contact-uri", "client:dana_2Escully"], 0, "basis:    worker name"),
+          "--contact-uri", "client:dana_2Escully"], 0, "basis:    worker_name"),
         (["--email", "john.byers@fbi.example", "--identity", "jbyers", "--contact-uri",
           "client:john_2Ebyers_40fbi_2Eexample"], 1, "expected: client:jbyers"),
         (["--attributes", '{"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", '
@@ -109,8 +112,53 @@ def test_check_follows_the_identity_policy_and_ignore_rules_of_the_environment()
     assert (ignored.returncode, ignored.stdout.splitlines()[0]) == (0, "verdict:  ignored")
 
 
-@pytest.mark.parametrize("command", ["migrate", "deliver", "audit"])
+@pytest.mark.parametrize("command", ["migrate", "deliver"])
 def test_commands_that_need_the_service_still_refuse_to_start_without_it(command):
     result = flask_cli(command, **NO_DATABASE)
     assert result.returncode == 3
     assert result.stderr.startswith("guard: configuration error: TWILIO_AUTH_TOKEN is not set")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        (
+            {},
+            "TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_API_SECRET (or TWILIO_AUTH_TOKEN), TWILIO_WORKSPACE_SID are",
+        ),
+        ({"TWILIO_API_KEY": "SK" + "1" * 32}, "TWILIO_ACCOUNT_SID, TWILIO_API_SECRET, TWILIO_WORKSPACE_SID are"),
+        ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_WORKSPACE_SID": "WS" + "1" * 32}, "TWILIO_API_KEY and"),
+    ],
+)
+def test_the_audit_names_every_missing_rest_setting_at_once_and_no_webhook_setting(env, named):
+    result = flask_cli("audit", **NO_DATABASE, **env)  # TWILIO_VALIDATE_SIGNATURE left at its default, true
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # log lines are JSON
+    assert (result.returncode, len(errors), result.stdout) == (2, 1, "")
+    assert errors[0].startswith(f"error: {named}") and "needed for the TaskRouter REST API" in errors[0]
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_migrate_says_what_it_did(tmp_path, request, database):
+    url, schema = f"sqlite:///{tmp_path}/new.db", None
+    if database == "postgres":  # an empty schema of our own: the session's database stays as it is
+        url, schema = request.getfixturevalue("postgres_url"), f"migrate_{tmp_path.name[-8:].lower()}"
+        engine = db.make_engine(url)
+        with engine.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine.dispose()
+        url += f"?options=-csearch_path%3D{schema}"
+    outputs = []
+    try:
+        for _ in range(2):  # a new database, then the same one again
+            app = create_app(make_settings(url))
+            outputs.append(app.test_cli_runner().invoke(args=["migrate"]))
+            app.extensions["guard"].store.engine.dispose()
+    finally:
+        if schema:
+            engine = db.make_engine(url)
+            with engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+            engine.dispose()
+    assert [r.exit_code for r in outputs] == [0, 0]
+    assert outputs[0].stdout == f"database migrated from empty (every table created) to {db.HEAD}\n"
+    assert outputs[1].stdout == f"database already at the newest migration, {db.HEAD}\n"

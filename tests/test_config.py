@@ -63,3 +63,17 @@ def test_remediate_remove_needs_rest_credentials_at_start():
         Settings.from_env({**BASE, "REMEDIATE": "remove"})
     settings = Settings.from_env({**BASE, "REMEDIATE": "remove", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
     assert settings.accounts[0].credentials().password == "secret-token"
+
+
+@pytest.mark.parametrize(
+    ("env", "bind"),
+    [
+        ({}, "127.0.0.1:8000"),
+        ({"PORT": "8001"}, "127.0.0.1:8001"),  # port 8000 taken: the demo moves and stays on loopback
+        ({"PORT": "8001", "HOST": "0.0.0.0"}, "0.0.0.0:8001"),  # noqa: S104 - asked for
+        ({"HOST": "::"}, "[::]:8000"),
+        ({"PORT": "31337", "DYNO": "web.1"}, "0.0.0.0:31337"),  # a Heroku dyno: only its router reaches the port
+    ],
+)
+def test_host_and_port_are_separate_and_only_a_dyno_or_host_listens_beyond_loopback(env, bind):
+    assert Settings.from_env({**BASE, **env}).bind == bind

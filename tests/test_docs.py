@@ -22,9 +22,9 @@ def test_every_variable_is_in_the_readme_table():
 def test_every_variable_is_in_app_json_with_a_description():
     app_json = json.loads((ROOT / "app.json").read_text())
     env = app_json["env"]
-    # DATABASE_URL comes from the heroku-postgresql add-on and PORT from Heroku, not from the person deploying.
+    # DATABASE_URL comes from the heroku-postgresql add-on, PORT and DYNO from Heroku, not from the person deploying.
     assert "heroku-postgresql" in app_json["addons"]
-    set_by_heroku = {"DATABASE_URL", "PORT"}
+    set_by_heroku = {"DATABASE_URL", "PORT", "DYNO"}
     undocumented = [name for name in ENV_VARS if name not in set_by_heroku and not env.get(name, {}).get("description")]
     assert undocumented == []
     assert env["TWILIO_AUTH_TOKEN"]["required"] is True
@@ -34,8 +34,8 @@ def test_app_json_describes_every_variable_of_the_readme_table():
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", readme, re.MULTILINE))
     env = json.loads((ROOT / "app.json").read_text())["env"]
-    # Heroku sets PORT itself, and the add-on sets DATABASE_URL.
-    assert sorted(documented - {"PORT", "DATABASE_URL"} - set(env)) == []
+    # Heroku sets PORT and DYNO itself, and the add-on sets DATABASE_URL.
+    assert sorted(documented - {"PORT", "DYNO", "DATABASE_URL"} - set(env)) == []
 
 
 def test_ci_runs_the_readme_test_command():

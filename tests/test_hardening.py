@@ -1,6 +1,5 @@
 """Findings of the adversarial run (issue 12), one test each, in process: judged, never 500, never hidden."""
 
-import json
 import sqlite3
 import time
 
@@ -12,7 +11,7 @@ from guard.adapters.alerts import alert_from_payload
 from guard.adapters.slack import render
 from guard.adapters.tables import alert
 from guard.core.snapshot import WorkerKey
-from handlers.app import PUBLIC_BASE_URL_WARNING, create_app
+from handlers.app import create_app
 from handlers.signing import FormParams
 from tests.conftest import make_settings
 from tests.helpers import (
@@ -169,17 +168,6 @@ def test_a_vanished_sqlite_file_fails_the_health_check(tmp_path):
     path.unlink()
     response = client.get("/healthz")
     assert (response.status_code, response.get_json()["database"]) == (503, "file missing")
-
-
-@pytest.mark.parametrize(
-    ("extra", "warned"),
-    [({"port": "5000"}, True), ({"port": "5000", "public_base_url": "https://g.example"}, False), ({}, False)],
-)
-def test_production_without_public_base_url_warns_loudly(tmp_path, capsys, extra, warned):
-    create_app(make_settings(f"sqlite:///{tmp_path}/g.db", **extra))
-    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    matching = [line for line in lines if line["event"] == PUBLIC_BASE_URL_WARNING]
-    assert len(matching) == warned and all(line["level"] == "warning" for line in matching)
 
 
 def test_the_fast_path_reads_a_percent_encoded_key_as_the_full_path_does(client, services):

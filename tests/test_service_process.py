@@ -5,6 +5,9 @@ import sqlite3
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
 
 from tests.fakes.slack import HOOK_PATH as HOOK
 from tests.helpers import worker_event
@@ -56,3 +59,22 @@ def test_missing_auth_token_refuses_to_start(tmp_path):
     result = subprocess.run([GUNICORN, "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 3
     assert "TWILIO_AUTH_TOKEN is not set" in result.stderr
+
+
+def listening_on(port: int) -> set[str]:
+    """The IPv4 addresses a socket listens on at `port`, from /proc/net/tcp ("0.0.0.0": every interface)."""
+    rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+    local = [row[1].split(":") for row in rows if row[3] == "0A"]  # 0A: LISTEN
+    return {
+        ".".join(str(b) for b in reversed(bytes.fromhex(ip))) for ip, hex_port in local if int(hex_port, 16) == port
+    }
+
+
+@pytest.mark.parametrize(
+    ("env", "address"),
+    [({"TWILIO_VALIDATE_SIGNATURE": "false"}, "127.0.0.1"), ({"DYNO": "web.1"}, "0.0.0.0")],  # noqa: S104
+    ids=["PORT moves the demo, which stays on loopback", "a Heroku dyno listens on every interface"],
+)
+def test_port_alone_never_opens_the_service_to_the_network(tmp_path, env, address):
+    with Gunicorn({"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db", **env}, tmp_path / "gunicorn.log") as service:
+        assert listening_on(service.port) == {address}

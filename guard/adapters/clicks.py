@@ -32,8 +32,11 @@ class SlackClicks:
             "user_id": click.user_id,
             "response_url": click.response_url,
             "refusal": refusal,
-            # Approved clicks on one message are one request (a double click, Slack's retry); refusals never merge.
-            "dedup_key": None if refusal else f"{action}:{key.worker_sid}:{click.message_ts}",
+            # Clicks on one message are one request (a double click, Slack's retry, a replay): an approved one
+            # whoever clicks, a refused one per user, so each refused user gets one row and one answer.
+            "dedup_key": f"{action}:{click.action}:{click.user_id}:{key.worker_sid}:{click.message_ts}"
+            if refusal
+            else f"{action}:{key.worker_sid}:{click.message_ts}",
             "status": ClickStatus.PENDING,
             "attempts": 0,
             "requested_at": now,
@@ -50,9 +53,11 @@ class SlackClicks:
 
     def finish_click(self, click_id: int, status: ClickStatus, outcome: str, now: datetime) -> None:
         """Record that a click was applied (its outcome kept for the answer), or answered, or given up on."""
-        values: dict[str, Any] = {"status": status, "outcome": outcome, "lease_until": None}
+        values: dict[str, Any] = {"status": status, "outcome": outcome}
         if status is not ClickStatus.APPLIED:
-            values["finished_at"] = now
+            values.update(finished_at=now, lease_until=None)
+        # An applied click keeps its lease: this process answers it next, and nobody else until the lease runs
+        # out (a crash, or an answer that failed for now), so one click is never answered twice at once.
         with connected(self.bind) as connection:
             connection.execute(update(slack_click).where(slack_click.c.id == click_id).values(**values))
 

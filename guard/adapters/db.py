@@ -62,16 +62,19 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def upgrade(engine: Engine) -> None:
-    """Apply every pending migration."""
-    if current_revision(engine) == HEAD:
-        return
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
+    """Apply every pending migration; return the revisions before and after (None: an empty database)."""
+    before = current_revision(engine)
+    if before == HEAD:
+        return before, before
     from alembic import command
 
     database = sqlite_file(engine.url)
     # Serialize migrations between processes that start at once (gunicorn workers on SQLite).
     with file_lock(database) if database else nullcontext():
+        before = current_revision(engine)  # another process may have migrated while we waited
         command.upgrade(alembic_config(engine), "head")
+    return before, current_revision(engine)
 
 
 def current_revision(engine: Engine) -> str | None:

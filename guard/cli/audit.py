@@ -19,7 +19,7 @@ from guard.cli.exits import EXIT_ERROR
 from guard.cli.report import render_csv, render_json, render_table
 from guard.clock import utcnow
 from guard.config import ConfigError
-from guard.config.accounts import Account
+from guard.config.accounts import Account, not_set
 from guard.container import Services, services
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
@@ -59,7 +59,7 @@ def audit_command(
     """Sweep every configured workspace; exit 0 no drift, 1 drift found, 2 error."""
     if yes and not remediate:
         raise click.UsageError("--yes only makes sense with --remediate")
-    svc = services()
+    svc = services(webhooks=False)  # the audit needs REST settings, not the webhooks' auth token
     configure_logging(svc.settings.log_level, cli=True)  # stdout carries the report
     try:
         targets = _targets(svc, workspaces)
@@ -108,8 +108,8 @@ def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]
             raise ConfigError(f"--workspace {unknown[0]} is not configured in TWILIO_ACCOUNTS")
         known = {ws: account for account, ws in targets}
         targets = [(known.get(ws, settings.accounts[0]), ws) for ws in chosen]
-    if not targets:
-        raise ConfigError("TWILIO_WORKSPACE_SID is not set (the workspace to audit)")
+    if not targets:  # name the missing credentials too: one run, the whole fix
+        raise not_set([*settings.accounts[0].missing_for_rest(), "TWILIO_WORKSPACE_SID"])
     return targets
 
 

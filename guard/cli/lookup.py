@@ -67,7 +67,7 @@ def check_command(
     verdict = rules.judge(attributes, worker_name=worker_name)
     click.echo(f"verdict:  {verdict.kind}")
     if verdict.basis:
-        click.echo(f"basis:    {verdict.basis.noun}")
+        click.echo(f"basis:    {verdict.basis.value}")  # the name the docs, /api/workers and the audit JSON use
     if verdict.expected:
         click.echo(f"expected: {verdict.expected}")
     if verdict.actual:

@@ -15,9 +15,14 @@ from guard.container import services
 @click.command("migrate")
 @with_appcontext
 def migrate_command() -> None:
-    """Apply database migrations (the Procfile's release phase runs this)."""
-    db.upgrade(services().store.engine)
-    click.echo("database is at the newest migration")
+    """Apply database migrations (the Procfile's release phase runs this) and say what that did."""
+    svc = services()
+    # SQLite migrates itself when the services are built: report that run rather than a second, empty one.
+    before, after = svc.migrated or db.upgrade(svc.store.engine)
+    if before == after:
+        click.echo(f"database already at the newest migration, {after}")
+    else:
+        click.echo(f"database migrated from {before or 'empty (every table created)'} to {after}")
 
 
 @click.command("deliver")

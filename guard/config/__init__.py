@@ -6,6 +6,7 @@ Plain configuration only: which account serves a request, and its clients, is gu
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     status_user: str = "admin"
     status_password: str | None = field(default=None, repr=False)
-    port: str | None = None  # set by Heroku: a production deployment
+    port: str | None = None  # set by Heroku; locally it moves the demo off 8000
+    host: str | None = None  # the interface to listen on (HOST); unset: loopback, or every interface on a dyno
+    dyno: str | None = None  # set by Heroku on every dyno (DYNO), where only its router can reach the port
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_approvers: frozenset[str] = frozenset()
     available_activities: frozenset[str] = frozenset({"available"})  # casefolded activity names
@@ -58,8 +61,12 @@ class Settings:
     cause_wait_seconds: float = 4.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from `env` (default: os.environ), raising ConfigError on the first bad one."""
+    def from_env(cls, env: Mapping[str, str] | None = None, webhooks: bool = True) -> Settings:
+        """Build settings from `env` (default: os.environ), raising ConfigError on the first bad one.
+
+        `webhooks=False` (the audit) skips what only the web service needs: the auth token that checks
+        signatures, and REST credentials for REMEDIATE=remove (the audit names what it misses itself).
+        """
         reader = EnvReader(os.environ if env is None else env)
         settings = cls(
             database_url=reader.text("DATABASE_URL"),
@@ -91,12 +98,16 @@ class Settings:
             status_user=reader.text("STATUS_USER") or "admin",
             status_password=reader.text("STATUS_PASSWORD"),
             port=reader.text("PORT"),
+            host=reader.text("HOST"),
+            dyno=reader.text("DYNO"),
             slack_signing_secret=reader.text("SLACK_SIGNING_SECRET"),
             slack_approvers=reader.slack_users("SLACK_APPROVERS"),
             available_activities=parse_names(reader.text("AVAILABLE_ACTIVITIES") or "Available"),
             slack_urgent_mention=reader.mention("SLACK_URGENT_MENTION", "<!here>"),
             cause_wait_seconds=min(reader.number("CAUSE_WAIT_SECONDS", 4), 30.0),
         )
+        if not webhooks:
+            return settings
         if settings.validate_signature and not any(a.auth_token for a in settings.accounts):
             raise ConfigError(
                 "TWILIO_AUTH_TOKEN is not set: it is needed to check X-Twilio-Signature "
@@ -106,6 +117,27 @@ class Settings:
             for account in settings.accounts:  # REMEDIATE=remove cannot work without them: fail at start
                 account.credentials()
         return settings
+
+    @property
+    def listen_host(self) -> str:
+        """Where gunicorn listens: HOST, else every interface on a Heroku dyno, else loopback only."""
+        return self.host or ("0.0.0.0" if self.dyno else "127.0.0.1")  # noqa: S104 - a dyno's port is behind its router
+
+    @property
+    def bind(self) -> str:
+        """The address gunicorn binds: the listen host and PORT (default 8000)."""
+        host = self.listen_host
+        return f"[{host}]:{self.port or 8000}" if ":" in host else f"{host}:{self.port or 8000}"
+
+    @property
+    def reachable_from_outside(self) -> bool:
+        """True on a dyno or when HOST is not a loopback address: requests may come from anywhere."""
+        if self.dyno:
+            return True
+        try:
+            return not ipaddress.ip_address(self.listen_host).is_loopback
+        except ValueError:
+            return self.listen_host != "localhost"
 
     @property
     def rules(self) -> Rules:

@@ -49,19 +49,29 @@ class Account:
         name = self.workspaces.get(workspace_sid)
         return f"{name} ({workspace_sid})" if name else workspace_sid
 
+    def missing_for_rest(self) -> list[str]:
+        """The variables the REST API still needs for this account, every one of them (none when it may call)."""
+        missing = [] if self.sid else ["TWILIO_ACCOUNT_SID"]
+        if self.api_key and not self.api_secret:
+            missing.append("TWILIO_API_SECRET")
+        elif not self.api_key and not self.auth_token:
+            missing.append("TWILIO_API_KEY and TWILIO_API_SECRET (or TWILIO_AUTH_TOKEN)")
+        return missing
+
     def credentials(self) -> Credentials:
-        """REST API credentials (an API key, else the auth token); raise ConfigError naming what is missing."""
-        if not self.sid:
-            raise ConfigError("TWILIO_ACCOUNT_SID is not set (needed for the TaskRouter REST API)")
+        """REST API credentials (an API key, else the auth token); raise ConfigError naming all that is missing."""
+        missing = self.missing_for_rest()
+        if missing or not self.sid:
+            raise not_set(missing)
         if self.api_key:
-            if not self.api_secret:
-                raise ConfigError("TWILIO_API_SECRET is not set (TWILIO_API_KEY is)")
-            return Credentials(self.sid, self.api_key, self.api_secret)
-        if self.auth_token:
-            return Credentials(self.sid, self.sid, self.auth_token)
-        raise ConfigError(
-            "TWILIO_API_KEY and TWILIO_API_SECRET (or TWILIO_AUTH_TOKEN) are not set (needed for the REST API)"
-        )
+            return Credentials(self.sid, self.api_key, self.api_secret or "")
+        return Credentials(self.sid, self.sid, self.auth_token or "")
+
+
+def not_set(names: list[str]) -> ConfigError:
+    """One line naming every missing REST setting at once, so one run tells the whole fix."""
+    plural = len(names) > 1 or " and " in names[0]
+    return ConfigError(f"{', '.join(names)} {'are' if plural else 'is'} not set (needed for the TaskRouter REST API)")
 
 
 def parse_accounts(raw: str | None) -> tuple[Account, ...]:

@@ -5,7 +5,7 @@ import pytest
 from guard.adapters.tables import slack_click
 from handlers.app import create_app
 from tests.conftest import make_settings
-from tests.fakes.slack_clicks import signed_click
+from tests.fakes.slack_clicks import STRANGER, click_payload, signed_click
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, worker_sid
 from tests.slack_fix.support import DRIFTING, REFERENCE, click, rows
 
@@ -70,3 +70,17 @@ def test_a_click_after_the_credentials_went_away_fails_with_the_reason(
     assert "TWILIO_ACCOUNT_SID is not set" in answer["text"] and "Nothing was changed" in answer["text"]
     assert fake_api.updates == []
     restarted.extensions["guard"].store.engine.dispose()
+
+
+def test_a_refused_click_replayed_20_times_is_one_row_and_one_answer(drift, client, services, slack, fake_api):
+    body, headers = signed_click(click_payload("remove_contact_uri", REFERENCE, slack.response_url(1), user=STRANGER))
+    assert {client.post("/slack/interactions", data=body, headers=headers).status_code for _ in range(21)} == {200}
+    assert click(client, slack=slack, number=2, user=STRANGER).status_code == 200  # clicked again: the same request
+    assert rows(services, slack_click) == 1
+    services.jobs.by_name["clicks"].run()
+    [answer] = slack.answers_to(1)
+    assert answer["response_type"] == "ephemeral" and slack.answers_to(2) == []
+    # The refusal merges with nobody else's: an approver's click on the same message still acts.
+    assert click(client, slack=slack, number=3).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    assert rows(services, slack_click) == 2 and len(fake_api.updates) == 1

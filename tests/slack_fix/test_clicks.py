@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from guard.adapters.slack import SendResult
 from guard.adapters.tables import alert, ignore_rule, slack_click
+from guard.core.statuses import SendOutcome
 from tests.fakes.slack_clicks import APPROVER, STRANGER, click_payload, signed_click
 from tests.helpers import WORKSPACE_SID, email, remediations, stored_state, worker_event
 from tests.slack_fix.support import DRIFTING, KEY, REFERENCE, click, rows
@@ -137,3 +139,38 @@ def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift
     token = table.split('name="token" value="')[1].split('"')[0]
     assert client.post(action, headers=OPERATOR, data={"token": token}).status_code == 303
     assert rows(services, ignore_rule) == 0
+
+
+class Answers:
+    """Wraps the click jobs' Slack answers: `before` runs ahead of each post and may answer instead."""
+
+    def __init__(self, real, before):
+        self.real, self.before, self.posts = real, before, 0
+
+    def replace(self, *args):
+        self.posts += 1
+        return self.before() or self.real.replace(*args)
+
+
+def test_a_click_being_answered_is_not_answered_again_by_another_process(drift, client, services, slack):
+    jobs = services.jobs.by_name["clicks"].run.__self__
+    lease = timedelta(minutes=2)
+    claimed = []  # what another process's round finds between this one's change and its answer
+    jobs.answers = Answers(
+        jobs.answers, lambda: claimed.append(services.store.clicks.claim_click(datetime.now(UTC), lease))
+    )
+    assert click(client, slack=slack).status_code == 200
+    assert jobs.run_pending() == 1
+    assert claimed == [None] and len(slack.answers_to(1)) == 1
+
+
+def test_an_answer_that_fails_for_now_waits_for_its_lease_not_a_tight_loop(drift, client, services, slack, clock):
+    jobs = services.jobs.by_name["clicks"].run.__self__
+    failures = [SendResult(SendOutcome.RETRY, "ReadTimeout")]
+    jobs.answers = Answers(jobs.answers, lambda: failures.pop() if failures else None)
+    assert click(client, slack=slack).status_code == 200
+    assert (jobs.run_pending(), jobs.answers.posts) == (1, 1)  # failed for now: not posted again at once
+    clock.advance(60)
+    assert jobs.run_pending() == 0
+    clock.advance(61)  # the lease (2 minutes) ran out: answered now, once
+    assert (jobs.run_pending(), jobs.answers.posts, len(slack.answers_to(1))) == (1, 2, 1)

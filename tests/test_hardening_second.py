@@ -1,0 +1,76 @@
+"""Findings of the second adversarial run (issue 20): the status page and the start-up warnings, in process."""
+
+import hashlib
+import hmac
+import json
+
+import pytest
+
+from handlers.app import PUBLIC_BASE_URL_WARNING, SHARED_ROUTER_WARNING, create_app
+from tests.conftest import make_settings
+from tests.test_status import OPERATOR, PASSWORD, basic
+
+ROUTER = {"REMOTE_ADDR": "10.1.2.3"}  # Heroku's router: every request arrives from one of its addresses
+
+
+def removal_token(rule_id: int) -> str:
+    """The form token /status would render for rule `rule_id` (whoever knows the password can compute it)."""
+    return hmac.new(PASSWORD.encode(), f"remove-intended:{rule_id}".encode(), hashlib.sha256).hexdigest()
+
+
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}])
+@pytest.mark.parametrize("rule_id", [2**63, 10**30, 2**63 - 1])
+def test_a_rule_id_beyond_bigint_is_404_not_500(client, settings_overrides, rule_id):
+    response = client.post(
+        f"/status/intended/{rule_id}/remove", headers=OPERATOR, data={"token": removal_token(rule_id)}
+    )
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD, "trust_proxy": True}])
+def test_behind_the_router_with_trust_proxy_each_client_has_its_own_throttle(client, settings_overrides, capsys):
+    for _ in range(40):
+        guess = client.get(
+            "/api/workers", headers={**basic("admin", "guess"), "X-Forwarded-For": "203.0.113.7"}, environ_base=ROUTER
+        )
+    assert guess.status_code == 429
+    # Heroku appends the real client to X-Forwarded-For; what a client sends before it is not trusted.
+    admin = {**OPERATOR, "X-Forwarded-For": "203.0.113.7, 198.51.100.9"}
+    assert client.get("/api/workers", headers=admin, environ_base=ROUTER).status_code == 200
+    spoofed = {**OPERATOR, "X-Forwarded-For": "198.51.100.9, 203.0.113.7"}
+    assert client.get("/api/workers", headers=spoofed, environ_base=ROUTER).status_code == 429
+    failures = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "status_login_failed" in line]
+    assert {line["remote"] for line in failures} == {"203.0.113.7"}
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ({"dyno": "web.1", "status_password": PASSWORD}, True),
+        ({"dyno": "web.1", "status_password": PASSWORD, "trust_proxy": True}, False),
+        ({"dyno": "web.1"}, False),  # no status page, no logins to throttle
+        ({"status_password": PASSWORD}, False),  # not on Heroku: clients reach the guard directly
+    ],
+)
+def test_on_heroku_without_trust_proxy_the_start_says_logins_share_the_router(tmp_path, capsys, extra, warned):
+    app = create_app(make_settings(f"sqlite:///{tmp_path}/g.db", public_base_url="https://g.example", **extra))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["level"] for line in lines if line["event"] == SHARED_ROUTER_WARNING] == ["warning"] * warned
+    app.extensions["guard"].store.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("extra", "warned"),
+    [
+        ({"port": "5000", "dyno": "web.1"}, True),
+        ({"host": "0.0.0.0"}, True),  # noqa: S104 - asked for
+        ({"port": "5000", "dyno": "web.1", "public_base_url": "https://g.example"}, False),
+        ({"port": "8001"}, False),  # `PORT=8001 make run`: still loopback only, nobody else can send a Host
+        ({}, False),
+    ],
+)
+def test_reachable_without_public_base_url_warns_loudly(tmp_path, capsys, extra, warned):
+    create_app(make_settings(f"sqlite:///{tmp_path}/g.db", **extra))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    matching = [line for line in lines if line["event"] == PUBLIC_BASE_URL_WARNING]
+    assert len(matching) == warned and all(line["level"] == "warning" for line in matching)

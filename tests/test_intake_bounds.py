@@ -1,0 +1,95 @@
+"""Refuse cheaply (issue 20, row 1): a forged form of 40,000 fields is refused before any signature is computed."""
+
+import io
+import json
+
+import pytest
+from twilio.request_validator import RequestValidator
+
+from guard.core.snapshot import WorkerKey
+from handlers.bounds import MAX_FORM_FIELDS, SLACK_MAX_BODY
+from tests.fakes.slack_clicks import SIGNING_SECRET
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, stored_state, worker_event, worker_sid
+from tests.test_metrics import sample, scrape
+
+FORM = "application/x-www-form-urlencoded"
+REFUSED = {"source": "taskrouter", "event_type": "unverified", "outcome": "too_large"}
+
+
+def forged_form(event_type: str, fields: int = 40_000) -> bytes:
+    """An unsigned form of `fields` blank fields (~230 KB, under MAX_BODY_BYTES) naming a served account."""
+    head = f"EventType={event_type}&AccountSid={ACCOUNT_SID}"
+    return (head + "".join(f"&{n:x}=" for n in range(fields - 2))).encode()
+
+
+@pytest.fixture
+def signatures(monkeypatch):
+    """Count every signature twilio's validator computes (the fast path and the full path both go through it)."""
+    computed = []
+    original = RequestValidator.compute_signature
+
+    def counting(self, *args, **kwargs):
+        computed.append(args[0])
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(RequestValidator, "compute_signature", counting)
+    return computed
+
+
+@pytest.mark.parametrize("event_type", ["task.created", "worker.attributes.update"], ids=["fast path", "full path"])
+@pytest.mark.parametrize("sent", ["Content-Length", "chunked"])
+def test_a_forged_form_of_40000_fields_is_refused_before_any_signature(
+    client, taskrouter, services, signatures, capsys, event_type, sent
+):
+    body = forged_form(event_type)
+    before = scrape(client)
+    headers = {"X-Twilio-Signature": "Zm9yZ2Vk", "Content-Type": FORM}
+    if sent == "chunked":  # no Content-Length: the bound is found by reading one byte past it, no further
+        response = client.post(
+            "/taskrouter/events",
+            input_stream=io.BytesIO(body),
+            headers=headers,
+            environ_overrides={"wsgi.input_terminated": True},
+        )
+    else:
+        response = client.post("/taskrouter/events", data=body, headers=headers)
+    assert response.status_code == 413
+    assert response.get_json() == {"error": f"request too large: 40000 form fields, more than {MAX_FORM_FIELDS}"}
+    assert signatures == []  # refused on a count of "&", with no parse and no HMAC
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["event"] for line in lines] == ["request_too_large"]
+    assert lines[0]["reason"] == f"40000 form fields, more than {MAX_FORM_FIELDS}"
+    refused = sample(scrape(client), "guard_events_received_total", **REFUSED)
+    assert refused - sample(before, "guard_events_received_total", **REFUSED) == 1
+    # Signed events still go through, on both paths.
+    assert taskrouter.post(worker_event("task.created")).status_code == 204
+    assert taskrouter.post(worker_event(contact_uri="sip:x")).status_code == 204
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "mismatch"
+    assert len(signatures) >= 2
+
+
+def test_a_signed_event_with_as_many_fields_as_allowed_is_accepted(taskrouter, services):
+    fields = worker_event(contact_uri="sip:x")
+    fields.update({f"Extra{n}": "x" for n in range(MAX_FORM_FIELDS - len(fields))})  # Twilio may add fields
+    assert len(fields) == MAX_FORM_FIELDS
+    assert taskrouter.post(fields).status_code == 204
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "mismatch"
+    fields["OneTooMany"] = "x"
+    assert taskrouter.post(fields).status_code == 413
+
+
+def test_a_multipart_body_of_many_parts_is_refused_too(client, signatures):
+    parts = {"EventType": "worker.attributes.update", "AccountSid": ACCOUNT_SID}
+    parts.update({f"p{n}": "" for n in range(2 * MAX_FORM_FIELDS)})
+    headers = {"X-Twilio-Signature": "Zm9yZ2Vk"}
+    response = client.post("/taskrouter/events", data=parts, headers=headers, content_type="multipart/form-data")
+    assert response.status_code == 413  # werkzeug's MAX_FORM_PARTS, set to the same bound
+    assert signatures == []
+
+
+@pytest.mark.parametrize("settings_overrides", [{"slack_signing_secret": SIGNING_SECRET}])
+def test_slack_clicks_have_a_smaller_body_bound(client, settings_overrides, capsys):
+    body = b"payload=" + b"x" * SLACK_MAX_BODY
+    response = client.post("/slack/interactions", data=body, headers={"Content-Type": FORM})
+    assert response.status_code == 413  # not even Slack's signature is checked
+    assert '"event": "request_too_large"' in capsys.readouterr().out
