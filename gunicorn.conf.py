@@ -56,6 +56,7 @@ def worker_exit(server, worker):
     """On shutdown, let the job in flight finish; undelivered alerts stay queued for the next start."""
     services = getattr(worker, "wsgi", None) and worker.wsgi.extensions.get("guard")
     if services:
+        services.writer.stop(timeout=10)  # the requests are answered: nothing waits in its queue any more
         services.jobs.stop(timeout=10)
 
 

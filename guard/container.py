@@ -22,6 +22,7 @@ from guard.service.delivery import Delivery
 from guard.service.jobs import Job, JobRunner, Wakeup
 from guard.service.pipeline import Pipeline
 from guard.service.remediation import RemediationJobs
+from guard.service.writer import EventWriter
 
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
 CONFIG_ERROR_EXIT = 3
@@ -39,6 +40,7 @@ class Services:
     pipeline: Pipeline
     delivery: Delivery
     jobs: JobRunner
+    writer: EventWriter  # the worker events, in batches (one writer thread per process)
     migrated: tuple[str | None, str | None] | None = None  # the revisions before and after, when built on SQLite
 
 
@@ -66,7 +68,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)
-    return Services(settings, store, accounts, pipeline, delivery, runner, migrated)
+    return Services(settings, store, accounts, pipeline, delivery, runner, EventWriter(pipeline), migrated)
 
 
 def settings_from_env(webhooks: bool = True) -> Settings:

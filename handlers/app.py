@@ -60,7 +60,7 @@ def _build(app: Flask, settings: Settings) -> None:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["MAX_FORM_PARTS"] = MAX_FORM_FIELDS  # multipart; BoundedIntake counts url-encoded fields
     services = app.extensions["guard"] = build_services(settings, f"sqlite:///{app.instance_path}/guard.db")
-    app.wsgi_app = TaskRouterFastPath(app.wsgi_app, settings, services.accounts, services.pipeline)  # type: ignore[method-assign]
+    app.wsgi_app = TaskRouterFastPath(app.wsgi_app, settings, services.accounts, services.writer)  # type: ignore[method-assign]
     app.wsgi_app = BoundedIntake(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]
     if settings.trust_proxy:

@@ -35,6 +35,29 @@ def forbidden() -> Response:
     return error_response(403, "invalid or missing X-Twilio-Signature")
 
 
+def database_trouble(err: Exception, path: str) -> str | None:
+    """Log why the database cannot take a write now and return what to answer (503), or None for anything else.
+
+    Unreachable, the SQLite file gone, no turn within 3 s, or a PostgreSQL never migrated: nothing is
+    acknowledged, so TaskRouter and Event Streams send it again.
+    """
+    if isinstance(err, ProgrammingError):
+        if getattr(err.orig, "sqlstate", None) != UNDEFINED_TABLE:
+            return None
+        log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", path=path)
+        return "database not migrated; retry later"
+    if isinstance(err, OperationalError):
+        reason, said = type(err.orig).__name__, "database unavailable; retry later"
+    elif isinstance(err, DatabaseFileMissing):
+        reason, said = "file missing", "database file missing; retry later"
+    elif isinstance(err, DatabaseBusy | TimeoutError):
+        reason, said = "busy", "database busy; retry later"
+    else:
+        return None
+    log_event(log, logging.ERROR, "database_unavailable", error=reason, path=path)
+    return said
+
+
 def register_error_handlers(app: Flask) -> None:
     """Answer HTTP errors as JSON, a database outage as 503, and anything else as a logged 500."""
 
@@ -50,26 +73,14 @@ def register_error_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(OperationalError)
-    def _database_down(err: OperationalError) -> Response:
-        """The database is unreachable: ask the sender to retry rather than lose the event."""
-        log_event(log, logging.ERROR, "database_unavailable", error=type(err.orig).__name__, path=request.path)
-        return error_response(503, "database unavailable; retry later")
-
+    @app.errorhandler(ProgrammingError)
     @app.errorhandler(DatabaseFileMissing)
     @app.errorhandler(DatabaseBusy)
-    def _database_cannot_write(err: Exception) -> Response:
-        """No write now (the SQLite file vanished, or no turn within 3 s): acknowledge nothing; it is sent again."""
-        reason = "file missing" if isinstance(err, DatabaseFileMissing) else "busy"
-        log_event(log, logging.ERROR, "database_unavailable", error=reason, path=request.path)
-        return error_response(503, f"database {reason}; retry later")
-
-    @app.errorhandler(ProgrammingError)
-    def _database_not_migrated(err: ProgrammingError) -> Response:
-        """A PostgreSQL without the guard's tables (release phase skipped): 503 so events are retried, and the fix."""
-        if getattr(err.orig, "sqlstate", None) != UNDEFINED_TABLE:
-            return _unexpected(err)
-        log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", path=request.path)
-        return error_response(503, "database not migrated; retry later")
+    @app.errorhandler(TimeoutError)
+    def _database(err: Exception) -> Response:
+        """The database cannot take the write now: 503, so the sender retries; a bug otherwise."""
+        said = database_trouble(err, request.path)
+        return _unexpected(err) if said is None else error_response(503, said)
 
     @app.errorhandler(Exception)
     def _unexpected(err: Exception) -> Response:

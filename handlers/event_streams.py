@@ -64,6 +64,7 @@ def receive_batch() -> Response | tuple[Response, int]:
         return bad_request("body is not JSON" if events is None else "body is not a CloudEvent or an array of them")
     batch = events if isinstance(events, list) else [events]
     counts = {"recorded": 0, "skipped": 0, "bad": 0}
+    snapshots: list[WorkerSnapshot] = []
     for index, event in enumerate(batch):
         event_type = event.get("type") if isinstance(event, dict) else None
         event_type = event_type if isinstance(event_type, str) else None  # a label from what was sent, if text
@@ -82,8 +83,9 @@ def receive_batch() -> Response | tuple[Response, int]:
         if isinstance(snapshot, ActivityFact):
             svc.pipeline.learn(snapshot)
         else:
-            svc.pipeline.record(snapshot)
+            snapshots.append(snapshot)
         counts["recorded"] += 1
+    svc.writer.record_all(snapshots)  # a few transactions for the whole batch, committed before the answer
     return jsonify(counts), 200
 
 

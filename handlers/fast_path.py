@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import json
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -33,7 +34,8 @@ from yarl import URL
 from guard.adapters.accounts import AccountDirectory
 from guard.config import Settings
 from guard.metrics import REQUEST_LATENCY, count_event
-from guard.service.pipeline import Pipeline
+from guard.service.writer import EventWriter
+from handlers.errors import database_trouble
 from handlers.security import HEADERS
 from handlers.signing import public_url
 from handlers.taskrouter_events import ACTIVITY_EVENTS, WORKER_EVENTS, snapshot_from_fields
@@ -58,12 +60,12 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class TaskRouterFastPath:
     """Answers TaskRouter callbacks before Flask sees them: ignored types at once, worker events once recorded."""
 
-    def __init__(self, app: WsgiApp, settings: Settings, accounts: AccountDirectory, pipeline: Pipeline) -> None:
+    def __init__(self, app: WsgiApp, settings: Settings, accounts: AccountDirectory, writer: EventWriter) -> None:
         """Wrap `app`; bodies larger than the body limit go to the app (which answers 413)."""
         self.app = app
         self.settings = settings
         self.accounts = accounts
-        self.pipeline = pipeline
+        self.writer = writer
         self.max_body_bytes = settings.max_body_bytes
         self._urls: dict[tuple[Any, ...], str] = {}
 
@@ -93,8 +95,14 @@ class TaskRouterFastPath:
             return self.app(environ, start_response)
         if event_type in WORKER_EVENTS:
             try:
-                self.pipeline.record(snapshot_from_fields(fields, event_type))
-            except Exception:  # noqa: BLE001 - a refused field, a failing database: the full path decides and says
+                self.writer.record(snapshot_from_fields(fields, event_type))
+            except Exception as err:  # noqa: BLE001 - a refused field or a bug: the full path decides and says
+                said = database_trouble(err, PATH)
+                if said is not None:  # as the full path would answer: 503, so TaskRouter sends it again
+                    start_response(
+                        "503 SERVICE UNAVAILABLE", _json_headers(answer := json.dumps({"error": said}).encode())
+                    )
+                    return [answer]
                 environ["wsgi.input"] = io.BytesIO(body)
                 environ["CONTENT_LENGTH"] = str(len(body))
                 return self.app(environ, start_response)
@@ -129,6 +137,11 @@ class TaskRouterFastPath:
                 self._urls.clear()
             url = self._urls[key] = public_url(Request(environ), self.settings)
         return url
+
+
+def _json_headers(body: bytes) -> list[tuple[str, str]]:
+    """The headers of a JSON error answer."""
+    return [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *HEADERS.items()]
 
 
 def form_fields(body: str) -> MultiDictProxy[str]:

@@ -67,7 +67,7 @@ def receive_event() -> Response:
         count_event("taskrouter", event_type, "bad_request")
         return bad_request(str(err), event_type=(event_type or "")[:64])
     count_event("taskrouter", event_type, "accepted")
-    outcome = svc.pipeline.record(snapshot)
+    outcome = svc.writer.record(snapshot)
     log_event(log, logging.DEBUG, "event_processed", outcome=outcome, worker_sid=snapshot.key.worker_sid)
     return acknowledged()
 

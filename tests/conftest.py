@@ -131,6 +131,7 @@ def app(database_url: str, settings_overrides: dict[str, Any]) -> Iterator[Flask
     application.config["TESTING"] = True
     yield application
     application.extensions["guard"].jobs.stop(timeout=5)
+    application.extensions["guard"].writer.stop(timeout=5)
     application.extensions["guard"].store.engine.dispose()
 
 

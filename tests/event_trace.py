@@ -1,7 +1,7 @@
 """Trace one drifting TaskRouter event from request to Slack and count its hops: `python -m tests.event_trace`.
 
-A hop is a call, on the request thread or in the delivery job, into a function of the guard (guard/ or
-handlers/) that receives the event or what it becomes: the form, the snapshot, its attributes, the verdict,
+A hop is a call, on the request thread, the writer thread or in the delivery job, into a function of the
+guard (guard/ or handlers/) that receives the event or what it becomes: the form, the snapshot, its attributes, the verdict,
 the stored state, the decision, the alert. Logging, metrics, the clock and configuration are not counted,
 nor a method reading its own object (`alert.fields()`, `verdict.drifting`).
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
+import threading
 from typing import Any
 
 from tests.conftest import make_settings
@@ -72,12 +73,16 @@ def trace() -> list[tuple[str, str]]:
         poster = TaskRouterPoster(app.test_client())
         poster.post(worker_event(contact_uri="client:other_40example_2Ecom"))  # warm-up: imports, statement caches
         services.delivery.run_once()
+        services.writer.stop()  # restarted by the next event, in a thread the profile follows too
         sys.setprofile(profile)
+        threading.setprofile(profile)
         try:
             poster.post(worker_event(contact_uri="sip:ann@pbx.example.com", version=2))
             services.delivery.run_once()
         finally:
+            threading.setprofile(None)  # type: ignore[arg-type]
             sys.setprofile(None)
+        services.writer.stop()
         services.store.engine.dispose()
     slack.stop()
     return hops

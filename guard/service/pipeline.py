@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from guard.adapters.accounts import AccountDirectory
-from guard.adapters.store import Store
+from guard.adapters.store import Store, Transaction
 from guard.clock import utcnow
 from guard.config import Settings
 from guard.core.actions import decide_available, decide_intended, decide_removal, reminder
@@ -41,20 +41,25 @@ class Pipeline:
         self.settings, self.store, self.accounts, self.wake, self.clock = settings, store, accounts, wake, clock
 
     def record(self, snapshot: WorkerSnapshot) -> Outcome:
-        """Process one snapshot: dedup, order, judge, save, and queue an alert if the verdict moved."""
+        """Process one snapshot in a transaction of its own: dedup, order, judge, save, queue an alert if it moved."""
         now = self.clock()
         with self.store.transaction() as tx:
-            fresh, stored, learned = tx.workers.claim(snapshot, now)
-            if snapshot.activity is not None:  # what activity.* events or the REST API taught the guard
-                snapshot = replace(snapshot, activity=snapshot.activity.with_learned(learned))
-            decision = decide(snapshot, stored, self.rules_for(snapshot.key), now) if fresh else DUPLICATE
-            tx.apply(snapshot.key, decision, now)
+            decision = self.apply_event(tx, snapshot, now)
+        self.announce(decision)
+        return decision.outcome
+
+    def apply_event(self, tx: Transaction, snapshot: WorkerSnapshot, now: datetime) -> Decision:
+        """Within `tx`: claim the event, load the state, let the core decide once, apply; announce after commit."""
+        fresh, stored, learned = tx.workers.claim(snapshot, now)
+        if snapshot.activity is not None:  # what activity.* events or the REST API taught the guard
+            snapshot = replace(snapshot, activity=snapshot.activity.with_learned(learned))
+        decision = decide(snapshot, stored, self.rules_for(snapshot.key), now) if fresh else DUPLICATE
+        tx.apply(snapshot.key, decision, now)
         if decision.outcome in _LOGGED:
             level = logging.WARNING if decision.outcome is Outcome.REPLAY else logging.INFO
             fields = {"worker_sid": snapshot.key.worker_sid, "source": snapshot.source, "version": snapshot.version}
             log_event(log, level, _LOGGED[decision.outcome], **fields)
-        self.announce(decision)
-        return decision.outcome
+        return decision
 
     def learn(self, fact: ActivityFact) -> Outcome:
         """Remember whether an activity routes tasks; the workers in it are judged reachable or not again."""
