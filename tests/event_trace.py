@@ -1,8 +1,8 @@
 """Trace one drifting TaskRouter event from request to Slack and count its hops: `python -m tests.event_trace`.
 
 A hop is a call, on the request thread, the writer thread or in the delivery job, into a function of the
-guard (guard/ or handlers/) that receives the event or what it becomes: the form, the snapshot, its attributes, the verdict,
-the stored state, the decision, the alert. Logging, metrics, the clock and configuration are not counted,
+guard (guard/ or handlers/) that receives the event or what it becomes: the form, the snapshot, its attributes,
+the verdict, the stored state, the decision, the alert. Logging, metrics, the clock and configuration are not counted,
 nor a method reading its own object (`alert.fields()`, `verdict.drifting`).
 """
 
