@@ -1,8 +1,9 @@
-"""Hardening, second round (issue 20): fixes never remove a deliberate value, never wedge, and say what is left."""
+"""Hardening, second round (issue 20): fixes never remove a deliberate value, never wedge, say what is left."""
 
 import json
 
 import pytest
+from sqlalchemy import event
 
 from guard.core.ignore import IgnoreRules
 from guard.core.snapshot import WorkerKey
@@ -10,9 +11,11 @@ from tests.helpers import (
     ACCOUNT_SID,
     WORKSPACE_SID,
     audit,
+    cloudevent,
     email,
     fake_api_settings,
     populate,
+    post_cloudevents,
     remediations,
     stored_state,
     worker_event,
@@ -71,3 +74,12 @@ def test_16_after_removals_the_state_the_summary_and_the_exit_code_say_what_is_l
     assert (state["verdict"], state["actual"]) == ("pending", None)
     [row] = client.get("/api/workers?verdict=pending", headers=OPERATOR).get_json()["workers"]
     assert row["worker_sid"] == worker_sid(1) and "removed by" in row["detail"]
+
+
+def test_10_a_300_event_batch_shares_its_transactions(client, services):
+    commits = []
+    event.listen(services.store.engine, "commit", lambda connection: commits.append(1))
+    batch = [cloudevent(sid=worker_sid(n), email=email(n), contact_uri="client:" + email(n)) for n in range(1, 301)]
+    response = post_cloudevents(client, batch)
+    assert response.status_code == 200 and response.json["recorded"] == 300
+    assert len(commits) <= 300 // 10  # group commit: a few transactions, not one per element (was 300)
