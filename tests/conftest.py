@@ -1,113 +1,26 @@
-"""Shared fixtures: an app per database backend, a test client, a CLI runner, and signed TaskRouter posts."""
+"""Shared fixtures: the app on the database under test, its client, CLI runner, signed posts, stubs and a clock."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import os
-import shutil
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import text
 
-from guard.adapters import db
-from guard.adapters.tables import metadata
 from guard.config import Settings
 from guard.container import Services
 from handlers.app import create_app
-from tests.fakes.slack import HOOK_PATH, FakeSlack
-from tests.fakes.slack_clicks import SIGNING_SECRET
+from tests.fakes.slack import FakeSlack
 from tests.fakes.taskrouter_api import FakeTaskRouter
 from tests.helpers import AUTH_TOKEN, TaskRouterPoster
-from tests.reliability import Figures
 
-# What must never reach a log: the auth token, the secret parts of Slack's URLs, Slack's signing secret.
-SECRETS = {
-    "auth token": AUTH_TOKEN,
-    "Slack webhook path": HOOK_PATH.rsplit("/", 1)[-1],
-    "Slack signing secret": SIGNING_SECRET,
-    "a click's response_url": "x0GUARDRESPONSE",
-}
-LEAKS: list[str] = []
-# pytest-httpserver's own access log (the Slack side, not the guard) prints request paths.
-logging.getLogger("werkzeug").setLevel(logging.WARNING)
-
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
-# CI sets REQUIRE_POSTGRES=1 so an unreachable server fails the run instead of skipping tests.
-REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES", "") == "1"
-
-
-@pytest.fixture(scope="session")
-def figures() -> Iterator[Figures]:
-    """Reliability figures of this session, written to bench/out/reliability.md at the end."""
-    collected = Figures()
-    yield collected
-    collected.write()
-
-
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A migrated PostgreSQL database, reset once per session; skips (or fails in CI) when unreachable."""
-    engine = db.make_engine(TEST_DATABASE_URL)
-    try:
-        with engine.begin() as connection:
-            for table in [*reversed(metadata.sorted_tables)]:
-                connection.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
-            connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    except Exception as err:  # noqa: BLE001 - any connection failure means "no server"
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is required but unreachable at TEST_DATABASE_URL: {type(err).__name__}")
-        pytest.skip("PostgreSQL unreachable; set TEST_DATABASE_URL")
-    db.upgrade(engine)
-    engine.dispose()
-    yield TEST_DATABASE_URL
-
-
-def _truncate(url: str) -> None:
-    """Empty every table so each test starts clean."""
-    engine = db.make_engine(url)
-    with engine.begin() as connection:
-        # DELETE beats TRUNCATE on tables this small.
-        for table in reversed(metadata.sorted_tables):
-            connection.execute(table.delete())
-    engine.dispose()
-
-
-@pytest.fixture
-def empty_postgres(postgres_url: str) -> str:
-    """The migrated PostgreSQL database with every table emptied."""
-    _truncate(postgres_url)
-    return postgres_url
-
-
-@pytest.fixture(scope="session")
-def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SQLite file at the newest migration, made once; each test gets its own copy."""
-    path = tmp_path_factory.mktemp("template") / "guard.db"
-    engine = db.make_engine(f"sqlite:///{path}")
-    db.upgrade(engine)
-    engine.dispose()
-    with closing(sqlite3.connect(path)) as connection:
-        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the main file, so a copy has it all
-    return path
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """The database under test: a fresh, migrated SQLite file, then the local PostgreSQL."""
-    if request.param == "sqlite":
-        shutil.copyfile(request.getfixturevalue("migrated_sqlite"), tmp_path / "guard.db")
-        return f"sqlite:///{tmp_path}/guard.db"
-    return request.getfixturevalue("empty_postgres")
+# database_url and the databases behind it; the secret scan of every log, and the reliability figures.
+pytest_plugins = ["tests.plugins.databases", "tests.plugins.session"]
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
@@ -175,24 +88,6 @@ def fake_api():
     api.stop()
     for update in api.updates:
         assert "contact_uri" not in json.loads(update.params.get("Attributes", "{}"))
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Scan every test's captured stdout, stderr and log records for secrets."""
-    for section, content in report.sections:
-        LEAKS.extend(f"{report.nodeid} ({section}): {name}" for name, secret in SECRETS.items() if secret in content)
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Scan the service logs too, and fail the run if any secret leaked."""
-    from tests.processes import LOG_FILES
-
-    for path in LOG_FILES:
-        text = path.read_text(errors="replace") if path.exists() else ""
-        LEAKS.extend(f"{path}: {name}" for name, secret in SECRETS.items() if secret in text)
-    if LEAKS:
-        print("\nSECRETS LEAKED INTO LOGS:\n" + "\n".join(sorted(set(LEAKS))))
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 class Clock:

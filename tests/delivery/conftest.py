@@ -1,0 +1,26 @@
+"""What the delivery tests share: alerts sent to the local Slack stub, and what it received and the outbox holds."""
+
+import json
+
+import pytest
+
+from tests.fakes.slack import HOOK_PATH as HOOK
+
+
+@pytest.fixture
+def settings_overrides(httpserver):
+    """Alerts go to the stub's webhook path."""
+    return {"slack_webhook_url": httpserver.url_for(HOOK), "slack_timeout_seconds": 0.5}
+
+
+def posted(httpserver):
+    """The JSON bodies Slack received, in order."""
+    return [json.loads(request.get_data()) for request, _ in httpserver.log]
+
+
+def outbox(services):
+    """Status and attempts of every outbox row."""
+    with services.store.engine.connect() as connection:
+        from guard.adapters.tables import alert
+
+        return [(r.kind, r.status, r.attempts) for r in connection.execute(alert.select().order_by(alert.c.id))]

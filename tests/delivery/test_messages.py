@@ -1,0 +1,50 @@
+"""The Slack message: blocks with a fallback text, a resolved one unlike a drift, and Block Kit's length limits."""
+
+import json
+
+from guard.adapters.slack import HEADER_MAX, TEXT_MAX
+from tests.delivery.conftest import outbox, posted
+from tests.fakes.slack import HOOK_PATH as HOOK
+from tests.helpers import ANN_URI, worker_event, worker_sid
+
+
+def test_drift_is_posted_with_blocks_and_fallback_text(taskrouter, services, httpserver, clock):
+    httpserver.expect_request(HOOK, method="POST").respond_with_data("ok")
+    taskrouter.post(worker_event(contact_uri="client:bob_40x_2Eio"))
+    assert services.delivery.run_once() == 1
+    [message] = posted(httpserver)
+    rendered = json.dumps(message)
+    for shown in ("Ann Veal", worker_sid(1), "ann.veal@arresteddevelopment.com", ANN_URI, "client:bob_40x_2Eio"):
+        assert shown in rendered
+    assert "decodes to a different email: bob@x.io" in rendered
+    assert "remove `contact_uri`" in rendered and "Never type a value in" in rendered
+    assert message["blocks"][0]["type"] == "header"
+    assert "drift" in message["text"] and ANN_URI in message["text"]
+    assert outbox(services) == [("drift", "delivered", 1)]
+
+
+def test_resolved_message_is_visibly_different(taskrouter, services, httpserver, clock):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    taskrouter.post(worker_event(contact_uri="sip:x", version=1))
+    taskrouter.post(worker_event(contact_uri=None, version=2))
+    services.delivery.run_once()
+    drift, resolved = posted(httpserver)
+    assert "Resolved" in resolved["blocks"][0]["text"]["text"]
+    assert "Resolved" not in drift["blocks"][0]["text"]["text"]
+    assert "What to do" not in json.dumps(resolved)
+    assert "regenerates it at the next login" in json.dumps(resolved)
+
+
+def test_long_values_respect_block_kit_limits(taskrouter, services, httpserver, clock):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    long_name = "N" * 400
+    taskrouter.post(worker_event(name=long_name, contact_uri="client:" + "x" * 3900))
+    services.delivery.run_once()
+    [message] = posted(httpserver)
+    assert len(message["blocks"][0]["text"]["text"]) <= HEADER_MAX
+    assert len(message["text"]) <= TEXT_MAX
+    for block in message["blocks"]:
+        for field in block.get("fields", []):
+            assert len(field["text"]) <= 2000
+        if block["type"] == "section" and "text" in block:
+            assert len(block["text"]["text"]) <= TEXT_MAX

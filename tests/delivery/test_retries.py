@@ -1,0 +1,110 @@
+"""Failed posts to Slack: backoff, Retry-After up to its cap, permanent errors, timeouts, and order kept."""
+
+import time
+
+import pytest
+from werkzeug import Response
+
+from tests.delivery.conftest import outbox, posted
+from tests.fakes.slack import HOOK_PATH as HOOK
+from tests.helpers import ANN_URI, worker_event
+
+
+def test_500_is_retried_with_backoff_then_delivered(taskrouter, services, httpserver, clock):
+    httpserver.expect_ordered_request(HOOK).respond_with_data("rollup_error", status=500)
+    httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.delivery.run_once()
+    assert outbox(services) == [("drift", "pending", 1)]
+    assert services.delivery.run_once() == 0  # not due yet: backing off
+    clock.advance(1.1)
+    services.delivery.run_once()
+    assert outbox(services) == [("drift", "delivered", 2)]
+    assert len(httpserver.log) == 2
+
+
+def test_429_honours_retry_after(taskrouter, services, httpserver, clock):
+    httpserver.expect_ordered_request(HOOK).respond_with_data("rate_limited", status=429, headers={"Retry-After": "7"})
+    httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
+    services.delivery.retry_max_seconds = 30  # the test settings cap waits at 1 s; 7 s is within this cap
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.delivery.run_once()
+    clock.advance(6)
+    assert services.delivery.run_once() == 0
+    clock.advance(1.5)
+    assert services.delivery.run_once() == 1
+    assert outbox(services) == [("drift", "delivered", 2)]
+
+
+@pytest.mark.parametrize("retry_after", ["86400", "inf", "nan", "Wed, 21 Oct 2026 07:28:00 GMT", "1e400"])
+def test_retry_after_is_honoured_up_to_the_cap_and_never_longer(taskrouter, services, httpserver, clock, retry_after):
+    limited = {"Retry-After": retry_after}
+    httpserver.expect_ordered_request(HOOK).respond_with_data("slow down", status=429, headers=limited)
+    httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.delivery.run_once()
+    clock.advance(0.9)
+    assert services.delivery.run_once() == 0  # waits, at least as long as backoff asks
+    clock.advance(0.2)  # past ALERT_RETRY_MAX_SECONDS (1 s in the test settings)
+    assert services.delivery.run_once() == 1
+    assert outbox(services) == [("drift", "delivered", 2)]
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, "no_service"),
+        (404, "channel_not_found"),
+        (410, "channel_is_archived"),
+        (400, "invalid_payload"),
+        (403, "action_prohibited"),
+    ],
+)
+def test_permanent_errors_stop_retrying_and_stay_visible(
+    taskrouter, services, httpserver, clock, client, capsys, status, body
+):
+    httpserver.expect_request(HOOK).respond_with_data(body, status=status)
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.delivery.run_once()
+    clock.advance(3600)
+    services.delivery.run_once()
+    assert outbox(services) == [("drift", "failed", 1)]
+    assert len(httpserver.log) == 1
+    assert client.get("/healthz").get_json()["failed_alerts"] == 1
+    log = "\n".join(line for line in capsys.readouterr().out.splitlines() if '"logger": "guard' in line)
+    assert "alert_delivery_failed_permanently" in log and body in log
+    assert HOOK not in log  # the webhook URL is a secret
+
+
+def test_timeouts_and_refused_connections_are_retried(taskrouter, services, httpserver, clock):
+    def slow(_request):
+        time.sleep(1.0)
+        return Response("ok")
+
+    httpserver.expect_ordered_request(HOOK).respond_with_handler(slow)
+    httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.delivery.run_once()
+    assert outbox(services) == [("drift", "pending", 1)]
+    httpserver.stop()
+    clock.advance(2)
+    services.delivery.run_once()
+    assert outbox(services) == [("drift", "pending", 2)]
+    httpserver.start()
+    clock.advance(5)
+    services.delivery.run_once()
+    assert outbox(services) == [("drift", "delivered", 3)]
+
+
+def test_resolved_never_overtakes_a_drift_waiting_for_retry(taskrouter, services, httpserver, clock):
+    httpserver.expect_ordered_request(HOOK).respond_with_data("rollup_error", status=500)
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    taskrouter.post(worker_event(contact_uri="sip:x", version=1))
+    services.delivery.run_once()
+    taskrouter.post(worker_event(contact_uri=ANN_URI, version=2))
+    services.delivery.run_once()
+    assert [kind for kind, status, _ in outbox(services) if status == "delivered"] == []
+    clock.advance(2)
+    services.delivery.run_once()
+    kinds = [m["blocks"][0]["text"]["text"].split(":")[1] for m in posted(httpserver)]
+    assert kinds == ["rotating_light", "rotating_light", "white_check_mark"]

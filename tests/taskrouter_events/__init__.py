@@ -1,0 +1,1 @@
+"""POST /taskrouter/events: signatures, event types, bad input, duplicates and ordering."""

@@ -1,0 +1,47 @@
+"""Authentic but malformed events: a 400 naming the field, a 413 for an oversized body, nothing stored."""
+
+import pytest
+
+from tests.helpers import stored_state, worker_event
+from tests.taskrouter_events.support import KEY, row_count
+
+
+class TestBadInput:
+    """Authentic but malformed events get a clear 400 and a log line; nothing is stored."""
+
+    @pytest.mark.parametrize(
+        ("change", "reason"),
+        [
+            ({"WorkerAttributes": "[1, 2]"}, "WorkerAttributes is not a JSON object"),
+            ({"WorkerAttributes": "{not json"}, "WorkerAttributes is not valid JSON"),
+            ({"WorkerAttributes": "[" * 50_000}, "WorkerAttributes is not valid JSON"),
+            ({"WorkerSid": "", "ResourceSid": ""}, "WorkerSid is missing"),
+            ({"WorkerSid": "WK123"}, "WorkerSid is not a WK… SID"),
+            ({"WorkerVersion": "seven"}, "WorkerVersion must be a non-negative integer"),
+            ({"EventType": ""}, "EventType is missing"),
+            ({"WorkerVersion": "9" * 20}, f"WorkerVersion is out of range (at most {2**63 - 1})"),
+            ({"Timestamp": "999999999999999999"}, "Timestamp is out of range (at most 253402300799)"),
+            ({"TimestampMs": "1" + "0" * 18}, "TimestampMs is out of range (at most 253402300799999)"),
+        ],
+    )
+    def test_400_with_reason(self, taskrouter, services, capsys, change, reason):
+        fields = worker_event()
+        fields.update(change)
+        response = taskrouter.post(fields)
+        assert response.status_code == 400
+        assert response.get_json() == {"error": reason}
+        assert "bad_request" in capsys.readouterr().out
+        assert row_count(services) == 0
+
+    def test_worker_sid_may_come_from_resource_sid(self, taskrouter, services):
+        fields = worker_event()
+        del fields["WorkerSid"]
+        assert taskrouter.post(fields).status_code == 204
+        assert stored_state(services, KEY)["verdict"] == "ok"
+
+    def test_oversized_body_gets_413(self, taskrouter, services):
+        fields = worker_event(name="x" * 300_000)
+        response = taskrouter.post(fields)
+        assert response.status_code == 413
+        assert "error" in response.get_json()
+        assert row_count(services) == 0
