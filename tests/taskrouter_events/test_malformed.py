@@ -40,7 +40,7 @@ class TestBadInput:
         assert stored_state(services, KEY)["verdict"] == "ok"
 
     def test_oversized_body_gets_413(self, taskrouter, services):
-        fields = worker_event(name="x" * 300_000)
+        fields = worker_event(name="x" * 1_100_000)  # past MAX_BODY_BYTES (1 MB)
         response = taskrouter.post(fields)
         assert response.status_code == 413
         assert "error" in response.get_json()
