@@ -10,7 +10,8 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
 from guard.adapters.db import MIGRATE_COMMAND
-from guard.adapters.sqlite import DatabaseBusy, DatabaseFileMissing
+from guard.adapters.sqlite import DatabaseFileMissing
+from guard.adapters.sqlite_writers import DatabaseBusy
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")

@@ -13,7 +13,6 @@ import logging
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -21,15 +20,10 @@ from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 
+from guard.adapters.sqlite_writers import BACKSTOP_PAGES, SQLITE_BUSY_SECONDS, Writers
+
 log = logging.getLogger("guard.db")
-# How long a write waits for SQLite's lock before giving up (503, so the sender retries). Well inside
-# Event Streams' 5 s and TaskRouter's 15 s: an answer past those is a failed delivery anyway.
-SQLITE_BUSY_SECONDS = 3.0
 RECOVERED = ".recovered"  # the copy of a vanished file's data, taken back at the next start
-
-
-class DatabaseBusy(RuntimeError):
-    """No turn to write within SQLITE_BUSY_SECONDS: answer 503 so the sender retries."""
 
 
 class DatabaseFileMissing(RuntimeError):
@@ -44,13 +38,15 @@ def sqlite_engine(url: str) -> Engine:
         _prepare(database)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
     guard = _FileGuard(database) if database else None
-    writers = _Writers(database) if database else None
+    writers = Writers(database) if database else None
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         """Let SQLAlchemy, not pysqlite, emit BEGIN; relax fsync, which WAL makes safe."""
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints run outside the write lock (Checkpoints); this only bounds the WAL if they stop.
+        dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -116,63 +112,6 @@ def _prepare(database: str) -> None:
             log.warning("sqlite_file_recovered", extra={"fields": {"from": recovered}})
         with closing(sqlite3.connect(database, timeout=30)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
-
-
-class _Writers:
-    """One writer at a time: a lock between the threads of a process, a file lock between processes.
-
-    SQLite lets one writer in at a time and makes the others retry on a sleeping busy handler: with many
-    threads that is where the latency tail came from (BENCHMARKS.md). Queuing here instead wakes the next
-    writer the moment the last one commits. A writer that cannot get its turn within SQLITE_BUSY_SECONDS
-    gives up (503, so the sender retries) rather than hang.
-    """
-
-    def __init__(self, database: str) -> None:
-        """Queue writers of `database`."""
-        self._threads = threading.Lock()
-        self._path = f"{database}.write-lock"
-        self._file: Any = None
-        self._held = threading.local()
-
-    def acquire(self) -> None:
-        """Wait for this thread's turn, or raise DatabaseBusy after SQLITE_BUSY_SECONDS."""
-        if getattr(self._held, "depth", 0):  # a nested begin on this thread (a savepoint): already ours
-            self._held.depth += 1
-            return
-        deadline = time.monotonic() + SQLITE_BUSY_SECONDS
-        if not self._threads.acquire(timeout=SQLITE_BUSY_SECONDS):
-            raise DatabaseBusy("another writer held the database too long")
-        try:
-            self._lock_file(deadline)
-        except BaseException:
-            self._threads.release()
-            raise
-        self._held.depth = 1
-
-    def release(self) -> None:
-        """End this thread's turn (once per acquire)."""
-        depth = getattr(self._held, "depth", 0)
-        if not depth:
-            return
-        self._held.depth = depth - 1
-        if depth == 1:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._threads.release()
-
-    def _lock_file(self, deadline: float) -> None:
-        """The file lock between processes, waited for in short steps until `deadline`."""
-        if self._file is None:
-            self._file = open(self._path, "a")  # noqa: SIM115 - held for the life of the process
-        pause = 0.0002
-        while True:
-            try:
-                fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise DatabaseBusy("another process held the database too long") from None
-                time.sleep(pause)
-                pause = min(pause * 2, 0.002)
 
 
 class _FileGuard:

@@ -17,6 +17,7 @@ from guard.adapters.clicks import SlackClicks
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
 from guard.adapters.sqlite import file_identity, sqlite_file
+from guard.adapters.sqlite_writers import Checkpoints
 from guard.adapters.worker_listing import WorkerListing
 from guard.adapters.workers import WorkerStates, key_params
 from guard.core.decision import REMEDIATION_ACTOR, Decision
@@ -109,6 +110,12 @@ class Store:
         self._sqlite_file = sqlite_file(engine.url)
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.
         self._sqlite_identity = file_identity(self._sqlite_file) if self._sqlite_file else None
+        self._checkpoints = Checkpoints(engine) if self._sqlite_file else None
+
+    def checkpoint(self) -> None:
+        """SQLite: copy the WAL back into the file now and then (the event writer, between its turns)."""
+        if self._checkpoints is not None:
+            self._checkpoints.run_if_due()
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

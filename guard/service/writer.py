@@ -15,21 +15,67 @@ import os
 import queue
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future
+from typing import cast
 
 from sqlalchemy.exc import OperationalError
 
-from guard.adapters.sqlite import SQLITE_BUSY_SECONDS, DatabaseBusy, DatabaseFileMissing
-from guard.core.decision import Outcome
+from guard.adapters.sqlite import DatabaseFileMissing
+from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, DatabaseBusy
+from guard.core.decision import Decision, Outcome
 from guard.core.snapshot import WorkerSnapshot
 from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.writer")
 MAX_BATCH = 64  # events to one transaction: enough to share a commit, few enough to keep each wait short
 WAIT_SECONDS = SQLITE_BUSY_SECONDS + 2  # past it the request gives up (503): the sender retries
-Item = tuple[WorkerSnapshot, "Future[Outcome]"]
 _STOP = object()
+Item = tuple[WorkerSnapshot, "_Slot"]
 UNAVAILABLE = (OperationalError, DatabaseBusy, DatabaseFileMissing)  # a whole batch meets these alike
+
+
+class _Slot:
+    """Where the writer leaves one event's decision (or error) for the request that waits on it.
+
+    A lock held from the start and released by the writer: cheaper than a Future's condition. Whoever
+    holds the decision last announces it (its log line, metrics, delivery): the request, or the writer
+    when the request gave up waiting, so no committed alert goes unlogged.
+    """
+
+    __slots__ = ("_ready", "abandoned", "decision", "error")
+    _handoff = threading.Lock()  # makes "filled" and "given up" exclusive; only contended on a timeout
+
+    def __init__(self) -> None:
+        """An empty slot."""
+        self.decision: Decision | None = None
+        self.error: BaseException | None = None
+        self.abandoned = False
+        self._ready = threading.Lock()
+        self._ready.acquire()
+
+    def fill(self, decision: Decision | None = None, error: BaseException | None = None) -> bool:
+        """The writer's answer (the decision, or the error it met); True when no request waits for it any more."""
+        with self._handoff:
+            self.decision, self.error = decision, error
+            if self.abandoned:
+                return True
+            self._ready.release()
+            return False
+
+    def wait(self) -> Decision:
+        """The decision once committed, or the error raised here; TimeoutError past WAIT_SECONDS (503)."""
+        if not self._ready.acquire(timeout=WAIT_SECONDS) and not self.abandon():
+            raise TimeoutError(f"no commit within {WAIT_SECONDS} s")  # 503 (handlers/errors.py)
+        if self.error is not None:
+            raise self.error
+        return cast(Decision, self.decision)
+
+    def abandon(self) -> bool:
+        """Stop waiting: True if the answer came just now (the caller has it), else the writer announces it."""
+        with self._handoff:
+            if self._ready.acquire(blocking=False):
+                return True
+            self.abandoned = True
+            return False
 
 
 class EventWriter:
@@ -44,19 +90,27 @@ class EventWriter:
         self._starting = threading.Lock()
 
     def record(self, snapshot: WorkerSnapshot) -> Outcome:
-        """Queue one snapshot and wait until its batch is committed; its outcome, or the error it met."""
-        done: Future[Outcome] = Future()
-        self._queue.put((snapshot, done))
-        self._running()
-        return done.result(timeout=WAIT_SECONDS)
+        """Queue one snapshot, wait until its batch is committed, announce it here; its outcome."""
+        return self.record_all([snapshot])[0]
 
     def record_all(self, snapshots: Sequence[WorkerSnapshot]) -> list[Outcome]:
-        """Queue several snapshots (an Event Streams batch) at once; their outcomes once committed."""
-        futures: list[Future[Outcome]] = [Future() for _ in snapshots]
-        for snapshot, done in zip(snapshots, futures, strict=True):
-            self._queue.put((snapshot, done))
+        """Queue snapshots (one, or an Event Streams batch) at once; announce each once committed; the outcomes."""
+        slots = [_Slot() for _ in snapshots]
+        for item in zip(snapshots, slots, strict=True):
+            self._queue.put(item)
         self._running()
-        return [done.result(timeout=WAIT_SECONDS) for done in futures]
+        outcomes: list[Outcome] = []
+        try:
+            for slot in slots:
+                decision = slot.wait()
+                self.pipeline.announce(decision)  # on the request's thread: the writer goes back to writing
+                outcomes.append(decision.outcome)
+        except BaseException:
+            for rest in slots[len(outcomes) + 1 :]:  # not waited for: whoever has the decision announces it
+                if rest.abandon() and rest.decision is not None:
+                    self.pipeline.announce(rest.decision)
+            raise
+        return outcomes
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then end the thread."""
@@ -93,21 +147,27 @@ class EventWriter:
                 items.append(item)  # type: ignore[arg-type]
             # One order of workers in every batch (kept per worker): two PostgreSQL writers never deadlock.
             items.sort(key=lambda item: (item[0].key.account_sid, item[0].key.workspace_sid, item[0].key.worker_sid))
-            pipeline, now = self.pipeline, self.pipeline.clock()
-            try:
-                with pipeline.store.transaction() as tx:
-                    decisions = [pipeline.apply_event(tx, snapshot, now) for snapshot, _ in items]
-            except UNAVAILABLE as err:  # the database cannot take writes now: every request says so (503)
-                for _, done in items:
-                    done.set_exception(err)
-                continue
-            except Exception:  # noqa: BLE001 - each event on its own: one bad event cannot fail the others
-                for snapshot, done in items:
-                    try:
-                        done.set_result(pipeline.record(snapshot))
-                    except Exception as err:  # noqa: BLE001 - the request answers it (503, or 500 and logged)
-                        done.set_exception(err)
-                continue
-            for (_, done), decision in zip(items, decisions, strict=True):
-                pipeline.announce(decision)
-                done.set_result(decision.outcome)
+            for (_, slot), answer in zip(items, self._write_batch([snapshot for snapshot, _ in items]), strict=True):
+                if isinstance(answer, BaseException):
+                    slot.fill(error=answer)
+                elif slot.fill(answer):  # its request gave up waiting: announced here, never lost
+                    self.pipeline.announce(answer)
+            self.pipeline.store.checkpoint()  # after the answers, outside the write turn
+
+    def _write_batch(self, snapshots: list[WorkerSnapshot]) -> list[Decision | BaseException]:
+        """One transaction for the batch: each event's decision once committed, or the error it met."""
+        pipeline, now = self.pipeline, self.pipeline.clock()
+        try:
+            with pipeline.store.transaction() as tx:
+                return [pipeline.apply_event(tx, snapshot, now) for snapshot in snapshots]
+        except UNAVAILABLE as err:  # the database cannot take writes now: every request says so (503)
+            return [err] * len(snapshots)
+        except Exception:  # noqa: BLE001 - each event on its own: one bad event cannot fail the others
+            answers: list[Decision | BaseException] = []
+            for snapshot in snapshots:
+                try:
+                    with pipeline.store.transaction() as tx:
+                        answers.append(pipeline.apply_event(tx, snapshot, pipeline.clock()))
+                except Exception as err:  # noqa: BLE001 - the request answers it (503, or 500 and logged)
+                    answers.append(err)
+            return answers

@@ -1,0 +1,74 @@
+"""The event writer: many requests' events to one transaction, each answered after the commit, none lost."""
+
+import threading
+import time
+from dataclasses import replace
+
+import pytest
+
+from guard.core.decision import Outcome
+from guard.core.snapshot import WorkerKey
+from guard.service import writer as writer_module
+from handlers.taskrouter_events import snapshot_from_fields
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, email, stored_state, uri, worker_event, worker_sid
+
+
+def snapshot(n, **fields):
+    """Worker n's signed-and-parsed attributes update, as the intake hands it to the writer."""
+    form = worker_event(sid=worker_sid(n), email=email(n), **{"contact_uri": uri(n), **fields})
+    return snapshot_from_fields(form, form["EventType"])
+
+
+def key(n):
+    """Worker n's key."""
+    return WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(n))
+
+
+def test_requests_from_many_threads_each_get_their_own_answer(services):
+    answers = {}
+
+    def send(n):
+        answers[n] = services.writer.record(snapshot(n, contact_uri="client:wrong"))
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in range(1, 41)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == {n: Outcome.RECORDED for n in range(1, 41)}
+    assert {stored_state(services, key(n))["verdict"] for n in range(1, 41)} == {"mismatch"}
+
+
+def test_one_event_the_database_refuses_does_not_fail_the_rest_of_its_batch(services):
+    unstorable = replace(snapshot(2), version=2**70)  # past BIGINT (the intake refuses it with a 400 first)
+    with pytest.raises(Exception, match=r"(?i)int|range"):
+        services.writer.record_all([snapshot(1), unstorable, snapshot(3)])
+    assert stored_state(services, key(1))["verdict"] == "ok"
+    assert stored_state(services, key(3))["verdict"] == "ok"
+    assert stored_state(services, key(2)) is None
+
+
+def test_a_request_that_gives_up_waiting_still_has_its_alert_logged(services, monkeypatch, caplog):
+    monkeypatch.setattr(writer_module, "WAIT_SECONDS", 0.2)
+    outcome = []
+    with services.store.transaction() as tx:
+        tx.workers.lock(key(1))  # holds the worker (PostgreSQL) and the write turn (SQLite)
+        drift = snapshot(1, contact_uri="client:wrong")
+        request = threading.Thread(target=lambda: outcome.append(_record_or_error(services, drift)))
+        request.start()
+        request.join()
+    assert outcome == ["TimeoutError"]  # answered 503: TaskRouter sends it again, a duplicate then
+    deadline = time.monotonic() + 10
+    while not any(record.message == "alert" for record in caplog.records) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    [alert] = [record for record in caplog.records if record.message == "alert"]
+    assert alert.fields["worker_sid"] == worker_sid(1)
+    assert stored_state(services, key(1))["verdict"] == "mismatch"
+
+
+def _record_or_error(services, event):
+    """The outcome of recording `event`, or the name of the error it raised."""
+    try:
+        return services.writer.record(event)
+    except Exception as err:  # noqa: BLE001 - the test asserts which
+        return type(err).__name__
