@@ -21,6 +21,7 @@ RESPONSE_PATH = "/actions/T0GUARD"  # where Slack's response_url points: hooks.s
 _SID = re.compile(r"WK[0-9a-f]{32}")
 _KINDS = {
     ":rotating_light:": "drift",
+    ":sos:": "urgent",
     ":white_check_mark:": "resolved",
     ":repeat:": "reminder",
     ":broom:": "remediation",
@@ -117,7 +118,7 @@ class FakeSlack:
 
 def _identify(message: dict[str, Any]) -> tuple[str, str]:
     """(worker SID, alert kind) of a Block Kit message the guard sent."""
-    header = message["blocks"][0]["text"]["text"]
+    header = next(block["text"]["text"] for block in message["blocks"] if block["type"] == "header")  # urgent: 2nd
     kind = next((k for emoji, k in _KINDS.items() if header.startswith(emoji)), "?")
     sid = _SID.search(message.get("text", ""))
     return (sid.group(0) if sid else "?", kind)
