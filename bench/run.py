@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import fast_path_cost, firehose, fullpath, slow_clients, storm, sweep  # noqa: E402 - after the path set-up, so `python bench/run.py` works
+from bench import es_batch, fast_path_cost, firehose, fullpath, slow_clients, storm, sweep  # noqa: E402 - after the path set-up, so `python bench/run.py` works
 
 FULL = {
     "firehose": (10, 5),
@@ -27,11 +27,15 @@ FULL = {
     "storm": (2000, 60.0),
     "sweep": (15000, 1500),
     "slow": ((0, 2, 8, 14, 24), 5.0),
+    "esbatch": (5, True),  # batches under load (and as many alone), with PostgreSQL
 }
 # Measured with `time`: 82–84 s on the 2-core machine (2026-12-02); keep it under 2 minutes with a margin.
-QUICK = {"firehose": (2, 2), "fullpath": (2, 2), "storm": (150, 5.0), "sweep": (800, 80), "slow": ((0, 2), 2.0)}
-PARTS = ["firehose", "fullpath", "storm", "sweep", "slow"]
-# A database of the benchmarks' own (created when missing): the storm and the full path drop its tables.
+QUICK = {
+    "firehose": (2, 2), "fullpath": (2, 2), "storm": (150, 5.0), "sweep": (800, 80), "slow": ((0, 2), 2.0),
+    "esbatch": (2, False),  # SQLite only: ~7 s
+}  # fmt: skip
+PARTS = ["firehose", "fullpath", "storm", "sweep", "slow", "esbatch"]
+# A database of the benchmarks' own (created when missing): the storm, the full path and esbatch drop its tables.
 POSTGRES = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/bench")
 OUT = ROOT / "bench" / "out"
 _CLOCK = [time.monotonic()]  # when the last part ended
@@ -89,6 +93,10 @@ def main() -> None:
         if "slow" in parts:
             counts, seconds = sizes["slow"]
             sections += _part("4. Slow clients", slow_clients.table(slow_clients.run(workdir, counts, seconds)))
+        if "esbatch" in parts:
+            batches, with_postgres = sizes["esbatch"]
+            result = es_batch.run(workdir, batches, POSTGRES if with_postgres else None)
+            sections += _part("5. Event Streams batch under load (issue 20, row 10)", es_batch.table(result))
     sections.append(f"Total benchmark time: {time.monotonic() - started:.0f} s.")
     OUT.mkdir(exist_ok=True)
     text = "\n".join(sections) + "\n"
