@@ -23,16 +23,17 @@ from bench import es_batch, fast_path_cost, firehose, fullpath, slow_clients, st
 
 FULL = {
     "firehose": (10, 5),
+    "cost": 20,  # repeats of the in-process fast-path timing (1b)
     "fullpath": (10, 5),
     "storm": (2000, 60.0),
     "sweep": (15000, 1500),
     "slow": ((0, 2, 8, 14, 24), 5.0),
     "esbatch": (5, True),  # batches under load (and as many alone), with PostgreSQL
 }
-# Measured with `time`: 82–84 s on the 2-core machine (2026-12-02); keep it under 2 minutes with a margin.
+# Measured with `time`: 81 s on the 2-core machine (2026-12-03, seven parts); keep it under 2 minutes with a margin.
 QUICK = {
-    "firehose": (2, 2), "fullpath": (2, 2), "storm": (150, 5.0), "sweep": (800, 80), "slow": ((0, 2), 2.0),
-    "esbatch": (2, False),  # SQLite only: ~7 s
+    "firehose": (2, 1), "cost": 5, "fullpath": (2, 1), "storm": (100, 3.0), "sweep": (400, 40), "slow": ((0, 2), 1.0),
+    "esbatch": (2, False),  # SQLite only: ~8 s
 }  # fmt: skip
 PARTS = ["firehose", "fullpath", "storm", "sweep", "slow", "esbatch"]
 # A database of the benchmarks' own (created when missing): the storm, the full path and esbatch drop its tables.
@@ -73,7 +74,7 @@ def main() -> None:
         if "firehose" in parts:
             seconds, rounds = sizes["firehose"]
             sections += _part("1. Firehose", firehose.table(firehose.run(workdir, seconds, rounds)))
-            cost = fast_path_cost.run(workdir)
+            cost = fast_path_cost.run(workdir, sizes["cost"])
             sections += _part("1b. Where an ignored event's time goes", fast_path_cost.table(cost))
         if "fullpath" in parts:
             seconds, rounds = sizes["fullpath"]
