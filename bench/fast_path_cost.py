@@ -26,7 +26,8 @@ def run(workdir: Path, repeat: int = 20) -> dict[str, float]:
 
     env = {"TWILIO_AUTH_TOKEN": TOKEN, "DATABASE_URL": f"sqlite:///{workdir}/cost.db", "LOG_LEVEL": "WARNING"}
     guard = create_app(Settings.from_env(env))
-    events = [fields for fields in firehose_mix(500) if not fields["EventType"].startswith("worker.attributes")]
+    # Worker events take the full path (activity updates too, since issue 18): only the ignored types here.
+    events = [fields for fields in firehose_mix(500) if not fields["EventType"].startswith("worker.")]
     validator = RequestValidator(TOKEN)
     requests = []
     for fields in events:

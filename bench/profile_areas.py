@@ -9,7 +9,8 @@ from pathlib import Path
 Frames = list[str]  # one sample's frames, root first: "function (file:line)"
 ROOT = str(Path(__file__).resolve().parent.parent)
 GUARD, HANDLER = f"{ROOT}/guard/", f"{ROOT}/handlers/taskrouter_events.py"
-FULL_PATH = ("Flask.wsgi_app (", HANDLER)  # Flask proper, inside the fast path's middleware
+# Flask proper (inside the fast path's middleware), and the worker events the fast path hands to the event writer.
+FULL_PATH = ("Flask.wsgi_app (", HANDLER, "EventWriter.", "_Slot.")
 
 
 def _any(*needles: str) -> Callable[[Frames], bool]:
@@ -24,17 +25,20 @@ def _leaf(*needles: str) -> Callable[[Frames], bool]:
 
 # First match wins, so the order goes from the most specific area to the most general.
 AREAS: list[tuple[str, Callable[[Frames], bool]]] = [
-    ("background worker (outbox polling, delivery)", _any("BackgroundWorker.run_forever (")),
+    ("background jobs (outbox polling, delivery)", _any("JobRunner.run_forever (")),
     ("logging (JSON log lines: alerts, stale events)", _any("/logging/", f"{GUARD}logs.py")),
     ("prometheus metrics", _any("/prometheus_client/", f"{GUARD}metrics.py")),
-    ("BEGIN IMMEDIATE (SQLite's write lock)", _any("_on_begin (")),
+    ("BEGIN IMMEDIATE (SQLite's write lock)", _any("_on_begin (", "Writers.acquire (")),
     ("commit", _any("_commit_impl (", "do_commit (")),
     ("sqlite3 statement execution", _leaf("do_execute (", "do_execute_no_params (", "do_executemany (")),
     ("JSON (parse WorkerAttributes, encode rows)", _any("/json/")),
+    ("hot statements (adapters/hot.py, on the DB-API cursor)", _any("adapters/hot.py")),
     ("SQLAlchemy Core (statement set-up, parameters, results, pool)", _any("/sqlalchemy/")),
     ("signature verification (HMAC-SHA1, URL)", _any("twilio/request_validator.py", "handlers/signing.py", "/hmac.py")),
     ("form parsing (werkzeug; yarl on the fast path)", _any("werkzeug/formparser.py", "urllib/parse.py", "/yarl/")),
     ("verdict and decision (guard/core)", _any(f"{GUARD}core/")),
+    ("event writer hand-off (queue, waking each request)", _any("_Slot.", "queue.py")),
+    ("event writer loop", _leaf(f"{GUARD}service/writer.py")),
     ("pipeline, handler and adapters (guard code)", _any(GUARD, HANDLER)),
     ("Flask/werkzeug request and response", _any("/flask/", "/werkzeug/")),
     ("fast path (peek, URL, answer)", _any("handlers/fast_path.py")),
@@ -46,11 +50,15 @@ PATHS = ("full path", "fast path", "server")  # per full-path event, per fast-pa
 
 def path_of(frames: Frames) -> str:
     """Which part of the service a sample belongs to."""
+    if any("EventWriter._write (" in frame for frame in frames) and not any(
+        busy in frame for frame in frames for busy in ("_write_batch (", "_Slot.", "announce (", "checkpoint (")
+    ):
+        return "server"  # the event writer waiting for work
     if any(needle in frame for frame in frames for needle in FULL_PATH):
         return "full path"
     if any("TaskRouterFastPath.__call__ (" in frame for frame in frames):
         return "fast path"
-    return "background" if any("BackgroundWorker.run_forever (" in frame for frame in frames) else "server"
+    return "background" if any("JobRunner.run_forever (" in frame for frame in frames) else "server"
 
 
 def area_of(frames: Frames) -> str:
@@ -74,6 +82,10 @@ def cpu_table(counts: Counter[tuple[str, str]], window: dict[str, float], rate: 
     `sqlite_us`: SQLite's C calls per full-path event, measured in-process (under load they run without the GIL).
     """
     events = {"full path": window["accepted"], "fast path": window.get("ignored", 0)}
+    if not events["fast path"]:  # every event a worker event: the fast path's parsing is part of the full path
+        for area, path in list(counts):
+            if path == "fast path":
+                counts[area, "full path"] += counts.pop((area, path))
     every = sum(events.values())
     total = window["cpu"] * 1e6 / every  # µs of CPU per event, from /proc
     held = sum(counts.values()) / rate * 1e6 / every
@@ -102,7 +114,8 @@ def wall_table(counts: Counter[tuple[str, str]], window: dict[str, float], rate:
     """Thread time per full-path event on the full path's SQL, from the `--idle` recording."""
     full = window["accepted"]
     rows = ["| on the full path (thread time, CPU or waiting) | ms per full-path event |", "|---|---|"]
-    for name in ("BEGIN IMMEDIATE (SQLite's write lock)", "sqlite3 statement execution", "commit"):
+    for name in ("BEGIN IMMEDIATE (SQLite's write lock)", "hot statements (adapters/hot.py, on the DB-API cursor)",
+                 "sqlite3 statement execution", "commit"):  # fmt: skip
         rows.append(f"| {name} | {counts[name, 'full path'] / rate * 1e3 / full:.2f} |")
     rest = sum(n for (area, path), n in counts.items() if path == "full path") / rate * 1e3 / full
     rows.append(f"| **all of the full path** | **{rest:.2f}** |")
@@ -122,10 +135,10 @@ def report(
     return "\n".join([
         cpu_table(read(raw["cpu"]), cpu, rate, alone["sqlite_us"]),
         "",
-        f"For comparison, the same mix in-process on one thread (no gunicorn, no contention): "
-        f"{alone['full_us']:.0f} µs of CPU per full-path event, of which SQLite's C calls {alone['sqlite_us']:.0f} "
-        f"(the commit {alone['commit_us']:.0f}; cProfile on thread CPU); {alone['fast_us']:.0f} µs per fast-path "
-        f"event. Bare Flask under the same load: {alone['bare_us']:.0f} µs of CPU per request (both workers, /proc).",
+        f"For comparison, the same mix in-process, one request at a time (no gunicorn, no contention): "
+        f"{alone['full_us']:.0f} µs of process CPU per event, of which SQLite's C calls {alone['sqlite_us']:.0f} "
+        f"(the commit {alone['commit_us']:.0f}; cProfile on the event writer's thread CPU). Bare Flask under the "
+        f"same load: {alone['bare_us']:.0f} µs of CPU per request (both workers, /proc).",
         "",
         f"CPU window: {every:.0f} events in this worker ({cpu['accepted'] / every:.0%} on the full path), "
         f"{cpu['cpu']:.1f} s of CPU over {cpu['seconds']:.1f} s, {cpu['switches'] / every:.1f} context switches per "
