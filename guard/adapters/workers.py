@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -13,49 +11,14 @@ from sqlalchemy.engine import Dialect
 
 from guard.adapters.db import connected
 from guard.adapters.hot import HotStatement
+from guard.adapters.state_rows import state_from_row
 from guard.adapters.tables import activity, ignore_rule, processed_event, worker_state
-from guard.core.cause import Cause
-from guard.core.changes import Changes
-from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
-from guard.core.state import Intended, WorkerState
-from guard.core.verdict import Kind, Verdict
+from guard.core.state import WorkerState
+from guard.core.verdict import Kind
 
 PK = ("account_sid", "workspace_sid", "worker_sid")
 STATE_COLUMNS = tuple(column.name for column in worker_state.c if column.name not in PK)
-
-
-def state_from_row(row: Mapping[str, Any]) -> WorkerState:
-    """A stored row (with the intended-value rule joined in, if any) as the core's WorkerState."""
-    intended = None
-    if row.get("intended_by"):
-        intended = Intended(row["intended_by"], row["intended_at"], row.get("intended_value"))
-    return WorkerState(
-        name=row["name"],
-        verdict=Verdict.from_fields(row),
-        since=row["since"],
-        updated_at=row["updated_at"],
-        version=row["version"],
-        occurred_ms=row["occurred_ms"],
-        last_alert_at=row["last_alert_at"],
-        intended=intended,
-        activity_sid=row["activity_sid"],
-        activity_name=row["activity_name"],
-        available=row["available"],
-        urgent_at=row["urgent_at"],
-        trusted=Trusted(**trusted) if (trusted := _json(row["trusted"])) else NOTHING_TRUSTED,
-        attributes=row["attributes"],
-        changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
-        cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,
-    )
-
-
-def _json(text: str | None) -> Any:
-    """A JSON column's value; None when empty or unreadable (a column the guard wrote, but never trusted blindly)."""
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return None
 
 
 @functools.cache
