@@ -4,6 +4,7 @@ Heroku sets PORT, DYNO and WEB_CONCURRENCY; gunicorn reads WEB_CONCURRENCY itsel
 """
 
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -19,8 +20,9 @@ except ConfigError as err:
 
 # Prometheus multiprocess mode: each worker writes its counters here and /metrics adds them up.
 # It must be set before the workers import prometheus_client.
+OWN_METRICS_DIR = None  # the directory made here, removed when the master exits (one set by you stays)
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="guard-metrics-")
+    OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="guard-metrics-")
 
 # HOST and PORT apart: `PORT=8001 make run` moves the demo and keeps it on loopback. Only a Heroku dyno
 # (DYNO set), whose port only its router reaches, or an explicit HOST listens beyond this machine.
@@ -65,3 +67,9 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory this start made: every start makes a fresh one."""
+    if OWN_METRICS_DIR:
+        shutil.rmtree(OWN_METRICS_DIR, ignore_errors=True)

@@ -134,3 +134,12 @@ def test_counters_add_up_across_two_gunicorn_workers(tmp_path):
             assert sample(text, "guard_workers_in_drift") == 60
         writers = {int(path.stem.rsplit("_", 1)[-1]) for path in metrics_dir.glob("counter_*.db")}
     assert writers & first and writers - first  # the old and the new workers both counted, and were added up
+
+
+def test_the_metrics_directory_gunicorn_made_is_removed_when_it_exits(tmp_path):
+    """Every start without PROMETHEUS_MULTIPROC_DIR makes a fresh directory: one left per start would pile up."""
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db", "TMPDIR": str(tmp_path)}
+    with Gunicorn(env, tmp_path / "gunicorn.log") as service:
+        assert requests.get(service.url.replace("/taskrouter/events", "/metrics"), timeout=5).ok
+        assert len(list(tmp_path.glob("guard-metrics-*"))) == 1  # made by this start
+    assert not list(tmp_path.glob("guard-metrics-*"))

@@ -52,7 +52,7 @@ def test_a_click_acknowledged_before_a_crash_is_applied_after_the_restart(tmp_pa
         answered = wait_for(lambda: slack.answers_to(1), timeout=20)
     figures.add(
         "Slack click, then SIGKILL",
-        "a click acknowledged by a process with no background worker, then SIGKILL of master and workers; restart",
+        "a click acknowledged by a process with no background jobs, then SIGKILL of master and workers; restart",
         1,
         [answer.status_code],
         "pytest tests/slack_fix/test_process.py -k crash",
