@@ -72,3 +72,22 @@ def _record_or_error(services, event):
         return services.writer.record(event)
     except Exception as err:  # noqa: BLE001 - the test asserts which
         return type(err).__name__
+
+
+def test_a_batch_waits_one_deadline_in_all_not_one_per_event(services, monkeypatch):
+    """Event Streams gives a whole batch 5 s: its events share one deadline, so a slow batch answers 503 in time."""
+    monkeypatch.setattr(writer_module, "WAIT_SECONDS", 1.0)
+    monkeypatch.setattr(writer_module, "MAX_BATCH", 1)  # one event per commit
+    apply_event = services.pipeline.apply_event
+
+    def slow_apply(tx, snapshot, now):  # a database taking 0.2 s per event: 2 s for ten, each well under 1 s
+        time.sleep(0.2)
+        return apply_event(tx, snapshot, now)
+
+    monkeypatch.setattr(services.pipeline, "apply_event", slow_apply)
+    with pytest.raises(TimeoutError):
+        services.writer.record_all([snapshot(n, contact_uri="client:wrong") for n in range(1, 11)])
+    deadline = time.monotonic() + 30  # the writer still commits the rest: the sender's retry is a duplicate
+    while stored_state(services, key(10)) is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert {stored_state(services, key(n))["verdict"] for n in range(1, 11)} == {"mismatch"}

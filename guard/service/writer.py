@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import cast
 
@@ -27,7 +28,9 @@ from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.writer")
 MAX_BATCH = 64  # events to one transaction: enough to share a commit, few enough to keep each wait short
-WAIT_SECONDS = SQLITE_BUSY_SECONDS + 2  # past it the request gives up (503): the sender retries
+# One deadline for all of a request's events (one, or an Event Streams batch): past it the request gives up
+# (503) and the sender retries. Inside Event Streams' 5 s; the writer's own turn gives up after SQLITE_BUSY_SECONDS.
+WAIT_SECONDS = SQLITE_BUSY_SECONDS + 1
 _STOP = object()
 Item = tuple[WorkerSnapshot, "_Slot"]
 UNAVAILABLE = (OperationalError, DatabaseBusy, DatabaseFileMissing)  # a whole batch meets these alike
@@ -61,9 +64,9 @@ class _Slot:
             self._ready.release()
             return False
 
-    def wait(self) -> Decision:
-        """The decision once committed, or the error raised here; TimeoutError past WAIT_SECONDS (503)."""
-        if not self._ready.acquire(timeout=WAIT_SECONDS) and not self.abandon():
+    def wait(self, deadline: float) -> Decision:
+        """The decision once committed, or the error raised here; TimeoutError past `deadline` (503)."""
+        if not self._ready.acquire(timeout=max(0.0, deadline - time.monotonic())) and not self.abandon():
             raise TimeoutError(f"no commit within {WAIT_SECONDS} s")  # 503 (handlers/errors.py)
         if self.error is not None:
             raise self.error
@@ -95,14 +98,14 @@ class EventWriter:
 
     def record_all(self, snapshots: Sequence[WorkerSnapshot]) -> list[Outcome]:
         """Queue snapshots (one, or an Event Streams batch) at once; announce each once committed; the outcomes."""
-        slots = [_Slot() for _ in snapshots]
+        slots, deadline = [_Slot() for _ in snapshots], time.monotonic() + WAIT_SECONDS
         for item in zip(snapshots, slots, strict=True):
             self._queue.put(item)
         self._running()
         outcomes: list[Outcome] = []
         try:
             for slot in slots:
-                decision = slot.wait()
+                decision = slot.wait(deadline)
                 self.pipeline.announce(decision)  # on the request's thread: the writer goes back to writing
                 outcomes.append(decision.outcome)
         except BaseException:
