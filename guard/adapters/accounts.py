@@ -35,8 +35,9 @@ class AccountDirectory:
 
     def account_for(self, account_sid: str | None) -> Account | None:
         """The account whose token signs requests from `account_sid`; None for an unknown account."""
-        if not self.settings.listed_accounts:
-            return self.accounts[0]  # single-account set-up: TWILIO_AUTH_TOKEN decides
+        if not self.settings.listed_accounts:  # one account: its token decides, and the SID too once it is set
+            only = self.accounts[0]
+            return only if only.sid is None or account_sid in (None, only.sid) else None
         return next((a for a in self.accounts if a.sid == account_sid), None)
 
     def serves(self, account_sid: str) -> bool:

@@ -30,7 +30,7 @@ class Credentials:
 
 @dataclass(frozen=True)
 class Account:
-    """One account; `sid` is None for the single-account set-up, which answers for any AccountSid."""
+    """One account; `sid` is None for a single-account set-up without TWILIO_ACCOUNT_SID (any AccountSid)."""
 
     sid: str | None
     name: str = ""

@@ -4,7 +4,16 @@ from typing import ClassVar
 
 import pytest
 
-from tests.helpers import ANN_URI, AUTH_TOKEN, sign, stored_state, worker_event
+from tests.helpers import (
+    ACCOUNT_SID,
+    ANN_URI,
+    AUTH_TOKEN,
+    cloudevent,
+    post_cloudevents,
+    sign,
+    stored_state,
+    worker_event,
+)
 from tests.taskrouter_events.support import KEY, row_count
 
 
@@ -90,3 +99,13 @@ class TestBehindTlsProxy:
 def test_validation_off_accepts_unsigned_events(client, services, settings_overrides):
     assert client.post("/taskrouter/events", data=worker_event(contact_uri="sip:x")).status_code == 204
     assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"account_sid": ACCOUNT_SID}])
+def test_one_account_with_its_sid_set_refuses_events_naming_another(taskrouter, client, services, settings_overrides):
+    """Signed with the token, but for another account: 403 on both intakes, nothing stored; its own still pass."""
+    stranger = "AC" + "e" * 32
+    assert taskrouter.post(worker_event(contact_uri="sip:x", AccountSid=stranger)).status_code == 403
+    assert post_cloudevents(client, [cloudevent(account_sid=stranger)]).status_code == 403
+    assert row_count(services) == 0
+    assert taskrouter.post(worker_event(contact_uri="sip:x")).status_code == 204
