@@ -78,13 +78,13 @@ def test_a_batch_waits_one_deadline_in_all_not_one_per_event(services, monkeypat
     """Event Streams gives a whole batch 5 s: its events share one deadline, so a slow batch answers 503 in time."""
     monkeypatch.setattr(writer_module, "WAIT_SECONDS", 1.0)
     monkeypatch.setattr(writer_module, "MAX_BATCH", 1)  # one event per commit
-    apply_event = services.pipeline.apply_event
+    apply_events = services.pipeline.apply_events
 
-    def slow_apply(tx, snapshot, now):  # a database taking 0.2 s per event: 2 s for ten, each well under 1 s
-        time.sleep(0.2)
-        return apply_event(tx, snapshot, now)
+    def slow_apply(tx, snapshots, now):  # a database taking 0.2 s per event: 2 s for ten, each well under 1 s
+        time.sleep(0.2 * len(snapshots))
+        return apply_events(tx, snapshots, now)
 
-    monkeypatch.setattr(services.pipeline, "apply_event", slow_apply)
+    monkeypatch.setattr(services.pipeline, "apply_events", slow_apply)
     with pytest.raises(TimeoutError):
         services.writer.record_all([snapshot(n, contact_uri="client:wrong") for n in range(1, 11)])
     deadline = time.monotonic() + 30  # the writer still commits the rest: the sender's retry is a duplicate

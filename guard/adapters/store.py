@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
@@ -20,8 +21,10 @@ from guard.adapters.sqlite import file_identity, sqlite_file
 from guard.adapters.sqlite_writers import Checkpoints
 from guard.adapters.worker_listing import WorkerListing
 from guard.adapters.workers import WorkerStates, key_params
+from guard.core.alerts import Alert
 from guard.core.decision import REMEDIATION_ACTOR, Decision
 from guard.core.snapshot import WorkerKey
+from guard.core.state import WorkerState
 from guard.core.statuses import AlertStatus, Channel, RemediationStatus
 
 
@@ -44,56 +47,64 @@ class Transaction:
         return cls(*(repository(bind) for repository in repositories))
 
     def apply(self, key: WorkerKey, decision: Decision, now: datetime) -> None:
-        """Write what the core decided: the new state, the alert into the outbox, the removal into the queue.
+        """Write what the core decided about one worker (see apply_all)."""
+        self.apply_all([(key, decision)], now)
 
-        The one place a WorkerState and an Alert become rows (workers.state_from_row and
-        alerts.alert_from_row read them back).
+    def apply_all(self, decisions: Sequence[tuple[WorkerKey, Decision]], now: datetime) -> None:
+        """Write what the core decided about distinct workers: states, alerts into the outbox, removals queued.
+
+        Their states go in one statement. The one place a WorkerState and an Alert become rows
+        (workers.state_from_row and alerts.alert_from_row read them back).
         """
-        state, alert = decision.state, decision.alert
-        if state is not None:
-            self.workers.write(
-                key,
-                {
-                    "name": state.name,
-                    **state.verdict.fields(),
-                    "version": state.version,
-                    "occurred_ms": state.occurred_ms,
-                    "since": state.since,
-                    "updated_at": state.updated_at,
-                    "last_alert_at": state.last_alert_at,
-                    "activity_sid": state.activity_sid,
-                    "activity_name": state.activity_name,
-                    "available": state.available,
-                    "urgent_at": state.urgent_at,
-                    "trusted": json.dumps(asdict(state.trusted), ensure_ascii=False),
-                    "attributes": state.attributes,
-                    "changes": json.dumps(state.changes.as_json(), ensure_ascii=False) if state.changes else None,
-                    "cause": json.dumps(state.cause.as_json(), ensure_ascii=False) if state.cause else None,
-                },
-            )
-        if alert is not None:
-            done = alert.channel is Channel.LOG  # a log-only alert is delivered the moment it is written
-            # Held a few seconds for the lookup of who made the change, so one Slack message can say it all.
-            held = decision.lookup.hold_seconds if decision.lookup is not None and not done else 0.0
-            due = alert.created_at + timedelta(seconds=held)
-            alert_id = self.alerts.insert(
-                {
-                    **key_params(alert.key),
-                    "kind": alert.kind.value,
-                    "channel": alert.channel.value,
-                    "payload": json.dumps(alert.fields(), ensure_ascii=False),
-                    "status": AlertStatus.DELIVERED if done else AlertStatus.PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": due,
-                    "created_at": alert.created_at,
-                    "delivered_at": alert.created_at if done else None,
-                }
-            )
-        if decision.lookup is not None and alert is not None:
-            self.causes.queue(alert_id, key, decision.lookup, now)
-        if decision.remove and state is not None:
-            value = state.verdict.actual
-            self.records.add_remediation(key, REMEDIATION_ACTOR, RemediationStatus.PENDING, value, "queued", now)
+        self.workers.write_all([(key, _state_row(d.state)) for key, d in decisions if d.state is not None])
+        for key, decision in decisions:
+            state, alert = decision.state, decision.alert
+            if alert is not None:
+                alert_id = self.alerts.insert(_alert_row(alert, decision))
+                if decision.lookup is not None:
+                    self.causes.queue(alert_id, key, decision.lookup, now)
+            if decision.remove and state is not None:
+                value = state.verdict.actual
+                self.records.add_remediation(key, REMEDIATION_ACTOR, RemediationStatus.PENDING, value, "queued", now)
+
+
+def _state_row(state: WorkerState) -> dict[str, Any]:
+    """A WorkerState as worker_state's columns (all but the key)."""
+    return {
+        "name": state.name,
+        **state.verdict.fields(),
+        "version": state.version,
+        "occurred_ms": state.occurred_ms,
+        "since": state.since,
+        "updated_at": state.updated_at,
+        "last_alert_at": state.last_alert_at,
+        "activity_sid": state.activity_sid,
+        "activity_name": state.activity_name,
+        "available": state.available,
+        "urgent_at": state.urgent_at,
+        "trusted": json.dumps(asdict(state.trusted), ensure_ascii=False),
+        "attributes": state.attributes,
+        "changes": json.dumps(state.changes.as_json(), ensure_ascii=False) if state.changes else None,
+        "cause": json.dumps(state.cause.as_json(), ensure_ascii=False) if state.cause else None,
+    }
+
+
+def _alert_row(alert: Alert, decision: Decision) -> dict[str, Any]:
+    """An alert as an outbox row: a log-only alert is delivered the moment it is written."""
+    done = alert.channel is Channel.LOG
+    # Held a few seconds for the lookup of who made the change, so one Slack message can say it all.
+    held = decision.lookup.hold_seconds if decision.lookup is not None and not done else 0.0
+    return {
+        **key_params(alert.key),
+        "kind": alert.kind.value,
+        "channel": alert.channel.value,
+        "payload": json.dumps(alert.fields(), ensure_ascii=False),
+        "status": AlertStatus.DELIVERED if done else AlertStatus.PENDING,
+        "attempts": 0,
+        "next_attempt_at": alert.created_at + timedelta(seconds=held),
+        "created_at": alert.created_at,
+        "delivered_at": alert.created_at if done else None,
+    }
 
 
 class Store:

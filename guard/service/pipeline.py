@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import datetime
 
 from guard.adapters.accounts import AccountDirectory
 from guard.adapters.store import Store, Transaction
+from guard.adapters.worker_batches import Claim
 from guard.clock import utcnow
 from guard.config import Settings
 from guard.core.actions import decide_available, decide_intended, decide_removal, reminder
@@ -44,17 +45,32 @@ class Pipeline:
         """Process one snapshot in a transaction of its own: dedup, order, judge, save, queue an alert if it moved."""
         now = self.clock()
         with self.store.transaction() as tx:
-            decision = self.apply_event(tx, snapshot, now)
+            [decision] = self.apply_events(tx, [snapshot], now)
         self.announce(decision)
         return decision.outcome
 
-    def apply_event(self, tx: Transaction, snapshot: WorkerSnapshot, now: datetime) -> Decision:
-        """Within `tx`: claim the event, load the state, let the core decide once, apply; announce after commit."""
-        fresh, stored, learned = tx.workers.claim(snapshot, now)
+    def apply_events(self, tx: Transaction, snapshots: Sequence[WorkerSnapshot], now: datetime) -> list[Decision]:
+        """Within `tx`, in order: claim each event, load its worker, let the core decide once, apply.
+
+        A few statements per run of distinct workers (adapters/worker_batches.py); a worker met again
+        starts a new run, so its second event is judged against what the first one left. Announce after commit.
+        """
+        decisions: list[Decision] = []
+        for run in _distinct_runs(snapshots):
+            claims = tx.workers.claim_all(run, now)
+            judged = [self._judge(snapshot, claim, now) for snapshot, claim in zip(run, claims, strict=True)]
+            tx.apply_all([(snapshot.key, decision) for snapshot, decision in zip(run, judged, strict=True)], now)
+            decisions += judged
+        return decisions
+
+    def _judge(self, snapshot: WorkerSnapshot, claim: Claim, now: datetime) -> Decision:
+        """The core's decision on a claimed snapshot (DUPLICATE for an event seen before); log a stale one."""
+        fresh, stored, learned = claim
+        if not fresh:
+            return DUPLICATE
         if snapshot.activity is not None:  # what activity.* events or the REST API taught the guard
             snapshot = replace(snapshot, activity=snapshot.activity.with_learned(learned))
-        decision = decide(snapshot, stored, self.rules_for(snapshot.key), now) if fresh else DUPLICATE
-        tx.apply(snapshot.key, decision, now)
+        decision = decide(snapshot, stored, self.rules_for(snapshot.key), now)
         if decision.outcome in _LOGGED:
             level = logging.WARNING if decision.outcome is Outcome.REPLAY else logging.INFO
             fields = {"worker_sid": snapshot.key.worker_sid, "source": snapshot.source, "version": snapshot.version}
@@ -168,3 +184,15 @@ class Pipeline:
             ALERTS.labels(alert.kind.value, "queued" if to_slack else "logged").inc()
             if to_slack:
                 self.wake()
+
+
+def _distinct_runs(snapshots: Sequence[WorkerSnapshot]) -> Iterator[list[WorkerSnapshot]]:
+    """The snapshots in order, cut wherever a worker comes again."""
+    run: list[WorkerSnapshot] = []
+    for snapshot in snapshots:
+        if snapshot.key in {other.key for other in run}:
+            yield run
+            run = []
+        run.append(snapshot)
+    if run:
+        yield run

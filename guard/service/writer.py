@@ -139,38 +139,45 @@ class EventWriter:
             if first is _STOP:
                 return
             items: list[Item] = [first]  # type: ignore[list-item]
-            while len(items) < MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    self._queue.put(_STOP)  # after this batch
-                    break
-                items.append(item)  # type: ignore[arg-type]
-            # One order of workers in every batch (kept per worker): two PostgreSQL writers never deadlock.
-            items.sort(key=lambda item: (item[0].key.account_sid, item[0].key.workspace_sid, item[0].key.worker_sid))
-            for (_, slot), answer in zip(items, self._write_batch([snapshot for snapshot, _ in items]), strict=True):
+            for (_, slot), answer in zip(items, self._write_batch(items), strict=True):
                 if isinstance(answer, BaseException):
                     slot.fill(error=answer)
                 elif slot.fill(answer):  # its request gave up waiting: announced here, never lost
                     self.pipeline.announce(answer)
             self.pipeline.store.checkpoint()  # after the answers, outside the write turn
 
-    def _write_batch(self, snapshots: list[WorkerSnapshot]) -> list[Decision | BaseException]:
-        """One transaction for the batch: each event's decision once committed, or the error it met."""
-        pipeline, now = self.pipeline, self.pipeline.clock()
+    def _take_queued(self, items: list[Item]) -> None:
+        """Add what has queued up to `items` (up to MAX_BATCH), in one order of workers.
+
+        Taken once the write turn is ours: what queued while the writer waited for it joins this batch.
+        The order is kept per worker; two PostgreSQL writers taking their workers in one order never deadlock.
+        """
+        while len(items) < MAX_BATCH:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is _STOP:
+                self._queue.put(_STOP)  # after this batch
+                break
+            items.append(item)  # type: ignore[arg-type]
+        items.sort(key=lambda item: (item[0].key.account_sid, item[0].key.workspace_sid, item[0].key.worker_sid))
+
+    def _write_batch(self, items: list[Item]) -> list[Decision | BaseException]:
+        """One transaction for the batch (it grows in place): each event's decision once committed, or its error."""
+        pipeline = self.pipeline
         try:
             with pipeline.store.transaction() as tx:
-                return [pipeline.apply_event(tx, snapshot, now) for snapshot in snapshots]
+                self._take_queued(items)  # the turn is ours (SQLite): all that queued meanwhile comes along
+                return list(pipeline.apply_events(tx, [snapshot for snapshot, _ in items], pipeline.clock()))
         except UNAVAILABLE as err:  # the database cannot take writes now: every request says so (503)
-            return [err] * len(snapshots)
+            return [err] * len(items)
         except Exception:  # noqa: BLE001 - each event on its own: one bad event cannot fail the others
             answers: list[Decision | BaseException] = []
-            for snapshot in snapshots:
+            for snapshot, _ in items:
                 try:
                     with pipeline.store.transaction() as tx:
-                        answers.append(pipeline.apply_event(tx, snapshot, pipeline.clock()))
+                        answers.extend(pipeline.apply_events(tx, [snapshot], pipeline.clock()))
                 except Exception as err:  # noqa: BLE001 - the request answers it (503, or 500 and logged)
                     answers.append(err)
             return answers

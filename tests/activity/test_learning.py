@@ -2,7 +2,8 @@
 
 import time
 
-from tests.activity.conftest import WRONG, activity_event, outbox
+from handlers.taskrouter_events import snapshot_from_fields
+from tests.activity.conftest import BREAK_SID, WRONG, activity_event, outbox
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
 
 READY_SID = "WA" + "4" * 32
@@ -85,3 +86,18 @@ def test_an_activities_api_outage_is_logged_and_the_next_round_tries_again(servi
     assert '"event": "activities_fetch_failed"' in capsys.readouterr().out
     fake_api.faults.clear()
     assert services.jobs.by_name["activities"].run() == 4
+
+
+def test_each_event_of_a_batch_gets_what_was_learned_about_its_own_activity(taskrouter, services):
+    taskrouter.post(activity_callback())  # Ready routes tasks; Break is unknown (not guessed available)
+    forms = [
+        activity_event(1, "Break", BREAK_SID, contact_uri=WRONG, sid=worker_sid(1)),
+        activity_event(1, "Ready", READY_SID, contact_uri=WRONG, sid=worker_sid(2)),
+    ]
+    pipeline = services.pipeline
+    with services.store.transaction() as tx:  # one transaction, as the event writer batches them
+        pipeline.apply_events(tx, [snapshot_from_fields(form, form["EventType"]) for form in forms], pipeline.clock())
+    assert sorted((p["worker_sid"], kind) for kind, p in outbox(services)) == [
+        (worker_sid(1), "drift"),
+        (worker_sid(2), "urgent"),
+    ]
