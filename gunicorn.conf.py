@@ -29,8 +29,8 @@ if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 bind = settings.bind
 # Threads, not one request per process: a client that trickles its headers holds one thread, not the
 # whole worker, and the main loop keeps answering (README "Reliability": sync workers went silent with 2
-# such clients; 2 workers of 8 threads keep /healthz at its usual latency with 14). Each thread needs
-# at most one database connection, within the pool (guard.adapters.db).
+# such clients; 2 workers of 8 threads keep /healthz at its usual latency with 8, and with 14 when they
+# spread evenly). Each thread needs at most one database connection, within the pool (guard.adapters.db).
 worker_class = "gthread"
 threads = 8
 # Heroku sends SIGTERM and SIGKILLs 30 s later: finish in-flight requests well before that.
