@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, text, union_all
+from sqlalchemy import Connection, and_, bindparam, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
@@ -56,9 +56,9 @@ def _build(dialect: str, name: str, count: int) -> Any:
         return claim.on_conflict_do_nothing().returning(*(processed_event.c[n] for n in EVENT_COLUMNS[:3]))
     if name == "lock":  # PostgreSQL: unnest keeps the array's order
         return text("SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest(CAST(:keys AS text[])) k")
-    if name == "states":  # one lookup by key per worker: an OR of keys let PostgreSQL scan a whole workspace
-        by_key = (and_(*(worker_state.c[n] == _typed(worker_state, n, row) for n in PK)) for row in range(count))
-        return union_all(*(with_intended(worker_state).where(key) for key in by_key))
+    if name == "states":  # the IN lets PostgreSQL look the workers up by key: the OR alone scanned their workspace
+        sids = worker_state.c.worker_sid.in_([_typed(worker_state, "worker_sid", row) for row in range(count)])
+        return with_intended(worker_state).where(sids, _any_of(worker_state, PK, count))
     if name == "learned":
         return select(*(activity.c[n] for n in (*ACTIVITY_KEY, "available"))).where(
             _any_of(activity, ACTIVITY_KEY, count)
