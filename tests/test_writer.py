@@ -5,7 +5,10 @@ import time
 from dataclasses import replace
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
+from guard.adapters import sqlite_writers
 from guard.core.decision import Outcome
 from guard.core.snapshot import WorkerKey
 from guard.service import writer as writer_module
@@ -91,3 +94,45 @@ def test_a_batch_waits_one_deadline_in_all_not_one_per_event(services, monkeypat
     while stored_state(services, key(10)) is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert {stored_state(services, key(n))["verdict"] for n in range(1, 11)} == {"mismatch"}
+
+
+def test_an_event_whose_own_commit_fails_on_the_retry_gets_that_error_and_the_rest_their_answers(services):
+    """A failed batch is retried one event at a time; an event is answered only once its own commit succeeds."""
+    commits = []
+
+    def first_commit_fails(_connection):
+        commits.append(1)
+        if len(commits) == 1:
+            raise OperationalError("COMMIT", {}, RuntimeError("disk I/O error"))
+
+    unstorable = replace(snapshot(2), version=2**70)  # fails the batch (and then itself), before any commit
+    items = [(s, writer_module._Slot()) for s in (snapshot(1), unstorable, snapshot(3))]
+    event.listen(services.store.engine, "commit", first_commit_fails)
+    try:
+        answers = services.writer._write_batch(items)
+    finally:
+        event.remove(services.store.engine, "commit", first_commit_fails)
+    assert type(answers[0]).__name__ == "OperationalError"  # worker 1: not committed
+    assert isinstance(answers[1], Exception)
+    assert len(answers) == 3 and answers[2].outcome is Outcome.RECORDED
+    assert stored_state(services, key(1)) is None
+    assert stored_state(services, key(3))["verdict"] == "ok"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the write turn is SQLite's
+def test_events_queued_during_an_outage_are_all_answered_with_it_not_one_turn_each(services, monkeypatch):
+    """SQLite's turn not to be had: every event queued meanwhile gets the 503 at once, none waits its own 3 s."""
+    monkeypatch.setattr(sqlite_writers, "SQLITE_BUSY_SECONDS", 0.2)
+    monkeypatch.setattr(writer_module, "WAIT_SECONDS", 1.5)  # one turn per event would take 0.2 s × 8
+    outcomes = {}
+    with services.store.transaction() as tx:
+        tx.workers.lock(key(99))  # holds the write turn: every writer attempt gives up after 0.2 s
+        requests = [
+            threading.Thread(target=lambda n=n: outcomes.__setitem__(n, _record_or_error(services, snapshot(n))))
+            for n in range(1, 9)
+        ]
+        for request in requests:
+            request.start()
+        for request in requests:
+            request.join()
+    assert set(outcomes.values()) == {"DatabaseBusy"}

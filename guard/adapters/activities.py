@@ -71,12 +71,16 @@ class Activities:
 
     def workers_in(self, fact: ActivityFact, available: bool | None) -> list[WorkerKey]:
         """The workers in the fact's activity whose stored availability is not `available` yet."""
-        query = select(worker_state.c.worker_sid).where(
-            worker_state.c.account_sid == fact.account_sid,
-            worker_state.c.workspace_sid == fact.workspace_sid,
-            worker_state.c.activity_sid == fact.sid,
-            worker_state.c.available.is_distinct_from(available),
-        )
+        query = (
+            select(worker_state.c.worker_sid)
+            .where(
+                worker_state.c.account_sid == fact.account_sid,
+                worker_state.c.workspace_sid == fact.workspace_sid,
+                worker_state.c.activity_sid == fact.sid,
+                worker_state.c.available.is_distinct_from(available),
+            )
+            .order_by(worker_state.c.worker_sid)
+        )  # locked in this order: the event writer's, so neither deadlocks
         with connected(self.bind) as connection:
             sids = connection.execute(query).scalars().all()
         return [WorkerKey(fact.account_sid, fact.workspace_sid, sid) for sid in sids]

@@ -97,15 +97,17 @@ def _key_values(key: WorkerKey) -> dict[str, str]:
 
 
 def claim_all(connection: Connection, snapshots: Sequence[WorkerSnapshot], now: datetime) -> list[Claim]:
-    """Claim the events' ids, lock and read their (distinct) workers: a Claim per snapshot, in order."""
+    """Lock the (distinct) workers, claim the events' ids, read the workers: a Claim per snapshot, in order."""
+    dialect = connection.dialect
+    if dialect.name == "postgresql":  # a lock per worker (one with no row yet too), in the batch's sorted order,
+        # before the claims: a claim waits on another writer's uncommitted claim, never while holding what it needs
+        names = ["/".join(_key_values(snapshot.key).values()) for snapshot in snapshots]
+        _statement(dialect, "lock", 0).run(connection, {"keys": names})
     fresh = _claim_events(connection, snapshots, now)
     claimed = [snapshot for snapshot, new in zip(snapshots, fresh, strict=True) if new]
     if not claimed:
         return [DUPLICATE_CLAIM] * len(snapshots)
-    dialect, keys = connection.dialect, [_key_values(snapshot.key) for snapshot in claimed]
-    if dialect.name == "postgresql":  # a lock per worker (one with no row yet too), in the batch's sorted order
-        names = ["/".join(key.values()) for key in keys]
-        _statement(dialect, "lock", 0).run(connection, {"keys": names})
+    keys = [_key_values(snapshot.key) for snapshot in claimed]
     found = _statement(dialect, "states", len(keys)).run(connection, _numbered(keys))
     states = {WorkerKey(*(row[n] for n in PK)): state_from_row(row) for row in found if row["verdict"] is not None}
     activities = _activity_keys(snapshots)

@@ -171,13 +171,15 @@ class EventWriter:
                 self._take_queued(items)  # the turn is ours (SQLite): all that queued meanwhile comes along
                 return list(pipeline.apply_events(tx, [snapshot for snapshot, _ in items], pipeline.clock()))
         except UNAVAILABLE as err:  # the database cannot take writes now: every request says so (503)
+            self._take_queued(items)  # what queued meanwhile meets the same outage: answered now, not a turn each
             return [err] * len(items)
         except Exception:  # noqa: BLE001 - each event on its own: one bad event cannot fail the others
             answers: list[Decision | BaseException] = []
             for snapshot, _ in items:
                 try:
                     with pipeline.store.transaction() as tx:
-                        answers.extend(pipeline.apply_events(tx, [snapshot], pipeline.clock()))
+                        [decision] = pipeline.apply_events(tx, [snapshot], pipeline.clock())
+                    answers.append(decision)  # once committed: a failed commit is this event's error
                 except Exception as err:  # noqa: BLE001 - the request answers it (503, or 500 and logged)
                     answers.append(err)
             return answers
