@@ -12,6 +12,7 @@ from guard.adapters import sqlite_writers
 from guard.core.decision import Outcome
 from guard.core.snapshot import WorkerKey
 from guard.service import writer as writer_module
+from guard.service.slot import Slot
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, email, stored_state, uri, worker_event, worker_sid
 
@@ -106,7 +107,7 @@ def test_an_event_whose_own_commit_fails_on_the_retry_gets_that_error_and_the_re
             raise OperationalError("COMMIT", {}, RuntimeError("disk I/O error"))
 
     unstorable = replace(snapshot(2), version=2**70)  # fails the batch (and then itself), before any commit
-    items = [(s, writer_module._Slot()) for s in (snapshot(1), unstorable, snapshot(3))]
+    items = [(s, Slot()) for s in (snapshot(1), unstorable, snapshot(3))]
     event.listen(services.store.engine, "commit", first_commit_fails)
     try:
         answers = services.writer._write_batch(items)
@@ -136,3 +137,27 @@ def test_events_queued_during_an_outage_are_all_answered_with_it_not_one_turn_ea
         for request in requests:
             request.join()
     assert set(outcomes.values()) == {"DatabaseBusy"}
+
+
+def test_requests_make_way_while_the_writer_holds_sqlites_write_turn_and_not_after(services, monkeypatch):
+    """Every process waits for SQLite's turn: request threads hold back until its commit. PostgreSQL has none."""
+    monkeypatch.setattr(writer_module, "MAKE_WAY_SECONDS", 0.05)
+    inside, release = threading.Event(), threading.Event()
+    apply_events = services.pipeline.apply_events
+
+    def held_apply(tx, snapshots, now):  # the writer, in its transaction, between two statements
+        inside.set()
+        release.wait(10)
+        return apply_events(tx, snapshots, now)
+
+    monkeypatch.setattr(services.pipeline, "apply_events", held_apply)
+    assert services.writer.make_way() is True  # no transaction: no wait
+    request = threading.Thread(target=services.writer.record, args=(snapshot(1),))
+    request.start()
+    assert inside.wait(10)
+    sqlite = services.store.engine.dialect.name == "sqlite"
+    assert services.writer.make_way() is not sqlite  # on SQLite: waited its 0.05 s, the turn still held
+    release.set()
+    request.join(10)
+    assert services.writer.make_way() is True
+    assert stored_state(services, key(1))["verdict"] == "ok"

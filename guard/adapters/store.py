@@ -122,6 +122,8 @@ class Store:
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.
         self._sqlite_identity = file_identity(self._sqlite_file) if self._sqlite_file else None
         self._checkpoints = Checkpoints(engine) if self._sqlite_file else None
+        # SQLite's writers take turns on the whole file, across processes (adapters/sqlite_writers.py).
+        self.turn_shared = self._sqlite_file is not None
 
     def checkpoint(self) -> None:
         """SQLite: copy the WAL back into the file now and then (the event writer, between its turns)."""

@@ -15,70 +15,29 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy.exc import OperationalError
 
 from guard.adapters.sqlite import DatabaseFileMissing
 from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, DatabaseBusy
+from guard.adapters.store import Transaction
 from guard.core.decision import Decision, Outcome
 from guard.core.snapshot import WorkerSnapshot
 from guard.service.pipeline import Pipeline
+from guard.service.slot import Slot
 
 log = logging.getLogger("guard.writer")
 MAX_BATCH = 64  # events to one transaction: enough to share a commit, few enough to keep each wait short
 # One deadline for all of a request's events (one, or an Event Streams batch): past it the request gives up
 # (503) and the sender retries. Inside Event Streams' 5 s; the writer's own turn gives up after SQLITE_BUSY_SECONDS.
 WAIT_SECONDS = SQLITE_BUSY_SECONDS + 1
+# How long a request thread holds back while its process's writer has SQLite's write turn (make_way).
+MAKE_WAY_SECONDS = 0.02
 _STOP = object()
-Item = tuple[WorkerSnapshot, "_Slot"]
+Item = tuple[WorkerSnapshot, Slot]
 UNAVAILABLE = (OperationalError, DatabaseBusy, DatabaseFileMissing)  # a whole batch meets these alike
-
-
-class _Slot:
-    """Where the writer leaves one event's decision (or error) for the request that waits on it.
-
-    A lock held from the start and released by the writer: cheaper than a Future's condition. Whoever
-    holds the decision last announces it (its log line, metrics, delivery): the request, or the writer
-    when the request gave up waiting, so no committed alert goes unlogged.
-    """
-
-    __slots__ = ("_ready", "abandoned", "decision", "error")
-    _handoff = threading.Lock()  # makes "filled" and "given up" exclusive; only contended on a timeout
-
-    def __init__(self) -> None:
-        """An empty slot."""
-        self.decision: Decision | None = None
-        self.error: BaseException | None = None
-        self.abandoned = False
-        self._ready = threading.Lock()
-        self._ready.acquire()
-
-    def fill(self, decision: Decision | None = None, error: BaseException | None = None) -> bool:
-        """The writer's answer (the decision, or the error it met); True when no request waits for it any more."""
-        with self._handoff:
-            self.decision, self.error = decision, error
-            if self.abandoned:
-                return True
-            self._ready.release()
-            return False
-
-    def wait(self, deadline: float) -> Decision:
-        """The decision once committed, or the error raised here; TimeoutError past `deadline` (503)."""
-        if not self._ready.acquire(timeout=max(0.0, deadline - time.monotonic())) and not self.abandon():
-            raise TimeoutError(f"no commit within {WAIT_SECONDS} s")  # 503 (handlers/errors.py)
-        if self.error is not None:
-            raise self.error
-        return cast(Decision, self.decision)
-
-    def abandon(self) -> bool:
-        """Stop waiting: True if the answer came just now (the caller has it), else the writer announces it."""
-        with self._handoff:
-            if self._ready.acquire(blocking=False):
-                return True
-            self.abandoned = True
-            return False
 
 
 class EventWriter:
@@ -91,6 +50,9 @@ class EventWriter:
         self._thread: threading.Thread | None = None
         self._pid = 0
         self._starting = threading.Lock()
+        self._turn_shared = pipeline.store.turn_shared
+        self._turn_free = threading.Event()  # cleared while this writer holds SQLite's write turn
+        self._turn_free.set()
 
     def record(self, snapshot: WorkerSnapshot) -> Outcome:
         """Queue one snapshot, wait until its batch is committed, announce it here; its outcome."""
@@ -98,7 +60,7 @@ class EventWriter:
 
     def record_all(self, snapshots: Sequence[WorkerSnapshot]) -> list[Outcome]:
         """Queue snapshots (one, or an Event Streams batch) at once; announce each once committed; the outcomes."""
-        slots, deadline = [_Slot() for _ in snapshots], time.monotonic() + WAIT_SECONDS
+        slots, deadline = [Slot() for _ in snapshots], time.monotonic() + WAIT_SECONDS
         for item in zip(snapshots, slots, strict=True):
             self._queue.put(item)
         self._running()
@@ -106,6 +68,7 @@ class EventWriter:
         try:
             for slot in slots:
                 decision = slot.wait(deadline)
+                self.make_way()
                 self.pipeline.announce(decision)  # on the request's thread: the writer goes back to writing
                 outcomes.append(decision.outcome)
         except BaseException:
@@ -114,6 +77,14 @@ class EventWriter:
                     self.pipeline.announce(rest.decision)
             raise
         return outcomes
+
+    def make_way(self) -> bool:
+        """Before a request's CPU work: wait (≤ MAKE_WAY_SECONDS) while this writer holds SQLite's write turn.
+
+        Every process waits for that turn, and the writer gives up the GIL in each statement: a request
+        thread that takes it meanwhile holds up all of them (BENCHMARKS.md, "make way"). True if the turn is free.
+        """
+        return self._turn_free.wait(MAKE_WAY_SECONDS)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then end the thread."""
@@ -163,11 +134,22 @@ class EventWriter:
             items.append(item)  # type: ignore[arg-type]
         items.sort(key=lambda item: (item[0].key.account_sid, item[0].key.workspace_sid, item[0].key.worker_sid))
 
+    @contextmanager
+    def _turn(self) -> Iterator[Transaction]:
+        """The pipeline's transaction; on SQLite, request threads make way from its first statement to its commit."""
+        try:
+            with self.pipeline.store.transaction() as tx:
+                if self._turn_shared:
+                    self._turn_free.clear()
+                yield tx
+        finally:
+            self._turn_free.set()
+
     def _write_batch(self, items: list[Item]) -> list[Decision | BaseException]:
         """One transaction for the batch (it grows in place): each event's decision once committed, or its error."""
         pipeline = self.pipeline
         try:
-            with pipeline.store.transaction() as tx:
+            with self._turn() as tx:
                 self._take_queued(items)  # the turn is ours (SQLite): all that queued meanwhile comes along
                 return list(pipeline.apply_events(tx, [snapshot for snapshot, _ in items], pipeline.clock()))
         except UNAVAILABLE as err:  # the database cannot take writes now: every request says so (503)
@@ -177,7 +159,7 @@ class EventWriter:
             answers: list[Decision | BaseException] = []
             for snapshot, _ in items:
                 try:
-                    with pipeline.store.transaction() as tx:
+                    with self._turn() as tx:
                         [decision] = pipeline.apply_events(tx, [snapshot], pipeline.clock())
                     answers.append(decision)  # once committed: a failed commit is this event's error
                 except Exception as err:  # noqa: BLE001 - the request answers it (503, or 500 and logged)

@@ -1,0 +1,54 @@
+"""Where the event writer leaves one event's answer for the request thread that waits on it."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import cast
+
+from guard.core.decision import Decision
+
+
+class Slot:
+    """Where the writer leaves one event's decision (or error) for the request that waits on it.
+
+    A lock held from the start and released by the writer: cheaper than a Future's condition. Whoever
+    holds the decision last announces it (its log line, metrics, delivery): the request, or the writer
+    when the request gave up waiting, so no committed alert goes unlogged.
+    """
+
+    __slots__ = ("_ready", "abandoned", "decision", "error")
+    _handoff = threading.Lock()  # makes "filled" and "given up" exclusive; only contended on a timeout
+
+    def __init__(self) -> None:
+        """An empty slot."""
+        self.decision: Decision | None = None
+        self.error: BaseException | None = None
+        self.abandoned = False
+        self._ready = threading.Lock()
+        self._ready.acquire()
+
+    def fill(self, decision: Decision | None = None, error: BaseException | None = None) -> bool:
+        """The writer's answer (the decision, or the error it met); True when no request waits for it any more."""
+        with self._handoff:
+            self.decision, self.error = decision, error
+            if self.abandoned:
+                return True
+            self._ready.release()
+            return False
+
+    def wait(self, deadline: float) -> Decision:
+        """The decision once committed, or the error raised here; TimeoutError past `deadline` (503)."""
+        if not self._ready.acquire(timeout=max(0.0, deadline - time.monotonic())) and not self.abandon():
+            raise TimeoutError("no commit before the deadline")  # 503 (handlers/errors.py)
+        if self.error is not None:
+            raise self.error
+        return cast(Decision, self.decision)
+
+    def abandon(self) -> bool:
+        """Stop waiting: True if the answer came just now (the caller has it), else the writer announces it."""
+        with self._handoff:
+            if self._ready.acquire(blocking=False):
+                return True
+            self.abandoned = True
+            return False
