@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +10,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.bodies import TOKEN
+from bench.connections import run_wrk, splits_line
 from bench.firehose import HERE, find_wrk, parse_wrk, peak_rss_mb
 from bench.fullpath_bodies import DRIFT_SHARE, MIX, FullPathMix
 from bench.storm import reset_postgres
@@ -72,12 +72,15 @@ def run(workdir: Path, seconds: int, rounds: int, postgres: str | None, connecti
     )  # fmt: skip
     mixes = {name: FullPathMix(servers[name].url, seed=n + 1) for n, name in enumerate(databases)}
     results: dict[str, list[dict[str, float]]] = {name: [] for name in servers}
+    splits: dict[str, list[list[int]]] = {name: [] for name in servers}
     rate = {name: 0.0 for name in mixes}
 
     def load(name: str, duration: int, bodies: Path) -> dict[str, float]:
         """One wrk run against one server."""
         command = wrk_command(wrk, servers[name].url, duration, bodies, connections)
-        return read_wrk(subprocess.run(command, capture_output=True, text=True).stdout)
+        output, split = run_wrk(command, servers[name].port, servers[name].worker_pids(), duration)
+        splits[name].append(split)
+        return read_wrk(output)
 
     try:
         for server in servers.values():
@@ -85,6 +88,8 @@ def run(workdir: Path, seconds: int, rounds: int, postgres: str | None, connecti
         for name, mix in mixes.items():  # warm-up, not recorded; it also tells how many bodies a round needs
             rate[name] = load(name, 1, bodies_file(mix, WARM_UP_BODIES, workdir / "warm-up.txt"))["rps"]
         load("bare", 1, workdir / "warm-up.txt")
+        for runs in splits.values():
+            runs.clear()
         for _ in range(rounds):
             for name, mix in mixes.items():
                 bodies = bodies_file(mix, int(rate[name] * seconds * 1.5) + 2000, workdir / f"{name}.txt")
@@ -110,6 +115,7 @@ def run(workdir: Path, seconds: int, rounds: int, postgres: str | None, connecti
         "sent": sum(r["rps"] * seconds for name in mixes for r in results[name]),
         "accepted": accepted,
         "peak_rss_mb": memory,
+        "splits": splits,
         "settings": f"{rounds} × {seconds} s per server, alternating, wrk -t{THREADS} -c{connections}, "
         "WEB_CONCURRENCY=2, gthread workers of 8 threads (gunicorn.conf.py; bench/bare.conf.py for bare)",
     }
@@ -139,5 +145,7 @@ def table(result: dict[str, Any]) -> str:
         "attribute updates drifts; 3,000 workers, versions rising per worker; fresh timestamps and a distinct Sid "
         f"on every body (~{result['sent']:.0f} sent to the guards, {result['repeated']} of them repeats). "
         f"Taken onto the full path (the rest answered by the fast path): {shares} events. Runs: {result['settings']}.",
+        "",
+        splits_line(result["splits"]),
     ]
     return "\n".join(rows)

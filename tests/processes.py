@@ -64,6 +64,7 @@ class Gunicorn:
         args: tuple[str, ...] = (),
         app: str = "wsgi:app",
         health_path: str = "/healthz",
+        cwd: Path = ROOT,
     ):
         """Prepare (not start) a gunicorn serving `app` on `port` with `env` layered over a minimal base."""
         self.port = port or free_port()
@@ -79,6 +80,7 @@ class Gunicorn:
         self.args = args
         self.app = app
         self.health_path = health_path
+        self.cwd = cwd  # the checkout whose code runs (bench/ab.py runs several)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,7 +92,7 @@ class Gunicorn:
         """Start gunicorn and wait until /healthz answers."""
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [GUNICORN, self.app, *self.args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            [GUNICORN, self.app, *self.args], cwd=self.cwd, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline:
