@@ -22,14 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # so `python bench/ab.py` finds bench and tests
 
 from bench.bodies import TOKEN
-from bench.connections import run_wrk
+from bench.connections import BALANCED, run_wrk
 from bench.firehose import find_wrk
 from bench.fullpath import bodies_file, read_wrk, wrk_command
 from bench.fullpath_bodies import FullPathMix
 from bench.storm import reset_postgres
 from tests.processes import Gunicorn, free_port
 
-BALANCED = 10  # of wrk's 16 connections, the most one of the 2 workers holds in a run counted as balanced
 BODIES_PER_SECOND = 3000  # more than the guard answers here: no body is sent twice
 
 

@@ -8,11 +8,13 @@ split 7/9 or 8/8, for bare Flask and the guard alike (BENCHMARKS.md, "Two modes"
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import time
 from pathlib import Path
 
 ESTABLISHED = "01"  # /proc/net/tcp's state column
+BALANCED = 10  # of wrk's 16 connections, the most one of the 2 workers holds in a run counted as balanced
 
 
 def connection_split(port: int, pids: list[int]) -> list[int]:
@@ -51,3 +53,18 @@ def splits_line(splits: dict[str, list[list[int]]]) -> str:
     """The splits of every run, per server, as one line for a table's notes."""
     shown = "; ".join(f"{name} {' '.join('/'.join(map(str, s)) for s in runs)}" for name, runs in splits.items())
     return f"Connections per worker in each run (wrk's over the 2 workers, mid-run): {shown}."
+
+
+def balanced_line(runs: dict[str, list[dict[str, float]]], splits: dict[str, list[list[int]]], baseline: str) -> str:
+    """Medians of the balanced runs only (no worker above BALANCED connections), and their ratio to `baseline`'s."""
+    medians = {}
+    for name, results in runs.items():
+        rates = [r["rps"] for r, split in zip(results, splits[name], strict=True) if max(split, default=0) <= BALANCED]
+        medians[name] = (statistics.median(rates), len(rates)) if rates else (0.0, 0)
+    base = medians[baseline][0]
+    shown = "; ".join(
+        f"{name} {rate:.0f} req/s ({count} of {len(runs[name])} runs"
+        + (f", {rate / base:.2f} × {baseline})" if base and name != baseline else ")")
+        for name, (rate, count) in medians.items()
+    )
+    return f"Balanced runs only (no worker above {BALANCED} of the connections), like with like: {shown}."

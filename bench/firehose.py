@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.bodies import TOKEN, firehose_mix, signed_lines
-from bench.connections import run_wrk, splits_line
+from bench.connections import balanced_line, run_wrk, splits_line
 from tests.processes import Gunicorn, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -135,6 +135,7 @@ def table(result: dict[str, Any]) -> str:
     rows.append(
         f"**guard/bare throughput ratio: {result['ratio']:.3f}** (target ≥ 0.90, issue 21); "
         f"**p99 ratio: {result['p99_ratio']:.2f}** (target ≤ 2); guard non-2xx answers: {result['non_2xx']}. "
-        f"Runs: {result['settings']}. {splits_line(result['splits'])}"
+        f"Runs: {result['settings']}. {splits_line(result['splits'])} "
+        f"{balanced_line(result['runs'], result['splits'], 'bare')}"
     )
     return "\n".join(rows)

@@ -10,7 +10,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.bodies import TOKEN
-from bench.connections import run_wrk, splits_line
+from bench.connections import balanced_line, run_wrk, splits_line
 from bench.firehose import HERE, find_wrk, parse_wrk, peak_rss_mb
 from bench.fullpath_bodies import DRIFT_SHARE, MIX, FullPathMix
 from bench.storm import reset_postgres
@@ -147,5 +147,6 @@ def table(result: dict[str, Any]) -> str:
         f"Taken onto the full path (the rest answered by the fast path): {shares} events. Runs: {result['settings']}.",
         "",
         splits_line(result["splits"]),
+        balanced_line(result["runs"], result["splits"], "bare"),
     ]
     return "\n".join(rows)
