@@ -63,7 +63,9 @@ def balanced_line(runs: dict[str, list[dict[str, float]]], splits: dict[str, lis
         medians[name] = (statistics.median(rates), len(rates)) if rates else (0.0, 0)
     base = medians[baseline][0]
     shown = "; ".join(
-        f"{name} {rate:.0f} req/s ({count} of {len(runs[name])} runs"
+        f"{name}: no balanced run"
+        if not count
+        else f"{name} {rate:.0f} req/s ({count} of {len(runs[name])} runs"
         + (f", {rate / base:.2f} × {baseline})" if base and name != baseline else ")")
         for name, (rate, count) in medians.items()
     )
