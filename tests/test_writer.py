@@ -161,3 +161,25 @@ def test_requests_make_way_while_the_writer_holds_sqlites_write_turn_and_not_aft
     request.join(10)
     assert services.writer.make_way() is True
     assert stored_state(services, key(1))["verdict"] == "ok"
+
+
+def test_a_signed_request_makes_way_before_its_hmac_and_once_to_announce(services, taskrouter, client, monkeypatch):
+    """Once in the fast path (signed requests only: an unsigned one does no HMAC), once per request's announcements."""
+    calls = []
+    make_way = services.writer.make_way
+    monkeypatch.setattr(services.writer, "make_way", lambda: calls.append("made way") or make_way())
+    assert taskrouter.post(worker_event("task.created")).status_code == 204  # answered by the fast path
+    assert len(calls) == 1
+    assert client.post("/taskrouter/events", data=worker_event("task.created")).status_code == 403
+    assert len(calls) == 1
+    services.writer.record_all([snapshot(n) for n in range(1, 6)])
+    assert len(calls) == 2  # a batch makes way once: 300 events add ≤ 20 ms, not 300 × 20 ms
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)  # the write turn is SQLite's
+def test_a_batch_that_fails_leaves_the_turn_free_for_requests(services, monkeypatch):
+    monkeypatch.setattr(writer_module, "MAKE_WAY_SECONDS", 0.05)
+    unstorable = replace(snapshot(2), version=2**70)  # fails its batch, then its own transaction
+    with pytest.raises(Exception, match=r"(?i)int|range"):
+        services.writer.record_all([snapshot(1), unstorable])
+    assert services.writer.make_way() is True

@@ -68,7 +68,8 @@ class EventWriter:
         try:
             for slot in slots:
                 decision = slot.wait(deadline)
-                self.make_way()
+                if not outcomes:  # once per request, not per event: a batch of 300 adds ≤ 20 ms, not 6 s
+                    self.make_way()
                 self.pipeline.announce(decision)  # on the request's thread: the writer goes back to writing
                 outcomes.append(decision.outcome)
         except BaseException:
