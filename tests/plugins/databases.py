@@ -1,4 +1,4 @@
-"""The databases under test: a migrated SQLite file copied per test, and the local PostgreSQL emptied per test."""
+"""The databases under test: a migrated SQLite file copied per test, and a PostgreSQL database emptied per test."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
+from sqlalchemy.exc import ProgrammingError
 
 from guard.adapters import db
 from guard.adapters.tables import metadata
@@ -22,9 +23,10 @@ REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES", "") == "1"
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    """A migrated PostgreSQL database, reset once per session; skips (or fails in CI) when unreachable."""
-    engine = db.make_engine(TEST_DATABASE_URL)
+    """A migrated PostgreSQL database of this run's own, dropped at its end; skips (or fails in CI) when unreachable."""
     try:
+        url = _own_database(TEST_DATABASE_URL)
+        engine = db.make_engine(url)
         with engine.begin() as connection:
             for table in [*reversed(metadata.sorted_tables)]:
                 connection.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
@@ -35,7 +37,31 @@ def postgres_url() -> Iterator[str]:
         pytest.skip("PostgreSQL unreachable; set TEST_DATABASE_URL")
     db.upgrade(engine)
     engine.dispose()
-    yield TEST_DATABASE_URL
+    yield url
+    if url != TEST_DATABASE_URL:
+        _run_outside_transaction(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+
+
+def _own_database(url: str) -> str:
+    """A database of this run's own beside `url`'s (two runs at once never share tables); `url` without CREATEDB."""
+    own = make_url(url)
+    own = own.set(database=f"{own.database}_run{os.getpid()}")
+    try:
+        _run_outside_transaction(url, f'DROP DATABASE IF EXISTS "{own.database}"')  # a killed run's, same pid
+        _run_outside_transaction(url, f'CREATE DATABASE "{own.database}"')
+    except ProgrammingError:  # no right to create databases: share `url`'s, as one run at a time may
+        return url
+    return own.render_as_string(hide_password=False)
+
+
+def _run_outside_transaction(url: str, statement: str) -> None:
+    """Run `statement` on `url`'s server in autocommit (CREATE and DROP DATABASE refuse a transaction)."""
+    engine = db.make_engine(url)
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
 
 
 def _truncate(url: str) -> None:
