@@ -13,6 +13,7 @@ from guard.adapters.db import connected
 from guard.adapters.state_rows import state_from_row
 from guard.adapters.tables import processed_event, worker_state
 from guard.adapters.worker_batches import PK, Claim, claim_all, save_all, with_intended
+from guard.core.history import Known
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import WorkerState
 from guard.core.verdict import Kind
@@ -93,6 +94,16 @@ class WorkerStates:
         )
         with connected(self.bind) as connection:
             return set(connection.execute(query).scalars())
+
+    def known_all(self, account_sid: str, workspace_sid: str) -> dict[str, Known]:
+        """What the guard knows of each worker of a workspace (deleted ones excluded), by worker sid: for a sweep."""
+        query = with_intended(worker_state).where(
+            worker_state.c.account_sid == account_sid,
+            worker_state.c.workspace_sid == workspace_sid,
+            worker_state.c.verdict != Kind.DELETED,
+        )
+        with connected(self.bind) as connection:
+            return {row.worker_sid: state_from_row(row._mapping).known() for row in connection.execute(query)}
 
     def prune_events(self, before: datetime) -> int:
         """Forget processed event ids older than `before`; Twilio stops redelivering long before."""

@@ -115,9 +115,11 @@ def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]
 
 def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport:
     """Sweep one workspace; a failed listing becomes the report's failure, not an exception."""
+    svc = services()
+    history = svc.store.workers.known_all(api.account_sid, api.workspace_sid)  # judged as events are
     bar = _ProgressBar(enabled=output == "table" and sys.stderr.isatty())
     try:
-        return sweep(api, api.account_sid, services().pipeline.rules(), concurrency, bar.update)
+        return sweep(api, api.account_sid, svc.pipeline.rules(), concurrency, bar.update, history)
     except (TwilioException, RequestException) as err:
         return AuditReport(
             api.account_sid, api.workspace_sid, utcnow(), failure=f"listing workers failed: {describe(err)}"

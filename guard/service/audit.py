@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,6 +16,7 @@ from guard.core.activity import Activity, unreachable
 from guard.core.cause import Cause
 from guard.core.decision import NAME_MAX
 from guard.core.evidence import Basis
+from guard.core.history import Known
 from guard.core.rules import Rules
 from guard.core.snapshot import (
     AUDIT_SOURCE,
@@ -112,30 +113,40 @@ def combined_exit_code(reports: list[AuditReport]) -> int:
     return 2 if 2 in codes else 1 if 1 in codes else 0
 
 
-def judge_record(record: WorkerRecord, rules: Rules) -> AuditEntry:
-    """Turn one fetched worker into a report entry."""
+def judge_record(record: WorkerRecord, rules: Rules, known: Known | None = None) -> AuditEntry:
+    """Turn one fetched worker into a report entry, judged with what the guard `known` of it (as events are)."""
     fetched_ms = int(utcnow().timestamp() * 1000)
     try:
         attributes = parse_attributes(record.attributes_json, "attributes")
     except InvalidSnapshot as err:
         return AuditEntry(record.sid, record.name, None, str(err), fetched_ms=fetched_ms)
-    verdict = rules.judge(attributes, record.sid, record.name)
+    verdict = rules.judge(attributes, record.sid, record.name, known)
     named = record.activity_sid or record.activity_name
     activity = Activity(record.activity_sid, record.activity_name, record.available) if named else None
     return AuditEntry(record.sid, record.name, verdict, attributes=attributes, fetched_ms=fetched_ms, activity=activity)
 
 
 def sweep(
-    api: TaskRouterApi, account_sid: str, rules: Rules, concurrency: int = 8, progress: Progress | None = None
+    api: TaskRouterApi,
+    account_sid: str,
+    rules: Rules,
+    concurrency: int = 8,
+    progress: Progress | None = None,
+    history: Mapping[str, Known] | None = None,
 ) -> AuditReport:
-    """List every worker and judge it, fetching one by one (bounded) when the listing hides attributes."""
+    """List every worker and judge it, fetching one by one (bounded) when the listing hides attributes.
+
+    `history` (by worker sid) is what the guard knew before: a rewritten identity, attributes wiped or
+    evidence edited to fit are drift in the report as they are for events, not a fresh worker that looks fine.
+    """
+    history = history or {}
     report = AuditReport(account_sid, api.workspace_sid, utcnow())
     listed = list(api.list_workers())
     entries: dict[str, AuditEntry] = {}
     hidden = [record for record in listed if record.attributes_json is None]
     for record in listed:
         if record.attributes_json is not None:
-            entries[record.sid] = judge_record(record, rules)
+            entries[record.sid] = judge_record(record, rules, history.get(record.sid))
     if progress:
         progress(len(entries), len(listed))
     names = {record.sid: record.name for record in hidden}
@@ -147,7 +158,7 @@ def sweep(
         elif isinstance(result, Exception):
             entries[sid] = AuditEntry(sid, names[sid], None, f"fetch failed: {describe(result)}")
         else:
-            entries[sid] = judge_record(result, rules)
+            entries[sid] = judge_record(result, rules, history.get(sid))
         if progress:
             progress(len(entries), len(listed))
 
