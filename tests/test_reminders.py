@@ -1,12 +1,14 @@
 """ALERT_REPEAT_HOURS: a drift still open gets a reminder, once per period, even without new events."""
 
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
-from guard.adapters.tables import alert
+from guard.adapters.tables import alert, worker_state
 from tests.helpers import ANN_URI, worker_event, worker_sid
+from tests.processes import wait_for
 
 
 def kinds(services):
@@ -36,3 +38,36 @@ def test_no_reminders_when_off(taskrouter, services, clock):
     clock.advance(30 * 24 * 3600)
     assert services.pipeline.send_reminders() == 0
     assert kinds(services) == ["drift"]
+
+
+def _lock_row(connection, sid):
+    """Hold worker `sid`'s state row, as an event batch's upsert does until its commit."""
+    connection.execute(select(worker_state.c.version).where(worker_state.c.worker_sid == sid).with_for_update())
+
+
+def _waiting_for_locks(services):
+    """Sessions waiting for a row lock now (asked afresh: a transaction would keep its first answer)."""
+    with services.store.engine.connect() as connection:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        return connection.execute(text(query)).scalar()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+@pytest.mark.parametrize("settings_overrides", [{"alert_repeat": timedelta(hours=6)}])
+def test_reminders_lock_drifts_in_the_order_event_batches_do(taskrouter, services, clock, settings_overrides):
+    """A batch locks its workers in key order; reminders taken meanwhile do too, so the two never deadlock."""
+    for n in (2, 1):  # stored in this order: a scan meets worker 2 first
+        taskrouter.post(worker_event(sid=worker_sid(n), contact_uri="sip:x"))
+    clock.advance(7 * 3600)
+    taken: list[int] = []
+    with services.store.engine.connect() as batch:
+        _lock_row(batch, worker_sid(1))
+        reminders = threading.Thread(target=lambda: taken.append(services.pipeline.send_reminders()))
+        reminders.start()
+        wait_for(lambda: _waiting_for_locks(services) > 0, timeout=10)  # the reminders wait on worker 1
+        _lock_row(batch, worker_sid(2))  # the batch's next worker: free unless the reminders took it out of order
+        batch.commit()
+    reminders.join(10)
+    assert taken == [2]
+    assert kinds(services) == ["drift", "drift", "reminder", "reminder"]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, tuple_, update
 
 from guard.adapters.db import connected
 from guard.adapters.state_rows import state_from_row
@@ -75,9 +75,13 @@ class WorkerStates:
     def take_due_reminders(self, cutoff: datetime, now: datetime) -> list[tuple[WorkerKey, WorkerState]]:
         """Mark drifts last alerted before `cutoff` as alerted now and return them (each taken once)."""
         last = func.coalesce(worker_state.c.last_alert_at, worker_state.c.since)
+        key = [worker_state.c[name] for name in PK]
+        # Locked in key order, as event batches lock their workers: in another order the two can deadlock
+        # (PostgreSQL; SQLite's writers take turns and ignore FOR UPDATE).
+        due = select(*key).where(worker_state.c.verdict == Kind.MISMATCH, last <= cutoff).order_by(*key)
         statement = (
             update(worker_state)
-            .where(worker_state.c.verdict == Kind.MISMATCH, last <= cutoff)
+            .where(tuple_(*key).in_(due.with_for_update()))
             .values(last_alert_at=now)
             .returning(worker_state)
         )
