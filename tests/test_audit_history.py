@@ -3,8 +3,14 @@
 import json
 
 import pytest
+from sqlalchemy import update
 
-from tests.helpers import WORKSPACE_SID, audit, fake_api_settings, worker_event, worker_sid
+from guard.adapters.tables import worker_state
+from guard.core.history import Known
+from guard.core.rules import Rules
+from guard.core.statuses import RemediationStatus
+from guard.service.remediation import remove_contact_uri
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, audit, fake_api_settings, worker_event, worker_sid
 
 FLEX = {"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", "contact_uri": "client:fmulder"}
 REWRITTEN = {**FLEX, "twilio_contact_identity": "dscully", "contact_uri": "client:dscully"}  # consistent-looking
@@ -41,3 +47,49 @@ def test_remediation_plans_the_removal_of_a_rewritten_identity(runner, fake_api,
     code, _ = audit(runner, "--remediate", "--yes")
     assert code == 0  # removed: pending until the agent's next login
     assert "contact_uri" not in fake_api.attributes(WORKSPACE_SID, worker_sid(1))
+
+
+def updates(fake_api) -> list[str]:
+    """The attribute updates the audit sent to the TaskRouter API."""
+    return [path for method, path in fake_api.requests if method == "POST" and "/Workers/" in path]
+
+
+def test_wiped_attributes_are_drift_with_nothing_to_remove(runner, fake_api, taskrouter):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "fmulder", {"type": "support"})
+    taskrouter.post(worker_event(version=1, WorkerAttributes=json.dumps(FLEX)))
+    code, out = audit(runner, "--remediate", "--yes", "--format", "json")
+    assert (code, entry(out)["verdict"], updates(fake_api)) == (1, "mismatch", [])  # the agent must sign in again
+
+
+def test_after_the_removal_the_next_audit_says_pending_and_removes_nothing_more(runner, fake_api, taskrouter):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "fmulder", REWRITTEN)
+    taskrouter.post(worker_event(version=1, WorkerAttributes=json.dumps(FLEX)))
+    assert audit(runner, "--remediate", "--yes")[0] == 0
+    code, out = audit(runner, "--remediate", "--yes", "--format", "json")
+    found = entry(out)
+    assert (code, found["verdict"], found["diagnosis"]) == (0, "pending", "identity_changed")
+    assert len(updates(fake_api)) == 1
+
+
+def test_the_recheck_before_a_removal_skips_a_worker_with_no_value(fake_api, services):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "fmulder", {"type": "support"})
+    api = services.accounts.api_for(ACCOUNT_SID, WORKSPACE_SID)
+    known = Known(email="agent@twilio.com", identity="fmulder", expected="client:fmulder", actual="client:fmulder")
+    removal = remove_contact_uri(api, worker_sid(1), Rules(), apply=True, known=known)
+    assert (removal.status, removal.detail, updates(fake_api)) == (
+        RemediationStatus.SKIPPED,
+        "no contact_uri to remove",
+        [],
+    )
+
+
+def test_a_state_row_this_version_cannot_read_is_judged_on_its_attributes_and_logged(
+    runner, fake_api, taskrouter, services, caplog
+):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "fmulder", REWRITTEN)
+    taskrouter.post(worker_event(version=1, WorkerAttributes=json.dumps(FLEX)))
+    with services.store.engine.begin() as connection:  # as a newer release might have written it
+        connection.execute(update(worker_state).values(basis="sso"))
+    code, out = audit(runner, "--format", "json")
+    assert (code, entry(out)["verdict"]) == (0, "ok")  # no history to judge with: not a crash, not exit 1
+    assert any(record.msg == "unreadable_state" for record in caplog.records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,8 @@ from guard.core.history import Known
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import WorkerState
 from guard.core.verdict import Kind
+
+log = logging.getLogger("guard.db")
 
 
 @functools.cache
@@ -106,8 +109,15 @@ class WorkerStates:
             worker_state.c.workspace_sid == workspace_sid,
             worker_state.c.verdict != Kind.DELETED,
         )
+        known = {}
         with connected(self.bind) as connection:
-            return {row.worker_sid: state_from_row(row._mapping).known() for row in connection.execute(query)}
+            for row in connection.execute(query):
+                try:
+                    known[row.worker_sid] = state_from_row(row._mapping).known()
+                except (TypeError, ValueError, KeyError) as err:  # written by a newer release: judged afresh
+                    fields = {"worker_sid": row.worker_sid, "error": type(err).__name__}
+                    log.warning("unreadable_state", extra={"fields": fields})
+        return known
 
     def prune_events(self, before: datetime) -> int:
         """Forget processed event ids older than `before`; Twilio stops redelivering long before."""

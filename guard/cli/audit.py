@@ -134,7 +134,7 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
     rules = svc.pipeline.rules()
     outcomes = {}
     for entry in report.entries:
-        if entry.verdict == Kind.MISMATCH:
+        if entry.verdict == Kind.MISMATCH:  # the re-check skips a worker with no value to remove
             key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
             known = svc.pipeline.known(key)
             outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, apply=apply, known=known)

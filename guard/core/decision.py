@@ -123,7 +123,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     note = PENDING_NOTE if asked else NO_CREDENTIALS_NOTE if new_drift and not rules.routing.lookups else None
     context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous, "cause_note": note}
     alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
-    remove = rules.remediate and verdict.drifting and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
+    remove = rules.remediate and verdict.removable and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup)
 
 

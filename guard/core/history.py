@@ -55,17 +55,23 @@ def remembered(
         )
         detail = f"attributes wiped: the update dropped email and contact_uri (the worker had {had})"
         return Verdict(Kind.MISMATCH, email_shown, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
-    if known.identity and isinstance(recorded, str) and recorded and recorded != known.identity:
+    rewritten = isinstance(recorded, str) and recorded and recorded != known.identity
+    if policy is Policy.FLEX and known.identity and rewritten:  # the email policy never judges by the identity
+        expected, basis, diagnosis = (
+            shown(SCHEME + known.identity),
+            Basis.TWILIO_CONTACT_IDENTITY,
+            Diagnosis.IDENTITY_CHANGED,
+        )
+        changed = f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {recorded}"
+        if actual is None:  # removed (Twilio's fix): nothing to remove, and the identity it knew still counts
+            detail = f"no contact_uri yet; Flex writes it at the next login ({changed})"
+            return Verdict(Kind.PENDING, email_shown, expected, None, diagnosis, shown(detail), basis)
         follows = "; contact_uri follows the new one" if actual == SCHEME + recorded else ""
         detail = (
-            f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {recorded}{follows}: a Flex user's identity "
-            "does not change on its own, and the browser still registers the old one"
+            f"{changed}{follows}: a Flex user's identity does not change on its own, and the browser still "
+            "registers the old one"
         )
-        expected, actual_shown = shown(SCHEME + known.identity), None if actual is None else shown(actual)
-        basis = Basis.TWILIO_CONTACT_IDENTITY
-        return Verdict(
-            Kind.MISMATCH, email_shown, expected, actual_shown, Diagnosis.IDENTITY_CHANGED, shown(detail), basis
-        )
+        return Verdict(Kind.MISMATCH, email_shown, expected, shown(actual), diagnosis, shown(detail), basis)
     edits = _edits(known, email, name, recorded) if known.drifting and actual is not None else ""
     if edits and shown(actual) == known.actual and _fits(actual, email or known.email, recorded, name, policy):
         detail = (

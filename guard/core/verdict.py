@@ -44,6 +44,11 @@ class Verdict:
         return self.kind is Kind.MISMATCH
 
     @property
+    def removable(self) -> bool:
+        """True when a wrong contact_uri is there for Twilio's fix to remove (wiped attributes have none)."""
+        return self.drifting and self.actual is not None
+
+    @property
     def broken(self) -> bool:
         """True when the browser cannot ring: a wrong contact_uri, or none yet (Flex writes it at login)."""
         return self.kind in (Kind.MISMATCH, Kind.PENDING)

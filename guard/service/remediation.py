@@ -16,7 +16,6 @@ from guard.core.history import Known
 from guard.core.rules import Rules
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
 from guard.core.statuses import RemediationStatus
-from guard.core.verdict import Kind
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
@@ -48,9 +47,9 @@ def remove_contact_uri(
             record = api.fetch_worker(worker_sid)
             attributes = parse_attributes(record.attributes_json, "attributes")
             verdict = rules.judge(attributes, worker_sid, record.name, known)
-            if verdict.kind is not Kind.MISMATCH:
-                detail = f"no longer a mismatch (now {verdict.kind})"
-                return Removal(RemediationStatus.SKIPPED, verdict.actual, detail, record.name)
+            if not verdict.removable:  # a wiped worker has no value to remove: Flex writes one at the next login
+                why = "no contact_uri to remove" if verdict.drifting else f"no longer a mismatch (now {verdict.kind})"
+                return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name)
             if not apply:
                 detail = "dry run: would remove contact_uri"
                 return Removal(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)

@@ -86,3 +86,36 @@ def test_the_prescribed_fix_removes_the_value_of_a_rewritten_identity(taskrouter
     taskrouter.post(worker_event(version=2, WorkerAttributes=json.dumps(rewritten)))
     services.jobs.by_name["remediate"].run()  # the fresh worker alone looks fine: what the guard knew decides
     assert "contact_uri" not in fake_api.attributes(WORKSPACE_SID, worker_sid(1))
+
+
+def _updates(fake_api):
+    """The attribute updates the guard sent to the TaskRouter API."""
+    return [path for method, path in fake_api.requests if method == "POST" and "/Workers/" in path]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_the_update_the_fix_causes_leaves_the_rewritten_worker_pending_and_queues_nothing(
+    taskrouter, services, fake_api
+):
+    flex = {"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", "contact_uri": "client:fmulder"}
+    rewritten = {**flex, "twilio_contact_identity": "dscully", "contact_uri": "client:dscully"}
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "fmulder", rewritten)
+    taskrouter.post(worker_event(version=1, WorkerAttributes=json.dumps(flex)))
+    taskrouter.post(worker_event(version=2, WorkerAttributes=json.dumps(rewritten)))
+    services.jobs.by_name["remediate"].run()
+    left = fake_api.attributes(WORKSPACE_SID, worker_sid(1))  # the removal's own update comes back as an event
+    taskrouter.post(worker_event(version=3, WorkerAttributes=json.dumps(left)))
+    services.jobs.by_name["remediate"].run()
+    row = state(services)
+    assert (row["verdict"], row["diagnosis"], row["expected"]) == ("pending", "identity_changed", "client:fmulder")
+    assert len(_updates(fake_api)) == 1 and kinds(services)[-1] == "remediation"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_wiped_attributes_are_alerted_and_nothing_is_removed(taskrouter, services, fake_api):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "Ann Veal", json.loads(WIPE))
+    taskrouter.post(worker_event(version=1))
+    taskrouter.post(worker_event(version=2, WorkerAttributes=WIPE))
+    services.jobs.by_name["remediate"].run()
+    assert _updates(fake_api) == [] and kinds(services) == ["drift"]
+    assert state(services)["verdict"] == "mismatch"

@@ -8,6 +8,7 @@ import pytest
 from guard.core.actions import decide_intended, decide_removal, reminder
 from guard.core.alerts import KINDS, AlertKind, Routing
 from guard.core.decision import DecisionRules, Outcome, decide
+from guard.core.evidence import Policy
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended
@@ -150,3 +151,37 @@ def test_a_failed_removal_is_announced_with_its_own_title_and_a_skip_is_not():
 
 def test_every_alert_kind_has_one_row_in_the_table():
     assert set(KINDS) == set(AlertKind)
+
+
+FLEX_ID = {"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", "contact_uri": "client:fmulder"}
+
+
+def flex(version, **changes):
+    """A Flex agent whose identity is a username (fmulder), with `changes` to its attributes (None drops one)."""
+    attributes = {name: value for name, value in {**FLEX_ID, **changes}.items() if value is not None}
+    occurred = int((T0 + timedelta(seconds=version)).timestamp() * 1000)
+    return WorkerSnapshot(KEY, "fmulder", attributes, version=version, occurred_ms=occurred)
+
+
+def test_a_rewritten_identity_whose_value_was_removed_is_pending_and_its_identity_stays_known():
+    history = [flex(1), flex(2, twilio_contact_identity="dscully", contact_uri="client:dscully")]
+    removed = after(*history, flex(3, twilio_contact_identity="dscully", contact_uri=None))
+    verdict = removed.verdict
+    assert (verdict.kind, verdict.diagnosis, verdict.expected) == (Kind.PENDING, "identity_changed", "client:fmulder")
+    assert removed.state.trusted.identity == "fmulder" and not removed.remove
+    relogin = after(*history, flex(3, twilio_contact_identity="dscully", contact_uri=None), flex(4))
+    assert relogin.verdict.kind is Kind.OK  # Flex wrote the identity it registers back at the next login
+
+
+def test_remediation_is_queued_only_for_a_value_that_is_there_to_remove():
+    remediate = replace(RULES, remediate=True)
+    wiped = after(flex(1), flex(2, email=None, twilio_contact_identity=None, contact_uri=None), rules=remediate)
+    assert (wiped.verdict.diagnosis, wiped.alert.kind, wiped.remove) == ("wiped", AlertKind.DRIFT, False)
+    assert after(flex(1), flex(2, contact_uri="client:agent@twilio.com"), rules=remediate).remove
+
+
+def test_the_email_policy_never_judges_by_the_recorded_identity_not_even_a_rewritten_one():
+    strict = replace(RULES, judging=Rules(policy=Policy.EMAIL))
+    by_email = {"contact_uri": "client:agent_40twilio_2Ecom"}
+    decision = after(flex(1, **by_email), flex(2, twilio_contact_identity="annx", **by_email), rules=strict)
+    assert decision.verdict.kind is Kind.OK and decision.alert is None
