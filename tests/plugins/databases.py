@@ -8,10 +8,11 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import make_url, text
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
 from guard.adapters import db
 from guard.adapters.tables import metadata
@@ -25,41 +26,74 @@ REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES", "") == "1"
 def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this run's own, dropped at its end; skips (or fails in CI) when unreachable."""
     try:
-        url = _own_database(TEST_DATABASE_URL)
+        _run_outside_transaction(TEST_DATABASE_URL, "SELECT 1")
+    except Exception as err:  # noqa: BLE001 - any connection failure means "no server"
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required but unreachable at TEST_DATABASE_URL: {type(err).__name__}")
+        pytest.skip("PostgreSQL unreachable; set TEST_DATABASE_URL")
+    url = _own_database(TEST_DATABASE_URL)
+    try:
         engine = db.make_engine(url)
         with engine.begin() as connection:
             for table in [*reversed(metadata.sorted_tables)]:
                 connection.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    except Exception as err:  # noqa: BLE001 - any connection failure means "no server"
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is required but unreachable at TEST_DATABASE_URL: {type(err).__name__}")
-        pytest.skip("PostgreSQL unreachable; set TEST_DATABASE_URL")
-    db.upgrade(engine)
-    engine.dispose()
-    yield url
-    if url != TEST_DATABASE_URL:
-        _run_outside_transaction(TEST_DATABASE_URL, f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)')
+        db.upgrade(engine)
+        engine.dispose()
+        yield url
+    finally:
+        if url != TEST_DATABASE_URL:
+            _drop_database(TEST_DATABASE_URL, make_url(url).database or "")
 
 
 def _own_database(url: str) -> str:
-    """A database of this run's own beside `url`'s (two runs at once never share tables); `url` without CREATEDB."""
+    """A database of this run's own beside `url`'s (two runs at once never share tables); `url` if none can be made."""
     own = make_url(url)
     own = own.set(database=f"{own.database}_run{os.getpid()}")
+    _drop_leftovers(url)
     try:
-        _run_outside_transaction(url, f'DROP DATABASE IF EXISTS "{own.database}"')  # a killed run's, same pid
         _run_outside_transaction(url, f'CREATE DATABASE "{own.database}"')
-    except ProgrammingError:  # no right to create databases: share `url`'s, as one run at a time may
+    except DBAPIError:  # no right to create databases, a read-only server: share `url`'s, one run at a time
         return url
     return own.render_as_string(hide_password=False)
 
 
-def _run_outside_transaction(url: str, statement: str) -> None:
-    """Run `statement` on `url`'s server in autocommit (CREATE and DROP DATABASE refuse a transaction)."""
+def _drop_leftovers(url: str) -> None:
+    """Drop the databases of runs killed before their end (no such process any more), on this machine's server."""
+    target = make_url(url)
+    if target.host not in (None, "", "localhost", "127.0.0.1", "::1"):
+        return  # another machine's runs may be alive: their processes are not ours to see
+    prefix = f"{target.database}_run"
+    names = _run_outside_transaction(url, "SELECT datname FROM pg_database WHERE starts_with(datname, :p)", p=prefix)
+    for (name,) in names:
+        pid = name.removeprefix(prefix)
+        if pid.isdigit() and not _alive(int(pid)):
+            _drop_database(url, name)
+
+
+def _drop_database(url: str, name: str) -> None:
+    """Drop database `name` on `url`'s server, whoever is still connected to it."""
+    _run_outside_transaction(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _alive(pid: int) -> bool:
+    """True while a process with this pid runs here."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _run_outside_transaction(url: str, statement: str, **params: str) -> list[Any]:
+    """Run `statement` on `url`'s server in autocommit (CREATE and DROP DATABASE refuse a transaction); its rows."""
     engine = db.make_engine(url)
     try:
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            connection.execute(text(statement))
+            result = connection.execute(text(statement), params)
+            return list(result) if result.returns_rows else []
     finally:
         engine.dispose()
 
