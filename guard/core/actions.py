@@ -82,7 +82,7 @@ def decide_removal(
     if status is RemediationStatus.REMOVED and stored.available:
         note = f"{note}; {STILL_UNREACHABLE}"
     alert = raise_alert(AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value)
-    if status is not RemediationStatus.REMOVED or stored.deleted or not stored.verdict.drifting:
+    if status is not RemediationStatus.REMOVED or stored.deleted:  # removed: no value now, whatever it was judged
         return Decision(Outcome.RECORDED, alert=alert)
     pending = replace(stored, verdict=stored.verdict.removed(actor), since=now, updated_at=now, last_alert_at=now)
     return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)

@@ -63,7 +63,9 @@ def remembered(
             Diagnosis.IDENTITY_CHANGED,
         )
         changed = f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {recorded}"
-        if actual is None:  # removed (Twilio's fix): nothing to remove, and the identity it knew still counts
+        # A value removed from a drift the guard knew (Twilio's fix), or a worker that already waited for one,
+        # waits for the next login; a value dropped by the rewrite itself is the drift. The identity it knew counts.
+        if actual is None and known.drifting == (known.actual is not None):
             detail = f"no contact_uri yet; Flex writes it at the next login ({changed})"
             return Verdict(Kind.PENDING, email_shown, expected, None, diagnosis, shown(detail), basis)
         follows = "; contact_uri follows the new one" if actual == SCHEME + recorded else ""
@@ -71,7 +73,8 @@ def remembered(
             f"{changed}{follows}: a Flex user's identity does not change on its own, and the browser still "
             "registers the old one"
         )
-        return Verdict(Kind.MISMATCH, email_shown, expected, shown(actual), diagnosis, shown(detail), basis)
+        actual_shown = None if actual is None else shown(actual)
+        return Verdict(Kind.MISMATCH, email_shown, expected, actual_shown, diagnosis, shown(detail), basis)
     edits = _edits(known, email, name, recorded) if known.drifting and actual is not None else ""
     if edits and shown(actual) == known.actual and _fits(actual, email or known.email, recorded, name, policy):
         detail = (

@@ -45,8 +45,12 @@ class Verdict:
 
     @property
     def removable(self) -> bool:
-        """True when a wrong contact_uri is there for Twilio's fix to remove (wiped attributes have none)."""
-        return self.drifting and self.actual is not None
+        """True when a wrong contact_uri is there for Twilio's fix to remove.
+
+        Wiped attributes have none, and a rewritten identity whose value is still the expected one (what the
+        browser registers) would only break the agent.
+        """
+        return self.drifting and self.actual is not None and self.actual != self.expected
 
     @property
     def broken(self) -> bool:

@@ -23,7 +23,7 @@ ANSWER_ATTEMPTS = 5  # then the answer is given up on; the change itself was mad
 FOOTNOTE = "Done from Slack by an approver; the guard fetched the worker and re-checked it first."
 TITLES = {
     RemediationStatus.REMOVED: ":broom: contact_uri removed",
-    RemediationStatus.SKIPPED: ":information_source: No longer drifting: nothing removed",
+    RemediationStatus.SKIPPED: ":information_source: Nothing removed",  # no longer drifting, or no value to remove
     RemediationStatus.FAILED: ":x: contact_uri removal failed",
 }
 
@@ -90,7 +90,7 @@ class ClickJobs:
         before = f"`{escape(outcome.before)}`" if outcome.before else "the value"
         said = {
             RemediationStatus.REMOVED: f"{who} removed {before} from {key.worker_sid}",
-            RemediationStatus.SKIPPED: f"{who} asked to remove it, but {key.worker_sid} is no longer drifting",
+            RemediationStatus.SKIPPED: f"{who} asked to remove it, but nothing was removed from {key.worker_sid}",
         }.get(outcome.status, f"{who} asked to remove {before} from {key.worker_sid}, and it failed")
         return {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
 

@@ -185,3 +185,22 @@ def test_the_email_policy_never_judges_by_the_recorded_identity_not_even_a_rewri
     by_email = {"contact_uri": "client:agent_40twilio_2Ecom"}
     decision = after(flex(1, **by_email), flex(2, twilio_contact_identity="annx", **by_email), rules=strict)
     assert decision.verdict.kind is Kind.OK and decision.alert is None
+
+
+def test_a_rewritten_identity_whose_value_still_registers_is_alerted_and_never_removed():
+    remediate = replace(RULES, remediate=True)
+    decision = after(flex(1), flex(2, twilio_contact_identity="dscully"), rules=remediate)  # contact_uri untouched
+    assert (decision.verdict.kind, decision.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)
+    assert not decision.remove  # client:fmulder is what the browser registers: removing it would break the agent
+
+
+def test_a_rewrite_that_drops_the_value_in_the_same_update_is_drift_and_stays_so():
+    rewrite = flex(2, twilio_contact_identity="dscully", contact_uri=None)
+    decision = after(flex(1), rewrite)
+    assert (decision.verdict.kind, decision.verdict.diagnosis, decision.alert.kind) == (
+        Kind.MISMATCH,
+        "identity_changed",
+        AlertKind.DRIFT,
+    )
+    again = after(flex(1), rewrite, flex(3, twilio_contact_identity="dscully", contact_uri=None))
+    assert again.verdict.kind is Kind.MISMATCH and again.alert is None

@@ -115,7 +115,8 @@ def test_a_double_click_removes_once(drift, client, services, slack, fake_api):
     assert len(fake_api.updates) == 1
     assert len(slack.answers_to(1)) == 1 and slack.answers_to(2) == []
     [later] = slack.answers_to(3)
-    assert "is no longer drifting" in later["text"] and "No longer drifting" in later["blocks"][0]["text"]["text"]
+    assert "nothing was removed" in later["text"] and "no longer a mismatch (now pending)" in later["text"]
+    assert "Nothing removed" in later["blocks"][0]["text"]["text"]
 
 
 def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift, client, services, slack, taskrouter):
