@@ -5,7 +5,6 @@ import pytest
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import Basis
 from guard.core.ignore import IgnoreRules
-from guard.core.rules import Rules
 from guard.core.verdict import Kind
 from tests.core.judging import judge
 from tests.helpers import ANN_EMAIL, ANN_URI, worker_sid
@@ -98,10 +97,3 @@ def test_ignore_rules_match_worker_sids_and_email_globs():
     assert "*@contractors.example.com" in judge(custom, worker_sid(1), rules).detail
     assert judge({"email": ANN_EMAIL, "contact_uri": "sip:x"}, worker_sid(7), rules).kind is Kind.IGNORED
     assert judge({"email": ANN_EMAIL, "contact_uri": "sip:x"}, worker_sid(8), rules).kind is Kind.MISMATCH
-
-
-def test_a_value_marked_intended_while_there_was_none_covers_no_value_but_the_absent_one():
-    """Intended clicked after the value was removed: a value written later is judged again, never ignored for good."""
-    rules = Rules(ignore=IgnoreRules().with_intended({"WK1": ("U1 at 2026-12-03", None)}))
-    assert rules.judge({"email": ANN_EMAIL}, "WK1").kind is Kind.IGNORED
-    assert rules.judge({"email": ANN_EMAIL, "contact_uri": "sip:garbage"}, "WK1").kind is Kind.MISMATCH
