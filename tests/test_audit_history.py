@@ -93,3 +93,12 @@ def test_a_state_row_this_version_cannot_read_is_judged_on_its_attributes_and_lo
     code, out = audit(runner, "--format", "json")
     assert (code, entry(out)["verdict"]) == (0, "ok")  # no history to judge with: not a crash, not exit 1
     assert any(record.msg == "unreadable_state" for record in caplog.records)
+
+
+def test_the_recheck_keeps_a_value_that_is_the_identity_the_guard_knew(fake_api, services):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "fmulder", {**FLEX, "twilio_contact_identity": "dscully"})
+    api = services.accounts.api_for(ACCOUNT_SID, WORKSPACE_SID)
+    known = Known(email="agent@twilio.com", identity="fmulder", expected="client:fmulder", actual="client:fmulder")
+    removal = remove_contact_uri(api, worker_sid(1), Rules(), apply=True, known=known)
+    assert (removal.status, updates(fake_api)) == (RemediationStatus.SKIPPED, [])
+    assert "what the browser registers" in removal.detail

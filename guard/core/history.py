@@ -63,9 +63,10 @@ def remembered(
             Diagnosis.IDENTITY_CHANGED,
         )
         changed = f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {recorded}"
-        # A value removed from a drift the guard knew (Twilio's fix), or a worker that already waited for one,
-        # waits for the next login; a value dropped by the rewrite itself is the drift. The identity it knew counts.
-        if actual is None and known.drifting == (known.actual is not None):
+        # No value (removed: Twilio's fix, or never written): the worker waits for Flex at the next login, broken
+        # and shown as such, and the identity the guard knew still counts. Telling a removal apart from a rewrite
+        # that dropped the value too would need more than the state keeps (an approver's Intended, say).
+        if actual is None:
             detail = f"no contact_uri yet; Flex writes it at the next login ({changed})"
             return Verdict(Kind.PENDING, email_shown, expected, None, diagnosis, shown(detail), basis)
         follows = "; contact_uri follows the new one" if actual == SCHEME + recorded else ""

@@ -16,6 +16,7 @@ from guard.core.history import Known
 from guard.core.rules import Rules
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
 from guard.core.statuses import RemediationStatus
+from guard.core.verdict import Verdict
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
@@ -48,7 +49,7 @@ def remove_contact_uri(
             attributes = parse_attributes(record.attributes_json, "attributes")
             verdict = rules.judge(attributes, worker_sid, record.name, known)
             if not verdict.removable:  # a wiped worker has no value to remove: Flex writes one at the next login
-                why = "no contact_uri to remove" if verdict.drifting else f"no longer a mismatch (now {verdict.kind})"
+                why = _why_kept(verdict)
                 return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name)
             if not apply:
                 detail = "dry run: would remove contact_uri"
@@ -68,6 +69,15 @@ def remove_contact_uri(
     except Exception as err:  # a bug or an input nobody foresaw: recorded as a failure, never a stuck job
         log.exception("remediation_failed", extra={"fields": {"worker_sid": worker_sid}})
         return Removal(RemediationStatus.FAILED, None, f"unexpected error: {type(err).__name__}")
+
+
+def _why_kept(verdict: Verdict) -> str:
+    """Why a re-checked worker keeps its contact_uri."""
+    if not verdict.drifting:
+        return f"no longer a mismatch (now {verdict.kind})"
+    if verdict.actual is None:
+        return "no contact_uri to remove"
+    return "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 
 
 def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: str, job_id: int | None = None) -> None:

@@ -194,13 +194,8 @@ def test_a_rewritten_identity_whose_value_still_registers_is_alerted_and_never_r
     assert not decision.remove  # client:fmulder is what the browser registers: removing it would break the agent
 
 
-def test_a_rewrite_that_drops_the_value_in_the_same_update_is_drift_and_stays_so():
-    rewrite = flex(2, twilio_contact_identity="dscully", contact_uri=None)
-    decision = after(flex(1), rewrite)
-    assert (decision.verdict.kind, decision.verdict.diagnosis, decision.alert.kind) == (
-        Kind.MISMATCH,
-        "identity_changed",
-        AlertKind.DRIFT,
-    )
-    again = after(flex(1), rewrite, flex(3, twilio_contact_identity="dscully", contact_uri=None))
-    assert again.verdict.kind is Kind.MISMATCH and again.alert is None
+def test_a_rewrite_that_drops_the_value_too_leaves_the_worker_pending_broken_and_its_identity_known():
+    decision = after(flex(1), flex(2, twilio_contact_identity="dscully", contact_uri=None))
+    verdict = decision.verdict
+    assert (verdict.kind, verdict.diagnosis, verdict.broken) == (Kind.PENDING, "identity_changed", True)
+    assert decision.state.trusted.identity == "fmulder"  # Flex's value at the next login is judged against it
