@@ -57,15 +57,11 @@ def remembered(
         return Verdict(Kind.MISMATCH, email_shown, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
     rewritten = isinstance(recorded, str) and recorded and recorded != known.identity
     if policy is Policy.FLEX and known.identity and rewritten:  # the email policy never judges by the identity
-        expected, basis, diagnosis = (
-            shown(SCHEME + known.identity),
-            Basis.TWILIO_CONTACT_IDENTITY,
-            Diagnosis.IDENTITY_CHANGED,
-        )
+        expected, basis = shown(SCHEME + known.identity), Basis.TWILIO_CONTACT_IDENTITY
         changed = f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {recorded}"
-        # No value (removed: Twilio's fix, or never written): the worker waits for Flex at the next login, broken
-        # and shown as such, and the identity the guard knew still counts. Telling a removal apart from a rewrite
-        # that dropped the value too would need more than the state keeps (an approver's Intended, say).
+        diagnosis = Diagnosis.IDENTITY_CHANGED
+        # No value (removed by Twilio's fix, or dropped with the rewrite: the state cannot tell which): the worker
+        # waits for Flex at the next login, broken and shown as such, and the identity the guard knew still counts.
         if actual is None:
             detail = f"no contact_uri yet; Flex writes it at the next login ({changed})"
             return Verdict(Kind.PENDING, email_shown, expected, None, diagnosis, shown(detail), basis)
