@@ -30,6 +30,10 @@ ADVICE = (
     "*What to do:* remove `contact_uri` from the worker's attributes; Flex regenerates it at the "
     "agent's next login. Never type a value in by hand."
 )
+SIGN_IN_ADVICE = (  # no value to remove (wiped, or already removed): Flex writes one at the next login
+    "*What to do:* the agent must sign out and in again; Flex writes `contact_uri` at login. Never type a value "
+    "in by hand."
+)
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     if who:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=ADVICE)]))
+        advice = SIGN_IN_ADVICE if alert.verdict.actual is None else ADVICE
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=advice)]))
         if alert.buttons:
             blocks.append(fix_buttons(alert.buttons))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.

@@ -48,3 +48,14 @@ def test_long_values_respect_block_kit_limits(taskrouter, services, httpserver, 
             assert len(field["text"]) <= 2000
         if block["type"] == "section" and "text" in block:
             assert len(block["text"]["text"]) <= TEXT_MAX
+
+
+def test_a_drift_with_nothing_to_remove_advises_signing_in_again(taskrouter, services, httpserver, clock):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    taskrouter.post(worker_event(version=1))
+    taskrouter.post(worker_event(version=2, WorkerAttributes=json.dumps({"type": "support"})))  # wiped
+    services.delivery.run_once()
+    [message] = posted(httpserver)
+    rendered = json.dumps(message)
+    assert "attributes wiped" in rendered and "remove `contact_uri`" not in rendered
+    assert "sign out and in again" in rendered
