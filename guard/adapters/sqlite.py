@@ -61,14 +61,28 @@ def sqlite_engine(url: str) -> Engine:
             writers and writers.release()
             raise
 
-    @event.listens_for(engine, "commit")
-    @event.listens_for(engine, "rollback")
-    def _on_end(_connection: Any) -> None:
-        """The writer's turn is over."""
-        if writers is not None:
-            writers.release()
-
+    if writers is not None:
+        _end_turns_after_commit(engine, writers)
     return engine
+
+
+def _end_turns_after_commit(engine: Engine, writers: Writers) -> None:
+    """End the writer's turn once its COMMIT or ROLLBACK has run, not before (as the engine's events would).
+
+    Otherwise the next writer, often in another process, meets the unfinished COMMIT at its BEGIN IMMEDIATE and
+    waits on SQLite's sleeping busy handler. A rollback when the pool takes a connection back ends no turn.
+    """
+    dialect = engine.dialect
+    for name in ("do_commit", "do_rollback"):
+        plain = getattr(dialect, name)
+
+        def ended(dbapi_connection: Any, plain: Any = plain) -> None:
+            try:
+                plain(dbapi_connection)
+            finally:
+                writers.release()
+
+        setattr(dialect, name, ended)
 
 
 def sqlite_file(url: URL) -> str | None:
