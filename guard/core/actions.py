@@ -79,10 +79,14 @@ def decide_removal(
         stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
     shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))
     note = detail if status is RemediationStatus.REMOVED else f"remediation failed: {detail}"
-    if status is RemediationStatus.REMOVED and stored.available:
+    # An event recorded before this removal already carries a newer value (the agent logged in meanwhile): it stands.
+    newer = stored.verdict.actual if before and stored.verdict.actual not in (None, shown(before)) else None
+    if status is RemediationStatus.REMOVED and newer:
+        note = f"{note}; since then the worker has a new contact_uri ({newer}), judged {stored.verdict.kind.value}"
+    elif status is RemediationStatus.REMOVED and stored.available:
         note = f"{note}; {STILL_UNREACHABLE}"
     alert = raise_alert(AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value)
-    if status is not RemediationStatus.REMOVED or stored.deleted:  # removed: no value now, whatever it was judged
+    if status is not RemediationStatus.REMOVED or stored.deleted or newer:  # removed: no value now (unless newer)
         return Decision(Outcome.RECORDED, alert=alert)
     pending = replace(stored, verdict=stored.verdict.removed(actor), since=now, updated_at=now, last_alert_at=now)
     return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)

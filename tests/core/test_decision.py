@@ -149,6 +149,18 @@ def test_a_failed_removal_is_announced_with_its_own_title_and_a_skip_is_not():
     assert decide_removal(KEY, drift, "ann.veal", skipped, SLACK, T0).alert is None
 
 
+def test_a_removal_recorded_after_a_newer_value_leaves_that_value_judged_as_it_was():
+    # The agent logged in between the removal and its record: Flex's new value is ok, not "pending" again
+    drift = after(snapshot("sip:ann")).state
+    logged_in = decide(snapshot(ANN_URI, version=3), drift, RULES, T0 + timedelta(minutes=1)).state
+    removed = (RemediationStatus.REMOVED, "sip:ann", "contact_uri removed", "slack:U1")
+    late = decide_removal(KEY, logged_in, "ann.veal", removed, SLACK, T0 + timedelta(minutes=2))
+    assert late.state is None  # the stored ok verdict stands
+    assert f"a new contact_uri ({ANN_URI}), judged ok" in late.alert.note
+    on_time = decide_removal(KEY, drift, "ann.veal", removed, SLACK, T0 + timedelta(minutes=2))
+    assert on_time.state.verdict.kind is Kind.PENDING  # the value it removed was still the stored one
+
+
 def test_every_alert_kind_has_one_row_in_the_table():
     assert set(KINDS) == set(AlertKind)
 
