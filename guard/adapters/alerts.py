@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select, update
 
 from guard.adapters.db import connected, lease_oldest
+from guard.adapters.hot import HotStatement
 from guard.adapters.tables import alert as outbox
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import Cause
@@ -18,6 +19,8 @@ from guard.core.changes import Changes
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import AlertStatus, Channel
 from guard.core.verdict import Kind, Verdict
+
+_INSERTS: dict[tuple[str, tuple[str, ...]], HotStatement] = {}  # by dialect and the row's columns
 
 
 @dataclass(frozen=True)
@@ -72,8 +75,12 @@ class Alerts:
 
     def insert(self, row: dict[str, Any]) -> int:
         """Add an alert's row to the outbox; return its id."""
-        with connected(self.bind) as connection:
-            return int(connection.execute(outbox.insert(), row).inserted_primary_key[0])
+        with connected(self.bind) as connection:  # on the event writer's path: compiled once (adapters/hot.py)
+            cached = (connection.dialect.name, tuple(row))
+            if cached not in _INSERTS:
+                _INSERTS[cached] = HotStatement(outbox.insert().returning(outbox.c.id), connection.dialect, cached[1])
+            [inserted] = _INSERTS[cached].run(connection, row)
+            return int(inserted["id"])
 
     def claim_due(self, now: datetime, lease: timedelta) -> ClaimedAlert | None:
         """Lease the oldest due alert whose worker has no earlier undelivered alert, or return None."""

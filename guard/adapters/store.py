@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -82,7 +82,7 @@ def _state_row(state: WorkerState) -> dict[str, Any]:
         "activity_name": state.activity_name,
         "available": state.available,
         "urgent_at": state.urgent_at,
-        "trusted": json.dumps(asdict(state.trusted), ensure_ascii=False),
+        "trusted": json.dumps(state.trusted.as_json(), ensure_ascii=False),
         "attributes": state.attributes,
         "changes": json.dumps(state.changes.as_json(), ensure_ascii=False) if state.changes else None,
         "cause": json.dumps(state.cause.as_json(), ensure_ascii=False) if state.cause else None,

@@ -84,7 +84,7 @@ def gather(email: str | None, recorded: Any, worker_name: str, policy: Policy) -
 def claimed(email: str | None, worker_name: str) -> list[Evidence]:
     """The raw identities the worker claims: its email, and its name when that looks like an identity."""
     found = [_raw(Basis.EMAIL, email)] if email else []
-    if worker_name and not any(char.isspace() for char in worker_name) and worker_name != email:
+    if worker_name and not any(map(str.isspace, worker_name)) and worker_name != email:
         found.append(_raw(Basis.WORKER_NAME, worker_name))
     return found
 

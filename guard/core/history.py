@@ -27,6 +27,10 @@ class Trusted:
     name: str = ""
     identity: str | None = None
 
+    def as_json(self) -> dict[str, str | None]:
+        """The trusted evidence as stored (adapters/state_rows.py reads it back)."""
+        return {"email": self.email, "name": self.name, "identity": self.identity}
+
 
 NOTHING_TRUSTED = Trusted()
 
