@@ -145,3 +145,25 @@ def test_webhook_remediation_is_loop_safe(taskrouter, services, fake_api):
     assert kinds == ["drift", "remediation"]  # the removal closes the drift; its own echo repeats nothing
     [record] = remediations(services)
     assert (record["actor"], record["status"]) == ("guard (REMEDIATE=remove)", "removed")
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_value_written_back_after_its_removal_is_not_removed_again(runner, taskrouter, services, fake_api):
+    """Removed once; the same value back (Flex at the login, or a script) is alerted and kept: no loop."""
+    populate(fake_api, 1, drifting={1})
+    wrong = "client:" + email(1)
+    assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1)).status_code
+    services.jobs.by_name["remediate"].run()
+    assert len(fake_api.updates) == 1
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    for version, value in ((2, None), (3, wrong)):  # the removal's own update, then the value back
+        taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=value, version=version))
+    services.jobs.by_name["remediate"].run()
+    code, out = audit(runner, "--remediate", "--yes", "--format", "json")
+    assert len(fake_api.updates) == 1  # neither REMEDIATE=remove nor the audit removed it again
+    assert code == 1 and json.loads(out)["summary"]["mismatch"] == 1
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    assert stored_state(services, key)["verdict"] == "mismatch"
+    with services.store.engine.connect() as connection:
+        notes = [json.loads(r.payload)["note"] for r in connection.execute(select(alert).order_by(alert.c.id))]
+    assert "came back after the guard removed it" in notes[2]

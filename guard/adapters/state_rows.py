@@ -35,6 +35,7 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         attributes=row["attributes"],
         changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
         cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,
+        removed=row["removed"],
     )
 
 

@@ -86,6 +86,7 @@ def _state_row(state: WorkerState) -> dict[str, Any]:
         "attributes": state.attributes,
         "changes": json.dumps(state.changes.as_json(), ensure_ascii=False) if state.changes else None,
         "cause": json.dumps(state.cause.as_json(), ensure_ascii=False) if state.cause else None,
+        "removed": state.removed,
     }
 
 

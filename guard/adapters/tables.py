@@ -67,6 +67,7 @@ worker_state = Table(
     Column("attributes", Text),  # JSON: a safe, bounded, flat copy of the latest attributes
     Column("changes", Text),  # JSON: what else the update that raised the current drift changed
     Column("cause", Text),  # JSON: who TaskRouter says made that update
+    Column("removed", Text),  # the value the guard last removed, until the worker has an accepted one
     Index("ix_worker_state_verdict", "verdict"),
     Index("ix_worker_state_activity", "account_sid", "workspace_sid", "activity_sid"),
 )

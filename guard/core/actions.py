@@ -89,4 +89,5 @@ def decide_removal(
     if status is not RemediationStatus.REMOVED or stored.deleted or newer:  # removed: no value now (unless newer)
         return Decision(Outcome.RECORDED, alert=alert)
     pending = replace(stored, verdict=stored.verdict.removed(actor), since=now, updated_at=now, last_alert_at=now)
+    pending = replace(pending, removed=shown(before) if before else stored.removed)  # history.CAME_BACK
     return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)

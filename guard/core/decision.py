@@ -16,7 +16,7 @@ from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, usable_text, valid_identity
-from guard.core.history import NOTHING_TRUSTED, Trusted
+from guard.core.history import CAME_BACK, NOTHING_TRUSTED, Trusted, came_back
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.state import WorkerState
@@ -68,13 +68,13 @@ DUPLICATE = Decision(Outcome.DUPLICATE)
 
 def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: DecisionRules, now: datetime) -> Decision:
     """Decide for one snapshot of a worker against its `stored` state."""
+    known = stored.known() if stored is not None and not stored.deleted else None
     if snapshot.deleted:
         verdict = Verdict(Kind.DELETED, stored.verdict.email if stored else None)
     else:  # a value an approver marked intended is recorded with the state
         judging = rules.judging
         if stored is not None and stored.intended is not None:
             judging = judging.with_intended({snapshot.key.worker_sid: (stored.intended.label, stored.intended.value)})
-        known = stored.known() if stored is not None and not stored.deleted else None
         verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name, known)
     if snapshot.is_replay(now):
         return Decision(Outcome.REPLAY, verdict)
@@ -116,14 +116,17 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         attributes=attributes,
         changes=changes if new_drift else stored.changes if stored and verdict.drifting else None,
         cause=stored.cause if stored and verdict.drifting and not new_drift else None,
+        removed=stored.removed if stored and verdict.broken else None,  # an accepted value ends the loop watch
     )
     if change.alert is None:
         return Decision(Outcome.RECORDED, verdict, state)
     previous = stored.verdict.actual if stored else None
     note = PENDING_NOTE if asked else NO_CREDENTIALS_NOTE if new_drift and not rules.routing.lookups else None
     context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous, "cause_note": note}
-    alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
-    remove = rules.remediate and verdict.removable and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
+    back = verdict.drifting and came_back(known, verdict.actual)
+    alert_note = f"{change.note}; {CAME_BACK}" if back and change.note else CAME_BACK if back else change.note
+    alert = raise_alert(change.alert, alert_note, snapshot.key, state, rules.routing, now, **context)
+    remove = rules.remediate and verdict.removable and not back and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup)
 
 

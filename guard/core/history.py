@@ -46,6 +46,20 @@ class Known:
     actual: str | None = None
     drifting: bool = False
     basis: Basis | None = None
+    removed: str | None = None  # the value the guard last removed, while the worker has no accepted one since
+
+
+# Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back means
+# Flex (or a script) derives it: another removal only takes the agent off voice again, at every login.
+CAME_BACK = (
+    "this contact_uri came back after the guard removed it, so it is not removed again (that would loop): "
+    "fix where it comes from (the user's identity at the IdP, a provisioning script), or mark it intended"
+)
+
+
+def came_back(known: Known | None, actual: str | None) -> bool:
+    """True when `actual` (as shown) is the value the guard already removed from this worker."""
+    return known is not None and actual is not None and actual == known.removed
 
 
 def remembered(

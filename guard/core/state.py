@@ -46,6 +46,7 @@ class WorkerState:
     attributes: str | None = None  # a safe, bounded copy of the latest attributes (JSON text)
     changes: Changes | None = None  # what else the update that raised the current drift changed
     cause: Cause | None = None  # who TaskRouter says made that update, once looked up
+    removed: str | None = None  # the value the guard last removed (history.CAME_BACK), until one is accepted
 
     def known(self) -> Known:
         """What the guard knew of the worker, as the judge reads it."""
@@ -59,6 +60,7 @@ class WorkerState:
             verdict.actual,
             verdict.drifting,
             verdict.basis,
+            self.removed,
         )
 
     @property

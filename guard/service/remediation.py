@@ -12,7 +12,7 @@ from twilio.base.exceptions import TwilioException
 
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
-from guard.core.history import Known
+from guard.core.history import CAME_BACK, Known, came_back
 from guard.core.rules import Rules
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
 from guard.core.statuses import RemediationStatus
@@ -48,8 +48,9 @@ def remove_contact_uri(
             record = api.fetch_worker(worker_sid)
             attributes = parse_attributes(record.attributes_json, "attributes")
             verdict = rules.judge(attributes, worker_sid, record.name, known)
-            if not verdict.removable:  # a wiped worker has no value to remove: Flex writes one at the next login
-                why = _why_kept(verdict)
+            # A wiped worker has no value to remove (Flex writes one at the next login); one that came back stays.
+            if not verdict.removable or came_back(known, verdict.actual):
+                why = _why_kept(verdict, known)
                 return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name)
             if not apply:
                 detail = "dry run: would remove contact_uri"
@@ -71,12 +72,14 @@ def remove_contact_uri(
         return Removal(RemediationStatus.FAILED, None, f"unexpected error: {type(err).__name__}")
 
 
-def _why_kept(verdict: Verdict) -> str:
+def _why_kept(verdict: Verdict, known: Known | None) -> str:
     """Why a re-checked worker keeps its contact_uri."""
     if not verdict.drifting:
         return f"no longer a mismatch (now {verdict.kind})"
     if verdict.actual is None:
         return "no contact_uri to remove"
+    if came_back(known, verdict.actual):
+        return CAME_BACK
     return "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 
 

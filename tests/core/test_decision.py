@@ -206,6 +206,24 @@ def test_a_rewritten_identity_whose_value_still_registers_is_alerted_and_never_r
     assert not decision.remove  # client:fmulder is what the browser registers: removing it would break the agent
 
 
+def test_a_value_flex_writes_back_after_its_removal_is_alerted_and_not_removed_again():
+    # The identity really changed (at the IdP): Flex writes client:dscully at every login; removing it each time
+    # would take the agent off voice at every login, a loop
+    remediate, dscully = replace(RULES, remediate=True), {"twilio_contact_identity": "dscully"}
+    drift = after(flex(1), flex(2, **dscully, contact_uri="client:dscully"), rules=remediate)
+    assert drift.remove
+    removal = (RemediationStatus.REMOVED, "client:dscully", "removed", "guard (REMEDIATE=remove)")
+    removed = decide_removal(KEY, drift.state, "fmulder", removal, SLACK, T0).state
+    echo = decide(flex(3, **dscully, contact_uri=None), removed, remediate, T0)  # the removal's own update
+    back = decide(flex(4, **dscully, contact_uri="client:dscully"), echo.state, remediate, T0)  # the next login
+    assert (back.verdict.kind, back.alert.kind, back.remove) == (Kind.MISMATCH, AlertKind.DRIFT, False)
+    assert "came back after the guard removed it" in back.alert.note
+    other = decide(flex(5, **dscully, contact_uri="client:dscully2"), back.state, remediate, T0)
+    assert other.remove  # another wrong value is removed as usual
+    fixed = decide(flex(6), back.state, remediate, T0)
+    assert fixed.verdict.kind is Kind.OK and fixed.state.removed is None  # an accepted value ends the watch
+
+
 def test_a_rewrite_that_drops_the_value_too_leaves_the_worker_pending_broken_and_its_identity_known():
     decision = after(flex(1), flex(2, twilio_contact_identity="dscully", contact_uri=None))
     verdict = decision.verdict
