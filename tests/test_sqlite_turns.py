@@ -52,3 +52,13 @@ def test_the_turn_lasts_until_the_rollback_has_run(traced):
     with engine.begin() as connection:  # the turn is free for the next writer, on this thread too
         connection.execute(text("SELECT 1"))
     assert seen[-1] == ("COMMIT", True)
+
+
+def test_a_connection_the_pool_takes_back_ends_no_other_connections_turn(traced):
+    # The pool's reset-on-return rolls back through the same dialect call as a transaction's ROLLBACK
+    engine, _seen, database = traced
+    with engine.begin() as connection:
+        connection.execute(text("SELECT 1"))
+        engine.connect().close()  # a second connection out and back on this thread: it began nothing
+        assert turn_taken(database)
+    assert not turn_taken(database)

@@ -53,12 +53,13 @@ def sqlite_engine(url: str) -> Engine:
         """Refuse a vanished file; queue for the writer's turn; take the write lock up front (no deadlock)."""
         if guard is not None:
             guard.check(connection)
+        owner = _raw(connection.connection)
         if writers is not None:
-            writers.acquire()
+            writers.acquire(owner)
         try:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
         except BaseException:
-            writers and writers.release()
+            writers and writers.release(owner)
             raise
 
     if writers is not None:
@@ -70,7 +71,8 @@ def _end_turns_after_commit(engine: Engine, writers: Writers) -> None:
     """End the writer's turn once its COMMIT or ROLLBACK has run, not before (as the engine's events would).
 
     Otherwise the next writer, often in another process, meets the unfinished COMMIT at its BEGIN IMMEDIATE and
-    waits on SQLite's sleeping busy handler. A rollback when the pool takes a connection back ends no turn.
+    waits on SQLite's sleeping busy handler. A rollback when the pool takes back a connection that began nothing
+    ends no turn.
     """
     dialect = engine.dialect
     for name in ("do_commit", "do_rollback"):
@@ -80,9 +82,14 @@ def _end_turns_after_commit(engine: Engine, writers: Writers) -> None:
             try:
                 plain(dbapi_connection)
             finally:
-                writers.release()
+                writers.release(_raw(dbapi_connection))
 
         setattr(dialect, name, ended)
+
+
+def _raw(connection: Any) -> Any:
+    """The DB-API connection behind the pool's proxy (SQLAlchemy hands either to the dialect)."""
+    return getattr(connection, "dbapi_connection", connection)
 
 
 def sqlite_file(url: URL) -> str | None:

@@ -43,10 +43,11 @@ class Writers:
         self._file: Any = None
         self._held = threading.local()
 
-    def acquire(self) -> None:
-        """Wait for this thread's turn, or raise DatabaseBusy after SQLITE_BUSY_SECONDS."""
-        if getattr(self._held, "depth", 0):  # a nested begin on this thread (a savepoint): already ours
-            self._held.depth += 1
+    def acquire(self, owner: object) -> None:
+        """Take this thread's turn for `owner` (a DB-API connection); DatabaseBusy after SQLITE_BUSY_SECONDS."""
+        owners = self._owners()
+        if owners:  # a second connection beginning on this thread: the turn is already this thread's
+            owners.append(owner)
             return
         deadline = time.monotonic() + SQLITE_BUSY_SECONDS
         if not self._threads.acquire(timeout=SQLITE_BUSY_SECONDS):
@@ -56,17 +57,23 @@ class Writers:
         except BaseException:
             self._threads.release()
             raise
-        self._held.depth = 1
+        owners.append(owner)
 
-    def release(self) -> None:
-        """End this thread's turn (once per acquire)."""
-        depth = getattr(self._held, "depth", 0)
-        if not depth:
+    def release(self, owner: object) -> None:
+        """`owner` is done; the turn ends with the last owner on this thread (any other connection ends nothing)."""
+        owners = self._owners()
+        if owner not in owners:  # the pool's rollback of a connection that began nothing
             return
-        self._held.depth = depth - 1
-        if depth == 1:
+        owners.remove(owner)
+        if not owners:
             fcntl.flock(self._file, fcntl.LOCK_UN)
             self._threads.release()
+
+    def _owners(self) -> list[object]:
+        """The connections that hold this thread's turn."""
+        if not hasattr(self._held, "owners"):
+            self._held.owners = []
+        return self._held.owners  # type: ignore[no-any-return]
 
     def _lock_file(self, deadline: float) -> None:
         """The file lock between processes, waited for in short steps until `deadline`."""
