@@ -150,8 +150,9 @@ def test_webhook_remediation_is_loop_safe(taskrouter, services, fake_api):
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
 def test_a_value_written_back_after_its_removal_is_not_removed_again(runner, taskrouter, services, fake_api):
     """Removed once; the same value back (Flex at the login, or a script) is alerted and kept: no loop."""
-    populate(fake_api, 1, drifting={1})
-    wrong = "client:" + email(1)
+    populate(fake_api, 1)
+    wrong = uri(2)  # a value a login could write: another user's identity
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
     assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1)).status_code
     services.jobs.by_name["remediate"].run()
     assert len(fake_api.updates) == 1
@@ -167,3 +168,21 @@ def test_a_value_written_back_after_its_removal_is_not_removed_again(runner, tas
     with services.store.engine.connect() as connection:
         notes = [json.loads(r.payload)["note"] for r in connection.execute(select(alert).order_by(alert.c.id))]
     assert "came back after the guard removed it" in notes[2]
+
+
+FLEX = {"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", "contact_uri": "client:fmulder"}
+RENAMED = {**FLEX, "twilio_contact_identity": "dscully", "contact_uri": "client:dscully"}  # changed at the IdP
+
+
+def test_an_audit_removal_the_guard_saw_no_event_for_is_watched_and_not_repeated(
+    runner, fake_api, taskrouter, services
+):
+    """The guard knew fmulder (ok), missed the rename's event; the audit removes client:dscully, Flex writes it back."""
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "fmulder", RENAMED)
+    taskrouter.post(worker_event(version=1, WorkerAttributes=json.dumps(FLEX)))
+    assert audit(runner, "--remediate", "--yes")[0] == 0
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
+    assert (state["verdict"], state["actual"], state["removed"]) == ("pending", None, "client:dscully")
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), RENAMED)  # the next login
+    code, _ = audit(runner, "--remediate", "--yes")
+    assert len(fake_api.updates) == 1 and code == 1  # reported, not removed a second time

@@ -58,6 +58,7 @@ def alert_from_payload(fields: Mapping[str, Any]) -> Alert:
         previous_actual=fields.get("previous_actual"),
         actor=fields.get("actor"),
         result=fields.get("result"),
+        came_back=fields.get("came_back") is True,
     )
 
 

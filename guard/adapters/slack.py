@@ -34,6 +34,10 @@ SIGN_IN_ADVICE = (  # no value to remove (wiped, or already removed): Flex write
     "*What to do:* the agent must sign out and in again; Flex writes `contact_uri` at login. Never type a value "
     "in by hand."
 )
+CAME_BACK_ADVICE = (  # the value came back after a removal (history.CAME_BACK): never removed again
+    "*What to do:* fix what writes this value (the user's identity at the IdP, a provisioning script), or mark it "
+    "intended. Removing it again would only take the agent off voice until the next login."
+)
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,8 @@ def _code(value: Any, limit: int = 900) -> str:
     return f"`{shown}`"
 
 
-def fix_buttons(reference: str) -> ActionsBlock:
-    """The approver's two buttons; their value names the worker, and the guard re-checks it before acting."""
+def fix_buttons(reference: str, removable: bool = True) -> ActionsBlock:
+    """The approver's two buttons (only Intended where nothing may be removed); the guard re-checks before acting."""
     remove = ButtonElement(
         text="Remove contact_uri",
         action_id=Action.REMOVE,
@@ -79,7 +83,7 @@ def fix_buttons(reference: str) -> ActionsBlock:
         ),
     )
     ignore = ButtonElement(text="Intended, ignore this worker", action_id=Action.IGNORE, value=reference)
-    return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore])
+    return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore] if removable else [ignore])
 
 
 def render(alert: Alert) -> tuple[str, list[Block]]:
@@ -118,10 +122,10 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     if who:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:
-        advice = SIGN_IN_ADVICE if alert.verdict.actual is None else ADVICE
+        advice = SIGN_IN_ADVICE if alert.verdict.actual is None else CAME_BACK_ADVICE if alert.came_back else ADVICE
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=advice)]))
         if alert.buttons:
-            blocks.append(fix_buttons(alert.buttons))
+            blocks.append(fix_buttons(alert.buttons, removable=not alert.came_back))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     body = f"{header} ({alert.key.worker_sid}) expected {verdict.expected!s} actual {verdict.actual!s}: {summary}"
     if lead:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 from slack_sdk.webhook import WebhookClient
 
-from guard.adapters.slack import HEADER_MAX, TEXT_MAX, SendResult, escape, truncate
+from guard.adapters.slack import HEADER_MAX, TEXT_MAX, SendResult, escape, fix_buttons, truncate
 from guard.core.retry import RETRIED_STATUSES
 from guard.core.statuses import SendOutcome
 
@@ -26,12 +26,18 @@ class SlackAnswers:
         """Tell only the person who clicked (the alert stays as it is)."""
         return self._post(response_url, text=text, response_type="ephemeral", replace_original=False)
 
-    def replace(self, response_url: str, title: str, text: str, footnote: str) -> SendResult:
-        """Replace the alert with its outcome, without buttons, so nobody presses them twice by mistake."""
+    def replace(
+        self, response_url: str, title: str, text: str, footnote: str, intended: str | None = None
+    ) -> SendResult:
+        """Replace the alert with its outcome, without the Remove button, so nobody presses it twice by mistake.
+
+        `intended` (a worker reference) keeps the Intended button: the only place a value can be marked intended.
+        """
         blocks = [
             HeaderBlock(text=truncate(title, HEADER_MAX)),
             SectionBlock(text=MarkdownTextObject(text=truncate(text, TEXT_MAX))),
             ContextBlock(elements=[MarkdownTextObject(text=truncate(footnote, TEXT_MAX))]),
+            *([fix_buttons(intended, removable=False)] if intended else []),
         ]
         return self._post(
             response_url, text=truncate(f"{title}: {text}", TEXT_MAX), blocks=blocks, replace_original=True

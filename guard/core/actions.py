@@ -79,15 +79,14 @@ def decide_removal(
         stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
     shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))
     note = detail if status is RemediationStatus.REMOVED else f"remediation failed: {detail}"
-    # An event recorded before this removal already carries a newer value (the agent logged in meanwhile): it stands.
-    newer = stored.verdict.actual if before and stored.verdict.actual not in (None, shown(before)) else None
-    if status is RemediationStatus.REMOVED and newer:
-        note = f"{note}; since then the worker has a new contact_uri ({newer}), judged {stored.verdict.kind.value}"
-    elif status is RemediationStatus.REMOVED and stored.available:
+    if status is RemediationStatus.REMOVED and stored.available:
         note = f"{note}; {STILL_UNREACHABLE}"
     alert = raise_alert(AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value)
-    if status is not RemediationStatus.REMOVED or stored.deleted or newer:  # removed: no value now (unless newer)
+    if status is not RemediationStatus.REMOVED or stored.deleted:  # removed: no value now, whatever it was judged
         return Decision(Outcome.RECORDED, alert=alert)
     pending = replace(stored, verdict=stored.verdict.removed(actor), since=now, updated_at=now, last_alert_at=now)
-    pending = replace(pending, removed=shown(before) if before else stored.removed)  # history.CAME_BACK
+    # Remember the value (history.CAME_BACK), and move the position: a copy of an older update (the other intake, an
+    # earlier fetch) is stale now, not a value that came back.
+    at_ms = max(stored.occurred_ms or 0, int(now.timestamp() * 1000))
+    pending = replace(pending, removed=shown(before) if before else stored.removed, occurred_ms=at_ms)
     return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)

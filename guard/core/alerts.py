@@ -16,6 +16,7 @@ from typing import Any
 from guard.core.cause import Cause
 from guard.core.changes import Changes
 from guard.core.click import worker_reference
+from guard.core.history import CAME_BACK
 from guard.core.snapshot import WorkerKey
 from guard.core.state import WorkerState
 from guard.core.statuses import Channel, RemediationStatus
@@ -117,6 +118,7 @@ class Alert:
     previous_actual: str | None = None
     actor: str | None = None  # who remediated
     result: str | None = None  # the remediation's status
+    came_back: bool = False  # its value came back after the guard removed it: no Remove button (history.CAME_BACK)
 
     @property
     def spec(self) -> KindSpec:
@@ -156,7 +158,7 @@ class Alert:
             fields["fix_buttons"] = self.buttons
         if self.mention:
             fields["mention"] = self.mention
-        context = ("source", "version", "previous_actual", "actor", "result")
+        context = ("source", "version", "previous_actual", "actor", "result", "came_back")
         return fields | {name: getattr(self, name) for name in context}
 
 
@@ -165,11 +167,15 @@ def raise_alert(
 ) -> Alert:
     """The alert of `kind` about a worker in `state`, routed as its account asks.
 
-    The fix buttons need a value to act on: a worker with no contact_uri (pending) gets none.
+    The fix buttons need a value to act on: a worker with no contact_uri (pending) gets none. A value that came
+    back after its removal is never removed again: every alert about it says so.
     """
     spec = KINDS[kind]
     to_slack = routing.slack and (spec.slack is Slack.ALWAYS or routing.slack_opt_in)
     fixable = spec.fix and routing.buttons and state.verdict.actual is not None
+    back = spec.fix and state.came_back
+    if back:
+        note = f"{note}; {CAME_BACK}" if note else CAME_BACK
     return Alert(
         kind=kind,
         note=note,
@@ -187,6 +193,7 @@ def raise_alert(
         available=state.available,
         changes=state.changes if spec.fix else None,
         cause=state.cause if spec.fix else None,
+        came_back=back,
         **context,
     )
 

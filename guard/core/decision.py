@@ -16,7 +16,7 @@ from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, usable_text, valid_identity
-from guard.core.history import CAME_BACK, NOTHING_TRUSTED, Trusted, came_back
+from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.state import WorkerState
@@ -123,10 +123,9 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     previous = stored.verdict.actual if stored else None
     note = PENDING_NOTE if asked else NO_CREDENTIALS_NOTE if new_drift and not rules.routing.lookups else None
     context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous, "cause_note": note}
-    back = verdict.drifting and came_back(known, verdict.actual)
-    alert_note = f"{change.note}; {CAME_BACK}" if back and change.note else CAME_BACK if back else change.note
-    alert = raise_alert(change.alert, alert_note, snapshot.key, state, rules.routing, now, **context)
-    remove = rules.remediate and verdict.removable and not back and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
+    alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
+    remove = rules.remediate and verdict.removable and not state.came_back
+    remove = remove and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from guard.core.contact_uri import SCHEME
+from guard.core.contact_uri import SCHEME, DecodeError, accepted_contact_uris, decode
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, gather
 from guard.core.text import shown
@@ -49,8 +49,8 @@ class Known:
     removed: str | None = None  # the value the guard last removed, while the worker has no accepted one since
 
 
-# Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back means
-# Flex (or a script) derives it: another removal only takes the agent off voice again, at every login.
+# Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back, one a
+# login could write, means Flex (or a script) derives it: another removal only takes the agent off voice again.
 CAME_BACK = (
     "this contact_uri came back after the guard removed it, so it is not removed again (that would loop): "
     "fix where it comes from (the user's identity at the IdP, a provisioning script), or mark it intended"
@@ -58,8 +58,16 @@ CAME_BACK = (
 
 
 def came_back(known: Known | None, actual: str | None) -> bool:
-    """True when `actual` (as shown) is the value the guard already removed from this worker."""
-    return known is not None and actual is not None and actual == known.removed
+    """True when `actual` (as shown) is the value the guard already removed, and one a Flex login could write.
+
+    A `sip:` value or a raw email never came from a login and never rang: removing it again takes nobody off voice.
+    """
+    if known is None or actual is None or actual != known.removed:
+        return False
+    try:
+        return actual in accepted_contact_uris(decode(actual))
+    except DecodeError:
+        return False
 
 
 def remembered(

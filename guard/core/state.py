@@ -8,7 +8,7 @@ from datetime import datetime
 from guard.core.activity import unreachable
 from guard.core.cause import Cause
 from guard.core.changes import Changes
-from guard.core.history import NOTHING_TRUSTED, Known, Trusted
+from guard.core.history import NOTHING_TRUSTED, Known, Trusted, came_back
 from guard.core.verdict import Kind, Verdict
 
 
@@ -62,6 +62,11 @@ class WorkerState:
             verdict.basis,
             self.removed,
         )
+
+    @property
+    def came_back(self) -> bool:
+        """True when its wrong value is one the guard removed before: alerted, never removed again (no loop)."""
+        return self.verdict.drifting and came_back(self.known(), self.verdict.actual)
 
     @property
     def deleted(self) -> bool:

@@ -11,7 +11,8 @@ from typing import Any
 from guard.adapters.slack import escape
 from guard.adapters.slack_answers import SlackAnswers, mention
 from guard.config import ConfigError
-from guard.core.click import Action, Click, refusal
+from guard.core.click import Action, Click, refusal, worker_reference
+from guard.core.history import CAME_BACK
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
 from guard.logs import log_event
@@ -92,14 +93,18 @@ class ClickJobs:
             RemediationStatus.REMOVED: f"{who} removed {before} from {key.worker_sid}",
             RemediationStatus.SKIPPED: f"{who} asked to remove it, but nothing was removed from {key.worker_sid}",
         }.get(outcome.status, f"{who} asked to remove {before} from {key.worker_sid}, and it failed")
-        return {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
+        answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
+        if outcome.detail == CAME_BACK:  # it tells them to mark the value intended: keep that button
+            answer["intended"] = worker_reference(key)
+        return answer
 
     def _answer(self, row: Mapping[str, Any], answer: dict[str, str]) -> None:
         """Post the answer; after a transient failure the click is answered again when its lease runs out."""
         if row["action"] == Action.REFUSE:
             result = self.answers.ephemeral(row["response_url"], answer["text"])
         else:
-            result = self.answers.replace(row["response_url"], answer["title"], answer["text"], FOOTNOTE)
+            texts = (answer["title"], answer["text"], FOOTNOTE)
+            result = self.answers.replace(row["response_url"], *texts, intended=answer.get("intended"))
         clicks, now = self.pipeline.store.clicks, self.pipeline.clock()
         if result.outcome is SendOutcome.DELIVERED:
             clicks.finish_click(row["id"], ClickStatus.ANSWERED, json.dumps(answer), now)

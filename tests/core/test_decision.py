@@ -149,18 +149,6 @@ def test_a_failed_removal_is_announced_with_its_own_title_and_a_skip_is_not():
     assert decide_removal(KEY, drift, "ann.veal", skipped, SLACK, T0).alert is None
 
 
-def test_a_removal_recorded_after_a_newer_value_leaves_that_value_judged_as_it_was():
-    # The agent logged in between the removal and its record: Flex's new value is ok, not "pending" again
-    drift = after(snapshot("sip:ann")).state
-    logged_in = decide(snapshot(ANN_URI, version=3), drift, RULES, T0 + timedelta(minutes=1)).state
-    removed = (RemediationStatus.REMOVED, "sip:ann", "contact_uri removed", "slack:U1")
-    late = decide_removal(KEY, logged_in, "ann.veal", removed, SLACK, T0 + timedelta(minutes=2))
-    assert late.state is None  # the stored ok verdict stands
-    assert f"a new contact_uri ({ANN_URI}), judged ok" in late.alert.note
-    on_time = decide_removal(KEY, drift, "ann.veal", removed, SLACK, T0 + timedelta(minutes=2))
-    assert on_time.state.verdict.kind is Kind.PENDING  # the value it removed was still the stored one
-
-
 def test_every_alert_kind_has_one_row_in_the_table():
     assert set(KINDS) == set(AlertKind)
 
@@ -204,24 +192,6 @@ def test_a_rewritten_identity_whose_value_still_registers_is_alerted_and_never_r
     decision = after(flex(1), flex(2, twilio_contact_identity="dscully"), rules=remediate)  # contact_uri untouched
     assert (decision.verdict.kind, decision.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)
     assert not decision.remove  # client:fmulder is what the browser registers: removing it would break the agent
-
-
-def test_a_value_flex_writes_back_after_its_removal_is_alerted_and_not_removed_again():
-    # The identity really changed (at the IdP): Flex writes client:dscully at every login; removing it each time
-    # would take the agent off voice at every login, a loop
-    remediate, dscully = replace(RULES, remediate=True), {"twilio_contact_identity": "dscully"}
-    drift = after(flex(1), flex(2, **dscully, contact_uri="client:dscully"), rules=remediate)
-    assert drift.remove
-    removal = (RemediationStatus.REMOVED, "client:dscully", "removed", "guard (REMEDIATE=remove)")
-    removed = decide_removal(KEY, drift.state, "fmulder", removal, SLACK, T0).state
-    echo = decide(flex(3, **dscully, contact_uri=None), removed, remediate, T0)  # the removal's own update
-    back = decide(flex(4, **dscully, contact_uri="client:dscully"), echo.state, remediate, T0)  # the next login
-    assert (back.verdict.kind, back.alert.kind, back.remove) == (Kind.MISMATCH, AlertKind.DRIFT, False)
-    assert "came back after the guard removed it" in back.alert.note
-    other = decide(flex(5, **dscully, contact_uri="client:dscully2"), back.state, remediate, T0)
-    assert other.remove  # another wrong value is removed as usual
-    fixed = decide(flex(6), back.state, remediate, T0)
-    assert fixed.verdict.kind is Kind.OK and fixed.state.removed is None  # an accepted value ends the watch
 
 
 def test_a_rewrite_that_drops_the_value_too_leaves_the_worker_pending_broken_and_its_identity_known():

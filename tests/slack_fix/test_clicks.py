@@ -148,9 +148,9 @@ class Answers:
     def __init__(self, real, before):
         self.real, self.before, self.posts = real, before, 0
 
-    def replace(self, *args):
+    def replace(self, *args, **options):
         self.posts += 1
-        return self.before() or self.real.replace(*args)
+        return self.before() or self.real.replace(*args, **options)
 
 
 def test_a_click_being_answered_is_not_answered_again_by_another_process(drift, client, services, slack):

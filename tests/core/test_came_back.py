@@ -1,0 +1,70 @@
+"""A value back after the guard removed it: alerted, never removed again (no loop), and nothing else taken for it."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+from guard.core.actions import decide_removal
+from guard.core.alerts import AlertKind
+from guard.core.decision import decide
+from guard.core.statuses import RemediationStatus
+from guard.core.verdict import Kind
+from tests.core.test_decision import KEY, RULES, SLACK, T0, after, flex, snapshot
+from tests.helpers import ANN_URI
+
+REMEDIATE = replace(RULES, remediate=True)
+DSCULLY = {"twilio_contact_identity": "dscully"}
+
+
+def removal(value, actor="guard (REMEDIATE=remove)"):
+    """A remediation that removed `value`."""
+    return (RemediationStatus.REMOVED, value, "removed", actor)
+
+
+def test_a_value_flex_writes_back_after_its_removal_is_alerted_and_not_removed_again():
+    # The identity really changed (at the IdP): Flex writes client:dscully at every login; removing it each time
+    # would take the agent off voice at every login, a loop
+    drift = after(flex(1), flex(2, **DSCULLY, contact_uri="client:dscully"), rules=REMEDIATE)
+    assert drift.remove
+    removed = decide_removal(KEY, drift.state, "fmulder", removal("client:dscully"), SLACK, T0).state
+    echo = decide(flex(3, **DSCULLY, contact_uri=None), removed, REMEDIATE, T0)  # the removal's own update
+    back = decide(flex(4, **DSCULLY, contact_uri="client:dscully"), echo.state, REMEDIATE, T0)  # the next login
+    assert (back.verdict.kind, back.alert.kind, back.remove) == (Kind.MISMATCH, AlertKind.DRIFT, False)
+    assert "came back after the guard removed it" in back.alert.note and back.alert.came_back
+    other = decide(flex(5, **DSCULLY, contact_uri="client:dscully2"), back.state, REMEDIATE, T0)
+    assert other.remove  # another wrong value is removed as usual
+    fixed = decide(flex(6), back.state, REMEDIATE, T0)
+    assert fixed.verdict.kind is Kind.OK and fixed.state.removed is None  # an accepted value ends the watch
+
+
+def test_a_value_no_flex_login_writes_is_removed_again_when_a_script_puts_it_back():
+    # sip:ann never rang and no login writes it: removing it again takes nobody off voice
+    drift = after(snapshot(ANN_URI), snapshot("sip:ann", version=2), rules=REMEDIATE)
+    removed = decide_removal(KEY, drift.state, "ann.veal", removal("sip:ann"), SLACK, T0).state
+    echo = decide(snapshot(None, version=3), removed, REMEDIATE, T0).state
+    back = decide(snapshot("sip:ann", version=4), echo, REMEDIATE, T0)  # the nightly sync script, again
+    assert back.remove and "came back" not in back.alert.note
+
+
+def test_a_removal_against_an_older_stored_value_leaves_the_worker_pending_and_watched():
+    # The guard had Ann ok; the update to client:dscully was missed (the guard was down); an audit removed it
+    ok = after(flex(1)).state
+    late = decide_removal(
+        KEY, ok, "fmulder", removal("client:dscully", "audit:lucille"), SLACK, T0 + timedelta(hours=1)
+    )
+    assert (late.state.verdict.kind, late.state.verdict.actual, late.state.removed) == (
+        Kind.PENDING,
+        None,
+        "client:dscully",
+    )
+
+
+def test_an_older_copy_of_the_removed_update_is_stale_not_a_value_that_came_back():
+    # Both intakes deliver the drift's update (same WorkerVersion, other event ids), and an audit's fetch taken
+    # before the removal is fed after it: neither is the value coming back
+    drift = decide(snapshot("client:dscully", version=2), after(snapshot(ANN_URI)).state, REMEDIATE, T0)
+    removed = decide_removal(KEY, drift.state, "ann.veal", removal("client:dscully"), SLACK, T0 + timedelta(seconds=5))
+    copy = replace(snapshot("client:dscully", version=2), source="event-streams")
+    fetched = replace(snapshot("client:dscully", version=None, at=T0 + timedelta(seconds=1)), source="audit")
+    for older in (copy, fetched):
+        decision = decide(older, removed.state, REMEDIATE, T0 + timedelta(seconds=30))
+        assert decision.outcome == "stale" and decision.state is None and decision.alert is None
