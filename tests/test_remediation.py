@@ -186,3 +186,22 @@ def test_an_audit_removal_the_guard_saw_no_event_for_is_watched_and_not_repeated
     fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), RENAMED)  # the next login
     code, _ = audit(runner, "--remediate", "--yes")
     assert len(fake_api.updates) == 1 and code == 1  # reported, not removed a second time
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_removal_whose_answer_was_lost_is_still_the_guards_removal(taskrouter, services, fake_api):
+    """Applied, answered 503; the retried update gets 412 and the value is gone: recorded as removed, and watched."""
+    populate(fake_api, 1)
+    wrong = uri(2)  # a value a login could write
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    fake_api.lost_answers = 1
+    taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1))
+    services.jobs.by_name["remediate"].run()
+    assert "contact_uri" not in fake_api.attributes(WORKSPACE_SID, worker_sid(1))
+    [record] = remediations(services)
+    assert (record["status"], record["before_value"]) == ("removed", wrong)
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})  # the login
+    for version, value in ((3, None), (5, wrong)):
+        taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=value, version=version))
+    services.jobs.by_name["remediate"].run()
+    assert len(remediations(services)) == 1  # the value back is not removed again

@@ -85,8 +85,8 @@ def decide_removal(
     if status is not RemediationStatus.REMOVED or stored.deleted:  # removed: no value now, whatever it was judged
         return Decision(Outcome.RECORDED, alert=alert)
     pending = replace(stored, verdict=stored.verdict.removed(actor), since=now, updated_at=now, last_alert_at=now)
-    # Remember the value (history.CAME_BACK), and move the position: a copy of an older update (the other intake, an
-    # earlier fetch) is stale now, not a value that came back.
-    at_ms = max(stored.occurred_ms or 0, int(now.timestamp() * 1000))
+    # Remember the value (history.CAME_BACK), and move the position past the stored one even if this clock is behind
+    # TaskRouter's: a copy of an older update (the other intake, an earlier fetch) is stale now, not a value back.
+    at_ms = max((stored.occurred_ms or 0) + 1, int(now.timestamp() * 1000))
     pending = replace(pending, removed=shown(before) if before else stored.removed, occurred_ms=at_ms)
     return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)

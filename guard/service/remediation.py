@@ -22,6 +22,7 @@ from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
+REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
 
@@ -43,11 +44,14 @@ def remove_contact_uri(
     The re-check judges the fresh worker, name included, so a value that matches its Flex identity is never removed;
     with what the guard `known` of it, a rewritten identity or evidence edited to fit is still a mismatch.
     """
+    sent: str | None = None  # the value an update of ours was sent to remove, if one was
     try:
         for _ in range(1 + CONFLICT_RETRIES):
             record = api.fetch_worker(worker_sid)
             attributes = parse_attributes(record.attributes_json, "attributes")
             verdict = rules.judge(attributes, worker_sid, record.name, known)
+            if sent is not None and "contact_uri" not in attributes:  # ours landed, its answer was lost (a 412 after)
+                return Removal(RemediationStatus.REMOVED, sent, REMOVED_DETAIL, record.name)
             # A wiped worker has no value to remove (Flex writes one at the next login); one that came back stays.
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
@@ -57,11 +61,11 @@ def remove_contact_uri(
                 return Removal(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)
             remaining = {name: value for name, value in attributes.items() if name != "contact_uri"}
             try:
+                sent = verdict.actual
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
-                continue  # someone else changed the worker in between: look again
-            detail = "removed; Flex regenerates it at next login: the agent must sign out and in again"
-            return Removal(RemediationStatus.REMOVED, verdict.actual, detail, record.name)
+                continue  # someone else changed the worker in between (or our retried update did): look again
+            return Removal(RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name)
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
         return Removal(RemediationStatus.FAILED, None, detail)
     except (TwilioException, RequestException, InvalidSnapshot) as err:

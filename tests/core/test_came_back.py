@@ -68,3 +68,27 @@ def test_an_older_copy_of_the_removed_update_is_stale_not_a_value_that_came_back
     for older in (copy, fetched):
         decision = decide(older, removed.state, REMEDIATE, T0 + timedelta(seconds=30))
         assert decision.outcome == "stale" and decision.state is None and decision.alert is None
+
+
+def at(snapshot, moment):
+    """`snapshot` as TaskRouter stamped it at `moment`."""
+    return replace(snapshot, occurred_ms=int(moment.timestamp() * 1000))
+
+
+def test_an_update_made_before_the_removal_and_delivered_after_it_is_stale():
+    # v3 (any other update, still with the value) was made before the removal and delivered after it (a retry, or
+    # Event Streams in any order): it is older than the removal, and the worker has no value now
+    drift = after(flex(1), at(flex(2, **DSCULLY, contact_uri="client:dscully"), T0), rules=REMEDIATE)
+    removed = decide_removal(KEY, drift.state, "fmulder", removal("client:dscully"), SLACK, T0 + timedelta(seconds=5))
+    late = at(flex(3, **DSCULLY, contact_uri="client:dscully"), T0 + timedelta(seconds=1))
+    assert decide(late, removed.state, REMEDIATE, T0 + timedelta(seconds=8)).outcome == "stale"
+    login = at(flex(5, **DSCULLY, contact_uri="client:dscully"), T0 + timedelta(minutes=5))
+    assert decide(login, removed.state, REMEDIATE, T0 + timedelta(minutes=5)).alert.came_back  # later: back
+
+
+def test_the_other_intakes_copy_is_stale_also_when_this_clock_is_behind_taskrouters():
+    sent = T0 + timedelta(seconds=2)  # TaskRouter's stamp; the guard removed at T0+1s by its own clock
+    drift = after(flex(1), at(flex(2, **DSCULLY, contact_uri="client:dscully"), sent), rules=REMEDIATE)
+    removed = decide_removal(KEY, drift.state, "fmulder", removal("client:dscully"), SLACK, T0 + timedelta(seconds=1))
+    copy = replace(at(flex(2, **DSCULLY, contact_uri="client:dscully"), sent), source="event-streams")
+    assert decide(copy, removed.state, REMEDIATE, T0 + timedelta(seconds=3)).outcome == "stale"

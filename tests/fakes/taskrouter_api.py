@@ -59,6 +59,7 @@ class FakeTaskRouter(LookupState):
         self.updates: list[Update] = []
         self.requests: list[tuple[str, str]] = []
         self.before_update: Callable[[str], None] | None = None
+        self.lost_answers = 0  # updates applied, then answered 503 (a gateway that lost the answer)
 
     @property
     def url(self) -> str:

@@ -148,6 +148,9 @@ class WorkerApiHandler(BaseHTTPRequestHandler):
             worker["version"] += 1
             answer = api.worker_json(workspace_sid, worker, False)
             etag = f'"{worker["version"]}"'
+            lost, api.lost_answers = api.lost_answers > 0, max(api.lost_answers - 1, 0)
+        if lost:
+            return self._send(503, {"code": 20503, "message": "Service Unavailable", "status": 503})
         return self._send(200, answer, {"ETag": etag})
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
