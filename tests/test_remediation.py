@@ -205,3 +205,22 @@ def test_a_removal_whose_answer_was_lost_is_still_the_guards_removal(taskrouter,
         taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=value, version=version))
     services.jobs.by_name["remediate"].run()
     assert len(remediations(services)) == 1  # the value back is not removed again
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_wipe_by_another_writer_during_a_removal_is_not_the_guards_removal(taskrouter, services, fake_api):
+    """A script wipes the worker between the guard's fetch and its update: the 412 is real, nothing of ours landed."""
+    populate(fake_api, 1)
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": uri(2)})
+    taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=uri(2), version=2))
+
+    def script(sid):
+        fake_api.before_update = None
+        fake_api.set_attributes(WORKSPACE_SID, sid, {"routing": {"skills": ["es"]}})  # wiped
+        taskrouter.post(worker_event(sid=sid, email=None, contact_uri=None, version=3))  # its event, on time
+
+    fake_api.before_update = script
+    services.jobs.by_name["remediate"].run()
+    [record] = remediations(services)
+    assert record["status"] == "skipped"  # not announced as removed by the guard
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["diagnosis"] == "wiped"

@@ -78,12 +78,8 @@ class WorkerState:
 
         A different WorkerVersion decides on its own. The same version is the same change seen again
         (another intake, a redelivery, a replay): then the time decides, so a newer observation, such as
-        an audit's fetch, is not undone. A deletion is final for its version. And a removal (pending, the removed value
-        remembered) is newer than any update that happened before it, whatever that one's version.
+        an audit's fetch, is not undone. A deletion is final for its version.
         """
-        removal = self.removed is not None and self.verdict.kind is Kind.PENDING and self.verdict.actual is None
-        if removal and occurred_ms is not None and self.occurred_ms is not None and occurred_ms < self.occurred_ms:
-            return True
         if version is not None and self.version is not None:
             if version != self.version:
                 return version < self.version

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from requests import RequestException
 from twilio.base.exceptions import TwilioException
@@ -44,14 +45,14 @@ def remove_contact_uri(
     The re-check judges the fresh worker, name included, so a value that matches its Flex identity is never removed;
     with what the guard `known` of it, a rewritten identity or evidence edited to fit is still a mismatch.
     """
-    sent: str | None = None  # the value an update of ours was sent to remove, if one was
+    sent: tuple[str | None, dict[str, Any]] | None = None  # the value an update of ours removed, and what it left
     try:
         for _ in range(1 + CONFLICT_RETRIES):
             record = api.fetch_worker(worker_sid)
             attributes = parse_attributes(record.attributes_json, "attributes")
             verdict = rules.judge(attributes, worker_sid, record.name, known)
-            if sent is not None and "contact_uri" not in attributes:  # ours landed, its answer was lost (a 412 after)
-                return Removal(RemediationStatus.REMOVED, sent, REMOVED_DETAIL, record.name)
+            if sent is not None and attributes == sent[1]:  # ours landed, its answer was lost (its retry got 412)
+                return Removal(RemediationStatus.REMOVED, sent[0], REMOVED_DETAIL, record.name)
             # A wiped worker has no value to remove (Flex writes one at the next login); one that came back stays.
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
@@ -61,7 +62,7 @@ def remove_contact_uri(
                 return Removal(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)
             remaining = {name: value for name, value in attributes.items() if name != "contact_uri"}
             try:
-                sent = verdict.actual
+                sent = (verdict.actual, remaining)
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between (or our retried update did): look again
