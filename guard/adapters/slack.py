@@ -38,6 +38,10 @@ CAME_BACK_ADVICE = (  # the value came back after a removal (history.CAME_BACK):
     "*What to do:* fix what writes this value (the user's identity at the IdP, a provisioning script), or mark it "
     "intended. Removing it again would only take the agent off voice until the next login."
 )
+REGISTERS_ADVICE = (  # a rewritten identity; the value is still the one the browser registers: never removed
+    "*What to do:* keep this value: the browser registers it, and removing it would take the agent off voice. "
+    "Put `twilio_contact_identity` back, or mark the value intended if the new identity is right."
+)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,16 @@ def fix_buttons(reference: str, removable: bool = True) -> ActionsBlock:
     return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore] if removable else [ignore])
 
 
+def _advice(alert: Alert) -> str:
+    """What to do about the worker: sign in again, remove the value, or (where a removal would harm) fix the source."""
+    verdict = alert.verdict
+    if verdict.actual is None:
+        return SIGN_IN_ADVICE
+    if alert.came_back:
+        return CAME_BACK_ADVICE
+    return REGISTERS_ADVICE if verdict.drifting and verdict.actual == verdict.expected else ADVICE
+
+
 def render(alert: Alert) -> tuple[str, list[Block]]:
     """Build the fallback text and the blocks for an alert, from its kind's row in the table."""
     name = alert.worker_name or alert.key.worker_sid
@@ -122,10 +136,10 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     if who:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:
-        advice = SIGN_IN_ADVICE if alert.verdict.actual is None else CAME_BACK_ADVICE if alert.came_back else ADVICE
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=advice)]))
-        if alert.buttons:
-            blocks.append(fix_buttons(alert.buttons, removable=not alert.came_back))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_advice(alert))]))
+        if alert.buttons:  # Remove only where the guard would remove the value
+            removable = not alert.came_back and verdict.actual != verdict.expected
+            blocks.append(fix_buttons(alert.buttons, removable=removable))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     body = f"{header} ({alert.key.worker_sid}) expected {verdict.expected!s} actual {verdict.actual!s}: {summary}"
     if lead:

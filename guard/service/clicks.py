@@ -17,7 +17,7 @@ from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
-from guard.service.remediation import ApiFor, record_removal, remove_contact_uri
+from guard.service.remediation import REGISTERS, ApiFor, record_removal, remove_contact_uri
 
 log = logging.getLogger("guard.slack")
 ANSWER_ATTEMPTS = 5  # then the answer is given up on; the change itself was made and announced already
@@ -94,7 +94,7 @@ class ClickJobs:
             RemediationStatus.SKIPPED: f"{who} asked to remove it, but nothing was removed from {key.worker_sid}",
         }.get(outcome.status, f"{who} asked to remove {before} from {key.worker_sid}, and it failed")
         answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
-        if outcome.detail == CAME_BACK:  # it tells them to mark the value intended: keep that button
+        if outcome.detail in (CAME_BACK, REGISTERS):  # still drifting, and Intended is the way out: keep that button
             answer["intended"] = worker_reference(key)
         return answer
 

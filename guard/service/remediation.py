@@ -23,6 +23,7 @@ from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
+REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
@@ -85,7 +86,7 @@ def _why_kept(verdict: Verdict, known: Known | None) -> str:
         return "no contact_uri to remove"
     if came_back(known, verdict.actual):
         return CAME_BACK
-    return "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
+    return REGISTERS
 
 
 def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: str, job_id: int | None = None) -> None:

@@ -51,3 +51,38 @@ def test_a_remove_click_on_it_answers_nothing_removed_and_keeps_the_intended_but
     [answer] = slack.answers_to(2)
     assert "Nothing removed" in json.dumps(answer["blocks"]) and "or mark it intended" in answer["text"]
     assert actions_in(answer["blocks"]) == ["ignore_worker"]  # the only place to mark it intended
+
+
+FLEX = {"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", "contact_uri": "client:fmulder"}
+REWRITTEN = {**FLEX, "twilio_contact_identity": "dscully"}  # identity rewritten, contact_uri untouched
+
+
+def rewritten_alert(services, slack, taskrouter, fake_api):
+    """The drift alert for a rewritten identity whose value is still what the browser registers."""
+    fake_api.add_worker(WORKSPACE_SID, DRIFTING, "fmulder", REWRITTEN)
+    for version, attributes in ((1, FLEX), (2, REWRITTEN)):
+        event = worker_event(sid=DRIFTING, version=version, name="fmulder", WorkerAttributes=json.dumps(attributes))
+        assert taskrouter.post(event).status_code == 204
+    services.delivery.run_once()
+    return slack.received[-1]
+
+
+def test_a_value_the_browser_still_registers_is_alerted_without_the_advice_or_button_to_remove_it(
+    services, slack, taskrouter, fake_api
+):
+    message = rewritten_alert(services, slack, taskrouter, fake_api)
+    text = json.dumps(message["blocks"])
+    assert "remove `contact_uri` from the worker's attributes" not in text and "keep this value" in text
+    assert actions_in(message["blocks"]) == ["ignore_worker"]
+
+
+def test_a_remove_click_on_a_value_the_browser_registers_keeps_the_intended_button(
+    client, services, slack, taskrouter, fake_api
+):
+    rewritten_alert(services, slack, taskrouter, fake_api)
+    click(client, slack=slack, number=1)
+    services.jobs.by_name["clicks"].run()
+    assert fake_api.updates == []
+    [answer] = slack.answers_to(1)
+    assert "Nothing removed" in json.dumps(answer["blocks"])
+    assert actions_in(answer["blocks"]) == ["ignore_worker"]
