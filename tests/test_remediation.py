@@ -224,3 +224,17 @@ def test_a_wipe_by_another_writer_during_a_removal_is_not_the_guards_removal(tas
     [record] = remediations(services)
     assert record["status"] == "skipped"  # not announced as removed by the guard
     assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["diagnosis"] == "wiped"
+
+
+def test_an_audit_that_sees_an_accepted_value_ends_the_watch_on_the_removed_one(runner, fake_api, services):
+    """Audits alone: removed, then ok at the next audits, then the wrong value again weeks later: removed again."""
+    populate(fake_api, 1)
+    wrong = uri(2)  # a value a login could write, wrong for worker 1 (a script copied agent 2's)
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    assert audit(runner, "--remediate", "--yes")[0] == 0
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": uri(1)})  # the login
+    assert audit(runner)[0] == 0  # a plain audit sees it ok
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["removed"] is None
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    assert audit(runner, "--remediate", "--yes")[0] == 0
+    assert len(fake_api.updates) == 2  # over an accepted value, it is a new drift: removed

@@ -102,6 +102,21 @@ class WorkerStates:
         with connected(self.bind) as connection:
             return set(connection.execute(query).scalars())
 
+    def forget_removed(self, account_sid: str, workspace_sid: str, worker_sids: list[str]) -> None:
+        """Forget the removed value of these workers: each has an accepted one now (history.CAME_BACK)."""
+        if worker_sids:
+            statement = (
+                update(worker_state)
+                .where(
+                    worker_state.c.account_sid == account_sid,
+                    worker_state.c.workspace_sid == workspace_sid,
+                    worker_state.c.worker_sid.in_(worker_sids),
+                )
+                .values(removed=None)
+            )
+            with connected(self.bind) as connection:
+                connection.execute(statement)
+
     def known_all(self, account_sid: str, workspace_sid: str) -> dict[str, Known]:
         """What the guard knows of each worker of a workspace (deleted ones excluded), by worker sid: for a sweep."""
         query = with_intended(worker_state).where(

@@ -119,7 +119,18 @@ def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport
     history = svc.store.workers.known_all(api.account_sid, api.workspace_sid)  # judged as events are
     bar = _ProgressBar(enabled=output == "table" and sys.stderr.isatty())
     try:
-        return sweep(api, api.account_sid, svc.pipeline.rules(), concurrency, bar.update, history)
+        report = sweep(api, api.account_sid, svc.pipeline.rules(), concurrency, bar.update, history)
+        # An accepted value ends the watch on a removed one, whether or not this audit alerts (history.CAME_BACK).
+        accepted = [
+            entry.sid
+            for entry in report.entries
+            if entry.judged is not None
+            and not entry.judged.broken
+            and entry.sid in history
+            and history[entry.sid].removed
+        ]
+        svc.store.workers.forget_removed(api.account_sid, api.workspace_sid, accepted)
+        return report
     except (TwilioException, RequestException) as err:
         return AuditReport(
             api.account_sid, api.workspace_sid, utcnow(), failure=f"listing workers failed: {describe(err)}"
