@@ -90,16 +90,6 @@ def fix_buttons(reference: str, removable: bool = True) -> ActionsBlock:
     return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore] if removable else [ignore])
 
 
-def _advice(alert: Alert) -> str:
-    """What to do about the worker: sign in again, remove the value, or (where a removal would harm) fix the source."""
-    verdict = alert.verdict
-    if verdict.actual is None:
-        return SIGN_IN_ADVICE
-    if alert.came_back:
-        return CAME_BACK_ADVICE
-    return REGISTERS_ADVICE if verdict.drifting and verdict.actual == verdict.expected else ADVICE
-
-
 def render(alert: Alert) -> tuple[str, list[Block]]:
     """Build the fallback text and the blocks for an alert, from its kind's row in the table."""
     name = alert.worker_name or alert.key.worker_sid
@@ -136,10 +126,13 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     if who:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_advice(alert))]))
-        if alert.buttons:  # Remove only where the guard would remove the value
-            removable = not alert.came_back and verdict.actual != verdict.expected
-            blocks.append(fix_buttons(alert.buttons, removable=removable))
+        # Sign in again; remove the value; or, where a removal would harm (it came back, or it still registers), not.
+        registers = verdict.drifting and verdict.actual == verdict.expected
+        kept = CAME_BACK_ADVICE if alert.came_back else REGISTERS_ADVICE if registers else None
+        advice = SIGN_IN_ADVICE if verdict.actual is None else kept or ADVICE
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=advice)]))
+        if alert.buttons:
+            blocks.append(fix_buttons(alert.buttons, removable=kept is None))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     body = f"{header} ({alert.key.worker_sid}) expected {verdict.expected!s} actual {verdict.actual!s}: {summary}"
     if lead:
