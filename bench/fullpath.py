@@ -13,7 +13,7 @@ from bench.bodies import TOKEN
 from bench.connections import balanced_line, run_wrk, splits_line
 from bench.firehose import HERE, find_wrk, parse_wrk, peak_rss_mb
 from bench.fullpath_bodies import DRIFT_SHARE, MIX, FullPathMix
-from bench.storm import reset_postgres
+from bench.storm import analyze_postgres, reset_postgres
 from tests.processes import Gunicorn, free_port
 
 GUARDS = ("guard, SQLite", "guard, PostgreSQL")
@@ -92,6 +92,8 @@ def run(workdir: Path, seconds: int, rounds: int, postgres: str | None, connecti
             runs.clear()
         for _ in range(rounds):
             for name, mix in mixes.items():
+                if not databases[name].startswith("sqlite"):  # the table grew: statistics as autovacuum keeps them
+                    analyze_postgres(databases[name])
                 bodies = bodies_file(mix, int(rate[name] * seconds * 1.5) + 2000, workdir / f"{name}.txt")
                 results[name].append(load(name, seconds, bodies))
                 rate[name] = max(rate[name], results[name][-1]["rps"])

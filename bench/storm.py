@@ -42,6 +42,18 @@ def reset_postgres(url: str) -> None:
     engine.dispose()
 
 
+def analyze_postgres(url: str) -> None:
+    """Give the planner statistics, as autovacuum would within a minute on a server that runs it (Heroku's does).
+
+    This machine's PostgreSQL runs with autovacuum off, and the benchmarks create their tables anew: without
+    statistics, PostgreSQL looks workers up by scanning their workspace (BENCHMARKS.md, "statistics").
+    """
+    engine = db.make_engine(url)
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("ANALYZE"))
+    engine.dispose()
+
+
 def percentile(values: list[float], share: float) -> float:
     """The `share` percentile (nearest rank)."""
     ordered = sorted(values)
