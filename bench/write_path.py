@@ -1,8 +1,10 @@
 """The write path alone: the pipeline's batches of the full-path mix, no HTTP, one thread; CPU per event.
 
-`python bench/write_path.py [--drop-index NAME ...] [--runs N]`: 4,000 events to warm up, then 6,000 timed in
-batches of 8, each batch one transaction (as the event writer's), with the passive checkpoint after it. What a
-batch costs here is what the writer holds SQLite's write turn for, without the wait for the GIL (BENCHMARKS.md).
+`python bench/write_path.py [--postgres] [--drop-index NAME ...] [--runs N]`: 4,000 events to warm up, then 6,000
+timed in batches of 8, each batch one transaction (as the event writer's), with the passive checkpoint after it.
+What a batch costs here is what the writer holds SQLite's write turn for, without the wait for the GIL
+(BENCHMARKS.md). `--postgres` writes to the benchmarks' PostgreSQL database instead (BENCH_DATABASE_URL, its tables
+dropped, then analyzed after the warm-up), where the wall time counts: each statement is a round trip.
 `--drop-index` measures what an index of the schema costs the write (a probe: the guard needs its indexes).
 """
 
@@ -23,6 +25,8 @@ from werkzeug.datastructures import MultiDict  # after the path set-up, so the s
 
 from bench.bodies import TOKEN
 from bench.fullpath_bodies import FullPathMix
+from bench.run import POSTGRES
+from bench.storm import analyze_postgres, reset_postgres
 from guard.config import Settings
 from guard.container import build_services
 from guard.core.snapshot import WorkerSnapshot
@@ -49,9 +53,10 @@ def write(pipeline: Pipeline, events: Sequence[WorkerSnapshot]) -> None:
         pipeline.store.checkpoint()
 
 
-def run(workdir: Path, dropped: Sequence[str] = ()) -> float:
-    """µs of process CPU per event on a fresh SQLite file in `workdir`, without the `dropped` indexes."""
-    url = f"sqlite:///{workdir}/write_path.db"
+def run(url: str, dropped: Sequence[str] = ()) -> tuple[float, float]:
+    """µs of process CPU and of wall time per event on a new database at `url`, without the `dropped` indexes."""
+    if not url.startswith("sqlite"):
+        reset_postgres(url)
     services = build_services(Settings.from_env({"TWILIO_AUTH_TOKEN": TOKEN, "DATABASE_URL": url}), url)
     with services.store.engine.connect() as connection:
         for name in dropped:
@@ -59,24 +64,29 @@ def run(workdir: Path, dropped: Sequence[str] = ()) -> float:
         connection.commit()
     mix = FullPathMix("http://localhost/taskrouter/events", seed=11)
     write(services.pipeline, snapshots(mix, WARM))
+    if not url.startswith("sqlite"):
+        analyze_postgres(url)
     timed = snapshots(mix, TIMED)
-    started = time.process_time()
+    cpu, wall = time.process_time(), time.perf_counter()
     write(services.pipeline, timed)
-    spent = time.process_time() - started
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     services.store.engine.dispose()
-    return spent / TIMED * 1e6
+    return cpu / TIMED * 1e6, wall / TIMED * 1e6
 
 
 def main() -> None:
     """Print the CPU per event of each run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--drop-index", action="append", default=[], metavar="NAME", help="an index to drop first")
+    parser.add_argument("--postgres", action="store_true", help="PostgreSQL (BENCH_DATABASE_URL), not SQLite")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     logging.disable(logging.CRITICAL)  # the alerts' log lines
     for _ in range(args.runs):
         with tempfile.TemporaryDirectory(prefix="guard-write-path-") as scratch:
-            print(f"{run(Path(scratch), args.drop_index):.0f} µs of CPU per event", flush=True)
+            url = POSTGRES if args.postgres else f"sqlite:///{scratch}/write_path.db"
+            cpu, wall = run(url, args.drop_index)
+            print(f"{cpu:.0f} µs of CPU, {wall:.0f} µs of wall time per event", flush=True)
 
 
 if __name__ == "__main__":
