@@ -20,7 +20,6 @@ from guard.core.snapshot import (
     parse_attributes,
     parse_available,
     require_sid,
-    storable_text,
 )
 from guard.core.text import shown
 from guard.logs import log_event
@@ -82,9 +81,7 @@ def snapshot_from_fields(form: Fields, event_type: str) -> WorkerSnapshot:
         require_sid(form.get("WorkspaceSid"), "WorkspaceSid", "WS"),
         require_sid(worker_sid, "WorkerSid", "WK"),
     )
-    seconds = optional_int(form.get("Timestamp"), "Timestamp", MAX_EPOCH_MS // 1000)
-    occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs", MAX_EPOCH_MS)
-    event_id = form.get("Sid") or None
+    event_id, occurred_ms = event_identity(form)
     return WorkerSnapshot(
         key=key,
         name=form.get("WorkerName", ""),  # judged as sent; the state keeps a safe rendering
@@ -92,22 +89,35 @@ def snapshot_from_fields(form: Fields, event_type: str) -> WorkerSnapshot:
         attributes_text=form.get("WorkerAttributes"),
         deleted=deleted,
         version=optional_int(form.get("WorkerVersion"), "WorkerVersion"),
-        occurred_ms=occurred_ms if occurred_ms is not None else (seconds * 1000 if seconds is not None else None),
-        event_id=storable_text(event_id, "Sid", limit=64) if event_id else None,
+        occurred_ms=occurred_ms,
+        event_id=event_id,
         source="taskrouter",
         activity=parse_activity(form.get("WorkerActivitySid"), form.get("WorkerActivityName"), "WorkerActivitySid"),
     )
+
+
+def event_identity(form: Fields) -> tuple[str, int]:
+    """The callback's event Sid and when it happened (ms), both required: InvalidSnapshot names a bad one.
+
+    Twilio signs the fields' names and values run together, so a field can be made to swallow the ones after it
+    without breaking the signature: an old event recut without its Sid and times would pass the dedup and the
+    replay window. Every TaskRouter callback carries both (FACTS.md); one without them is refused.
+    """
+    event_id = require_sid(form.get("Sid"), "Sid", "EV")
+    seconds = optional_int(form.get("Timestamp"), "Timestamp", MAX_EPOCH_MS // 1000)
+    if seconds is None:
+        raise InvalidSnapshot("Timestamp is missing")
+    occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs", MAX_EPOCH_MS)
+    return event_id, seconds * 1000 if occurred_ms is None else occurred_ms
 
 
 def _learn_activity(form: MultiDict[str, str], event_type: str) -> Response:
     """An activity.* event says whether an activity routes tasks: remember it before the answer."""
     resource_is_activity = form.get("ResourceType", "").lower() == "activity"
     try:
-        seconds = optional_int(form.get("Timestamp"), "Timestamp", MAX_EPOCH_MS // 1000)
-        occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs", MAX_EPOCH_MS)
+        event_id, occurred_ms = event_identity(form)
         deleted = event_type == "activity.deleted"
         raw_available = form.get("ActivityAvailable")
-        event_id = form.get("Sid") or None
         fact = ActivityFact(
             account_sid=require_sid(form.get("AccountSid"), "AccountSid", "AC"),
             workspace_sid=require_sid(form.get("WorkspaceSid"), "WorkspaceSid", "WS"),
@@ -119,8 +129,8 @@ def _learn_activity(form: MultiDict[str, str], event_type: str) -> Response:
             name=shown(form.get("ActivityName", ""), 128),
             available=None if deleted and not raw_available else parse_available(raw_available, "ActivityAvailable"),
             deleted=deleted,
-            occurred_ms=occurred_ms if occurred_ms is not None else (seconds or 0) * 1000,
-            event_id=storable_text(event_id, "Sid", limit=64) if event_id else None,
+            occurred_ms=occurred_ms,
+            event_id=event_id,
         )
     except InvalidSnapshot as err:
         count_event("taskrouter", event_type, "bad_request")

@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
-SID_RE = re.compile(r"^(?P<prefix>[A-Z]{2})[0-9a-fA-F]{32}$")
+SID_RE = re.compile(r"(?P<prefix>[A-Z]{2})[0-9a-fA-F]{32}")
 
 
 def is_sid(value: Any, prefix: str) -> bool:
     """True when `value` is a SID of the resource `prefix` names."""
-    match = SID_RE.match(value) if isinstance(value, str) else None
+    match = SID_RE.fullmatch(value) if isinstance(value, str) else None
     return match is not None and match.group("prefix") == prefix

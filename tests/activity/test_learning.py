@@ -2,6 +2,8 @@
 
 import time
 
+import pytest
+
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.activity.conftest import BREAK_SID, WRONG, activity_event, outbox
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
@@ -59,6 +61,15 @@ def test_a_deleted_activity_is_forgotten_and_an_older_fact_never_wins(taskrouter
 def test_a_malformed_activity_event_gets_400(taskrouter, services):
     response = taskrouter.post(activity_callback(available="maybe"))
     assert response.status_code == 400 and "ActivityAvailable" in response.get_json()["error"]
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is None
+
+
+@pytest.mark.parametrize("missing", ["Sid", "Timestamp"])
+def test_an_activity_event_without_its_sid_or_time_gets_400(taskrouter, services, missing):
+    fields = activity_callback()
+    del fields[missing], fields["TimestampMs"]
+    response = taskrouter.post(fields)
+    assert response.status_code == 400 and f"{missing} is missing" in response.get_json()["error"]
     assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is None
 
 

@@ -17,6 +17,8 @@ class TestBadInput:
             ({"WorkerAttributes": "[" * 50_000}, "WorkerAttributes is not valid JSON"),
             ({"WorkerSid": "", "ResourceSid": ""}, "WorkerSid is missing"),
             ({"WorkerSid": "WK123"}, "WorkerSid is not a WK… SID"),
+            ({"WorkerSid": "WK" + "1" * 32 + "\n"}, "WorkerSid is not a WK… SID"),
+            ({"Sid": "EV" + "2" * 32 + "\n"}, "Sid is not a EV… SID"),
             ({"WorkerVersion": "seven"}, "WorkerVersion must be a non-negative integer"),
             ({"EventType": ""}, "EventType is missing"),
             ({"WorkerVersion": "9" * 20}, f"WorkerVersion is out of range (at most {2**63 - 1})"),
