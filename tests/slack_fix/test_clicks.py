@@ -84,6 +84,7 @@ def test_anyone_else_gets_an_ephemeral_no_and_nothing_changes(drift, client, ser
         "no signature",
         "timestamp not a number",
         "body changed",
+        "signature not ASCII",
     ],
 )
 def test_forged_and_stale_clicks_get_401_and_cause_nothing(drift, client, services, slack, fake_api, forgery):
@@ -99,6 +100,10 @@ def test_forged_and_stale_clicks_get_401_and_cause_nothing(drift, client, servic
             {**signed_click(payload)[1], "X-Slack-Request-Timestamp": "soon"},
         ),
         "body changed": lambda: (signed_click(payload)[0] + b"x", signed_click(payload)[1]),
+        "signature not ASCII": lambda: (
+            signed_click(payload)[0],
+            {**signed_click(payload)[1], "X-Slack-Signature": "v0=\xe9"},
+        ),
     }[forgery]()
     fake_api.requests.clear()
     response = client.post("/slack/interactions", data=body, headers=headers)
