@@ -44,7 +44,7 @@ class IgnoreRules:
     def reason(self, worker_sid: str, email: str | None, actual: str | None = None) -> str | None:
         """Why this worker (with this shown contact_uri) is ignored, as the verdict says it, or None."""
         marked = self.intended.get(worker_sid)
-        if marked is not None and (marked[1] is None or marked[1] == actual):
+        if marked is not None and marked[1] is not None and marked[1] == actual:  # that value only, never "none"
             return f"value marked intended by {marked[0]}"
         deliberate = next((glob for glob in self.value_globs if actual is not None and fnmatchcase(actual, glob)), None)
         if deliberate:

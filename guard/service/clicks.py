@@ -75,8 +75,11 @@ class ClickJobs:
         key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
         actor, who = f"slack:{row['user_id']}", mention(row["user_id"])
         if row["action"] == Action.IGNORE:
-            value = escape(self.pipeline.mark_intended(key, actor) or "—")
-            text = f"{who} marked `{value}` on {key.worker_sid} as intended: the guard ignores this worker from now on."
+            value = self.pipeline.mark_intended(key, actor)
+            if value is None:
+                text = f"{who}: {key.worker_sid} has no contact_uri now, so there is no value to mark intended."
+                return {"title": ":information_source: Nothing marked", "text": text}
+            text = f"{who} marked `{escape(value)}` on {key.worker_sid} as intended: the guard ignores it from now on."
             return {"title": ":white_check_mark: Marked intended", "text": text}
         try:
             api = self.api_for(key.account_sid, key.workspace_sid)

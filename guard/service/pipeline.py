@@ -106,11 +106,17 @@ class Pipeline:
         return DecisionRules(settings.rules, routing, settings.alert_repeat, remediate, names, wait)
 
     def mark_intended(self, key: WorkerKey, actor: str) -> str | None:
-        """Record that `actor` marked the worker's value intended, and resolve its drift; return that value."""
+        """Record that `actor` marked the worker's value intended, and resolve its drift; return that value.
+
+        None, and nothing recorded, when the worker has no value now (removed since the alert): there is nothing
+        to mark, and a rule for "no value" would hide whatever value came next.
+        """
         now = self.clock()
         with self.store.transaction() as tx:
             stored = tx.workers.lock(key)
-            value = stored.verdict.actual if stored else None
+            value = stored.verdict.actual if stored and not stored.deleted else None
+            if value is None:
+                return None
             tx.intended.add(key, actor, value, now)
             decision = decide_intended(key, stored, Intended(actor, now, value), self.accounts.routing_for(key), now)
             tx.apply(key, decision, now)

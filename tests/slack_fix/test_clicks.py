@@ -147,6 +147,27 @@ def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift
     assert rows(services, ignore_rule) == 0
 
 
+def test_intended_on_a_worker_whose_value_was_removed_marks_nothing(drift, client, services, slack, taskrouter):
+    click(client, slack=slack, number=1, message_ts="1.1")  # another approver removes it from one message
+    click(client, "ignore_worker", slack=slack, number=2, message_ts="2.2")  # then Intended on a reminder
+    services.jobs.by_name["clicks"].run()
+    assert stored_state(services, KEY)["actual"] is None
+    [answer] = slack.answers_to(2)
+    assert "Nothing marked" in json.dumps(answer) and "no value to mark intended" in answer["text"]
+    assert rows(services, ignore_rule) == 0
+    # A wrong value later is a breakage like any other, not hidden behind a rule for "no value".
+    wrong = "client:ann_40x_2Ecom"
+    taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=wrong, name="agent.1", version=9))
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
+def test_a_rule_stored_without_a_value_ignores_no_value(drift, services, taskrouter):
+    services.store.intended.add(KEY, f"slack:{APPROVER}", None, datetime.now(UTC))  # as an earlier release stored it
+    wrong = "client:ann_40x_2Ecom"
+    taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=wrong, name="agent.1", version=9))
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
 class Answers:
     """Wraps the click jobs' Slack answers: `before` runs ahead of each post and may answer instead."""
 
