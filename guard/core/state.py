@@ -78,18 +78,19 @@ class WorkerState:
 
         A different WorkerVersion decides on its own. The same version is the same change seen again
         (another intake, a redelivery, a replay): then the time decides, so a newer observation, such as
-        an audit's fetch, is not undone. A deletion is final for its version.
+        an audit's fetch, is not undone. A deletion is final for its version, and for anything from before it
+        whatever its version: an audit's deletion has no version of its own (it keeps the last one seen), and
+        every event of a worker comes before its deletion, however late Event Streams delivers it.
         """
+        timed = occurred_ms is not None and self.occurred_ms is not None
+        if self.deleted and not deleted and timed and occurred_ms <= self.occurred_ms:  # type: ignore[operator]
+            return True
         if version is not None and self.version is not None:
             if version != self.version:
                 return version < self.version
             if self.deleted and not deleted:
                 return True
-        if occurred_ms is None or self.occurred_ms is None:
-            return False
-        if self.deleted and not deleted:
-            return occurred_ms <= self.occurred_ms
-        return occurred_ms < self.occurred_ms
+        return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]
 
     @property
     def unreachable(self) -> bool:

@@ -91,6 +91,18 @@ def test_deleting_a_drifting_worker_resolves_and_keeps_its_email():
     assert decision.state.verdict.detail == "worker deleted"
 
 
+@pytest.mark.parametrize("deleted_version", [None, 5])
+def test_an_update_from_before_a_deletion_is_stale_whatever_its_version(deleted_version):
+    # An audit's deletion has no version of its own; Event Streams may deliver an older update hours later.
+    deleted = snapshot(version=deleted_version, deleted=True, at=T0 + timedelta(minutes=10))
+    late = snapshot("sip:ann", version=4, at=T0 + timedelta(minutes=5))
+    decision = after(snapshot(version=3), deleted, late)
+    assert decision.outcome is Outcome.STALE
+    assert (decision.state, decision.alert) == (None, None)
+    if deleted_version is None:  # an event from after an audit's deletion: the worker is there after all
+        assert after(snapshot(version=3), deleted, replace(late, occurred_ms=late.occurred_ms + 3_600_000)).state
+
+
 def test_deleting_a_healthy_worker_is_silent():
     decision = after(snapshot(), snapshot(version=2, deleted=True))
     assert decision.alert is None
