@@ -62,6 +62,16 @@ def accepted_contact_uris(email: str) -> frozenset[str]:
     return frozenset({strict, SCHEME + escape_identity_js(email)})
 
 
+def same_identity(one: str, other: str) -> bool:
+    """True when two escaped identities name one identity: equal, or its strict and JS forms (`_C3_A9`, `_E9`)."""
+    if one == other:
+        return True
+    try:
+        return decode(SCHEME + one) == decode(SCHEME + other)
+    except DecodeError:
+        return False
+
+
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 

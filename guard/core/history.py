@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from guard.core.contact_uri import SCHEME, DecodeError, accepted_contact_uris, decode
+from guard.core.contact_uri import SCHEME, DecodeError, accepted_contact_uris, decode, same_identity
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, gather
 from guard.core.text import shown
@@ -81,7 +81,7 @@ def remembered(
         )
         detail = f"attributes wiped: the update dropped email and contact_uri (the worker had {had})"
         return Verdict(Kind.MISMATCH, email_shown, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
-    rewritten = isinstance(recorded, str) and recorded and recorded != known.identity
+    rewritten = isinstance(recorded, str) and recorded and not same_identity(recorded, known.identity or "")
     if policy is Policy.FLEX and known.identity and rewritten:  # the email policy never judges by the identity
         expected, basis = shown(SCHEME + known.identity), Basis.TWILIO_CONTACT_IDENTITY
         changed = f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {recorded}"

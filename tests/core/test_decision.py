@@ -185,6 +185,21 @@ def test_a_rewritten_identity_whose_value_was_removed_is_pending_and_its_identit
     assert relogin.verdict.kind is Kind.OK  # Flex wrote the identity it registers back at the next login
 
 
+def test_the_same_identity_recorded_in_the_other_escape_form_is_no_rewrite():
+    strict = {
+        "email": "josé@x.fr",
+        "twilio_contact_identity": "jos_C3_A9_40x_2Efr",
+        "contact_uri": "client:jos_C3_A9_40x_2Efr",
+    }
+    js = {"email": "josé@x.fr", "twilio_contact_identity": "jos_E9_40x_2Efr", "contact_uri": "client:jos_E9_40x_2Efr"}
+    remediate = replace(RULES, remediate=True)
+    for before, now in ((strict, js), (js, strict)):
+        decision = after(flex(1, **before), flex(2, **now), rules=remediate)
+        assert (decision.verdict.kind, decision.alert, decision.remove) == (Kind.OK, None, False)
+    rewritten = after(flex(1, **js), flex(2, **{**js, "twilio_contact_identity": "jos_E8_40x_2Efr"}))
+    assert rewritten.verdict.diagnosis == "identity_changed"  # another identity still is one
+
+
 def test_remediation_is_queued_only_for_a_value_that_is_there_to_remove():
     remediate = replace(RULES, remediate=True)
     wiped = after(flex(1), flex(2, email=None, twilio_contact_identity=None, contact_uri=None), rules=remediate)
