@@ -70,6 +70,17 @@ def test_a_request_that_gives_up_waiting_still_has_its_alert_logged(services, mo
     assert stored_state(services, key(1))["verdict"] == "mismatch"
 
 
+def test_an_alert_is_in_the_log_once_committed_even_if_the_process_dies_before_it_answers(services, caplog):
+    pipeline = services.pipeline
+    with services.store.transaction() as tx:
+        [decision] = pipeline.apply_events(tx, [snapshot(1, contact_uri="client:wrong")], pipeline.clock())
+    # SIGKILL here, before the request announces: in log-only mode the row already says delivered.
+    [alert] = [record for record in caplog.records if record.message == "alert"]
+    assert alert.fields["worker_sid"] == worker_sid(1) and alert.fields["kind"] == "drift"
+    pipeline.announce(decision)  # had it lived: counted, and not logged twice
+    assert [record.message for record in caplog.records].count("alert") == 1
+
+
 def _record_or_error(services, event):
     """The outcome of recording `event`, or the name of the error it raised."""
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -179,3 +179,15 @@ def optional_time_ms(value: Any, field_name: str) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def distinct_runs(snapshots: Sequence[WorkerSnapshot]) -> Iterator[list[WorkerSnapshot]]:
+    """The snapshots in order, cut wherever a worker comes again."""
+    run: list[WorkerSnapshot] = []
+    for snapshot in snapshots:
+        if snapshot.key in {other.key for other in run}:
+            yield run
+            run = []
+        run.append(snapshot)
+    if run:
+        yield run

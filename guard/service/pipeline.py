@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -17,7 +17,7 @@ from guard.core.activity import Activity, ActivityFact
 from guard.core.decision import DUPLICATE, Decision, DecisionRules, Outcome, decide
 from guard.core.history import Known
 from guard.core.rules import Rules
-from guard.core.snapshot import WorkerKey, WorkerSnapshot
+from guard.core.snapshot import WorkerKey, WorkerSnapshot, distinct_runs
 from guard.core.state import Intended
 from guard.core.statuses import Channel, RemediationStatus
 from guard.logs import log_event
@@ -56,10 +56,10 @@ class Pipeline:
         starts a new run, so its second event is judged against what the first one left. Announce after commit.
         """
         decisions: list[Decision] = []
-        for run in _distinct_runs(snapshots):
+        for run in distinct_runs(snapshots):
             claims = tx.workers.claim_all(run, now)
             judged = [self._judge(snapshot, claim, now) for snapshot, claim in zip(run, claims, strict=True)]
-            tx.apply_all([(snapshot.key, decision) for snapshot, decision in zip(run, judged, strict=True)], now)
+            self._apply(tx, [(snapshot.key, decision) for snapshot, decision in zip(run, judged, strict=True)], now)
             decisions += judged
         return decisions
 
@@ -91,7 +91,7 @@ class Pipeline:
                 stored = tx.workers.lock(key)
                 if stored is not None:
                     decisions.append(decide_available(key, stored, available, self.rules_for(key), now))
-                    tx.apply(key, decisions[-1], now)
+                    self._apply(tx, [(key, decisions[-1])], now)
         log_event(log, logging.INFO, "activity_learned", activity_sid=fact.sid, available=available, source=fact.source)
         for decision in decisions:
             self.announce(decision)
@@ -119,7 +119,7 @@ class Pipeline:
                 return None
             tx.intended.add(key, actor, value, now)
             decision = decide_intended(key, stored, Intended(actor, now, value), self.accounts.routing_for(key), now)
-            tx.apply(key, decision, now)
+            self._apply(tx, [(key, decision)], now)
         self.announce(decision)
         return value
 
@@ -151,7 +151,7 @@ class Pipeline:
             else:
                 tx.records.finish_remediation(job_id, status, before, detail, now)
             decision = decide_removal(key, tx.workers.lock(key), name, removal, self.accounts.routing_for(key), now)
-            tx.apply(key, decision, now)
+            self._apply(tx, [(key, decision)], now)
         self.announce(decision)
 
     def send_reminders(self) -> int:
@@ -167,7 +167,7 @@ class Pipeline:
                 for key, state in due
             ]
             for key, decision in decisions:
-                tx.apply(key, decision, now)
+                self._apply(tx, [(key, decision)], now)
         for _, decision in decisions:
             self.announce(decision)
         return len(decisions)
@@ -176,29 +176,26 @@ class Pipeline:
         """Commit a decision that no event carried (a late answer), then announce it."""
         now = self.clock()
         with self.store.transaction() as tx:
-            tx.apply(key, decision, now)
+            self._apply(tx, [(key, decision)], now)
         self.announce(decision)
 
+    def _apply(self, tx: Transaction, decisions: Sequence[tuple[WorkerKey, Decision]], now: datetime) -> None:
+        """Write the decisions in `tx`, then each alert's JSON log line before the commit (may repeat, never lost).
+
+        In log-only mode that line is the alert's delivery: after the commit, a crash in between lost it for good.
+        """
+        tx.apply_all(decisions, now)
+        for _, decision in decisions:
+            if decision.alert is not None:
+                log_event(log, decision.alert.spec.log_level, "alert", **decision.alert.fields())
+
     def announce(self, decision: Decision) -> None:
-        """After commit: count the verdict, write the alert's JSON log line, and wake delivery if Slack waits."""
+        """After commit: count the verdict and the alert, and wake delivery if Slack waits (the log line is out)."""
         if decision.verdict is not None:
             VERDICTS.labels(decision.verdict.kind.value).inc()
         alert = decision.alert
-        if alert is not None:  # every alert gets its log line; a Slack one also wakes delivery
-            log_event(log, alert.spec.log_level, "alert", **alert.fields())
+        if alert is not None:
             to_slack = alert.channel is Channel.SLACK
             ALERTS.labels(alert.kind.value, "queued" if to_slack else "logged").inc()
             if to_slack:
                 self.wake()
-
-
-def _distinct_runs(snapshots: Sequence[WorkerSnapshot]) -> Iterator[list[WorkerSnapshot]]:
-    """The snapshots in order, cut wherever a worker comes again."""
-    run: list[WorkerSnapshot] = []
-    for snapshot in snapshots:
-        if snapshot.key in {other.key for other in run}:
-            yield run
-            run = []
-        run.append(snapshot)
-    if run:
-        yield run
