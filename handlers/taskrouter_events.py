@@ -81,7 +81,7 @@ def snapshot_from_fields(form: Fields, event_type: str) -> WorkerSnapshot:
         require_sid(form.get("WorkspaceSid"), "WorkspaceSid", "WS"),
         require_sid(worker_sid, "WorkerSid", "WK"),
     )
-    event_id, occurred_ms = event_identity(form)
+    event_id, occurred_ms = event_identity(form.get("Sid"), form.get("Timestamp"), form.get("TimestampMs"))
     return WorkerSnapshot(
         key=key,
         name=form.get("WorkerName", ""),  # judged as sent; the state keeps a safe rendering
@@ -96,26 +96,26 @@ def snapshot_from_fields(form: Fields, event_type: str) -> WorkerSnapshot:
     )
 
 
-def event_identity(form: Fields) -> tuple[str, int]:
-    """The callback's event Sid and when it happened (ms), both required: InvalidSnapshot names a bad one.
+def event_identity(sid: Any, seconds: Any, milliseconds: Any) -> tuple[str, int]:
+    """A callback's event `Sid` and when it happened (ms), both required: InvalidSnapshot names a bad one.
 
     Twilio signs the fields' names and values run together, so a field can be made to swallow the ones after it
     without breaking the signature: an old event recut without its Sid and times would pass the dedup and the
     replay window. Every TaskRouter callback carries both (FACTS.md); one without them is refused.
     """
-    event_id = require_sid(form.get("Sid"), "Sid", "EV")
-    seconds = optional_int(form.get("Timestamp"), "Timestamp", MAX_EPOCH_MS // 1000)
-    if seconds is None:
+    event_id = require_sid(sid, "Sid", "EV")
+    second = optional_int(seconds, "Timestamp", MAX_EPOCH_MS // 1000)
+    if second is None:
         raise InvalidSnapshot("Timestamp is missing")
-    occurred_ms = optional_int(form.get("TimestampMs"), "TimestampMs", MAX_EPOCH_MS)
-    return event_id, seconds * 1000 if occurred_ms is None else occurred_ms
+    occurred_ms = optional_int(milliseconds, "TimestampMs", MAX_EPOCH_MS)
+    return event_id, second * 1000 if occurred_ms is None else occurred_ms
 
 
 def _learn_activity(form: MultiDict[str, str], event_type: str) -> Response:
     """An activity.* event says whether an activity routes tasks: remember it before the answer."""
     resource_is_activity = form.get("ResourceType", "").lower() == "activity"
     try:
-        event_id, occurred_ms = event_identity(form)
+        event_id, occurred_ms = event_identity(form.get("Sid"), form.get("Timestamp"), form.get("TimestampMs"))
         deleted = event_type == "activity.deleted"
         raw_available = form.get("ActivityAvailable")
         fact = ActivityFact(
