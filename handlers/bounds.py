@@ -54,12 +54,13 @@ class BoundedIntake:
         if length is not None and length > limit:
             return self._refuse(environ, start_response, source, f"body larger than {limit} bytes")
         mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
-        if mimetype != FORM:
+        if mimetype != FORM and length is not None:
             return self.app(environ, start_response)  # JSON: Flask's MAX_CONTENT_LENGTH bounds it; multipart: parts
+        # A form, or a body of unknown length: past the bound, Flask would cut it short and the signature fail (403)
         body = environ["wsgi.input"].read(limit + 1 if length is None else length)
         if len(body) > limit:
             return self._refuse(environ, start_response, source, f"body larger than {limit} bytes")
-        fields = body.count(b"&") + 1  # the form parsers split on & only; blank pieces count, to be safe
+        fields = body.count(b"&") + 1 if mimetype == FORM else 1  # the form parsers split on & only
         if fields > MAX_FORM_FIELDS:
             return self._refuse(environ, start_response, source, f"{fields} form fields, more than {MAX_FORM_FIELDS}")
         environ["wsgi.input"] = io.BytesIO(body)

@@ -1,5 +1,6 @@
 """Refuse cheaply (issue 20, row 1): a forged form of 40,000 fields is refused before any signature is computed."""
 
+import hashlib
 import io
 import json
 
@@ -9,7 +10,15 @@ from twilio.request_validator import RequestValidator
 from guard.core.snapshot import WorkerKey
 from handlers.bounds import MAX_FORM_FIELDS, SLACK_MAX_BODY
 from tests.fakes.slack_clicks import SIGNING_SECRET
-from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, stored_state, worker_event, worker_sid
+from tests.helpers import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    WORKSPACE_SID,
+    cloudevent,
+    stored_state,
+    worker_event,
+    worker_sid,
+)
 from tests.test_metrics import sample, scrape
 
 FORM = "application/x-www-form-urlencoded"
@@ -93,3 +102,21 @@ def test_slack_clicks_have_a_smaller_body_bound(client, settings_overrides, caps
     response = client.post("/slack/interactions", data=body, headers={"Content-Type": FORM})
     assert response.status_code == 413  # not even Slack's signature is checked
     assert '"event": "request_too_large"' in capsys.readouterr().out
+
+
+def _post_chunked(client, events):
+    """A signed Event Streams batch with no Content-Length, as gunicorn hands a chunked body to the app."""
+    text = json.dumps(events)
+    path = f"/event-streams?bodySHA256={hashlib.sha256(text.encode()).hexdigest()}"
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(f"http://localhost{path}", {})
+    headers = {"X-Twilio-Signature": signature, "Content-Type": "application/json"}
+    chunked = {"CONTENT_LENGTH": "", "HTTP_TRANSFER_ENCODING": "chunked", "wsgi.input_terminated": True}
+    return client.post(path, input_stream=io.BytesIO(text.encode()), headers=headers, environ_overrides=chunked)
+
+
+def test_a_signed_event_streams_batch_past_the_bound_sent_chunked_gets_413_not_403(client, services, capsys):
+    response = _post_chunked(client, [cloudevent()] * 1200)  # ~1.5 MB, past MAX_BODY_BYTES (1 MB)
+    assert response.status_code == 413  # read as empty, its signature failed: a 403 "bad signature" before
+    out = capsys.readouterr().out
+    assert '"event": "request_too_large"' in out and "bad_signature" not in out
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))) is None
