@@ -178,7 +178,10 @@ def optional_time_ms(value: Any, field_name: str) -> int | None:
         raise InvalidSnapshot(f"{field_name} must be an ISO 8601 time") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+    milliseconds = int(moment.timestamp() * 1000)
+    if not 0 <= milliseconds <= MAX_EPOCH_MS:  # as TaskRouter's Timestamp: a time past it would outrank every event
+        raise InvalidSnapshot(f"{field_name} is out of range (1970 to 9999)")
+    return milliseconds
 
 
 def distinct_runs(snapshots: Sequence[WorkerSnapshot]) -> Iterator[list[WorkerSnapshot]]:
