@@ -10,10 +10,13 @@ import tempfile
 from pathlib import Path
 
 from guard.config import ConfigError, Settings
+from guard.config.env import EnvReader
 
 # Refuse to start, with one line naming the variable, before binding a port or forking workers.
 try:
     settings = Settings.from_env()
+    # prometheus_client's own: a missing directory failed every worker with a traceback
+    EnvReader(os.environ).directory("PROMETHEUS_MULTIPROC_DIR")
 except ConfigError as err:
     print(f"guard: configuration error: {err}", file=sys.stderr)
     sys.exit(3)

@@ -57,12 +57,12 @@ def settings_overrides(request):
     [
         ("{not json", "TWILIO_ACCOUNTS is not valid JSON"),
         ("[]", "TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID"),
-        ('{"prod": {}}', "TWILIO_ACCOUNTS key 'prod' is not an Account SID (AC…)"),
-        (json.dumps({PROD: {"name": "x"}}), f"TWILIO_ACCOUNTS['{PROD}'].auth_token is missing"),
+        ('{"prod": {}}', "TWILIO_ACCOUNTS key #1 is not an Account SID (AC…)"),
+        (json.dumps({PROD: {"name": "x"}}), "TWILIO_ACCOUNTS account #1: auth_token is missing"),
         (json.dumps({PROD: {"auth_token": "SECRET", "workspaces": ["WS1"]}}), "is not a Workspace SID"),
         (json.dumps({PROD: {"auth_token": "SECRET", "api_key": "SK1"}}), "needs both api_key and api_secret"),
         (json.dumps({PROD: {"auth_token": "SECRET", "slack_webhook_url": "SECRET"}}), "must be an http:// or https://"),
-        (json.dumps({PROD: {"auth_token": "SECRET", "token": "x"}}), "has unknown keys: token"),
+        (json.dumps({PROD: {"auth_token": "SECRET", "token": "x"}}), "has 1 unknown key (known: api_key"),
     ],
 )
 def test_bad_twilio_accounts_stop_the_start_with_one_clear_line(raw, message):

@@ -30,6 +30,15 @@ def test_defaults_are_safe():
         ("SLACK_WEBHOOK_URL", "hooks.slack.com/T/B/SECRET", "SLACK_WEBHOOK_URL must be an http:// or https:// URL"),
         ("PUBLIC_BASE_URL", "guard.example.com", "PUBLIC_BASE_URL must be an http:// or https:// URL"),
         ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES must be a number from 1024 to 1e+09"),
+        ("DATABASE_URL", "nonsense", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
+        ("DATABASE_URL", "mysql://SECRET@db/guard", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
+        ("PORT", "99999", "PORT must be a whole number from 0 to 65535"),
+        ("PORT", "abc", "PORT must be a whole number from 0 to 65535"),
+        ("PORT", "-5", "PORT must be a whole number from 0 to 65535"),
+        ("TWILIO_ACCOUNT_SID", "ACSECRET", "TWILIO_ACCOUNT_SID must be a AC… SID (AC and 32 hex digits)"),
+        ("TWILIO_WORKSPACE_SID", "WS123", "TWILIO_WORKSPACE_SID must be a WS… SID (WS and 32 hex digits)"),
+        ("TWILIO_API_RETRIES", "2.7", "TWILIO_API_RETRIES must be a whole number from 0 to 1000000000"),
+        ("CAUSE_WAIT_SECONDS", "100", "CAUSE_WAIT_SECONDS must be a number from 0 to 30"),
     ],
 )
 def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
@@ -77,3 +86,24 @@ def test_remediate_remove_needs_rest_credentials_at_start():
 )
 def test_host_and_port_are_separate_and_only_a_dyno_or_host_listens_beyond_loopback(env, bind):
     assert Settings.from_env({**BASE, **env}).bind == bind
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ('{"SECRETxyz": {}}', "TWILIO_ACCOUNTS key #1 is not an Account SID (AC…)"),
+        (
+            '{"AC' + "a" * 32 + '": {"auth_token": "t", "SECRET": "x"}}',
+            "TWILIO_ACCOUNTS account #1 has 1 unknown key (known: api_key, api_secret, auth_token, name, "
+            "slack_webhook_url, workspaces)",
+        ),
+        (
+            '{"AC' + "a" * 32 + '": {"auth_token": "t", "workspaces": ["SECRET"]}}',
+            "TWILIO_ACCOUNTS account #1: workspace #1 is not a Workspace SID (WS…) with a name",
+        ),
+    ],
+)
+def test_twilio_accounts_errors_say_where_and_never_echo_a_key_or_value(document, message):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**BASE, "TWILIO_ACCOUNTS": document})
+    assert str(caught.value) == message

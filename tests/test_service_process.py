@@ -47,11 +47,19 @@ def test_sigterm_finishes_the_request_in_flight_and_keeps_undelivered_alerts(tmp
     assert status == "pending"
 
 
-def test_bad_configuration_stops_the_start_with_one_line_naming_it(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "PORT": "0", "ALERT_REPEAT_HOURS": "soon", "TWILIO_AUTH_TOKEN": "t"}
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [
+        ("ALERT_REPEAT_HOURS", "soon", "ALERT_REPEAT_HOURS must be a number"),
+        ("DATABASE_URL", "nonsense", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
+        ("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/metrics", "PROMETHEUS_MULTIPROC_DIR must be an existing directory"),
+    ],
+)
+def test_bad_configuration_stops_the_start_with_one_line_naming_it(tmp_path, name, value, line):
+    env = {"PATH": "/usr/bin:/bin", "PORT": "0", "TWILIO_AUTH_TOKEN": "t", name: value}
     result = subprocess.run([GUNICORN, "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 3
-    assert result.stderr.strip().splitlines() == ["guard: configuration error: ALERT_REPEAT_HOURS must be a number"]
+    assert result.stderr.strip().splitlines() == [f"guard: configuration error: {line}"]
 
 
 def test_missing_auth_token_refuses_to_start(tmp_path):

@@ -69,7 +69,7 @@ class Settings:
         """
         reader = EnvReader(os.environ if env is None else env)
         settings = cls(
-            database_url=reader.text("DATABASE_URL"),
+            database_url=reader.database_url("DATABASE_URL"),
             auth_token=reader.text("TWILIO_AUTH_TOKEN"),
             validate_signature=reader.flag("TWILIO_VALIDATE_SIGNATURE", True),
             trust_proxy=reader.flag("TRUST_PROXY", False),
@@ -87,24 +87,24 @@ class Settings:
             slack_timeout_seconds=reader.number("SLACK_TIMEOUT_SECONDS", 5, minimum=0.1),
             max_body_bytes=int(reader.number("MAX_BODY_BYTES", 1024 * 1024, minimum=1024)),
             log_level=reader.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
-            account_sid=reader.text("TWILIO_ACCOUNT_SID"),
+            account_sid=reader.sid("TWILIO_ACCOUNT_SID", "AC"),
             api_key=reader.text("TWILIO_API_KEY"),
             api_secret=reader.text("TWILIO_API_SECRET"),
-            workspace_sid=reader.text("TWILIO_WORKSPACE_SID"),
+            workspace_sid=reader.sid("TWILIO_WORKSPACE_SID", "WS"),
             taskrouter_base_url=reader.url("TWILIO_TASKROUTER_BASE_URL"),
-            api_retries=int(reader.number("TWILIO_API_RETRIES", 5)),
+            api_retries=reader.integer("TWILIO_API_RETRIES", 5),
             listed_accounts=parse_accounts(reader.text("TWILIO_ACCOUNTS")),
             metrics_token=reader.text("METRICS_TOKEN"),
             status_user=reader.text("STATUS_USER") or "admin",
             status_password=reader.text("STATUS_PASSWORD"),
-            port=reader.text("PORT"),
+            port=str(reader.integer("PORT", 8000, maximum=65535)) if reader.text("PORT") else None,
             host=reader.text("HOST"),
             dyno=reader.text("DYNO"),
             slack_signing_secret=reader.text("SLACK_SIGNING_SECRET"),
             slack_approvers=reader.slack_users("SLACK_APPROVERS"),
             available_activities=parse_names(reader.text("AVAILABLE_ACTIVITIES") or "Available"),
             slack_urgent_mention=reader.mention("SLACK_URGENT_MENTION", "<!here>"),
-            cause_wait_seconds=min(reader.number("CAUSE_WAIT_SECONDS", 4), 30.0),
+            cause_wait_seconds=reader.number("CAUSE_WAIT_SECONDS", 4, maximum=30),
         )
         if not webhooks:
             return settings

@@ -84,29 +84,30 @@ def parse_accounts(raw: str | None) -> tuple[Account, ...]:
         raise ConfigError("TWILIO_ACCOUNTS is not valid JSON") from None
     if not isinstance(document, dict) or not document:
         raise ConfigError("TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID")
-    return tuple(_account(sid, entry) for sid, entry in document.items())
+    return tuple(_account(number, sid, entry) for number, (sid, entry) in enumerate(document.items(), 1))
 
 
-def _account(sid: str, entry: Any) -> Account:
-    """One validated TWILIO_ACCOUNTS entry."""
-    where = f"TWILIO_ACCOUNTS[{sid!r}]"
+def _account(number: int, sid: str, entry: Any) -> Account:
+    """One validated TWILIO_ACCOUNTS entry (the `number`th): errors say where by position, never echo a key."""
+    where = f"TWILIO_ACCOUNTS account #{number}"
     if not is_sid(sid, "AC"):
-        raise ConfigError(f"TWILIO_ACCOUNTS key {sid!r} is not an Account SID (AC…)")
+        raise ConfigError(f"TWILIO_ACCOUNTS key #{number} is not an Account SID (AC…)")
     if not isinstance(entry, dict):
         raise ConfigError(f"{where} must be an object")
     unknown = set(entry) - _KEYS
     if unknown:
-        raise ConfigError(f"{where} has unknown keys: {', '.join(sorted(unknown))}")
+        known = ", ".join(sorted(_KEYS))
+        raise ConfigError(f"{where} has {len(unknown)} unknown key{'s' if len(unknown) > 1 else ''} (known: {known})")
     for key in _KEYS - {"workspaces"}:
         if key in entry and not isinstance(entry[key], str):
-            raise ConfigError(f"{where}.{key} must be a string")
+            raise ConfigError(f"{where}: {key} must be a string")
     if not entry.get("auth_token"):
-        raise ConfigError(f"{where}.auth_token is missing (it validates this account's signatures)")
+        raise ConfigError(f"{where}: auth_token is missing (it validates this account's signatures)")
     if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
         raise ConfigError(f"{where} needs both api_key and api_secret, or neither")
     url = entry.get("slack_webhook_url")
     if url and not is_http_url(url):
-        raise ConfigError(f"{where}.slack_webhook_url must be an http:// or https:// URL")
+        raise ConfigError(f"{where}: slack_webhook_url must be an http:// or https:// URL")
     return Account(
         sid=sid,
         name=entry.get("name", ""),
@@ -123,8 +124,8 @@ def _workspaces(where: str, value: Any) -> dict[str, str]:
     if isinstance(value, list):
         value = dict.fromkeys(value, "")
     if not isinstance(value, dict):
-        raise ConfigError(f"{where}.workspaces must be a list of SIDs or an object of SID: name")
-    for sid, name in value.items():
+        raise ConfigError(f"{where}: workspaces must be a list of SIDs or an object of SID: name")
+    for number, (sid, name) in enumerate(value.items(), 1):
         if not is_sid(sid, "WS") or not isinstance(name, str):
-            raise ConfigError(f"{where}.workspaces has {sid!r}, which is not a Workspace SID (WS…) with a name")
+            raise ConfigError(f"{where}: workspace #{number} is not a Workspace SID (WS…) with a name")
     return dict(value)

@@ -6,9 +6,12 @@ No error echoes a value: it may be a secret.
 from __future__ import annotations
 
 import math
+import os
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
+
+from guard.core.sid import is_sid
 
 
 class ConfigError(Exception):
@@ -22,6 +25,7 @@ _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _MENTION = re.compile(
     r"^<(?:!here|!channel|!everyone|!subteam\^S[A-Z0-9]{2,20}(?:\|[\w.-]{1,80})?|@[UW][A-Z0-9]{2,20})>$"
 )
+_DATABASES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -44,8 +48,8 @@ class EnvReader:
             raise ConfigError(f"{name} must be true or false")
         return _FLAGS[value] if value else default
 
-    def number(self, name: str, default: float, minimum: float = 0) -> float:
-        """Parse a finite number from `minimum` to LARGEST_NUMBER, or return the default when unset."""
+    def number(self, name: str, default: float, minimum: float = 0, maximum: float = LARGEST_NUMBER) -> float:
+        """Parse a finite number from `minimum` to `maximum`, or return the default when unset."""
         value = self.text(name)
         if value is None:
             return float(default)
@@ -53,9 +57,43 @@ class EnvReader:
             number = float(value)
         except ValueError:
             raise ConfigError(f"{name} must be a number") from None
-        if not (math.isfinite(number) and minimum <= number <= LARGEST_NUMBER):
-            raise ConfigError(f"{name} must be a number from {minimum:g} to {LARGEST_NUMBER:g}")
+        if not (math.isfinite(number) and minimum <= number <= maximum):
+            raise ConfigError(f"{name} must be a number from {minimum:g} to {maximum:g}")
         return number
+
+    def integer(self, name: str, default: int, minimum: int = 0, maximum: int = int(LARGEST_NUMBER)) -> int:
+        """Parse a whole number from `minimum` to `maximum` (2.7 is refused, not cut to 2), or the default."""
+        value = self.text(name)
+        if value is not None and not (value.isascii() and value.isdigit()):
+            raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}")
+        number = default if value is None else int(value)
+        if not minimum <= number <= maximum:
+            raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}")
+        return number
+
+    def sid(self, name: str, prefix: str) -> str | None:
+        """Parse a Twilio SID of the resource `prefix` names (AC…, WS…): a typo refused at start, not every event."""
+        value = self.text(name)
+        if value is not None and not is_sid(value, prefix):
+            raise ConfigError(f"{name} must be a {prefix}… SID ({prefix} and 32 hex digits)")
+        return value
+
+    def directory(self, name: str) -> str | None:
+        """Parse the path of an existing directory."""
+        value = self.text(name)
+        if value is not None and not os.path.isdir(value):
+            raise ConfigError(f"{name} must be an existing directory")
+        return value
+
+    def database_url(self, name: str) -> str | None:
+        """Parse a database URL the guard can use: sqlite:///… or postgres(ql)://…; the value is never echoed."""
+        value = self.text(name)
+        if value is None:
+            return None
+        scheme, _, rest = value.partition("://")
+        if not rest or scheme.lower() not in _DATABASES:
+            raise ConfigError(f"{name} must be a sqlite:///… or postgres://… URL")
+        return value
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
         """Parse one of a fixed set of words (case-insensitive)."""
