@@ -137,6 +137,14 @@ def test_the_audit_names_every_missing_rest_setting_at_once_and_no_webhook_setti
     assert errors[0].startswith(f"error: {named}") and "needed for the TaskRouter REST API" in errors[0]
 
 
+def test_migrate_against_an_unreachable_database_says_so_in_one_line():
+    result = flask_cli("migrate", DATABASE_URL="postgresql://guard:SECRET@127.0.0.1:9/guard", TWILIO_AUTH_TOKEN="t")
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # log lines are JSON
+    assert result.returncode == 2
+    assert len(errors) == 1 and errors[0].startswith("error: the database cannot be reached: ")
+    assert "SECRET" not in result.stderr + result.stdout
+
+
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_migrate_says_what_it_did(tmp_path, request, database):
     url, schema = f"sqlite:///{tmp_path}/new.db", None

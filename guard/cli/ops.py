@@ -7,6 +7,7 @@ import signal
 
 import click
 from flask.cli import with_appcontext
+from sqlalchemy.exc import OperationalError
 
 from guard.adapters import db
 from guard.container import services
@@ -17,8 +18,12 @@ from guard.container import services
 def migrate_command() -> None:
     """Apply database migrations (the Procfile's release phase runs this) and say what that did."""
     svc = services()
-    # SQLite migrates itself when the services are built: report that run rather than a second, empty one.
-    before, after = svc.migrated or db.upgrade(svc.store.engine)
+    try:  # SQLite migrates itself when the services are built: report that run rather than a second, empty one.
+        before, after = svc.migrated or db.upgrade(svc.store.engine)
+    except OperationalError as err:  # one line, as a bad setting gets, not a traceback of the driver's
+        reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
+        click.echo(f"error: the database cannot be reached: {reason}", err=True)
+        raise SystemExit(2) from None
     if before == after:
         click.echo(f"database already at the newest migration, {after}")
     else:
