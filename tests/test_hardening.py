@@ -1,6 +1,10 @@
 """Findings of the adversarial run (issue 12), one test each, in process: judged, never 500, never hidden."""
 
+import contextlib
+import os
+import shutil
 import sqlite3
+import subprocess
 import time
 
 import pytest
@@ -168,6 +172,39 @@ def test_a_vanished_sqlite_file_fails_the_health_check(tmp_path):
     path.unlink()
     response = client.get("/healthz")
     assert (response.status_code, response.get_json()["database"]) == (503, "file missing")
+
+
+@contextlib.contextmanager
+def read_only(path):
+    """The file read-only for this process: immutable for root (who ignores modes), mode 0444 for anyone else."""
+    chattr = shutil.which("chattr")
+    if os.geteuid() != 0:
+        path.chmod(0o444)
+    elif chattr is None or subprocess.run([chattr, "+i", str(path)], capture_output=True).returncode != 0:
+        pytest.skip("running as root, and chattr +i is not available here")
+    try:
+        yield
+    finally:
+        if os.geteuid() != 0:
+            path.chmod(0o644)
+        else:
+            subprocess.run([chattr, "-i", str(path)], check=True)
+
+
+def test_a_sqlite_file_that_was_read_only_for_a_while_works_again_without_a_restart(tmp_path):
+    path = tmp_path / "guard.db"
+    app = create_app(make_settings(f"sqlite:///{path}"))
+    client, services = app.test_client(), app.extensions["guard"]
+    poster = TaskRouterPoster(client)
+    assert poster.post(worker_event()).status_code == 204
+    with read_only(path):
+        services.store.engine.dispose()  # connections opened now, as by workers replaced meanwhile (a HUP)
+        assert poster.post(worker_event(contact_uri="sip:x", version=2)).status_code == 503
+        response = client.get("/healthz")
+        assert (response.status_code, response.get_json()["database"]) == (503, "read-only")
+    assert client.get("/healthz").status_code == 200
+    assert poster.post(worker_event(contact_uri="sip:x", version=3)).status_code == 204  # no restart needed
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "mismatch"
 
 
 def test_the_fast_path_reads_a_percent_encoded_key_as_the_full_path_does(client, services):

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import DisconnectionError
 
 from guard.adapters.sqlite_writers import BACKSTOP_PAGES, SQLITE_BUSY_SECONDS, Writers
 
@@ -41,12 +42,20 @@ def sqlite_engine(url: str) -> Engine:
     writers = Writers(database) if database else None
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+    def _on_connect(dbapi_connection: Any, record: Any) -> None:
         """Let SQLAlchemy, not pysqlite, emit BEGIN; relax fsync, which WAL makes safe."""
         dbapi_connection.isolation_level = None
         dbapi_connection.execute("PRAGMA synchronous=NORMAL")
         # Checkpoints run outside the write lock (Checkpoints); this only bounds the WAL if they stop.
         dbapi_connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+        # SQLite opens a file it may not write read-only, and the connection stays so: remember it (below).
+        record.info["read_only"] = bool(database) and not writable(database)
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        """A connection opened while the file was read-only is replaced once it is writable again."""
+        if record.info.get("read_only") and writable(database or ""):
+            raise DisconnectionError("the SQLite file is writable again")  # the pool opens a new connection
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -97,6 +106,11 @@ def sqlite_file(url: URL) -> str | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     return url.database
+
+
+def writable(database: str) -> bool:
+    """True when this process may write the SQLite file (an immutable or read-only file, or a read-only mount: not)."""
+    return os.access(database, os.W_OK)
 
 
 def file_identity(database: str) -> tuple[int, int] | None:

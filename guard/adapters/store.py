@@ -17,7 +17,7 @@ from guard.adapters.causes import CauseLookups
 from guard.adapters.clicks import SlackClicks
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
-from guard.adapters.sqlite import file_identity, sqlite_file
+from guard.adapters.sqlite import file_identity, sqlite_file, writable
 from guard.adapters.sqlite_writers import Checkpoints
 from guard.adapters.worker_listing import WorkerListing
 from guard.adapters.workers import WorkerStates, key_params
@@ -141,6 +141,8 @@ class Store:
         """What keeps the database from working ("unreachable", "file missing"), or None when it answers."""
         if self._sqlite_file and file_identity(self._sqlite_file) != self._sqlite_identity:
             return "file missing"  # SQLite would keep writing to the unlinked file: transactions are refused
+        if self._sqlite_file and not writable(self._sqlite_file):
+            return "read-only"  # reads answer, and every write fails
         try:
             with self.engine.connect() as connection:
                 connection.execute(select(1))
