@@ -26,7 +26,7 @@ from bench.connections import BALANCED, run_wrk
 from bench.firehose import find_wrk
 from bench.fullpath import bodies_file, read_wrk, wrk_command
 from bench.fullpath_bodies import FullPathMix
-from bench.storm import reset_postgres
+from bench.storm import analyze_postgres, reset_postgres
 from tests.processes import Gunicorn, free_port
 
 BODIES_PER_SECOND = 3000  # more than the guard answers here: no body is sent twice
@@ -56,6 +56,8 @@ def main() -> None:
             _load(server, mixes[checkout], 1, workdir)  # warm-up, not recorded
         for round_ in range(args.rounds):
             for checkout in list(servers) if round_ % 2 == 0 else list(servers)[::-1]:
+                if args.database != "sqlite":  # statistics as autovacuum keeps them (bench/fullpath.py)
+                    analyze_postgres(servers[checkout].env["DATABASE_URL"])
                 runs[checkout].append(_load(servers[checkout], mixes[checkout], args.seconds, workdir))
                 split, result = runs[checkout][-1]
                 print(f"{'/'.join(map(str, split)):>6}  {checkout}: {result['rps']:.0f} req/s, "
