@@ -18,7 +18,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.webhook import WebhookClient
 
 from guard.core.alerts import Alert
-from guard.core.click import Action
+from guard.core.click import Action, value_digest
 from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 from guard.core.statuses import SendOutcome
@@ -71,8 +71,11 @@ def _code(value: Any, limit: int = 900) -> str:
     return f"`{shown}`"
 
 
-def fix_buttons(reference: str, removable: bool = True) -> ActionsBlock:
-    """The approver's two buttons (only Intended where nothing may be removed); the guard re-checks before acting."""
+def fix_buttons(reference: str, removable: bool = True, value: str | None = None) -> ActionsBlock:
+    """The approver's two buttons (only Intended where nothing may be removed); the guard re-checks before acting.
+
+    Intended carries the digest of the `value` the message shows: a click after the value changed marks nothing.
+    """
     remove = ButtonElement(
         text="Remove contact_uri",
         action_id=Action.REMOVE,
@@ -86,7 +89,8 @@ def fix_buttons(reference: str, removable: bool = True) -> ActionsBlock:
             deny="Cancel",
         ),
     )
-    ignore = ButtonElement(text="Intended, ignore this worker", action_id=Action.IGNORE, value=reference)
+    bound = f"{reference}/{value_digest(value)}" if value is not None else reference
+    ignore = ButtonElement(text="Intended, ignore this worker", action_id=Action.IGNORE, value=bound)
     return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore] if removable else [ignore])
 
 
@@ -132,7 +136,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         advice = SIGN_IN_ADVICE if verdict.actual is None else kept or ADVICE
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=advice)]))
         if alert.buttons:
-            blocks.append(fix_buttons(alert.buttons, removable=kept is None))
+            blocks.append(fix_buttons(alert.buttons, removable=kept is None, value=verdict.actual))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     body = f"{header} ({alert.key.worker_sid}) expected {verdict.expected!s} actual {verdict.actual!s}: {summary}"
     if lead:

@@ -6,6 +6,7 @@ re-fetches and re-checks the worker before it changes anything.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Collection
@@ -18,6 +19,7 @@ from guard.core.sid import is_sid
 from guard.core.snapshot import WorkerKey
 
 _USER_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
+_DIGEST = re.compile(r"[0-9a-f]{16}")
 
 
 class Action(StrEnum):
@@ -41,11 +43,18 @@ class Click:
     user_id: str
     response_url: str
     message_ts: str  # the message the button sits on: two clicks on one message are one request
+    value_digest: str | None = None  # Intended: the value the message showed (older messages carry none)
 
 
-def worker_reference(key: WorkerKey) -> str:
-    """The button value that names a worker: `AC…/WS…/WK…`."""
-    return f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
+def worker_reference(key: WorkerKey, value: str | None = None) -> str:
+    """The button value that names a worker, `AC…/WS…/WK…`, and for Intended the value it is about (a digest)."""
+    reference = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
+    return f"{reference}/{value_digest(value)}" if value is not None else reference
+
+
+def value_digest(value: str | None) -> str:
+    """A short fingerprint of a contact_uri as shown: an Intended click marks only the value its message showed."""
+    return hashlib.sha256((value or "").encode("utf-8", "backslashreplace")).hexdigest()[:16]
 
 
 def parse_click(payload_text: str) -> Click:
@@ -73,11 +82,14 @@ def parse_click(payload_text: str) -> Click:
         raise BadClick("payload has no response_url")
     container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
     message_ts = container.get("message_ts") or actions[0].get("action_ts") or ""
-    return Click(action, _reference(actions[0].get("value")), user_id, response_url[:2000], str(message_ts)[:64])
+    key, digest = _reference(actions[0].get("value"))
+    return Click(action, key, user_id, response_url[:2000], str(message_ts)[:64], digest)
 
 
-def refusal(click: Click, approvers: Collection[str], account_known: bool, worker_known: bool) -> str | None:
-    """Why this click may not act (the ephemeral reply), or None when it may."""
+def refusal(
+    click: Click, approvers: Collection[str], account_known: bool, worker_known: bool, value: str | None = None
+) -> str | None:
+    """Why this click may not act (the ephemeral reply), or None when it may; `value`: the worker's value now."""
     if not approvers:
         return "Nobody may act from Slack yet: SLACK_APPROVERS is empty. Nothing was changed."
     if click.user_id not in approvers:
@@ -88,6 +100,11 @@ def refusal(click: Click, approvers: Collection[str], account_known: bool, worke
         return f"This guard does not serve account {click.key.account_sid}. Nothing was changed."
     if not worker_known:
         return f"This guard knows no worker {click.key.worker_sid} in {click.key.workspace_sid}. Nothing was changed."
+    if click.action is Action.IGNORE and click.value_digest and click.value_digest != value_digest(value):
+        return (
+            f"The contact_uri of {click.key.worker_sid} changed since this message, so this button does not mark "
+            "the value it showed: see the newest alert about the worker. Nothing was changed."
+        )
     return None
 
 
@@ -96,9 +113,10 @@ def intended_label(actor: str, created_at: datetime) -> str:
     return f"{actor} on {created_at:%Y-%m-%d %H:%M} UTC"
 
 
-def _reference(value: Any) -> WorkerKey:
-    """The worker a button value names."""
+def _reference(value: Any) -> tuple[WorkerKey, str | None]:
+    """The worker a button value names, and the digest of the value it is about, if it carries one."""
     parts = value.split("/") if isinstance(value, str) else []
+    digest = parts.pop() if len(parts) == 4 and _DIGEST.fullmatch(parts[3]) else None
     if len(parts) != 3 or not all(is_sid(part, prefix) for part, prefix in zip(parts, ("AC", "WS", "WK"), strict=True)):
         raise BadClick("the button value does not name an account, workspace and worker")
-    return WorkerKey(*parts)
+    return WorkerKey(*parts), digest

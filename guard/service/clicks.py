@@ -15,6 +15,7 @@ from guard.core.click import Action, Click, refusal, worker_reference
 from guard.core.history import CAME_BACK
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
+from guard.core.text import shown
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 from guard.service.remediation import REGISTERS, ApiFor, record_removal, remove_contact_uri
@@ -33,7 +34,9 @@ def record_click(pipeline: Pipeline, click: Click, wake: Callable[[], None]) -> 
     """Record a verified click (or its refusal) before Slack gets its answer; False for a repeat of one."""
     known_account = pipeline.accounts.serves(click.key.account_sid)
     known_worker = known_account and pipeline.store.workers.known(click.key)
-    refused = refusal(click, pipeline.settings.slack_approvers, known_account, known_worker)
+    now = pipeline.known(click.key) if known_worker and click.value_digest else None  # Intended: the value now
+    value = now.actual if now is not None else None
+    refused = refusal(click, pipeline.settings.slack_approvers, known_account, known_worker, value)
     action = Action.REFUSE if refused else click.action
     added = pipeline.store.clicks.add_click(click, action, refused, pipeline.clock())
     fields = {"user": click.user_id, "action": click.action.value, "worker_sid": click.key.worker_sid}
@@ -98,7 +101,7 @@ class ClickJobs:
         }.get(outcome.status, f"{who} asked to remove {before} from {key.worker_sid}, and it failed")
         answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
         if outcome.detail in (CAME_BACK, REGISTERS):  # still drifting, and Intended is the way out: keep that button
-            answer["intended"] = worker_reference(key)
+            answer["intended"] = worker_reference(key, shown(outcome.before) if outcome.before else None)
         return answer
 
     def _answer(self, row: Mapping[str, Any], answer: dict[str, str]) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from guard.adapters.slack import SendResult
 from guard.adapters.tables import alert, ignore_rule, slack_click
+from guard.core.click import value_digest
 from guard.core.statuses import SendOutcome
 from tests.fakes.slack_clicks import APPROVER, STRANGER, click_payload, signed_click
 from tests.helpers import WORKSPACE_SID, email, remediations, stored_state, worker_event
@@ -31,7 +32,7 @@ def test_drift_alerts_and_reminders_carry_the_two_buttons(drift, services, slack
         actions = next(block for block in message["blocks"] if block["type"] == "actions")
         assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
             ("remove_contact_uri", REFERENCE),
-            ("ignore_worker", REFERENCE),
+            ("ignore_worker", f"{REFERENCE}/{value_digest(drift)}"),  # Intended: bound to the value it showed
         ]
         assert actions["elements"][0]["confirm"]["confirm"]["text"] == "Remove"
 
@@ -159,6 +160,24 @@ def test_intended_on_a_worker_whose_value_was_removed_marks_nothing(drift, clien
     wrong = "client:ann_40x_2Ecom"
     taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=wrong, name="agent.1", version=9))
     assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
+def test_intended_on_a_message_whose_value_has_changed_since_marks_nothing(drift, client, services, slack, taskrouter):
+    services.delivery.run_once()
+    [first] = [m for m in slack.received if "actions" in json.dumps(m["blocks"])]
+    shown_then = next(b for b in first["blocks"] if b["type"] == "actions")["elements"][1]["value"]
+    other = "client:bob_40x_2Ecom"  # a second wrong value, a newer alert about it
+    taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=other, name="agent.1", version=9))
+    assert click(client, "ignore_worker", value=shown_then, slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    [answer] = slack.answers_to(1)
+    assert "changed since this message" in answer["text"] and answer.get("response_type") == "ephemeral"
+    assert rows(services, ignore_rule) == 0 and stored_state(services, KEY)["verdict"] == "mismatch"
+    # The newer message's button marks the value it shows.
+    current = f"{REFERENCE}/{value_digest(other)}"
+    assert click(client, "ignore_worker", value=current, slack=slack, number=2, message_ts="9.9").status_code == 200
+    services.jobs.by_name["clicks"].run()
+    assert stored_state(services, KEY)["verdict"] == "ignored" and rows(services, ignore_rule) == 1
 
 
 def test_a_rule_stored_without_a_value_ignores_no_value(drift, services, taskrouter):
