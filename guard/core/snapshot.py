@@ -10,6 +10,7 @@ from typing import Any
 
 from guard.core.activity import Activity
 from guard.core.changes import Changes, diff
+from guard.core.deep_json import top_level
 from guard.core.sid import is_sid
 from guard.core.text import shown, storable_problem
 
@@ -116,7 +117,10 @@ def parse_attributes(raw: Any, field_name: str, optional: bool = False) -> dict[
     if not isinstance(raw, str):
         raise InvalidSnapshot(f"{field_name} is missing" if raw is None else f"{field_name} must be a JSON string")
     try:
-        attributes = json.loads(raw)
+        try:
+            attributes = json.loads(raw)
+        except RecursionError:  # a value nested past the parser's depth: the top level is still judged
+            attributes = top_level(raw)
     except (ValueError, RecursionError):
         raise InvalidSnapshot(f"{field_name} is not valid JSON") from None
     if not isinstance(attributes, dict):

@@ -1,5 +1,7 @@
 """Authentic but malformed events: a 400 naming the field, a 413 for an oversized body, nothing stored."""
 
+import json
+
 import pytest
 
 from tests.helpers import stored_state, worker_event
@@ -47,3 +49,11 @@ class TestBadInput:
         assert response.status_code == 413
         assert "error" in response.get_json()
         assert row_count(services) == 0
+
+
+def test_a_wrong_value_beside_attributes_nested_past_the_parser_is_still_judged(taskrouter, services):
+    fields = worker_event(contact_uri="sip:x")
+    attributes = json.loads(fields["WorkerAttributes"])
+    fields["WorkerAttributes"] = json.dumps(attributes)[:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}"
+    assert taskrouter.post(fields).status_code == 204  # a 400 before: the drift went unjudged
+    assert stored_state(services, KEY)["verdict"] == "mismatch"

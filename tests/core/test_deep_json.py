@@ -1,0 +1,41 @@
+"""Attributes nested past the JSON parser's depth are read at the top level, and their contact_uri judged."""
+
+import json
+
+import pytest
+
+from guard.core.deep_json import TOO_DEEP, top_level
+from guard.core.snapshot import InvalidSnapshot, parse_attributes
+
+DEEP = "[" * 5000 + "]" * 5000  # past json.loads' ~1,000 levels
+
+
+def test_a_value_too_deep_to_parse_stands_as_a_marker_and_the_rest_is_read():
+    text = '{"contact_uri": "sip:x", "deep": ' + DEEP + ', "email": "ann@example.com"}'
+    with pytest.raises(RecursionError):
+        json.loads(text)
+    assert parse_attributes(text, "WorkerAttributes") == {
+        "contact_uri": "sip:x",
+        "deep": TOO_DEEP,
+        "email": "ann@example.com",
+    }
+
+
+def test_brackets_and_escaped_quotes_inside_strings_do_not_end_the_deep_value():
+    deep = '[{"a": "]}\\"]}"}, ' + "[" * 2000 + '"x"' + "]" * 2000 + "]"
+    assert top_level(' { "deep" : ' + deep + ' , "roles" : ["agent"] } ') == {"deep": TOO_DEEP, "roles": ["agent"]}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"deep": ' + "[" * 5000,  # never closed
+        '{"deep": ' + DEEP + "} trailing",
+        '{"deep": ' + DEEP + ' "next": 1}',  # no comma
+        "[" * 5000 + "]" * 5000,  # not an object
+        '{"deep" ' + DEEP + "}",  # no colon
+    ],
+)
+def test_malformed_deep_attributes_are_still_refused(text):
+    with pytest.raises(InvalidSnapshot, match="WorkerAttributes is not valid JSON"):
+        parse_attributes(text, "WorkerAttributes")
