@@ -110,6 +110,16 @@ def test_endless_412s_give_up_after_three_retries(runner, fake_api, services):
     assert record["status"] == "failed" and "412" in record["detail"]
 
 
+def test_attributes_too_deep_to_send_back_unchanged_are_never_rewritten(runner, fake_api, services):
+    populate(fake_api, 1, drifting={1})
+    worker = fake_api.workspaces[WORKSPACE_SID][worker_sid(1)]
+    worker["attributes"] = worker["attributes"][:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}"
+    code, _ = audit(runner, "--remediate", "--yes")
+    assert code == 2 and fake_api.updates == []  # sent back, the stand-in would have replaced the deep value
+    [record] = remediations(services)
+    assert record["status"] == "failed" and "nests too deep" in record["detail"]
+
+
 def test_a_worker_fixed_meanwhile_is_skipped(runner, fake_api):
     populate(fake_api, 1, drifting={1})
     original = fake_api.worker_json

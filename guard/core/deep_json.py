@@ -12,7 +12,12 @@ import json
 import re
 from typing import Any
 
-TOO_DEEP = "<nested too deep to read>"
+
+class _Unread(str):
+    """The stand-in for a value too deep to parse: text when shown, known by identity (a worker could send the text)."""
+
+
+TOO_DEEP = _Unread("<nested too deep to read>")
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
 
@@ -66,3 +71,8 @@ def _past_nested(text: str, index: int) -> int:
             if depth == 0:
                 return position + 1
     raise ValueError("an array or object is not closed")
+
+
+def unread(attributes: dict[str, Any]) -> bool:
+    """True when some value could not be parsed: such attributes cannot be sent back unchanged."""
+    return any(value is TOO_DEEP for value in attributes.values())

@@ -13,6 +13,7 @@ from twilio.base.exceptions import TwilioException
 
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
+from guard.core.deep_json import unread
 from guard.core.history import CAME_BACK, Known, came_back
 from guard.core.rules import Rules
 from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
@@ -25,6 +26,7 @@ log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
+UNREAD_DETAIL = "an attribute nests too deep to send back unchanged: remove contact_uri by hand in the Flex console"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
 
@@ -58,6 +60,8 @@ def remove_contact_uri(
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
                 return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name)
+            if unread(attributes):  # sent back, the stand-in would replace the worker's own value
+                return Removal(RemediationStatus.FAILED, verdict.actual, UNREAD_DETAIL, record.name)
             if not apply:
                 detail = "dry run: would remove contact_uri"
                 return Removal(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)
