@@ -1,5 +1,8 @@
 """The Procfile's web command for real: gunicorn, background delivery, graceful stop, bad config."""
 
+import json
+import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -86,3 +89,18 @@ def listening_on(port: int) -> set[str]:
 def test_port_alone_never_opens_the_service_to_the_network(tmp_path, env, address):
     with Gunicorn({"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db", **env}, tmp_path / "gunicorn.log") as service:
         assert listening_on(service.port) == {address}
+
+
+def test_the_readme_sample_event_gets_204_and_a_drift_line(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    [sample] = re.findall(r"```sh\n(curl -i http://127\.0\.0\.1:8000/taskrouter/events.*?)\n```", readme, re.DOTALL)
+    env = {"TWILIO_VALIDATE_SIGNATURE": "false", "DATABASE_URL": f"sqlite:///{tmp_path}/demo.db"}
+    log = tmp_path / "demo.log"
+    with Gunicorn(env, log) as service:
+        command = sample.replace("127.0.0.1:8000", f"127.0.0.1:{service.port}")
+        bash = shutil.which("bash") or "/bin/bash"
+        answer = subprocess.run([bash, "-c", command], capture_output=True, text=True, timeout=30, check=True)
+        assert answer.stdout.startswith("HTTP/1.1 204")
+        assert wait_for(lambda: '"event": "alert"' in log.read_text())
+    [line] = [json.loads(text) for text in log.read_text().splitlines() if '"event": "alert"' in text]
+    assert (line["kind"], line["diagnosis"]) == ("drift", "raw_email")
