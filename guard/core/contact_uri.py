@@ -63,13 +63,20 @@ def accepted_contact_uris(email: str) -> frozenset[str]:
 
 
 def same_identity(one: str, other: str) -> bool:
-    """True when two escaped identities name one identity: equal, or its strict and JS forms (`_C3_A9`, `_E9`)."""
+    """True when two escaped identities are one identity's strict and JS forms (`_C3_A9`, `_E9`), or equal.
+
+    Only those two forms: `_66mulder` decodes to `fmulder` too, but no Flex writes it, and no browser registers it.
+    """
     if one == other:
         return True
-    try:
-        return decode(SCHEME + one) == decode(SCHEME + other)
-    except DecodeError:
-        return False
+    for escaped in (one, other):
+        try:
+            forms = {escape_identity(text := decode(SCHEME + escaped)), escape_identity_js(text)}
+        except DecodeError:
+            continue
+        if one in forms and other in forms:
+            return True
+    return False
 
 
 _SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")

@@ -198,6 +198,15 @@ def test_the_same_identity_recorded_in_the_other_escape_form_is_no_rewrite():
         assert (decision.verdict.kind, decision.alert, decision.remove) == (Kind.OK, None, False)
     rewritten = after(flex(1, **js), flex(2, **{**js, "twilio_contact_identity": "jos_E8_40x_2Efr"}))
     assert rewritten.verdict.diagnosis == "identity_changed"  # another identity still is one
+    beyond_latin1 = ("_C5_82ukasz_40x_2Epl", "_142ukasz_40x_2Epl")  # ł: its JS form is no byte escape
+    moved = [{"twilio_contact_identity": form, "contact_uri": "client:" + form} for form in beyond_latin1]
+    assert after(flex(1, **moved[0]), flex(2, **moved[1])).verdict.kind is Kind.OK
+
+
+def test_an_identity_that_only_decodes_to_the_same_text_is_a_rewrite():
+    escaped_letter = {"twilio_contact_identity": "_66mulder", "contact_uri": "client:_66mulder"}  # f as _66
+    decision = after(flex(1), flex(2, **escaped_letter), rules=replace(RULES, remediate=True))
+    assert (decision.verdict.diagnosis, decision.remove) == ("identity_changed", True)  # the browser registers fmulder
 
 
 def test_remediation_is_queued_only_for_a_value_that_is_there_to_remove():
