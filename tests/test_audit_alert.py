@@ -1,10 +1,14 @@
 """`audit --alert`: the sweep feeds the same state and alert pipeline as the webhook (SQLite and PostgreSQL)."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from sqlalchemy import select
 
 from guard.adapters.tables import alert
 from guard.core.snapshot import WorkerKey
+from guard.service import audit as audit_module
+from guard.service.audit import AuditReport, feed_pipeline
 from tests.helpers import (
     ACCOUNT_SID,
     ANN_URI,
@@ -14,6 +18,7 @@ from tests.helpers import (
     fake_api_settings,
     populate,
     stored_state,
+    uri,
     worker_event,
     worker_sid,
 )
@@ -48,3 +53,25 @@ def test_alert_ignores_a_webhook_already_known_value_even_from_an_older_run(runn
     taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=ANN_URI, version=7))  # stale
     state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
     assert (state["verdict"], state["version"]) == ("mismatch", 8)
+
+
+def test_a_worker_first_heard_of_after_the_listing_began_is_not_taken_for_deleted(services, taskrouter):
+    began = datetime.now(UTC)
+    taskrouter.post(worker_event(sid=worker_sid(5), email=email(5), contact_uri="sip:new"))  # too new to be listed
+    feed_pipeline(services.pipeline, AuditReport(ACCOUNT_SID, WORKSPACE_SID, began))  # the sweep listed nobody
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(5)))["verdict"] == "mismatch"
+
+
+def test_an_update_from_after_the_listing_began_still_counts_after_an_inferred_deletion(
+    services, taskrouter, monkeypatch
+):
+    taskrouter.post(worker_event(sid=worker_sid(5), email=email(5), contact_uri=uri(5), version=0))
+    began = datetime.now(UTC)
+    monkeypatch.setattr(audit_module, "utcnow", lambda: began + timedelta(minutes=1))  # a sweep of a minute
+    feed_pipeline(services.pipeline, AuditReport(ACCOUNT_SID, WORKSPACE_SID, began))  # not listed: gone then
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(5))
+    assert stored_state(services, key)["verdict"] == "deleted"
+    late_ms = int(began.timestamp() * 1000) + 1000  # made after the listing began, before the sweep ended
+    late = worker_event(sid=worker_sid(5), email=email(5), contact_uri="sip:wrong", version=1, TimestampMs=str(late_ms))
+    taskrouter.post(late)
+    assert stored_state(services, key)["verdict"] == "mismatch"

@@ -92,13 +92,15 @@ class WorkerStates:
             rows = [row._mapping for row in connection.execute(statement)]
         return [(WorkerKey(*(row[name] for name in PK)), state_from_row(row)) for row in rows]
 
-    def known_worker_sids(self, account_sid: str, workspace_sid: str) -> set[str]:
-        """SIDs of the workers of a workspace the guard has state for (deleted ones excluded)."""
+    def known_worker_sids(self, account_sid: str, workspace_sid: str, before: datetime | None = None) -> set[str]:
+        """SIDs of the workers of a workspace the guard has state for (deleted ones excluded), written `before`."""
         query = select(worker_state.c.worker_sid).where(
             worker_state.c.account_sid == account_sid,
             worker_state.c.workspace_sid == workspace_sid,
             worker_state.c.verdict != Kind.DELETED,
         )
+        if before is not None:
+            query = query.where(worker_state.c.updated_at < before)
         with connected(self.bind) as connection:
             return set(connection.execute(query).scalars())
 

@@ -186,8 +186,10 @@ def feed_pipeline(pipeline: Pipeline, report: AuditReport) -> None:
         )
     if any(entry.verdict == ERROR for entry in report.entries):
         return  # an incomplete sweep cannot prove that a worker is gone
-    seen = {entry.sid for entry in report.entries}
-    now_ms = int(utcnow().timestamp() * 1000)
-    for sid in pipeline.store.workers.known_worker_sids(report.account_sid, report.workspace_sid) - seen:
+    # Gone when the listing began: a worker the guard first heard of since then may just be too new to be listed,
+    # and an event from between the listing and now is newer than what the listing proves.
+    seen, listed_ms = {entry.sid for entry in report.entries}, int(report.started_at.timestamp() * 1000)
+    known = pipeline.store.workers.known_worker_sids(report.account_sid, report.workspace_sid, report.started_at)
+    for sid in known - seen:
         key = WorkerKey(report.account_sid, report.workspace_sid, sid)
-        pipeline.record(WorkerSnapshot(key, deleted=True, occurred_ms=now_ms, source=AUDIT_SOURCE))
+        pipeline.record(WorkerSnapshot(key, deleted=True, occurred_ms=listed_ms, source=AUDIT_SOURCE))
