@@ -81,6 +81,14 @@ def test_an_alert_is_in_the_log_once_committed_even_if_the_process_dies_before_i
     assert [record.message for record in caplog.records].count("alert") == 1
 
 
+def test_a_batch_written_again_event_by_event_logs_each_alert_once(services, caplog):
+    unstorable = replace(snapshot(1), version=2**70)  # the same worker: a second run, which fails the batch
+    with pytest.raises(Exception, match=r"(?i)int|range"):
+        services.writer.record_all([snapshot(1, contact_uri="client:wrong"), unstorable])
+    assert stored_state(services, key(1))["verdict"] == "mismatch"
+    assert [record.message for record in caplog.records].count("alert") == 1
+
+
 def _record_or_error(services, event):
     """The outcome of recording `event`, or the name of the error it raised."""
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -59,8 +59,9 @@ class Pipeline:
         for run in distinct_runs(snapshots):
             claims = tx.workers.claim_all(run, now)
             judged = [self._judge(snapshot, claim, now) for snapshot, claim in zip(run, claims, strict=True)]
-            self._apply(tx, [(snapshot.key, decision) for snapshot, decision in zip(run, judged, strict=True)], now)
+            tx.apply_all([(snapshot.key, decision) for snapshot, decision in zip(run, judged, strict=True)], now)
             decisions += judged
+        self._log_alerts(decisions)  # once every run is written: a batch that fails before logs nothing
         return decisions
 
     def _judge(self, snapshot: WorkerSnapshot, claim: Claim, now: datetime) -> Decision:
@@ -91,7 +92,8 @@ class Pipeline:
                 stored = tx.workers.lock(key)
                 if stored is not None:
                     decisions.append(decide_available(key, stored, available, self.rules_for(key), now))
-                    self._apply(tx, [(key, decisions[-1])], now)
+                    tx.apply(key, decisions[-1], now)
+            self._log_alerts(decisions)
         log_event(log, logging.INFO, "activity_learned", activity_sid=fact.sid, available=available, source=fact.source)
         for decision in decisions:
             self.announce(decision)
@@ -166,8 +168,7 @@ class Pipeline:
                 (key, Decision(Outcome.RECORDED, alert=reminder(key, state, self.accounts.routing_for(key), now)))
                 for key, state in due
             ]
-            for key, decision in decisions:
-                self._apply(tx, [(key, decision)], now)
+            self._apply(tx, decisions, now)
         for _, decision in decisions:
             self.announce(decision)
         return len(decisions)
@@ -180,12 +181,13 @@ class Pipeline:
         self.announce(decision)
 
     def _apply(self, tx: Transaction, decisions: Sequence[tuple[WorkerKey, Decision]], now: datetime) -> None:
-        """Write the decisions in `tx`, then each alert's JSON log line before the commit (may repeat, never lost).
-
-        In log-only mode that line is the alert's delivery: after the commit, a crash in between lost it for good.
-        """
+        """Write the decisions of distinct workers in `tx`, then log their alerts: the last step before the commit."""
         tx.apply_all(decisions, now)
-        for _, decision in decisions:
+        self._log_alerts(decision for _, decision in decisions)
+
+    def _log_alerts(self, decisions: Iterable[Decision]) -> None:
+        """Each alert's JSON log line, just before the commit (log-only mode's delivery): may repeat, never lost."""
+        for decision in decisions:
             if decision.alert is not None:
                 log_event(log, decision.alert.spec.log_level, "alert", **decision.alert.fields())
 
