@@ -69,6 +69,14 @@ def test_an_older_event_never_overwrites_newer_state(client, services):
     assert alert_kinds(services) == []
 
 
+def test_a_time_far_ahead_is_refused_and_outranks_no_later_event(client, services, capsys):
+    ahead = cloudevent(contact_uri=ANN_URI, timestamp="9999-12-31T00:00:00+00:00")  # no worker_version
+    assert post_cloudevents(client, [ahead]).status_code == 200
+    assert '"event": "replayed_event"' in capsys.readouterr().out and stored_state(services, KEY) is None
+    post_cloudevents(client, [cloudevent(contact_uri="sip:x")])
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
 def test_a_time_past_9999_is_a_bad_element_not_one_that_outranks_every_later_event(client, services, capsys):
     far = cloudevent(contact_uri=ANN_URI, timestamp="9999-12-31T23:59:59-14:00")  # 10000-01-01 in UTC; no version
     assert post_cloudevents(client, [far]).get_json() == {"recorded": 0, "skipped": 0, "bad": 1}

@@ -17,6 +17,7 @@ from guard.core.text import shown, storable_problem
 VALUE_MAX, KEYS_MAX, DEPTH_MAX = 120, 200, 8  # the flat rendering of attributes: characters per value, keys, depth
 COPY_MAX = 16_384  # characters of attributes' text the state keeps as it came
 DEDUP_WINDOW = timedelta(days=2)  # how long event ids are kept; older events are refused as replays
+AHEAD = timedelta(hours=1)  # clock skew allowed; an event further ahead would outrank every later one
 AUDIT_SOURCE = "audit"  # a snapshot the guard fetched itself, never a delivery
 
 
@@ -81,13 +82,17 @@ class WorkerSnapshot:
         return diff(flats[0] if isinstance(earlier, dict) else None, flats[1])
 
     def is_replay(self, now: datetime) -> bool:
-        """True for an event older than the dedup window: its id may be forgotten, so it is refused, not applied.
+        """True for an event outside the window (outside_window): refused, not applied. An audit's fetch is now."""
+        return self.source != AUDIT_SOURCE and self.occurred_ms is not None and outside_window(self.occurred_ms, now)
 
-        TaskRouter retries a callback once and Event Streams for up to 4 hours; nothing genuine is two days late.
-        """
-        if self.source == AUDIT_SOURCE or self.occurred_ms is None:
-            return False
-        return self.occurred_ms < (now - DEDUP_WINDOW).timestamp() * 1000
+
+def outside_window(occurred_ms: int, now: datetime) -> bool:
+    """True for a time older than the dedup window (its id may be forgotten) or more than AHEAD of this clock.
+
+    TaskRouter retries a callback once and Event Streams for up to 4 hours: nothing genuine is two days late, or
+    from the future, where it would outrank every later event of the worker.
+    """
+    return not (now - DEDUP_WINDOW).timestamp() * 1000 <= occurred_ms <= (now + AHEAD).timestamp() * 1000
 
 
 MAX_BIGINT = 2**63 - 1  # what a BIGINT column holds, on PostgreSQL and SQLite alike

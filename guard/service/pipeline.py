@@ -17,7 +17,7 @@ from guard.core.activity import Activity, ActivityFact
 from guard.core.decision import DUPLICATE, Decision, DecisionRules, Outcome, decide
 from guard.core.history import Known
 from guard.core.rules import Rules
-from guard.core.snapshot import WorkerKey, WorkerSnapshot, distinct_runs
+from guard.core.snapshot import WorkerKey, WorkerSnapshot, distinct_runs, outside_window
 from guard.core.state import Intended
 from guard.core.statuses import Channel, RemediationStatus
 from guard.logs import log_event
@@ -81,6 +81,9 @@ class Pipeline:
     def learn(self, fact: ActivityFact) -> Outcome:
         """Remember whether an activity routes tasks; the workers in it are judged reachable or not again."""
         now, decisions = self.clock(), []
+        if fact.source != "api" and outside_window(fact.occurred_ms, now):  # the REST list's facts are now
+            log_event(log, logging.WARNING, "replayed_event", activity_sid=fact.sid, source=fact.source)
+            return Outcome.REPLAY
         with self.store.transaction() as tx:
             if not tx.activities.claim_event(fact, now):
                 return Outcome.DUPLICATE

@@ -73,6 +73,15 @@ def test_an_activity_event_without_its_sid_or_time_gets_400(taskrouter, services
     assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is None
 
 
+def test_an_activity_fact_from_far_ahead_is_refused_and_cannot_outrank_later_ones(taskrouter, services):
+    ahead_ms = int(time.time() * 1000) + 2 * 3600 * 1000  # two hours ahead of this clock
+    ahead = activity_callback(available="false", Timestamp=str(ahead_ms // 1000), TimestampMs=str(ahead_ms))
+    assert taskrouter.post(ahead).status_code == 204
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is None
+    taskrouter.post({**activity_callback(), "Sid": "EV" + "7" * 32})
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
+
+
 def test_event_streams_teach_activities_too(client, services):
     fact = {"activity_sid": READY_SID, "activity_name": "Ready", "activity_available": True}
     body = [cloudevent("activity.updated", email=None, contact_uri=None, **fact)]

@@ -84,6 +84,13 @@ def test_an_event_older_than_the_dedup_window_is_a_replay():
     assert decision.state is None
 
 
+def test_an_event_more_than_an_hour_ahead_is_refused_too_and_outranks_nothing():
+    ahead = after(snapshot(ANN_URI, version=None, at=T0 + timedelta(hours=2)))
+    assert (ahead.outcome, ahead.state) == (Outcome.REPLAY, None)
+    skewed = after(snapshot(ANN_URI, version=None, at=T0 + timedelta(minutes=30)), snapshot("sip:x", version=None))
+    assert skewed.outcome is Outcome.STALE  # within the skew allowed: ordered as sent
+
+
 def test_deleting_a_drifting_worker_resolves_and_keeps_its_email():
     decision = after(snapshot("sip:ann"), snapshot(version=2, deleted=True))
     assert decision.alert.kind is AlertKind.RESOLVED
@@ -100,7 +107,8 @@ def test_an_update_from_before_a_deletion_is_stale_whatever_its_version(deleted_
     assert decision.outcome is Outcome.STALE
     assert (decision.state, decision.alert) == (None, None)
     if deleted_version is None:  # an event from after an audit's deletion: the worker is there after all
-        assert after(snapshot(version=3), deleted, replace(late, occurred_ms=late.occurred_ms + 3_600_000)).state
+        later = replace(late, occurred_ms=late.occurred_ms + 3_600_000)
+        assert after(snapshot(version=3), deleted, later, now=T0 + timedelta(hours=2)).state
 
 
 def test_deleting_a_healthy_worker_is_silent():
