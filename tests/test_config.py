@@ -39,6 +39,7 @@ def test_defaults_are_safe():
         ("TWILIO_WORKSPACE_SID", "WS123", "TWILIO_WORKSPACE_SID must be a WS… SID (WS and 32 hex digits)"),
         ("TWILIO_API_RETRIES", "2.7", "TWILIO_API_RETRIES must be a whole number from 0 to 1000000000"),
         ("CAUSE_WAIT_SECONDS", "100", "CAUSE_WAIT_SECONDS must be a number from 0 to 30"),
+        ("DATABASE_URL", "Postgres://SECRET@db/guard", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
     ],
 )
 def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
@@ -107,3 +108,9 @@ def test_twilio_accounts_errors_say_where_and_never_echo_a_key_or_value(document
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**BASE, "TWILIO_ACCOUNTS": document})
     assert str(caught.value) == message
+
+
+def test_what_the_engine_takes_is_accepted_and_a_whole_number_may_be_written_as_one():
+    url = "sqlite+pysqlite:////tmp/guard.db"
+    assert Settings.from_env({**BASE, "DATABASE_URL": url}).database_url == url
+    assert Settings.from_env({**BASE, "TWILIO_API_RETRIES": "5.0"}).api_retries == 5

@@ -25,7 +25,7 @@ _SLACK_USER = re.compile(r"^[UW][A-Z0-9]{2,20}$")
 _MENTION = re.compile(
     r"^<(?:!here|!channel|!everyone|!subteam\^S[A-Z0-9]{2,20}(?:\|[\w.-]{1,80})?|@[UW][A-Z0-9]{2,20})>$"
 )
-_DATABASES = ("sqlite", "postgres", "postgresql", "postgresql+psycopg")
+_DATABASES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")  # as make_engine takes them
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -63,13 +63,13 @@ class EnvReader:
 
     def integer(self, name: str, default: int, minimum: int = 0, maximum: int = int(LARGEST_NUMBER)) -> int:
         """Parse a whole number from `minimum` to `maximum` (2.7 is refused, not cut to 2), or the default."""
-        value = self.text(name)
-        if value is not None and not (value.isascii() and value.isdigit()):
+        try:
+            value = self.number(name, default, minimum, maximum)  # 5.0 is 5
+        except ConfigError:
+            value = math.nan
+        if not value.is_integer():
             raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}")
-        number = default if value is None else int(value)
-        if not minimum <= number <= maximum:
-            raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}")
-        return number
+        return int(value)
 
     def sid(self, name: str, prefix: str) -> str | None:
         """Parse a Twilio SID of the resource `prefix` names (AC…, WS…): a typo refused at start, not every event."""
@@ -91,7 +91,7 @@ class EnvReader:
         if value is None:
             return None
         scheme, _, rest = value.partition("://")
-        if not rest or scheme.lower() not in _DATABASES:
+        if not rest or scheme not in _DATABASES:
             raise ConfigError(f"{name} must be a sqlite:///… or postgres://… URL")
         return value
 
