@@ -94,8 +94,8 @@ class Clock:
     """A clock the test moves by hand, so backoff is checked without sleeping."""
 
     def __init__(self):
-        """Start at a fixed moment."""
-        self.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
+        """Start at the real moment (the events the tests send carry real times), to the second."""
+        self.now = datetime.now(UTC).replace(microsecond=0)
 
     def __call__(self):
         """The current fake time."""
