@@ -71,6 +71,9 @@ def test_migrate_brings_the_database_to_head(runner, services):
         (["--worker-name", "testWorker", "--attributes", "{}"], 0, "verdict:  ignored\ndetail:   not a Flex agent"),
         (["--attributes", "[1]"], 2, "error: --attributes must be a JSON object"),
         (["--attributes", "{nope"], 2, "error: --attributes is not valid JSON"),
+        (["--attributes", "[" * 5000 + "]" * 5000], 2, "error: --attributes is not valid JSON (or not an object)"),
+        (["--attributes", '{"email": "a@x.io", "contact_uri": "sip:x", "deep": ' + "[" * 5000 + "]" * 5000 + "}"],
+         1, "verdict:  mismatch"),
     ],
 )  # fmt: skip
 def test_check_judges_with_the_worker_name_the_recorded_identity_or_pasted_attributes(runner, args, code, shown):

@@ -9,6 +9,7 @@ import click
 
 from guard.cli.exits import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
 from guard.core.contact_uri import DecodeError, contact_uri_for, decode
+from guard.core.deep_json import top_level
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
 from guard.core.ignore import IgnoreRules
 from guard.core.rules import Rules
@@ -83,6 +84,8 @@ def _pasted_attributes(text: str | None) -> dict[str, Any]:
         return {}
     try:
         attributes = json.loads(text)
+    except RecursionError:  # nested past the parser: read at the top level, as the intake reads it
+        return _top_level_or_exit(text)
     except ValueError as err:
         click.echo(f"error: --attributes is not valid JSON: {err}", err=True)
         raise SystemExit(EXIT_ERROR) from None
@@ -90,3 +93,12 @@ def _pasted_attributes(text: str | None) -> dict[str, Any]:
         click.echo("error: --attributes must be a JSON object", err=True)
         raise SystemExit(EXIT_ERROR)
     return attributes
+
+
+def _top_level_or_exit(text: str) -> dict[str, Any]:
+    """Deeply nested --attributes, read at the top level, or exit 2."""
+    try:
+        return top_level(text)
+    except (ValueError, RecursionError):
+        click.echo("error: --attributes is not valid JSON (or not an object)", err=True)
+        raise SystemExit(EXIT_ERROR) from None

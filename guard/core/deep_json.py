@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -73,6 +74,6 @@ def _past_nested(text: str, index: int) -> int:
     raise ValueError("an array or object is not closed")
 
 
-def unread(attributes: dict[str, Any]) -> bool:
-    """True when some value could not be parsed: such attributes cannot be sent back unchanged."""
+def unread(attributes: Mapping[str, Any]) -> bool:
+    """True when some value could not be parsed: such attributes cannot be sent back or kept as their text."""
     return any(value is TOO_DEEP for value in attributes.values())

@@ -10,7 +10,7 @@ from typing import Any
 
 from guard.core.activity import Activity
 from guard.core.changes import Changes, diff
-from guard.core.deep_json import top_level
+from guard.core.deep_json import top_level, unread
 from guard.core.sid import is_sid
 from guard.core.text import shown, storable_problem
 
@@ -51,8 +51,13 @@ class WorkerSnapshot:
         Whoever edits a worker controls this text: past COPY_MAX characters, or holding what a database
         cannot store, the copy is the flat, bounded rendering instead (see `changes_since`).
         """
-        text = self.attributes_text
-        if text is not None and len(text) <= COPY_MAX and storable_problem(text, COPY_MAX) is None:
+        text = self.attributes_text  # with a value too deep to parse, the next update could not read it back
+        if (
+            text is not None
+            and len(text) <= COPY_MAX
+            and not storable_problem(text, COPY_MAX)
+            and not unread(self.attributes)
+        ):
             return text
         return json.dumps(self.changes_since(None).after)  # the flat rendering, bounded
 
@@ -64,7 +69,7 @@ class WorkerSnapshot:
         """
         try:
             earlier = json.loads(before) if before is not None else None
-        except ValueError:
+        except (ValueError, RecursionError):
             earlier = None
         flats: list[dict[str, str]] = []
         for attributes in (earlier if isinstance(earlier, dict) else {}, self.attributes):

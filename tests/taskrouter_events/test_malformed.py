@@ -1,10 +1,8 @@
 """Authentic but malformed events: a 400 naming the field, a 413 for an oversized body, nothing stored."""
 
-import json
-
 import pytest
 
-from tests.helpers import stored_state, worker_event
+from tests.helpers import cloudevent, post_cloudevents, stored_state, worker_event
 from tests.taskrouter_events.support import KEY, row_count
 
 
@@ -51,9 +49,21 @@ class TestBadInput:
         assert row_count(services) == 0
 
 
+def deeply_nested(**options):
+    """A worker event whose attributes hold a value nested past the JSON parser's depth."""
+    fields = worker_event(**options)
+    fields["WorkerAttributes"] = fields["WorkerAttributes"][:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}"
+    return fields
+
+
 def test_a_wrong_value_beside_attributes_nested_past_the_parser_is_still_judged(taskrouter, services):
-    fields = worker_event(contact_uri="sip:x")
-    attributes = json.loads(fields["WorkerAttributes"])
-    fields["WorkerAttributes"] = json.dumps(attributes)[:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}"
-    assert taskrouter.post(fields).status_code == 204  # a 400 before: the drift went unjudged
+    assert taskrouter.post(deeply_nested(contact_uri="sip:x")).status_code == 204  # a 400 before: unjudged
     assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
+def test_the_update_after_deeply_nested_attributes_is_judged_and_alerted_too(taskrouter, services, client):
+    assert taskrouter.post(deeply_nested(version=1)).status_code == 204  # ok, and its attributes kept
+    assert taskrouter.post(worker_event(contact_uri="sip:y", version=2)).status_code == 204  # the copy read back
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+    batch = [cloudevent(contact_uri="sip:z", worker_version=3)]
+    assert post_cloudevents(client, batch).get_json() == {"recorded": 1, "skipped": 0, "bad": 0}
