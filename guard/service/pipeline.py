@@ -81,7 +81,7 @@ class Pipeline:
     def learn(self, fact: ActivityFact) -> Outcome:
         """Remember whether an activity routes tasks; the workers in it are judged reachable or not again."""
         now, decisions = self.clock(), []
-        if fact.source != "api" and outside_window(fact.occurred_ms, now):  # the REST list's facts are now
+        if fact.source != "api" and fact.occurred_ms and outside_window(fact.occurred_ms, now):  # 0: no time sent
             log_event(log, logging.WARNING, "replayed_event", activity_sid=fact.sid, source=fact.source)
             return Outcome.REPLAY
         with self.store.transaction() as tx:
