@@ -32,6 +32,7 @@ class SlackClicks:
             "user_id": click.user_id,
             "response_url": click.response_url,
             "refusal": refusal,
+            "value_digest": click.value_digest,
             # Clicks on one message are one request (a double click, Slack's retry, a replay): an approved one
             # whoever clicks, a refused one per user, so each refused user gets one row and one answer.
             "dedup_key": f"{action}:{click.action}:{click.user_id}:{key.worker_sid}:{click.message_ts}"

@@ -157,6 +157,7 @@ slack_click = Table(
     Column("user_id", String(32), nullable=False),
     Column("response_url", Text, nullable=False),
     Column("refusal", Text),  # the ephemeral explanation, for a click that may not act
+    Column("value_digest", String(16)),  # Intended: the fingerprint of the value its message showed
     Column("dedup_key", String(255), unique=True),  # two clicks on one message are one request
     Column("status", String(12), nullable=False),
     Column("outcome", Text),

@@ -78,12 +78,18 @@ class ClickJobs:
         key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
         actor, who = f"slack:{row['user_id']}", mention(row["user_id"])
         if row["action"] == Action.IGNORE:
-            value = self.pipeline.mark_intended(key, actor)
-            if value is None:
-                text = f"{who}: {key.worker_sid} has no contact_uri now, so there is no value to mark intended."
-                return {"title": ":information_source: Nothing marked", "text": text}
-            text = f"{who} marked `{escape(value)}` on {key.worker_sid} as intended: the guard ignores it from now on."
-            return {"title": ":white_check_mark: Marked intended", "text": text}
+            value, marked = self.pipeline.mark_intended(key, actor, row["value_digest"])
+            shown_now = f"`{escape(value)}`" if value else ""
+            if marked:
+                text = f"{who} marked {shown_now} on {key.worker_sid} as intended: the guard ignores it from now on."
+                return {"title": ":white_check_mark: Marked intended", "text": text}
+            why = (
+                f"has {shown_now} now, not the value this message showed: nothing was marked (see the newest alert)"
+                if value
+                else "has no contact_uri now, so there is no value to mark intended"
+            )
+            text = f"{who}: {key.worker_sid} {why}."
+            return {"title": ":information_source: Nothing marked", "text": text}
         try:
             api = self.api_for(key.account_sid, key.workspace_sid)
         except ConfigError as err:  # credentials removed since the alert went out

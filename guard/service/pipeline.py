@@ -14,6 +14,7 @@ from guard.clock import utcnow
 from guard.config import Settings
 from guard.core.actions import decide_available, decide_intended, decide_removal, reminder
 from guard.core.activity import Activity, ActivityFact
+from guard.core.click import value_digest
 from guard.core.decision import DUPLICATE, Decision, DecisionRules, Outcome, decide
 from guard.core.history import Known
 from guard.core.rules import Rules
@@ -110,23 +111,23 @@ class Pipeline:
         names, wait = settings.available_activities, settings.cause_wait_seconds
         return DecisionRules(settings.rules, routing, settings.alert_repeat, remediate, names, wait)
 
-    def mark_intended(self, key: WorkerKey, actor: str) -> str | None:
-        """Record that `actor` marked the worker's value intended, and resolve its drift; return that value.
+    def mark_intended(self, key: WorkerKey, actor: str, digest: str | None = None) -> tuple[str | None, bool]:
+        """Record that `actor` marked the worker's value intended, and resolve its drift: (its value now, marked?).
 
-        None, and nothing recorded, when the worker has no value now (removed since the alert): there is nothing
-        to mark, and a rule for "no value" would hide whatever value came next.
+        Nothing is marked when the worker has no value now (a rule for "no value" would hide the next one), or
+        not the one whose `digest` the click carries: the value changed since its message, under the worker's lock.
         """
         now = self.clock()
         with self.store.transaction() as tx:
             stored = tx.workers.lock(key)
             value = stored.verdict.actual if stored and not stored.deleted else None
-            if value is None:
-                return None
+            if value is None or (digest is not None and value_digest(value) != digest):
+                return value, False
             tx.intended.add(key, actor, value, now)
             decision = decide_intended(key, stored, Intended(actor, now, value), self.accounts.routing_for(key), now)
             self._apply(tx, [(key, decision)], now)
         self.announce(decision)
-        return value
+        return value, True
 
     def known(self, key: WorkerKey) -> Known | None:
         """What the guard knows of a worker (for a re-check before a removal), or None."""

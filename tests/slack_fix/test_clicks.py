@@ -180,6 +180,18 @@ def test_intended_on_a_message_whose_value_has_changed_since_marks_nothing(drift
     assert stored_state(services, KEY)["verdict"] == "ignored" and rows(services, ignore_rule) == 1
 
 
+def test_intended_recorded_before_the_value_changed_and_applied_after_marks_nothing(
+    drift, client, services, slack, taskrouter
+):
+    assert click(client, "ignore_worker", value=f"{REFERENCE}/{value_digest(drift)}", slack=slack).status_code == 200
+    other = "client:bob_40x_2Eio"  # changed after the click was recorded, before the job applies it (or a restart)
+    taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=other, name="agent.1", version=9))
+    services.jobs.by_name["clicks"].run()
+    [answer] = slack.answers_to(1)
+    assert "not the value this message showed" in answer["text"] and other in answer["text"]
+    assert rows(services, ignore_rule) == 0 and stored_state(services, KEY)["verdict"] == "mismatch"
+
+
 def test_a_rule_stored_without_a_value_ignores_no_value(drift, services, taskrouter):
     services.store.intended.add(KEY, f"slack:{APPROVER}", None, datetime.now(UTC))  # as an earlier release stored it
     wrong = "client:ann_40x_2Ecom"
