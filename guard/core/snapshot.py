@@ -10,7 +10,7 @@ from typing import Any
 
 from guard.core.activity import Activity
 from guard.core.changes import Changes, diff
-from guard.core.deep_json import top_level, unread
+from guard.core.deep_json import TOO_DEEP, top_level
 from guard.core.sid import is_sid
 from guard.core.text import shown, storable_problem
 
@@ -56,7 +56,7 @@ class WorkerSnapshot:
             text is not None
             and len(text) <= COPY_MAX
             and not storable_problem(text, COPY_MAX)
-            and not unread(self.attributes)
+            and TOO_DEEP not in self.attributes.values()  # the same text sent as a value: the flat copy too, harmless
         ):
             return text
         return json.dumps(self.changes_since(None).after)  # the flat rendering, bounded
