@@ -12,10 +12,8 @@ from guard.adapters.accounts import AccountDirectory
 from guard.config.accounts import Account
 from guard.container import services
 from guard.core.activity import ActivityFact
-from guard.core.snapshot import (
+from guard.core.fields import (
     InvalidSnapshot,
-    WorkerKey,
-    WorkerSnapshot,
     optional_int,
     optional_time_ms,
     parse_activity,
@@ -24,6 +22,7 @@ from guard.core.snapshot import (
     require_sid,
     storable_text,
 )
+from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.text import shown
 from guard.logs import log_event
 from guard.metrics import count_event

@@ -10,17 +10,16 @@ from werkzeug.datastructures import MultiDict
 
 from guard.container import services
 from guard.core.activity import ActivityFact
-from guard.core.snapshot import (
+from guard.core.fields import (
     MAX_EPOCH_MS,
     InvalidSnapshot,
-    WorkerKey,
-    WorkerSnapshot,
     optional_int,
     parse_activity,
     parse_attributes,
     parse_available,
     require_sid,
 )
+from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.text import shown
 from guard.logs import log_event
 from guard.metrics import count_event

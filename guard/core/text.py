@@ -12,6 +12,7 @@ from typing import Any
 
 MAX_IDENTITY = 4096  # longer than any real client identity; past it a value is not one
 SHOWN_MAX = 1024  # longest rendering kept in the state, alerts and reports
+UNRENDERED = "<nested too deep to read>"  # as guard.core.deep_json's stand-in for a value it could not parse
 
 
 def storable_problem(text: str, limit: int = MAX_IDENTITY) -> str | None:
@@ -30,7 +31,10 @@ def storable_problem(text: str, limit: int = MAX_IDENTITY) -> str | None:
 
 def shown(value: Any, limit: int = SHOWN_MAX) -> str:
     """A rendering of `value` any database can store and any log or page can show, at most `limit` characters."""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    try:
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    except RecursionError:  # nested near the parser's depth, rendered deeper in the stack (guard.core.deep_json)
+        text = UNRENDERED
     if not text.isascii():
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     text = text.replace("\x00", "\\x00")

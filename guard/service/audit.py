@@ -16,15 +16,10 @@ from guard.core.activity import Activity, unreachable
 from guard.core.cause import Cause
 from guard.core.decision import NAME_MAX
 from guard.core.evidence import Basis
+from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import Known
 from guard.core.rules import Rules
-from guard.core.snapshot import (
-    AUDIT_SOURCE,
-    InvalidSnapshot,
-    WorkerKey,
-    WorkerSnapshot,
-    parse_attributes,
-)
+from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
 from guard.service.pipeline import Pipeline

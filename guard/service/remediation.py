@@ -14,9 +14,10 @@ from twilio.base.exceptions import TwilioException
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
 from guard.core.deep_json import unread
+from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import CAME_BACK, Known, came_back
 from guard.core.rules import Rules
-from guard.core.snapshot import InvalidSnapshot, WorkerKey, parse_attributes
+from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Verdict
 from guard.logs import log_event

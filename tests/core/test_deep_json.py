@@ -5,7 +5,9 @@ import json
 import pytest
 
 from guard.core.deep_json import TOO_DEEP, top_level
-from guard.core.snapshot import InvalidSnapshot, parse_attributes
+from guard.core.fields import InvalidSnapshot, parse_attributes
+from guard.core.snapshot import WorkerKey, WorkerSnapshot
+from guard.core.text import shown
 
 DEEP = "[" * 5000 + "]" * 5000  # past json.loads' ~1,000 levels
 
@@ -39,3 +41,12 @@ def test_brackets_and_escaped_quotes_inside_strings_do_not_end_the_deep_value():
 def test_malformed_deep_attributes_are_still_refused(text):
     with pytest.raises(InvalidSnapshot, match="WorkerAttributes is not valid JSON"):
         parse_attributes(text, "WorkerAttributes")
+
+
+def test_a_value_parsed_but_too_deep_to_render_again_is_kept_and_shown_as_the_stand_in():
+    deep: list = []
+    for _ in range(5000):  # as json.loads returns a value just short of its limit, then rendered deeper in the stack
+        deep = [deep]
+    snapshot = WorkerSnapshot(WorkerKey("AC" + "a" * 32, "WS" + "b" * 32, "WK" + "c" * 32), "", {"deep": deep})
+    assert json.loads(snapshot.stored_copy()) == {"deep": TOO_DEEP}  # an audit's snapshot: the flat copy
+    assert shown(deep) == TOO_DEEP
