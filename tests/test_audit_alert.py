@@ -1,5 +1,6 @@
 """`audit --alert`: the sweep feeds the same state and alert pipeline as the webhook (SQLite and PostgreSQL)."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -75,3 +76,29 @@ def test_an_update_from_after_the_listing_began_still_counts_after_an_inferred_d
     late = worker_event(sid=worker_sid(5), email=email(5), contact_uri="sip:wrong", version=1, TimestampMs=str(late_ms))
     taskrouter.post(late)
     assert stored_state(services, key)["verdict"] == "mismatch"
+
+
+def test_an_inferred_deletion_outranks_what_was_stored_on_a_clock_ahead_of_the_guards(services, taskrouter):
+    ahead_ms = int(time.time() * 1000) + 10 * 60 * 1000  # TaskRouter's clock 10 minutes ahead
+    ahead = worker_event(sid=worker_sid(5), email=email(5), contact_uri="sip:x", TimestampMs=str(ahead_ms))
+    taskrouter.post(ahead)
+    feed_pipeline(services.pipeline, AuditReport(ACCOUNT_SID, WORKSPACE_SID, datetime.now(UTC)))  # not listed
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(5)))["verdict"] == "deleted"
+
+
+def test_an_update_landing_while_the_sweep_records_its_deletions_still_counts(services, taskrouter, monkeypatch):
+    taskrouter.post(worker_event(sid=worker_sid(5), email=email(5), contact_uri=uri(5), version=0))
+    began = datetime.now(UTC)
+    late_ms = int(began.timestamp() * 1000) + 1000  # made after the listing began
+    late = worker_event(sid=worker_sid(5), email=email(5), contact_uri="sip:wrong", version=1, TimestampMs=str(late_ms))
+    workers = services.pipeline.store.workers
+    known_workers = workers.known_workers
+
+    def then_the_update_lands(*args):
+        known = known_workers(*args)
+        assert taskrouter.post(late).status_code == 204  # between the sweep's query and its deletion's record
+        return known
+
+    monkeypatch.setattr(workers, "known_workers", then_the_update_lands)
+    feed_pipeline(services.pipeline, AuditReport(ACCOUNT_SID, WORKSPACE_SID, began))  # not listed
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(5)))["verdict"] == "mismatch"

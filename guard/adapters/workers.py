@@ -92,17 +92,16 @@ class WorkerStates:
             rows = [row._mapping for row in connection.execute(statement)]
         return [(WorkerKey(*(row[name] for name in PK)), state_from_row(row)) for row in rows]
 
-    def known_worker_sids(self, account_sid: str, workspace_sid: str, before: datetime | None = None) -> set[str]:
-        """SIDs of the workers of a workspace the guard has state for (deleted ones excluded), written `before`."""
-        query = select(worker_state.c.worker_sid).where(
+    def known_workers(self, account_sid: str, workspace_sid: str, before: datetime) -> dict[str, int | None]:
+        """The workers of a workspace whose state (deleted ones aside) was last written `before`: SID -> its time."""
+        query = select(worker_state.c.worker_sid, worker_state.c.occurred_ms).where(
             worker_state.c.account_sid == account_sid,
             worker_state.c.workspace_sid == workspace_sid,
             worker_state.c.verdict != Kind.DELETED,
+            worker_state.c.updated_at < before,
         )
-        if before is not None:
-            query = query.where(worker_state.c.updated_at < before)
         with connected(self.bind) as connection:
-            return set(connection.execute(query).scalars())
+            return {row.worker_sid: row.occurred_ms for row in connection.execute(query)}
 
     def forget_removed(self, account_sid: str, workspace_sid: str, worker_sids: list[str]) -> None:
         """Forget the removed value of these workers: each has an accepted one now (history.CAME_BACK)."""

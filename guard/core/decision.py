@@ -18,7 +18,7 @@ from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, usable_text, valid_identity
 from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.rules import Rules
-from guard.core.snapshot import AUDIT_SOURCE, WorkerSnapshot
+from guard.core.snapshot import WorkerSnapshot
 from guard.core.state import WorkerState
 from guard.core.text import shown
 from guard.core.transitions import transition
@@ -69,9 +69,6 @@ DUPLICATE = Decision(Outcome.DUPLICATE)
 def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: DecisionRules, now: datetime) -> Decision:
     """Decide for one snapshot of a worker against its `stored` state."""
     known = stored.known() if stored is not None and not stored.deleted else None
-    if snapshot.deleted and snapshot.source == AUDIT_SOURCE and stored is not None and stored.occurred_ms is not None:
-        # An audit infers a deletion only for state stored before its listing: later than all of it, on any clock
-        snapshot = replace(snapshot, occurred_ms=max(snapshot.occurred_ms or 0, stored.occurred_ms + 1))
     if snapshot.deleted:
         verdict = Verdict(Kind.DELETED, stored.verdict.email if stored else None)
     else:  # a value an approver marked intended is recorded with the state

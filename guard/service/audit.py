@@ -181,10 +181,12 @@ def feed_pipeline(pipeline: Pipeline, report: AuditReport) -> None:
         )
     if any(entry.verdict == ERROR for entry in report.entries):
         return  # an incomplete sweep cannot prove that a worker is gone
-    # Gone when the listing began: a worker the guard first heard of since then may just be too new to be listed,
-    # and an event from between the listing and now is newer than what the listing proves.
+    # Gone when the listing began: a worker the guard first heard of since may just be too new to be listed. The
+    # deletion is stamped then, or just after what was stored of the worker (TaskRouter's clock may be ahead):
+    # an event made since still outranks it, also one that lands while the sweep records its deletions.
     seen, listed_ms = {entry.sid for entry in report.entries}, int(report.started_at.timestamp() * 1000)
-    known = pipeline.store.workers.known_worker_sids(report.account_sid, report.workspace_sid, report.started_at)
-    for sid in known - seen:
+    known = pipeline.store.workers.known_workers(report.account_sid, report.workspace_sid, report.started_at)
+    for sid in known.keys() - seen:
+        gone_ms = max(listed_ms, (known[sid] or 0) + 1)
         key = WorkerKey(report.account_sid, report.workspace_sid, sid)
-        pipeline.record(WorkerSnapshot(key, deleted=True, occurred_ms=listed_ms, source=AUDIT_SOURCE))
+        pipeline.record(WorkerSnapshot(key, deleted=True, occurred_ms=gone_ms, source=AUDIT_SOURCE))

@@ -10,7 +10,7 @@ from guard.core.alerts import KINDS, AlertKind, Routing
 from guard.core.decision import DecisionRules, Outcome, decide
 from guard.core.evidence import Policy
 from guard.core.rules import Rules
-from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
+from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import Intended
 from guard.core.statuses import Channel, RemediationStatus
 from guard.core.verdict import Kind
@@ -109,13 +109,6 @@ def test_an_update_from_before_a_deletion_is_stale_whatever_its_version(deleted_
     if deleted_version is None:  # an event from after an audit's deletion: the worker is there after all
         later = replace(late, occurred_ms=late.occurred_ms + 3_600_000)
         assert after(snapshot(version=3), deleted, later, now=T0 + timedelta(hours=2)).state
-
-
-def test_an_audits_deletion_outranks_what_was_stored_before_even_on_a_clock_ahead_of_the_guards():
-    ahead = snapshot("sip:ann", at=T0 + timedelta(minutes=10))  # TaskRouter's clock 10 minutes ahead
-    gone = WorkerSnapshot(KEY, deleted=True, occurred_ms=int(T0.timestamp() * 1000), source=AUDIT_SOURCE)
-    decision = after(ahead, gone)
-    assert decision.outcome is Outcome.RECORDED and decision.state.deleted
 
 
 def test_deleting_a_healthy_worker_is_silent():
