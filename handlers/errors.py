@@ -15,7 +15,8 @@ from guard.adapters.sqlite_writers import DatabaseBusy
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")
-UNDEFINED_TABLE = "42P01"  # PostgreSQL's SQLSTATE for a missing table (SQLite's "no such table" is already a 503)
+# PostgreSQL's SQLSTATEs for a missing table or column: a release phase skipped (SQLite's "no such …" is a 503 already)
+NOT_MIGRATED = ("42P01", "42703")
 
 
 def error_response(status: int, message: str) -> Response:
@@ -43,7 +44,7 @@ def database_trouble(err: Exception, path: str) -> str | None:
     acknowledged, so TaskRouter and Event Streams send it again.
     """
     if isinstance(err, ProgrammingError):
-        if getattr(err.orig, "sqlstate", None) != UNDEFINED_TABLE:
+        if getattr(err.orig, "sqlstate", None) not in NOT_MIGRATED:
             return None
         log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", path=path)
         return "database not migrated; retry later"

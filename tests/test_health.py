@@ -1,7 +1,9 @@
 """GET /healthz, and what happens to events while the database is down."""
 
 import pytest
+from sqlalchemy import text
 
+from guard.adapters import db
 from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.helpers import TaskRouterPoster, worker_event
@@ -42,3 +44,28 @@ def test_a_postgres_without_the_schema_answers_503_and_names_the_fix(postgres_ur
     assert response.get_json() == {"error": "database not migrated; retry later"}
     assert "flask --app wsgi migrate" in capsys.readouterr().out
     app.extensions["guard"].store.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_postgres_one_migration_behind_answers_503_too(postgres_url, tmp_path, capsys):
+    """New code before its release phase ran: a column it needs is missing (SQLSTATE 42703), not a table."""
+    schema = f"behind_{tmp_path.name[-8:].lower()}"
+    engine = db.make_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = postgres_url + f"?options=-csearch_path%3D{schema}"
+    try:
+        behind = db.make_engine(url)
+        db.upgrade(behind)
+        with behind.begin() as connection:
+            connection.execute(text("ALTER TABLE worker_state DROP COLUMN removed"))  # as before migration 0008
+        behind.dispose()
+        app = create_app(make_settings(url))
+        response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))
+        assert (response.status_code, response.get_json()) == (503, {"error": "database not migrated; retry later"})
+        assert "flask --app wsgi migrate" in capsys.readouterr().out
+        app.extensions["guard"].store.engine.dispose()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
