@@ -6,17 +6,27 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, request
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from werkzeug.exceptions import HTTPException
 
-from guard.adapters.db import MIGRATE_COMMAND
+from guard.adapters.db import HEAD, MIGRATE_COMMAND, current_revision
 from guard.adapters.sqlite import DatabaseFileMissing
 from guard.adapters.sqlite_writers import DatabaseBusy
+from guard.container import services
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")
 # PostgreSQL's SQLSTATEs for a missing table or column: a release phase skipped (SQLite's "no such …" is a 503 already)
 NOT_MIGRATED = ("42P01", "42703")
+
+
+def _behind(engine: Engine) -> bool:
+    """True when the database is not at the code's newest migration (or cannot even say)."""
+    try:
+        return current_revision(engine) != HEAD
+    except DBAPIError:
+        return True
 
 
 def error_response(status: int, message: str) -> Response:
@@ -37,16 +47,18 @@ def forbidden() -> Response:
     return error_response(403, "invalid or missing X-Twilio-Signature")
 
 
-def database_trouble(err: Exception, path: str) -> str | None:
+def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
     """Log why the database cannot take a write now and return what to answer (503), or None for anything else.
 
-    Unreachable, the SQLite file gone, no turn within 3 s, or a PostgreSQL never migrated: nothing is
-    acknowledged, so TaskRouter and Event Streams send it again.
+    Unreachable, the SQLite file gone, no turn within 3 s, or a PostgreSQL behind the code's migrations: nothing
+    is acknowledged, so TaskRouter and Event Streams send it again. A missing table or column in a database at the
+    newest migration is a bug: None, so it gets its 500 and its traceback, not a 503 for ever.
     """
     if isinstance(err, ProgrammingError):
-        if getattr(err.orig, "sqlstate", None) not in NOT_MIGRATED:
+        if getattr(err.orig, "sqlstate", None) not in NOT_MIGRATED or not _behind(engine):
             return None
-        log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", path=path)
+        missing = str(err.orig).strip().splitlines()[0][:200]  # the table or column, as PostgreSQL names it
+        log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", error=missing, path=path)
         return "database not migrated; retry later"
     if isinstance(err, OperationalError):
         reason, said = type(err.orig).__name__, "database unavailable; retry later"
@@ -81,7 +93,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(TimeoutError)
     def _database(err: Exception) -> Response:
         """The database cannot take the write now: 503, so the sender retries; a bug otherwise."""
-        said = database_trouble(err, request.path)
+        said = database_trouble(err, request.path, services().store.engine)
         return _unexpected(err) if said is None else error_response(503, said)
 
     @app.errorhandler(Exception)

@@ -99,7 +99,7 @@ class TaskRouterFastPath:
             try:
                 self.writer.record(snapshot_from_fields(fields, event_type))
             except Exception as err:  # noqa: BLE001 - a refused field or a bug: the full path decides and says
-                said = database_trouble(err, PATH)
+                said = database_trouble(err, PATH, self.writer.pipeline.store.engine)
                 if said is not None:  # as the full path would answer: 503, so TaskRouter sends it again
                     start_response(
                         "503 SERVICE UNAVAILABLE", _json_headers(answer := json.dumps({"error": said}).encode())

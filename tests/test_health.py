@@ -57,13 +57,21 @@ def test_a_postgres_one_migration_behind_answers_503_too(postgres_url, tmp_path,
     try:
         behind = db.make_engine(url)
         db.upgrade(behind)
-        with behind.begin() as connection:
-            connection.execute(text("ALTER TABLE worker_state DROP COLUMN removed"))  # as before migration 0008
+        with behind.begin() as connection:  # as migration 0007 left it
+            connection.execute(text("ALTER TABLE worker_state DROP COLUMN removed"))
+            connection.execute(text("ALTER TABLE slack_click DROP COLUMN value_digest"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0007'"))
         behind.dispose()
         app = create_app(make_settings(url))
         response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))
         assert (response.status_code, response.get_json()) == (503, {"error": "database not migrated; retry later"})
-        assert "flask --app wsgi migrate" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "flask --app wsgi migrate" in out and "removed" in out  # the column PostgreSQL misses
+        # At the newest migration the same missing column is a bug: its 500 and traceback, not a 503 for ever.
+        with app.extensions["guard"].store.engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": db.HEAD})
+        response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x", version=2))
+        assert response.status_code == 500 and "unhandled_error" in capsys.readouterr().out
         app.extensions["guard"].store.engine.dispose()
     finally:
         with engine.begin() as connection:
