@@ -38,6 +38,8 @@ def test_defaults_are_safe():
         ("TWILIO_ACCOUNT_SID", "ACSECRET", "TWILIO_ACCOUNT_SID must be a AC… SID (AC and 32 hex digits)"),
         ("TWILIO_WORKSPACE_SID", "WS123", "TWILIO_WORKSPACE_SID must be a WS… SID (WS and 32 hex digits)"),
         ("TWILIO_API_RETRIES", "2.7", "TWILIO_API_RETRIES must be a whole number from 0 to 1000000000"),
+        ("PORT", "8e3", "PORT must be a whole number from 0 to 65535"),
+        ("PORT", "8_000", "PORT must be a whole number from 0 to 65535"),
         ("CAUSE_WAIT_SECONDS", "100", "CAUSE_WAIT_SECONDS must be a number from 0 to 30"),
         ("DATABASE_URL", "Postgres://SECRET@db/guard", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
     ],

@@ -26,6 +26,7 @@ _MENTION = re.compile(
     r"^<(?:!here|!channel|!everyone|!subteam\^S[A-Z0-9]{2,20}(?:\|[\w.-]{1,80})?|@[UW][A-Z0-9]{2,20})>$"
 )
 _DATABASES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")  # as make_engine takes them
+_WHOLE = re.compile(r"[+-]?[0-9]+(?:\.0*)?")  # digits, as a person writes a count: not 1e3, 8_000 or 0x10
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -67,7 +68,7 @@ class EnvReader:
             value = self.number(name, default, minimum, maximum)  # 5.0 is 5
         except ConfigError:
             value = math.nan
-        if not value.is_integer():
+        if not value.is_integer() or not _WHOLE.fullmatch(self.text(name) or "0"):
             raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}")
         return int(value)
 
