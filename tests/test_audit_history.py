@@ -102,3 +102,11 @@ def test_the_recheck_keeps_a_value_that_is_the_identity_the_guard_knew(fake_api,
     removal = remove_contact_uri(api, worker_sid(1), Rules(), apply=True, known=known)
     assert (removal.status, updates(fake_api)) == (RemediationStatus.SKIPPED, [])
     assert "what the browser registers" in removal.detail
+
+
+def test_a_renamed_worker_whose_value_matched_its_old_name_is_not_reported_nor_removed(runner, fake_api, taskrouter):
+    dana = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully", "roles": ["agent"]}
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "Dana Scully", dana)  # renamed since the guard saw it
+    taskrouter.post(worker_event(version=1, WorkerName="dana.scully", WorkerAttributes=json.dumps(dana)))
+    code, out = audit(runner, "--remediate", "--yes", "--format", "json")
+    assert (code, entry(out)["verdict"], entry(out)["basis"], updates(fake_api)) == (0, "ok", "worker_name", [])

@@ -12,7 +12,7 @@ from typing import Any
 
 from guard.core.contact_uri import SCHEME, DecodeError, accepted_contact_uris, decode, same_identity
 from guard.core.diagnosis import Diagnosis
-from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, gather
+from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Evidence, Policy, claimed, gather
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
 
@@ -81,17 +81,19 @@ def remembered(
         )
         detail = f"attributes wiped: the update dropped email and contact_uri (the worker had {had})"
         return Verdict(Kind.MISMATCH, email_shown, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
-    rewritten = isinstance(recorded, str) and recorded and not same_identity(recorded, known.identity or "")
+    # Any other value is a rewrite, text or not (123, true, a list): Flex records its identity only as text.
+    same = isinstance(recorded, str) and same_identity(recorded, known.identity or "")
+    rewritten = recorded not in ABSENT and not same
     if policy is Policy.FLEX and known.identity and rewritten:  # the email policy never judges by the identity
         expected, basis = shown(SCHEME + known.identity), Basis.TWILIO_CONTACT_IDENTITY
-        changed = f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {recorded}"
+        changed = f"{IDENTITY_ATTRIBUTE} changed from {known.identity} to {shown(recorded, 80)}"
         diagnosis = Diagnosis.IDENTITY_CHANGED
         # No value (removed by Twilio's fix, or dropped with the rewrite: the state cannot tell which): the worker
         # waits for Flex at the next login, broken and shown as such, and the identity the guard knew still counts.
         if actual is None:
             detail = f"no contact_uri yet; Flex writes it at the next login ({changed})"
             return Verdict(Kind.PENDING, email_shown, expected, None, diagnosis, shown(detail), basis)
-        follows = "; contact_uri follows the new one" if actual == SCHEME + recorded else ""
+        follows = "; contact_uri follows the new one" if actual == SCHEME + str(recorded) else ""
         detail = (
             f"{changed}{follows}: a Flex user's identity does not change on its own, and the browser still "
             "registers the old one"
@@ -125,6 +127,26 @@ def restored(known: Known, email: str | None, recorded: Any) -> tuple[str | None
         recorded = known.identity
         notes.append(f"{IDENTITY_ATTRIBUTE} is gone; judged against the last recorded one ({known.identity})")
     return email, recorded, "; ".join(notes)
+
+
+def renamed(known: Known, name: str, actual: Any, policy: Policy) -> Evidence | None:
+    """The name a healthy value was judged against, when an update renamed the worker and the value still matches it.
+
+    Renaming a worker in TaskRouter changes nothing the browser registers: removing that value would take the
+    agent off voice until the next login, for a value Flex would write again.
+    """
+    if policy is not Policy.FLEX or known.basis is not Basis.WORKER_NAME or known.drifting or known.name == name:
+        return None
+    evidence = claimed(None, known.name)  # nothing when the known name is a display name
+    return evidence[0] if evidence and isinstance(actual, str) and actual in evidence[0].accepted else None
+
+
+def trusted_name(trusted: str, name: str, verdict: Verdict) -> str:
+    """The name to trust from now on: the one a value was judged ok against stays while that verdict holds."""
+    held = claimed(None, trusted) if verdict.kind is Kind.OK and verdict.basis is Basis.WORKER_NAME else []
+    if held and trusted != name and verdict.expected == shown(held[0].expected):
+        return trusted
+    return name or trusted
 
 
 def _edits(known: Known, email: str | None, name: str, recorded: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from guard.core.diagnosis import diagnose
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
-from guard.core.history import Known, remembered, restored
+from guard.core.history import Known, remembered, renamed, restored
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
@@ -18,6 +18,7 @@ from guard.core.verdict import Kind, Verdict
 AGENT_ATTRIBUTES = ("email", "contact_uri", IDENTITY_ATTRIBUTE, "roles")
 NOT_AN_AGENT = "not a Flex agent: no email, contact_uri, twilio_contact_identity or roles"
 _ABSENT = (None, "", [], {})
+RENAMED = "contact_uri still matches that name: renaming a worker changes nothing the browser registers"
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class Rules:
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
         if matched:
             return Verdict(Kind.OK, email_shown, shown(matched.expected), actual, detail=note, basis=matched.basis)
+        kept = renamed(known, worker_name, raw_actual, self.policy) if known is not None else None
+        if kept is not None:
+            detail = _joined(f"the worker was renamed from {shown(kept.identity, 80)}; {RENAMED}", note)
+            return Verdict(Kind.OK, email_shown, shown(kept.expected), actual, detail=shown(detail), basis=kept.basis)
         # Under a recorded identity, a value built from the email or name is the classic "normalised" drift.
         others = claimed(email, worker_name) if primary.basis is Basis.TWILIO_CONTACT_IDENTITY else []
         diagnosis, detail = diagnose(evidence, raw_actual, others)

@@ -238,8 +238,46 @@ def test_a_rewritten_identity_whose_value_still_registers_is_alerted_and_never_r
     assert not decision.remove  # client:fmulder is what the browser registers: removing it would break the agent
 
 
+@pytest.mark.parametrize("recorded", [123, True, ["fmulder"], {"identity": "fmulder"}])
+def test_an_identity_rewritten_to_something_other_than_text_is_a_rewrite_too(recorded):
+    remediate = replace(RULES, remediate=True)
+    decision = after(flex(1), flex(2, twilio_contact_identity=recorded), rules=remediate)  # contact_uri untouched
+    verdict = decision.verdict
+    assert (verdict.diagnosis, verdict.expected, decision.remove) == ("identity_changed", "client:fmulder", False)
+    assert decision.state.trusted.identity == "fmulder"  # the next update is still judged against it
+
+
 def test_a_rewrite_that_drops_the_value_too_leaves_the_worker_pending_broken_and_its_identity_known():
     decision = after(flex(1), flex(2, twilio_contact_identity="dscully", contact_uri=None))
     verdict = decision.verdict
     assert (verdict.kind, verdict.diagnosis, verdict.broken) == (Kind.PENDING, "identity_changed", True)
     assert decision.state.trusted.identity == "fmulder"  # Flex's value at the next login is judged against it
+
+
+DANA = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully", "roles": ["agent"]}
+
+
+def dana(version, name, **changes):
+    """Dana, whose Flex identity is her username (dana.scully), under `name` at `version`."""
+    attributes = {key: value for key, value in {**DANA, **changes}.items() if value is not None}
+    return WorkerSnapshot(KEY, name, attributes, version=version, occurred_ms=int(T0.timestamp() * 1000) + version)
+
+
+@pytest.mark.parametrize("renamed", ["Dana Scully", "dscully"])
+def test_renaming_a_worker_whose_value_matched_its_name_keeps_it_ok_and_never_removes_it(renamed):
+    remediate = replace(RULES, remediate=True)
+    history = [dana(1, "dana.scully"), dana(2, renamed)]
+    for decision in (after(*history, rules=remediate), after(*history, dana(3, renamed), rules=remediate)):
+        verdict = decision.verdict
+        assert (verdict.kind, verdict.basis, verdict.expected) == (Kind.OK, "worker_name", "client:dana_2Escully")
+        assert (decision.alert, decision.remove, decision.state.trusted.name) == (None, False, "dana.scully")
+        assert "renamed from dana.scully" in verdict.detail
+
+
+def test_after_a_rename_a_value_of_the_new_name_is_trusted_and_a_wrong_one_is_still_drift():
+    relogin = after(dana(1, "dana.scully"), dana(2, "dscully"), dana(3, "dscully", contact_uri="client:dscully"))
+    assert (relogin.verdict.kind, relogin.state.trusted.name) == (Kind.OK, "dscully")
+    broken = after(dana(1, "dana.scully"), dana(2, "Dana Scully", contact_uri="client:lone_2Egunmen"))
+    assert (broken.verdict.kind, broken.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)
+    email_based = after(dana(1, "dana.scully", contact_uri="client:dana_2Escully_40fbi_2Eexample"), dana(2, "x"))
+    assert email_based.verdict.basis == "email"  # only a value judged ok against the name keeps that name
