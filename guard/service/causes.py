@@ -30,6 +30,9 @@ log = logging.getLogger("guard.causes")
 ATTEMPTS = 4  # then the alert has long gone out, saying the lookup failed
 WINDOW_MS = 10 * 60 * 1000  # an Event list looks this far back from the change
 PER_ROUND = 50  # lookups per round, so a burst of drifts cannot keep the lane busy for long
+# Events that set attributes. Another event can carry a drift it did not make (an activity change after an update
+# the guard never received): its actor is not the cause, and the list finds the update before it.
+SETS_ATTRIBUTES = ("worker.attributes.update", "worker.created")
 
 
 class CauseJobs:
@@ -70,7 +73,9 @@ class CauseJobs:
         lookup = request.lookup
         if lookup.source == "taskrouter" and is_sid(lookup.event_id, "EV"):
             try:
-                return "found", fetch_event(api, lookup.event_id or "").cause(), ""
+                record = fetch_event(api, lookup.event_id or "")
+                if record.event_type in SETS_ATTRIBUTES:
+                    return "found", record.cause(), ""
             except TwilioRestException as err:
                 if err.status != 404:
                     raise  # not there yet, or gone: the list below decides
