@@ -22,23 +22,32 @@ from handlers.security import HEADERS
 
 log = logging.getLogger("guard.http")
 MAX_FORM_FIELDS = 200  # 8 times a TaskRouter event's; also Flask's MAX_FORM_PARTS for multipart bodies
-SLACK_MAX_BODY = 64 * 1024  # a click's payload repeats the alert it sits on: a few KB
 FORM = "application/x-www-form-urlencoded"
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def media_type(environ: dict[str, Any]) -> str:
+    """The request's media type, as every form check here and in the fast path reads it (werkzeug's way)."""
+    return str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
 
 
 class BoundedIntake:
     """WSGI middleware: 413 for an intake body past its endpoint's size or field bound, before the app runs."""
 
     def __init__(self, app: WsgiApp, max_body_bytes: int) -> None:
-        """Wrap `app`; MAX_BODY_BYTES bounds the Twilio intakes, Slack clicks get the smaller SLACK_MAX_BODY."""
+        """Wrap `app`; MAX_BODY_BYTES bounds every intake body.
+
+        Slack clicks too: a click repeats the whole message it sits on, and an alert of the longest values a worker
+        can hold (every field at Block Kit's bound, in 4-byte characters) runs to hundreds of KB once form-encoded.
+        Slack's signature is checked on the raw body before anything parses it.
+        """
         self.app = app
         # path -> (largest body, the metrics source that counts a refusal)
         self.bounds: dict[str, tuple[int, str | None]] = {
             "/taskrouter/events": (max_body_bytes, "taskrouter"),
             "/event-streams": (max_body_bytes, "event-streams"),
-            "/slack/interactions": (min(max_body_bytes, SLACK_MAX_BODY), None),
+            "/slack/interactions": (max_body_bytes, None),
         }
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -53,7 +62,7 @@ class BoundedIntake:
             length = None  # chunked, or junk: read at most one byte past the bound to find out
         if length is not None and length > limit:
             return self._refuse(environ, start_response, source, f"body larger than {limit} bytes")
-        mimetype = environ.get("CONTENT_TYPE", "").split(";", 1)[0].strip().lower()
+        mimetype = media_type(environ)
         if mimetype != FORM and length is not None:
             return self.app(environ, start_response)  # JSON: Flask's MAX_CONTENT_LENGTH bounds it; multipart: parts
         # A form, or a body of unknown length: past the bound, Flask would cut it short and the signature fail (403)

@@ -35,6 +35,7 @@ from guard.adapters.accounts import AccountDirectory
 from guard.config import Settings
 from guard.metrics import REQUEST_LATENCY, count_event
 from guard.service.writer import EventWriter
+from handlers.bounds import FORM, media_type
 from handlers.errors import database_trouble
 from handlers.security import HEADERS
 from handlers.signing import public_url
@@ -74,7 +75,7 @@ class TaskRouterFastPath:
         if (
             environ.get("REQUEST_METHOD") != "POST"
             or environ.get("PATH_INFO") != PATH
-            or not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+            or media_type(environ) != FORM  # as the field bound reads it: a suffixed type was never counted
         ):
             return self.app(environ, start_response)
         try:

@@ -8,7 +8,7 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from guard.core.snapshot import WorkerKey
-from handlers.bounds import MAX_FORM_FIELDS, SLACK_MAX_BODY
+from handlers.bounds import MAX_FORM_FIELDS
 from tests.fakes.slack_clicks import SIGNING_SECRET
 from tests.helpers import (
     ACCOUNT_SID,
@@ -97,11 +97,38 @@ def test_a_multipart_body_of_many_parts_is_refused_too(client, signatures):
 
 
 @pytest.mark.parametrize("settings_overrides", [{"slack_signing_secret": SIGNING_SECRET}])
-def test_slack_clicks_have_a_smaller_body_bound(client, settings_overrides, capsys):
-    body = b"payload=" + b"x" * SLACK_MAX_BODY
+def test_slack_clicks_are_bounded_too(client, services, settings_overrides, capsys):
+    body = b"payload=" + b"x" * services.settings.max_body_bytes
     response = client.post("/slack/interactions", data=body, headers={"Content-Type": FORM})
     assert response.status_code == 413  # not even Slack's signature is checked
     assert '"event": "request_too_large"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("media", [FORM + "X", FORM + "-extra", "text/plain"])
+def test_a_form_under_another_media_type_never_has_its_fields_signed(client, services, media, monkeypatch):
+    signed_fields = []
+    original = RequestValidator.compute_signature
+    monkeypatch.setattr(
+        RequestValidator,
+        "compute_signature",
+        lambda self, uri, params, *rest: signed_fields.append(len(params or ())) or original(self, uri, params, *rest),
+    )
+    headers = {"X-Twilio-Signature": "Zm9yZ2Vk", "Content-Type": media}
+    response = client.post("/taskrouter/events", data=forged_form("task.created"), headers=headers)
+    assert 400 <= response.status_code < 500
+    assert max(signed_fields, default=0) <= MAX_FORM_FIELDS  # the fast path read the type as the bound does
+
+
+def test_an_unsigned_event_streams_body_is_refused_before_it_is_parsed(client, monkeypatch):
+    from handlers import event_streams
+
+    parsed = []
+    monkeypatch.setattr(event_streams, "_json", lambda text: parsed.append(text))
+    body = "[" + ",".join(["{}"] * 50_000) + "]"
+    path = f"/event-streams?bodySHA256={hashlib.sha256(body.encode()).hexdigest()}"
+    headers = {"X-Twilio-Signature": "Zm9yZ2Vk", "Content-Type": "application/json"}
+    assert client.post(path, data=body, headers=headers).status_code == 403
+    assert parsed == []
 
 
 def _post_chunked(client, events):

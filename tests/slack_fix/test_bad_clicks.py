@@ -1,12 +1,14 @@
 """Fix from Slack: clicks the guard cannot read, or may not act on: a clear 400 or an ephemeral reason, never a 500."""
 
+import json
+
 import pytest
 
 from guard.adapters.tables import slack_click
 from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.fakes.slack_clicks import STRANGER, click_payload, signed_click
-from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, worker_sid
+from tests.helpers import ACCOUNT_SID, ANN_EMAIL, ANN_URI, WORKSPACE_SID, worker_event, worker_sid
 from tests.slack_fix.support import DRIFTING, REFERENCE, click, rows
 
 
@@ -84,3 +86,20 @@ def test_a_refused_click_replayed_20_times_is_one_row_and_one_answer(drift, clie
     assert click(client, slack=slack, number=3).status_code == 200
     services.jobs.by_name["clicks"].run()
     assert rows(services, slack_click) == 2 and len(fake_api.updates) == 1
+
+
+def test_a_click_on_the_longest_alert_a_worker_can_cause_is_taken(client, taskrouter, services, slack):
+    face = "\U0001f600"  # 4 bytes in UTF-8, 12 as Slack's \\uXXXX pair, 36 once form-encoded
+    ok = {"email": ANN_EMAIL, "contact_uri": ANN_URI, "roles": ["agent"], **{f"k{n}": "a" for n in range(190)}}
+    broken = {"email": face * 400 + "@x.com", "contact_uri": "client:" + face * 1100, "roles": ["agent"]}
+    broken.update({f"k{n}": face * 200 for n in range(190)})
+    for version, attributes, name in ((1, ok, "ann"), (2, broken, face * 600)):
+        event = worker_event(sid=DRIFTING, version=version, name=name, WorkerAttributes=json.dumps(attributes))
+        assert taskrouter.post(event).status_code == 204
+    assert services.delivery.run_once() == 1
+    [message] = slack.received
+    payload = click_payload("remove_contact_uri", REFERENCE, slack.response_url(1))
+    body, headers = signed_click({**payload, "message": {"text": message["text"], "blocks": message["blocks"]}})
+    assert len(body) > 64 * 1024  # the bound clicks had before
+    assert client.post("/slack/interactions", data=body, headers=headers).status_code == 200
+    assert rows(services, slack_click) == 1
