@@ -69,6 +69,30 @@ def test_csv_has_one_row_per_worker_and_only_drift_filters(runner, fake_api):
     assert [row["sid"] for row in csv.DictReader(io.StringIO(out))] == [worker_sid(3)]
 
 
+HOSTILE = {
+    worker_sid(1): {"email": '=HYPERLINK("http://x.example")@x.example', "contact_uri": "sip:x"},
+    worker_sid(2): {"email": "mallory@x.example", "contact_uri": "client:mallory\r\x1b[2K\u202e"},
+}
+
+
+def test_csv_rows_from_hostile_attributes_stay_one_row_each_and_open_as_no_formula(runner, fake_api):
+    for sid, attributes in HOSTILE.items():
+        fake_api.add_worker(WORKSPACE_SID, sid, "mallory\nnext", attributes)
+    _, out = audit(runner, "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(row["sid"], row["verdict"]) for row in rows] == [(worker_sid(1), "mismatch"), (worker_sid(2), "mismatch")]
+    assert rows[0]["email"] == "'" + HOSTILE[worker_sid(1)]["email"]  # a spreadsheet shows it, never runs it
+    assert rows[1]["actual"] == "client:mallory\\r\\x1b[2K\\u202e" and rows[1]["name"] == "mallory\\nnext"
+    assert rows[1]["diagnosis"]
+
+
+def test_the_table_shows_control_characters_as_escapes(runner, fake_api):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(2), "mallory\rnext", HOSTILE[worker_sid(2)])
+    _, out = audit(runner)
+    assert "\r" not in out and "\x1b" not in out and "\u202e" not in out
+    assert "mallory\\rnext" in out and "\\x1b[2K" in out
+
+
 def test_table_lists_non_ok_workers_and_a_summary_line(runner, fake_api):
     populate(fake_api, 10, drifting={4}, pending={6})
     code, out = audit(runner)

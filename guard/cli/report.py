@@ -11,7 +11,7 @@ from typing import Any
 
 from guard.core.cause import Cause
 from guard.core.evidence import Basis, basis_text
-from guard.core.text import shown
+from guard.core.text import printable, shown
 from guard.core.verdict import Kind
 from guard.service.audit import UNREACHABLE, VERDICTS, AuditEntry, AuditReport, combined_exit_code
 from guard.service.remediation import Removal
@@ -103,8 +103,17 @@ def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Rem
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows(reports, only, remediation):  # the newest change of a drifting worker: a column each
-        writer.writerow(row | {f"last_change_{name}": value for name, value in (row.get("last_change") or {}).items()})
+        row |= {f"last_change_{name}": value for name, value in (row.get("last_change") or {}).items()}
+        writer.writerow({name: _cell(value) for name, value in row.items()})
     return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell safe to open: one line, and no formula (a leading = + - @ quoted with ', as OWASP advises)."""
+    if not isinstance(value, str):
+        return value
+    text = printable(value)
+    return "'" + text if text.startswith(("=", "+", "-", "@")) else text
 
 
 def render_table(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
@@ -161,8 +170,8 @@ def _table(entries: list[AuditEntry], only: str, changes: dict[str, Cause | str]
             _cut(r["actual"], 48),
             _cut(r["expected"], 48),
             basis_text(r["basis"]),
-            _changed_by(r),
-            r["detail"],
+            printable(_changed_by(r)),
+            printable(r["detail"]),
         )
         for r in reported
     ]
@@ -173,5 +182,5 @@ def _table(entries: list[AuditEntry], only: str, changes: dict[str, Cause | str]
 
 def _cut(value: str | None, width: int) -> str:
     """Shorten a cell for the terminal table."""
-    text = value or "—"
+    text = printable(value or "—")
     return text if len(text) <= width else text[: width - 1] + "…"

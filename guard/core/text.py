@@ -8,8 +8,11 @@ The verdict is reached on the raw value first: an unstorable contact_uri is stil
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+# What moves a terminal's cursor, ends a CSV row or reorders a line (C0/C1 controls, line separators, bidi controls).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 MAX_IDENTITY = 4096  # longer than any real client identity; past it a value is not one
 SHOWN_MAX = 1024  # longest rendering kept in the state, alerts and reports
 UNRENDERED = "<nested too deep to read>"  # as guard.core.deep_json's stand-in for a value it could not parse
@@ -39,3 +42,8 @@ def shown(value: Any, limit: int = SHOWN_MAX) -> str:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     text = text.replace("\x00", "\\x00")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def printable(text: str) -> str:
+    r"""`text` on one line as written, each control character shown as its escape (`\r`, `\x1b`, `\u202e`)."""
+    return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
