@@ -48,7 +48,11 @@ def build_services(settings: Settings, default_database: str) -> Services:
     """Build the store, the accounts, the pipeline and the background jobs."""
     store = Store(db.make_engine(settings.database_url or default_database))
     # The embedded default creates and migrates itself (and `migrate` reports what that did).
-    migrated = db.upgrade(store.engine) if store.engine.dialect.name == "sqlite" else None
+    try:
+        migrated = db.upgrade(store.engine) if store.engine.dialect.name == "sqlite" else None
+    except db.DatabaseAhead as err:  # one line, not a traceback in every worker that boots
+        print(f"guard: database error: {err}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT) from None
     wakeup, stopping = Wakeup(), threading.Event()
     accounts = AccountDirectory(settings)
     pipeline = Pipeline(settings, store, accounts, wakeup.set)

@@ -7,6 +7,7 @@ so every process reports the same truth.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -14,11 +15,14 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from sqlalchemy.exc import SQLAlchemyError
 
+from guard.adapters.sqlite import DatabaseFileMissing
 from guard.adapters.store import Store
 from guard.core.statuses import AlertStatus
 from guard.core.verdict import Kind
 
+log = logging.getLogger("guard.metrics")
 EVENTS = Counter("guard_events_received_total", "Webhook events received.", ["source", "event_type", "outcome"])
 VERDICTS = Counter("guard_verdicts_total", "Verdicts reached on worker snapshots.", ["verdict"])
 ALERTS = Counter("guard_alerts_total", "Alerts by kind and delivery result.", ["kind", "result"])
@@ -72,7 +76,18 @@ class StoreGauges(Collector):
         self.store = store
 
     def collect(self) -> Iterator[Any]:
-        """Workers in drift, pending first login, and the outbox backlog."""
+        """Whether the database answered; then workers in drift, pending first login, unreachable, the backlog."""
+        up = GaugeMetricFamily("guard_database_up", "1 when the database answered this scrape (0: no database gauges).")
+        try:
+            gauges = list(self._from_database())
+        except (SQLAlchemyError, DatabaseFileMissing, OSError) as err:  # the counters still answer: they show it
+            log.warning("metrics_database_unavailable", extra={"fields": {"error": type(err).__name__}})
+            gauges = []
+        up.add_metric([], 1 if gauges else 0)
+        yield from (up, *gauges)
+
+    def _from_database(self) -> Iterator[Any]:
+        """The gauges read from the database."""
         counts = self.store.listing.verdict_counts()
         drift = GaugeMetricFamily("guard_workers_in_drift", "Workers whose contact_uri is wrong now.")
         drift.add_metric([], counts.get(Kind.MISMATCH, 0))

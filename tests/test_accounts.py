@@ -58,6 +58,10 @@ def settings_overrides(request):
         ("{not json", "TWILIO_ACCOUNTS is not valid JSON"),
         ("[]", "TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID"),
         ('{"prod": {}}', "TWILIO_ACCOUNTS key #1 is not an Account SID (AC…)"),
+        (
+            f'{{"{PROD}": {{"auth_token": "A"}}, "{PROD}": {{"auth_token": "SECRET"}}}}',
+            "TWILIO_ACCOUNTS repeats a key: entry #2 of an object names one named before it",
+        ),
         (json.dumps({PROD: {"name": "x"}}), "TWILIO_ACCOUNTS account #1: auth_token is missing"),
         (json.dumps({PROD: {"auth_token": "SECRET", "workspaces": ["WS1"]}}), "is not a Workspace SID"),
         (json.dumps({PROD: {"auth_token": "SECRET", "api_key": "SK1"}}), "needs both api_key and api_secret"),

@@ -140,12 +140,43 @@ def test_the_audit_names_every_missing_rest_setting_at_once_and_no_webhook_setti
     assert errors[0].startswith(f"error: {named}") and "needed for the TaskRouter REST API" in errors[0]
 
 
+def test_an_audit_of_a_workspace_that_is_no_workspace_sid_is_a_usage_error_before_any_request():
+    result = flask_cli("audit", "--workspace", "WSx", **NO_DATABASE)
+    assert result.returncode == 2 and "'WSx' is not a Workspace SID (WS and 32 hex digits)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_migrate_against_an_unreachable_database_says_so_in_one_line():
     result = flask_cli("migrate", DATABASE_URL="postgresql://guard:SECRET@127.0.0.1:9/guard", TWILIO_AUTH_TOKEN="t")
     errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # log lines are JSON
     assert result.returncode == 2
     assert len(errors) == 1 and errors[0].startswith("error: the database cannot be reached: ")
     assert "SECRET" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_database_migrated_by_a_newer_release_stops_migrate_and_the_start_with_one_line(tmp_path, request, database):
+    schema, url = f"ahead_{tmp_path.name[-8:].lower()}", f"sqlite:///{tmp_path}/ahead.db"
+    if database == "postgres":  # a schema of our own: the session's database stays as it is
+        url = request.getfixturevalue("postgres_url") + f"?options=-csearch_path%3D{schema}"
+    engine = db.make_engine(url)
+    try:
+        if database == "postgres":
+            with engine.begin() as connection:
+                connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        db.upgrade(engine)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0999'"))  # a rollback past it
+        result = flask_cli("migrate", DATABASE_URL=url, TWILIO_AUTH_TOKEN="t")
+    finally:
+        if database == "postgres":
+            with engine.begin() as connection:
+                connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+    errors = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # log lines are JSON
+    assert result.returncode == (3 if database == "sqlite" else 2)  # SQLite: the start itself refuses
+    assert len(errors) == 1 and "the database is at migration 0999, which this release does not have" in errors[0]
+    assert f"its newest is {db.HEAD}" in errors[0]
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -42,6 +42,16 @@ def test_defaults_are_safe():
         ("PORT", "8_000", "PORT must be a whole number from 0 to 65535"),
         ("CAUSE_WAIT_SECONDS", "100", "CAUSE_WAIT_SECONDS must be a number from 0 to 30"),
         ("DATABASE_URL", "Postgres://SECRET@db/guard", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
+        (
+            "DATABASE_URL",
+            "postgres://u:SECRET@db:notaport/guard",
+            "DATABASE_URL has a port that is not a number from 0 to 65535",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://u:SECRET@db:99999/guard",
+            "DATABASE_URL has a port that is not a number from 0 to 65535",
+        ),
     ],
 )
 def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):

@@ -28,6 +28,15 @@ def test_healthz_is_503_when_the_database_is_unreachable(app_without_database):
     assert response.get_json()["database"] == "unreachable"
 
 
+def test_metrics_still_answer_while_the_database_is_down_and_say_so(app_without_database):
+    client = app_without_database.test_client()
+    assert TaskRouterPoster(client).post(worker_event(event_type="task.created")).status_code == 204
+    response = client.get("/metrics")
+    text = response.get_data(as_text=True)
+    assert response.status_code == 200 and "guard_database_up 0.0" in text  # not 503: the counters answer
+    assert 'event_type="task.created",outcome="ignored"' in text and "guard_workers_in_drift" not in text
+
+
 def test_events_get_503_not_500_while_the_database_is_down(app_without_database):
     response = TaskRouterPoster(app_without_database.test_client()).post(worker_event())
     assert response.status_code == 503

@@ -55,6 +55,7 @@ def test_counters_and_gauges_follow_signed_events(client, taskrouter):
     assert delta("guard_verdicts_total", verdict="pending") == 1
     assert delta("guard_alerts_total", kind="drift", result="logged") == 2
     assert sample(after, "guard_workers_in_drift") == 2
+    assert sample(after, "guard_database_up") == 1
     assert sample(after, "guard_workers_pending_first_login") == 1
     # task.created never reaches Flask: the fast path answers it (see handlers/fast_path.py)
     assert delta("guard_request_duration_seconds_count", endpoint="taskrouter_events.receive_event") == 4

@@ -62,11 +62,24 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+class DatabaseAhead(RuntimeError):
+    """The database is at a migration this release does not have: a newer release migrated it."""
+
+    def __init__(self, revision: str) -> None:
+        """Name the database's revision and this release's newest."""
+        super().__init__(
+            f"the database is at migration {revision}, which this release does not have (its newest is {HEAD}): "
+            "a newer release migrated it; run that release, or restore the database from before it"
+        )
+
+
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Apply every pending migration; return the revisions before and after (None: an empty database)."""
     before = current_revision(engine)
     if before == HEAD:
         return before, before
+    if before is not None and before not in {path.name.split("_", 1)[0] for path in MIGRATIONS.glob("versions/*.py")}:
+        raise DatabaseAhead(before)  # Alembic's own answer is a traceback ("Can't locate revision")
     from alembic import command
 
     database = sqlite_file(engine.url)

@@ -21,6 +21,7 @@ from guard.clock import utcnow
 from guard.config import ConfigError
 from guard.config.accounts import Account, not_set
 from guard.container import Services, services
+from guard.core.sid import is_sid
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind
@@ -39,7 +40,10 @@ from guard.service.remediation import Removal, record_removal, remove_contact_ur
     show_default=True,
     help="Workers to list: all, drift (a wrong contact_uri), unreachable (available now and cannot ring).",
 )
-@click.option("--workspace", "workspaces", multiple=True, help="Audit only this workspace SID (repeatable).")
+@click.option(
+    "--workspace", "workspaces", multiple=True, callback=lambda _c, _p, sids: _workspace_sids(sids),
+    help="Audit only this workspace SID (repeatable).",
+)  # fmt: skip
 @click.option("--concurrency", type=click.IntRange(1, 128), default=8, show_default=True, help="Parallel fetches.")
 @click.option("--alert", is_flag=True, help="Feed the verdicts into the state and alert pipeline.")
 @click.option("--remediate", is_flag=True, help="Plan the removal of every wrong contact_uri (a dry run).")
@@ -96,6 +100,14 @@ def audit_command(
     click.echo(render(reports, only, outcomes))
     failed = any(outcome.status is RemediationStatus.FAILED for outcome in outcomes.values())
     raise SystemExit(EXIT_ERROR if failed else combined_exit_code(reports))  # a failed removal is an error
+
+
+def _workspace_sids(sids: tuple[str, ...]) -> tuple[str, ...]:
+    """--workspace values, each a Workspace SID: a typo is a usage error, not a sweep of a workspace that is not."""
+    for sid in sids:
+        if not is_sid(sid, "WS"):
+            raise click.BadParameter(f"{sid!r} is not a Workspace SID (WS and 32 hex digits)", param_hint="--workspace")
+    return sids
 
 
 def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:

@@ -24,6 +24,9 @@ def migrate_command() -> None:
         reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
         click.echo(f"error: the database cannot be reached: {reason}", err=True)
         raise SystemExit(2) from None
+    except db.DatabaseAhead as err:  # a rollback past a migration: Heroku's release phase stops on this line
+        click.echo(f"error: {err}", err=True)
+        raise SystemExit(2) from None
     if before == after:
         click.echo(f"database already at the newest migration, {after}")
     else:

@@ -79,12 +79,28 @@ def parse_accounts(raw: str | None) -> tuple[Account, ...]:
     if raw is None:
         return ()
     try:
-        document = json.loads(raw)
-    except ValueError:
-        raise ConfigError("TWILIO_ACCOUNTS is not valid JSON") from None
+        document = json.loads(raw, object_pairs_hook=_unique_keys)
+    except ValueError as err:
+        raise ConfigError(
+            f"TWILIO_ACCOUNTS {err}" if isinstance(err, RepeatedKey) else "TWILIO_ACCOUNTS is not valid JSON"
+        ) from None
     if not isinstance(document, dict) or not document:
         raise ConfigError("TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID")
     return tuple(_account(number, sid, entry) for number, (sid, entry) in enumerate(document.items(), 1))
+
+
+class RepeatedKey(ValueError):
+    """A JSON object names one key twice: the last would silently replace the first (an account, its token)."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a repeated key (by position: a key may be a secret)."""
+    document: dict[str, Any] = {}
+    for number, (key, value) in enumerate(pairs, 1):
+        if key in document:
+            raise RepeatedKey(f"repeats a key: entry #{number} of an object names one named before it")
+        document[key] = value
+    return document
 
 
 def _account(number: int, sid: str, entry: Any) -> Account:

@@ -94,6 +94,10 @@ class EnvReader:
         scheme, _, rest = value.partition("://")
         if not rest or scheme not in _DATABASES:
             raise ConfigError(f"{name} must be a sqlite:///… or postgres://… URL")
+        try:
+            urlsplit(value).port  # noqa: B018 - reading it checks it: a number from 0 to 65535
+        except ValueError:
+            raise ConfigError(f"{name} has a port that is not a number from 0 to 65535") from None
         return value
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
