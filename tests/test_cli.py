@@ -113,6 +113,8 @@ def test_check_follows_the_identity_policy_and_ignore_rules_of_the_environment()
     assert flask_cli(*args, "client:dana_2Escully", IDENTITY_POLICY="email").returncode == 1
     ignored = flask_cli(*args, "sip:x", IGNORE_WORKERS="*@fbi.example")
     assert (ignored.returncode, ignored.stdout.splitlines()[0]) == (0, "verdict:  ignored")
+    intended = flask_cli(*args, "sip:x", INTENDED_CONTACT_URIS="sip:*")  # as the service and the audit judge it
+    assert (intended.returncode, intended.stdout.splitlines()[0]) == (0, "verdict:  ignored")
 
 
 @pytest.mark.parametrize("command", ["migrate", "deliver"])

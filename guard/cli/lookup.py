@@ -48,9 +48,12 @@ def decode_command(uri: str) -> None:
     type=click.Choice([p.value for p in Policy], case_sensitive=False),
     default="flex",
     envvar="IDENTITY_POLICY",
-    help="flex: the Flex identity rules; email: the email alone.",
+    help="flex: the Flex identity rules; email: the email alone (default: IDENTITY_POLICY).",
 )
 @click.option("--ignore", "ignore_rules", default="", envvar="IGNORE_WORKERS", help="IGNORE_WORKERS rules.")
+@click.option(
+    "--intended", "intended_values", default="", envvar="INTENDED_CONTACT_URIS", help="INTENDED_CONTACT_URIS globs."
+)
 def check_command(
     email: str | None,
     contact_uri: str | None,
@@ -59,12 +62,13 @@ def check_command(
     attributes_json: str | None,
     policy: str,
     ignore_rules: str,
+    intended_values: str,
 ) -> None:
     """Print the verdict, its basis and diagnosis; exit 0 for ok or pending, 1 for drift. Needs no configuration."""
     attributes = _pasted_attributes(attributes_json)
     given = {"email": email, "contact_uri": contact_uri, IDENTITY_ATTRIBUTE: identity}
     attributes.update({name: value for name, value in given.items() if value is not None})
-    rules = Rules(IgnoreRules.parse(ignore_rules), Policy(policy.lower()))
+    rules = Rules(IgnoreRules.parse(ignore_rules).with_values(intended_values), Policy(policy.lower()))
     verdict = rules.judge(attributes, worker_name=worker_name)
     click.echo(f"verdict:  {verdict.kind}")
     if verdict.basis:
