@@ -159,7 +159,8 @@ def _display(row: dict[str, Any]) -> dict[str, Any]:
     row = _parsed(row)
     row["basis_text"] = basis_text(row.get("basis"))
     if row.get("changes"):
-        row["changes_text"] = Changes.from_json(row["changes"]).text()
+        changes = Changes.from_json(row["changes"])
+        row["changes_text"], row["changes_heading"] = changes.text(), changes.heading()
     if row.get("cause"):
         row["cause_text"] = Cause.from_json(row["cause"]).text()
     for name in ("since", "created_at", "remediation_at"):

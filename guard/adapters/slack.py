@@ -124,7 +124,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     ]
     if alert.changes is not None:
         listed = escape(alert.changes.text()).replace("`", "'")
-        changed = f"*What else this update changed*\n```{listed}```"
+        changed = f"*{alert.changes.heading()}*\n```{listed}```"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(changed, TEXT_MAX))))
     who = alert.cause.text() if alert.cause else alert.cause_note
     if who:

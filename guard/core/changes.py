@@ -39,26 +39,41 @@ class Changes:
     first_sight: bool = False
     more: int = 0  # changes past SHOWN_MAX, counted but not listed
     after: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)  # the flat copy compared
+    since_version: int | None = None  # the copy compared is this older version's: updates between never came
+
+    def heading(self) -> str:
+        """What the list shows: this update's changes, or all since the last version the guard saw."""
+        if self.since_version is None:
+            return "What else this update changed"
+        return f"What else changed since version {self.since_version} (updates in between never reached the guard)"
 
     def text(self) -> str:
         """One line per change, or why there is none."""
         if self.first_sight:
             return "first sight of this worker: no earlier copy of its attributes to compare with"
         if not self.items:
-            return "no other attribute changed in the same update"
+            where = "in the same update" if self.since_version is None else f"since version {self.since_version}"
+            return f"no other attribute changed {where}"
         lines = [change.text() for change in self.items]
         return "\n".join([*lines, f"… and {self.more} more"] if self.more else lines)
 
     def as_json(self) -> dict[str, Any]:
         """The changes as JSON values (stored with the drift, shown by /api/workers)."""
         items = [{"path": c.path, "before": c.before, "after": c.after} for c in self.items]
-        return {"first_sight": self.first_sight, "changes": items, "more": self.more}
+        return {
+            "first_sight": self.first_sight,
+            "changes": items,
+            "more": self.more,
+            "since_version": self.since_version,
+        }
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Changes:
         """The changes back from `as_json()`."""
         items = tuple(Change(i["path"], i.get("before"), i.get("after")) for i in value.get("changes") or ())
-        return cls(items, bool(value.get("first_sight")), int(value.get("more") or 0))
+        since = value.get("since_version")
+        since = since if isinstance(since, int) else None
+        return cls(items, bool(value.get("first_sight")), int(value.get("more") or 0), since_version=since)
 
 
 def diff(before: Mapping[str, str] | None, after: Mapping[str, str]) -> Changes:

@@ -98,6 +98,8 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     asked = new_drift and snapshot.source in LOOKED_UP and rules.routing.lookups
     lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait) if asked else None
     changes = snapshot.changes_since(stored.attributes if stored else None) if new_drift else None
+    if changes is not None and stored is not None and _skipped(stored.version, snapshot.version):
+        changes = replace(changes, since_version=stored.version)  # not all of it this update's doing
     state = WorkerState(
         name=shown(snapshot.name, NAME_MAX) if snapshot.name else (stored.name if stored else ""),
         verdict=verdict,
@@ -126,6 +128,11 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     remove = rules.remediate and verdict.removable and not state.came_back
     remove = remove and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup)
+
+
+def _skipped(stored: int | None, version: int | None) -> bool:
+    """True when versions lie between the stored one and this event's: updates the guard never received."""
+    return stored is not None and version is not None and version > stored + 1
 
 
 def _newest(a: int | None, b: int | None) -> int | None:

@@ -67,6 +67,18 @@ def test_a_drift_first_carried_by_an_activity_change_names_the_update_before_it(
     services.jobs.by_name["causes"].run()
     [(_, payload)] = outbox(services)
     assert (payload["cause"]["actor_sid"], payload["cause"]["source_ip_address"]) == ("US" + "1" * 32, "198.51.100.9")
+    assert payload["changes"]["since_version"] == 1  # what version 2 changed is listed, but not as this event's
+
+
+@pytest.mark.parametrize("settings_overrides", [{"account_sid": None}], indirect=True)  # out at once: no lookup
+def test_changes_across_updates_the_guard_never_received_say_since_which_version(taskrouter, services, slack):
+    post(taskrouter, 1, HEALTHY)
+    post(taskrouter, 4, BROKEN)  # versions 2 and 3 never reached the guard
+    services.delivery.run_once()
+    [message] = slack.received
+    shown = json.dumps(message["blocks"])
+    assert "What else changed since version 1 (updates in between never reached the guard)" in shown
+    assert "What else this update changed" not in shown and "routing.skills" in shown
 
 
 def test_event_streams_deliveries_find_the_change_in_the_events_list(client, services, slack, fake_api):
