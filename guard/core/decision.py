@@ -14,9 +14,10 @@ from enum import StrEnum
 from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
+from guard.core.contact_uri import contact_uri_for
 from guard.core.diagnosis import Diagnosis
-from guard.core.evidence import IDENTITY_ATTRIBUTE, usable_text, valid_identity
-from guard.core.history import NOTHING_TRUSTED, Trusted, trusted_name
+from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, usable_text, valid_identity
+from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.state import WorkerState
@@ -92,7 +93,9 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     if not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
         email, recorded = usable_text(snapshot.attributes.get("email")), snapshot.attributes.get(IDENTITY_ATTRIBUTE)
         identity = recorded if valid_identity(recorded) else trusted.identity
-        name = trusted_name(trusted.name, shown(snapshot.name, NAME_MAX), verdict)
+        # A name the value was judged ok against stays trusted after a rename (guard.core.history.renamed).
+        held = verdict.basis is Basis.WORKER_NAME and verdict.expected == shown(contact_uri_for(trusted.name))
+        name = trusted.name if held and verdict.kind is Kind.OK else shown(snapshot.name, NAME_MAX) or trusted.name
         trusted = Trusted(shown(email) if email else trusted.email, name, identity)
     new_drift = verdict.drifting and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     asked = new_drift and snapshot.source in LOOKED_UP and rules.routing.lookups

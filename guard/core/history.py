@@ -141,14 +141,6 @@ def renamed(known: Known, name: str, actual: Any, policy: Policy) -> Evidence | 
     return evidence[0] if evidence and isinstance(actual, str) and actual in evidence[0].accepted else None
 
 
-def trusted_name(trusted: str, name: str, verdict: Verdict) -> str:
-    """The name to trust from now on: the one a value was judged ok against stays while that verdict holds."""
-    held = claimed(None, trusted) if verdict.kind is Kind.OK and verdict.basis is Basis.WORKER_NAME else []
-    if held and trusted != name and verdict.expected == shown(held[0].expected):
-        return trusted
-    return name or trusted
-
-
 def _edits(known: Known, email: str | None, name: str, recorded: Any) -> str:
     """Which evidence an update changed, from what to what (a display name with spaces is no evidence)."""
     names = tuple("" if any(char.isspace() for char in value) else value for value in (known.name, name))
