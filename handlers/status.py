@@ -16,7 +16,7 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect,
 from guard.adapters.worker_listing import DEFAULT_SORT, SORTS
 from guard.clock import utcnow
 from guard.container import services
-from guard.core.cause import Cause
+from guard.core.cause import Cause, carried_by
 from guard.core.changes import Changes
 from guard.core.evidence import basis_text
 from guard.core.statuses import AlertStatus
@@ -162,7 +162,8 @@ def _display(row: dict[str, Any]) -> dict[str, Any]:
         changes = Changes.from_json(row["changes"])
         row["changes_text"], row["changes_heading"] = changes.text(), changes.heading()
     if row.get("cause"):
-        row["cause_text"] = Cause.from_json(row["cause"]).text()
+        since = Changes.from_json(row["changes"]).since_version if row.get("changes") else None
+        row["cause_text"] = carried_by(Cause.from_json(row["cause"]), since)
     for name in ("since", "created_at", "remediation_at"):
         if isinstance(row.get(name), datetime):
             row[f"{name}_text"] = f"{row[name]:%Y-%m-%d %H:%M} UTC"

@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.webhook import WebhookClient
 
 from guard.core.alerts import Alert
+from guard.core.cause import carried_by
 from guard.core.click import Action, value_digest
 from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
@@ -126,7 +127,8 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         listed = escape(alert.changes.text()).replace("`", "'")
         changed = f"*{alert.changes.heading()}*\n```{listed}```"
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(changed, TEXT_MAX))))
-    who = alert.cause.text() if alert.cause else alert.cause_note
+    since = alert.changes.since_version if alert.changes else None
+    who = carried_by(alert.cause, since) if alert.cause else alert.cause_note
     if who:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:

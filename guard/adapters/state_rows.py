@@ -31,7 +31,7 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         activity_name=row["activity_name"],
         available=row["available"],
         urgent_at=row["urgent_at"],
-        trusted=Trusted(**trusted) if (trusted := _json(row["trusted"])) else NOTHING_TRUSTED,
+        trusted=Trusted.from_json(trusted) if isinstance(trusted := _json(row["trusted"]), dict) else NOTHING_TRUSTED,
         attributes=row["attributes"],
         changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
         cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,

@@ -85,7 +85,7 @@ class Settings:
             delivery=reader.choice("ALERT_DELIVERY", ("thread", "off"), "thread"),
             retry_max_seconds=reader.number("ALERT_RETRY_MAX_SECONDS", 300, minimum=0.01),
             slack_timeout_seconds=reader.number("SLACK_TIMEOUT_SECONDS", 5, minimum=0.1),
-            max_body_bytes=int(reader.number("MAX_BODY_BYTES", 1024 * 1024, minimum=1024)),
+            max_body_bytes=reader.integer("MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             log_level=reader.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             account_sid=reader.sid("TWILIO_ACCOUNT_SID", "AC"),
             api_key=reader.text("TWILIO_API_KEY"),

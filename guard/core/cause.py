@@ -67,3 +67,13 @@ def newest_at_or_before(causes: Sequence[Cause], at_ms: int | None) -> Cause | N
         c for c in causes if c.event_date_ms is not None and (at_ms is None or c.event_date_ms <= at_ms + slack_ms)
     ]
     return max(fitting, key=lambda c: c.event_date_ms or 0, default=None)
+
+
+def carried_by(cause: Cause, since_version: int | None) -> str:
+    """The cause for people; when updates before it never reached the guard, said to be the one that carried it."""
+    if since_version is None:
+        return cause.text()
+    return (
+        f"{cause.text()}: the update that carried the drift; updates since version {since_version} never reached the "
+        "guard, and one of them may have made it"
+    )

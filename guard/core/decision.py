@@ -93,10 +93,14 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     if not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
         email, recorded = usable_text(snapshot.attributes.get("email")), snapshot.attributes.get(IDENTITY_ATTRIBUTE)
         identity = recorded if valid_identity(recorded) else trusted.identity
-        # A name the value was judged ok against stays trusted after a rename (guard.core.history.renamed).
-        held = verdict.basis is Basis.WORKER_NAME and verdict.expected == shown(contact_uri_for(trusted.name))
-        name = trusted.name if held and verdict.kind is Kind.OK else shown(snapshot.name, NAME_MAX) or trusted.name
-        trusted = Trusted(shown(email) if email else trusted.email, name, identity)
+        # The name an ok value matched stays trusted through renames and a wait for the next login (history.renamed),
+        # until a value is ok again against another name or without one.
+        name = shown(snapshot.name, NAME_MAX) or trusted.name
+        ok = verdict.kind is Kind.OK
+        matched = (ok and verdict.basis is Basis.WORKER_NAME) or (not ok and trusted.name_matched)
+        if matched and (not ok or verdict.expected != shown(contact_uri_for(name))):
+            name = trusted.name  # not ok now, or ok against the trusted name after a rename
+        trusted = Trusted(shown(email) if email else trusted.email, name, identity, matched)
     new_drift = verdict.drifting and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     asked = new_drift and snapshot.source in LOOKED_UP and rules.routing.lookups
     lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait) if asked else None

@@ -7,6 +7,7 @@ does not change on its own, and a drift ends only when its value is fixed or rem
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +27,18 @@ class Trusted:
     email: str | None = None
     name: str = ""
     identity: str | None = None
+    name_matched: bool = False  # a value was judged ok against this name: it stays trusted after a rename
 
-    def as_json(self) -> dict[str, str | None]:
+    def as_json(self) -> dict[str, Any]:
         """The trusted evidence as stored (adapters/state_rows.py reads it back)."""
-        return {"email": self.email, "name": self.name, "identity": self.identity}
+        return {"email": self.email, "name": self.name, "identity": self.identity, "name_matched": self.name_matched}
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> Trusted:
+        """The trusted evidence back from `as_json()`, of this release or an older one."""
+        text = {key: item if isinstance(item := value.get(key), str) else None for key in ("email", "identity")}
+        name = value.get("name")
+        return cls(**text, name=name if isinstance(name, str) else "", name_matched=value.get("name_matched") is True)
 
 
 NOTHING_TRUSTED = Trusted()
@@ -47,6 +56,7 @@ class Known:
     drifting: bool = False
     basis: Basis | None = None
     removed: str | None = None  # the value the guard last removed, while the worker has no accepted one since
+    name_matched: bool = False  # a value was judged ok against `name` (Trusted.name_matched)
 
 
 # Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back, one a
@@ -130,12 +140,12 @@ def restored(known: Known, email: str | None, recorded: Any) -> tuple[str | None
 
 
 def renamed(known: Known, name: str, actual: Any, policy: Policy) -> Evidence | None:
-    """The name a healthy value was judged against, when an update renamed the worker and the value still matches it.
+    """The name the guard trusts (one a value was judged ok against), when an update renamed the worker.
 
-    Renaming a worker in TaskRouter changes nothing the browser registers: removing that value would take the
-    agent off voice until the next login, for a value Flex would write again.
+    Renaming a worker in TaskRouter changes nothing the browser registers: removing a value that matches the
+    trusted name would take the agent off voice until the next login, for a value Flex would write again.
     """
-    if policy is not Policy.FLEX or known.basis is not Basis.WORKER_NAME or known.drifting or known.name == name:
+    if policy is not Policy.FLEX or not known.name_matched or known.name == name:
         return None
     evidence = claimed(None, known.name)  # nothing when the known name is a display name
     return evidence[0] if evidence and isinstance(actual, str) and actual in evidence[0].accepted else None

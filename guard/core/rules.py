@@ -66,7 +66,8 @@ class Rules:
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
         if matched:
             return Verdict(Kind.OK, email_shown, shown(matched.expected), actual, detail=note, basis=matched.basis)
-        kept = renamed(known, worker_name, raw_actual, self.policy) if known is not None else None
+        recorded_decides = primary.basis is Basis.TWILIO_CONTACT_IDENTITY  # it alone decides: no name counts
+        kept = renamed(known, worker_name, raw_actual, self.policy) if known and not recorded_decides else None
         if kept is not None:
             detail = _joined(f"the worker was renamed from {shown(kept.identity, 80)}; {RENAMED}", note)
             return Verdict(Kind.OK, email_shown, shown(kept.expected), actual, detail=shown(detail), basis=kept.basis)

@@ -61,6 +61,7 @@ class WorkerState:
             verdict.drifting,
             verdict.basis,
             self.removed,
+            self.trusted.name_matched,
         )
 
     @property

@@ -81,6 +81,20 @@ def test_changes_across_updates_the_guard_never_received_say_since_which_version
     assert "What else this update changed" not in shown and "routing.skills" in shown
 
 
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}], indirect=True)
+def test_the_update_that_carried_a_drift_across_a_gap_is_not_named_as_the_one_that_made_it(
+    taskrouter, client, services, slack, fake_api
+):
+    post(taskrouter, 1, HEALTHY)
+    sid = post(taskrouter, 3, BROKEN)  # a supervisor's edit of another key; version 2 broke the value, unseen
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid, actor_sid="US" + "2" * 32)
+    services.jobs.by_name["causes"].run()
+    services.delivery.run_once()
+    carried = "the update that carried the drift; updates since version 1 never reached the guard"
+    assert carried in json.dumps(slack.received[0]["blocks"])
+    assert carried in client.get("/status", headers=OPERATOR).get_data(as_text=True)
+
+
 def test_event_streams_deliveries_find_the_change_in_the_events_list(client, services, slack, fake_api):
     fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "ann.veal", BROKEN)
     fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=int(time.time() * 1000) - 500)

@@ -281,3 +281,26 @@ def test_after_a_rename_a_value_of_the_new_name_is_trusted_and_a_wrong_one_is_st
     assert (broken.verdict.kind, broken.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)
     email_based = after(dana(1, "dana.scully", contact_uri="client:dana_2Escully_40fbi_2Eexample"), dana(2, "x"))
     assert email_based.verdict.basis == "email"  # only a value judged ok against the name keeps that name
+
+
+def test_a_renamed_worker_keeps_its_name_through_the_wait_for_the_next_login():
+    remediate = replace(RULES, remediate=True)
+    history = [dana(1, "dana.scully"), dana(2, "Dana Scully"), dana(3, "Dana Scully", contact_uri=None)]
+    assert after(*history).verdict.kind is Kind.PENDING  # removed (Twilio's fix, or anyone)
+    relogin = after(*history, dana(4, "Dana Scully"), rules=remediate)  # Flex writes the same value back
+    assert (relogin.verdict.kind, relogin.alert, relogin.remove) == (Kind.OK, None, False)
+
+
+def test_a_recorded_identity_still_decides_after_a_rename():
+    history = [
+        dana(1, "dana.scully"),
+        dana(2, "Dana Scully"),
+        dana(3, "Dana Scully", twilio_contact_identity="dscully"),
+    ]
+    for decision in (after(*history[:1], dana(2, "Dana Scully", twilio_contact_identity="dscully")), after(*history)):
+        verdict = decision.verdict
+        assert (verdict.kind, verdict.basis, verdict.expected) == (
+            Kind.MISMATCH,
+            "twilio_contact_identity",
+            "client:dscully",
+        )
