@@ -6,7 +6,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select
+from sqlalchemy import Connection, Engine, delete, select, text
 
 from guard.adapters.db import connected
 from guard.adapters.tables import activity, processed_event, worker_state
@@ -39,6 +39,17 @@ class Activities:
     def __init__(self, bind: Engine | Connection) -> None:
         """Use `bind` for every statement."""
         self.bind = bind
+
+    def lock(self, fact: ActivityFact) -> None:
+        """PostgreSQL: hold the fact's activity until commit, against worker batches naming it (they share it).
+
+        A batch judging a worker into the activity before the fact commits would read the old answer, and the
+        fact would not see the worker yet: this orders the two. SQLite's single writer orders them already.
+        """
+        with connected(self.bind) as connection:
+            if connection.dialect.name == "postgresql":
+                key = "/".join((fact.account_sid, fact.workspace_sid, fact.sid))
+                connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
 
     def claim_event(self, fact: ActivityFact, now: datetime) -> bool:
         """Record the fact's event id; False for a duplicate delivery (a fact without an id is always new)."""

@@ -54,8 +54,12 @@ def _build(dialect: str, name: str, count: int) -> Any:
     if name == "claim_events":
         claim = insert(processed_event).values(_rows_of(processed_event, EVENT_COLUMNS, count))
         return claim.on_conflict_do_nothing().returning(*(processed_event.c[n] for n in EVENT_COLUMNS[:3]))
-    if name == "lock":  # PostgreSQL: unnest keeps the array's order
-        return text("SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) FROM unnest(CAST(:keys AS text[])) k")
+    if name == "lock":  # PostgreSQL: the activities shared, then the workers; unnest keeps each array's order
+        return text(
+            "SELECT count(*) FROM (SELECT pg_advisory_xact_lock_shared(hashtextextended(a, 0)) FROM"
+            " unnest(CAST(:activities AS text[])) a UNION ALL SELECT pg_advisory_xact_lock(hashtextextended(k, 0))"
+            " FROM unnest(CAST(:keys AS text[])) k) locks"
+        )
     if name == "states":  # the IN lets PostgreSQL look the workers up by key: the OR alone scanned their workspace
         sids = worker_state.c.worker_sid.in_([_typed(worker_state, "worker_sid", row) for row in range(count)])
         return with_intended(worker_state).where(sids, _any_of(worker_state, PK, count))
@@ -100,9 +104,11 @@ def claim_all(connection: Connection, snapshots: Sequence[WorkerSnapshot], now: 
     """Lock the (distinct) workers, claim the events' ids, read the workers: a Claim per snapshot, in order."""
     dialect = connection.dialect
     if dialect.name == "postgresql":  # a lock per worker (one with no row yet too), in the batch's sorted order,
-        # before the claims: a claim waits on another writer's uncommitted claim, never while holding what it needs
+        # before the claims: a claim waits on another writer's uncommitted claim, never while holding what it needs.
+        # First each activity named, shared: a fact learned meanwhile (Activities.lock) is read, or sees these workers.
         names = ["/".join(_key_values(snapshot.key).values()) for snapshot in snapshots]
-        _statement(dialect, "lock", 0).run(connection, {"keys": names})
+        named = sorted({"/".join(key) for key in _activity_keys(snapshots) if key})
+        _statement(dialect, "lock", 0).run(connection, {"activities": named, "keys": names})
     fresh = _claim_events(connection, snapshots, now)
     claimed = [snapshot for snapshot, new in zip(snapshots, fresh, strict=True) if new]
     if not claimed:

@@ -12,7 +12,8 @@ from guard.core.verdict import Kind, Verdict
 # An agent who flaps between activities while broken is paged once, not at every flap; a new stretch of
 # availability after this long (the next morning, say) pages again.
 URGENT_QUIET = timedelta(hours=1)
-STILL_UNREACHABLE = "available now: still unreachable until the agent signs out and in again"
+UNTIL_LOGIN = "still unreachable until the agent signs out and in again"
+STILL_UNREACHABLE = f"available now: {UNTIL_LOGIN}"
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,10 @@ def transition(
     unreachable now (available and broken): a drift raised while available is one urgent alert, not two.
     """
     was_drifting = prior is not None and prior.verdict.drifting
+    # A page is answered too: an agent paged with no contact_uri yet (pending) is resolved once it can ring.
+    was_paged = prior is not None and prior.verdict.broken and prior.urgent_at is not None
     if verdict.kind is Kind.DELETED:
-        if was_drifting:
+        if was_drifting or was_paged:
             return Transition(AlertKind.RESOLVED, _RESOLVED_NOTES[Kind.DELETED], now)
         return Transition(None, "", now)
     old = prior.verdict if prior is not None else None
@@ -67,7 +70,7 @@ def transition(
             alert, note = AlertKind.DRIFT, "contact_uri still wrong"
         elif repeat is not None and now - (prior.last_alert_at or prior.since) >= repeat:
             alert, note = AlertKind.REMINDER, f"still drifting since {prior.since:%Y-%m-%d %H:%M} UTC"
-    elif was_drifting:
+    elif was_drifting or (was_paged and not verdict.broken):
         alert, note = AlertKind.RESOLVED, _RESOLVED_NOTES[verdict.kind]
     elif verdict.kind is Kind.NO_EMAIL and changed:
         alert, note = AlertKind.NO_EMAIL, verdict.detail
@@ -77,9 +80,11 @@ def transition(
     now_unreachable = available is True and verdict.broken
     entering = now_unreachable and not (prior is not None and prior.unreachable)
     paged_lately = urgent_at is not None and now - urgent_at < URGENT_QUIET
-    if entering and not paged_lately and alert is not AlertKind.RESOLVED:
+    if entering and not paged_lately:  # a resolved drift still pages when the agent is available without a value
         if alert is AlertKind.DRIFT:  # one urgent alert, not a drift plus an escalation
             note = f"{note} while the agent is available"
+        elif alert is AlertKind.RESOLVED:
+            note = f"{note}; the agent became available with no contact_uri yet: {UNTIL_LOGIN}"
         else:
             value = "no contact_uri yet" if verdict.kind is Kind.PENDING else "a wrong contact_uri"
             note = f"the agent {'is' if prior is None else 'became'} available with {value}"

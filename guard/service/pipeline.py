@@ -86,6 +86,7 @@ class Pipeline:
             log_event(log, logging.WARNING, "replayed_event", activity_sid=fact.sid, source=fact.source)
             return Outcome.REPLAY
         with self.store.transaction() as tx:
+            tx.activities.lock(fact)  # PostgreSQL: worker events naming this activity wait, or are waited for
             if not tx.activities.claim_event(fact, now):
                 return Outcome.DUPLICATE
             tx.activities.learn(fact)  # an older fact loses to a newer one: read back what won

@@ -1,12 +1,15 @@
 """Which activities are available: learned from activity.* events and the REST Activities list, per workspace."""
 
+import threading
 import time
 
 import pytest
+from sqlalchemy import text
 
+from guard.core.activity import ActivityFact
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.activity.conftest import BREAK_SID, WRONG, activity_event, outbox
-from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
+from tests.helpers import ACCOUNT_SID, OFFLINE_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
 
 READY_SID = "WA" + "4" * 32
 
@@ -124,3 +127,24 @@ def test_each_event_of_a_batch_gets_what_was_learned_about_its_own_activity(task
         (worker_sid(1), "drift"),
         (worker_sid(2), "urgent"),
     ]
+
+
+# SQLite's single writer orders the two already: the fact cannot begin before the worker event commits.
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_fact_learned_while_a_worker_moves_into_its_activity_still_pages_it(services):
+    pipeline, now_ms, ready = services.pipeline, int(time.time() * 1000), "WA" + "3" * 32
+    fields = activity_event(1, contact_uri=WRONG, activity="Offline", activity_sid=OFFLINE_SID)
+    pipeline.record(snapshot_from_fields(fields, "worker.activity.update"))  # a drift, offline
+    moving = snapshot_from_fields(activity_event(2, contact_uri=WRONG, activity="Ready", activity_sid=ready), "x")
+    fact = ActivityFact(ACCOUNT_SID, WORKSPACE_SID, ready, "Ready", True, occurred_ms=now_ms, event_id="EV" + "f" * 32)
+    learner = threading.Thread(target=pipeline.learn, args=(fact,))
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    with services.store.transaction() as tx, services.store.engine.connect() as probe:
+        pipeline.apply_events(tx, [moving], pipeline.clock())  # judged (Ready: not learned yet), not committed
+        learner.start()
+        while probe.execute(waiting).scalar() == 0:  # the fact waits for this batch to commit
+            probe.rollback()
+            assert learner.is_alive()
+    learner.join()
+    state = services.store.listing.unreachable_count()
+    assert (state, [kind for kind, _ in outbox(services)]) == (1, ["drift", "urgent"])

@@ -77,6 +77,38 @@ def test_removing_the_value_of_an_available_agent_says_it_stays_unreachable_unti
     assert services.store.listing.unreachable_count() == 1
 
 
+def test_a_drift_resolved_by_an_update_that_makes_the_agent_available_without_a_value_pages(taskrouter, services):
+    taskrouter.post(offline(1, contact_uri=WRONG))  # a drift, offline: not paged
+    taskrouter.post(activity_event(3, contact_uri=None))  # the removal (version 2) arrives later, or never
+    (first, _), (kind, urgent) = outbox(services)
+    assert (first, kind, urgent["verdict"]) == ("drift", "urgent", "pending")
+    assert urgent["note"] == (
+        "contact_uri removed; Flex regenerates it at the next login; the agent became available with no "
+        "contact_uri yet: still unreachable until the agent signs out and in again"
+    )
+
+
+def test_a_page_on_an_agent_with_no_value_yet_is_resolved_when_it_can_ring_or_is_deleted(taskrouter, services):
+    taskrouter.post(offline(1, contact_uri=None))
+    taskrouter.post(activity_event(2, contact_uri=None))  # paged: available with no contact_uri yet
+    taskrouter.post(activity_event(3))  # Flex wrote the value at the login
+    assert [(kind, payload["note"]) for kind, payload in outbox(services)][1:] == [
+        ("resolved", "contact_uri is correct again")
+    ]
+    other = worker_sid(2)
+    taskrouter.post(activity_event(4, contact_uri=None, sid=other))
+    taskrouter.post(offline(5, sid=other, contact_uri=None, EventType="worker.deleted"))
+    assert [kind for kind, _ in outbox(services)][2:] == ["urgent", "resolved"]
+
+
+def test_after_a_removal_the_value_written_at_the_login_resolves_the_page(taskrouter, services):
+    taskrouter.post(activity_event(1, contact_uri=WRONG))  # paged
+    taskrouter.post(activity_event(2, contact_uri=None))  # removed: resolved, still unreachable
+    taskrouter.post(activity_event(3))  # the next login: the right value
+    assert [kind for kind, _ in outbox(services)] == ["urgent", "resolved", "resolved"]
+    assert outbox(services)[-1][1]["note"] == "contact_uri is correct again"
+
+
 def test_event_streams_carry_the_activity_too(client, services):
     def moved(version, name, contact_uri):
         activity = {"worker_activity_sid": "WA" + "1" * 32, "worker_activity_name": name, "worker_version": version}
