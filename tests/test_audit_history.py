@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from guard.adapters.tables import worker_state
 from guard.core.history import Known
@@ -110,3 +110,14 @@ def test_a_renamed_worker_whose_value_matched_its_old_name_is_not_reported_nor_r
     taskrouter.post(worker_event(version=1, WorkerName="dana.scully", WorkerAttributes=json.dumps(dana)))
     code, out = audit(runner, "--remediate", "--yes", "--format", "json")
     assert (code, entry(out)["verdict"], entry(out)["basis"], updates(fake_api)) == (0, "ok", "worker_name", [])
+
+
+def test_a_state_stored_before_name_matched_existed_keeps_a_renamed_worker_ok(taskrouter, services):
+    dana = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully", "roles": ["agent"]}
+    taskrouter.post(worker_event(version=1, WorkerName="dana.scully", WorkerAttributes=json.dumps(dana)))
+    older = json.dumps({"email": dana["email"], "name": "dana.scully", "identity": None})  # as the last release kept it
+    with services.store.engine.begin() as connection:
+        connection.execute(update(worker_state).values(trusted=older))
+    taskrouter.post(worker_event(version=2, WorkerName="Dana Scully", WorkerAttributes=json.dumps(dana)))
+    with services.store.engine.connect() as connection:
+        assert connection.execute(select(worker_state.c.verdict)).scalar() == "ok"

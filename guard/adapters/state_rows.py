@@ -8,9 +8,10 @@ from typing import Any
 
 from guard.core.cause import Cause
 from guard.core.changes import Changes
+from guard.core.evidence import Basis
 from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.state import Intended, WorkerState
-from guard.core.verdict import Verdict
+from guard.core.verdict import Kind, Verdict
 
 
 def state_from_row(row: Mapping[str, Any]) -> WorkerState:
@@ -18,6 +19,9 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
     intended = None
     if row.get("intended_by"):
         intended = Intended(row["intended_by"], row["intended_at"], row.get("intended_value"))
+    by_name = row["verdict"] == Kind.OK and row["basis"] == Basis.WORKER_NAME  # older rows: no name_matched kept
+    kept = _json(row["trusted"])
+    trusted = Trusted.from_json(kept, by_name) if isinstance(kept, dict) else NOTHING_TRUSTED
     return WorkerState(
         name=row["name"],
         verdict=Verdict.from_fields(row),
@@ -31,7 +35,7 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         activity_name=row["activity_name"],
         available=row["available"],
         urgent_at=row["urgent_at"],
-        trusted=Trusted.from_json(trusted) if isinstance(trusted := _json(row["trusted"]), dict) else NOTHING_TRUSTED,
+        trusted=trusted,
         attributes=row["attributes"],
         changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
         cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,

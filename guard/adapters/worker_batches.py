@@ -100,14 +100,20 @@ def _key_values(key: WorkerKey) -> dict[str, str]:
     return {"account_sid": key.account_sid, "workspace_sid": key.workspace_sid, "worker_sid": key.worker_sid}
 
 
-def claim_all(connection: Connection, snapshots: Sequence[WorkerSnapshot], now: datetime) -> list[Claim]:
-    """Lock the (distinct) workers, claim the events' ids, read the workers: a Claim per snapshot, in order."""
+def claim_all(
+    connection: Connection, snapshots: Sequence[WorkerSnapshot], now: datetime, batch: Sequence[WorkerSnapshot] = ()
+) -> list[Claim]:
+    """Lock the (distinct) workers, claim the events' ids, read the workers: a Claim per snapshot, in order.
+
+    `batch`, given with a transaction's first run: every snapshot of the transaction, whose activities are locked
+    (shared) before any worker, so a fact learned meanwhile (Activities.lock: the activity, then its workers) is
+    either read here or sees these workers, and never waits in a cycle with a later run of the same transaction.
+    """
     dialect = connection.dialect
     if dialect.name == "postgresql":  # a lock per worker (one with no row yet too), in the batch's sorted order,
-        # before the claims: a claim waits on another writer's uncommitted claim, never while holding what it needs.
-        # First each activity named, shared: a fact learned meanwhile (Activities.lock) is read, or sees these workers.
+        # before the claims: a claim waits on another writer's uncommitted claim, never while holding what it needs
         names = ["/".join(_key_values(snapshot.key).values()) for snapshot in snapshots]
-        named = sorted({"/".join(key) for key in _activity_keys(snapshots) if key})
+        named = sorted({"/".join(key) for key in _activity_keys(batch) if key})
         _statement(dialect, "lock", 0).run(connection, {"activities": named, "keys": names})
     fresh = _claim_events(connection, snapshots, now)
     claimed = [snapshot for snapshot, new in zip(snapshots, fresh, strict=True) if new]

@@ -40,14 +40,17 @@ class WorkerStates:
         """Use `bind` for every statement."""
         self.bind = bind
 
-    def claim_all(self, snapshots: Sequence[WorkerSnapshot], now: datetime) -> list[Claim]:
+    def claim_all(
+        self, snapshots: Sequence[WorkerSnapshot], now: datetime, batch: Sequence[WorkerSnapshot] = ()
+    ) -> list[Claim]:
         """Claim the snapshots' event ids and lock their (distinct) workers, in a few statements.
 
         Per snapshot: (False, None, None) for a duplicate, else (True, the stored state, what the guard
-        learned about the activity it names).
+        learned about the activity it names). `batch`: the whole transaction's snapshots, given with its first
+        run, whose activities are locked before any worker (PostgreSQL; see worker_batches.claim_all).
         """
         with connected(self.bind) as connection:
-            return claim_all(connection, snapshots, now)
+            return claim_all(connection, snapshots, now, batch)
 
     def lock(self, key: WorkerKey) -> WorkerState | None:
         """The worker's stored state, holding a per-worker lock until the transaction ends."""

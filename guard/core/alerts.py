@@ -13,7 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from guard.core.cause import Cause
+from guard.core.cause import Cause, carried_by
 from guard.core.changes import Changes
 from guard.core.click import worker_reference
 from guard.core.history import CAME_BACK
@@ -200,7 +200,8 @@ def raise_alert(
 
 def follow_up(alert: Alert, cause: Cause, now: datetime) -> Alert:
     """The second message, when TaskRouter named who changed a worker after its drift alert went out."""
-    note = f"about the {alert.kind.value} alert of {alert.created_at:%H:%M:%S} UTC: {cause.text()}"
+    since = alert.changes.since_version if alert.changes else None
+    note = f"about the {alert.kind.value} alert of {alert.created_at:%H:%M:%S} UTC: {carried_by(cause, since)}"
     return replace(
         alert, kind=AlertKind.CAUSE, note=note, created_at=now, buttons=None, mention="", cause=cause, cause_note=None
     )

@@ -34,11 +34,14 @@ class Trusted:
         return {"email": self.email, "name": self.name, "identity": self.identity, "name_matched": self.name_matched}
 
     @classmethod
-    def from_json(cls, value: Mapping[str, Any]) -> Trusted:
-        """The trusted evidence back from `as_json()`, of this release or an older one."""
+    def from_json(cls, value: Mapping[str, Any], by_name: bool = False) -> Trusted:
+        """The trusted evidence back from `as_json()`; `by_name`: the row's verdict is ok against the worker name.
+
+        A row of an older release has no `name_matched`: its verdict says it (ok against the name).
+        """
         text = {key: item if isinstance(item := value.get(key), str) else None for key in ("email", "identity")}
-        name = value.get("name")
-        return cls(**text, name=name if isinstance(name, str) else "", name_matched=value.get("name_matched") is True)
+        name, matched = value.get("name"), value.get("name_matched", by_name)
+        return cls(**text, name=name if isinstance(name, str) else "", name_matched=matched is True)
 
 
 NOTHING_TRUSTED = Trusted()

@@ -57,8 +57,8 @@ class Pipeline:
         starts a new run, so its second event is judged against what the first one left. Announce after commit.
         """
         decisions: list[Decision] = []
-        for run in distinct_runs(snapshots):
-            claims = tx.workers.claim_all(run, now)
+        for number, run in enumerate(distinct_runs(snapshots)):  # the first run locks the batch's activities too
+            claims = tx.workers.claim_all(run, now, () if number else snapshots)
             judged = [self._judge(snapshot, claim, now) for snapshot, claim in zip(run, claims, strict=True)]
             tx.apply_all([(snapshot.key, decision) for snapshot, decision in zip(run, judged, strict=True)], now)
             decisions += judged

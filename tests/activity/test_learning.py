@@ -6,6 +6,7 @@ import time
 import pytest
 from sqlalchemy import text
 
+from guard.adapters.workers import WorkerStates
 from guard.core.activity import ActivityFact
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.activity.conftest import BREAK_SID, WRONG, activity_event, outbox
@@ -148,3 +149,43 @@ def test_a_fact_learned_while_a_worker_moves_into_its_activity_still_pages_it(se
     learner.join()
     state = services.store.listing.unreachable_count()
     assert (state, [kind for kind, _ in outbox(services)]) == (1, ["drift", "urgent"])
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_fact_learned_between_two_runs_of_one_batch_waits_for_the_batch_instead_of_deadlocking(services, monkeypatch):
+    pipeline, now_ms, ready = services.pipeline, int(time.time() * 1000), "WA" + "3" * 32
+
+    def moved(version, activity, sid, name):
+        fields = activity_event(version, contact_uri=WRONG, activity=name, activity_sid=activity, sid=sid)
+        return snapshot_from_fields(fields, "worker.activity.update")
+
+    pipeline.record(moved(1, ready, worker_sid(1), "Ready"))  # in Ready, which the guard has not learned yet
+    fact = ActivityFact(ACCOUNT_SID, WORKSPACE_SID, ready, "Ready", True, occurred_ms=now_ms, event_id="EV" + "e" * 32)
+    learner, failures = threading.Thread(target=lambda: _learn(pipeline, fact, failures)), []
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    original, runs = WorkerStates.claim_all, []
+
+    def between_runs(self, run, *rest):  # the fact comes in after the first run has locked its worker
+        if runs:
+            learner.start()
+            with services.store.engine.connect() as probe:
+                while probe.execute(waiting).scalar() == 0:
+                    probe.rollback()
+                    assert learner.is_alive()
+        runs.append(run)
+        return original(self, run, *rest)
+
+    monkeypatch.setattr(WorkerStates, "claim_all", between_runs)
+    batch = [moved(2, OFFLINE_SID, worker_sid(1), "Offline"), moved(3, ready, worker_sid(1), "Ready")]
+    with services.store.transaction() as tx:  # one worker twice: two runs in one transaction
+        pipeline.apply_events(tx, batch, pipeline.clock())
+    learner.join()
+    assert (len(runs), failures, services.store.listing.unreachable_count()) == (2, [], 1)
+
+
+def _learn(pipeline, fact, failures):
+    """Learn `fact`, keeping what it raised."""
+    try:
+        pipeline.learn(fact)
+    except Exception as err:  # noqa: BLE001 - the test asserts there was none
+        failures.append(err)

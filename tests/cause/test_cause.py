@@ -116,6 +116,17 @@ def test_a_failing_lookup_lets_the_alert_go_out_saying_why(taskrouter, services,
     assert "who changed it:" in json.dumps(message["blocks"])
 
 
+def test_a_late_answer_across_missed_updates_names_the_update_that_carried_the_drift(taskrouter, services, fake_api):
+    post(taskrouter, 1, HEALTHY)
+    sid = post(taskrouter, 3, BROKEN)  # version 2 never reached the guard
+    _expire_the_wait(services)
+    services.delivery.run_once()
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid)
+    services.jobs.by_name["causes"].run()
+    (_, late) = outbox(services)[-1]
+    assert "the update that carried the drift; updates since version 1 never reached the guard" in late["note"]
+
+
 def test_a_late_answer_follows_as_a_second_message(taskrouter, services, slack, fake_api):
     sid = post(taskrouter, 1, BROKEN)
     _expire_the_wait(services)
