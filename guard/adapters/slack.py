@@ -17,7 +17,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from guard.core.alerts import Alert
+from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import carried_by
 from guard.core.click import Action, value_digest
 from guard.core.evidence import basis_text
@@ -129,7 +129,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(changed, TEXT_MAX))))
     since = alert.changes.since_version if alert.changes else None
     who = carried_by(alert.cause, since) if alert.cause else alert.cause_note
-    if who:
+    if who and alert.kind is not AlertKind.CAUSE:  # a late answer's note says it already
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:
         # Sign in again; remove the value; or, where a removal would harm (it came back, or it still registers), not.

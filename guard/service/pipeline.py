@@ -94,8 +94,8 @@ class Pipeline:
             if available is None:  # deleted, or never said: what its name says, else unknown
                 available = Activity(fact.sid, fact.name).resolve(self.settings.available_activities)
             for key in tx.activities.workers_in(fact, available):
-                stored = tx.workers.lock(key)
-                if stored is not None:
+                stored = tx.workers.lock(key)  # read again under its lock: it may have moved meanwhile
+                if stored is not None and stored.activity_sid == fact.sid:
                     decisions.append(decide_available(key, stored, available, self.rules_for(key), now))
                     tx.apply(key, decisions[-1], now)
             self._log_alerts(decisions)

@@ -8,9 +8,18 @@ from sqlalchemy import text
 
 from guard.adapters.workers import WorkerStates
 from guard.core.activity import ActivityFact
+from guard.core.snapshot import WorkerKey
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.activity.conftest import BREAK_SID, WRONG, activity_event, outbox
-from tests.helpers import ACCOUNT_SID, OFFLINE_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
+from tests.helpers import (
+    ACCOUNT_SID,
+    OFFLINE_SID,
+    WORKSPACE_SID,
+    cloudevent,
+    post_cloudevents,
+    stored_state,
+    worker_sid,
+)
 
 READY_SID = "WA" + "4" * 32
 
@@ -189,3 +198,33 @@ def _learn(pipeline, fact, failures):
         pipeline.learn(fact)
     except Exception as err:  # noqa: BLE001 - the test asserts there was none
         failures.append(err)
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_a_fact_never_stamps_its_availability_on_a_worker_that_left_the_activity_meanwhile(services):
+    pipeline, now_ms = services.pipeline, int(time.time() * 1000)
+
+    def moved(version, activity, name):
+        fields = activity_event(version, contact_uri=WRONG, activity=name, activity_sid=activity)
+        return snapshot_from_fields(fields, "worker.activity.update")
+
+    pipeline.record(moved(1, BREAK_SID, "Break"))  # a drift in Break, which the guard has not learned yet
+    fact = ActivityFact(
+        ACCOUNT_SID, WORKSPACE_SID, BREAK_SID, "Break", True, occurred_ms=now_ms, event_id="EV" + "d" * 32
+    )
+    learner = threading.Thread(target=pipeline.learn, args=(fact,))
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    with services.store.transaction() as tx, services.store.engine.connect() as probe:
+        pipeline.apply_events(tx, [moved(2, OFFLINE_SID, "Offline")], pipeline.clock())  # left Break, uncommitted
+        learner.start()
+        while probe.execute(waiting).scalar() == 0:  # the fact found it in Break, and waits for its lock
+            probe.rollback()
+            assert learner.is_alive()
+    learner.join()
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
+    assert (state["activity_name"], state["available"], [kind for kind, _ in outbox(services)]) == (
+        "Offline",
+        None,
+        ["drift"],
+    )
+    assert services.store.listing.unreachable_count() == 0  # not paged, not counted: it is Offline

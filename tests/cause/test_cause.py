@@ -116,7 +116,9 @@ def test_a_failing_lookup_lets_the_alert_go_out_saying_why(taskrouter, services,
     assert "who changed it:" in json.dumps(message["blocks"])
 
 
-def test_a_late_answer_across_missed_updates_names_the_update_that_carried_the_drift(taskrouter, services, fake_api):
+def test_a_late_answer_across_missed_updates_names_the_update_that_carried_the_drift(
+    taskrouter, services, slack, fake_api
+):
     post(taskrouter, 1, HEALTHY)
     sid = post(taskrouter, 3, BROKEN)  # version 2 never reached the guard
     _expire_the_wait(services)
@@ -125,6 +127,8 @@ def test_a_late_answer_across_missed_updates_names_the_update_that_carried_the_d
     services.jobs.by_name["causes"].run()
     (_, late) = outbox(services)[-1]
     assert "the update that carried the drift; updates since version 1 never reached the guard" in late["note"]
+    services.delivery.run_once()
+    assert json.dumps(slack.received[-1]["blocks"]).count("never reached the guard") == 2  # the note; the list's head
 
 
 def test_a_late_answer_follows_as_a_second_message(taskrouter, services, slack, fake_api):
