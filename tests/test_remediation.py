@@ -1,6 +1,7 @@
 """Remediation: remove a wrong contact_uri (never write one), safely, and without loops."""
 
 import json
+import re
 
 import pytest
 from sqlalchemy import select
@@ -110,14 +111,34 @@ def test_endless_412s_give_up_after_three_retries(runner, fake_api, services):
     assert record["status"] == "failed" and "412" in record["detail"]
 
 
-def test_attributes_too_deep_to_send_back_unchanged_are_never_rewritten(runner, fake_api, services):
+@pytest.mark.parametrize(
+    "kept",
+    [
+        '"deep": ' + "[" * 5000 + "]" * 5000,  # past the parser's depth
+        '"employee_no": 1' + "0" * 4400,  # past Python's digits for an integer
+        '"ratio": 0.10, "hundred": 1E2, "wide": 123456789012345678901234567890.0, "dup": 1, "dup": 2',
+    ],
+    ids=["deep", "long", "numbers"],
+)
+def test_a_removal_sends_every_other_attribute_back_exactly_as_it_was_written(runner, fake_api, services, kept):
     populate(fake_api, 1, drifting={1})
     worker = fake_api.workspaces[WORKSPACE_SID][worker_sid(1)]
-    worker["attributes"] = worker["attributes"][:-1] + ', "deep": ' + "[" * 5000 + "]" * 5000 + "}"
+    worker["attributes"] = worker["attributes"][:-1] + ", " + kept + "}"
     code, _ = audit(runner, "--remediate", "--yes")
-    assert code == 2 and fake_api.updates == []  # sent back, the stand-in would have replaced the deep value
+    assert code == 0 and len(fake_api.updates) == 1
+    sent = re.sub(r",\s*(?=\")", ",", worker["attributes"])  # between members, spacing may differ; nothing else
+    assert "contact_uri" not in sent and sent.endswith(re.sub(r",\s*(?=\")", ",", kept) + "}")  # not re-serialized
     [record] = remediations(services)
-    assert record["status"] == "failed" and "nests too deep" in record["detail"]
+    assert record["status"] == "removed"
+
+
+def test_without_an_etag_nothing_is_sent_rather_than_an_unconditional_update(runner, fake_api, services):
+    populate(fake_api, 1, drifting={1})
+    fake_api.send_etags = False
+    code, _ = audit(runner, "--remediate", "--yes")
+    assert code == 2 and fake_api.updates == []
+    [record] = remediations(services)
+    assert record["status"] == "failed" and "no ETag" in record["detail"]
 
 
 def test_a_worker_fixed_meanwhile_is_skipped(runner, fake_api):

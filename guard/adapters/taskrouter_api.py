@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -119,12 +118,10 @@ class TaskRouterApi:
             self.credentials, self.workspace_sid, self.base_url, sids, concurrency, self.retries, self.timeout, adapt
         )
 
-    def update_attributes(self, worker_sid: str, attributes: dict[str, Any], if_match: str | None) -> None:
-        """Replace the worker's attributes, only if it still has the ETag `if_match`."""
-        # ASCII escapes carry every value exactly, a lone surrogate (\udXXX) included, which UTF-8 cannot.
-        body = json.dumps(attributes)
+    def update_attributes(self, worker_sid: str, attributes_json: str, if_match: str) -> None:
+        """Replace the worker's attributes with `attributes_json`, only if it still has the ETag `if_match`."""
         try:
-            self.workers(worker_sid).update(attributes=body, if_match=if_match or "")
+            self.workers(worker_sid).update(attributes=attributes_json, if_match=if_match)
         except TwilioRestException as err:
             if err.status == 412:
                 raise PreconditionFailed(worker_sid) from None

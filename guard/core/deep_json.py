@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 
@@ -19,28 +20,47 @@ class _Unread(str):
 
 
 TOO_DEEP = _Unread("<nested too deep to read>")
-_DECODER = json.JSONDecoder()
+TOO_LONG = _Unread("<number too long to read>")
+_SCANNER = json.JSONDecoder(parse_int=str, parse_float=str, parse_constant=str)  # where values end; none converted
 _SPACE = re.compile(r"[ \t\n\r]*")
 
 
 def top_level(text: str) -> dict[str, Any]:
-    """The JSON object in `text`, each value parsed, or TOO_DEEP where it cannot be; ValueError if malformed."""
+    """The JSON object in `text`, each value parsed, or a stand-in where it cannot be; ValueError if malformed."""
+    return {key: _value(text[start:end]) for key, _, start, end in list(_members(text))}
+
+
+def without(text: str, name: str) -> str:
+    """`text`, a JSON object, without its top-level member(s) `name`; every other member kept exactly as written.
+
+    Numbers keep their digits (`0.10`, `1E2`, a 30-digit integer), repeated keys stay repeated, and a value too
+    deep or too long to parse goes back as it came: nothing is parsed and written out again.
+    """
+    members = list(_members(text))
+    if all(key != name for key, *_ in members):
+        return text
+    return "{" + ",".join(text[start:end] for key, start, _, end in members if key != name) + "}"
+
+
+def _members(text: str) -> Iterator[tuple[Any, int, int, int]]:
+    """Each top-level member of the object in `text`: its key, where it starts, where its value starts and ends."""
     index = _skip_space(text, 0)
     if text[index : index + 1] != "{":
         raise ValueError("not a JSON object")
-    found: dict[str, Any] = {}
     index = _skip_space(text, index + 1)
     closed = text[index : index + 1] == "}"
     while not closed:
-        key, index = _DECODER.raw_decode(text, index)
+        start = index
+        key, index = _SCANNER.raw_decode(text, index)
         index = _skip_space(text, index)
         if not isinstance(key, str) or text[index : index + 1] != ":":
             raise ValueError("a key is not followed by ':'")
-        index = _skip_space(text, index + 1)
+        value = _skip_space(text, index + 1)
         try:
-            found[key], index = _DECODER.raw_decode(text, index)
+            index = _SCANNER.raw_decode(text, value)[1]
         except RecursionError:
-            found[key], index = TOO_DEEP, _past_nested(text, index)
+            index = _past_nested(text, value)
+        yield key, start, value, index
         index = _skip_space(text, index)
         separator, index = text[index : index + 1], _skip_space(text, index + 1)
         if separator not in (",", "}"):
@@ -48,7 +68,20 @@ def top_level(text: str) -> dict[str, Any]:
         closed = separator == "}"
     if index != len(text):
         raise ValueError("extra data after the object")
-    return found
+
+
+def _value(text: str) -> Any:
+    """One member's value, or the stand-in for one nested too deep or holding a number too long to parse."""
+    try:
+        return json.loads(text, parse_int=_integer)
+    except RecursionError:
+        return TOO_DEEP
+
+
+def _integer(digits: str) -> Any:
+    """An integer, or the stand-in past Python's limit on digits (parsing more costs quadratic time)."""
+    limit = sys.get_int_max_str_digits()
+    return TOO_LONG if limit and len(digits.lstrip("-")) > limit else int(digits)
 
 
 def _skip_space(text: str, index: int) -> int:
@@ -75,5 +108,5 @@ def _past_nested(text: str, index: int) -> int:
 
 
 def unread(attributes: Mapping[str, Any]) -> bool:
-    """True when some value could not be parsed: such attributes cannot be sent back or kept as their text."""
-    return any(value is TOO_DEEP for value in attributes.values())
+    """True when some value could not be parsed: such attributes are kept as their flat rendering, not their text."""
+    return any(isinstance(value, _Unread) for value in attributes.values())

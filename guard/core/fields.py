@@ -40,8 +40,8 @@ def parse_attributes(raw: Any, field_name: str, optional: bool = False) -> dict[
     try:
         try:
             attributes = json.loads(raw)
-        except RecursionError:  # a value nested past the parser's depth: the top level is still judged
-            attributes = top_level(raw)
+        except (RecursionError, ValueError):  # nested past the parser's depth, or a number past its digits (or bad)
+            attributes = top_level(raw)  # the top level is still judged; ValueError when it is not JSON at all
     except (ValueError, RecursionError):
         raise InvalidSnapshot(f"{field_name} is not valid JSON") from None
     if not isinstance(attributes, dict):

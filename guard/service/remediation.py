@@ -13,7 +13,7 @@ from twilio.base.exceptions import TwilioException
 
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
-from guard.core.deep_json import unread
+from guard.core.deep_json import without
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import CAME_BACK, Known, came_back
 from guard.core.rules import Rules
@@ -27,7 +27,7 @@ log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
-UNREAD_DETAIL = "an attribute nests too deep to send back unchanged: remove contact_uri by hand in the Flex console"
+NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
 
@@ -61,14 +61,15 @@ def remove_contact_uri(
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
                 return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name)
-            if unread(attributes):  # sent back, the stand-in would replace the worker's own value
-                return Removal(RemediationStatus.FAILED, verdict.actual, UNREAD_DETAIL, record.name)
+            if not record.etag:  # an unconditional update could overwrite a change made since the fetch
+                return Removal(RemediationStatus.FAILED, verdict.actual, NO_ETAG_DETAIL, record.name)
             if not apply:
                 detail = "dry run: would remove contact_uri"
                 return Removal(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)
-            remaining = {name: value for name, value in attributes.items() if name != "contact_uri"}
+            # Cut from the text as TaskRouter sent it: every other attribute goes back exactly as it was written.
+            remaining = without(record.attributes_json or "", "contact_uri")
             try:
-                sent = (verdict.actual, remaining)
+                sent = (verdict.actual, parse_attributes(remaining, "attributes"))
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between (or our retried update did): look again

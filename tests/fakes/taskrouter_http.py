@@ -89,7 +89,8 @@ class WorkerApiHandler(BaseHTTPRequestHandler):
         if method == "POST":
             return self._update(workspace_sid, worker_sid, {k: v[0] for k, v in parse_qs(body.decode()).items()})
         worker = workers[worker_sid]
-        return self._send(200, api.worker_json(workspace_sid, worker, False), {"ETag": f'"{worker["version"]}"'})
+        etag = {"ETag": f'"{worker["version"]}"'} if api.send_etags else {}
+        return self._send(200, api.worker_json(workspace_sid, worker, False), etag)
 
     def _lookup(
         self, path: str, workspace_sid: str, collection: str, event_sid: str | None, query: dict[str, list[str]]

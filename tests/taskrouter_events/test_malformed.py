@@ -61,6 +61,16 @@ def test_a_wrong_value_beside_attributes_nested_past_the_parser_is_still_judged(
     assert stored_state(services, KEY)["verdict"] == "mismatch"
 
 
+@pytest.mark.parametrize("value", ["1" + "0" * 4400, '{"badge": [' + "9" * 5000 + "]}"], ids=["top", "nested"])
+def test_a_wrong_value_beside_a_number_too_long_for_python_is_still_judged(taskrouter, services, value):
+    fields = worker_event(contact_uri="sip:x")
+    fields["WorkerAttributes"] = fields["WorkerAttributes"][:-1] + f', "employee_no": {value}}}'
+    assert taskrouter.post(fields).status_code == 204  # a 400 before ("not valid JSON"): unjudged
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+    assert taskrouter.post(worker_event(contact_uri="sip:y", version=2)).status_code == 204  # the copy read back
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
 def test_the_update_after_deeply_nested_attributes_is_judged_and_alerted_too(taskrouter, services, client):
     assert taskrouter.post(deeply_nested(version=1)).status_code == 204  # ok, and its attributes kept
     assert taskrouter.post(worker_event(contact_uri="sip:y", version=2)).status_code == 204  # the copy read back
