@@ -21,7 +21,7 @@ from guard.service.clicks import ClickJobs
 from guard.service.delivery import Delivery
 from guard.service.jobs import Job, JobRunner, Wakeup
 from guard.service.pipeline import Pipeline
-from guard.service.remediation import RemediationJobs
+from guard.service.remediation import RemediationJobs, removal_lease
 from guard.service.writer import EventWriter
 
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
@@ -58,10 +58,11 @@ def build_services(settings: Settings, default_database: str) -> Services:
     pipeline = Pipeline(settings, store, accounts, wakeup.set)
     lease = timedelta(seconds=2 * settings.slack_timeout_seconds + 2)
     delivery = Delivery(store.alerts, accounts.notifier_for, settings.retry_max_seconds, lease, stopping)
-    remediation = RemediationJobs(pipeline, store.records, accounts.api_for)
+    work_lease = removal_lease(settings.api_retries)  # a slow TaskRouter must not let a second process begin it
+    remediation = RemediationJobs(pipeline, store.records, accounts.api_for, work_lease)
     answers = SlackAnswers(settings.slack_timeout_seconds)
     activities = ActivityRefresh(pipeline, accounts)
-    clicks = ClickJobs(pipeline, accounts.api_for, answers, lease=timedelta(minutes=2))
+    clicks = ClickJobs(pipeline, accounts.api_for, answers, lease=work_lease)
     jobs = [  # in this order, each round; one line per job
         Job("remind", pipeline.send_reminders, every=60),
         Job("prune", lambda: store.workers.prune_events(pipeline.clock() - DEDUP_WINDOW), every=3600),

@@ -52,12 +52,16 @@ class SlackClicks:
         """Lease the oldest click not yet answered, or return None."""
         return lease_oldest(self.bind, slack_click, _unanswered, now, lease, attempts=slack_click.c.attempts + 1)
 
-    def finish_click(self, click_id: int, status: ClickStatus, outcome: str, now: datetime) -> None:
+    def finish_click(
+        self, click_id: int, status: ClickStatus, outcome: str, now: datetime, hold: timedelta | None = None
+    ) -> None:
         """Record that a click was applied (its outcome kept for the answer), or answered, or given up on."""
         values: dict[str, Any] = {"status": status, "outcome": outcome}
         if status is not ClickStatus.APPLIED:
             values.update(finished_at=now, lease_until=None)
-        # An applied click keeps its lease: this process answers it next, and nobody else until the lease runs
+        elif hold is not None:  # the removal's long lease is over: answering again waits only this long
+            values.update(lease_until=now + hold)
+        # An applied click keeps a lease: this process answers it next, and nobody else until the lease runs
         # out (a crash, or an answer that failed for now), so one click is never answered twice at once.
         with connected(self.bind) as connection:
             connection.execute(update(slack_click).where(slack_click.c.id == click_id).values(**values))

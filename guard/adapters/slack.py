@@ -64,7 +64,7 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _code(value: Any, limit: int = 900) -> str:
+def inline_code(value: Any, limit: int = 900) -> str:
     """Show a value as inline code, or an em dash when absent."""
     if value in (None, ""):
         return "—"
@@ -104,12 +104,12 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         MarkdownTextObject(text=truncate(f"*{label}*\n{value}", FIELD_MAX))
         for label, value in (
             ("Worker", escape(truncate(name, 500))),
-            ("Worker SID", _code(alert.key.worker_sid)),
-            ("Email", _code(verdict.email)),
+            ("Worker SID", inline_code(alert.key.worker_sid)),
+            ("Email", inline_code(verdict.email)),
             ("Account", escape(truncate(alert.account_label, 500))),
             ("Workspace", escape(truncate(alert.workspace_label, 500))),
-            ("Expected contact_uri", _code(verdict.expected)),
-            ("Actual contact_uri", _code(verdict.actual)),
+            ("Expected contact_uri", inline_code(verdict.expected)),
+            ("Actual contact_uri", inline_code(verdict.actual)),
             ("Judged against", basis_text(verdict.basis)),
             ("Activity", escape(_activity_text(alert.activity_name, alert.available))),
         )

@@ -39,7 +39,15 @@ class PreconditionFailed(Exception):
     """The worker changed since it was fetched (HTTP 412 on If-Match)."""
 
 
-def _retrying_adapter(pool_size: int, retries: int, retry_after_max: int = 30) -> HTTPAdapter:
+TIMEOUT_SECONDS, RETRY_AFTER_MAX = 15.0, 30  # per try; the longest Retry-After honoured
+
+
+def longest_call_seconds(retries: int) -> float:
+    """The longest one REST call can take here: every try timing out, and every wait the longest honoured."""
+    return (retries + 1) * TIMEOUT_SECONDS + retries * RETRY_AFTER_MAX
+
+
+def _retrying_adapter(pool_size: int, retries: int, retry_after_max: int = RETRY_AFTER_MAX) -> HTTPAdapter:
     """An HTTP adapter that retries 429 (honouring Retry-After), 5xx and connection errors."""
     retry = Retry(
         total=retries,
@@ -65,8 +73,8 @@ class TaskRouterApi:
         base_url: str | None = None,
         pool_size: int = 8,
         retries: int = 5,
-        timeout: float = 15.0,
-        retry_after_max: int = 30,
+        timeout: float = TIMEOUT_SECONDS,
+        retry_after_max: int = RETRY_AFTER_MAX,
     ) -> None:
         """Build a twilio Client; `base_url` replaces https://taskrouter.twilio.com (tests, proxies)."""
         self.client = Client(credentials.username, credentials.password, credentials.account_sid)

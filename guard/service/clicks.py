@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from guard.adapters.slack import escape
+from guard.adapters.slack import escape, inline_code
 from guard.adapters.slack_answers import SlackAnswers, mention
 from guard.config import ConfigError
 from guard.core.click import Action, Click, refusal, worker_reference
@@ -20,6 +20,7 @@ from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 from guard.service.remediation import REGISTERS, ApiFor, record_removal, remove_contact_uri
 
+ANSWER_LEASE = timedelta(minutes=2)  # an answer that failed for now is posted again after this
 log = logging.getLogger("guard.slack")
 ANSWER_ATTEMPTS = 5  # then the answer is given up on; the change itself was made and announced already
 FOOTNOTE = "Done from Slack by an approver; the guard fetched the worker and re-checked it first."
@@ -66,7 +67,7 @@ class ClickJobs:
                     log.exception("slack_click_failed", extra={"fields": {"click_id": row["id"]}})
                     text = f"The guard could not do this ({type(err).__name__}). Nothing may have changed; try again."
                     outcome = json.dumps({"title": TITLES[RemediationStatus.FAILED], "text": text})
-                clicks.finish_click(row["id"], ClickStatus.APPLIED, outcome, self.pipeline.clock())
+                clicks.finish_click(row["id"], ClickStatus.APPLIED, outcome, self.pipeline.clock(), ANSWER_LEASE)
             self._answer(row, json.loads(outcome))
             handled += 1
         return handled
@@ -79,7 +80,7 @@ class ClickJobs:
         actor, who = f"slack:{row['user_id']}", mention(row["user_id"])
         if row["action"] == Action.IGNORE:
             value, marked = self.pipeline.mark_intended(key, actor, row["value_digest"])
-            shown_now = f"`{escape(value)}`" if value else ""
+            shown_now = inline_code(value) if value else ""  # a worker's value: no backtick may end the code
             if marked:
                 text = f"{who} marked {shown_now} on {key.worker_sid} as intended: the guard ignores it from now on."
                 return {"title": ":white_check_mark: Marked intended", "text": text}
@@ -100,7 +101,7 @@ class ClickJobs:
         known = self.pipeline.known(key)
         outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True, known=known)
         record_removal(self.pipeline, key, outcome, actor)
-        before = f"`{escape(outcome.before)}`" if outcome.before else "the value"
+        before = inline_code(outcome.before) if outcome.before else "the value"
         said = {
             RemediationStatus.REMOVED: f"{who} removed {before} from {key.worker_sid}",
             RemediationStatus.SKIPPED: f"{who} asked to remove it, but nothing was removed from {key.worker_sid}",

@@ -12,7 +12,7 @@ from requests import RequestException
 from twilio.base.exceptions import TwilioException
 
 from guard.adapters.records import Records
-from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe
+from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
 from guard.core.deep_json import without
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import CAME_BACK, Known, came_back
@@ -25,6 +25,7 @@ from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
+CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most one removal makes
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
@@ -84,6 +85,11 @@ def remove_contact_uri(
         return Removal(RemediationStatus.FAILED, None, f"unexpected error: {type(err).__name__}")
 
 
+def removal_lease(retries: int) -> timedelta:
+    """How long a removal (a click's, or REMEDIATE's) is held: past the longest it can take, so never run twice."""
+    return timedelta(seconds=CALLS * longest_call_seconds(retries) + 60)
+
+
 def _why_kept(verdict: Verdict, known: Known | None) -> str:
     """Why a re-checked worker keeps its contact_uri."""
     if not verdict.drifting:
@@ -111,7 +117,7 @@ class RemediationJobs:
         pipeline: Pipeline,
         records: Records,
         api_for: ApiFor,
-        lease: timedelta = timedelta(minutes=2),
+        lease: timedelta,
     ) -> None:
         """Claim jobs from `records`, reach each workspace through `api_for(account_sid, workspace_sid)`."""
         self.pipeline, self.records, self.api_for = pipeline, records, api_for

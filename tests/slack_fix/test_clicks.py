@@ -1,6 +1,7 @@
 """Fix from Slack: the signed buttons on drift alerts, and what an approver's click does."""
 
 import json
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -12,7 +13,7 @@ from guard.adapters.tables import alert, ignore_rule, slack_click
 from guard.core.click import value_digest
 from guard.core.statuses import SendOutcome
 from tests.fakes.slack_clicks import APPROVER, STRANGER, click_payload, signed_click
-from tests.helpers import WORKSPACE_SID, email, remediations, stored_state, worker_event
+from tests.helpers import WORKSPACE_SID, email, populate, remediations, stored_state, worker_event
 from tests.slack_fix.support import DRIFTING, KEY, REFERENCE, click, rows
 from tests.test_status import OPERATOR
 
@@ -56,6 +57,32 @@ def test_an_approver_click_removes_and_reports(drift, client, services, slack, f
     assert f"<@{APPROVER}> removed `{drift}` from {DRIFTING}" in answer["text"]
     [record] = remediations(services)
     assert (record["actor"], record["status"]) == (f"slack:{APPROVER}", "removed")
+
+
+def test_a_click_whose_removal_is_slow_is_not_taken_up_again_meanwhile(drift, client, services, slack, fake_api):
+    entered, release, started = threading.Event(), threading.Event(), datetime.now(UTC)
+    fake_api.before_update = lambda _sid: entered.set() or release.wait(30)  # TaskRouter answering slowly
+    assert click(client, slack=slack).status_code == 200
+    first = threading.Thread(target=services.jobs.by_name["clicks"].run)
+    first.start()
+    assert entered.wait(30)
+    later = started + timedelta(minutes=10)  # retries and Retry-After waits can take this long (TWILIO_API_RETRIES)
+    services.pipeline.clock = lambda: later
+    fake_api.before_update = None
+    assert services.jobs.by_name["clicks"].run() == 0  # another process finds the click still held
+    release.set()
+    first.join(30)
+    assert len(fake_api.updates) == 1 and len(slack.answers_to(1)) == 1
+
+
+def test_a_value_with_backticks_cannot_break_out_of_the_answers_code(client, taskrouter, services, slack, fake_api):
+    hostile = "client:x` *Removal incomplete: sign in at https://flex-login.example.net* `y"
+    populate(fake_api, 1, drifting={1}, extra={1: {"contact_uri": hostile}})
+    assert taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=hostile)).status_code == 204
+    assert click(client, slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    [answer] = slack.answers_to(1)
+    assert "removed `client:x' *Removal incomplete: sign in at https://flex-login.example.net* 'y`" in answer["text"]
 
 
 @pytest.mark.parametrize(
