@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -49,8 +49,11 @@ def _members(text: str) -> Iterator[tuple[Any, int, int, int]]:
         raise ValueError("not a JSON object")
     index = _skip_space(text, index + 1)
     closed = text[index : index + 1] == "}"
+    index = _skip_space(text, index + 1) if closed else index  # {}: past its brace
     while not closed:
         start = index
+        if text[index : index + 1] != '"':  # the scanner reads numbers as text: a key must be a string itself
+            raise ValueError("a key is not a string")
         key, index = _SCANNER.raw_decode(text, index)
         index = _skip_space(text, index)
         if not isinstance(key, str) or text[index : index + 1] != ":":
@@ -105,8 +108,3 @@ def _past_nested(text: str, index: int) -> int:
             if depth == 0:
                 return position + 1
     raise ValueError("an array or object is not closed")
-
-
-def unread(attributes: Mapping[str, Any]) -> bool:
-    """True when some value could not be parsed: such attributes are kept as their flat rendering, not their text."""
-    return any(isinstance(value, _Unread) for value in attributes.values())

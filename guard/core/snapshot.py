@@ -10,7 +10,7 @@ from typing import Any
 
 from guard.core.activity import Activity
 from guard.core.changes import Changes, diff
-from guard.core.deep_json import TOO_DEEP, unread
+from guard.core.deep_json import TOO_DEEP, TOO_LONG
 from guard.core.text import shown, storable_problem
 
 VALUE_MAX, KEYS_MAX, DEPTH_MAX = 120, 200, 8  # the flat rendering of attributes: characters per value, keys, depth
@@ -55,7 +55,7 @@ class WorkerSnapshot:
             text is not None
             and len(text) <= COPY_MAX
             and not storable_problem(text, COPY_MAX)
-            and not unread(self.attributes)  # a stand-in: its text would not parse back
+            and all(value is not TOO_DEEP and value is not TOO_LONG for value in self.attributes.values())  # stand-ins
         ):
             return text
         return json.dumps(self.changes_since(None).after)  # the flat rendering, bounded

@@ -124,3 +124,5 @@ class ClickJobs:
         elif result.outcome is SendOutcome.FAILED or row["attempts"] >= ANSWER_ATTEMPTS:
             clicks.finish_click(row["id"], ClickStatus.ABANDONED, json.dumps(answer), now)
             log_event(log, logging.ERROR, "slack_answer_failed", click_id=row["id"], error=result.error)
+        else:  # failed for now: tried again in ANSWER_LEASE, not the removal's long lease this claim took
+            clicks.finish_click(row["id"], ClickStatus.APPLIED, json.dumps(answer), now, ANSWER_LEASE)

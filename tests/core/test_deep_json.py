@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from guard.core.deep_json import TOO_DEEP, top_level
+from guard.core.deep_json import TOO_DEEP, top_level, without
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.text import shown
@@ -50,3 +50,14 @@ def test_a_value_parsed_but_too_deep_to_render_again_is_kept_and_shown_as_the_st
     snapshot = WorkerSnapshot(WorkerKey("AC" + "a" * 32, "WS" + "b" * 32, "WK" + "c" * 32), "", {"deep": deep})
     assert json.loads(snapshot.stored_copy()) == {"deep": TOO_DEEP}  # an audit's snapshot: the flat copy
     assert shown(deep) == TOO_DEEP
+
+
+@pytest.mark.parametrize("text", ['{1: "x", "email": "a@b.c"}', "{NaN: 1}", '{-Infinity: 2, "n": ' + "1" * 5000 + "}"])
+def test_keys_that_are_not_strings_are_refused_on_every_path(text):
+    with pytest.raises(InvalidSnapshot):
+        parse_attributes(text, "attributes")
+
+
+def test_contact_uri_is_cut_however_it_is_written_and_nothing_else_changes():
+    assert without('{"contact\\u005furi": "x", "n": 1E2, "contact_uri": "y"}', "contact_uri") == '{"n": 1E2}'
+    assert (without("{}", "contact_uri"), without('{"contact_uri": 1}', "contact_uri")) == ("{}", "{}")

@@ -259,3 +259,14 @@ def test_an_answer_that_fails_for_now_waits_for_its_lease_not_a_tight_loop(drift
     assert jobs.run_pending() == 0
     clock.advance(61)  # the lease (2 minutes) ran out: answered now, once
     assert (jobs.run_pending(), jobs.answers.posts, len(slack.answers_to(1))) == (1, 2, 1)
+
+
+def test_every_answer_that_fails_for_now_is_tried_again_within_minutes(drift, client, services, slack, clock):
+    jobs = services.jobs.by_name["clicks"].run.__self__
+    failures = [SendResult(SendOutcome.RETRY, "ReadTimeout")] * 2
+    jobs.answers = Answers(jobs.answers, lambda: failures.pop() if failures else None)
+    assert click(client, slack=slack).status_code == 200
+    for posts in (1, 2, 3):  # not the removal's long lease: Slack's response_url lasts 30 minutes
+        assert (jobs.run_pending(), jobs.answers.posts) == (1, posts)
+        clock.advance(121)
+    assert len(slack.answers_to(1)) == 1
