@@ -10,7 +10,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt requirements-bench.txt
 	touch $@
 
 run: $(BIN)/.installed
-	$(BIN)/gunicorn wsgi:app
+	$(BIN)/python -m guard.web
 
 test: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -1,6 +1,6 @@
 """gunicorn settings (read automatically from the working directory).
 
-Heroku sets PORT, DYNO and WEB_CONCURRENCY; gunicorn reads WEB_CONCURRENCY itself.
+Heroku sets PORT, DYNO and WEB_CONCURRENCY; the Procfile starts gunicorn through guard/web.py, which checks it.
 """
 
 import os
@@ -11,12 +11,14 @@ from pathlib import Path
 
 from guard.config import ConfigError, Settings
 from guard.config.env import EnvReader
+from guard.web import web_concurrency
 
 # Refuse to start, with one line naming the variable, before binding a port or forking workers.
 try:
     settings = Settings.from_env()
     # prometheus_client's own: a missing directory failed every worker with a traceback
     EnvReader(os.environ).directory("PROMETHEUS_MULTIPROC_DIR")
+    workers = web_concurrency(os.environ)  # gunicorn's own reading took 0 (no worker at all)
 except ConfigError as err:
     print(f"guard: configuration error: {err}", file=sys.stderr)
     sys.exit(3)

@@ -6,15 +6,17 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 from tests.fakes.slack import HOOK_PATH as HOOK
 from tests.helpers import worker_event
-from tests.processes import GUNICORN, ROOT, Gunicorn, request_taken_by_a_worker, wait_for
+from tests.processes import GUNICORN, ROOT, Gunicorn, child_pids, free_port, request_taken_by_a_worker, wait_for
 
 
 def test_gunicorn_serves_events_and_delivers_alerts_in_the_background(tmp_path, httpserver):
@@ -63,6 +65,47 @@ def test_bad_configuration_stops_the_start_with_one_line_naming_it(tmp_path, nam
     result = subprocess.run([GUNICORN, "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 3
     assert result.stderr.strip().splitlines() == [f"guard: configuration error: {line}"]
+
+
+WEB = [sys.executable, "-m", "guard.web"]  # the Procfile's web command
+
+
+@pytest.mark.parametrize("value", ["abc", "2.5", "0", "-1"])
+def test_a_bad_web_concurrency_stops_the_procfile_start_with_one_line_naming_it(value):
+    env = {"PATH": "/usr/bin:/bin", "PORT": "0", "TWILIO_AUTH_TOKEN": "t", "WEB_CONCURRENCY": value}
+    result = subprocess.run(WEB, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    line = "guard: configuration error: WEB_CONCURRENCY must be a whole number from 1 to 1000000000"
+    assert result.stderr.strip().splitlines() == [line]
+
+
+def test_web_concurrency_0_stops_a_gunicorn_started_by_hand_with_one_line():
+    env = {"PATH": "/usr/bin:/bin", "PORT": "0", "TWILIO_AUTH_TOKEN": "t", "WEB_CONCURRENCY": "0"}
+    result = subprocess.run([GUNICORN, "wsgi:app"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines()[-1].startswith("guard: configuration error: WEB_CONCURRENCY must be")
+
+
+def test_the_procfile_web_command_becomes_gunicorn_and_a_blank_web_concurrency_is_the_default_1(tmp_path):
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "PORT": str(port), "TWILIO_AUTH_TOKEN": "t", "WEB_CONCURRENCY": " ",
+           "DATABASE_URL": f"sqlite:///{tmp_path}/guard.db"}  # fmt: skip
+    assert (ROOT / "Procfile").read_text().splitlines()[0] == "web: python -m guard.web"
+    process = subprocess.Popen(WEB, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: _healthy(port), timeout=30)
+        assert len(child_pids(process.pid)) == 1  # the launcher's own pid is now gunicorn's master
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+
+
+def _healthy(port: int) -> bool:
+    """True once /healthz answers 200 on `port`."""
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
 
 
 def test_missing_auth_token_refuses_to_start(tmp_path):
