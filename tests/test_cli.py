@@ -117,6 +117,14 @@ def test_check_follows_the_identity_policy_and_ignore_rules_of_the_environment()
     assert (intended.returncode, intended.stdout.splitlines()[0]) == (0, "verdict:  ignored")
 
 
+@pytest.mark.parametrize(("env", "option", "named"), [({"IDENTITY_POLICY": "bogus"}, [], "IDENTITY_POLICY"),
+                                                     ({}, ["--policy", "bogus"], "--policy")])  # fmt: skip
+def test_check_names_where_a_bad_policy_came_from(env, option, named):
+    result = flask_cli("check", "--email", "a@b.example", *option, **env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {named}: must be flex or email"
+
+
 @pytest.mark.parametrize("command", ["migrate", "deliver"])
 def test_commands_that_need_the_service_still_refuse_to_start_without_it(command):
     result = flask_cli(command, **NO_DATABASE)

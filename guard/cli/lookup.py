@@ -37,6 +37,16 @@ def decode_command(uri: str) -> None:
         raise SystemExit(EXIT_ERROR) from None
 
 
+def _policy(ctx: click.Context, param: click.Parameter, value: str) -> Policy:
+    """The policy asked for; a bad one named where it came from (IDENTITY_POLICY or --policy)."""
+    try:
+        return Policy(value.strip().lower())
+    except ValueError:
+        from_env = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT
+        hint = "IDENTITY_POLICY" if from_env else "--policy"
+        raise click.BadParameter("must be flex or email", ctx, param, hint) from None
+
+
 @click.command("check")
 @click.option("--email", default=None, help="The worker's email attribute.")
 @click.option("--contact-uri", "contact_uri", default=None, help="The worker's contact_uri attribute.")
@@ -45,9 +55,9 @@ def decode_command(uri: str) -> None:
 @click.option("--attributes", "attributes_json", default=None, help="The worker's whole attributes (JSON object).")
 @click.option(
     "--policy",
-    type=click.Choice([p.value for p in Policy], case_sensitive=False),
     default="flex",
     envvar="IDENTITY_POLICY",
+    callback=_policy,
     help="flex: the Flex identity rules; email: the email alone (default: IDENTITY_POLICY).",
 )
 @click.option("--ignore", "ignore_rules", default="", envvar="IGNORE_WORKERS", help="IGNORE_WORKERS rules.")
@@ -60,7 +70,7 @@ def check_command(
     worker_name: str,
     identity: str | None,
     attributes_json: str | None,
-    policy: str,
+    policy: Policy,
     ignore_rules: str,
     intended_values: str,
 ) -> None:
@@ -68,7 +78,7 @@ def check_command(
     attributes = _pasted_attributes(attributes_json)
     given = {"email": email, "contact_uri": contact_uri, IDENTITY_ATTRIBUTE: identity}
     attributes.update({name: value for name, value in given.items() if value is not None})
-    rules = Rules(IgnoreRules.parse(ignore_rules).with_values(intended_values), Policy(policy.lower()))
+    rules = Rules(IgnoreRules.parse(ignore_rules).with_values(intended_values), policy)
     verdict = rules.judge(attributes, worker_name=worker_name)
     click.echo(f"verdict:  {verdict.kind}")
     if verdict.basis:
