@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, update
+from sqlalchemy import Connection, Engine, exists, or_, update
 from sqlalchemy.exc import IntegrityError
 
 from guard.adapters.db import connected, lease_oldest
@@ -14,6 +14,8 @@ from guard.adapters.tables import slack_click
 from guard.adapters.workers import key_params
 from guard.core.click import Action, Click
 from guard.core.statuses import ClickStatus
+
+WORKER_KEY = ("account_sid", "workspace_sid", "worker_sid")
 
 
 class SlackClicks:
@@ -68,5 +70,15 @@ class SlackClicks:
 
 
 def _unanswered(clicks: Any) -> tuple[Any, ...]:
-    """Clicks still to apply or to answer."""
-    return (clicks.c.status.in_((ClickStatus.PENDING, ClickStatus.APPLIED)),)
+    """Clicks still to apply or to answer; of one worker's, only the oldest is applied at a time.
+
+    A Remove and an Intended clicked at once, taken by two processes, could otherwise interleave: the value
+    marked intended between the removal's re-check and its update, then removed all the same.
+    """
+    older = slack_click.alias("older")
+    same_worker = [getattr(older.c, name) == getattr(clicks.c, name) for name in WORKER_KEY]
+    waits = exists().where(*same_worker, older.c.status == ClickStatus.PENDING, older.c.id < clicks.c.id)
+    return (
+        clicks.c.status.in_((ClickStatus.PENDING, ClickStatus.APPLIED)),
+        or_(clicks.c.status != ClickStatus.PENDING, ~waits),
+    )

@@ -270,3 +270,24 @@ def test_every_answer_that_fails_for_now_is_tried_again_within_minutes(drift, cl
         assert (jobs.run_pending(), jobs.answers.posts) == (1, posts)
         clock.advance(121)
     assert len(slack.answers_to(1)) == 1
+
+
+def test_an_intended_clicked_while_a_removal_is_applied_waits_for_it(drift, client, services, slack, fake_api):
+    entered, release = threading.Event(), threading.Event()
+    fake_api.before_update = lambda _sid: entered.set() or release.wait(30)  # the removal is on its way
+    assert click(client, slack=slack).status_code == 200
+    assert click(client, "ignore_worker", f"{REFERENCE}/{value_digest(drift)}", 2, slack).status_code == 200
+    first = threading.Thread(target=services.jobs.by_name["clicks"].run)
+    first.start()
+    try:
+        assert entered.wait(30)
+        fake_api.before_update = None
+        assert services.jobs.by_name["clicks"].run() == 0  # another process: the Intended waits for the removal
+    finally:
+        release.set()
+        first.join(30)  # its round goes on to the Intended, once the removal is recorded
+    assert services.jobs.by_name["clicks"].run() == 0
+    assert "contact_uri" not in fake_api.attributes(WORKSPACE_SID, DRIFTING)
+    [answer] = slack.answers_to(2)
+    assert "Nothing marked" in answer["text"] and "has no contact_uri now" in answer["text"]
+    assert rows(services, ignore_rule) == 0  # no rule for a value that is gone
