@@ -5,6 +5,9 @@ import pytest
 from guard.config import ConfigError, Settings
 
 BASE = {"TWILIO_AUTH_TOKEN": "secret-token"}
+NO_SPACES = "must not contain spaces or control characters"
+BAD_PORT = "has a port that is not a number from 0 to 65535"
+NOT_BASE = "must be a base URL such as https://guard.example.com, with no query or fragment"
 
 
 def test_defaults_are_safe():
@@ -49,6 +52,13 @@ def test_defaults_are_safe():
             "postgres://u:SECRET@db:notaport/guard",
             "DATABASE_URL has a port that is not a number from 0 to 65535",
         ),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/SLACK SECRET", "SLACK_WEBHOOK_URL " + NO_SPACES),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B\tSECRET", "SLACK_WEBHOOK_URL " + NO_SPACES),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com:abc/services/SECRET", "SLACK_WEBHOOK_URL " + BAD_PORT),
+        ("PUBLIC_BASE_URL", "https://guard.example.com:abc", "PUBLIC_BASE_URL " + BAD_PORT),
+        ("PUBLIC_BASE_URL", "https://guard.example.com:99999", "PUBLIC_BASE_URL " + BAD_PORT),
+        ("PUBLIC_BASE_URL", "https://guard.example.com/?SECRET=1", "PUBLIC_BASE_URL " + NOT_BASE),
+        ("TWILIO_TASKROUTER_BASE_URL", "https://taskrouter.twilio.com:abc", "TWILIO_TASKROUTER_BASE_URL " + BAD_PORT),
         (
             "DATABASE_URL",
             "postgres://u:SECRET@db:99999/guard",

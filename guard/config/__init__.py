@@ -73,7 +73,7 @@ class Settings:
             auth_token=reader.text("TWILIO_AUTH_TOKEN"),
             validate_signature=reader.flag("TWILIO_VALIDATE_SIGNATURE", True),
             trust_proxy=reader.flag("TRUST_PROXY", False),
-            public_base_url=reader.url("PUBLIC_BASE_URL"),
+            public_base_url=reader.url("PUBLIC_BASE_URL", base=True),
             slack_webhook_url=reader.url("SLACK_WEBHOOK_URL"),
             slack_notify_no_email=reader.flag("SLACK_NOTIFY_NO_EMAIL", False),
             ignore=IgnoreRules.parse(reader.text("IGNORE_WORKERS") or "").with_values(
@@ -91,7 +91,7 @@ class Settings:
             api_key=reader.text("TWILIO_API_KEY"),
             api_secret=reader.text("TWILIO_API_SECRET"),
             workspace_sid=reader.sid("TWILIO_WORKSPACE_SID", "WS"),
-            taskrouter_base_url=reader.url("TWILIO_TASKROUTER_BASE_URL"),
+            taskrouter_base_url=reader.url("TWILIO_TASKROUTER_BASE_URL", base=True),
             api_retries=reader.integer("TWILIO_API_RETRIES", 5),
             listed_accounts=parse_accounts(reader.text("TWILIO_ACCOUNTS")),
             metrics_token=reader.text("METRICS_TOKEN"),

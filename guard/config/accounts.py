@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from guard.config.env import ConfigError, is_http_url
+from guard.config.env import ConfigError, url_problem
 from guard.core.sid import is_sid
 
 _KEYS = {"name", "auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
@@ -122,8 +122,8 @@ def _account(number: int, sid: str, entry: Any) -> Account:
     if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
         raise ConfigError(f"{where} needs both api_key and api_secret, or neither")
     url = entry.get("slack_webhook_url")
-    if url and not is_http_url(url):
-        raise ConfigError(f"{where}: slack_webhook_url must be an http:// or https:// URL")
+    if url and (problem := url_problem(url)):
+        raise ConfigError(f"{where}: slack_webhook_url {problem}")
     return Account(
         sid=sid,
         name=entry.get("name", ""),

@@ -27,6 +27,8 @@ _MENTION = re.compile(
 )
 _DATABASES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")  # as make_engine takes them
 _WHOLE = re.compile(r"[+-]?[0-9]+(?:\.0*)?")  # digits, as a person writes a count: not 1e3, 8_000 or 0x10
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
+_NOT_BASE = "must be a base URL such as https://guard.example.com, with no query or fragment"
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -126,17 +128,32 @@ class EnvReader:
             raise ConfigError(f"{name} must be Slack mentions such as <!here> or <!subteam^S…>, or none")
         return " ".join(value.split())
 
-    def url(self, name: str) -> str | None:
-        """Parse an http(s) URL; the value is not echoed because it may be a secret."""
+    def url(self, name: str, base: bool = False) -> str | None:
+        """Parse an http(s) URL (`base`: one that paths are added to); the value is not echoed: it may be a secret."""
         value = self.text(name)
         if value is None:
             return None
-        if not is_http_url(value):
-            raise ConfigError(f"{name} must be an http:// or https:// URL")
+        problem = url_problem(value)
+        if problem is None and base and ("?" in value or "#" in value):
+            problem = _NOT_BASE  # a path is a proxy's prefix; a query would end up before the request's path
+        if problem:
+            raise ConfigError(f"{name} {problem}")
         return value.rstrip("/")
 
 
-def is_http_url(value: str) -> bool:
-    """True for an absolute http:// or https:// URL (webhook URLs, base URLs)."""
+def url_problem(value: str) -> str | None:
+    """What keeps `value` from being an absolute http:// or https:// URL (webhook, base URL), or None.
+
+    A space or control character would reach the HTTP client at every delivery, whose error quotes the
+    path: the secret part of a Slack webhook URL, in the log and on the status page.
+    """
     parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "must be an http:// or https:// URL"
+    if _UNSENDABLE.search(value):
+        return "must not contain spaces or control characters"
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
+    return None
