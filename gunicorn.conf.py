@@ -7,18 +7,16 @@ import os
 import shutil
 import sys
 import tempfile
-from pathlib import Path
 
-from guard.config import ConfigError, Settings
-from guard.config.env import EnvReader
-from guard.web import web_concurrency
+from guard.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+from guard.web import check_metrics_directory, metric_files, web_concurrency
 
 # Refuse to start, with one line naming the variable, before binding a port or forking workers.
 try:
     settings = Settings.from_env()
-    # prometheus_client's own: a missing directory failed every worker with a traceback
-    EnvReader(os.environ).directory("PROMETHEUS_MULTIPROC_DIR")
     workers = web_concurrency(os.environ)  # gunicorn's own reading took 0 (no worker at all)
+    if settings.metrics_directory:
+        check_metrics_directory(settings.metrics_directory, settings.database_url or DEFAULT_DATABASE_URL)
 except ConfigError as err:
     print(f"guard: configuration error: {err}", file=sys.stderr)
     sys.exit(3)
@@ -48,7 +46,7 @@ control_socket_disable = True
 
 def on_starting(server):
     """Start the metrics from zero: files left by a previous run would be added in."""
-    for stale in Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob("*.db"):
+    for stale in metric_files(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
         stale.unlink()
 
 

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
+
+from guard.config.env import ConfigError, EnvReader
+
+try:  # before prometheus_client opens its files there: a missing directory was a traceback at import (`migrate`)
+    EnvReader(os.environ).directory("PROMETHEUS_MULTIPROC_DIR")
+except ConfigError as err:
+    print(f"guard: configuration error: {err}", file=sys.stderr)
+    sys.exit(3)
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily

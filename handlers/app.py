@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import click
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from guard import cli
-from guard.config import Settings
+from guard.config import DEFAULT_DATABASE_URL, INSTANCE, Settings
 from guard.container import BUILD_SERVICES, build_services, settings_from_env
 from guard.logs import configure_logging, log_event
 from handlers import event_streams, health, metrics, slack_interactions, status, taskrouter_events
@@ -21,7 +20,6 @@ from handlers.fast_path import TaskRouterFastPath
 from handlers.security import add_security_headers
 
 log = logging.getLogger("guard")
-INSTANCE = Path(__file__).resolve().parent.parent / "instance"
 PUBLIC_BASE_URL_WARNING = (
     "PUBLIC_BASE_URL IS NOT SET: signatures are checked against the Host header each request names, so a "
     "deployment on the same Twilio account can replay its callbacks here; set PUBLIC_BASE_URL=https://<your host>"
@@ -59,7 +57,7 @@ def _build(app: Flask, settings: Settings) -> None:
     configure_logging(settings.log_level, cli=click.get_current_context(silent=True) is not None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.config["MAX_FORM_PARTS"] = MAX_FORM_FIELDS  # multipart; BoundedIntake counts url-encoded fields
-    services = app.extensions["guard"] = build_services(settings, f"sqlite:///{app.instance_path}/guard.db")
+    services = app.extensions["guard"] = build_services(settings, DEFAULT_DATABASE_URL)
     app.wsgi_app = TaskRouterFastPath(app.wsgi_app, settings, services.accounts, services.writer)  # type: ignore[method-assign]
     app.wsgi_app = BoundedIntake(app.wsgi_app, settings.max_body_bytes)  # type: ignore[method-assign]
     app.wsgi_app = DrainUnreadBody(app.wsgi_app, 4 * settings.max_body_bytes)  # type: ignore[method-assign]

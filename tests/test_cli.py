@@ -125,6 +125,19 @@ def test_check_names_where_a_bad_policy_came_from(env, option, named):
     assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {named}: must be flex or email"
 
 
+def test_migrate_names_a_missing_metrics_directory_in_one_line(tmp_path):
+    env = {
+        "TWILIO_AUTH_TOKEN": "t",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/g.db",
+        "PROMETHEUS_MULTIPROC_DIR": "/nonexistent",
+    }
+    result = flask_cli("migrate", **env)
+    assert result.returncode == 3
+    assert result.stderr.strip().splitlines() == [
+        "guard: configuration error: PROMETHEUS_MULTIPROC_DIR must be an existing directory"
+    ]
+
+
 @pytest.mark.parametrize("command", ["migrate", "deliver"])
 def test_commands_that_need_the_service_still_refuse_to_start_without_it(command):
     result = flask_cli(command, **NO_DATABASE)

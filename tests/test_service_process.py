@@ -68,6 +68,7 @@ def test_bad_configuration_stops_the_start_with_one_line_naming_it(tmp_path, nam
 
 
 WEB = [sys.executable, "-m", "guard.web"]  # the Procfile's web command
+CONFIG_ERROR = "guard: configuration error: "
 
 
 @pytest.mark.parametrize("value", ["abc", "2.5", "0", "-1"])
@@ -106,6 +107,19 @@ def _healthy(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_a_metrics_directory_shared_with_the_database_is_refused_and_never_emptied(tmp_path):
+    (tmp_path / "guard.db").write_bytes(b"the guard's state")
+    (tmp_path / "counter_123.db").write_bytes(b"")  # prometheus_client's: these are what a start clears
+    env = {"PATH": "/usr/bin:/bin", "PORT": "0", "TWILIO_AUTH_TOKEN": "t", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    for database in (f"sqlite:///{tmp_path}/guard.db", f"sqlite:///{tmp_path}/elsewhere/other.db"):
+        result = subprocess.run([GUNICORN, "wsgi:app"], cwd=ROOT, env={**env, "DATABASE_URL": database},
+                                capture_output=True, text=True, timeout=30)  # fmt: skip
+        assert result.returncode == 3
+        line = f"{CONFIG_ERROR}PROMETHEUS_MULTIPROC_DIR must be a directory of its own (it holds other .db files)"
+        assert result.stderr.strip().splitlines() == [line]
+    assert (tmp_path / "guard.db").read_bytes() == b"the guard's state"
 
 
 def test_missing_auth_token_refuses_to_start(tmp_path):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 
 from guard.config.accounts import Account, parse_accounts
 from guard.config.env import ConfigError, EnvReader
@@ -19,6 +20,9 @@ from guard.core.activity import parse_names
 from guard.core.evidence import Policy
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.rules import Rules
+
+INSTANCE = Path(__file__).resolve().parents[2] / "instance"  # Flask's instance folder: the embedded database
+DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE}/guard.db"
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class Settings:
     available_activities: frozenset[str] = frozenset({"available"})  # casefolded activity names
     slack_urgent_mention: str = "<!here>"
     cause_wait_seconds: float = 4.0
+    metrics_directory: str | None = None  # PROMETHEUS_MULTIPROC_DIR as set (gunicorn makes one when unset)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, webhooks: bool = True) -> Settings:
@@ -105,6 +110,8 @@ class Settings:
             available_activities=parse_names(reader.text("AVAILABLE_ACTIVITIES") or "Available"),
             slack_urgent_mention=reader.mention("SLACK_URGENT_MENTION", "<!here>"),
             cause_wait_seconds=reader.number("CAUSE_WAIT_SECONDS", 4, maximum=30),
+            # prometheus_client's own: a missing directory failed every worker, and `migrate`, with a traceback
+            metrics_directory=reader.directory("PROMETHEUS_MULTIPROC_DIR"),
         )
         if not webhooks:
             return settings
