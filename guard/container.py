@@ -46,12 +46,17 @@ class Services:
 
 def build_services(settings: Settings, default_database: str) -> Services:
     """Build the store, the accounts, the pipeline and the background jobs."""
-    store = Store(db.make_engine(settings.database_url or default_database))
     # The embedded default creates and migrates itself (and `migrate` reports what that did).
     try:
+        store = Store(db.make_engine(settings.database_url or default_database))
         migrated = db.upgrade(store.engine) if store.engine.dialect.name == "sqlite" else None
     except db.DatabaseAhead as err:  # one line, not a traceback in every worker that boots
         print(f"guard: database error: {err}", file=sys.stderr)
+        raise SystemExit(CONFIG_ERROR_EXIT) from None
+    except db.UNOPENABLE as err:  # a SQLite path that is no database, or cannot be made: the same
+        print(
+            f"guard: database error: DATABASE_URL: the SQLite file cannot be opened ({db.reason(err)})", file=sys.stderr
+        )
         raise SystemExit(CONFIG_ERROR_EXIT) from None
     wakeup, stopping = Wakeup(), threading.Event()
     accounts = AccountDirectory(settings)

@@ -177,6 +177,20 @@ def test_migrate_against_an_unreachable_database_says_so_in_one_line():
     assert "SECRET" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("notadb.txt", "file is not a database"), ("afile/guard.db", "File exists"), ("/proc/none/g.db", "No such file")],
+)
+def test_a_sqlite_path_that_cannot_be_opened_stops_migrate_with_one_line(tmp_path, path, reason):
+    (tmp_path / "notadb.txt").write_text("notes, not a database")
+    (tmp_path / "afile").write_text("a file where a directory would be made")
+    result = flask_cli("migrate", DATABASE_URL=f"sqlite:///{tmp_path / path}", TWILIO_AUTH_TOKEN="t")
+    assert result.returncode == 3
+    [line] = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # log lines are JSON
+    assert line.startswith("guard: database error: DATABASE_URL: the SQLite file cannot be opened (") and reason in line
+    assert str(tmp_path) not in line
+
+
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_a_database_migrated_by_a_newer_release_stops_migrate_and_the_start_with_one_line(tmp_path, request, database):
     schema, url = f"ahead_{tmp_path.name[-8:].lower()}", f"sqlite:///{tmp_path}/ahead.db"

@@ -55,6 +55,12 @@ def test_defaults_are_safe():
         ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/SLACK SECRET", "SLACK_WEBHOOK_URL " + NO_SPACES),
         ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B\tSECRET", "SLACK_WEBHOOK_URL " + NO_SPACES),
         ("SLACK_WEBHOOK_URL", "https://hooks.slack.com:abc/services/SECRET", "SLACK_WEBHOOK_URL " + BAD_PORT),
+        ("DATABASE_URL", "sqlite:///", "DATABASE_URL must name a SQLite file, such as sqlite:///instance/guard.db"),
+        (
+            "DATABASE_URL",
+            "sqlite:///:memory:",
+            "DATABASE_URL must name a SQLite file, such as sqlite:///instance/guard.db",
+        ),
         ("PUBLIC_BASE_URL", "https://guard.example.com:abc", "PUBLIC_BASE_URL " + BAD_PORT),
         ("PUBLIC_BASE_URL", "https://guard.example.com:99999", "PUBLIC_BASE_URL " + BAD_PORT),
         ("PUBLIC_BASE_URL", "https://guard.example.com/?SECRET=1", "PUBLIC_BASE_URL " + NOT_BASE),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.exc import DBAPIError
 
 from guard.adapters.sqlite import file_lock, sqlite_engine, sqlite_file
 
@@ -60,6 +62,24 @@ def alembic_config(engine: Engine) -> Config:
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["engine"] = engine
     return config
+
+
+# What opening a SQLite path at start can meet: a directory that cannot be made, a file that is no database.
+UNOPENABLE = (OSError, sqlite3.DatabaseError, DBAPIError)
+
+
+def reason(err: BaseException) -> str:
+    """Why a database could not be opened, in a few words and without its path (`file is not a database`)."""
+    if isinstance(err, DBAPIError) and err.orig is not None:
+        err = err.orig
+    text = (
+        err.strerror
+        if isinstance(err, OSError) and err.strerror
+        else str(err)
+        if isinstance(err, sqlite3.Error)
+        else ""
+    )
+    return text.strip().splitlines()[0] if text.strip() else type(err).__name__
 
 
 class DatabaseAhead(RuntimeError):

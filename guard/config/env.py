@@ -96,6 +96,8 @@ class EnvReader:
         scheme, _, rest = value.partition("://")
         if not rest or scheme not in _DATABASES:
             raise ConfigError(f"{name} must be a sqlite:///… or postgres://… URL")
+        if scheme.startswith("sqlite") and rest.partition("?")[0] in ("/", "/:memory:"):  # in memory: nothing kept
+            raise ConfigError(f"{name} must name a SQLite file, such as sqlite:///instance/guard.db")
         try:
             urlsplit(value).port  # noqa: B018 - reading it checks it: a number from 0 to 65535
         except ValueError:
