@@ -23,6 +23,8 @@ from guard.core.rules import Rules
 
 INSTANCE = Path(__file__).resolve().parents[2] / "instance"  # Flask's instance folder: the embedded database
 DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE}/guard.db"
+# A removal is held as long as its retries can take (2 hours at 20); far more overflowed the lease, every round.
+MAX_API_RETRIES = 20
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ class Settings:
                 reader.text("INTENDED_CONTACT_URIS") or ""
             ),
             identity_policy=Policy(reader.choice("IDENTITY_POLICY", tuple(Policy), Policy.FLEX)),
-            alert_repeat=_hours(reader.number("ALERT_REPEAT_HOURS", 0)),
+            alert_repeat=_hours(reader.number("ALERT_REPEAT_HOURS", 0, maximum=24 * 365)),  # past a year: off, really
             remediate=reader.choice("REMEDIATE", ("off", "remove"), "off"),
             delivery=reader.choice("ALERT_DELIVERY", ("thread", "off"), "thread"),
             retry_max_seconds=reader.number("ALERT_RETRY_MAX_SECONDS", 300, minimum=0.01),
@@ -97,7 +99,7 @@ class Settings:
             api_secret=reader.text("TWILIO_API_SECRET"),
             workspace_sid=reader.sid("TWILIO_WORKSPACE_SID", "WS"),
             taskrouter_base_url=reader.url("TWILIO_TASKROUTER_BASE_URL", base=True),
-            api_retries=reader.integer("TWILIO_API_RETRIES", 5),
+            api_retries=reader.integer("TWILIO_API_RETRIES", 5, maximum=MAX_API_RETRIES),
             listed_accounts=parse_accounts(reader.text("TWILIO_ACCOUNTS")),
             metrics_token=reader.text("METRICS_TOKEN"),
             status_user=reader.text("STATUS_USER") or "admin",
