@@ -65,6 +65,11 @@ def settings_overrides(request):
         (json.dumps({PROD: {"name": "x"}}), "TWILIO_ACCOUNTS account #1: auth_token is missing"),
         (json.dumps({PROD: {"auth_token": "SECRET", "workspaces": ["WS1"]}}), "is not a Workspace SID"),
         (json.dumps({PROD: {"auth_token": "SECRET", "api_key": "SK1"}}), "needs both api_key and api_secret"),
+        (
+            json.dumps({PROD: {"auth_token": "A", "api_key": "SK1", "api_secret": "SECRET"}}),
+            "api_key must be an SK… SID",
+        ),
+        (json.dumps({PROD: {"auth_token": "A", "slack_webhook_url": "https://h/SECRET x"}}), "must not contain spaces"),
         (json.dumps({PROD: {"auth_token": "SECRET", "slack_webhook_url": "SECRET"}}), "must be an http:// or https://"),
         (json.dumps({PROD: {"auth_token": "SECRET", "token": "x"}}), "has 1 unknown key (known: api_key"),
     ],

@@ -5,6 +5,7 @@ import pytest
 from guard.config import ConfigError, Settings
 
 BASE = {"TWILIO_AUTH_TOKEN": "secret-token"}
+NOT_A_RULE = "is neither a worker SID (WK and 32 hex digits) nor an email glob"
 NO_SPACES = "must not contain spaces or control characters"
 BAD_PORT = "has a port that is not a number from 0 to 65535"
 NOT_BASE = "must be a base URL such as https://guard.example.com, with no query or fragment"
@@ -63,6 +64,16 @@ def test_defaults_are_safe():
             "sqlite:///:memory:",
             "DATABASE_URL must name a SQLite file, such as sqlite:///instance/guard.db",
         ),
+        ("IGNORE_WORKERS", "*@x.example, WK" + "0" * 31, "IGNORE_WORKERS entry 2 " + NOT_A_RULE),
+        ("IGNORE_WORKERS", "wk" + "0" * 32, "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
+        ("IGNORE_WORKERS", "contractors.example.com", "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
+        ("TWILIO_API_KEY", "SECRET", "TWILIO_API_KEY must be a SK… SID (SK and 32 hex digits)"),
+        ("HOST", "garbage host", "HOST must be an IP address or a host name"),
+        ("HOST", "999.1.1.1", "HOST must be an IP address or a host name"),
+        ("METRICS_TOKEN", "SECRET-é", "METRICS_TOKEN must be printable ASCII without spaces"),
+        ("METRICS_TOKEN", "SECRET token", "METRICS_TOKEN must be printable ASCII without spaces"),
+        ("STATUS_USER", "ops:SECRET", "STATUS_USER must not contain ':' or control characters"),
+        ("AVAILABLE_ACTIVITIES", ",,,", "AVAILABLE_ACTIVITIES must name at least one activity"),
         ("PUBLIC_BASE_URL", "https://guard.example.com:abc", "PUBLIC_BASE_URL " + BAD_PORT),
         ("PUBLIC_BASE_URL", "https://guard.example.com:99999", "PUBLIC_BASE_URL " + BAD_PORT),
         ("PUBLIC_BASE_URL", "https://guard.example.com/?SECRET=1", "PUBLIC_BASE_URL " + NOT_BASE),
@@ -79,6 +90,21 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
         Settings.from_env({**BASE, name: value})
     assert str(caught.value) == message
     assert "SECRET" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("IGNORE_WORKERS", "WK" + "0" * 32 + ", *@x.example, *"), ("HOST", "0.0.0.0"), ("HOST", "::"),  # noqa: S104
+     ("HOST", "localhost"), ("HOST", "guard-1.internal"), ("STATUS_USER", "ops team"), ("METRICS_TOKEN", "a-b_c.d~1")],
+)  # fmt: skip
+def test_good_values_of_the_checked_settings_are_taken(name, value):
+    Settings.from_env({**BASE, name: value})
+
+
+def test_an_api_secret_without_its_key_is_refused_as_twilio_accounts_refuses_it():
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({**BASE, "TWILIO_API_SECRET": "hunter2"})
+    assert str(caught.value) == "TWILIO_API_SECRET is set without TWILIO_API_KEY: set both, or neither"
 
 
 def test_auth_token_is_required_unless_validation_is_explicitly_off():

@@ -83,7 +83,7 @@ class Settings:
             public_base_url=reader.url("PUBLIC_BASE_URL", base=True),
             slack_webhook_url=reader.url("SLACK_WEBHOOK_URL"),
             slack_notify_no_email=reader.flag("SLACK_NOTIFY_NO_EMAIL", False),
-            ignore=IgnoreRules.parse(reader.text("IGNORE_WORKERS") or "").with_values(
+            ignore=IgnoreRules.parse(reader.ignore_rules("IGNORE_WORKERS")).with_values(
                 reader.text("INTENDED_CONTACT_URIS") or ""
             ),
             identity_policy=Policy(reader.choice("IDENTITY_POLICY", tuple(Policy), Policy.FLEX)),
@@ -95,26 +95,28 @@ class Settings:
             max_body_bytes=reader.integer("MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             log_level=reader.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             account_sid=reader.sid("TWILIO_ACCOUNT_SID", "AC"),
-            api_key=reader.text("TWILIO_API_KEY"),
+            api_key=reader.sid("TWILIO_API_KEY", "SK"),
             api_secret=reader.text("TWILIO_API_SECRET"),
             workspace_sid=reader.sid("TWILIO_WORKSPACE_SID", "WS"),
             taskrouter_base_url=reader.url("TWILIO_TASKROUTER_BASE_URL", base=True),
             api_retries=reader.integer("TWILIO_API_RETRIES", 5, maximum=MAX_API_RETRIES),
             listed_accounts=parse_accounts(reader.text("TWILIO_ACCOUNTS")),
-            metrics_token=reader.text("METRICS_TOKEN"),
-            status_user=reader.text("STATUS_USER") or "admin",
+            metrics_token=reader.token("METRICS_TOKEN"),
+            status_user=reader.user("STATUS_USER") or "admin",
             status_password=reader.text("STATUS_PASSWORD"),
             port=str(reader.integer("PORT", 8000, maximum=65535)) if reader.text("PORT") else None,
-            host=reader.text("HOST"),
+            host=reader.host("HOST"),
             dyno=reader.text("DYNO"),
             slack_signing_secret=reader.text("SLACK_SIGNING_SECRET"),
             slack_approvers=reader.slack_users("SLACK_APPROVERS"),
-            available_activities=parse_names(reader.text("AVAILABLE_ACTIVITIES") or "Available"),
+            available_activities=_activities(reader.text("AVAILABLE_ACTIVITIES") or "Available"),
             slack_urgent_mention=reader.mention("SLACK_URGENT_MENTION", "<!here>"),
             cause_wait_seconds=reader.number("CAUSE_WAIT_SECONDS", 4, maximum=30),
             # prometheus_client's own: a missing directory failed every worker, and `migrate`, with a traceback
             metrics_directory=reader.directory("PROMETHEUS_MULTIPROC_DIR"),
         )
+        if settings.api_secret and not settings.api_key:  # as TWILIO_ACCOUNTS refuses it: silently unused otherwise
+            raise ConfigError("TWILIO_API_SECRET is set without TWILIO_API_KEY: set both, or neither")
         if not webhooks:
             return settings
         if settings.validate_signature and not any(a.auth_token for a in settings.accounts):
@@ -168,6 +170,14 @@ class Settings:
         listed = {account.sid for account in self.listed_accounts}
         extra = (single,) if self.account_sid and self.auth_token and self.account_sid not in listed else ()
         return self.listed_accounts + extra
+
+
+def _activities(text: str) -> frozenset[str]:
+    """AVAILABLE_ACTIVITIES' names; refused when it names none (no agent would ever count as reachable)."""
+    names = parse_names(text)
+    if not names:
+        raise ConfigError("AVAILABLE_ACTIVITIES must name at least one activity")
+    return names
 
 
 def _hours(value: float) -> timedelta | None:

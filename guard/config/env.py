@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
+from guard.config.formats import has_control, is_host, is_token, url_problem
 from guard.core.sid import is_sid
 
 
@@ -27,7 +28,6 @@ _MENTION = re.compile(
 )
 _DATABASES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")  # as make_engine takes them
 _WHOLE = re.compile(r"[+-]?[0-9]+(?:\.0*)?")  # digits, as a person writes a count: not 1e3, 8_000 or 0x10
-_UNSENDABLE = re.compile(r"[\x00-\x20\x7f]")
 _NOT_BASE = "must be a base URL such as https://guard.example.com, with no query or fragment"
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
@@ -79,6 +79,42 @@ class EnvReader:
         value = self.text(name)
         if value is not None and not is_sid(value, prefix):
             raise ConfigError(f"{name} must be a {prefix}… SID ({prefix} and 32 hex digits)")
+        return value
+
+    def ignore_rules(self, name: str) -> str:
+        """IGNORE_WORKERS: each entry a worker SID or an email glob; one that can match no email is refused.
+
+        A mistyped SID (`WK` and 31 digits, `wk…`) was taken as a glob that never matched: the worker was
+        not ignored, and REMEDIATE=remove removed its deliberate value.
+        """
+        text = self.text(name) or ""
+        entries = [entry.strip() for entry in text.split(",") if entry.strip()]
+        for number, entry in enumerate(entries, 1):
+            if not is_sid(entry, "WK") and "@" not in entry and not any(c in entry for c in "*?["):
+                raise ConfigError(
+                    f"{name} entry {number} is neither a worker SID (WK and 32 hex digits) nor an email glob"
+                )
+        return text
+
+    def host(self, name: str) -> str | None:
+        """An interface to listen on: an IP address or a host name (`999.1.1.1` is neither)."""
+        value = self.text(name)
+        if value is not None and not is_host(value):
+            raise ConfigError(f"{name} must be an IP address or a host name")
+        return value
+
+    def token(self, name: str) -> str | None:
+        """A secret sent in a header: printable ASCII without spaces (a header cannot carry other text as set)."""
+        value = self.text(name)
+        if value is not None and not is_token(value):
+            raise ConfigError(f"{name} must be printable ASCII without spaces")
+        return value
+
+    def user(self, name: str) -> str | None:
+        """A basic-auth user name: no colon (the header splits user and password at the first one)."""
+        value = self.text(name)
+        if value is not None and (":" in value or has_control(value)):
+            raise ConfigError(f"{name} must not contain ':' or control characters")
         return value
 
     def directory(self, name: str) -> str | None:
@@ -141,21 +177,3 @@ class EnvReader:
         if problem:
             raise ConfigError(f"{name} {problem}")
         return value.rstrip("/")
-
-
-def url_problem(value: str) -> str | None:
-    """What keeps `value` from being an absolute http:// or https:// URL (webhook, base URL), or None.
-
-    A space or control character would reach the HTTP client at every delivery, whose error quotes the
-    path: the secret part of a Slack webhook URL, in the log and on the status page.
-    """
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return "must be an http:// or https:// URL"
-    if _UNSENDABLE.search(value):
-        return "must not contain spaces or control characters"
-    try:
-        parts.port  # noqa: B018 - reading it checks it
-    except ValueError:
-        return "has a port that is not a number from 0 to 65535"
-    return None

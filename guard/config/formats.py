@@ -1,0 +1,48 @@
+"""What a well-formed setting looks like: URLs, host names and tokens. Pure checks, no environment."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
+_TOKEN = re.compile(r"[\x21-\x7e]+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def is_host(value: str) -> bool:
+    """True for an IP address or a host name (`999.1.1.1` is neither)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return bool(_HOST.fullmatch(value)) and not value.replace(".", "").isdigit()
+    return True
+
+
+def is_token(value: str) -> bool:
+    """True for printable ASCII without spaces: what a header carries as it was set."""
+    return bool(_TOKEN.fullmatch(value))
+
+
+def has_control(value: str) -> bool:
+    """True when `value` holds a control character."""
+    return bool(_CONTROL.search(value))
+
+
+def url_problem(value: str) -> str | None:
+    """What keeps `value` from being an absolute http:// or https:// URL (webhook, base URL), or None.
+
+    A space or control character would reach the HTTP client at every delivery, whose error quotes the
+    path: the secret part of a Slack webhook URL, in the log and on the status page.
+    """
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return "must be an http:// or https:// URL"
+    if " " in value or has_control(value):
+        return "must not contain spaces or control characters"
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        return "has a port that is not a number from 0 to 65535"
+    return None
