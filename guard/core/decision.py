@@ -25,7 +25,8 @@ from guard.core.text import shown
 from guard.core.transitions import transition
 from guard.core.verdict import Kind, Verdict
 
-LOOKED_UP = ("taskrouter", "event-streams")  # deliveries TaskRouter keeps an Event resource for
+EVENT_STREAMS = "event-streams"
+LOOKED_UP = ("taskrouter", EVENT_STREAMS)  # deliveries TaskRouter keeps an Event resource for
 FORCED = (Diagnosis.WIPED, Diagnosis.IDENTITY_CHANGED, Diagnosis.EVIDENCE_CHANGED)  # drifts the history decided
 NAME_MAX = 256  # a worker name in the state and alerts (Slack's header takes 150 characters anyway)
 REMEDIATION_ACTOR = "guard (REMEDIATE=remove)"  # who the webhook path's queued removals are recorded as
@@ -112,7 +113,11 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         verdict=verdict,
         since=change.since,
         updated_at=now,
-        version=_newest(snapshot.version, stored and stored.version),
+        # Event Streams without a version came after the stored one by Twilio's clock: keep none, so a late callback
+        # is ordered by its time, not undone by its higher version. An audit's clock is the guard's: the version stays.
+        version=None
+        if snapshot.version is None and snapshot.source == EVENT_STREAMS
+        else _newest(snapshot.version, stored and stored.version),
         occurred_ms=_newest(snapshot.occurred_ms, stored and stored.occurred_ms),
         last_alert_at=now if change.alert else stored and stored.last_alert_at,
         intended=stored and stored.intended,

@@ -78,6 +78,22 @@ def test_an_older_version_is_stale_and_changes_nothing():
     assert decision.verdict.kind is Kind.OK  # judged all the same (the verdict counter counts it)
 
 
+@pytest.mark.parametrize(("late", "newest"), [(ANN_URI, "sip:ann"), ("sip:ann", ANN_URI)])
+def test_a_late_callback_loses_to_a_newer_event_streams_event_that_carried_no_version(late, newest):
+    unversioned = replace(snapshot(newest, version=None, at=T0 + timedelta(seconds=25)), source="event-streams")
+    decision = after(
+        snapshot(ANN_URI, version=5), unversioned, snapshot(late, version=6, at=T0 + timedelta(seconds=20))
+    )
+    assert decision.outcome is Outcome.STALE  # by Twilio's clock it came before what Event Streams said last
+    assert decision.alert is None
+
+
+def test_an_audit_without_a_version_keeps_the_version_deciding_its_clock_may_be_ahead():
+    audit = replace(snapshot("sip:ann", version=None, at=T0 + timedelta(seconds=25)), source="audit")
+    decision = after(snapshot("sip:ann", version=5), audit, snapshot(ANN_URI, version=6, at=T0 + timedelta(seconds=20)))
+    assert decision.outcome is Outcome.RECORDED and decision.state.verdict.kind is Kind.OK
+
+
 def test_an_event_older_than_the_dedup_window_is_a_replay():
     decision = after(snapshot("sip:ann", at=T0 - timedelta(days=3)))
     assert decision.outcome is Outcome.REPLAY
