@@ -20,7 +20,6 @@ from guard.core.cause import Cause, carried_by
 from guard.core.changes import Changes
 from guard.core.evidence import basis_text
 from guard.core.statuses import AlertStatus
-from guard.core.text import shown
 from guard.core.verdict import Kind
 from guard.logs import log_event
 from handlers.errors import bad_request, error_response
@@ -56,7 +55,8 @@ def require_login() -> Response | None:
         return None
     if auth is not None:  # a browser's first request carries no credentials: that is a challenge, not a guess
         failures = throttle.failed(client)
-        log_event(log, logging.WARNING, "status_login_failed", remote=client, user=shown(user, 64), failures=failures)
+        # Whether the user name was right, never the name sent: a password typed into that field would be logged.
+        log_event(log, logging.WARNING, "status_login_failed", remote=client, user_known=user_ok, failures=failures)
     response = error_response(401, "authentication required")
     response.headers["WWW-Authenticate"] = 'Basic realm="contact_uri guard", charset="UTF-8"'
     return response

@@ -43,6 +43,16 @@ def test_behind_the_router_with_trust_proxy_each_client_has_its_own_throttle(cli
     assert {line["remote"] for line in failures} == {"203.0.113.7"}
 
 
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}])
+def test_a_failed_login_logs_whether_the_user_was_right_never_what_was_typed(client, settings_overrides, capsys):
+    assert client.get("/api/workers", headers=basic("Tr0ub4dor&3", "")).status_code == 401  # swapped fields
+    assert client.get("/api/workers", headers=basic("admin", "guess")).status_code == 401
+    out = capsys.readouterr().out
+    assert "Tr0ub4dor&3" not in out
+    failures = [json.loads(line) for line in out.splitlines() if "status_login_failed" in line]
+    assert [line["user_known"] for line in failures] == [False, True]
+
+
 @pytest.mark.parametrize(
     ("extra", "warned"),
     [
