@@ -23,7 +23,14 @@ SORTS = {
 
 
 # Available to TaskRouter and unable to ring: a wrong contact_uri, or none yet (see guard/core/activity.py).
-UNREACHABLE_NOW = and_(worker_state.c.available.is_(True), worker_state.c.verdict.in_([Kind.MISMATCH, Kind.PENDING]))
+# Verdict.broken in SQL: pending, or a mismatch whose value is not the one expected (that one the browser registers).
+_RINGS_ANYWAY = and_(
+    worker_state.c.actual.is_not(None),
+    worker_state.c.expected.is_not(None),
+    worker_state.c.actual == worker_state.c.expected,
+)
+BROKEN = or_(worker_state.c.verdict == Kind.PENDING, and_(worker_state.c.verdict == Kind.MISMATCH, ~_RINGS_ANYWAY))
+UNREACHABLE_NOW = and_(worker_state.c.available.is_(True), BROKEN)
 
 
 def contains_pattern(text_: str) -> str:

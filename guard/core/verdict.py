@@ -54,8 +54,12 @@ class Verdict:
 
     @property
     def broken(self) -> bool:
-        """True when the browser cannot ring: a wrong contact_uri, or none yet (Flex writes it at login)."""
-        return self.kind in (Kind.MISMATCH, Kind.PENDING)
+        """True when the browser cannot ring: a wrong contact_uri, or none yet (Flex writes it at login).
+
+        A rewritten identity whose value is still the one expected (what the browser registers) is a drift to
+        look at, and no outage: that agent rings.
+        """
+        return self.kind is Kind.PENDING or (self.drifting and (self.actual is None or self.actual != self.expected))
 
     def removed(self, actor: str) -> Verdict:
         """The drift after its value was removed: pending until Flex writes the value at the agent's next login."""

@@ -125,3 +125,15 @@ def test_available_activities_names_which_activities_route_tasks(taskrouter, ser
     assert [kind for kind, _ in outbox(services)] == ["drift"]
     taskrouter.post(activity_event(2, "READY", "WA" + "3" * 32, contact_uri=WRONG))
     assert [kind for kind, _ in outbox(services)] == ["drift", "urgent"]
+
+
+def test_a_rewritten_identity_whose_value_the_browser_still_registers_is_a_drift_but_no_page(taskrouter, services):
+    fmulder = {"email": "agent@twilio.com", "roles": ["agent"], "twilio_contact_identity": "fmulder"}
+    fmulder["contact_uri"] = "client:fmulder"
+    rewritten = {**fmulder, "twilio_contact_identity": "dscully"}  # edited: the browser still registers fmulder
+    taskrouter.post(activity_event(1, WorkerAttributes=json.dumps(fmulder)))
+    taskrouter.post(activity_event(2, WorkerAttributes=json.dumps(rewritten)))
+    assert [kind for kind, _ in outbox(services)] == ["drift"]  # alerted, not paged: this agent rings
+    state = stored_state(services, KEY)
+    assert (state["verdict"], state["diagnosis"], state["actual"]) == ("mismatch", "identity_changed", "client:fmulder")
+    assert services.store.listing.unreachable_count() == 0
