@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, exists, or_, update
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from guard.adapters.db import connected, lease_oldest
@@ -16,6 +17,7 @@ from guard.core.click import Action, Click
 from guard.core.statuses import ClickStatus
 
 WORKER_KEY = ("account_sid", "workspace_sid", "worker_sid")
+CLAIM_LOCK = 0x5C11C4  # PostgreSQL advisory lock key of click claims (a human's pace: no contention worth a finer one)
 
 
 class SlackClicks:
@@ -52,7 +54,11 @@ class SlackClicks:
 
     def claim_click(self, now: datetime, lease: timedelta) -> Mapping[str, Any] | None:
         """Lease the oldest click not yet answered, or return None."""
-        return lease_oldest(self.bind, slack_click, _unanswered, now, lease, attempts=slack_click.c.attempts + 1)
+        with connected(self.bind) as connection:
+            if connection.dialect.name == "postgresql":  # one claim at a time: each sees the leases before it
+                connection.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
+            unanswered = partial(_unanswered, now=now)
+            return lease_oldest(connection, slack_click, unanswered, now, lease, attempts=slack_click.c.attempts + 1)
 
     def finish_click(
         self, click_id: int, status: ClickStatus, outcome: str, now: datetime, hold: timedelta | None = None
@@ -69,16 +75,20 @@ class SlackClicks:
             connection.execute(update(slack_click).where(slack_click.c.id == click_id).values(**values))
 
 
-def _unanswered(clicks: Any) -> tuple[Any, ...]:
-    """Clicks still to apply or to answer; of one worker's, only the oldest is applied at a time.
+def _unanswered(clicks: Any, now: datetime) -> tuple[Any, ...]:
+    """Clicks still to apply or to answer; an approved click waits while another of its worker's is applied.
 
     A Remove and an Intended clicked at once, taken by two processes, could otherwise interleave: the value
-    marked intended between the removal's re-check and its update, then removed all the same.
+    marked intended between the removal's re-check and its update, then removed all the same. Of a worker's
+    approved clicks, the oldest goes first, and none while another is being applied (PostgreSQL numbers rows
+    before they commit, so the oldest may arrive second). A refusal changes nothing and never waits.
     """
-    older = slack_click.alias("older")
-    same_worker = [getattr(older.c, name) == getattr(clicks.c, name) for name in WORKER_KEY]
-    waits = exists().where(*same_worker, older.c.status == ClickStatus.PENDING, older.c.id < clicks.c.id)
-    return (
-        clicks.c.status.in_((ClickStatus.PENDING, ClickStatus.APPLIED)),
-        or_(clicks.c.status != ClickStatus.PENDING, ~waits),
+    other = slack_click.alias("other")
+    approved = other.c.action != Action.REFUSE
+    applying = or_(other.c.id < clicks.c.id, and_(other.c.lease_until.is_not(None), other.c.lease_until >= now))
+    same_worker = [getattr(other.c, name) == getattr(clicks.c, name) for name in WORKER_KEY]
+    waits = exists().where(
+        *same_worker, other.c.id != clicks.c.id, other.c.status == ClickStatus.PENDING, approved, applying
     )
+    waiting = and_(clicks.c.status == ClickStatus.PENDING, clicks.c.action != Action.REFUSE, waits)
+    return (clicks.c.status.in_((ClickStatus.PENDING, ClickStatus.APPLIED)), ~waiting)

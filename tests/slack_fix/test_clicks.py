@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from guard.adapters.slack import SendResult
 from guard.adapters.tables import alert, ignore_rule, slack_click
-from guard.core.click import value_digest
+from guard.core.click import Action, Click, value_digest
 from guard.core.statuses import SendOutcome
 from tests.fakes.slack_clicks import APPROVER, STRANGER, click_payload, signed_click
 from tests.helpers import WORKSPACE_SID, email, populate, remediations, stored_state, worker_event
@@ -291,3 +291,31 @@ def test_an_intended_clicked_while_a_removal_is_applied_waits_for_it(drift, clie
     [answer] = slack.answers_to(2)
     assert "Nothing marked" in answer["text"] and "has no contact_uri now" in answer["text"]
     assert rows(services, ignore_rule) == 0  # no rule for a value that is gone
+
+
+def _add(services, action, ts, user="U0APPROVER", refusal=None):
+    """Record a click on the drifting worker's message `ts`; its row id."""
+    recorded = Click(Action.REMOVE if action is Action.REFUSE else action, KEY, user, "https://hooks.slack.com/x", ts)
+    return services.store.clicks.add_click(recorded, action, refusal, datetime.now(UTC))
+
+
+def test_a_click_numbered_first_but_committed_second_still_waits_for_the_one_being_applied(services):
+    clicks, now, lease = services.store.clicks, datetime.now(UTC), timedelta(minutes=33)
+    remove = _add(services, Action.REMOVE, "1.2")
+    assert clicks.claim_click(now, lease)["id"] == remove  # one process applies the removal
+    with services.store.engine.begin() as connection:  # PostgreSQL numbers rows before they commit
+        connection.execute(slack_click.update().where(slack_click.c.id == remove).values(id=remove + 10))
+    intended = _add(services, Action.IGNORE, "1.3")
+    with services.store.engine.begin() as connection:  # a lower id than the removal's, seen only now
+        connection.execute(slack_click.update().where(slack_click.c.id == intended).values(id=remove))
+    assert clicks.claim_click(now, lease) is None  # another process: the Intended waits all the same
+
+
+def test_a_refusal_neither_waits_for_nor_holds_up_a_workers_clicks(services):
+    clicks, now, lease = services.store.clicks, datetime.now(UTC), timedelta(minutes=33)
+    refused = _add(services, Action.REFUSE, "1.2", user="U0STRANGER", refusal="not an approver")
+    remove = _add(services, Action.REMOVE, "1.3")
+    assert clicks.claim_click(now, lease)["id"] == refused
+    assert clicks.claim_click(now, lease)["id"] == remove  # the refusal still being answered holds nothing up
+    assert _add(services, Action.REFUSE, "1.4", user="U0OTHER", refusal="not an approver") is not None
+    assert clicks.claim_click(now, lease)["action"] == Action.REFUSE  # nor does the removal hold the refusal
