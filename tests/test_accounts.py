@@ -67,7 +67,7 @@ def settings_overrides(request):
         (json.dumps({PROD: {"auth_token": "SECRET", "api_key": "SK1"}}), "needs both api_key and api_secret"),
         (
             json.dumps({PROD: {"auth_token": "A", "api_key": "SK1", "api_secret": "SECRET"}}),
-            "api_key must be an SK… SID",
+            "api_key must be an SK… or AC… SID",
         ),
         (json.dumps({PROD: {"auth_token": "A", "slack_webhook_url": "https://h/SECRET x"}}), "must not contain spaces"),
         (json.dumps({PROD: {"auth_token": "SECRET", "slack_webhook_url": "SECRET"}}), "must be an http:// or https://"),

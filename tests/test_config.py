@@ -6,7 +6,8 @@ from guard.config import ConfigError, Settings
 
 BASE = {"TWILIO_AUTH_TOKEN": "secret-token"}
 NOT_A_RULE = "is neither a worker SID (WK and 32 hex digits) nor an email glob"
-NO_SPACES = "must not contain spaces or control characters"
+NO_SPACES = "must not contain spaces, control or non-ASCII characters"
+NOT_A_FILE = "DATABASE_URL must name a SQLite file, such as sqlite:///instance/guard.db"
 BAD_PORT = "has a port that is not a number from 0 to 65535"
 NOT_BASE = "must be a base URL such as https://guard.example.com, with no query or fragment"
 
@@ -67,11 +68,16 @@ def test_defaults_are_safe():
         ("IGNORE_WORKERS", "*@x.example, WK" + "0" * 31, "IGNORE_WORKERS entry 2 " + NOT_A_RULE),
         ("IGNORE_WORKERS", "wk" + "0" * 32, "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
         ("IGNORE_WORKERS", "contractors.example.com", "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
-        ("TWILIO_API_KEY", "SECRET", "TWILIO_API_KEY must be a SK… SID (SK and 32 hex digits)"),
+        ("TWILIO_API_KEY", "SECRET", "TWILIO_API_KEY must be a SK… or AC… SID (SK or AC and 32 hex digits)"),
+        ("IGNORE_WORKERS", "WK" + "0" * 32 + "; *@x.example", "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
+        ("IGNORE_WORKERS", "@contractors.example.com", "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
+        ("DATABASE_URL", "sqlite:///file:mem1?mode=memory&uri=true", NOT_A_FILE),
+        ("DATABASE_URL", "sqlite:///file::memory:?uri=true", NOT_A_FILE),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/SE\u00a0CRET", "SLACK_WEBHOOK_URL " + NO_SPACES),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T/B/SE\u2028CRET", "SLACK_WEBHOOK_URL " + NO_SPACES),
         ("HOST", "garbage host", "HOST must be an IP address or a host name"),
         ("HOST", "999.1.1.1", "HOST must be an IP address or a host name"),
-        ("METRICS_TOKEN", "SECRET-é", "METRICS_TOKEN must be printable ASCII without spaces"),
-        ("METRICS_TOKEN", "SECRET token", "METRICS_TOKEN must be printable ASCII without spaces"),
+        ("METRICS_TOKEN", "SECRET-é", "METRICS_TOKEN must be printable ASCII"),
         ("STATUS_USER", "ops:SECRET", "STATUS_USER must not contain ':' or control characters"),
         ("AVAILABLE_ACTIVITIES", ",,,", "AVAILABLE_ACTIVITIES must name at least one activity"),
         ("PUBLIC_BASE_URL", "https://guard.example.com:abc", "PUBLIC_BASE_URL " + BAD_PORT),
@@ -95,7 +101,10 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
 @pytest.mark.parametrize(
     ("name", "value"),
     [("IGNORE_WORKERS", "WK" + "0" * 32 + ", *@x.example, *"), ("HOST", "0.0.0.0"), ("HOST", "::"),  # noqa: S104
-     ("HOST", "localhost"), ("HOST", "guard-1.internal"), ("STATUS_USER", "ops team"), ("METRICS_TOKEN", "a-b_c.d~1")],
+     ("HOST", "localhost"), ("HOST", "guard-1.internal"), ("STATUS_USER", "ops team"), ("METRICS_TOKEN", "a-b_c.d~1"),
+     ("METRICS_TOKEN", "correct horse battery staple"), ("METRICS_TOKEN", "q0Xk+/9a=="), ("HOST", "localhost."),
+     ("HOST", "my_host"), ("HOST", "fe80::1%eth0"), ("IGNORE_WORKERS", "dana.scully@fbi.example, *contractor*"),
+     ("TWILIO_API_KEY", "AC" + "0" * 32), ("TWILIO_API_KEY", "SK" + "0" * 32)],
 )  # fmt: skip
 def test_good_values_of_the_checked_settings_are_taken(name, value):
     Settings.from_env({**BASE, name: value})

@@ -56,6 +56,7 @@ def _policy(ctx: click.Context, param: click.Parameter, value: str) -> Policy:
 @click.option(
     "--policy",
     default="flex",
+    metavar="[flex|email]",
     envvar="IDENTITY_POLICY",
     callback=_policy,
     help="flex: the Flex identity rules; email: the email alone (default: IDENTITY_POLICY).",

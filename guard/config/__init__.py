@@ -25,6 +25,7 @@ INSTANCE = Path(__file__).resolve().parents[2] / "instance"  # Flask's instance 
 DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE}/guard.db"
 # A removal is held as long as its retries can take (2 hours at 20); far more overflowed the lease, every round.
 MAX_API_RETRIES = 20
+API_KEY_PREFIXES = ("SK", "AC")  # an API key, or the account SID itself (with the auth token as the secret)
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ class Settings:
             max_body_bytes=reader.integer("MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             log_level=reader.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             account_sid=reader.sid("TWILIO_ACCOUNT_SID", "AC"),
-            api_key=reader.sid("TWILIO_API_KEY", "SK"),
+            api_key=reader.sid("TWILIO_API_KEY", *API_KEY_PREFIXES),
             api_secret=reader.text("TWILIO_API_SECRET"),
             workspace_sid=reader.sid("TWILIO_WORKSPACE_SID", "WS"),
             taskrouter_base_url=reader.url("TWILIO_TASKROUTER_BASE_URL", base=True),

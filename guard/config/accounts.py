@@ -122,8 +122,8 @@ def _account(number: int, sid: str, entry: Any) -> Account:
         raise ConfigError(f"{where}: auth_token is missing (it validates this account's signatures)")
     if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
         raise ConfigError(f"{where} needs both api_key and api_secret, or neither")
-    if entry.get("api_key") and not is_sid(entry["api_key"], "SK"):
-        raise ConfigError(f"{where}: api_key must be an SK… SID (SK and 32 hex digits)")
+    if entry.get("api_key") and not (is_sid(entry["api_key"], "SK") or is_sid(entry["api_key"], "AC")):
+        raise ConfigError(f"{where}: api_key must be an SK… or AC… SID (SK or AC and 32 hex digits)")
     url = entry.get("slack_webhook_url")
     if url and (problem := url_problem(url)):
         raise ConfigError(f"{where}: slack_webhook_url {problem}")

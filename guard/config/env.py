@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from guard.config.formats import has_control, is_host, is_token, url_problem
+from guard.config.formats import has_control, is_email_glob, is_host, is_token, url_problem
 from guard.core.sid import is_sid
 
 
@@ -74,11 +74,12 @@ class EnvReader:
             raise ConfigError(f"{name} must be a whole number from {minimum} to {maximum}")
         return int(value)
 
-    def sid(self, name: str, prefix: str) -> str | None:
-        """Parse a Twilio SID of the resource `prefix` names (AC…, WS…): a typo refused at start, not every event."""
+    def sid(self, name: str, *prefixes: str) -> str | None:
+        """Parse a Twilio SID of a resource `prefixes` name (AC…, WS…): a typo refused at start, not every event."""
         value = self.text(name)
-        if value is not None and not is_sid(value, prefix):
-            raise ConfigError(f"{name} must be a {prefix}… SID ({prefix} and 32 hex digits)")
+        if value is not None and not any(is_sid(value, prefix) for prefix in prefixes):
+            kinds, starts = " or ".join(f"{p}…" for p in prefixes), " or ".join(prefixes)
+            raise ConfigError(f"{name} must be a {kinds} SID ({starts} and 32 hex digits)")
         return value
 
     def ignore_rules(self, name: str) -> str:
@@ -90,7 +91,7 @@ class EnvReader:
         text = self.text(name) or ""
         entries = [entry.strip() for entry in text.split(",") if entry.strip()]
         for number, entry in enumerate(entries, 1):
-            if not is_sid(entry, "WK") and "@" not in entry and not any(c in entry for c in "*?["):
+            if not is_sid(entry, "WK") and not is_email_glob(entry):
                 raise ConfigError(
                     f"{name} entry {number} is neither a worker SID (WK and 32 hex digits) nor an email glob"
                 )
@@ -104,10 +105,10 @@ class EnvReader:
         return value
 
     def token(self, name: str) -> str | None:
-        """A secret sent in a header: printable ASCII without spaces (a header cannot carry other text as set)."""
+        """A secret sent in a header: printable ASCII (a header carries other text in another encoding)."""
         value = self.text(name)
         if value is not None and not is_token(value):
-            raise ConfigError(f"{name} must be printable ASCII without spaces")
+            raise ConfigError(f"{name} must be printable ASCII")
         return value
 
     def user(self, name: str) -> str | None:
@@ -132,7 +133,8 @@ class EnvReader:
         scheme, _, rest = value.partition("://")
         if not rest or scheme not in _DATABASES:
             raise ConfigError(f"{name} must be a sqlite:///… or postgres://… URL")
-        if scheme.startswith("sqlite") and rest.partition("?")[0] in ("/", "/:memory:"):  # in memory: nothing kept
+        memory = rest.partition("?")[0] in ("/", "/:memory:") or ":memory:" in rest or "mode=memory" in rest
+        if scheme.startswith("sqlite") and memory:  # nothing kept, whichever way it is asked for
             raise ConfigError(f"{name} must name a SQLite file, such as sqlite:///instance/guard.db")
         try:
             urlsplit(value).port  # noqa: B018 - reading it checks it: a number from 0 to 65535

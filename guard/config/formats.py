@@ -6,8 +6,10 @@ import ipaddress
 import re
 from urllib.parse import urlsplit
 
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*")
-_TOKEN = re.compile(r"[\x21-\x7e]+")
+_HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?")  # `my_host` and `localhost.` bind too
+_TOKEN = re.compile(r"[\x20-\x7e]+")
+_EMAIL = re.compile(r"[^@\s;]+@[^@\s;]+")
+_GLOB = re.compile(r"[^\s;]*[*?\[][^\s;]*")  # a wildcard, and no space or ';' (a list in another separator)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -21,8 +23,13 @@ def is_host(value: str) -> bool:
 
 
 def is_token(value: str) -> bool:
-    """True for printable ASCII without spaces: what a header carries as it was set."""
+    """True for printable ASCII: what a header carries as it was set."""
     return bool(_TOKEN.fullmatch(value))
+
+
+def is_email_glob(value: str) -> bool:
+    """True for an email (`ann@x.com`) or a glob with a wildcard (`*@x.com`, `*`): what can match an email."""
+    return bool(_EMAIL.fullmatch(value) or _GLOB.fullmatch(value))
 
 
 def has_control(value: str) -> bool:
@@ -39,8 +46,8 @@ def url_problem(value: str) -> str | None:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return "must be an http:// or https:// URL"
-    if " " in value or has_control(value):
-        return "must not contain spaces or control characters"
+    if not value.isascii() or " " in value or has_control(value):  # U+00A0, U+2028: never sendable either
+        return "must not contain spaces, control or non-ASCII characters"
     try:
         parts.port  # noqa: B018 - reading it checks it
     except ValueError:
