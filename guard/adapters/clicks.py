@@ -7,17 +7,16 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Connection, Engine, and_, exists, or_, update
 from sqlalchemy.exc import IntegrityError
 
-from guard.adapters.db import connected, lease_oldest
-from guard.adapters.tables import slack_click
+from guard.adapters.db import being_applied, connected, lease_oldest, take_claim_turn
+from guard.adapters.tables import remediation, slack_click
 from guard.adapters.workers import key_params
 from guard.core.click import Action, Click
 from guard.core.statuses import ClickStatus
 
 WORKER_KEY = ("account_sid", "workspace_sid", "worker_sid")
-CLAIM_LOCK = 0x5C11C4  # PostgreSQL advisory lock key of click claims (a human's pace: no contention worth a finer one)
 
 
 class SlackClicks:
@@ -55,8 +54,7 @@ class SlackClicks:
     def claim_click(self, now: datetime, lease: timedelta) -> Mapping[str, Any] | None:
         """Lease the oldest click not yet answered, or return None."""
         with connected(self.bind) as connection:
-            if connection.dialect.name == "postgresql":  # one claim at a time: each sees the leases before it
-                connection.execute(select(func.pg_advisory_xact_lock(CLAIM_LOCK)))
+            take_claim_turn(connection)  # PostgreSQL: each claim sees the leases taken before it
             unanswered = partial(_unanswered, now=now)
             return lease_oldest(connection, slack_click, unanswered, now, lease, attempts=slack_click.c.attempts + 1)
 
@@ -90,5 +88,6 @@ def _unanswered(clicks: Any, now: datetime) -> tuple[Any, ...]:
     waits = exists().where(
         *same_worker, other.c.id != clicks.c.id, other.c.status == ClickStatus.PENDING, approved, applying
     )
-    waiting = and_(clicks.c.status == ClickStatus.PENDING, clicks.c.action != Action.REFUSE, waits)
+    removing = being_applied(remediation, clicks, now)  # REMEDIATE=remove's removal of this worker, under way
+    waiting = and_(clicks.c.status == ClickStatus.PENDING, clicks.c.action != Action.REFUSE, or_(waits, removing))
     return (clicks.c.status.in_((ClickStatus.PENDING, ClickStatus.APPLIED)), ~waiting)

@@ -13,7 +13,10 @@ from sqlalchemy import (
     Connection,
     Engine,
     Table,
+    and_,
     create_engine,
+    exists,
+    func,
     inspect,
     make_url,
     or_,
@@ -126,6 +129,26 @@ def connected(bind: Engine | Connection) -> Iterator[Connection]:
     else:
         with bind.begin() as connection:
             yield connection
+
+
+# PostgreSQL advisory lock key of the claims that change a worker by hand or by REMEDIATE (clicks, removals): a
+# human's pace, so one lock for all of them costs nothing, and each claim sees the leases taken before it.
+CHANGE_CLAIMS_LOCK = 0x5C11C4
+
+
+def take_claim_turn(connection: Connection) -> None:
+    """On PostgreSQL, wait for the other claims of changes (a no-op on SQLite, whose writes take turns anyway)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(select(func.pg_advisory_xact_lock(CHANGE_CLAIMS_LOCK)))
+
+
+def being_applied(table: Table, alias: Any, now: datetime, only: Callable[[Any], Any] | None = None) -> Any:
+    """EXISTS: a pending, leased row of `table` (`only` those) for the worker of `alias`'s row: a change under way."""
+    other = table.alias(f"applied_{table.name}")
+    same_worker = [other.c[name] == alias.c[name] for name in ("account_sid", "workspace_sid", "worker_sid")]
+    leased = and_(other.c.lease_until.is_not(None), other.c.lease_until >= now)
+    extra = [only(other)] if only is not None else []
+    return exists().where(*same_worker, other.c.status == "pending", leased, *extra)
 
 
 def lease_oldest(

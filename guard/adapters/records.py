@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection, Engine, select, update
 
-from guard.adapters.db import connected, lease_oldest
-from guard.adapters.tables import audit_run, remediation
+from guard.adapters.db import being_applied, connected, lease_oldest, take_claim_turn
+from guard.adapters.tables import audit_run, remediation, slack_click
+from guard.core.click import Action
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 
@@ -59,8 +61,9 @@ class Records:
 
     def claim_remediation(self, now: datetime, lease: timedelta) -> Mapping[str, Any] | None:
         """Lease the oldest queued remediation (webhook path), or return None."""
-        pending = RemediationStatus.PENDING
-        return lease_oldest(self.bind, remediation, lambda r: (r.c.status == pending,), now, lease)
+        with connected(self.bind) as connection:
+            take_claim_turn(connection)  # PostgreSQL: each claim sees the leases taken before it
+            return lease_oldest(connection, remediation, partial(_queued, now=now), now, lease)
 
     def add_audit_run(
         self,
@@ -88,3 +91,9 @@ class Records:
         with connected(self.bind) as connection:
             row = connection.execute(select(audit_run).order_by(audit_run.c.id.desc()).limit(1)).first()
         return None if row is None else row._mapping
+
+
+def _queued(removals: Any, now: datetime) -> tuple[Any, ...]:
+    """Removals queued by REMEDIATE=remove; one waits while an approver's click on its worker is applied."""
+    clicking = being_applied(slack_click, removals, now, only=lambda click: click.c.action != Action.REFUSE)
+    return (removals.c.status == RemediationStatus.PENDING, ~clicking)

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from guard.adapters.slack import SendResult
 from guard.adapters.tables import alert, ignore_rule, slack_click
 from guard.core.click import Action, Click, value_digest
-from guard.core.statuses import SendOutcome
+from guard.core.statuses import RemediationStatus, SendOutcome
 from tests.fakes.slack_clicks import APPROVER, STRANGER, click_payload, signed_click
 from tests.helpers import WORKSPACE_SID, email, populate, remediations, stored_state, worker_event
 from tests.slack_fix.support import DRIFTING, KEY, REFERENCE, click, rows
@@ -319,3 +319,17 @@ def test_a_refusal_neither_waits_for_nor_holds_up_a_workers_clicks(services):
     assert clicks.claim_click(now, lease)["id"] == remove  # the refusal still being answered holds nothing up
     assert _add(services, Action.REFUSE, "1.4", user="U0OTHER", refusal="not an approver") is not None
     assert clicks.claim_click(now, lease)["action"] == Action.REFUSE  # nor does the removal hold the refusal
+
+
+def test_an_automatic_removal_and_an_approvers_click_on_one_worker_take_turns(services):
+    clicks, records = services.store.clicks, services.store.records
+    now, lease = datetime.now(UTC), timedelta(minutes=33)
+    records.add_remediation(KEY, "guard", RemediationStatus.PENDING, "sip:x", "queued", now)  # REMEDIATE=remove
+    assert records.claim_remediation(now, lease) is not None  # one process applies it
+    intended = _add(services, Action.IGNORE, "1.2")
+    refused = _add(services, Action.REFUSE, "1.3", user="U0STRANGER", refusal="not an approver")
+    assert clicks.claim_click(now, lease)["id"] == refused  # the Intended waits; a refusal never does
+    assert clicks.claim_click(now, lease) is None
+    later = now + lease + timedelta(seconds=1)  # the removal's lease ran out (its process died)
+    assert clicks.claim_click(later, lease)["id"] == intended
+    assert records.claim_remediation(later, lease) is None  # taken up again, the removal waits for the Intended
