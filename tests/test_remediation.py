@@ -2,11 +2,13 @@
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from guard.adapters.tables import alert
+from guard.config import ConfigError
 from guard.core.ignore import IgnoreRules
 from guard.core.snapshot import WorkerKey
 from tests.helpers import (
@@ -269,3 +271,24 @@ def test_an_audit_that_sees_an_accepted_value_ends_the_watch_on_the_removed_one(
     fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
     assert audit(runner, "--remediate", "--yes")[0] == 0
     assert len(fake_api.updates) == 2  # over an accepted value, it is a new drift: removed
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_queued_removal_whose_account_is_no_longer_configured_fails_once_and_holds_nothing(
+    taskrouter, services, fake_api
+):
+    populate(fake_api, 1, drifting={1})
+    taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1))
+    jobs = services.jobs.by_name["remediate"].run.__self__
+
+    def unconfigured(account_sid, workspace_sid):
+        raise ConfigError("TWILIO_ACCOUNT_SID is not set")  # credentials removed since the removal was queued
+
+    jobs.api_for = unconfigured
+    assert jobs.run_pending() == 1  # handled, not left leased for 33 minutes (clicks on the worker wait for it)
+    [record] = remediations(services)
+    assert record["status"] == "failed" and "TWILIO_ACCOUNT_SID is not set" in record["detail"]
+    assert (
+        services.store.records.claim_remediation(datetime.now(UTC) + timedelta(hours=1), timedelta(minutes=1)) is None
+    )
+    assert fake_api.updates == []

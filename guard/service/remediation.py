@@ -13,6 +13,7 @@ from twilio.base.exceptions import TwilioException
 
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
+from guard.config import ConfigError
 from guard.core.deep_json import without
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import CAME_BACK, Known, came_back
@@ -128,9 +129,13 @@ class RemediationJobs:
         handled = 0
         while (job := self.records.claim_remediation(self.pipeline.clock(), self.lease)) is not None:
             key = WorkerKey(job["account_sid"], job["workspace_sid"], job["worker_sid"])
-            api = self.api_for(key.account_sid, key.workspace_sid)
-            known = self.pipeline.known(key)
-            removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True, known=known)
+            try:
+                api = self.api_for(key.account_sid, key.workspace_sid)
+            except ConfigError as err:  # credentials removed since it was queued: failed, not leased again for ever
+                removal = Removal(RemediationStatus.FAILED, None, f"{err}; nothing was changed")
+            else:
+                known = self.pipeline.known(key)
+                removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True, known=known)
             record_removal(self.pipeline, key, removal, job["actor"], job_id=job["id"])
             handled += 1
         return handled
