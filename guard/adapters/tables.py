@@ -129,7 +129,7 @@ remediation = Table(
     Column("requested_at", UTCDateTime, nullable=False),
     Column("finished_at", UTCDateTime),
     Column("lease_until", UTCDateTime),
-    Index("ix_remediation_status", "status"),
+    Index("ix_remediation_status_id", "status", "id"),  # a claim takes the oldest queued one (0010)
     Index("ix_remediation_worker", "account_sid", "workspace_sid", "worker_sid"),
 )
 
