@@ -14,7 +14,6 @@ from guard.adapters.accounts import AccountDirectory
 from guard.adapters.slack_answers import SlackAnswers
 from guard.adapters.store import Store
 from guard.config import ConfigError, Settings
-from guard.core.snapshot import DEDUP_WINDOW
 from guard.service.activities import REFRESH_SECONDS, ActivityRefresh
 from guard.service.causes import CauseJobs
 from guard.service.clicks import ClickJobs
@@ -22,6 +21,7 @@ from guard.service.delivery import Delivery
 from guard.service.jobs import Job, JobRunner, Wakeup
 from guard.service.pipeline import Pipeline
 from guard.service.remediation import RemediationJobs, removal_lease
+from guard.service.retention import prune
 from guard.service.writer import EventWriter
 
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
@@ -70,7 +70,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
     clicks = ClickJobs(pipeline, accounts.api_for, answers, lease=work_lease)
     jobs = [  # in this order, each round; one line per job
         Job("remind", pipeline.send_reminders, every=60),
-        Job("prune", lambda: store.workers.prune_events(pipeline.clock() - DEDUP_WINDOW), every=3600),
+        Job("prune", lambda: prune(store.retention, pipeline.clock(), settings.history), every=3600),
         Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove"),
         Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret)),
         Job("deliver", delivery.run_once),

@@ -1,5 +1,7 @@
 """Configuration is read once from the environment and rejected with one line naming the variable."""
 
+from datetime import timedelta
+
 import pytest
 
 from guard.config import ConfigError, Settings
@@ -18,6 +20,7 @@ def test_defaults_are_safe():
     assert settings.trust_proxy is False
     assert settings.remediate == "off"
     assert settings.alert_repeat is None
+    assert settings.history == timedelta(days=90)  # finished records are forgotten, not kept for ever
     assert settings.database_url is None  # the SQLite file under instance/
 
 
@@ -29,6 +32,9 @@ def test_defaults_are_safe():
         ("ALERT_REPEAT_HOURS", "1e400", "ALERT_REPEAT_HOURS must be a number from 0 to 8760"),
         ("ALERT_REPEAT_HOURS", "nan", "ALERT_REPEAT_HOURS must be a number from 0 to 8760"),
         ("ALERT_REPEAT_HOURS", "100000000", "ALERT_REPEAT_HOURS must be a number from 0 to 8760"),
+        ("HISTORY_DAYS", "-1", "HISTORY_DAYS must be a whole number from 0 to 36500"),
+        ("HISTORY_DAYS", "1.5", "HISTORY_DAYS must be a whole number from 0 to 36500"),
+        ("HISTORY_DAYS", "ninety", "HISTORY_DAYS must be a whole number from 0 to 36500"),
         ("TWILIO_API_RETRIES", "1000000000", "TWILIO_API_RETRIES must be a whole number from 0 to 20"),
         ("MAX_BODY_BYTES", "inf", "MAX_BODY_BYTES must be a whole number from 1024 to 1000000000"),
         ("MAX_BODY_BYTES", "2048.9", "MAX_BODY_BYTES must be a whole number from 1024 to 1000000000"),
@@ -181,3 +187,8 @@ def test_what_the_engine_takes_is_accepted_and_a_whole_number_may_be_written_as_
     url = "sqlite+pysqlite:////tmp/guard.db"
     assert Settings.from_env({**BASE, "DATABASE_URL": url}).database_url == url
     assert Settings.from_env({**BASE, "TWILIO_API_RETRIES": "5.0"}).api_retries == 5
+
+
+def test_history_days_zero_keeps_every_finished_record():
+    assert Settings.from_env({**BASE, "HISTORY_DAYS": "0"}).history is None
+    assert Settings.from_env({**BASE, "HISTORY_DAYS": "30"}).history == timedelta(days=30)

@@ -17,6 +17,7 @@ from guard.adapters.causes import CauseLookups
 from guard.adapters.clicks import SlackClicks
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
+from guard.adapters.retention import Retention
 from guard.adapters.sqlite import file_identity, sqlite_file, writable
 from guard.adapters.sqlite_writers import Checkpoints
 from guard.adapters.worker_listing import WorkerListing
@@ -119,6 +120,7 @@ class Store:
         self.clicks, self.intended, self.activities = standalone.clicks, standalone.intended, standalone.activities
         self.causes = standalone.causes
         self.listing = WorkerListing(engine)
+        self.retention = Retention(engine)
         self._sqlite_file = sqlite_file(engine.url)
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.
         self._sqlite_identity = file_identity(self._sqlite_file) if self._sqlite_file else None

@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, bindparam, func, select, text, tuple_, update
 
 from guard.adapters.db import connected
 from guard.adapters.state_rows import state_from_row
-from guard.adapters.tables import processed_event, worker_state
+from guard.adapters.tables import worker_state
 from guard.adapters.worker_batches import PK, Claim, claim_all, save_all, with_intended
 from guard.core.history import Known
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
@@ -137,8 +137,3 @@ class WorkerStates:
                     fields = {"worker_sid": row.worker_sid, "error": type(err).__name__}
                     log.warning("unreadable_state", extra={"fields": fields})
         return known
-
-    def prune_events(self, before: datetime) -> int:
-        """Forget processed event ids older than `before`; Twilio stops redelivering long before."""
-        with connected(self.bind) as connection:
-            return connection.execute(delete(processed_event).where(processed_event.c.received_at < before)).rowcount

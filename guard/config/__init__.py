@@ -42,6 +42,7 @@ class Settings:
     ignore: IgnoreRules = NO_RULES
     identity_policy: Policy = Policy.FLEX
     alert_repeat: timedelta | None = None
+    history: timedelta | None = timedelta(days=90)  # finished records kept; None keeps them all
     remediate: str = "off"
     delivery: str = "thread"
     retry_max_seconds: float = 300.0
@@ -89,6 +90,7 @@ class Settings:
             ),
             identity_policy=Policy(reader.choice("IDENTITY_POLICY", tuple(Policy), Policy.FLEX)),
             alert_repeat=_hours(reader.number("ALERT_REPEAT_HOURS", 0, maximum=24 * 365)),  # past a year: off, really
+            history=_days(reader.integer("HISTORY_DAYS", 90, maximum=36500)),
             remediate=reader.choice("REMEDIATE", ("off", "remove"), "off"),
             delivery=reader.choice("ALERT_DELIVERY", ("thread", "off"), "thread"),
             retry_max_seconds=reader.number("ALERT_RETRY_MAX_SECONDS", 300, minimum=0.01),
@@ -179,6 +181,11 @@ def _activities(text: str) -> frozenset[str]:
     if not names:
         raise ConfigError("AVAILABLE_ACTIVITIES must name at least one activity")
     return names
+
+
+def _days(value: int) -> timedelta | None:
+    """Turn HISTORY_DAYS into a timedelta; 0 keeps every finished record."""
+    return timedelta(days=value) if value > 0 else None
 
 
 def _hours(value: float) -> timedelta | None:
