@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from guard.adapters.tables import alert
 from guard.config import ConfigError
+from guard.core.click import Action, Click
 from guard.core.ignore import IgnoreRules
 from guard.core.snapshot import WorkerKey
 from tests.helpers import (
@@ -132,6 +133,21 @@ def test_a_removal_sends_every_other_attribute_back_exactly_as_it_was_written(ru
     assert "contact_uri" not in sent and sent.endswith(re.sub(r",\s*(?=\")", ",", kept) + "}")  # not re-serialized
     [record] = remediations(services)
     assert record["status"] == "removed"
+
+
+def test_an_audit_leaves_a_worker_alone_while_an_approvers_click_on_it_is_being_applied(runner, fake_api, services):
+    populate(fake_api, 2, drifting={1, 2})
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    now = datetime.now(UTC)
+    clicked = Click(Action.IGNORE, key, "U0APPROVER", "https://hooks.slack.com/x", "1.2")
+    services.store.clicks.add_click(clicked, Action.IGNORE, None, now)
+    assert services.store.clicks.claim_click(now, timedelta(minutes=33)) is not None  # another process applies it
+    code, out = audit(runner, "--remediate", "--yes", "--format", "json")
+    assert [update.worker_sid for update in fake_api.updates] == [worker_sid(2)]  # the Intended's value is left
+    assert code == 1  # worker 1 still drifts
+    outcome = next(w for w in json.loads(out)["workers"] if w["sid"] == worker_sid(1))
+    assert outcome["remediation"] == "skipped" and "being applied" in outcome["remediation_detail"]
+    assert [(r["worker_sid"], r["status"]) for r in remediations(services)] == [(worker_sid(2), "removed")]
 
 
 def test_without_an_etag_nothing_is_sent_rather_than_an_unconditional_update(runner, fake_api, services):

@@ -8,10 +8,11 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, select, update
 
 from guard.adapters.db import being_applied, connected, lease_oldest, take_claim_turn
 from guard.adapters.tables import audit_run, remediation, slack_click
+from guard.adapters.workers import key_params
 from guard.core.click import Action
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
@@ -30,18 +31,11 @@ class Records:
         """Record a remediation; a `pending` request is skipped (None) when one is already queued for the worker."""
         with connected(self.bind) as connection:
             if status is RemediationStatus.PENDING:
-                queued = select(remediation.c.id).where(
-                    remediation.c.account_sid == key.account_sid,
-                    remediation.c.workspace_sid == key.workspace_sid,
-                    remediation.c.worker_sid == key.worker_sid,
-                    remediation.c.status == RemediationStatus.PENDING,
-                )
+                queued = select(remediation.c.id).where(*_of(remediation, key), _pending(remediation))
                 if connection.execute(queued).first() is not None:
                     return None
             row = {
-                "account_sid": key.account_sid,
-                "workspace_sid": key.workspace_sid,
-                "worker_sid": key.worker_sid,
+                **key_params(key),
                 "actor": actor,
                 "status": status,
                 "before_value": before,
@@ -58,6 +52,35 @@ class Records:
         values = {"status": status, "before_value": before, "detail": detail, "finished_at": now, "lease_until": None}
         with connected(self.bind) as connection:
             connection.execute(update(remediation).where(remediation.c.id == job_id).values(**values))
+
+    def take_removal(self, key: WorkerKey, actor: str, now: datetime, lease: timedelta) -> int | None:
+        """Lease a removal of `key`'s worker for a caller about to apply it (an audit); None while one is under way.
+
+        Like a claim, it takes turns with the worker's clicks and removals: None while an approver's click or
+        another removal of the worker is being applied. A removal queued by REMEDIATE=remove is taken over.
+        """
+        with connected(self.bind) as connection:
+            take_claim_turn(connection)
+            clicking = select(slack_click.c.id).where(
+                *_of(slack_click, key),
+                _pending(slack_click),
+                _leased(slack_click, now),
+                slack_click.c.action != Action.REFUSE,
+            )
+            queued = select(remediation.c.id, remediation.c.lease_until).where(
+                *_of(remediation, key), _pending(remediation)
+            )
+            removals = connection.execute(queued.order_by(remediation.c.id)).all()
+            if connection.execute(clicking).first() is not None or any(
+                row.lease_until is not None and row.lease_until >= now for row in removals
+            ):
+                return None
+            taken = {"actor": actor, "lease_until": now + lease}
+            if removals:
+                connection.execute(update(remediation).where(remediation.c.id == removals[0].id).values(**taken))
+                return int(removals[0].id)
+            row = {**key_params(key), **taken, "status": RemediationStatus.PENDING, "detail": "", "requested_at": now}
+            return int(connection.execute(remediation.insert().values(**row)).inserted_primary_key[0])
 
     def claim_remediation(self, now: datetime, lease: timedelta) -> Mapping[str, Any] | None:
         """Lease the oldest queued remediation (webhook path), or return None."""
@@ -97,3 +120,18 @@ def _queued(removals: Any, now: datetime) -> tuple[Any, ...]:
     """Removals queued by REMEDIATE=remove; one waits while an approver's click on its worker is applied."""
     clicking = being_applied(slack_click, removals, now, only=lambda click: click.c.action != Action.REFUSE)
     return (removals.c.status == RemediationStatus.PENDING, ~clicking)
+
+
+def _of(table: Table, key: WorkerKey) -> list[ColumnElement[bool]]:
+    """`table`'s rows of one worker."""
+    return [table.c[name] == value for name, value in key_params(key).items()]
+
+
+def _pending(table: Table) -> ColumnElement[bool]:
+    """A removal or click still to apply."""
+    return table.c.status == "pending"
+
+
+def _leased(table: Table, now: datetime) -> ColumnElement[bool]:
+    """Being applied: leased, and the lease has not run out."""
+    return and_(table.c.lease_until.is_not(None), table.c.lease_until >= now)

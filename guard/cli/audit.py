@@ -28,7 +28,7 @@ from guard.core.verdict import Kind
 from guard.logs import configure_logging
 from guard.service.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
 from guard.service.last_change import find_last_changes
-from guard.service.remediation import Removal, record_removal, remove_contact_uri
+from guard.service.remediation import Removal, removal_lease, remove_contact_uri, remove_now
 
 
 @click.command("audit")
@@ -154,15 +154,15 @@ def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport
 def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str) -> dict[str, Removal]:
     """Plan (or apply) the removal of each drifting worker's contact_uri."""
     svc = services()
-    rules = svc.pipeline.rules()
+    rules, lease = svc.pipeline.rules(), removal_lease(svc.settings.api_retries)
     outcomes = {}
     for entry in report.entries:
         if entry.verdict == Kind.MISMATCH:  # the re-check skips a worker with no value to remove
             key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
-            known = svc.pipeline.known(key)
-            outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, apply=apply, known=known)
             if apply:
-                record_removal(svc.pipeline, key, outcomes[entry.sid], actor)
+                outcomes[entry.sid] = remove_now(svc.pipeline, svc.store.records, api, key, actor, lease)
+            else:
+                outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, False, svc.pipeline.known(key))
     # The report says what is left: a removed value leaves the worker pending until the agent's next login.
     removed = {sid for sid, outcome in outcomes.items() if outcome.status is RemediationStatus.REMOVED}
     report.entries = [

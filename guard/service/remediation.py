@@ -29,6 +29,7 @@ CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most one removal makes
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
+BUSY_DETAIL = "an approver's click or another removal of this worker is being applied: nothing sent; audit again"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
@@ -84,6 +85,19 @@ def remove_contact_uri(
     except Exception as err:  # a bug or an input nobody foresaw: recorded as a failure, never a stuck job
         log.exception("remediation_failed", extra={"fields": {"worker_sid": worker_sid}})
         return Removal(RemediationStatus.FAILED, None, f"unexpected error: {type(err).__name__}")
+
+
+def remove_now(
+    pipeline: Pipeline, records: Records, api: TaskRouterApi, key: WorkerKey, actor: str, lease: timedelta
+) -> Removal:
+    """Apply a removal now (an audit's), in turn with the worker's clicks and queued removals, and record it."""
+    job_id = records.take_removal(key, actor, pipeline.clock(), lease)
+    if job_id is None:
+        return Removal(RemediationStatus.SKIPPED, None, BUSY_DETAIL)
+    # Read after the turn is taken: an Intended applied before it is known, and none is applied until it ends.
+    removal = remove_contact_uri(api, key.worker_sid, pipeline.rules(), apply=True, known=pipeline.known(key))
+    record_removal(pipeline, key, removal, actor, job_id=job_id)
+    return removal
 
 
 def removal_lease(retries: int) -> timedelta:

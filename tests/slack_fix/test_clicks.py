@@ -333,3 +333,25 @@ def test_an_automatic_removal_and_an_approvers_click_on_one_worker_take_turns(se
     later = now + lease + timedelta(seconds=1)  # the removal's lease ran out (its process died)
     assert clicks.claim_click(later, lease)["id"] == intended
     assert records.claim_remediation(later, lease) is None  # taken up again, the removal waits for the Intended
+
+
+def test_an_audits_removal_and_an_approvers_click_on_one_worker_take_turns(services):
+    clicks, records = services.store.clicks, services.store.records
+    now, lease = datetime.now(UTC), timedelta(minutes=33)
+    job = records.take_removal(KEY, "lucille", now, lease)  # `audit --remediate --yes` is removing the value
+    intended = _add(services, Action.IGNORE, "1.2")
+    assert clicks.claim_click(now, lease) is None  # the Intended waits for the audit's removal
+    assert records.take_removal(KEY, "buster", now, lease) is None  # so does a second audit
+    records.finish_remediation(job, RemediationStatus.REMOVED, "sip:x", "removed", now)
+    assert clicks.claim_click(now, lease)["id"] == intended
+    assert records.take_removal(KEY, "lucille", now, lease) is None  # and now the audit waits for the Intended
+
+
+def test_an_audit_takes_over_a_queued_removal_instead_of_leaving_it_to_run_twice(services):
+    records, now, lease = services.store.records, datetime.now(UTC), timedelta(minutes=33)
+    queued = records.add_remediation(KEY, "guard", RemediationStatus.PENDING, "sip:x", "queued", now)  # REMEDIATE
+    assert records.take_removal(KEY, "lucille", now, lease) == queued
+    assert records.claim_remediation(now, lease) is None  # REMEDIATE=remove's job finds it under way
+    refused = _add(services, Action.REFUSE, "1.3", user="U0STRANGER", refusal="not an approver")
+    assert services.store.clicks.claim_click(now, lease)["id"] == refused  # a refusal never waits, nor holds up
+    assert records.take_removal(KEY, "buster", now + lease + timedelta(seconds=1), lease) == queued  # its audit died
