@@ -14,7 +14,7 @@ from guard.adapters.accounts import AccountDirectory
 from guard.adapters.slack_answers import SlackAnswers
 from guard.adapters.store import Store
 from guard.config import ConfigError, Settings
-from guard.service.activities import REFRESH_SECONDS, ActivityRefresh
+from guard.service.activities import REFRESH_SECONDS, ActivityLearning, ActivityRefresh
 from guard.service.causes import CauseJobs
 from guard.service.clicks import ClickJobs
 from guard.service.delivery import Delivery
@@ -41,6 +41,7 @@ class Services:
     delivery: Delivery
     jobs: JobRunner
     writer: EventWriter  # the worker events, in batches (one writer thread per process)
+    learning: ActivityLearning  # activity facts, and the workers in each activity
     migrated: tuple[str | None, str | None] | None = None  # the revisions before and after, when built on SQLite
 
 
@@ -66,7 +67,8 @@ def build_services(settings: Settings, default_database: str) -> Services:
     work_lease = removal_lease(settings.api_retries)  # a slow TaskRouter must not let a second process begin it
     remediation = RemediationJobs(pipeline, store.records, accounts.api_for, work_lease)
     answers = SlackAnswers(settings.slack_timeout_seconds)
-    activities = ActivityRefresh(pipeline, accounts)
+    learning = ActivityLearning(pipeline)
+    activities = ActivityRefresh(learning, accounts)
     clicks = ClickJobs(pipeline, accounts.api_for, answers, lease=work_lease)
     jobs = [  # in this order, each round; one line per job
         Job("remind", pipeline.send_reminders, every=60),
@@ -78,7 +80,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)
-    return Services(settings, store, accounts, pipeline, delivery, runner, EventWriter(pipeline), migrated)
+    return Services(settings, store, accounts, pipeline, delivery, runner, EventWriter(pipeline), learning, migrated)
 
 
 def settings_from_env(webhooks: bool = True) -> Settings:

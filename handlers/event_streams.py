@@ -85,7 +85,7 @@ def receive_batch() -> Response | tuple[Response, int]:
             continue
         count_event("event-streams", event_type, "accepted")
         if isinstance(snapshot, ActivityFact):
-            svc.pipeline.learn(snapshot)
+            svc.learning.learn(snapshot)
         else:
             snapshots.append(snapshot)
         counts["recorded"] += 1

@@ -135,5 +135,5 @@ def _learn_activity(form: MultiDict[str, str], event_type: str) -> Response:
         count_event("taskrouter", event_type, "bad_request")
         return bad_request(str(err), event_type=event_type)
     count_event("taskrouter", event_type, "accepted")
-    services().pipeline.learn(fact)
+    services().learning.learn(fact)
     return acknowledged()

@@ -80,8 +80,8 @@ class Activities:
             row = {**key, "name": fact.name, "available": fact.available, "learned_ms": fact.occurred_ms}
             connection.execute(_statements(connection.dialect.name)["learn"], {**row, "source": fact.source})
 
-    def workers_in(self, fact: ActivityFact, available: bool | None) -> list[WorkerKey]:
-        """The workers in the fact's activity whose stored availability is not `available` yet."""
+    def workers_in(self, fact: ActivityFact, available: bool | None, after: str, limit: int) -> list[WorkerKey]:
+        """Up to `limit` workers in the fact's activity, by sid after `after`, whose availability is not `available`."""
         query = (
             select(worker_state.c.worker_sid)
             .where(
@@ -89,8 +89,10 @@ class Activities:
                 worker_state.c.workspace_sid == fact.workspace_sid,
                 worker_state.c.activity_sid == fact.sid,
                 worker_state.c.available.is_distinct_from(available),
+                worker_state.c.worker_sid > after,
             )
             .order_by(worker_state.c.worker_sid)
+            .limit(limit)
         )  # locked in this order: the event writer's, so neither deadlocks
         with connected(self.bind) as connection:
             sids = connection.execute(query).scalars().all()

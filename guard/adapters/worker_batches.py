@@ -110,11 +110,9 @@ def claim_all(
     either read here or sees these workers, and never waits in a cycle with a later run of the same transaction.
     """
     dialect = connection.dialect
-    if dialect.name == "postgresql":  # a lock per worker (one with no row yet too), in the batch's sorted order,
-        # before the claims: a claim waits on another writer's uncommitted claim, never while holding what it needs
-        names = ["/".join(_key_values(snapshot.key).values()) for snapshot in snapshots]
-        named = sorted({"/".join(key) for key in _activity_keys(batch) if key})
-        _statement(dialect, "lock", 0).run(connection, {"activities": named, "keys": names})
+    # A lock per worker (one with no row yet too), in the batch's sorted order, before the claims: a claim
+    # waits on another writer's uncommitted claim, never while holding what it needs
+    lock_workers(connection, [snapshot.key for snapshot in snapshots], _activity_keys(batch))
     fresh = _claim_events(connection, snapshots, now)
     claimed = [snapshot for snapshot, new in zip(snapshots, fresh, strict=True) if new]
     if not claimed:
@@ -128,6 +126,16 @@ def claim_all(
         (True, states.get(snapshot.key), learned.get(activity)) if new else DUPLICATE_CLAIM
         for snapshot, activity, new in zip(snapshots, activities, fresh, strict=True)
     ]
+
+
+def lock_workers(
+    connection: Connection, keys: Sequence[WorkerKey], activities: Sequence[tuple[str, str, str] | None] = ()
+) -> None:
+    """PostgreSQL: share the `activities`, then lock the workers, in one statement (SQLite's writer serializes)."""
+    if connection.dialect.name == "postgresql":
+        names = ["/".join(_key_values(key).values()) for key in keys]
+        named = sorted({"/".join(key) for key in activities if key})
+        _statement(connection.dialect, "lock", 0).run(connection, {"activities": named, "keys": names})
 
 
 def _claim_events(connection: Connection, snapshots: Sequence[WorkerSnapshot], now: datetime) -> list[bool]:

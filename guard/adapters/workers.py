@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, select, text, tuple_
 from guard.adapters.db import connected
 from guard.adapters.state_rows import state_from_row
 from guard.adapters.tables import worker_state
-from guard.adapters.worker_batches import PK, Claim, claim_all, save_all, with_intended
+from guard.adapters.worker_batches import PK, Claim, claim_all, lock_workers, save_all, with_intended
 from guard.core.history import Known
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import WorkerState
@@ -51,6 +51,23 @@ class WorkerStates:
         """
         with connected(self.bind) as connection:
             return claim_all(connection, snapshots, now, batch)
+
+    def lock_all(self, keys: Sequence[WorkerKey]) -> dict[WorkerKey, WorkerState]:
+        """The stored states of workers of one workspace (sorted by sid), each locked until the transaction ends."""
+        if not keys:
+            return {}
+        query = with_intended(worker_state).where(
+            worker_state.c.account_sid == keys[0].account_sid,
+            worker_state.c.workspace_sid == keys[0].workspace_sid,
+            worker_state.c.worker_sid.in_([key.worker_sid for key in keys]),
+        )
+        with connected(self.bind) as connection:
+            lock_workers(connection, keys)
+            rows = connection.execute(query)
+            return {
+                WorkerKey(*(row.account_sid, row.workspace_sid, row.worker_sid)): state_from_row(row._mapping)
+                for row in rows
+            }
 
     def lock(self, key: WorkerKey) -> WorkerState | None:
         """The worker's stored state, holding a per-worker lock until the transaction ends."""

@@ -1,8 +1,12 @@
-"""Which activities route tasks, from the REST Activities list: fetched in the background, never in a request."""
+"""Which activities route tasks: facts from activity.* events and the REST Activities list, and their workers.
+
+The REST list is fetched in the background, never in a request.
+"""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from requests import RequestException
 from twilio.base.exceptions import TwilioException
@@ -11,25 +15,86 @@ from guard.adapters.accounts import AccountDirectory
 from guard.adapters.taskrouter_api import describe
 from guard.adapters.taskrouter_lookups import list_activities
 from guard.config import ConfigError
-from guard.core.activity import ActivityFact
+from guard.core.actions import decide_available
+from guard.core.activity import Activity, ActivityFact
+from guard.core.decision import Outcome
+from guard.core.snapshot import outside_window
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.activities")
 REFRESH_SECONDS = 600.0  # activities rarely change, and activity.* events tell the guard sooner when they do
+# Workers judged per transaction when an activity is learned: a few milliseconds each, and statement sizes the
+# event writer compiles already (worker_batches: one per row count, up to its MAX_BATCH)
+LEARN_CHUNK = 64
+
+
+class ActivityLearning:
+    """Learns activity facts, and judges the workers in each activity reachable or not again."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        """Write and announce through `pipeline`."""
+        self.pipeline = pipeline
+
+    def learn(self, fact: ActivityFact) -> Outcome:
+        """Remember whether an activity routes tasks; the workers in it are judged reachable or not again.
+
+        The fact commits first, then its workers in chunks of LEARN_CHUNK, each a short transaction: thousands of
+        agents in one activity held every worker event naming it for seconds (BENCHMARKS.md).
+        """
+        pipeline = self.pipeline
+        now = pipeline.clock()
+        if fact.source != "api" and fact.occurred_ms and outside_window(fact.occurred_ms, now):  # 0: no time sent
+            log_event(log, logging.WARNING, "replayed_event", activity_sid=fact.sid, source=fact.source)
+            return Outcome.REPLAY
+        with pipeline.store.transaction() as tx:
+            tx.activities.lock(fact)  # PostgreSQL: worker events naming this activity wait, or are waited for
+            if not tx.activities.claim_event(fact, now):
+                return Outcome.DUPLICATE
+            tx.activities.learn(fact)
+        after: str | None = ""
+        available = None
+        while after is not None:
+            after, available = self._judge_chunk(fact, after, now)
+        log_event(log, logging.INFO, "activity_learned", activity_sid=fact.sid, available=available, source=fact.source)
+        return Outcome.RECORDED
+
+    def _judge_chunk(self, fact: ActivityFact, after: str, now: datetime) -> tuple[str | None, bool | None]:
+        """Judge the next LEARN_CHUNK workers in the fact's activity (by sid, past `after`): (the last sid, available).
+
+        Each chunk holds the activity, so a newer fact learned meanwhile is read here or sees these workers.
+        """
+        pipeline = self.pipeline
+        with pipeline.store.transaction() as tx:
+            tx.activities.lock(fact)
+            available = tx.activities.learned(fact.account_sid, fact.workspace_sid, fact.sid)  # a newer fact wins
+            if available is None:  # deleted, or never said: what its name says, else unknown
+                available = Activity(fact.sid, fact.name).resolve(pipeline.settings.available_activities)
+            keys = tx.activities.workers_in(fact, available, after, LEARN_CHUNK)
+            stored = tx.workers.lock_all(keys)  # read again under their locks: they may have moved meanwhile
+            decisions = [
+                (key, decide_available(key, state, available, pipeline.rules_for(key), now))
+                for key, state in stored.items()
+                if state.activity_sid == fact.sid
+            ]
+            pipeline.write_decisions(tx, decisions, now)
+        for _, decision in decisions:
+            pipeline.announce(decision)
+        return (keys[-1].worker_sid if len(keys) == LEARN_CHUNK else None), available
 
 
 class ActivityRefresh:
     """Fetches each known workspace's Activities with its account's REST credentials, and learns them."""
 
-    def __init__(self, pipeline: Pipeline, accounts: AccountDirectory) -> None:
-        """Learn through `pipeline`, reach the API through `accounts`."""
-        self.pipeline, self.accounts = pipeline, accounts
+    def __init__(self, learning: ActivityLearning, accounts: AccountDirectory) -> None:
+        """Learn through `learning`, reach the API through `accounts`."""
+        self.learning, self.accounts = learning, accounts
 
     def run(self) -> int:
         """Learn the activities of every configured or seen workspace; return how many were learned."""
+        pipeline = self.learning.pipeline
         targets = {(account.sid, ws) for account, ws in self.accounts.audit_targets() if account.sid}
-        targets |= self.pipeline.store.activities.workspaces()
+        targets |= pipeline.store.activities.workspaces()
         learned = 0
         for account_sid, workspace_sid in sorted(targets):
             try:
@@ -40,7 +105,7 @@ class ActivityRefresh:
                 fields = {"workspace_sid": workspace_sid, "error": describe(err)}
                 log_event(log, logging.WARNING, "activities_fetch_failed", **fields)
                 continue
-            now_ms = int(self.pipeline.clock().timestamp() * 1000)
+            now_ms = int(pipeline.clock().timestamp() * 1000)
             for record in records:
                 fact = ActivityFact(
                     account_sid,
@@ -51,6 +116,6 @@ class ActivityRefresh:
                     occurred_ms=now_ms,
                     source="api",
                 )
-                self.pipeline.learn(fact)
+                self.learning.learn(fact)
                 learned += 1
         return learned

@@ -12,13 +12,12 @@ from guard.adapters.store import Store, Transaction
 from guard.adapters.worker_batches import Claim
 from guard.clock import utcnow
 from guard.config import Settings
-from guard.core.actions import decide_available, decide_intended, decide_removal, reminder
-from guard.core.activity import Activity, ActivityFact
+from guard.core.actions import decide_intended, decide_removal, reminder
 from guard.core.click import value_digest
 from guard.core.decision import DUPLICATE, Decision, DecisionRules, Outcome, decide
 from guard.core.history import Known
 from guard.core.rules import Rules
-from guard.core.snapshot import WorkerKey, WorkerSnapshot, distinct_runs, outside_window
+from guard.core.snapshot import WorkerKey, WorkerSnapshot, distinct_runs
 from guard.core.state import Intended
 from guard.core.statuses import Channel, RemediationStatus
 from guard.logs import log_event
@@ -79,31 +78,6 @@ class Pipeline:
             log_event(log, level, _LOGGED[decision.outcome], **fields)
         return decision
 
-    def learn(self, fact: ActivityFact) -> Outcome:
-        """Remember whether an activity routes tasks; the workers in it are judged reachable or not again."""
-        now, decisions = self.clock(), []
-        if fact.source != "api" and fact.occurred_ms and outside_window(fact.occurred_ms, now):  # 0: no time sent
-            log_event(log, logging.WARNING, "replayed_event", activity_sid=fact.sid, source=fact.source)
-            return Outcome.REPLAY
-        with self.store.transaction() as tx:
-            tx.activities.lock(fact)  # PostgreSQL: worker events naming this activity wait, or are waited for
-            if not tx.activities.claim_event(fact, now):
-                return Outcome.DUPLICATE
-            tx.activities.learn(fact)  # an older fact loses to a newer one: read back what won
-            available = tx.activities.learned(fact.account_sid, fact.workspace_sid, fact.sid)
-            if available is None:  # deleted, or never said: what its name says, else unknown
-                available = Activity(fact.sid, fact.name).resolve(self.settings.available_activities)
-            for key in tx.activities.workers_in(fact, available):
-                stored = tx.workers.lock(key)  # read again under its lock: it may have moved meanwhile
-                if stored is not None and stored.activity_sid == fact.sid:
-                    decisions.append(decide_available(key, stored, available, self.rules_for(key), now))
-                    tx.apply(key, decisions[-1], now)
-            self._log_alerts(decisions)
-        log_event(log, logging.INFO, "activity_learned", activity_sid=fact.sid, available=available, source=fact.source)
-        for decision in decisions:
-            self.announce(decision)
-        return Outcome.RECORDED
-
     def rules_for(self, key: WorkerKey) -> DecisionRules:
         """What a decision about a worker of this workspace follows."""
         settings = self.settings
@@ -126,7 +100,7 @@ class Pipeline:
                 return value, False
             tx.intended.add(key, actor, value, now)
             decision = decide_intended(key, stored, Intended(actor, now, value), self.accounts.routing_for(key), now)
-            self._apply(tx, [(key, decision)], now)
+            self.write_decisions(tx, [(key, decision)], now)
         self.announce(decision)
         return value, True
 
@@ -158,7 +132,7 @@ class Pipeline:
             else:
                 tx.records.finish_remediation(job_id, status, before, detail, now)
             decision = decide_removal(key, tx.workers.lock(key), name, removal, self.accounts.routing_for(key), now)
-            self._apply(tx, [(key, decision)], now)
+            self.write_decisions(tx, [(key, decision)], now)
         self.announce(decision)
 
     def send_reminders(self) -> int:
@@ -173,7 +147,7 @@ class Pipeline:
                 (key, Decision(Outcome.RECORDED, alert=reminder(key, state, self.accounts.routing_for(key), now)))
                 for key, state in due
             ]
-            self._apply(tx, decisions, now)
+            self.write_decisions(tx, decisions, now)
         for _, decision in decisions:
             self.announce(decision)
         return len(decisions)
@@ -182,10 +156,10 @@ class Pipeline:
         """Commit a decision that no event carried (a late answer), then announce it."""
         now = self.clock()
         with self.store.transaction() as tx:
-            self._apply(tx, [(key, decision)], now)
+            self.write_decisions(tx, [(key, decision)], now)
         self.announce(decision)
 
-    def _apply(self, tx: Transaction, decisions: Sequence[tuple[WorkerKey, Decision]], now: datetime) -> None:
+    def write_decisions(self, tx: Transaction, decisions: Sequence[tuple[WorkerKey, Decision]], now: datetime) -> None:
         """Write the decisions of distinct workers in `tx`, then log their alerts: the last step before the commit."""
         tx.apply_all(decisions, now)
         self._log_alerts(decision for _, decision in decisions)

@@ -4,11 +4,12 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from guard.adapters.workers import WorkerStates
 from guard.core.activity import ActivityFact
 from guard.core.snapshot import WorkerKey
+from guard.service.activities import LEARN_CHUNK
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.activity.conftest import BREAK_SID, WRONG, activity_event, outbox
 from tests.helpers import (
@@ -147,7 +148,7 @@ def test_a_fact_learned_while_a_worker_moves_into_its_activity_still_pages_it(se
     pipeline.record(snapshot_from_fields(fields, "worker.activity.update"))  # a drift, offline
     moving = snapshot_from_fields(activity_event(2, contact_uri=WRONG, activity="Ready", activity_sid=ready), "x")
     fact = ActivityFact(ACCOUNT_SID, WORKSPACE_SID, ready, "Ready", True, occurred_ms=now_ms, event_id="EV" + "f" * 32)
-    learner = threading.Thread(target=pipeline.learn, args=(fact,))
+    learner = threading.Thread(target=services.learning.learn, args=(fact,))
     waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
     with services.store.transaction() as tx, services.store.engine.connect() as probe:
         pipeline.apply_events(tx, [moving], pipeline.clock())  # judged (Ready: not learned yet), not committed
@@ -170,7 +171,7 @@ def test_a_fact_learned_between_two_runs_of_one_batch_waits_for_the_batch_instea
 
     pipeline.record(moved(1, ready, worker_sid(1), "Ready"))  # in Ready, which the guard has not learned yet
     fact = ActivityFact(ACCOUNT_SID, WORKSPACE_SID, ready, "Ready", True, occurred_ms=now_ms, event_id="EV" + "e" * 32)
-    learner, failures = threading.Thread(target=lambda: _learn(pipeline, fact, failures)), []
+    learner, failures = threading.Thread(target=lambda: _learn(services.learning, fact, failures)), []
     waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
     original, runs = WorkerStates.claim_all, []
 
@@ -192,10 +193,10 @@ def test_a_fact_learned_between_two_runs_of_one_batch_waits_for_the_batch_instea
     assert (len(runs), failures, services.store.listing.unreachable_count()) == (2, [], 1)
 
 
-def _learn(pipeline, fact, failures):
+def _learn(learning, fact, failures):
     """Learn `fact`, keeping what it raised."""
     try:
-        pipeline.learn(fact)
+        learning.learn(fact)
     except Exception as err:  # noqa: BLE001 - the test asserts there was none
         failures.append(err)
 
@@ -212,7 +213,7 @@ def test_a_fact_never_stamps_its_availability_on_a_worker_that_left_the_activity
     fact = ActivityFact(
         ACCOUNT_SID, WORKSPACE_SID, BREAK_SID, "Break", True, occurred_ms=now_ms, event_id="EV" + "d" * 32
     )
-    learner = threading.Thread(target=pipeline.learn, args=(fact,))
+    learner = threading.Thread(target=services.learning.learn, args=(fact,))
     waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
     with services.store.transaction() as tx, services.store.engine.connect() as probe:
         pipeline.apply_events(tx, [moved(2, OFFLINE_SID, "Offline")], pipeline.clock())  # left Break, uncommitted
@@ -228,3 +229,31 @@ def test_a_fact_never_stamps_its_availability_on_a_worker_that_left_the_activity
         ["drift"],
     )
     assert services.store.listing.unreachable_count() == 0  # not paged, not counted: it is Offline
+
+
+def test_an_activity_of_many_workers_is_learned_in_short_transactions_of_a_few_statements(services):
+    pipeline, ready, many = services.pipeline, "WA" + "3" * 32, 150
+    drifting = {1, 100, many}  # in the first, second and last chunk
+    events = [
+        activity_event(1, "Ready", ready, sid=worker_sid(n), **({"contact_uri": WRONG} if n in drifting else {}))
+        for n in range(1, many + 1)
+    ]
+    snapshots = [snapshot_from_fields(e, "worker.activity.update") for e in events]
+    for start in range(0, many, LEARN_CHUNK):  # workers in Ready, which the guard cannot place yet
+        with services.store.transaction() as tx:
+            pipeline.apply_events(tx, snapshots[start : start + LEARN_CHUNK], pipeline.clock())
+    commits, statements = [], []
+    event.listen(services.store.engine, "commit", commits.append)
+    event.listen(services.store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    now_ms = int(time.time() * 1000)
+    fact = ActivityFact(ACCOUNT_SID, WORKSPACE_SID, ready, "Ready", True, occurred_ms=now_ms, event_id="EV" + "c" * 32)
+    services.learning.learn(fact)
+    assert len(commits) == 4  # the fact, then 64 + 64 + 22 workers: no transaction holds them all
+    assert len(statements) < 40  # a few per chunk, not a few per worker (each a round trip on PostgreSQL)
+    assert sorted(p["worker_sid"] for kind, p in outbox(services) if kind == "urgent") == [
+        worker_sid(n) for n in sorted(drifting)
+    ]
+    assert services.store.listing.unreachable_count() == len(drifting)
+    with services.store.engine.connect() as connection:
+        unplaced = "SELECT count(*) FROM worker_state WHERE available IS NOT true"
+        assert connection.execute(text(unplaced)).scalar() == 0
