@@ -21,9 +21,13 @@ from guard.config.env import ConfigError, EnvReader
 METRIC_FILE = re.compile(r"(?:counter|histogram|summary|gauge_[a-z]+)_\d+\.db")  # prometheus_client's file names
 
 
+# Far past any dyno's cores (each process runs 8 threads); 100000, a typo, forked until the machine stalled.
+MAX_WEB_CONCURRENCY = 64
+
+
 def web_concurrency(env: Mapping[str, str]) -> int:
-    """The worker processes gunicorn forks: WEB_CONCURRENCY, a whole number from 1 (Heroku sets it by dyno size)."""
-    return EnvReader(env).integer("WEB_CONCURRENCY", 1, minimum=1)
+    """The worker processes gunicorn forks: WEB_CONCURRENCY, 1 to MAX_WEB_CONCURRENCY (Heroku sets it by dyno size)."""
+    return EnvReader(env).integer("WEB_CONCURRENCY", 1, minimum=1, maximum=MAX_WEB_CONCURRENCY)
 
 
 def metric_files(directory: str) -> list[Path]:

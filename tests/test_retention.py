@@ -121,9 +121,11 @@ def test_a_prune_deletes_in_short_transactions_of_its_own_until_nothing_old_is_l
         connection.execute(insert(alert), alerts)
     commits = []
     event.listen(engine, "commit", commits.append)
-    retention = Retention(engine, batch=10)
+    checkpoints = []
+    retention = Retention(engine, between=lambda: checkpoints.append(len(commits)), batch=10)
     assert retention.prune_events(now - timedelta(days=2)) == 35
     assert len(commits) == 4  # 10, 10, 10, 5: never one long hold of SQLite's write turn
+    assert checkpoints == [1, 2, 3, 4]  # the WAL copied back between them (SQLite), not only at the end
     assert retention.prune_history(now - timedelta(days=2))["alert"] == 24  # across three windows of 10 rows
     with engine.connect() as connection:
         assert connection.execute(select(func.count()).select_from(processed_event)).scalar() == 5
@@ -131,3 +133,8 @@ def test_a_prune_deletes_in_short_transactions_of_its_own_until_nothing_old_is_l
             "pending",
             "delivered",
         ]
+
+
+def test_the_prune_runs_in_a_lane_of_its_own_so_a_long_one_never_holds_up_delivery_clicks_or_removals(services):
+    lanes = {name: job.lane for name, job in services.jobs.by_name.items()}
+    assert lanes["prune"] not in {lanes["deliver"], lanes["clicks"], lanes["remediate"], lanes["causes"]}

@@ -120,11 +120,11 @@ class Store:
         self.clicks, self.intended, self.activities = standalone.clicks, standalone.intended, standalone.activities
         self.causes = standalone.causes
         self.listing = WorkerListing(engine)
-        self.retention = Retention(engine)
         self._sqlite_file = sqlite_file(engine.url)
         # Which file the engine opened: a file deleted or replaced under a running process is not this one.
         self._sqlite_identity = file_identity(self._sqlite_file) if self._sqlite_file else None
         self._checkpoints = Checkpoints(engine) if self._sqlite_file else None
+        self.retention = Retention(engine, between=self.checkpoint)  # the WAL stays small through a long prune
         # SQLite's writers take turns on the whole file, across processes (adapters/sqlite_writers.py).
         self.turn_shared = self._sqlite_file is not None
 
