@@ -150,6 +150,20 @@ def test_an_audit_leaves_a_worker_alone_while_an_approvers_click_on_it_is_being_
     assert [(r["worker_sid"], r["status"]) for r in remediations(services)] == [(worker_sid(2), "removed")]
 
 
+def test_an_audit_interrupted_mid_removal_ends_the_workers_turn_at_once(runner, fake_api, services, monkeypatch):
+    populate(fake_api, 1, drifting={1})
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # the operator's Ctrl-C while TaskRouter answers
+
+    monkeypatch.setattr("guard.service.remediation.remove_contact_uri", interrupted)
+    result = runner.invoke(args=["audit", "--remediate", "--yes"])
+    assert result.exit_code == 1 and "Aborted!" in result.output  # click's answer to Ctrl-C
+    [record] = remediations(services)
+    assert (record["status"], record["lease_until"]) == ("failed", None)  # not pending, holding clicks for 33 min
+    assert "interrupted" in record["detail"]
+
+
 def test_without_an_etag_nothing_is_sent_rather_than_an_unconditional_update(runner, fake_api, services):
     populate(fake_api, 1, drifting={1})
     fake_api.send_etags = False

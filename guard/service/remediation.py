@@ -30,6 +30,7 @@ CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most 
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
 BUSY_DETAIL = "an approver's click or another removal of this worker is being applied: nothing sent; audit again"
+INTERRUPTED_DETAIL = "interrupted: whether the value was removed is not known; audit again"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
@@ -94,8 +95,11 @@ def remove_now(
     job_id = records.take_removal(key, actor, pipeline.clock(), lease)
     if job_id is None:
         return Removal(RemediationStatus.SKIPPED, None, BUSY_DETAIL)
-    # Read after the turn is taken: an Intended applied before it is known, and none is applied until it ends.
-    removal = remove_contact_uri(api, key.worker_sid, pipeline.rules(), apply=True, known=pipeline.known(key))
+    try:  # read after the turn is taken: an Intended applied before it is known, and none is applied until it ends
+        removal = remove_contact_uri(api, key.worker_sid, pipeline.rules(), apply=True, known=pipeline.known(key))
+    except BaseException:  # Ctrl-C: end the turn now, not when the lease runs out (the worker's clicks wait for it)
+        records.finish_remediation(job_id, RemediationStatus.FAILED, None, INTERRUPTED_DETAIL, pipeline.clock())
+        raise
     record_removal(pipeline, key, removal, actor, job_id=job_id)
     return removal
 
