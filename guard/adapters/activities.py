@@ -51,6 +51,18 @@ class Activities:
                 key = "/".join((fact.account_sid, fact.workspace_sid, fact.sid))
                 connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
 
+    def seen(self, fact: ActivityFact) -> bool:
+        """Whether the fact's event id was claimed before (a fact without an id never was)."""
+        if not fact.event_id:
+            return False
+        query = select(processed_event.c.event_id).where(
+            processed_event.c.account_sid == fact.account_sid,
+            processed_event.c.workspace_sid == fact.workspace_sid,
+            processed_event.c.event_id == fact.event_id,
+        )
+        with connected(self.bind) as connection:
+            return connection.execute(query).first() is not None
+
     def claim_event(self, fact: ActivityFact, now: datetime) -> bool:
         """Record the fact's event id; False for a duplicate delivery (a fact without an id is always new)."""
         if not fact.event_id:

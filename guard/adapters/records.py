@@ -12,6 +12,7 @@ from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, select, u
 
 from guard.adapters.db import being_applied, connected, lease_oldest, take_claim_turn
 from guard.adapters.tables import audit_run, remediation, slack_click
+from guard.adapters.worker_batches import lock_workers
 from guard.adapters.workers import key_params
 from guard.core.click import Action
 from guard.core.snapshot import WorkerKey
@@ -61,6 +62,7 @@ class Records:
         """
         with connected(self.bind) as connection:
             take_claim_turn(connection)
+            lock_workers(connection, [key])  # PostgreSQL: a removal the event writer is queuing commits first
             clicking = select(slack_click.c.id).where(
                 *_of(slack_click, key),
                 _pending(slack_click),
@@ -117,9 +119,13 @@ class Records:
 
 
 def _queued(removals: Any, now: datetime) -> tuple[Any, ...]:
-    """Removals queued by REMEDIATE=remove; one waits while an approver's click on its worker is applied."""
+    """Removals queued by REMEDIATE=remove; one waits while a click or another removal of its worker is applied.
+
+    The other removal: an audit's, taken while this one was being queued.
+    """
     clicking = being_applied(slack_click, removals, now, only=lambda click: click.c.action != Action.REFUSE)
-    return (removals.c.status == RemediationStatus.PENDING, ~clicking)
+    removing = being_applied(remediation, removals, now)
+    return (removals.c.status == RemediationStatus.PENDING, ~clicking, ~removing)
 
 
 def _of(table: Table, key: WorkerKey) -> list[ColumnElement[bool]]:

@@ -40,7 +40,9 @@ class ActivityLearning:
         """Remember whether an activity routes tasks; the workers in it are judged reachable or not again.
 
         The fact commits first, then its workers in chunks of LEARN_CHUNK, each a short transaction: thousands of
-        agents in one activity held every worker event naming it for seconds (BENCHMARKS.md).
+        agents in one activity held every worker event naming it for seconds (BENCHMARKS.md). The event's id is
+        claimed with the last chunk: a delivery that fails midway (503) is redelivered and finishes the job, and a
+        repeated chunk changes nothing (its workers have the availability already).
         """
         pipeline = self.pipeline
         now = pipeline.clock()
@@ -49,7 +51,7 @@ class ActivityLearning:
             return Outcome.REPLAY
         with pipeline.store.transaction() as tx:
             tx.activities.lock(fact)  # PostgreSQL: worker events naming this activity wait, or are waited for
-            if not tx.activities.claim_event(fact, now):
+            if tx.activities.seen(fact):
                 return Outcome.DUPLICATE
             tx.activities.learn(fact)
         after: str | None = ""
@@ -75,12 +77,15 @@ class ActivityLearning:
             decisions = [
                 (key, decide_available(key, state, available, pipeline.rules_for(key), now))
                 for key, state in stored.items()
-                if state.activity_sid == fact.sid
+                if state.activity_sid == fact.sid and state.available != available  # not moved, not done meanwhile
             ]
             pipeline.write_decisions(tx, decisions, now)
+            last = len(keys) < LEARN_CHUNK
+            if last:  # the event's id with the last chunk: a delivery that failed before it is redelivered whole
+                tx.activities.claim_event(fact, now)
         for _, decision in decisions:
             pipeline.announce(decision)
-        return (keys[-1].worker_sid if len(keys) == LEARN_CHUNK else None), available
+        return (None if last else keys[-1].worker_sid), available
 
 
 class ActivityRefresh:

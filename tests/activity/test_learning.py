@@ -6,6 +6,8 @@ import time
 import pytest
 from sqlalchemy import event, text
 
+from guard.adapters.activities import Activities
+from guard.adapters.sqlite_writers import DatabaseBusy
 from guard.adapters.workers import WorkerStates
 from guard.core.activity import ActivityFact
 from guard.core.snapshot import WorkerKey
@@ -257,3 +259,26 @@ def test_an_activity_of_many_workers_is_learned_in_short_transactions_of_a_few_s
     with services.store.engine.connect() as connection:
         unplaced = "SELECT count(*) FROM worker_state WHERE available IS NOT true"
         assert connection.execute(text(unplaced)).scalar() == 0
+
+
+def test_a_delivery_that_fails_midway_is_redelivered_and_finishes_the_job(taskrouter, services, monkeypatch):
+    many = 100  # two chunks
+    for n in range(1, many + 1):  # drifting workers in Ready, which the guard cannot place yet
+        fields = activity_event(1, "Ready", READY_SID, sid=worker_sid(n), contact_uri=WRONG)
+        services.pipeline.record(snapshot_from_fields(fields, "worker.activity.update"))
+    original, calls = Activities.workers_in, []
+
+    def busy_on_the_second_chunk(self, *args):
+        calls.append(args)
+        if len(calls) == 2:  # SQLite: another writer held the turn past 3 s
+            raise DatabaseBusy("another writer held the database too long")
+        return original(self, *args)
+
+    monkeypatch.setattr(Activities, "workers_in", busy_on_the_second_chunk)
+    callback = activity_callback("activity.updated")
+    assert taskrouter.post(callback).status_code == 503  # the sender retries
+    assert taskrouter.post(callback).status_code == 204  # the retry finishes the job: not a duplicate yet
+    assert taskrouter.post(callback).status_code == 204  # now it is one, and pages nobody again
+    paged = [p["worker_sid"] for kind, p in outbox(services) if kind == "urgent"]
+    assert sorted(paged) == [worker_sid(n) for n in range(1, many + 1)]  # each once
+    assert services.store.listing.unreachable_count() == many

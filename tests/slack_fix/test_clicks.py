@@ -6,10 +6,10 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from guard.adapters.slack import SendResult
-from guard.adapters.tables import alert, ignore_rule, slack_click
+from guard.adapters.tables import alert, ignore_rule, remediation, slack_click
 from guard.core.click import Action, Click, value_digest
 from guard.core.statuses import RemediationStatus, SendOutcome
 from tests.fakes.slack_clicks import APPROVER, STRANGER, click_payload, signed_click
@@ -355,3 +355,30 @@ def test_an_audit_takes_over_a_queued_removal_instead_of_leaving_it_to_run_twice
     refused = _add(services, Action.REFUSE, "1.3", user="U0STRANGER", refusal="not an approver")
     assert services.store.clicks.claim_click(now, lease)["id"] == refused  # a refusal never waits, nor holds up
     assert records.take_removal(KEY, "buster", now + lease + timedelta(seconds=1), lease) == queued  # its audit died
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_an_audit_waits_for_a_removal_being_queued_and_takes_it_over_instead_of_running_beside_it(services):
+    records, now, lease = services.store.records, datetime.now(UTC), timedelta(minutes=33)
+    taken = []
+    audit = threading.Thread(target=lambda: taken.append(records.take_removal(KEY, "lucille", now, lease)))
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    with services.store.transaction() as tx, services.store.engine.connect() as probe:
+        tx.workers.lock(KEY)  # the event writer judges a new drift; REMEDIATE=remove queues its removal
+        queued = tx.records.add_remediation(KEY, "guard", RemediationStatus.PENDING, "sip:x", "queued", now)
+        audit.start()
+        while probe.execute(waiting).scalar() == 0:  # the audit waits for the worker
+            probe.rollback()
+            assert audit.is_alive()
+    audit.join(10)
+    assert taken == [queued] and len(remediations(services)) == 1  # one removal, the audit's now
+    assert records.claim_remediation(now, lease) is None
+
+
+def test_a_queued_removal_waits_while_an_audits_removal_of_its_worker_is_applied(services):
+    records, now, lease = services.store.records, datetime.now(UTC), timedelta(minutes=33)
+    assert records.take_removal(KEY, "lucille", now, lease) is not None
+    with services.store.engine.begin() as connection:  # a second row, as a race before the worker lock left one
+        row = {"account_sid": KEY.account_sid, "workspace_sid": KEY.workspace_sid, "worker_sid": KEY.worker_sid}
+        connection.execute(remediation.insert().values(**row, actor="guard", status="pending", requested_at=now))
+    assert records.claim_remediation(now, lease) is None  # REMEDIATE=remove's job waits for the audit's
