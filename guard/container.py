@@ -70,10 +70,14 @@ def build_services(settings: Settings, default_database: str) -> Services:
     learning = ActivityLearning(pipeline)
     activities = ActivityRefresh(learning, accounts)
     clicks = ClickJobs(pipeline, accounts.api_for, answers, lease=work_lease)
+    abandoned = None if settings.remediate == "remove" else store.records  # else REMEDIATE's job takes them up
     jobs = [  # in this order, each round; one line per job
         Job("remind", pipeline.send_reminders, every=60),
         Job(
-            "prune", lambda: prune(store.retention, pipeline.clock(), settings.history), every=3600, lane="housekeeping"
+            "prune",
+            lambda: prune(store.retention, pipeline.clock(), settings.history, abandoned),
+            every=3600,
+            lane="housekeeping",
         ),
         Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove"),
         Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret)),

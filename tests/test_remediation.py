@@ -164,6 +164,22 @@ def test_an_audit_interrupted_mid_removal_ends_the_workers_turn_at_once(runner, 
     assert "interrupted" in record["detail"]
 
 
+@pytest.mark.parametrize("settings_overrides", [{}, {"remediate": "remove"}], indirect=True, ids=["off", "remove"])
+def test_a_removal_an_audit_left_leased_when_it_died_is_failed_once_its_lease_runs_out(services, clock):
+    key, lease = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)), timedelta(minutes=33)
+    services.store.records.take_removal(key, "lucille", clock.now, lease)  # then the audit's process was killed
+    services.jobs.by_name["prune"].run()
+    assert remediations(services)[0]["status"] == "pending"  # within its lease: maybe still under way
+    clock.advance(lease.total_seconds() + 1)
+    services.jobs.by_name["prune"].run()
+    [record] = remediations(services)
+    if services.settings.remediate == "remove":  # REMEDIATE=remove's job takes it up, and re-checks first
+        assert record["status"] == "pending"
+    else:  # nothing would ever take it up: no longer the worker's latest "pending" for ever
+        assert (record["status"], record["lease_until"]) == ("failed", None)
+        assert record["detail"].startswith("abandoned")
+
+
 def test_without_an_etag_nothing_is_sent_rather_than_an_unconditional_update(runner, fake_api, services):
     populate(fake_api, 1, drifting={1})
     fake_api.send_etags = False

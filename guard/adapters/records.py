@@ -84,6 +84,13 @@ class Records:
             row = {**key_params(key), **taken, "status": RemediationStatus.PENDING, "detail": "", "requested_at": now}
             return int(connection.execute(remediation.insert().values(**row)).inserted_primary_key[0])
 
+    def abandon_expired(self, now: datetime, detail: str) -> int:
+        """Record as failed the removals still pending whose lease ran out: the process applying them died."""
+        expired = and_(_pending(remediation), remediation.c.lease_until.is_not(None), remediation.c.lease_until < now)
+        values = {"status": RemediationStatus.FAILED, "detail": detail, "finished_at": now, "lease_until": None}
+        with connected(self.bind) as connection:
+            return connection.execute(update(remediation).where(expired).values(**values)).rowcount
+
     def claim_remediation(self, now: datetime, lease: timedelta) -> Mapping[str, Any] | None:
         """Lease the oldest queued remediation (webhook path), or return None."""
         with connected(self.bind) as connection:
