@@ -78,9 +78,10 @@ class Records:
             ):
                 return None
             taken = {"actor": actor, "lease_until": now + lease}
-            if removals:
-                connection.execute(update(remediation).where(remediation.c.id == removals[0].id).values(**taken))
-                return int(removals[0].id)
+            if removals:  # taken over only if still queued: nothing else may have finished it meanwhile
+                queued_still = and_(remediation.c.id == removals[0].id, _pending(remediation))
+                taken_over = connection.execute(update(remediation).where(queued_still).values(**taken)).rowcount
+                return int(removals[0].id) if taken_over else None
             row = {**key_params(key), **taken, "status": RemediationStatus.PENDING, "detail": "", "requested_at": now}
             return int(connection.execute(remediation.insert().values(**row)).inserted_primary_key[0])
 
@@ -89,6 +90,7 @@ class Records:
         expired = and_(_pending(remediation), remediation.c.lease_until.is_not(None), remediation.c.lease_until < now)
         values = {"status": RemediationStatus.FAILED, "detail": detail, "finished_at": now, "lease_until": None}
         with connected(self.bind) as connection:
+            take_claim_turn(connection)  # PostgreSQL: never while an audit takes such a row over (take_removal)
             return connection.execute(update(remediation).where(expired).values(**values)).rowcount
 
     def claim_remediation(self, now: datetime, lease: timedelta) -> Mapping[str, Any] | None:

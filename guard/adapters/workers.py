@@ -63,7 +63,7 @@ class WorkerStates:
         )
         with connected(self.bind) as connection:
             lock_workers(connection, keys)
-            rows = connection.execute(query)
+            rows = sorted(connection.execute(query), key=lambda row: row.worker_sid)  # written back in this order
             return {
                 WorkerKey(*(row.account_sid, row.workspace_sid, row.worker_sid)): state_from_row(row._mapping)
                 for row in rows

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
+from guard.adapters.db import take_claim_turn
 from guard.adapters.slack import SendResult
 from guard.adapters.tables import alert, ignore_rule, remediation, slack_click
 from guard.core.click import Action, Click, value_digest
@@ -382,3 +383,17 @@ def test_a_queued_removal_waits_while_an_audits_removal_of_its_worker_is_applied
         row = {"account_sid": KEY.account_sid, "workspace_sid": KEY.workspace_sid, "worker_sid": KEY.worker_sid}
         connection.execute(remediation.insert().values(**row, actor="guard", status="pending", requested_at=now))
     assert records.claim_remediation(now, lease) is None  # REMEDIATE=remove's job waits for the audit's
+
+
+@pytest.mark.parametrize("database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True)
+def test_the_prune_marks_no_removal_abandoned_while_an_audit_is_taking_one_over(services):
+    records, now = services.store.records, datetime.now(UTC)
+    abandon = threading.Thread(target=records.abandon_expired, args=(now, "abandoned"))
+    waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+    with services.store.transaction() as tx, services.store.engine.connect() as probe:
+        take_claim_turn(tx.records.bind)  # an audit's take_removal, between its look and its update
+        abandon.start()
+        while probe.execute(waiting).scalar() == 0:  # the prune waits for it
+            probe.rollback()
+            assert abandon.is_alive()
+    abandon.join(10)
