@@ -77,10 +77,13 @@ def status_page() -> Response:
     sort = request.args.get("sort", "")
     sort = sort if sort in SORTS else DEFAULT_SORT  # the page is forgiving; the JSON API says 400
     g.csp_nonce = secrets.token_urlsafe(16)
+    verdicts = store.listing.verdict_counts()
     context = {
         "health": _health(),
         "drift": [_display(w) for w in store.listing.listing(None, text, sort, cannot_ring=True)],
-        "counts": {v: store.listing.verdict_counts().get(v, 0) for v in QUIET_VERDICTS},
+        # the headline counts every worker, whatever the search: a filter never reads as "all clear"
+        "total": {"unreachable": store.listing.unreachable_count(), "drifting": verdicts.get(Kind.MISMATCH, 0)},
+        "counts": {v: verdicts.get(v, 0) for v in QUIET_VERDICTS},
         "alerts": [_display(a) for a in store.alerts.recent()],
         "intended": [{**_display(r), "token": _removal_token(r["id"])} for r in store.intended.rules()],
         "q": text,

@@ -183,8 +183,11 @@ def test_a_removal_an_audit_left_leased_when_it_died_is_failed_once_its_lease_ru
 def test_without_an_etag_nothing_is_sent_rather_than_an_unconditional_update(runner, fake_api, services):
     populate(fake_api, 1, drifting={1})
     fake_api.send_etags = False
-    code, _ = audit(runner, "--remediate", "--yes")
+    code, out = audit(runner, "--remediate", "--yes", "--format", "json")
     assert code == 2 and fake_api.updates == []
+    report = json.loads(out)  # what a cron job reads, and what /status shows, say the same as the exit code
+    assert report["exit_code"] == report["workspaces"][0]["exit_code"] == 2
+    assert services.store.records.last_audit_run()["exit_code"] == 2
     [record] = remediations(services)
     assert record["status"] == "failed" and "no ETag" in record["detail"]
 

@@ -73,6 +73,15 @@ def test_server_side_filter_and_sort(client, taskrouter):
     assert newest_first.index("Tobias Fünke") < newest_first.index("Gob Bluth")
 
 
+def test_a_search_filters_the_table_but_never_the_headline(client, taskrouter):
+    taskrouter.post(worker_event(sid=worker_sid(1), name="Gob Bluth", contact_uri="sip:a"))
+    taskrouter.post(worker_event(sid=worker_sid(2), name="Tobias Fünke", contact_uri="sip:b"))
+    for query in ("q=zzz", "q=gob"):
+        html = client.get(f"/status?{query}", headers=OPERATOR).get_data(as_text=True)
+        headline = html.split('id="overall">')[1].split("</p>")[0]
+        assert "All agents" not in headline and "2 workers in drift" in headline  # a filter is no "all clear"
+
+
 def test_api_serves_the_same_data_as_json(client, taskrouter, services):
     taskrouter.post(worker_event(sid=worker_sid(1), contact_uri="sip:x"))
     taskrouter.post(worker_event(sid=worker_sid(2)))

@@ -87,7 +87,9 @@ def audit_command(
             if alert:
                 feed_pipeline(svc.pipeline, report)
             if remediate:
-                outcomes.update(_remediate(api, report, yes, actor))
+                removals = _remediate(api, report, yes, actor)
+                report.removal_failed = any(r.status is RemediationStatus.FAILED for r in removals.values())
+                outcomes.update(removals)
             finished = report.finished_at or report.started_at
             key = (report.account_sid, report.workspace_sid)
             svc.store.records.add_audit_run(*key, report.started_at, finished, report.counts(), report.exit_code)
@@ -98,8 +100,7 @@ def audit_command(
         raise SystemExit(EXIT_ERROR) from None
     render = {"table": render_table, "json": render_json, "csv": render_csv}[output]
     click.echo(render(reports, only, outcomes))
-    failed = any(outcome.status is RemediationStatus.FAILED for outcome in outcomes.values())
-    raise SystemExit(EXIT_ERROR if failed else combined_exit_code(reports))  # a failed removal is an error
+    raise SystemExit(combined_exit_code(reports))  # a failed removal is an error (AuditReport.exit_code)
 
 
 def _workspace_sids(sids: tuple[str, ...]) -> tuple[str, ...]:

@@ -81,6 +81,7 @@ class AuditReport:
     last_changes: dict[str, Cause | str] = field(
         default_factory=dict
     )  # drifting worker: who changed it last, or why unknown
+    removal_failed: bool = False  # a removal asked for (--remediate --yes) failed: an error, like a failed fetch
 
     def counts(self) -> dict[str, int]:
         """How many workers got each verdict (every verdict listed, zeros included)."""
@@ -97,7 +98,7 @@ class AuditReport:
     def exit_code(self) -> int:
         """Driftctl's convention: 2 when the sweep is incomplete, 1 when drift was found, else 0."""
         counts = self.counts()
-        if counts[ERROR] or self.failure:
+        if counts[ERROR] or self.failure or self.removal_failed:
             return 2
         return 1 if counts[Kind.MISMATCH.value] else 0
 
