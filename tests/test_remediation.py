@@ -205,6 +205,10 @@ def test_a_worker_fixed_meanwhile_is_skipped(runner, fake_api):
     fake_api.worker_json = fix_on_first_fetch
     _, out = audit(runner, "--remediate", "--yes")
     assert "skipped" in out and fake_api.updates == []
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": "client:" + email(1)})
+    code, out = audit(runner, "--remediate", "--yes", "--format", "json")
+    report = json.loads(out)  # the report says what is left: the fresh fetch's verdict, not the listing's
+    assert (code, report["summary"]["mismatch"], report["workers"][0]["verdict"]) == (0, 0, "ok")
 
 
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)

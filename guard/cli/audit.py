@@ -166,8 +166,15 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
                 outcomes[entry.sid] = remove_contact_uri(api, entry.sid, rules, False, svc.pipeline.known(key))
     # The report says what is left: a removed value leaves the worker pending until the agent's next login.
     removed = {sid for sid, outcome in outcomes.items() if outcome.status is RemediationStatus.REMOVED}
+    # A worker fixed since the listing is reported as the fresh fetch found it: what is left, not what was
+    fixed = {sid: o.fresh for sid, o in outcomes.items() if o.fresh is not None and not o.fresh.drifting}
     report.entries = [
-        replace(e, judged=e.judged.removed(actor)) if e.sid in removed and e.judged else e for e in report.entries
+        replace(e, judged=fixed[e.sid])
+        if e.sid in fixed
+        else replace(e, judged=e.judged.removed(actor))
+        if e.sid in removed and e.judged
+        else e
+        for e in report.entries
     ]
     return outcomes
 

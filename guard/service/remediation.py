@@ -43,6 +43,7 @@ class Removal:
     before: str | None
     detail: str
     name: str = ""
+    fresh: Verdict | None = None  # skipped: the verdict of the worker as fetched fresh
 
 
 def remove_contact_uri(
@@ -64,7 +65,7 @@ def remove_contact_uri(
             # A wiped worker has no value to remove (Flex writes one at the next login); one that came back stays.
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
-                return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name)
+                return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name, fresh=verdict)
             if not record.etag:  # an unconditional update could overwrite a change made since the fetch
                 return Removal(RemediationStatus.FAILED, verdict.actual, NO_ETAG_DETAIL, record.name)
             if not apply:
