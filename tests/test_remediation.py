@@ -147,6 +147,8 @@ def test_an_audit_leaves_a_worker_alone_while_an_approvers_click_on_it_is_being_
     assert code == 1  # worker 1 still drifts
     outcome = next(w for w in json.loads(out)["workers"] if w["sid"] == worker_sid(1))
     assert outcome["remediation"] == "skipped" and "being applied" in outcome["remediation_detail"]
+    _, table = audit(runner, "--remediate", "--yes")
+    assert f"skipped: {worker_sid(1)}: an approver's click" in table  # no "contact_uri None": nothing was fetched
     assert [(r["worker_sid"], r["status"]) for r in remediations(services)] == [(worker_sid(2), "removed")]
 
 

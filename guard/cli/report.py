@@ -120,7 +120,10 @@ def render_table(reports: list[AuditReport], only: str, remediation: dict[str, R
     """The non-ok workers as an aligned table, remediation lines, and one summary line per workspace."""
     changes = {sid: found for report in reports for sid, found in report.last_changes.items()}
     lines = _table([e for r in reports for e in r.entries if e.verdict not in QUIET or e.unreachable], only, changes)
-    lines += [f"{o.status}: {sid} contact_uri {o.before!r}: {o.detail}" for sid, o in remediation.items()]
+    lines += [
+        f"{o.status}: {sid}{'' if o.before is None else f' contact_uri {o.before!r}'}: {o.detail}"
+        for sid, o in remediation.items()
+    ]  # no value: none was fetched (a failure, a worker being changed by someone else), or there is none
     if remediation:
         lines.append("")
     for report in reports:
