@@ -83,7 +83,8 @@ def status_page() -> Response:
         "drift": [_display(w) for w in store.listing.listing(None, text, sort, cannot_ring=True)],
         # the headline counts every worker, whatever the search: a filter never reads as "all clear"
         "total": {"unreachable": store.listing.unreachable_count(), "drifting": verdicts.get(Kind.MISMATCH, 0)},
-        "counts": {v: verdicts.get(v, 0) for v in QUIET_VERDICTS},
+        "counts": {v: verdicts.get(v, 0) for v in QUIET_VERDICTS},  # "other workers": less those listed above
+        "listed_pending": store.listing.unreachable_count(Kind.PENDING),
         "alerts": [_display(a) for a in store.alerts.recent()],
         "intended": [{**_display(r), "token": _removal_token(r["id"])} for r in store.intended.rules()],
         "q": text,

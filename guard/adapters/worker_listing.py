@@ -52,10 +52,11 @@ class WorkerListing:
         with connected(self.bind) as connection:
             return {verdict: count for verdict, count in connection.execute(query)}
 
-    def unreachable_count(self) -> int:
-        """How many workers cannot take calls right now: available, and a wrong contact_uri or none."""
+    def unreachable_count(self, verdict: str | None = None) -> int:
+        """How many workers (of one verdict) cannot take calls right now: available, and a wrong contact_uri or none."""
+        where = UNREACHABLE_NOW if verdict is None else and_(UNREACHABLE_NOW, worker_state.c.verdict == verdict)
         with connected(self.bind) as connection:
-            return connection.execute(select(func.count()).where(UNREACHABLE_NOW)).scalar() or 0
+            return connection.execute(select(func.count()).where(where)).scalar() or 0
 
     def listing(
         self,

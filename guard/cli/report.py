@@ -97,7 +97,7 @@ def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Re
 
 def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
     """One row per worker (plus remediation columns when remediating)."""
-    now = ["activity", "available", "unreachable", *LAST_CHANGE_COLUMNS]
+    now = ["activity", "available", "unreachable", *LAST_CHANGE_COLUMNS, "last_change_note"]
     fields = [*CSV_FIELDS, "basis", "detail", *now, *(["remediation", "remediation_detail"] if remediation else [])]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")

@@ -43,6 +43,14 @@ def test_the_status_page_puts_who_cannot_take_calls_first(taskrouter, client):
     assert "available now: cannot ring" in page and "Healthy Hal" not in page
 
 
+def test_other_workers_leaves_out_the_pending_agents_listed_as_unable_to_take_calls(taskrouter, client):
+    taskrouter.post(activity_event(1, sid=worker_sid(1), contact_uri=None, name="Waiting Walt"))
+    taskrouter.post(offline(1, sid=worker_sid(2), contact_uri=None, name="Resting Rita"))
+    page = client.get("/status", headers=OPERATOR).get_data(as_text=True)
+    assert "1 available now but cannot take calls" in page and "Waiting Walt" in page
+    assert "<strong>1</strong> pending first login" in page  # Rita only: Walt is counted once, above
+
+
 def test_the_gauge_counts_the_unreachable_workers(taskrouter, client):
     three_workers(taskrouter)
     assert sample(scrape(client), "guard_workers_unreachable") == 1

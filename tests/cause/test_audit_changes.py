@@ -42,3 +42,7 @@ def test_a_failed_lookup_is_said_and_the_audit_goes_on(runner, fake_api):
     code, out = audit(runner, "--format", "json")
     row = next(r for r in json.loads(out)["workers"] if r["sid"] == worker_sid(1))
     assert code == 1 and row["last_change"] is None and "HTTP 403" in row["last_change_note"]
+    fake_api.inject(403, times=5, path_contains="/Events")
+    _, out = audit(runner, "--format", "csv", "--only", "drift")
+    [row] = list(csv.DictReader(io.StringIO(out)))  # the CSV says why it names nobody, as the JSON does
+    assert row["last_change_event_sid"] == "" and "HTTP 403" in row["last_change_note"]
