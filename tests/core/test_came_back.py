@@ -9,7 +9,7 @@ from guard.core.alerts import AlertKind
 from guard.core.decision import decide
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind
-from tests.core.test_decision import KEY, RULES, SLACK, T0, after, flex, snapshot
+from tests.core.decisions import KEY, RULES, SLACK, T0, after, flex, snapshot
 from tests.helpers import ANN_URI
 
 REMEDIATE = replace(RULES, remediate=True)

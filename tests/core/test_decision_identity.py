@@ -1,0 +1,135 @@
+"""The decision on recorded identities: rewritten, removed, renamed; never removed where it still registers."""
+
+from dataclasses import replace
+
+import pytest
+
+from guard.core.alerts import AlertKind
+from guard.core.evidence import Policy
+from guard.core.rules import Rules
+from guard.core.snapshot import WorkerSnapshot
+from guard.core.verdict import Kind
+from tests.core.decisions import KEY, RULES, T0, after, flex
+
+
+def test_a_rewritten_identity_whose_value_was_removed_is_pending_and_its_identity_stays_known():
+    history = [flex(1), flex(2, twilio_contact_identity="dscully", contact_uri="client:dscully")]
+    removed = after(*history, flex(3, twilio_contact_identity="dscully", contact_uri=None))
+    verdict = removed.verdict
+    assert (verdict.kind, verdict.diagnosis, verdict.expected) == (Kind.PENDING, "identity_changed", "client:fmulder")
+    assert removed.state.trusted.identity == "fmulder" and not removed.remove
+    relogin = after(*history, flex(3, twilio_contact_identity="dscully", contact_uri=None), flex(4))
+    assert relogin.verdict.kind is Kind.OK  # Flex wrote the identity it registers back at the next login
+
+
+def test_the_same_identity_recorded_in_the_other_escape_form_is_no_rewrite():
+    strict = {
+        "email": "josé@x.fr",
+        "twilio_contact_identity": "jos_C3_A9_40x_2Efr",
+        "contact_uri": "client:jos_C3_A9_40x_2Efr",
+    }
+    js = {"email": "josé@x.fr", "twilio_contact_identity": "jos_E9_40x_2Efr", "contact_uri": "client:jos_E9_40x_2Efr"}
+    remediate = replace(RULES, remediate=True)
+    for before, now in ((strict, js), (js, strict)):
+        decision = after(flex(1, **before), flex(2, **now), rules=remediate)
+        assert (decision.verdict.kind, decision.alert, decision.remove) == (Kind.OK, None, False)
+    rewritten = after(flex(1, **js), flex(2, **{**js, "twilio_contact_identity": "jos_E8_40x_2Efr"}))
+    assert rewritten.verdict.diagnosis == "identity_changed"  # another identity still is one
+    beyond_latin1 = ("_C5_82ukasz_40x_2Epl", "_142ukasz_40x_2Epl")  # ł: its JS form is no byte escape
+    moved = [{"twilio_contact_identity": form, "contact_uri": "client:" + form} for form in beyond_latin1]
+    assert after(flex(1, **moved[0]), flex(2, **moved[1])).verdict.kind is Kind.OK
+
+
+def test_an_identity_that_only_decodes_to_the_same_text_is_a_rewrite():
+    escaped_letter = {"twilio_contact_identity": "_66mulder", "contact_uri": "client:_66mulder"}  # f as _66
+    decision = after(flex(1), flex(2, **escaped_letter), rules=replace(RULES, remediate=True))
+    assert (decision.verdict.diagnosis, decision.remove) == ("identity_changed", True)  # the browser registers fmulder
+
+
+def test_remediation_is_queued_only_for_a_value_that_is_there_to_remove():
+    remediate = replace(RULES, remediate=True)
+    wiped = after(flex(1), flex(2, email=None, twilio_contact_identity=None, contact_uri=None), rules=remediate)
+    assert (wiped.verdict.diagnosis, wiped.alert.kind, wiped.remove) == ("wiped", AlertKind.DRIFT, False)
+    assert after(flex(1), flex(2, contact_uri="client:agent@twilio.com"), rules=remediate).remove
+
+
+def test_the_email_policy_never_judges_by_the_recorded_identity_not_even_a_rewritten_one():
+    strict = replace(RULES, judging=Rules(policy=Policy.EMAIL))
+    by_email = {"contact_uri": "client:agent_40twilio_2Ecom"}
+    decision = after(flex(1, **by_email), flex(2, twilio_contact_identity="annx", **by_email), rules=strict)
+    assert decision.verdict.kind is Kind.OK and decision.alert is None
+
+
+def test_a_rewritten_identity_whose_value_still_registers_is_alerted_and_never_removed():
+    remediate = replace(RULES, remediate=True)
+    decision = after(flex(1), flex(2, twilio_contact_identity="dscully"), rules=remediate)  # contact_uri untouched
+    assert (decision.verdict.kind, decision.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)
+    assert not decision.remove  # client:fmulder is what the browser registers: removing it would break the agent
+
+
+@pytest.mark.parametrize("recorded", [123, True, ["fmulder"], {"identity": "fmulder"}])
+def test_an_identity_rewritten_to_something_other_than_text_is_a_rewrite_too(recorded):
+    remediate = replace(RULES, remediate=True)
+    decision = after(flex(1), flex(2, twilio_contact_identity=recorded), rules=remediate)  # contact_uri untouched
+    verdict = decision.verdict
+    assert (verdict.diagnosis, verdict.expected, decision.remove) == ("identity_changed", "client:fmulder", False)
+    assert decision.state.trusted.identity == "fmulder"  # the next update is still judged against it
+
+
+def test_a_rewrite_that_drops_the_value_too_leaves_the_worker_pending_broken_and_its_identity_known():
+    decision = after(flex(1), flex(2, twilio_contact_identity="dscully", contact_uri=None))
+    verdict = decision.verdict
+    assert (verdict.kind, verdict.diagnosis, verdict.broken) == (Kind.PENDING, "identity_changed", True)
+    assert decision.state.trusted.identity == "fmulder"  # Flex's value at the next login is judged against it
+
+
+DANA = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully", "roles": ["agent"]}
+
+
+def dana(version, name, **changes):
+    """Dana, whose Flex identity is her username (dana.scully), under `name` at `version`."""
+    attributes = {key: value for key, value in {**DANA, **changes}.items() if value is not None}
+    return WorkerSnapshot(KEY, name, attributes, version=version, occurred_ms=int(T0.timestamp() * 1000) + version)
+
+
+@pytest.mark.parametrize("renamed", ["Dana Scully", "dscully"])
+def test_renaming_a_worker_whose_value_matched_its_name_keeps_it_ok_and_never_removes_it(renamed):
+    remediate = replace(RULES, remediate=True)
+    history = [dana(1, "dana.scully"), dana(2, renamed)]
+    for decision in (after(*history, rules=remediate), after(*history, dana(3, renamed), rules=remediate)):
+        verdict = decision.verdict
+        assert (verdict.kind, verdict.basis, verdict.expected) == (Kind.OK, "worker_name", "client:dana_2Escully")
+        assert (decision.alert, decision.remove, decision.state.trusted.name) == (None, False, "dana.scully")
+        assert "renamed from dana.scully" in verdict.detail
+
+
+def test_after_a_rename_a_value_of_the_new_name_is_trusted_and_a_wrong_one_is_still_drift():
+    relogin = after(dana(1, "dana.scully"), dana(2, "dscully"), dana(3, "dscully", contact_uri="client:dscully"))
+    assert (relogin.verdict.kind, relogin.state.trusted.name) == (Kind.OK, "dscully")
+    broken = after(dana(1, "dana.scully"), dana(2, "Dana Scully", contact_uri="client:lone_2Egunmen"))
+    assert (broken.verdict.kind, broken.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)
+    email_based = after(dana(1, "dana.scully", contact_uri="client:dana_2Escully_40fbi_2Eexample"), dana(2, "x"))
+    assert email_based.verdict.basis == "email"  # only a value judged ok against the name keeps that name
+
+
+def test_a_renamed_worker_keeps_its_name_through_the_wait_for_the_next_login():
+    remediate = replace(RULES, remediate=True)
+    history = [dana(1, "dana.scully"), dana(2, "Dana Scully"), dana(3, "Dana Scully", contact_uri=None)]
+    assert after(*history).verdict.kind is Kind.PENDING  # removed (Twilio's fix, or anyone)
+    relogin = after(*history, dana(4, "Dana Scully"), rules=remediate)  # Flex writes the same value back
+    assert (relogin.verdict.kind, relogin.alert, relogin.remove) == (Kind.OK, None, False)
+
+
+def test_a_recorded_identity_still_decides_after_a_rename():
+    history = [
+        dana(1, "dana.scully"),
+        dana(2, "Dana Scully"),
+        dana(3, "Dana Scully", twilio_contact_identity="dscully"),
+    ]
+    for decision in (after(*history[:1], dana(2, "Dana Scully", twilio_contact_identity="dscully")), after(*history)):
+        verdict = decision.verdict
+        assert (verdict.kind, verdict.basis, verdict.expected) == (
+            Kind.MISMATCH,
+            "twilio_contact_identity",
+            "client:dscully",
+        )
