@@ -1,13 +1,22 @@
 """Fixtures of the availability tests: Slack with the fix buttons, the local TaskRouter API, and moving workers."""
 
 import json
+import time
 
 import pytest
 from sqlalchemy import select
 
 from guard.adapters.tables import alert
 from tests.fakes.slack_clicks import APPROVER, SIGNING_SECRET
-from tests.helpers import AVAILABLE_SID, OFFLINE_SID, fake_api_settings, worker_event, worker_sid
+from tests.helpers import (
+    ACCOUNT_SID,
+    AVAILABLE_SID,
+    OFFLINE_SID,
+    WORKSPACE_SID,
+    fake_api_settings,
+    worker_event,
+    worker_sid,
+)
 
 BREAK_SID = "WA" + "2" * 32
 WRONG = "sip:ann@pbx.example.com"
@@ -43,3 +52,25 @@ def outbox(services):
     with services.store.engine.connect() as connection:
         rows = connection.execute(select(alert.c.kind, alert.c.payload).order_by(alert.c.id))
         return [(kind, json.loads(payload)) for kind, payload in rows]
+
+
+READY_SID = "WA" + "4" * 32
+
+
+def activity_callback(event_type="activity.updated", sid=READY_SID, name="Ready", available="true", **extra):
+    """An activity.* callback, as TaskRouter sends it to the Event Callback URL."""
+    now_ms = int(time.time() * 1000)
+    fields = {
+        "EventType": event_type,
+        "Sid": f"EV{now_ms:032x}"[:34],
+        "AccountSid": ACCOUNT_SID,
+        "WorkspaceSid": WORKSPACE_SID,
+        "ResourceType": "activity",
+        "ResourceSid": sid,
+        "ActivitySid": sid,
+        "ActivityName": name,
+        "ActivityAvailable": available,
+        "Timestamp": str(now_ms // 1000),
+        "TimestampMs": str(now_ms),
+    }
+    return {**fields, **extra}

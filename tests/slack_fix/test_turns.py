@@ -1,4 +1,4 @@
-"""Clicks take turns: with another process's answers, with removals being applied (automatic or an audit's), the prune."""
+"""Clicks take turns: with another process's answers, removals being applied (automatic or an audit's), the prune."""
 
 import threading
 from datetime import UTC, datetime, timedelta
