@@ -121,7 +121,11 @@ def decode(uri: str) -> str:
         if all(c in _HEX or c in _LOWER_HEX for c in pair):
             raise DecodeError(f"lowercase hex in escape '_{pair}' at position {where}")
         raise DecodeError(f"bad escape '_{pair}' at position {where}: expected two hex digits")
-    return _bytes_to_text(bytes(raw))
+    text = _bytes_to_text(bytes(raw))
+    # Read as bytes, a JS form past U+00FF (`_674E`) is other text: the strict reading wins only if it gives it back.
+    if escape_identity(text) == body or (units := _code_units(body)) is None:
+        return text
+    return b"".join(unit.to_bytes(2, "big") for unit in units).decode("utf-16-be", "surrogatepass")
 
 
 def _bytes_to_text(raw: bytes) -> str:
@@ -131,3 +135,32 @@ def _bytes_to_text(raw: bytes) -> str:
     except UnicodeDecodeError:
         # A single-byte escape >= 0x80 that is not UTF-8 is a charCodeAt escape of U+0080..U+00FF.
         return raw.decode("latin-1")
+
+
+def _code_units(body: str) -> list[int] | None:
+    """The UTF-16 code units whose `charCodeAt` form (`_E9`, `_142`, `_674E`) is `body`, or None when none are.
+
+    An escape has as many hex digits as its unit needs (at least two), so a reading is found from the end, where each
+    position's choice depends only on what follows it.
+    """
+    choice: list[tuple[int, int] | None] = [None] * len(body) + [(0, len(body))]  # (unit, where the rest starts)
+    for i in range(len(body) - 1, -1, -1):
+        if body[i] in _KEPT:
+            choice[i] = (ord(body[i]), i + 1) if choice[i + 1] else None
+        elif body[i] == "_":
+            for width, least in ((4, 0x1000), (3, 0x100), (2, 0)):
+                digits, end = body[i + 1 : i + 1 + width], i + 1 + width
+                if len(digits) < width or not set(digits) <= _HEX or not choice[end]:
+                    continue
+                unit = int(digits, 16)
+                if unit >= least and (width > 2 or chr(unit) not in _KEPT):  # an encoder keeps letters and digits
+                    choice[i] = (unit, end)
+                    break
+    units, at = [], 0
+    while at < len(body):
+        found = choice[at]
+        if found is None:
+            return None
+        units.append(found[0])
+        at = found[1]
+    return units

@@ -40,6 +40,17 @@ def test_a_value_flex_writes_back_after_its_removal_is_alerted_and_not_removed_a
     assert fixed.verdict.kind is Kind.OK and fixed.state.removed is None  # an accepted value ends the watch
 
 
+def test_a_js_form_past_latin_1_that_comes_back_is_not_removed_again():
+    # The identity changed at the IdP to 李明, written in the JS form (a code unit per escape, 4 hex digits)
+    li = {"twilio_contact_identity": "_674E_660E", "contact_uri": "client:_674E_660E"}
+    drift = after(flex(1), flex(2, **li), rules=REMEDIATE)
+    assert drift.remove
+    removed = decide_removal(KEY, drift.state, "fmulder", removal("client:_674E_660E"), SLACK, T0).state
+    echo = decide(flex(3, **{**li, "contact_uri": None}), removed, REMEDIATE, T0)
+    back = decide(flex(4, **li), echo.state, REMEDIATE, T0)  # Flex writes it again at the next login
+    assert (back.verdict.kind, back.remove, back.alert.came_back) == (Kind.MISMATCH, False, True)
+
+
 def test_a_value_no_flex_login_writes_is_removed_again_when_a_script_puts_it_back():
     # sip:ann never rang and no login writes it: removing it again takes nobody off voice
     drift = after(snapshot(ANN_URI), snapshot("sip:ann", version=2), rules=REMEDIATE)

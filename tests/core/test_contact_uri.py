@@ -52,6 +52,9 @@ def test_both_non_ascii_forms_are_accepted_and_ascii_has_one():
         ("client:ann_2Eveal_40arresteddevelopment_2Ecom", "ann.veal@arresteddevelopment.com"),
         ("client:jos_C3_A9_40x_2Efr", "josé@x.fr"),
         ("client:jos_E9_40x_2Efr", "josé@x.fr"),  # the JS code-unit form of a Latin-1 character
+        ("client:_674E_660E", "李明"),  # past U+00FF a code unit takes 3 or 4 hex digits
+        ("client:_43F_451_442_440", "пётр"),
+        ("client:_D83D_DE00_40x", "😀@x"),  # a surrogate pair
     ],
 )
 def test_decode_returns_the_email(uri, email):
@@ -80,6 +83,13 @@ def test_decode_rejects_malformed_input_with_a_reason(uri, reason):
 @given(st.text(min_size=1))
 def test_decode_inverts_contact_uri_for(email):
     assert decode(contact_uri_for(email)) == email
+
+
+@given(st.text(min_size=1))
+def test_every_js_form_reads_back_as_an_identity_it_is_a_form_of(identity):
+    # Some JS forms read two ways (`_1424`: U+1424, or U+0014 then "24"); either reading must give the value back
+    js = "client:" + escape_identity_js(identity)
+    assert js in accepted_contact_uris(decode(js))
 
 
 @given(st.text(min_size=1))
