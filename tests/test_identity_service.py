@@ -88,6 +88,21 @@ def test_remediation_removes_only_the_broken_values(flex_workspace, runner):
     assert after_john == {k: v for k, v in JOHN[2].items() if k != "contact_uri"}
 
 
+def test_a_value_normalised_from_the_name_to_the_email_is_drift_and_the_audit_removes_it(
+    flex_workspace, taskrouter, services, runner
+):
+    sid, _, attributes = DANA
+    assert taskrouter.post(taskrouter_event(DANA)).status_code == 204  # ok against her name: what Flex wrote
+    normalised = {**attributes, "contact_uri": "client:dana_2Escully_40fbi_2Eexample"}  # "fixed" per the article
+    flex_workspace.set_attributes(WORKSPACE_SID, sid, normalised)
+    event = worker_event(sid=sid, name="dana.scully", version=2, WorkerAttributes=json.dumps(normalised))
+    assert taskrouter.post(event).status_code == 204
+    [(kind, payload)] = alert_rows(services)
+    assert (kind, payload["expected"], payload["basis"]) == ("drift", "client:dana_2Escully", "worker_name")
+    audit(runner, "--remediate", "--yes", "--format", "json")  # its re-check knows what the guard knew
+    assert "contact_uri" not in flex_workspace.attributes(WORKSPACE_SID, sid)
+
+
 def test_the_audit_report_shows_the_basis_and_counts_workers_per_basis(flex_workspace, runner):
     _, out = audit(runner, "--format", "json")
     report = json.loads(out)

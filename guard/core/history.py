@@ -154,6 +154,18 @@ def renamed(known: Known, name: str, actual: Any, policy: Policy) -> Evidence | 
     return evidence[0] if evidence and isinstance(actual, str) and actual in evidence[0].accepted else None
 
 
+def left_name(known: Known, matched: Evidence, actual: Any, policy: Policy) -> Evidence | None:
+    """The trusted name, when a value ok against it was changed to the email's: the classic "normalised" drift.
+
+    Flex writes a value only where there is none, so a value that replaced one of the worker's identity is an edit;
+    the browser still registers the name. A value written after none (a removal, a first login) is Flex's own.
+    """
+    if policy is not Policy.FLEX or matched.basis is not Basis.EMAIL or not known.name_matched or known.actual is None:
+        return None
+    evidence = claimed(None, known.name)
+    return evidence[0] if evidence and actual not in evidence[0].accepted else None
+
+
 def _edits(known: Known, email: str | None, name: str, recorded: Any) -> str:
     """Which evidence an update changed, from what to what (a display name with spaces is no evidence)."""
     names = tuple("" if any(char.isspace() for char in value) else value for value in (known.name, name))

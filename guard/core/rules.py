@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guard.core.diagnosis import diagnose
+from guard.core.diagnosis import Diagnosis, diagnose
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
-from guard.core.history import Known, remembered, renamed, restored
+from guard.core.history import Known, left_name, remembered, renamed, restored
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
@@ -19,6 +19,7 @@ AGENT_ATTRIBUTES = ("email", "contact_uri", IDENTITY_ATTRIBUTE, "roles")
 NOT_AN_AGENT = "not a Flex agent: no email, contact_uri, twilio_contact_identity or roles"
 _ABSENT = (None, "", [], {})
 RENAMED = "contact_uri still matches that name: renaming a worker changes nothing the browser registers"
+LEFT = "Flex writes a value only where there is none, and the browser still registers that name"
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,15 @@ class Rules:
             detail = _joined("no contact_uri yet; Flex writes it at the next login", note)
             return Verdict(Kind.PENDING, email_shown, shown(primary.expected), None, detail=detail, basis=primary.basis)
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
+        name = left_name(known, matched, raw_actual, self.policy) if known and matched else None
+        if name is not None:
+            detail = (
+                f"built from the email, but the value matched the worker name {name.identity} until this update; {LEFT}"
+            )
+            diagnosis = Diagnosis.NOT_IDENTITY
+            return Verdict(
+                Kind.MISMATCH, email_shown, shown(name.expected), actual, diagnosis, shown(detail), name.basis
+            )
         if matched:
             return Verdict(Kind.OK, email_shown, shown(matched.expected), actual, detail=note, basis=matched.basis)
         recorded_decides = primary.basis is Basis.TWILIO_CONTACT_IDENTITY  # it alone decides: no name counts

@@ -133,3 +133,33 @@ def test_a_recorded_identity_still_decides_after_a_rename():
             "twilio_contact_identity",
             "client:dscully",
         )
+
+
+EMAIL_FORM = "client:dana_2Escully_40fbi_2Eexample"  # Twilio's article's value: "fixed" by someone who read it
+
+
+@pytest.mark.parametrize("name", ["dana.scully", "Dana Scully"])  # a rename does not release the name either
+def test_a_value_changed_from_the_trusted_name_to_the_email_is_drift(name):
+    remediate = replace(RULES, remediate=True)
+    decision = after(dana(1, "dana.scully"), dana(2, name, contact_uri=EMAIL_FORM), rules=remediate)
+    verdict = decision.verdict
+    assert (verdict.kind, verdict.basis, verdict.expected) == (Kind.MISMATCH, "worker_name", "client:dana_2Escully")
+    assert "built from the email" in verdict.detail and "dana.scully" in verdict.detail
+    assert (decision.alert.kind, decision.remove) == (AlertKind.DRIFT, True)  # Flex writes the right one at login
+
+
+def test_the_email_form_written_after_no_value_is_trusted_as_the_login_that_wrote_it():
+    # Removed, and the next login wrote the email's value: Flex's identity is the email after all
+    login = after(
+        dana(1, "dana.scully"), dana(2, "dana.scully", contact_uri=None), dana(3, "x", contact_uri=EMAIL_FORM)
+    )
+    assert (login.verdict.kind, login.verdict.basis, login.state.trusted.name_matched) == (Kind.OK, "email", False)
+    assert after(dana(1, "dana.scully", contact_uri=EMAIL_FORM)).verdict.kind is Kind.OK  # first sight: either counts
+
+
+def test_a_value_changed_to_the_emails_letter_case_is_drift_when_the_name_kept_its_case():
+    ann, at = {"email": "ann.veal@x.com", "contact_uri": "client:Ann_2EVeal_40x_2Ecom"}, int(T0.timestamp() * 1000)
+    first = WorkerSnapshot(KEY, "Ann.Veal@x.com", ann, version=1, occurred_ms=at)
+    lowered = {**ann, "contact_uri": "client:ann_2Eveal_40x_2Ecom"}
+    verdict = after(first, WorkerSnapshot(KEY, "Ann.Veal@x.com", lowered, version=2, occurred_ms=at + 1)).verdict
+    assert (verdict.kind, verdict.expected) == (Kind.MISMATCH, "client:Ann_2EVeal_40x_2Ecom")
