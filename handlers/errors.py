@@ -73,7 +73,16 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    """Answer HTTP errors as JSON, a database outage as 503, and anything else as a logged 500."""
+    """Answer a query string of no text with 400, HTTP errors as JSON, a database outage as 503, else a logged 500."""
+
+    @app.before_request
+    def _query_is_text() -> Response | None:
+        """400 for a query string that is no UTF-8 (werkzeug's `request.args` would raise: a 500)."""
+        try:
+            request.query_string.decode("utf-8")
+        except UnicodeDecodeError:
+            return bad_request("the query string is not UTF-8")
+        return None
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:

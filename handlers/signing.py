@@ -18,8 +18,8 @@ log = logging.getLogger("guard.signature")
 
 def public_url(request: Request, settings: Settings) -> str:
     """The URL Twilio signed: PUBLIC_BASE_URL + path when set, else the URL as seen (ProxyFix-aware)."""
-    query = request.query_string.decode("latin-1")
-    suffix = request.full_path if query else request.path
+    query = request.query_string.decode("latin-1")  # never fails: bytes that are no UTF-8 fail the signature instead
+    suffix = f"{request.path}?{query}" if query else request.path
     if settings.public_base_url:
         return settings.public_base_url + suffix
     return request.root_url.rstrip("/") + suffix

@@ -8,6 +8,7 @@ import pytest
 
 from handlers.app import PUBLIC_BASE_URL_WARNING, SHARED_ROUTER_WARNING, create_app
 from tests.conftest import make_settings
+from tests.helpers import worker_event
 from tests.test_status import OPERATOR, PASSWORD, basic
 
 ROUTER = {"REMOTE_ADDR": "10.1.2.3"}  # Heroku's router: every request arrives from one of its addresses
@@ -84,3 +85,12 @@ def test_reachable_without_public_base_url_warns_loudly(tmp_path, capsys, extra,
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     matching = [line for line in lines if line["event"] == PUBLIC_BASE_URL_WARNING]
     assert len(matching) == warned and all(line["level"] == "warning" for line in matching)
+
+
+@pytest.mark.parametrize("path", ["/taskrouter/events", "/event-streams", "/status"])
+def test_a_query_string_that_is_not_utf8_gets_400_not_500(client, path):
+    # gunicorn refuses such a request line itself; a more lenient WSGI server would pass it on
+    bare, forged = {"QUERY_STRING": "a=\xff"}, {"X-Twilio-Signature": "x"}  # WSGI strings are bytes as latin-1
+    assert client.post(path, data=worker_event(), headers=forged, environ_overrides=bare).status_code == 400
+    ignored = worker_event("task.created")  # the fast path checks its signature first, then hands it on
+    assert client.post(path, data=ignored, headers=forged, environ_overrides=bare).status_code == 400
