@@ -179,3 +179,13 @@ def wait_for(predicate: Any, timeout: float = 30.0, interval: float = 0.05) -> A
     while not (result := predicate()) and time.monotonic() < deadline:
         time.sleep(interval)
     return result
+
+
+def flask_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`flask --app wsgi ARGS` in a fresh process with nothing but PATH and `env` in its environment."""
+    command = [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+    return subprocess.run(command, cwd=ROOT, env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True)
+
+
+# A database that does not answer: a lookup that touched it would fail.
+NO_DATABASE = {"DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
