@@ -23,6 +23,12 @@ def test_decode_prints_the_email(runner):
     assert (result.exit_code, result.output) == (0, "josé@x.fr\n")
 
 
+@pytest.mark.parametrize(("uri", "text"), [("client:_674E_660E", "李明"), ("client:_D800", "Ø00")])
+def test_decode_reads_js_forms_and_prints_only_text(runner, uri, text):
+    result = runner.invoke(args=["decode", uri])  # a lone surrogate (_D800) is no reading: no encoder writes one
+    assert (result.exit_code, result.output) == (0, f"{text}\n")
+
+
 def test_decode_exits_2_with_the_reason(runner):
     result = runner.invoke(args=["decode", "client:ann_2eveal"])
     assert result.exit_code == 2

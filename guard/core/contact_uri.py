@@ -125,7 +125,10 @@ def decode(uri: str) -> str:
     # Read as bytes, a JS form past U+00FF (`_674E`) is other text: the strict reading wins only if it gives it back.
     if escape_identity(text) == body or (units := _code_units(body)) is None:
         return text
-    return b"".join(unit.to_bytes(2, "big") for unit in units).decode("utf-16-be", "surrogatepass")
+    try:  # a lone surrogate is no reading: a JS encoder escapes the units of real text
+        return b"".join(unit.to_bytes(2, "big") for unit in units).decode("utf-16-be")
+    except UnicodeDecodeError:
+        return text
 
 
 def _bytes_to_text(raw: bytes) -> str:

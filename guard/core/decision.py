@@ -71,6 +71,8 @@ DUPLICATE = Decision(Outcome.DUPLICATE)
 def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: DecisionRules, now: datetime) -> Decision:
     """Decide for one snapshot of a worker against its `stored` state."""
     known = stored.known() if stored is not None and not stored.deleted else None
+    if known is not None and stored is not None and _next(stored.version, snapshot.version):
+        known = replace(known, adjacent=True)
     if snapshot.deleted:
         verdict = Verdict(Kind.DELETED, stored.verdict.email if stored else None)
     else:  # a value an approver marked intended is recorded with the state
@@ -140,6 +142,11 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     remove = rules.remediate and verdict.removable and not state.came_back
     remove = remove and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup)
+
+
+def _next(stored: int | None, version: int | None) -> bool:
+    """True when `version` directly follows the stored one: the guard saw every update between them."""
+    return stored is not None and version == stored + 1
 
 
 def _skipped(stored: int | None, version: int | None) -> bool:

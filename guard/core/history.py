@@ -60,6 +60,7 @@ class Known:
     basis: Basis | None = None
     removed: str | None = None  # the value the guard last removed, while the worker has no accepted one since
     name_matched: bool = False  # a value was judged ok against `name` (Trusted.name_matched)
+    adjacent: bool = False  # the update being judged is the next version: no update between them was missed
 
 
 # Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back, one a
@@ -155,14 +156,19 @@ def renamed(known: Known, name: str, actual: Any, policy: Policy) -> Evidence | 
 
 
 def left_name(known: Known, matched: Evidence, actual: Any, policy: Policy) -> Evidence | None:
-    """The trusted name, when a value ok against it was changed to the email's: the classic "normalised" drift.
+    """The trusted name, when the email's value took the place of one ok against it: the "normalised" drift.
 
-    Flex writes a value only where there is none, so a value that replaced one of the worker's identity is an edit;
-    the browser still registers the name. A value written after none (a removal, a first login) is Flex's own.
+    Flex writes a value only where there is none, and the browser still registers the name. So the email's value
+    is drift where the guard saw it replace the name's (the next version), where the guard still expects the name's
+    (this drift, wiped attributes), or where it is the value the guard removed, back. Anywhere else (written after
+    no value, or after updates the guard missed) it may be Flex's own login: ok.
     """
-    if policy is not Policy.FLEX or matched.basis is not Basis.EMAIL or not known.name_matched or known.actual is None:
+    if policy is not Policy.FLEX or matched.basis is not Basis.EMAIL or not known.name_matched:
         return None
-    evidence = claimed(None, known.name)
+    replaced = known.adjacent and known.actual is not None
+    expecting = known.drifting and known.basis is Basis.WORKER_NAME
+    back = known.removed is not None and shown(actual) == known.removed
+    evidence = claimed(None, known.name) if replaced or expecting or back else []
     return evidence[0] if evidence and actual not in evidence[0].accepted else None
 
 

@@ -4,12 +4,15 @@ from dataclasses import replace
 
 import pytest
 
+from guard.core.actions import decide_removal
 from guard.core.alerts import AlertKind
+from guard.core.decision import decide
 from guard.core.evidence import Policy
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
+from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind
-from tests.core.decisions import KEY, RULES, T0, after, flex
+from tests.core.decisions import KEY, RULES, SLACK, T0, after, flex
 
 
 def test_a_rewritten_identity_whose_value_was_removed_is_pending_and_its_identity_stays_known():
@@ -163,3 +166,34 @@ def test_a_value_changed_to_the_emails_letter_case_is_drift_when_the_name_kept_i
     lowered = {**ann, "contact_uri": "client:ann_2Eveal_40x_2Ecom"}
     verdict = after(first, WorkerSnapshot(KEY, "Ann.Veal@x.com", lowered, version=2, occurred_ms=at + 1)).verdict
     assert (verdict.kind, verdict.expected) == (Kind.MISMATCH, "client:Ann_2EVeal_40x_2Ecom")
+
+
+def test_the_email_form_after_missed_updates_or_without_versions_is_no_replacement_seen():
+    # v2 and v3 never arrived (a removal, then Flex's login): what replaced what is unknown, so nothing is alerted
+    assert after(dana(1, "dana.scully"), dana(3, "dana.scully", contact_uri=EMAIL_FORM)).verdict.kind is Kind.OK
+    unversioned = replace(dana(2, "dana.scully", contact_uri=EMAIL_FORM), version=None, source="event-streams")
+    assert after(dana(1, "dana.scully"), unversioned).verdict.kind is Kind.OK
+
+
+def test_the_email_form_the_guard_removed_is_drift_again_when_it_comes_back_and_never_removed_twice():
+    remediate = replace(RULES, remediate=True)
+    drift = after(dana(1, "dana.scully"), dana(2, "dana.scully", contact_uri=EMAIL_FORM), rules=remediate).state
+    removed = decide_removal(
+        KEY, drift, "dana.scully", (RemediationStatus.REMOVED, EMAIL_FORM, "removed", "g"), SLACK, T0
+    )
+    echo = decide(dana(3, "dana.scully", contact_uri=None), removed.state, remediate, T0).state
+    back = decide(dana(5, "dana.scully", contact_uri=EMAIL_FORM), echo, remediate, T0)  # the script ran again
+    assert (back.verdict.kind, back.verdict.expected, back.remove) == (Kind.MISMATCH, "client:dana_2Escully", False)
+    assert back.alert.came_back
+
+
+def test_attributes_wiped_then_restored_with_the_email_form_are_still_drift():
+    wiped = WorkerSnapshot(KEY, "dana.scully", {"type": "support"}, version=2, occurred_ms=int(T0.timestamp() * 1000))
+    restored = after(dana(1, "dana.scully"), wiped, dana(3, "dana.scully", contact_uri=EMAIL_FORM))
+    assert (restored.verdict.kind, restored.verdict.expected) == (Kind.MISMATCH, "client:dana_2Escully")
+
+
+def test_a_re_check_of_the_value_judged_drift_finds_it_drift_still():
+    drift = after(dana(1, "dana.scully"), dana(2, "dana.scully", contact_uri=EMAIL_FORM)).state
+    fetched = {**DANA, "contact_uri": EMAIL_FORM}  # a removal's fresh fetch, or an audit: no version to follow
+    assert RULES.judging.judge(fetched, KEY.worker_sid, "dana.scully", drift.known()).kind is Kind.MISMATCH
