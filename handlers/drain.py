@@ -31,7 +31,9 @@ class DrainUnreadBody:
             announced = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             announced = 0
-        if stream is not None and announced <= self.max_drain_bytes:
+        # Only where the server ends the stream at the body's end (gunicorn does); werkzeug's development server
+        # hands over the socket itself, where reading to the end waits for the next request.
+        if stream is not None and environ.get("wsgi.input_terminated") and announced <= self.max_drain_bytes:
             drained = 0
             try:
                 while drained <= self.max_drain_bytes and (chunk := stream.read(_CHUNK)):

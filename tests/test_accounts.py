@@ -72,6 +72,11 @@ def settings_overrides(request):
         (json.dumps({PROD: {"auth_token": "A", "slack_webhook_url": "https://h/SECRET x"}}), "must not contain spaces"),
         (json.dumps({PROD: {"auth_token": "SECRET", "slack_webhook_url": "SECRET"}}), "must be an http:// or https://"),
         (json.dumps({PROD: {"auth_token": "SECRET", "token": "x"}}), "has 1 unknown key (known: api_key"),
+        (json.dumps({PROD: {"auth_token": "tok\u2019SECRET"}}), "account #1: auth_token must be printable ASCII"),
+        (
+            json.dumps({PROD: {"auth_token": "A", "api_key": "SK" + "0" * 32, "api_secret": "SECRET\u00e9"}}),
+            "account #1: api_secret must be printable ASCII",
+        ),
     ],
 )
 def test_bad_twilio_accounts_stop_the_start_with_one_clear_line(raw, message):

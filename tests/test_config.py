@@ -84,6 +84,12 @@ def test_defaults_are_safe():
         ("HOST", "garbage host", "HOST must be an IP address or a host name"),
         ("HOST", "999.1.1.1", "HOST must be an IP address or a host name"),
         ("METRICS_TOKEN", "SECRET-é", "METRICS_TOKEN must be printable ASCII"),
+        (  # the driver ends the password at the first @, and its errors name the rest as the host
+            "DATABASE_URL",
+            "postgresql://u:SEC@RETpw@127.0.0.1:5999/db",
+            "DATABASE_URL has an @ in its user or password: write it as %40",
+        ),
+        ("TWILIO_AUTH_TOKEN", "tok\u2019SECRET", "TWILIO_AUTH_TOKEN must be printable ASCII"),  # a pasted ’
         ("STATUS_USER", "ops:SECRET", "STATUS_USER must not contain ':' or control characters"),
         ("AVAILABLE_ACTIVITIES", ",,,", "AVAILABLE_ACTIVITIES must name at least one activity"),
         ("PUBLIC_BASE_URL", "https://guard.example.com:abc", "PUBLIC_BASE_URL " + BAD_PORT),
@@ -110,7 +116,8 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
      ("HOST", "localhost"), ("HOST", "guard-1.internal"), ("STATUS_USER", "ops team"), ("METRICS_TOKEN", "a-b_c.d~1"),
      ("METRICS_TOKEN", "correct horse battery staple"), ("METRICS_TOKEN", "q0Xk+/9a=="), ("HOST", "localhost."),
      ("HOST", "my_host"), ("HOST", "fe80::1%eth0"), ("IGNORE_WORKERS", "dana.scully@fbi.example, *contractor*"),
-     ("TWILIO_API_KEY", "AC" + "0" * 32), ("TWILIO_API_KEY", "SK" + "0" * 32)],
+     ("TWILIO_API_KEY", "AC" + "0" * 32), ("TWILIO_API_KEY", "SK" + "0" * 32),
+     ("DATABASE_URL", "postgresql://u:pa/ss?w#d@db:5432/guard"), ("DATABASE_URL", "postgresql://u:p%40ss@db/guard")],
 )  # fmt: skip
 def test_good_values_of_the_checked_settings_are_taken(name, value):
     Settings.from_env({**BASE, name: value})
@@ -120,6 +127,12 @@ def test_an_api_secret_without_its_key_is_refused_as_twilio_accounts_refuses_it(
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({**BASE, "TWILIO_API_SECRET": "hunter2"})
     assert str(caught.value) == "TWILIO_API_SECRET is set without TWILIO_API_KEY: set both, or neither"
+
+
+def test_an_api_secret_that_is_no_printable_ascii_stops_the_start_unechoed():
+    with pytest.raises(ConfigError) as caught:  # the API's basic auth could not send it: every call would fail
+        Settings.from_env({**BASE, "TWILIO_API_KEY": "SK" + "0" * 32, "TWILIO_API_SECRET": "s3cr\u00e9t"})
+    assert str(caught.value) == "TWILIO_API_SECRET must be printable ASCII"
 
 
 def test_auth_token_is_required_unless_validation_is_explicitly_off():

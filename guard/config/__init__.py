@@ -79,7 +79,7 @@ class Settings:
         reader = EnvReader(os.environ if env is None else env)
         settings = cls(
             database_url=reader.database_url("DATABASE_URL"),
-            auth_token=reader.text("TWILIO_AUTH_TOKEN"),
+            auth_token=reader.token("TWILIO_AUTH_TOKEN"),
             validate_signature=reader.flag("TWILIO_VALIDATE_SIGNATURE", True),
             trust_proxy=reader.flag("TRUST_PROXY", False),
             public_base_url=reader.url("PUBLIC_BASE_URL", base=True),
@@ -99,7 +99,7 @@ class Settings:
             log_level=reader.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             account_sid=reader.sid("TWILIO_ACCOUNT_SID", "AC"),
             api_key=reader.sid("TWILIO_API_KEY", *API_KEY_PREFIXES),
-            api_secret=reader.text("TWILIO_API_SECRET"),
+            api_secret=reader.token("TWILIO_API_SECRET"),
             workspace_sid=reader.sid("TWILIO_WORKSPACE_SID", "WS"),
             taskrouter_base_url=reader.url("TWILIO_TASKROUTER_BASE_URL", base=True),
             api_retries=reader.integer("TWILIO_API_RETRIES", 5, maximum=MAX_API_RETRIES),

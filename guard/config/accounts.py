@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from guard.config.env import ConfigError
-from guard.config.formats import url_problem
+from guard.config.formats import is_token, url_problem
 from guard.core.sid import is_sid
 
 _KEYS = {"name", "auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
@@ -120,6 +120,9 @@ def _account(number: int, sid: str, entry: Any) -> Account:
             raise ConfigError(f"{where}: {key} must be a string")
     if not entry.get("auth_token"):
         raise ConfigError(f"{where}: auth_token is missing (it validates this account's signatures)")
+    for key in ("auth_token", "api_secret"):  # sent in a header (basic auth): a pasted ’ would fail every call
+        if entry.get(key) and not is_token(entry[key]):
+            raise ConfigError(f"{where}: {key} must be printable ASCII")
     if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
         raise ConfigError(f"{where} needs both api_key and api_secret, or neither")
     if entry.get("api_key") and not (is_sid(entry["api_key"], "SK") or is_sid(entry["api_key"], "AC")):

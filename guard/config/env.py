@@ -9,7 +9,8 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+
+from sqlalchemy import make_url
 
 from guard.config.formats import has_control, is_email_glob, is_host, is_token, url_problem
 from guard.core.sid import is_sid
@@ -136,10 +137,14 @@ class EnvReader:
         memory = rest.partition("?")[0] in ("/", "/:memory:") or ":memory:" in rest or "mode=memory" in rest
         if scheme.startswith("sqlite") and memory:  # nothing kept, whichever way it is asked for
             raise ConfigError(f"{name} must name a SQLite file, such as sqlite:///instance/guard.db")
-        try:
-            urlsplit(value).port  # noqa: B018 - reading it checks it: a number from 0 to 65535
+        try:  # read as SQLAlchemy reads it: its driver connects to what it finds
+            url = make_url(value)
         except ValueError:
             raise ConfigError(f"{name} has a port that is not a number from 0 to 65535") from None
+        if url.port is not None and not 0 <= url.port <= 65535:
+            raise ConfigError(f"{name} has a port that is not a number from 0 to 65535")
+        if "@" in (url.host or ""):  # the password ends at the first @: the rest would be a host named in errors
+            raise ConfigError(f"{name} has an @ in its user or password: write it as %40")
         return value
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
