@@ -70,9 +70,7 @@ DUPLICATE = Decision(Outcome.DUPLICATE)
 
 def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: DecisionRules, now: datetime) -> Decision:
     """Decide for one snapshot of a worker against its `stored` state."""
-    known = stored.known() if stored is not None and not stored.deleted else None
-    if known is not None and stored is not None and _next(stored.version, snapshot.version):
-        known = replace(known, adjacent=True)
+    known = stored.known(_next(stored.version, snapshot.version)) if stored is not None and not stored.deleted else None
     if snapshot.deleted:
         verdict = Verdict(Kind.DELETED, stored.verdict.email if stored else None)
     else:  # a value an approver marked intended is recorded with the state

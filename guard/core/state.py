@@ -48,8 +48,8 @@ class WorkerState:
     cause: Cause | None = None  # who TaskRouter says made that update, once looked up
     removed: str | None = None  # the value the guard last removed (history.CAME_BACK), until one is accepted
 
-    def known(self) -> Known:
-        """What the guard knew of the worker, as the judge reads it."""
+    def known(self, adjacent: bool = False) -> Known:
+        """What the guard knew of the worker, as the judge reads it (`adjacent`: judging the next version)."""
         verdict = self.verdict
         email = self.trusted.email or verdict.email
         return Known(
@@ -62,6 +62,7 @@ class WorkerState:
             verdict.basis,
             self.removed,
             self.trusted.name_matched,
+            adjacent,
         )
 
     @property
