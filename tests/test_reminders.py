@@ -1,5 +1,6 @@
 """ALERT_REPEAT_HOURS: a drift still open gets a reminder, once per period, even without new events."""
 
+import json
 import threading
 from datetime import timedelta
 
@@ -7,7 +8,7 @@ import pytest
 from sqlalchemy import select, text
 
 from guard.adapters.tables import alert, worker_state
-from tests.helpers import ANN_URI, worker_event, worker_sid
+from tests.helpers import ANN_URI, AVAILABLE_SID, worker_event, worker_sid
 from tests.processes import wait_for
 
 
@@ -31,6 +32,19 @@ def test_open_drift_is_reminded_once_per_period(taskrouter, services, clock, set
     clock.advance(6 * 3600)
     services.jobs.by_name["remind"].run()
     assert kinds(services) == ["drift", "reminder", "reminder"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"alert_repeat": timedelta(hours=1)}])
+def test_an_available_agent_with_no_value_is_reminded_as_a_drift_is(taskrouter, services, clock, settings_overrides):
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    taskrouter.post(worker_event(sid=worker_sid(1), contact_uri=None, **available))  # paged: cannot ring
+    taskrouter.post(worker_event(sid=worker_sid(2), contact_uri=None))  # Offline: Flex writes it at the login
+    clock.advance(3600 + 1)
+    assert services.pipeline.send_reminders() == 1
+    with services.store.engine.connect() as connection:
+        kind, payload = connection.execute(select(alert.c.kind, alert.c.payload).order_by(alert.c.id.desc())).first()
+    assert kind == "reminder" and json.loads(payload)["worker_sid"] == worker_sid(1)
+    assert json.loads(payload)["note"].startswith("still unable to take calls since ")
 
 
 def test_no_reminders_when_off(taskrouter, services, clock):

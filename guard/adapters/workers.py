@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, func, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, text, tuple_, update
 
 from guard.adapters.db import connected
 from guard.adapters.state_rows import state_from_row
@@ -96,12 +96,15 @@ class WorkerStates:
             save_all(connection, states)
 
     def take_due_reminders(self, cutoff: datetime, now: datetime) -> list[tuple[WorkerKey, WorkerState]]:
-        """Mark drifts last alerted before `cutoff` as alerted now and return them (each taken once)."""
+        """Mark drifts (and agents unable to ring) last alerted before `cutoff` as alerted now; return each once."""
         last = func.coalesce(worker_state.c.last_alert_at, worker_state.c.since)
         key = [worker_state.c[name] for name in PK]
         # Locked in key order, as event batches lock their workers: in another order the two can deadlock
         # (PostgreSQL; SQLite's writers take turns and ignore FOR UPDATE).
-        due = select(*key).where(worker_state.c.verdict == Kind.MISMATCH, last <= cutoff).order_by(*key)
+        # A drift, or an available agent with no value: both still cannot be reached (guard/core/activity.py)
+        waiting = and_(worker_state.c.verdict == Kind.PENDING, worker_state.c.available.is_(True))
+        open_ = or_(worker_state.c.verdict == Kind.MISMATCH, waiting)
+        due = select(*key).where(open_, last <= cutoff).order_by(*key)
         statement = (
             update(worker_state)
             .where(tuple_(*key).in_(due.with_for_update()))

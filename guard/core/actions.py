@@ -53,9 +53,13 @@ def decide_available(
     return Decision(Outcome.RECORDED, state=state, alert=alert)
 
 
+NO_VALUE = "no contact_uri until the agent signs out and in again"
+
+
 def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime) -> Alert:
-    """The reminder for a drift still open ALERT_REPEAT_HOURS after its last alert."""
-    note = f"still drifting since {state.since:%Y-%m-%d %H:%M} UTC"
+    """The reminder for a drift (or an available agent with no value) open ALERT_REPEAT_HOURS after its last alert."""
+    since = f"since {state.since:%Y-%m-%d %H:%M} UTC"
+    note = f"still drifting {since}" if state.verdict.drifting else f"still unable to take calls {since}: {NO_VALUE}"
     return raise_alert(AlertKind.REMINDER, note, key, state, routing, now, source="reminder")
 
 

@@ -86,6 +86,8 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     if activity is None and stored is not None:  # the event named no activity: the stored one stands
         activity = Activity(stored.activity_sid, stored.activity_name, stored.available)
     available = activity.resolve(rules.available_names) if activity else None
+    if available is None and activity and stored is not None and stored.activity_sid == activity.sid:
+        available = stored.available  # what a source said of this activity (an audit) stands until one says otherwise
     change = transition(stored, verdict, now, rules.repeat, available)
     if verdict.kind is Kind.DELETED:
         verdict = replace(verdict, detail=change.note)
@@ -102,7 +104,9 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         if matched and (not ok or verdict.expected != shown(contact_uri_for(name))):
             name = trusted.name  # not ok now, or ok against the trusted name after a rename
         trusted = Trusted(shown(email) if email else trusted.email, name, identity, matched)
-    new_drift = verdict.drifting and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
+    # A new drift, or a value removed by an update (broken until the next login): what changed, and who did it
+    removed = verdict.kind is Kind.PENDING and stored is not None and stored.verdict.actual is not None
+    new_drift = (verdict.drifting or removed) and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     asked = new_drift and snapshot.source in LOOKED_UP and rules.routing.lookups
     lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait) if asked else None
     changes = snapshot.changes_since(stored.attributes if stored else None) if new_drift else None
@@ -127,8 +131,8 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         urgent_at=change.urgent_at,
         trusted=trusted,
         attributes=attributes,
-        changes=changes if new_drift else stored.changes if stored and verdict.drifting else None,
-        cause=stored.cause if stored and verdict.drifting and not new_drift else None,
+        changes=changes if new_drift else stored.changes if stored and verdict.broken else None,
+        cause=stored.cause if stored and verdict.broken and not new_drift else None,
         removed=stored.removed if stored and verdict.broken else None,  # an accepted value ends the loop watch
     )
     if change.alert is None:

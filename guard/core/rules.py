@@ -62,7 +62,13 @@ class Rules:
             return Verdict(Kind.NO_EMAIL, None, None, actual, detail="contact_uri set but no email to check it against")
         primary = evidence[0]
         if actual is None:
-            detail = _joined("no contact_uri yet; Flex writes it at the next login", note)
+            had = known.actual if known else None  # a working value removed reads otherwise than a first login's wait
+            wait = (
+                f"contact_uri removed (it was {had}); Flex writes it again"
+                if had
+                else "no contact_uri yet; Flex writes it"
+            )
+            detail = _joined(f"{wait} at the next login", note)
             return Verdict(Kind.PENDING, email_shown, shown(primary.expected), None, detail=detail, basis=primary.basis)
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
         name = left_name(known, matched, raw_actual, self.policy) if known and matched else None

@@ -87,7 +87,9 @@ def transition(
             note = f"{note}; the agent became available with no contact_uri yet: {UNTIL_LOGIN}"
         else:
             value = "no contact_uri yet" if verdict.kind is Kind.PENDING else "a wrong contact_uri"
-            note = f"the agent {'is' if prior is None else 'became'} available with {value}"
+            if verdict.kind is Kind.PENDING and old is not None and old.actual is not None:
+                value = f"no contact_uri: this update removed it (it was {old.actual})"  # not a first login
+            note = f"the agent {'is' if prior is None or prior.available else 'became'} available with {value}"
         alert, urgent_at = AlertKind.URGENT, now
     elif alert is AlertKind.RESOLVED and now_unreachable:
         note = f"{note}; {STILL_UNREACHABLE}"

@@ -6,6 +6,7 @@ from datetime import timedelta
 import pytest
 
 from guard.core.actions import decide_intended, decide_removal, reminder
+from guard.core.activity import Activity
 from guard.core.alerts import KINDS, AlertKind, Routing
 from guard.core.decision import Outcome, decide
 from guard.core.state import Intended
@@ -164,3 +165,29 @@ def test_a_failed_removal_is_announced_with_its_own_title_and_a_skip_is_not():
 
 def test_every_alert_kind_has_one_row_in_the_table():
     assert set(KINDS) == set(AlertKind)
+
+
+def test_a_working_value_removed_while_the_agent_is_available_is_paged_with_what_changed_and_who():
+    available = Activity("WA" + "1" * 32, "Available", available=True)
+    asking = replace(RULES, routing=replace(SLACK, lookups=True))
+    ok = replace(snapshot(version=1), activity=available, event_id="EV" + "1" * 32)
+    wiped = replace(snapshot(None, version=2, department="sales"), activity=available, event_id="EV" + "2" * 32)
+    decision = after(ok, wiped, rules=asking)
+    assert (decision.verdict.kind, decision.alert.kind) == (Kind.PENDING, AlertKind.URGENT)
+    assert (
+        decision.alert.note == f"the agent is available with no contact_uri: this update removed it (it was {ANN_URI})"
+    )
+    assert f"removed (it was {ANN_URI})" in decision.verdict.detail  # not "no contact_uri yet", as before a first login
+    assert (
+        decision.lookup is not None and decision.lookup.event_id == "EV" + "2" * 32
+    )  # who did it, asked of TaskRouter
+    assert decision.alert.changes.text() == "+ department: sales"  # what else the update did
+
+
+def test_what_an_audit_saw_of_an_activity_stands_when_a_later_event_names_it_without_saying():
+    on_call = Activity("WA" + "5" * 32, "On Call", available=True)  # the REST Workers list says so; no fact learned
+    swept = replace(snapshot("sip:ann", version=1), activity=on_call, source="audit")
+    named = replace(snapshot("sip:ann", version=2, department="sales"), activity=replace(on_call, available=None))
+    assert after(swept, named).state.available is True  # still unreachable: nothing said it stopped routing tasks
+    moved = replace(named, activity=Activity("WA" + "6" * 32, "Lunch"), version=3)
+    assert after(swept, named, moved).state.available is None  # another activity: the guard cannot place it
