@@ -67,14 +67,15 @@ class CauseLookups:
     def finish(self, request: CauseRequest, status: str, cause: Cause | None, note: str, now: datetime) -> Alert | None:
         """Record the answer; attach it to the alert if that still waits, else return the alert it came too late for.
 
-        The worker's state keeps the cause while it still drifts (/status, /api/workers).
+        The worker's state keeps the cause while it is broken (/status, /api/workers, reminders).
         """
         values = {"status": status, "detail": note, "lease_until": None, "finished_at": now}
         with connected(self.bind) as connection:
             connection.execute(update(cause_lookup).where(cause_lookup.c.id == request.id).values(**values))
             if cause is not None:
                 drifting = and_(*(worker_state.c[n] == v for n, v in key_params(request.key).items()))
-                state = update(worker_state).where(drifting, worker_state.c.verdict == Kind.MISMATCH)
+                broken = worker_state.c.verdict.in_((Kind.MISMATCH, Kind.PENDING))
+                state = update(worker_state).where(drifting, broken)
                 connection.execute(state.values(cause=json.dumps(cause.as_json())))
             return self._attach(connection, request.alert_id, cause, note, now)
 

@@ -78,6 +78,11 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         if stored is not None and stored.intended is not None:
             judging = judging.with_intended({snapshot.key.worker_sid: (stored.intended.label, stored.intended.value)})
         verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name, known)
+    waiting = (
+        stored is not None and stored.verdict.kind is Kind.PENDING and stored.verdict.diagnosis is Diagnosis.REMOVED
+    )
+    if waiting and verdict.kind is Kind.PENDING and verdict.diagnosis is None:  # removed: said until a value is back
+        verdict = replace(verdict, diagnosis=Diagnosis.REMOVED, detail=stored.verdict.detail)
     if snapshot.is_replay(now):
         return Decision(Outcome.REPLAY, verdict)
     if stored is not None and stored.outdates(snapshot.version, snapshot.occurred_ms, snapshot.deleted):
@@ -86,7 +91,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     if activity is None and stored is not None:  # the event named no activity: the stored one stands
         activity = Activity(stored.activity_sid, stored.activity_name, stored.available)
     available = activity.resolve(rules.available_names) if activity else None
-    if available is None and activity and stored is not None and stored.activity_sid == activity.sid:
+    if available is None and activity and activity.sid and stored is not None and stored.activity_sid == activity.sid:
         available = stored.available  # what a source said of this activity (an audit) stands until one says otherwise
     change = transition(stored, verdict, now, rules.repeat, available)
     if verdict.kind is Kind.DELETED:
@@ -112,6 +117,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     changes = snapshot.changes_since(stored.attributes if stored else None) if new_drift else None
     if changes is not None and stored is not None and _skipped(stored.version, snapshot.version):
         changes = replace(changes, since_version=stored.version)  # not all of it this update's doing
+    carried = stored is not None and verdict.broken and stored.verdict.kind is verdict.kind  # the same episode
     state = WorkerState(
         name=shown(snapshot.name, NAME_MAX) if snapshot.name else (stored.name if stored else ""),
         verdict=verdict,
@@ -131,8 +137,8 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         urgent_at=change.urgent_at,
         trusted=trusted,
         attributes=attributes,
-        changes=changes if new_drift else stored.changes if stored and verdict.broken else None,
-        cause=stored.cause if stored and verdict.broken and not new_drift else None,
+        changes=changes if new_drift else stored.changes if carried else None,
+        cause=stored.cause if carried and not new_drift else None,
         removed=stored.removed if stored and verdict.broken else None,  # an accepted value ends the loop watch
     )
     if change.alert is None:

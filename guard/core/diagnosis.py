@@ -28,6 +28,7 @@ class Diagnosis(StrEnum):
     WIPED = "wiped"  # an update dropped email and contact_uri from a worker the guard knew
     IDENTITY_CHANGED = "identity_changed"  # twilio_contact_identity rewritten to another identity
     EVIDENCE_CHANGED = "evidence_changed"  # the evidence edited while the wrong value stayed
+    REMOVED = "removed"  # (pending) an update removed a working value: no login writes it until the agent signs in
 
 
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{5,}$")

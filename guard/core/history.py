@@ -163,13 +163,18 @@ def left_name(known: Known, matched: Evidence, actual: Any, policy: Policy) -> E
     (this drift, wiped attributes), or where it is the value the guard removed, back. Anywhere else (written after
     no value, or after updates the guard missed) it may be Flex's own login: ok.
     """
-    if policy is not Policy.FLEX or matched.basis is not Basis.EMAIL or not known.name_matched:
+    if matched.basis is not Basis.EMAIL or (name := trusted_name(known, policy)) is None:
         return None
     replaced = known.adjacent and known.actual is not None
     expecting = known.drifting and known.basis is Basis.WORKER_NAME
     back = known.removed is not None and shown(actual) == known.removed
-    evidence = claimed(None, known.name) if replaced or expecting or back else []
-    return evidence[0] if evidence and actual not in evidence[0].accepted else None
+    return name if (replaced or expecting or back) and actual not in name.accepted else None
+
+
+def trusted_name(known: Known, policy: Policy) -> Evidence | None:
+    """The worker's name when a value was judged ok against it: its identity, which the next login writes again."""
+    evidence = claimed(None, known.name) if policy is Policy.FLEX and known.name_matched else []
+    return evidence[0] if evidence else None
 
 
 def _edits(known: Known, email: str | None, name: str, recorded: Any) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 
 from guard.core.diagnosis import Diagnosis, diagnose
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
-from guard.core.history import Known, left_name, remembered, renamed, restored
+from guard.core.history import Known, left_name, remembered, renamed, restored, trusted_name
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
@@ -19,6 +19,7 @@ AGENT_ATTRIBUTES = ("email", "contact_uri", IDENTITY_ATTRIBUTE, "roles")
 NOT_AN_AGENT = "not a Flex agent: no email, contact_uri, twilio_contact_identity or roles"
 _ABSENT = (None, "", [], {})
 RENAMED = "contact_uri still matches that name: renaming a worker changes nothing the browser registers"
+REMOVED = Diagnosis.REMOVED
 LEFT = "Flex writes a value only where there is none, and the browser still registers that name"
 
 
@@ -61,15 +62,15 @@ class Rules:
                 return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")
             return Verdict(Kind.NO_EMAIL, None, None, actual, detail="contact_uri set but no email to check it against")
         primary = evidence[0]
-        if actual is None:
-            had = known.actual if known else None  # a working value removed reads otherwise than a first login's wait
-            wait = (
-                f"contact_uri removed (it was {had}); Flex writes it again"
-                if had
-                else "no contact_uri yet; Flex writes it"
-            )
-            detail = _joined(f"{wait} at the next login", note)
-            return Verdict(Kind.PENDING, email_shown, shown(primary.expected), None, detail=detail, basis=primary.basis)
+        if actual is None:  # the login writes the name's value again where one was ok against it
+            by_identity = primary.basis is Basis.TWILIO_CONTACT_IDENTITY
+            waits = (trusted_name(known, self.policy) if known and not by_identity else None) or primary
+            if known is not None and known.actual is not None:  # removed, unlike a first login's wait
+                sentence, diagnosis = f"contact_uri removed (it was {known.actual}); Flex writes it again", REMOVED
+            else:
+                sentence, diagnosis = "no contact_uri yet; Flex writes it", None
+            detail = _joined(f"{sentence} at the next login", note)
+            return Verdict(Kind.PENDING, email_shown, shown(waits.expected), None, diagnosis, detail, waits.basis)
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
         name = left_name(known, matched, raw_actual, self.policy) if known and matched else None
         if name is not None:

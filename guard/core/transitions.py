@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from guard.core.alerts import AlertKind
+from guard.core.diagnosis import Diagnosis
 from guard.core.state import WorkerState
 from guard.core.verdict import Kind, Verdict
 
@@ -87,8 +88,8 @@ def transition(
             note = f"{note}; the agent became available with no contact_uri yet: {UNTIL_LOGIN}"
         else:
             value = "no contact_uri yet" if verdict.kind is Kind.PENDING else "a wrong contact_uri"
-            if verdict.kind is Kind.PENDING and old is not None and old.actual is not None:
-                value = f"no contact_uri: this update removed it (it was {old.actual})"  # not a first login
+            if verdict.diagnosis is Diagnosis.REMOVED:  # not a first login's wait: the detail names the value
+                value = f"no contact_uri: {'this' if old is not None and old.actual else 'an'} update removed it"
             note = f"the agent {'is' if prior is None or prior.available else 'became'} available with {value}"
         alert, urgent_at = AlertKind.URGENT, now
     elif alert is AlertKind.RESOLVED and now_unreachable:

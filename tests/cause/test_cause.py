@@ -6,7 +6,15 @@ import time
 import pytest
 
 from tests.cause.conftest import kinds, outbox
-from tests.helpers import ANN_EMAIL, WORKSPACE_SID, cloudevent, post_cloudevents, worker_event, worker_sid
+from tests.helpers import (
+    ANN_EMAIL,
+    AVAILABLE_SID,
+    WORKSPACE_SID,
+    cloudevent,
+    post_cloudevents,
+    worker_event,
+    worker_sid,
+)
 from tests.test_status import OPERATOR, PASSWORD
 
 BASE = {"email": ANN_EMAIL, "full_name": "Ann Veal", "roles": ["agent"], "routing": {"skills": ["es"]}}
@@ -180,3 +188,14 @@ def _release_retries(services):
 
     with services.store.engine.begin() as connection:
         connection.execute(update(cause_lookup).values(next_attempt_at=cause_lookup.c.created_at))
+
+
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}], indirect=True)
+def test_who_removed_a_working_value_stays_with_the_agent_who_cannot_ring(taskrouter, client, services, fake_api):
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    post(taskrouter, 1, HEALTHY, **available)
+    sid = post(taskrouter, 2, {**BASE, "team": "north"}, **available)  # a sync script dropped contact_uri
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid, source="api")
+    services.jobs.by_name["causes"].run()
+    [row] = client.get("/api/workers?verdict=pending", headers=OPERATOR).get_json()["workers"]
+    assert row["unreachable"] and row["cause"]["source"] == "api"  # for /status and the reminders

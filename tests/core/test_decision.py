@@ -9,6 +9,7 @@ from guard.core.actions import decide_intended, decide_removal, reminder
 from guard.core.activity import Activity
 from guard.core.alerts import KINDS, AlertKind, Routing
 from guard.core.decision import Outcome, decide
+from guard.core.snapshot import WorkerSnapshot
 from guard.core.state import Intended
 from guard.core.statuses import Channel, RemediationStatus
 from guard.core.verdict import Kind
@@ -174,9 +175,7 @@ def test_a_working_value_removed_while_the_agent_is_available_is_paged_with_what
     wiped = replace(snapshot(None, version=2, department="sales"), activity=available, event_id="EV" + "2" * 32)
     decision = after(ok, wiped, rules=asking)
     assert (decision.verdict.kind, decision.alert.kind) == (Kind.PENDING, AlertKind.URGENT)
-    assert (
-        decision.alert.note == f"the agent is available with no contact_uri: this update removed it (it was {ANN_URI})"
-    )
+    assert decision.alert.note == "the agent is available with no contact_uri: this update removed it"
     assert f"removed (it was {ANN_URI})" in decision.verdict.detail  # not "no contact_uri yet", as before a first login
     assert (
         decision.lookup is not None and decision.lookup.event_id == "EV" + "2" * 32
@@ -191,3 +190,38 @@ def test_what_an_audit_saw_of_an_activity_stands_when_a_later_event_names_it_wit
     assert after(swept, named).state.available is True  # still unreachable: nothing said it stopped routing tasks
     moved = replace(named, activity=Activity("WA" + "6" * 32, "Lunch"), version=3)
     assert after(swept, named, moved).state.available is None  # another activity: the guard cannot place it
+
+
+AVAILABLE, BREAK = Activity("WA" + "1" * 32, "Available", available=True), Activity("WA" + "3" * 32, "Break", False)
+
+
+def test_a_value_removed_while_on_break_is_named_when_the_agent_becomes_available():
+    ok, away = replace(snapshot(version=1), activity=AVAILABLE), replace(snapshot(version=2), activity=BREAK)
+    removed = replace(snapshot(None, version=3), activity=BREAK)  # still logged in: no login will write it
+    assert after(ok, away, removed).alert is None  # not available: nothing to page yet
+    back = after(ok, away, removed, replace(snapshot(None, version=4), activity=AVAILABLE))
+    assert back.alert.kind is AlertKind.URGENT and "an update removed it" in back.alert.note
+    assert f"removed (it was {ANN_URI})" in back.verdict.detail
+
+
+def test_a_page_after_a_manual_fix_does_not_name_the_drifts_changes():
+    drift = replace(snapshot("sip:ann", version=2, team="north"), activity=BREAK)
+    fixed = replace(snapshot(None, version=3, team="north"), activity=BREAK)  # someone removed the wrong value
+    paged = after(
+        replace(snapshot(version=1), activity=BREAK), drift, fixed, replace(fixed, version=4, activity=AVAILABLE)
+    )
+    assert paged.alert.kind is AlertKind.URGENT and paged.alert.changes is None  # "+ team" was the drift's doing
+
+
+def test_a_value_of_the_trusted_name_removed_waits_for_the_names_value_not_the_emails():
+    dana = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully"}
+    name_ok = WorkerSnapshot(KEY, "dana.scully", dana, version=1, occurred_ms=int(T0.timestamp() * 1000))
+    removed = replace(name_ok, attributes={"email": dana["email"]}, version=2)
+    verdict = after(name_ok, removed).verdict
+    assert (verdict.kind, verdict.expected, verdict.basis) == (Kind.PENDING, "client:dana_2Escully", "worker_name")
+
+
+def test_an_activity_named_without_a_sid_is_not_taken_for_the_stored_one():
+    stored = replace(snapshot("sip:ann", version=1), activity=Activity(None, "Available"))
+    lunch = replace(snapshot("sip:ann", version=2), activity=Activity(None, "Lunch"))
+    assert after(stored, lunch).state.available is None
