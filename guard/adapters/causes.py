@@ -75,7 +75,9 @@ class CauseLookups:
             if cause is not None:
                 drifting = and_(*(worker_state.c[n] == v for n, v in key_params(request.key).items()))
                 broken = worker_state.c.verdict.in_((Kind.MISMATCH, Kind.PENDING))
-                state = update(worker_state).where(drifting, broken)
+                # Only the episode it was asked for: one that began since (a removal after the drift) is another's
+                asked = select(cause_lookup.c.created_at).where(cause_lookup.c.id == request.id).scalar_subquery()
+                state = update(worker_state).where(drifting, broken, worker_state.c.since <= asked)
                 connection.execute(state.values(cause=json.dumps(cause.as_json())))
             return self._attach(connection, request.alert_id, cause, note, now)
 

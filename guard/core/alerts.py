@@ -69,7 +69,7 @@ KINDS: Mapping[AlertKind, KindSpec] = {
         urgent=True,
         lead="available now: calls cannot reach this agent",
     ),
-    AlertKind.REMINDER: KindSpec(":repeat: Still broken", "warning", Slack.ALWAYS, True, WARNING),
+    AlertKind.REMINDER: KindSpec(":repeat: Reminder", "warning", Slack.ALWAYS, True, WARNING),
     AlertKind.RESOLVED: KindSpec(":white_check_mark: Resolved", "info", Slack.ALWAYS, False, INFO),
     AlertKind.NO_EMAIL: KindSpec(":warning: contact_uri without email", "warning", Slack.OPT_IN, False, WARNING),
     AlertKind.CAUSE: KindSpec(":mag: Who changed it", "info", Slack.ALWAYS, False, INFO),

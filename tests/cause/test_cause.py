@@ -199,3 +199,14 @@ def test_who_removed_a_working_value_stays_with_the_agent_who_cannot_ring(taskro
     services.jobs.by_name["causes"].run()
     [row] = client.get("/api/workers?verdict=pending", headers=OPERATOR).get_json()["workers"]
     assert row["unreachable"] and row["cause"]["source"] == "api"  # for /status and the reminders
+
+
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}], indirect=True)
+def test_a_late_answer_about_a_drift_is_not_pinned_on_the_removal_after_it(taskrouter, client, services, fake_api):
+    post(taskrouter, 1, HEALTHY)
+    sid = post(taskrouter, 2, BROKEN)  # the drift: its lookup waits
+    post(taskrouter, 3, BASE)  # an admin removes the wrong value: another episode, "removed"
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid, source="web")
+    services.jobs.by_name["causes"].run()  # the drift's answer, late
+    [row] = client.get("/api/workers?verdict=pending", headers=OPERATOR).get_json()["workers"]
+    assert row["cause"] is None  # who wrote the wrong value did not remove it
