@@ -78,11 +78,6 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         if stored is not None and stored.intended is not None:
             judging = judging.with_intended({snapshot.key.worker_sid: (stored.intended.label, stored.intended.value)})
         verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name, known)
-    waiting = (
-        stored is not None and stored.verdict.kind is Kind.PENDING and stored.verdict.diagnosis is Diagnosis.REMOVED
-    )
-    if waiting and verdict.kind is Kind.PENDING and verdict.diagnosis is None:  # removed: said until a value is back
-        verdict = replace(verdict, diagnosis=Diagnosis.REMOVED, detail=stored.verdict.detail)
     if snapshot.is_replay(now):
         return Decision(Outcome.REPLAY, verdict)
     if stored is not None and stored.outdates(snapshot.version, snapshot.occurred_ms, snapshot.deleted):

@@ -61,6 +61,7 @@ class Known:
     removed: str | None = None  # the value the guard last removed, while the worker has no accepted one since
     name_matched: bool = False  # a value was judged ok against `name` (Trusted.name_matched)
     adjacent: bool = False  # the update being judged is the next version: no update between them was missed
+    removal: str | None = None  # while no value is back since an update removed one: what the verdict said then
 
 
 # Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back, one a

@@ -70,6 +70,8 @@ class Rules:
             else:
                 sentence, diagnosis = "no contact_uri yet; Flex writes it", None
             detail = _joined(f"{sentence} at the next login", note)
+            if diagnosis is None and known is not None and known.removal:  # said until a value is back
+                detail, diagnosis = known.removal, REMOVED
             return Verdict(Kind.PENDING, email_shown, shown(waits.expected), None, diagnosis, detail, waits.basis)
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
         name = left_name(known, matched, raw_actual, self.policy) if known and matched else None

@@ -8,6 +8,7 @@ from datetime import datetime
 from guard.core.activity import unreachable
 from guard.core.cause import Cause
 from guard.core.changes import Changes
+from guard.core.diagnosis import Diagnosis
 from guard.core.history import NOTHING_TRUSTED, Known, Trusted, came_back
 from guard.core.verdict import Kind, Verdict
 
@@ -63,6 +64,7 @@ class WorkerState:
             self.removed,
             self.trusted.name_matched,
             adjacent,
+            verdict.detail if verdict.kind is Kind.PENDING and verdict.diagnosis is Diagnosis.REMOVED else None,
         )
 
     @property

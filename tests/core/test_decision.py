@@ -225,3 +225,10 @@ def test_an_activity_named_without_a_sid_is_not_taken_for_the_stored_one():
     stored = replace(snapshot("sip:ann", version=1), activity=Activity(None, "Available"))
     lunch = replace(snapshot("sip:ann", version=2), activity=Activity(None, "Lunch"))
     assert after(stored, lunch).state.available is None
+
+
+def test_an_audit_of_a_worker_whose_value_an_update_removed_says_removed_as_the_events_do():
+    removed = after(snapshot(version=1), snapshot(None, version=2)).state
+    swept = RULES.judging.judge({"email": ANN_EMAIL}, KEY.worker_sid, "Ann Veal", removed.known())  # no version
+    assert (swept.diagnosis, swept.detail) == (removed.verdict.diagnosis, removed.verdict.detail)
+    assert swept.diagnosis == "removed"
