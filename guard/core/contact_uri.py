@@ -123,7 +123,10 @@ def decode(uri: str) -> str:
         raise DecodeError(f"bad escape '_{pair}' at position {where}: expected two hex digits")
     text = _bytes_to_text(bytes(raw))
     # Read as bytes, a JS form past U+00FF (`_674E`) is other text: the strict reading wins only if it gives it back.
-    if escape_identity(text) == body or (units := _code_units(body)) is None:
+    if body == escape_identity(text) or (units := _code_units(body)) is None:
+        return text
+    # Read both ways, a Latin-1 JS form (`_E92`: é2, not U+0E92) wins, unless the units pair up into one character
+    if body == escape_identity_js(text) and not any(0xD800 <= unit < 0xDC00 for unit in units):
         return text
     try:  # a lone surrogate is no reading: a JS encoder escapes the units of real text
         return b"".join(unit.to_bytes(2, "big") for unit in units).decode("utf-16-be")

@@ -105,7 +105,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
             name = trusted.name  # not ok now, or ok against the trusted name after a rename
         trusted = Trusted(shown(email) if email else trusted.email, name, identity, matched)
     # A new drift, or a value removed by an update (broken until the next login): what changed, and who did it
-    removed = verdict.kind is Kind.PENDING and stored is not None and stored.verdict.actual is not None
+    removed = verdict.diagnosis is Diagnosis.REMOVED and stored is not None and stored.verdict.actual is not None
     new_drift = (verdict.drifting or removed) and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     asked = new_drift and snapshot.source in LOOKED_UP and rules.routing.lookups
     lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait) if asked else None

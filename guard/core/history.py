@@ -18,6 +18,7 @@ from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
 
 ABSENT = (None, "")
+REMOVAL_END = "); Flex writes the value at the next login"  # ends "contact_uri removed (it was …", before any note
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from guard.core.diagnosis import Diagnosis, diagnose
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
-from guard.core.history import Known, left_name, remembered, renamed, restored, trusted_name
+from guard.core.history import REMOVAL_END, Known, left_name, remembered, renamed, restored, trusted_name
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
@@ -65,13 +65,12 @@ class Rules:
         if actual is None:  # the login writes the name's value again where one was ok against it
             by_identity = primary.basis is Basis.TWILIO_CONTACT_IDENTITY
             waits = (trusted_name(known, self.policy) if known and not by_identity else None) or primary
-            if known is not None and known.actual is not None:  # removed, unlike a first login's wait
-                sentence, diagnosis = f"contact_uri removed (it was {known.actual}); Flex writes it again", REMOVED
-            else:
-                sentence, diagnosis = "no contact_uri yet; Flex writes it", None
-            detail = _joined(f"{sentence} at the next login", note)
-            if diagnosis is None and known is not None and known.removal:  # said until a value is back
-                detail, diagnosis = known.removal, REMOVED
+            # A working value removed reads otherwise than a first login's wait (or a wrong value taken out)
+            working = known is not None and known.actual is not None and not known.drifting
+            removal = f"contact_uri removed (it was {known.actual}{REMOVAL_END}" if working and known else None
+            removal = removal or (known.removal if known else None)  # said until a value is back
+            sentence = removal or "no contact_uri yet; Flex writes it at the next login"
+            detail, diagnosis = _joined(sentence, note), REMOVED if removal else None
             return Verdict(Kind.PENDING, email_shown, shown(waits.expected), None, diagnosis, detail, waits.basis)
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
         name = left_name(known, matched, raw_actual, self.policy) if known and matched else None

@@ -9,7 +9,7 @@ from guard.core.activity import unreachable
 from guard.core.cause import Cause
 from guard.core.changes import Changes
 from guard.core.diagnosis import Diagnosis
-from guard.core.history import NOTHING_TRUSTED, Known, Trusted, came_back
+from guard.core.history import NOTHING_TRUSTED, REMOVAL_END, Known, Trusted, came_back
 from guard.core.verdict import Kind, Verdict
 
 
@@ -64,8 +64,16 @@ class WorkerState:
             self.removed,
             self.trusted.name_matched,
             adjacent,
-            verdict.detail if verdict.kind is Kind.PENDING and verdict.diagnosis is Diagnosis.REMOVED else None,
+            self._removal(),
         )
+
+    def _removal(self) -> str | None:
+        """The sentence naming a working value an update removed, while none is back (its notes left out)."""
+        if self.verdict.kind is not Kind.PENDING or self.verdict.diagnosis is not Diagnosis.REMOVED:
+            return None
+        detail = self.verdict.detail
+        cut = detail.find(REMOVAL_END)
+        return detail if cut < 0 else detail[: cut + len(REMOVAL_END)]
 
     @property
     def came_back(self) -> bool:

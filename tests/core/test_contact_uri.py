@@ -52,6 +52,8 @@ def test_both_non_ascii_forms_are_accepted_and_ascii_has_one():
         ("client:ann_2Eveal_40arresteddevelopment_2Ecom", "ann.veal@arresteddevelopment.com"),
         ("client:jos_C3_A9_40x_2Efr", "josé@x.fr"),
         ("client:jos_E9_40x_2Efr", "josé@x.fr"),  # the JS code-unit form of a Latin-1 character
+        ("client:jos_E92_40x_2Ecom", "josé2@x.com"),  # not U+0E92: a Latin-1 reading that gives the value back wins
+        ("client:zo_EB2024_40x_2Ecom", "zoë2024@x.com"),
         ("client:_674E_660E", "李明"),  # past U+00FF a code unit takes 3 or 4 hex digits
         ("client:_43F_451_442_440", "пётр"),
         ("client:_D83D_DE00_40x", "😀@x"),  # a surrogate pair

@@ -13,8 +13,10 @@ from guard.core.snapshot import WorkerSnapshot
 from guard.core.state import Intended
 from guard.core.statuses import Channel, RemediationStatus
 from guard.core.verdict import Kind
-from tests.core.decisions import KEY, RULES, SLACK, T0, after, snapshot
+from tests.core.decisions import KEY, RULES, SLACK, T0, after, flex, snapshot
 from tests.helpers import ACCOUNT_SID, ANN_EMAIL, ANN_URI, WORKSPACE_SID, worker_sid
+
+NOT_YET = "no contact_uri yet; Flex writes it at the next login"
 
 
 def test_a_new_drifting_worker_is_recorded_with_one_drift_alert_to_slack_with_the_buttons():
@@ -232,3 +234,15 @@ def test_an_audit_of_a_worker_whose_value_an_update_removed_says_removed_as_the_
     swept = RULES.judging.judge({"email": ANN_EMAIL}, KEY.worker_sid, "Ann Veal", removed.known())  # no version
     assert (swept.diagnosis, swept.detail) == (removed.verdict.diagnosis, removed.verdict.detail)
     assert swept.diagnosis == "removed"
+
+
+def test_taking_a_wrong_value_out_is_no_removal_of_a_working_one():
+    fixed = after(snapshot(version=1), snapshot("sip:ann", version=2), snapshot(None, version=3)).verdict
+    assert (fixed.kind, fixed.diagnosis, fixed.detail) == (Kind.PENDING, None, NOT_YET)
+
+
+def test_a_removal_keeps_naming_the_value_but_not_a_note_that_is_no_longer_true():
+    gone = after(flex(1), flex(2, twilio_contact_identity=None, contact_uri=None)).verdict
+    assert gone.diagnosis == "removed" and "twilio_contact_identity is gone" in gone.detail
+    back = after(flex(1), flex(2, twilio_contact_identity=None, contact_uri=None), flex(3, contact_uri=None)).verdict
+    assert back.detail == "contact_uri removed (it was client:fmulder); Flex writes the value at the next login"
