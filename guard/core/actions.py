@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.decision import NAME_MAX, Decision, DecisionRules, Outcome
 from guard.core.snapshot import WorkerKey
@@ -70,8 +71,11 @@ def decide_removal(
     removal: tuple[RemediationStatus, str | None, str, str],
     routing: Routing,
     now: datetime,
+    activity: Activity | None = None,
 ) -> Decision:
     """A remediation's (status, value before, detail, actor): a removal leaves the worker pending, and is announced.
+
+    `activity` is what the removal's fresh fetch saw: newer than the stored one (an event not in yet).
 
     The state says at once what is left (Flex writes the value at the agent's next login), whether or not the
     update's own event ever arrives.
@@ -81,6 +85,8 @@ def decide_removal(
         return Decision(Outcome.RECORDED)
     if stored is None:  # remediated without state (an audit that did not --alert): what the removal saw
         stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
+    if activity is not None and activity.available is not None:
+        stored = replace(stored, activity_sid=activity.sid, activity_name=activity.name, available=activity.available)
     shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))
     note = detail if status is RemediationStatus.REMOVED else f"remediation failed: {detail}"
     if status is RemediationStatus.REMOVED and stored.available:

@@ -13,6 +13,7 @@ from guard.adapters.worker_batches import Claim
 from guard.clock import utcnow
 from guard.config import Settings
 from guard.core.actions import decide_intended, decide_removal, reminder
+from guard.core.activity import Activity
 from guard.core.click import value_digest
 from guard.core.decision import DUPLICATE, Decision, DecisionRules, Outcome, decide
 from guard.core.history import Known
@@ -122,6 +123,7 @@ class Pipeline:
         removal: tuple[RemediationStatus, str | None, str, str],
         name: str = "",
         job_id: int | None = None,
+        activity: Activity | None = None,
     ) -> None:
         """Store a remediation's (status, value before, detail, actor), and announce a removal or a failure."""
         status, before, detail, actor = removal
@@ -131,7 +133,8 @@ class Pipeline:
                 tx.records.add_remediation(key, actor, status, before, detail, now)
             else:
                 tx.records.finish_remediation(job_id, status, before, detail, now)
-            decision = decide_removal(key, tx.workers.lock(key), name, removal, self.accounts.routing_for(key), now)
+            stored, routing = tx.workers.lock(key), self.accounts.routing_for(key)
+            decision = decide_removal(key, stored, name, removal, routing, now, activity)
             self.write_decisions(tx, [(key, decision)], now)
         self.announce(decision)
 

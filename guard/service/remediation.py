@@ -14,6 +14,7 @@ from twilio.base.exceptions import TwilioException
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
 from guard.config import ConfigError
+from guard.core.activity import Activity
 from guard.core.deep_json import without
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import CAME_BACK, Known, came_back
@@ -44,6 +45,7 @@ class Removal:
     detail: str
     name: str = ""
     fresh: Verdict | None = None  # skipped: the verdict of the worker as fetched fresh
+    activity: Activity | None = None  # removed: the activity the fetch saw (newer than an event not in yet)
 
 
 def remove_contact_uri(
@@ -60,8 +62,11 @@ def remove_contact_uri(
             record = api.fetch_worker(worker_sid)
             attributes = parse_attributes(record.attributes_json, "attributes")
             verdict = rules.judge(attributes, worker_sid, record.name, known)
+            seen = (
+                Activity(record.activity_sid, record.activity_name, record.available) if record.activity_sid else None
+            )
             if sent is not None and attributes == sent[1]:  # ours landed, its answer was lost (its retry got 412)
-                return Removal(RemediationStatus.REMOVED, sent[0], REMOVED_DETAIL, record.name)
+                return Removal(RemediationStatus.REMOVED, sent[0], REMOVED_DETAIL, record.name, activity=seen)
             # A wiped worker has no value to remove (Flex writes one at the next login); one that came back stays.
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
@@ -78,7 +83,7 @@ def remove_contact_uri(
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between (or our retried update did): look again
-            return Removal(RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name)
+            return Removal(RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name, activity=seen)
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
         return Removal(RemediationStatus.FAILED, None, detail)
     except (TwilioException, RequestException, InvalidSnapshot) as err:
@@ -126,7 +131,7 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
     fields = {"status": removal.status.value, "before": removal.before, "detail": removal.detail, "name": removal.name}
     log_event(log, logging.INFO, "remediation", worker_sid=key.worker_sid, actor=actor, **fields)
     what = (removal.status, removal.before, removal.detail, actor)
-    pipeline.record_remediation(key, what, removal.name, job_id)
+    pipeline.record_remediation(key, what, removal.name, job_id, removal.activity)
 
 
 class RemediationJobs:

@@ -6,7 +6,17 @@ import pytest
 
 from guard.core.snapshot import WorkerKey
 from tests.activity.conftest import BREAK_SID, WRONG, activity_event, offline, outbox
-from tests.helpers import ACCOUNT_SID, ANN_URI, WORKSPACE_SID, cloudevent, post_cloudevents, stored_state, worker_sid
+from tests.helpers import (
+    ACCOUNT_SID,
+    ANN_URI,
+    WORKSPACE_SID,
+    cloudevent,
+    email,
+    populate,
+    post_cloudevents,
+    stored_state,
+    worker_sid,
+)
 
 KEY = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
 LEAD = "available now: calls cannot reach this agent"
@@ -137,3 +147,15 @@ def test_a_rewritten_identity_whose_value_the_browser_still_registers_is_a_drift
     state = stored_state(services, KEY)
     assert (state["verdict"], state["diagnosis"], state["actual"]) == ("mismatch", "identity_changed", "client:fmulder")
     assert services.store.listing.unreachable_count() == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_removal_goes_by_the_activity_its_fresh_fetch_saw(taskrouter, services, fake_api):
+    populate(fake_api, 1, drifting={1})
+    wrong = fake_api.attributes(WORKSPACE_SID, worker_sid(1))["contact_uri"]
+    taskrouter.post(activity_event(1, contact_uri=wrong, email=email(1)))  # paged; a removal is queued
+    fake_api.set_activity(WORKSPACE_SID, worker_sid(1), fake_api.add_flex_activities(WORKSPACE_SID)["Offline"])
+    services.jobs.by_name["remediate"].run()  # the agent went Offline; its event is not in yet
+    kind, removed = outbox(services)[-1]
+    assert kind == "remediation" and "still unreachable" not in removed["note"]
+    assert (stored_state(services, KEY)["activity_name"], services.store.listing.unreachable_count()) == ("Offline", 0)
