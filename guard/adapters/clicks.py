@@ -59,10 +59,19 @@ class SlackClicks:
             return lease_oldest(connection, slack_click, unanswered, now, lease, attempts=slack_click.c.attempts + 1)
 
     def finish_click(
-        self, click_id: int, status: ClickStatus, outcome: str, now: datetime, hold: timedelta | None = None
+        self,
+        click_id: int,
+        status: ClickStatus,
+        outcome: str,
+        now: datetime,
+        hold: timedelta | None = None,
+        reopen: bool = False,
     ) -> None:
-        """Record that a click was applied (its outcome kept for the answer), or answered, or given up on."""
-        values: dict[str, Any] = {"status": status, "outcome": outcome}
+        """Record that a click was applied (its outcome kept for the answer), or answered, or given up on.
+
+        `reopen`: the click did nothing (it failed, or its approver was revoked): a new click on its message counts.
+        """
+        values: dict[str, Any] = {"status": status, "outcome": outcome, **({"dedup_key": None} if reopen else {})}
         if status is not ClickStatus.APPLIED:
             values.update(finished_at=now, lease_until=None)
         elif hold is not None:  # the removal's long lease is over: answering again waits only this long

@@ -75,12 +75,13 @@ def inline_code(value: Any, limit: int = 900) -> str:
 def fix_buttons(reference: str, removable: bool = True, value: str | None = None) -> ActionsBlock:
     """The approver's two buttons (only Intended where nothing may be removed); the guard re-checks before acting.
 
-    Intended carries the digest of the `value` the message shows: a click after the value changed marks nothing.
+    Both carry the digest of the `value` the message shows: a click after the value changed removes or marks nothing.
     """
+    bound = f"{reference}/{value_digest(value)}" if value is not None else reference
     remove = ButtonElement(
         text="Remove contact_uri",
         action_id=Action.REMOVE,
-        value=reference,
+        value=bound,
         style="danger",
         confirm=ConfirmObject(
             title="Remove contact_uri?",
@@ -90,7 +91,6 @@ def fix_buttons(reference: str, removable: bool = True, value: str | None = None
             deny="Cancel",
         ),
     )
-    bound = f"{reference}/{value_digest(value)}" if value is not None else reference
     ignore = ButtonElement(text="Intended, ignore this worker", action_id=Action.IGNORE, value=bound)
     return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore] if removable else [ignore])
 

@@ -27,17 +27,19 @@ class SlackAnswers:
         return self._post(response_url, text=text, response_type="ephemeral", replace_original=False)
 
     def replace(
-        self, response_url: str, title: str, text: str, footnote: str, intended: str | None = None
+        self, response_url: str, title: str, text: str, footnote: str, intended: str | None = None, retry: str = ""
     ) -> SendResult:
         """Replace the alert with its outcome, without the Remove button, so nobody presses it twice by mistake.
 
         `intended` (a worker reference) keeps the Intended button: the only place a value can be marked intended.
+        `retry` (a button value) keeps both buttons: a removal that failed can be tried again from here.
         """
+        buttons = [fix_buttons(retry)] if retry else [fix_buttons(intended, removable=False)] if intended else []
         blocks = [
             HeaderBlock(text=truncate(title, HEADER_MAX)),
             SectionBlock(text=MarkdownTextObject(text=truncate(text, TEXT_MAX))),
             ContextBlock(elements=[MarkdownTextObject(text=truncate(footnote, TEXT_MAX))]),
-            *([fix_buttons(intended, removable=False)] if intended else []),
+            *buttons,
         ]
         return self._post(
             response_url, text=truncate(f"{title}: {text}", TEXT_MAX), blocks=blocks, replace_original=True

@@ -43,7 +43,7 @@ class Click:
     user_id: str
     response_url: str
     message_ts: str  # the message the button sits on: two clicks on one message are one request
-    value_digest: str | None = None  # Intended: the value the message showed (older messages carry none)
+    value_digest: str | None = None  # the value the message showed (older messages carry none)
 
 
 def worker_reference(key: WorkerKey, value: str | None = None) -> str:
@@ -90,12 +90,8 @@ def refusal(
     click: Click, approvers: Collection[str], account_known: bool, worker_known: bool, value: str | None = None
 ) -> str | None:
     """Why this click may not act (the ephemeral reply), or None when it may; `value`: the worker's value now."""
-    if not approvers:
-        return "Nobody may act from Slack yet: SLACK_APPROVERS is empty. Nothing was changed."
-    if click.user_id not in approvers:
-        return (
-            f"<@{click.user_id}> is not in SLACK_APPROVERS, so this button does nothing for you. Nothing was changed."
-        )
+    if (not_approver := approver_refusal(click.user_id, approvers)) is not None:
+        return not_approver
     if not account_known:
         return f"This guard does not serve account {click.key.account_sid}. Nothing was changed."
     if not worker_known:
@@ -105,6 +101,15 @@ def refusal(
             f"The contact_uri of {click.key.worker_sid} changed since this message, so this button does not mark "
             "the value it showed: see the newest alert about the worker. Nothing was changed."
         )
+    return None
+
+
+def approver_refusal(user_id: str, approvers: Collection[str]) -> str | None:
+    """Why `user_id` may not act from Slack (asked again when the click is applied: approvers can be revoked)."""
+    if not approvers:
+        return "Nobody may act from Slack yet: SLACK_APPROVERS is empty. Nothing was changed."
+    if user_id not in approvers:
+        return f"<@{user_id}> is not in SLACK_APPROVERS, so this button does nothing for you. Nothing was changed."
     return None
 
 

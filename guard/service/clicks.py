@@ -11,7 +11,7 @@ from typing import Any
 from guard.adapters.slack import escape, inline_code
 from guard.adapters.slack_answers import SlackAnswers, mention
 from guard.config import ConfigError
-from guard.core.click import Action, Click, refusal, worker_reference
+from guard.core.click import Action, Click, approver_refusal, refusal, worker_reference
 from guard.core.history import CAME_BACK
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
@@ -35,7 +35,8 @@ def record_click(pipeline: Pipeline, click: Click, wake: Callable[[], None]) -> 
     """Record a verified click (or its refusal) before Slack gets its answer; False for a repeat of one."""
     known_account = pipeline.accounts.serves(click.key.account_sid)
     known_worker = known_account and pipeline.store.workers.known(click.key)
-    now = pipeline.known(click.key) if known_worker and click.value_digest else None  # Intended: the value now
+    intended = known_worker and click.value_digest and click.action is Action.IGNORE
+    now = pipeline.known(click.key) if intended else None  # Intended: the value now
     value = now.actual if now is not None else None
     refused = refusal(click, pipeline.settings.slack_approvers, known_account, known_worker, value)
     action = Action.REFUSE if refused else click.action
@@ -62,12 +63,16 @@ class ClickJobs:
             outcome = row["outcome"]
             if row["status"] == ClickStatus.PENDING:  # not applied yet (a crash after the ack lands here)
                 try:
-                    outcome = json.dumps(self._apply(row))
+                    answer = self._apply(row)
                 except Exception as err:  # answered all the same: a click never stays pending for ever
                     log.exception("slack_click_failed", extra={"fields": {"click_id": row["id"]}})
                     text = f"The guard could not do this ({type(err).__name__}). Nothing may have changed; try again."
-                    outcome = json.dumps({"title": TITLES[RemediationStatus.FAILED], "text": text})
-                clicks.finish_click(row["id"], ClickStatus.APPLIED, outcome, self.pipeline.clock(), ANSWER_LEASE)
+                    answer = {"title": TITLES[RemediationStatus.FAILED], "text": text, **_again(row)}
+                outcome = json.dumps(answer)
+                # A click that did nothing frees its message: the buttons it keeps (or another approver's) try again
+                reopen = any(name in answer for name in ("retry", "intended", "ephemeral"))
+                now = self.pipeline.clock()
+                clicks.finish_click(row["id"], ClickStatus.APPLIED, outcome, now, ANSWER_LEASE, reopen=reopen)
             self._answer(row, json.loads(outcome))
             handled += 1
         return handled
@@ -76,6 +81,8 @@ class ClickJobs:
         """Make the change the click asks for; return the answer (a title and a mrkdwn text)."""
         if row["action"] == Action.REFUSE:
             return {"text": row["refusal"]}
+        if (revoked := approver_refusal(row["user_id"], self.pipeline.settings.slack_approvers)) is not None:
+            return {"text": revoked, "ephemeral": "yes"}  # revoked since the click: nothing done, the alert stays
         key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
         actor, who = f"slack:{row['user_id']}", mention(row["user_id"])
         if row["action"] == Action.IGNORE:
@@ -97,9 +104,10 @@ class ClickJobs:
             return {
                 "title": TITLES[RemediationStatus.FAILED],
                 "text": f"{who}: {escape(str(err))}. Nothing was changed.",
+                **_again(row),
             }
-        known = self.pipeline.known(key)
-        outcome = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True, known=known)
+        known, rules = self.pipeline.known(key), self.pipeline.rules()
+        outcome = remove_contact_uri(api, key.worker_sid, rules, apply=True, known=known, shown=row["value_digest"])
         record_removal(self.pipeline, key, outcome, actor)
         before = inline_code(outcome.before) if outcome.before else "the value"
         said = {
@@ -109,15 +117,19 @@ class ClickJobs:
         answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
         if outcome.detail in (CAME_BACK, REGISTERS):  # still drifting, and Intended is the way out: keep that button
             answer["intended"] = worker_reference(key, shown(outcome.before) if outcome.before else None)
+        elif outcome.status is RemediationStatus.FAILED:  # nothing may have changed: both buttons, to try again
+            answer.update(_again(row))
         return answer
 
     def _answer(self, row: Mapping[str, Any], answer: dict[str, str]) -> None:
         """Post the answer; after a transient failure the click is answered again when its lease runs out."""
-        if row["action"] == Action.REFUSE:
+        if row["action"] == Action.REFUSE or "ephemeral" in answer:
             result = self.answers.ephemeral(row["response_url"], answer["text"])
         else:
             texts = (answer["title"], answer["text"], FOOTNOTE)
-            result = self.answers.replace(row["response_url"], *texts, intended=answer.get("intended"))
+            result = self.answers.replace(
+                row["response_url"], *texts, intended=answer.get("intended"), retry=answer.get("retry", "")
+            )
         clicks, now = self.pipeline.store.clicks, self.pipeline.clock()
         if result.outcome is SendOutcome.DELIVERED:
             clicks.finish_click(row["id"], ClickStatus.ANSWERED, json.dumps(answer), now)
@@ -126,3 +138,10 @@ class ClickJobs:
             log_event(log, logging.ERROR, "slack_answer_failed", click_id=row["id"], error=result.error)
         else:  # failed for now: tried again in ANSWER_LEASE, not the removal's long lease this claim took
             clicks.finish_click(row["id"], ClickStatus.APPLIED, json.dumps(answer), now, ANSWER_LEASE)
+
+
+def _again(row: Mapping[str, Any]) -> dict[str, str]:
+    """The buttons a click that failed leaves on its message: those it was clicked on, bound to the same value."""
+    reference = "/".join((row["account_sid"], row["workspace_sid"], row["worker_sid"]))
+    value = f"{reference}/{row['value_digest']}" if row["value_digest"] else reference
+    return {"retry": value} if row["action"] == Action.REMOVE else {"intended": value}

@@ -15,6 +15,7 @@ from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
 from guard.config import ConfigError
 from guard.core.activity import Activity
+from guard.core.click import value_digest
 from guard.core.deep_json import without
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import CAME_BACK, Known, came_back
@@ -32,6 +33,7 @@ REGISTERS = "its contact_uri is the identity the guard knew (what the browser re
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
 BUSY_DETAIL = "an approver's click or another removal of this worker is being applied: nothing sent; audit again"
 INTERRUPTED_DETAIL = "interrupted: whether the value was removed is not known; audit again"
+CHANGED_DETAIL = "its contact_uri changed since this message showed it: nothing removed (see the newest alert)"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
@@ -49,12 +51,13 @@ class Removal:
 
 
 def remove_contact_uri(
-    api: TaskRouterApi, worker_sid: str, rules: Rules, apply: bool, known: Known | None = None
+    api: TaskRouterApi, worker_sid: str, rules: Rules, apply: bool, known: Known | None = None, shown: str | None = None
 ) -> Removal:
     """Fetch fresh, re-check with the current rules, remove contact_uri with If-Match; retry a 412 up to 3 times.
 
     The re-check judges the fresh worker, name included, so a value that matches its Flex identity is never removed;
     with what the guard `known` of it, a rewritten identity or evidence edited to fit is still a mismatch.
+    `shown`: a click's digest of the value its message showed; another wrong value nobody has seen is kept.
     """
     sent: tuple[str | None, dict[str, Any]] | None = None  # the value an update of ours removed, and what it left
     try:
@@ -71,6 +74,8 @@ def remove_contact_uri(
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
                 return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name, fresh=verdict)
+            if shown is not None and value_digest(verdict.actual) != shown:
+                return Removal(RemediationStatus.SKIPPED, verdict.actual, CHANGED_DETAIL, record.name)
             if not record.etag:  # an unconditional update could overwrite a change made since the fetch
                 return Removal(RemediationStatus.FAILED, verdict.actual, NO_ETAG_DETAIL, record.name)
             if not apply:

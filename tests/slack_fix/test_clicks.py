@@ -30,8 +30,8 @@ def test_drift_alerts_and_reminders_carry_the_two_buttons(drift, services, slack
     for message in slack.received:
         actions = next(block for block in message["blocks"] if block["type"] == "actions")
         assert [(e["action_id"], e["value"]) for e in actions["elements"]] == [
-            ("remove_contact_uri", REFERENCE),
-            ("ignore_worker", f"{REFERENCE}/{value_digest(drift)}"),  # Intended: bound to the value it showed
+            ("remove_contact_uri", f"{REFERENCE}/{value_digest(drift)}"),  # both bound to the value it showed
+            ("ignore_worker", f"{REFERENCE}/{value_digest(drift)}"),
         ]
         assert actions["elements"][0]["confirm"]["confirm"]["text"] == "Remove"
 

@@ -1,0 +1,57 @@
+"""Clicks that must not act as they did: on a value their message never showed, after a failure, once revoked."""
+
+from dataclasses import replace
+
+from guard.core.click import value_digest
+from tests.helpers import WORKSPACE_SID, email, remediations
+from tests.slack_fix.support import DRIFTING, REFERENCE, click
+
+SIP = "sip:agent1@pbx.example.com"  # another wrong value, set by hand and seen by nobody
+
+
+def _buttons(answer):
+    """The (action_id, value) of each button on a posted message."""
+    actions = [block for block in answer["blocks"] if block["type"] == "actions"]
+    return [(element["action_id"], element["value"]) for block in actions for element in block["elements"]]
+
+
+def test_a_remove_click_keeps_a_wrong_value_its_message_did_not_show(drift, client, services, slack, fake_api):
+    services.delivery.run_once()
+    [alert] = slack.received
+    [(_, shown_value), _] = _buttons(alert)
+    assert shown_value == f"{REFERENCE}/{value_digest(drift)}"  # Remove is bound to the value shown
+    fake_api.set_attributes(WORKSPACE_SID, DRIFTING, {"email": email(1), "contact_uri": SIP})  # no event yet
+    assert click(client, value=shown_value, slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    assert fake_api.updates == []
+    assert fake_api.attributes(WORKSPACE_SID, DRIFTING)["contact_uri"] == SIP
+    [answer] = slack.answers_to(1)
+    assert "changed since this message showed it: nothing removed" in answer["text"]
+    assert [(r["status"], r["before_value"]) for r in remediations(services)] == [("skipped", SIP)]
+
+
+def test_a_failed_removal_keeps_both_buttons_and_a_new_click_tries_again(drift, client, services, slack, fake_api):
+    bound = f"{REFERENCE}/{value_digest(drift)}"
+    fake_api.inject(503, times=50, method="POST")  # TaskRouter refuses every update for now
+    assert click(client, value=bound, number=1, slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    [failed] = slack.answers_to(1)
+    assert failed["text"].startswith(":x: contact_uri removal failed")
+    assert _buttons(failed) == [("remove_contact_uri", bound), ("ignore_worker", bound)]
+    fake_api.faults.clear()  # TaskRouter is back: the same message's button, clicked again
+    assert click(client, value=bound, number=2, slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    [removed] = slack.answers_to(2)
+    assert f"removed `{drift}`" in removed["text"] and _buttons(removed) == []
+    assert "contact_uri" not in fake_api.attributes(WORKSPACE_SID, DRIFTING)
+    assert [r["status"] for r in remediations(services)] == ["failed", "removed"]
+
+
+def test_a_click_waiting_when_its_approver_is_revoked_does_nothing(drift, client, services, slack, fake_api):
+    assert click(client, slack=slack).status_code == 200  # recorded while the user was an approver
+    services.pipeline.settings = replace(services.pipeline.settings, slack_approvers=frozenset())
+    services.jobs.by_name["clicks"].run()
+    assert fake_api.updates == [] and remediations(services) == []
+    [answer] = slack.answers_to(1)
+    assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False  # the alert stays
+    assert "SLACK_APPROVERS is empty" in answer["text"]
