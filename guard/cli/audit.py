@@ -64,6 +64,8 @@ def audit_command(
     if yes and not remediate:
         raise click.UsageError("--yes only makes sense with --remediate")
     svc = services(webhooks=False)  # the audit needs REST settings, not the webhooks' auth token
+    if alert and remediate and not yes and svc.settings.remediate == "remove":  # a dry run must change nothing
+        raise click.UsageError("--alert queues real removals (REMEDIATE=remove) in a dry run: drop one or add --yes")
     configure_logging(svc.settings.log_level, cli=True)  # stdout carries the report
     try:
         targets = _targets(svc, workspaces)

@@ -40,6 +40,17 @@ def test_dry_run_prints_the_plan_and_changes_nothing(runner, fake_api):
     assert fake_api.updates == []
 
 
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_dry_run_with_alert_is_refused_where_alerts_queue_removals(runner, fake_api, services):
+    mixed_workspace(fake_api)
+    result = runner.invoke(args=["audit", "--alert", "--remediate"])
+    assert result.exit_code == 2 and "queues real removals (REMEDIATE=remove)" in result.stderr
+    services.jobs.by_name["remediate"].run()
+    assert fake_api.updates == [] and remediations(services) == []
+    with services.store.engine.connect() as connection:
+        assert connection.execute(select(alert)).all() == []
+
+
 def test_apply_removes_only_contact_uri_and_keeps_every_other_attribute(runner, fake_api, services):
     mixed_workspace(fake_api)
     code, out = audit(runner, "--remediate", "--yes", "--actor", "lucille", "--format", "json")
