@@ -27,7 +27,7 @@ from guard.core.text import shown
 from guard.logs import log_event
 from guard.metrics import count_event
 from handlers.errors import bad_request, forbidden
-from handlers.signing import signature_ok
+from handlers.signing import refuse_non_utf8, signature_ok
 
 bp = Blueprint("event_streams", __name__)
 log = logging.getLogger("guard.event_streams")
@@ -44,16 +44,9 @@ ACTIVITY_TYPES = frozenset(PREFIX + name for name in ("activity.created", "activ
 def receive_batch() -> Response | tuple[Response, int]:
     """Verify a batch, then record each relevant CloudEvent; bad elements are logged and skipped."""
     svc = services()
-    body = request.get_data(cache=True)
-    text = _utf8(body)
-    if text is None:
-        # Not UTF-8, so it cannot match a bodySHA256 Twilio computed: forged when signatures are on.
-        if svc.settings.validate_signature:
-            log_event(log, logging.WARNING, "bad_signature", reason="body is not UTF-8", path=request.path)
-            count_event("event-streams", None, "bad_signature")
-            return forbidden()
-        count_event("event-streams", None, "bad_request")
-        return bad_request("body is not UTF-8")
+    if (refused := refuse_non_utf8(request, svc.settings, "event-streams")) is not None:
+        return refused  # it cannot match a bodySHA256 Twilio computed
+    text = request.get_data(cache=True).decode("utf-8")
     # Verified before the body is parsed (an unsigned megabyte of JSON costs nothing but a hash), then again with the
     # one account the batch names when that narrows it: one sink belongs to one account.
     served = list(svc.accounts.accounts)
@@ -162,14 +155,6 @@ def _forged() -> Response:
     """403 for a batch no served account signed, counted (signature_ok logged why)."""
     count_event("event-streams", None, "bad_signature")
     return forbidden()
-
-
-def _utf8(body: bytes) -> str | None:
-    """The body as text, or None when it is not UTF-8 (then it cannot carry a valid bodySHA256)."""
-    try:
-        return body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
 
 
 def _json(text: str | None) -> Any:

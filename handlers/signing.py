@@ -6,12 +6,15 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from flask import Response
 from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
 from werkzeug.wrappers import Request
 
 from guard.config import Settings
 from guard.config.accounts import Account
 from guard.logs import log_event
+from guard.metrics import count_event
+from handlers.errors import bad_request, forbidden
 
 log = logging.getLogger("guard.signature")
 
@@ -64,3 +67,20 @@ class FormParams(dict):  # type: ignore[type-arg]
     def getall(self, name: str) -> list[str]:
         """Every value of one field."""
         return self[name]
+
+
+def refuse_non_utf8(request: Request, settings: Settings, source: str) -> Response | None:
+    """The answer to a body that is no UTF-8 (403, or 400 with signatures off), before it is parsed; else None.
+
+    Twilio sends UTF-8 only, so such a body cannot match a signature it made; parsed, it would lose fields silently.
+    """
+    try:
+        request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError:
+        if settings.validate_signature:
+            log_event(log, logging.WARNING, "bad_signature", reason="body is not UTF-8", path=request.path)
+            count_event(source, None, "bad_signature")
+            return forbidden()
+        count_event(source, None, "bad_request")
+        return bad_request("body is not UTF-8")
+    return None

@@ -24,7 +24,7 @@ from guard.core.text import shown
 from guard.logs import log_event
 from guard.metrics import count_event
 from handlers.errors import bad_request, forbidden
-from handlers.signing import signature_ok
+from handlers.signing import refuse_non_utf8, signature_ok
 
 bp = Blueprint("taskrouter_events", __name__)
 log = logging.getLogger("guard.taskrouter_events")
@@ -46,8 +46,10 @@ def acknowledged() -> Response:
 @bp.post("/taskrouter/events")
 def receive_event() -> Response:
     """Verify, parse the form into a worker snapshot, and hand it to the pipeline; skip the other types."""
-    form = request.form
     svc = services()
+    if (refused := refuse_non_utf8(request, svc.settings, "taskrouter")) is not None:
+        return refused  # werkzeug would drop the whole form: "EventType is missing", or a mismatched signature
+    form = request.form
     event_type = form.get("EventType")
     if not signature_ok(request, svc.settings, [svc.accounts.account_for(form.get("AccountSid"))], form):
         count_event("taskrouter", event_type, "bad_signature")

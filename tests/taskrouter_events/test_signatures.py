@@ -2,6 +2,7 @@
 
 import time
 from typing import ClassVar
+from urllib.parse import urlencode
 
 import pytest
 
@@ -100,6 +101,29 @@ class TestBehindTlsProxy:
 def test_validation_off_accepts_unsigned_events(client, services, settings_overrides):
     assert client.post("/taskrouter/events", data=worker_event(contact_uri="sip:x")).status_code == 204
     assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
+def _raw_form() -> bytes:
+    """A worker event's form as bytes, with a raw 0xE9 (Latin-1 é, no UTF-8) in the worker's name."""
+    return urlencode(worker_event(contact_uri="sip:x")).encode().replace(b"WorkerName=", b"WorkerName=\xe9")
+
+
+def test_a_body_that_is_no_utf8_is_forbidden_and_says_why(client, services, capsys):
+    response = client.post(
+        "/taskrouter/events", data=_raw_form(), content_type="application/x-www-form-urlencoded",
+        headers={"X-Twilio-Signature": sign(worker_event(contact_uri="sip:x"), "http://localhost/taskrouter/events")},
+    )  # fmt: skip
+    assert response.status_code == 403
+    assert '"reason": "body is not UTF-8"' in capsys.readouterr().out
+    assert row_count(services) == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"validate_signature": False, "auth_token": None}])
+def test_a_body_that_is_no_utf8_is_a_400_that_says_so_when_signatures_are_off(client, services, settings_overrides):
+    form = _raw_form()
+    response = client.post("/taskrouter/events", data=form, content_type="application/x-www-form-urlencoded")
+    assert (response.status_code, response.get_json()) == (400, {"error": "body is not UTF-8"})  # not "EventType…"
+    assert row_count(services) == 0
 
 
 @pytest.mark.parametrize("settings_overrides", [{"account_sid": ACCOUNT_SID}])
