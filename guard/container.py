@@ -49,7 +49,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
     """Build the store, the accounts, the pipeline and the background jobs."""
     # The embedded default creates and migrates itself (and `migrate` reports what that did).
     try:
-        store = Store(db.make_engine(settings.database_url or default_database))
+        store = Store(db.make_engine(settings.database_url or default_database, settings.database_pool_size))
         migrated = db.upgrade(store.engine) if store.engine.dialect.name == "sqlite" else None
     except db.DatabaseAhead as err:  # one line, not a traceback in every worker that boots
         print(f"guard: database error: {err}", file=sys.stderr)

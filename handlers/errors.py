@@ -8,6 +8,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
 from guard.adapters.db import HEAD, MIGRATE_COMMAND, current_revision
@@ -60,15 +61,19 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
         missing = str(err.orig).strip().splitlines()[0][:200]  # the table or column, as PostgreSQL names it
         log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", error=missing, path=path)
         return "database not migrated; retry later"
-    if isinstance(err, OperationalError):
+    fields: dict[str, str] = {}
+    if isinstance(err, OperationalError):  # the driver's first line: "too many connections for role …" (no password)
         reason, said = type(err.orig).__name__, "database unavailable; retry later"
+        detail = (str(err.orig).strip().splitlines() or [""])[0][:300]
+        secret = engine.url.password
+        fields["detail"] = detail.replace(str(secret), "***") if secret else detail
     elif isinstance(err, DatabaseFileMissing):
         reason, said = "file missing", "database file missing; retry later"
-    elif isinstance(err, DatabaseBusy | TimeoutError):
+    elif isinstance(err, DatabaseBusy | TimeoutError | PoolTimeout):  # no turn, or no free connection, in 3 s
         reason, said = "busy", "database busy; retry later"
     else:
         return None
-    log_event(log, logging.ERROR, "database_unavailable", error=reason, path=path)
+    log_event(log, logging.ERROR, "database_unavailable", error=reason, path=path, **fields)
     return said
 
 
@@ -100,6 +105,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(DatabaseFileMissing)
     @app.errorhandler(DatabaseBusy)
     @app.errorhandler(TimeoutError)
+    @app.errorhandler(PoolTimeout)
     def _database(err: Exception) -> Response:
         """The database cannot take the write now: 503, so the sender retries; a bug otherwise."""
         said = database_trouble(err, request.path, services().store.engine)

@@ -45,6 +45,8 @@ def test_defaults_are_safe():
         ("SLACK_WEBHOOK_URL", "hooks.slack.com/T/B/SECRET", "SLACK_WEBHOOK_URL must be an http:// or https:// URL"),
         ("PUBLIC_BASE_URL", "guard.example.com", "PUBLIC_BASE_URL must be an http:// or https:// URL"),
         ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES must be a whole number from 1024 to 1000000000"),
+        ("DATABASE_POOL_SIZE", "1", "DATABASE_POOL_SIZE must be a whole number from 2 to 100"),
+        ("DATABASE_POOL_SIZE", "many", "DATABASE_POOL_SIZE must be a whole number from 2 to 100"),
         ("DATABASE_URL", "nonsense", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
         ("DATABASE_URL", "mysql://SECRET@db/guard", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
         ("PORT", "99999", "PORT must be a whole number from 0 to 65535"),

@@ -1,7 +1,9 @@
 """GET /healthz, and what happens to events while the database is down."""
 
+import os
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from guard.adapters import db
 from handlers.app import create_app
@@ -86,3 +88,41 @@ def test_a_postgres_one_migration_behind_answers_503_too(postgres_url, tmp_path,
         with engine.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_process_opens_at_most_database_pool_size_connections_then_answers_503(postgres_url, capsys):
+    """DATABASE_POOL_SIZE=2, both in use: an event waits POOL_WAIT_SECONDS for one, then 503 (busy), never a 500."""
+    app = create_app(make_settings(postgres_url, database_pool_size=2))
+    engine = app.extensions["guard"].store.engine
+    held = [engine.connect(), engine.connect()]
+    try:
+        response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))
+        assert (response.status_code, response.get_json()) == (503, {"error": "database busy; retry later"})
+        assert '"event": "database_unavailable", "error": "busy"' in capsys.readouterr().out
+    finally:
+        for connection in held:
+            connection.close()
+    assert TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x")).status_code == 204
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_refused_connection_is_logged_with_the_servers_reason_and_no_password(postgres_url, capsys):
+    """A small plan's connection limit reached: the log says so ("too many connections"), not just OperationalError."""
+    role = f"guard_full_{os.getpid()}"
+    admin = db.make_engine(postgres_url)
+    with admin.begin() as connection:
+        connection.execute(text(f"CREATE ROLE {role} LOGIN PASSWORD 'pw-SECRET-1' CONNECTION LIMIT 0"))
+    try:
+        url = make_url(postgres_url).set(username=role, password="pw-SECRET-1").render_as_string(hide_password=False)
+        app = create_app(make_settings(url))
+        response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))
+        assert (response.status_code, response.get_json()) == (503, {"error": "database unavailable; retry later"})
+        out = capsys.readouterr().out
+        assert f'too many connections for role \\"{role}\\"' in out and "SECRET" not in out
+        app.extensions["guard"].store.engine.dispose()
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f"DROP ROLE {role}"))
+        admin.dispose()

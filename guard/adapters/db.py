@@ -37,6 +37,7 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 HEAD = "0010"
 # What an operator runs to migrate (the Procfile's release phase); named in error messages.
 MIGRATE_COMMAND = "flask --app wsgi migrate"
+POOL_WAIT_SECONDS = 3.0  # as SQLite's turn: past it the sender retries (503) rather than wait on a connection
 
 
 def normalize_url(url: str) -> str:
@@ -48,13 +49,18 @@ def normalize_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine tuned for the guard's short write transactions."""
+def make_engine(url: str, connections: int = 10, wait: float = POOL_WAIT_SECONDS) -> Engine:
+    """Create an engine tuned for the guard's short write transactions, of at most `connections` (PostgreSQL).
+
+    A thread that finds them all in use waits `wait` seconds, then the request gets 503 (busy), not a 30 s hang.
+    """
     url = normalize_url(url)
     if make_url(url).get_backend_name() == "sqlite":
         return sqlite_engine(url)
-    # 10 connections: one per gunicorn thread (8) plus the delivery thread, with one to spare.
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # 10 by default: one per gunicorn thread (8) plus the writer and the background jobs. Half stay open; the rest
+    # close when handed back, so idle dynos do not hold a small plan's connections (DATABASE_POOL_SIZE).
+    kept = connections // 2
+    return create_engine(url, pool_pre_ping=True, pool_size=kept, max_overflow=connections - kept, pool_timeout=wait)
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -33,6 +33,7 @@ class Settings:
     """Validated settings. Secrets are kept out of repr so they never reach a log."""
 
     database_url: str | None = None
+    database_pool_size: int = 10  # PostgreSQL connections a process may open (DATABASE_POOL_SIZE)
     auth_token: str | None = field(default=None, repr=False)
     validate_signature: bool = True
     trust_proxy: bool = False
@@ -79,6 +80,7 @@ class Settings:
         reader = EnvReader(os.environ if env is None else env)
         settings = cls(
             database_url=reader.database_url("DATABASE_URL"),
+            database_pool_size=reader.integer("DATABASE_POOL_SIZE", 10, minimum=2, maximum=100),
             auth_token=reader.token("TWILIO_AUTH_TOKEN"),
             validate_signature=reader.flag("TWILIO_VALIDATE_SIGNATURE", True),
             trust_proxy=reader.flag("TRUST_PROXY", False),

@@ -19,6 +19,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from guard.adapters.sqlite import DatabaseFileMissing
 from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, DatabaseBusy
@@ -37,7 +38,7 @@ WAIT_SECONDS = SQLITE_BUSY_SECONDS + 1
 MAKE_WAY_SECONDS = 0.02
 _STOP = object()
 Item = tuple[WorkerSnapshot, Slot]
-UNAVAILABLE = (OperationalError, DatabaseBusy, DatabaseFileMissing)  # a whole batch meets these alike
+UNAVAILABLE = (OperationalError, DatabaseBusy, DatabaseFileMissing, PoolTimeout)  # a whole batch meets these alike
 
 
 class EventWriter:
