@@ -9,6 +9,9 @@ from guard.config import ConfigError, Settings
 BASE = {"TWILIO_AUTH_TOKEN": "secret-token"}
 NOT_A_RULE = "is neither a worker SID (WK and 32 hex digits) nor an email glob"
 NO_SPACES = "must not contain spaces, control or non-ASCII characters"
+INTENDED = "INTENDED_CONTACT_URIS entry"
+EVERY_FLEX_VALUE = "matches every Flex value (client:…), so the guard would never alert"
+JOINED = "joins two values with ';': separate them with commas"
 NOT_A_FILE = "DATABASE_URL must name a SQLite file, such as sqlite:///instance/guard.db"
 BAD_PORT = "has a port that is not a number from 0 to 65535"
 NOT_BASE = "must be a base URL such as https://guard.example.com, with no query or fragment"
@@ -45,6 +48,10 @@ def test_defaults_are_safe():
         ("SLACK_WEBHOOK_URL", "hooks.slack.com/T/B/SECRET", "SLACK_WEBHOOK_URL must be an http:// or https:// URL"),
         ("PUBLIC_BASE_URL", "guard.example.com", "PUBLIC_BASE_URL must be an http:// or https:// URL"),
         ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES must be a whole number from 1024 to 1000000000"),
+        ("INTENDED_CONTACT_URIS", "*", f"{INTENDED} 1 {EVERY_FLEX_VALUE}"),
+        ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com, client:*", f"{INTENDED} 2 {EVERY_FLEX_VALUE}"),
+        ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com;+1*", f"{INTENDED} 1 {JOINED}"),
+        ("INTENDED_CONTACT_URIS", "+1*; sip:*", f"{INTENDED} 1 {JOINED}"),
         ("DATABASE_POOL_SIZE", "1", "DATABASE_POOL_SIZE must be a whole number from 2 to 100"),
         ("DATABASE_POOL_SIZE", "many", "DATABASE_POOL_SIZE must be a whole number from 2 to 100"),
         ("DATABASE_URL", "nonsense", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
@@ -119,7 +126,9 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
      ("METRICS_TOKEN", "correct horse battery staple"), ("METRICS_TOKEN", "q0Xk+/9a=="), ("HOST", "localhost."),
      ("HOST", "my_host"), ("HOST", "fe80::1%eth0"), ("IGNORE_WORKERS", "dana.scully@fbi.example, *contractor*"),
      ("TWILIO_API_KEY", "AC" + "0" * 32), ("TWILIO_API_KEY", "SK" + "0" * 32),
-     ("DATABASE_URL", "postgresql://u:pa/ss?w#d@db:5432/guard"), ("DATABASE_URL", "postgresql://u:p%40ss@db/guard")],
+     ("DATABASE_URL", "postgresql://u:pa/ss?w#d@db:5432/guard"), ("DATABASE_URL", "postgresql://u:p%40ss@db/guard"),
+     ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com;transport=tls, +1*, client:support-desk"),
+     ("DATABASE_POOL_SIZE", "2")],
 )  # fmt: skip
 def test_good_values_of_the_checked_settings_are_taken(name, value):
     Settings.from_env({**BASE, name: value})

@@ -88,7 +88,7 @@ class Settings:
             slack_webhook_url=reader.url("SLACK_WEBHOOK_URL"),
             slack_notify_no_email=reader.flag("SLACK_NOTIFY_NO_EMAIL", False),
             ignore=IgnoreRules.parse(reader.ignore_rules("IGNORE_WORKERS")).with_values(
-                reader.text("INTENDED_CONTACT_URIS") or ""
+                reader.value_globs("INTENDED_CONTACT_URIS")
             ),
             identity_policy=Policy(reader.choice("IDENTITY_POLICY", tuple(Policy), Policy.FLEX)),
             alert_repeat=_hours(reader.number("ALERT_REPEAT_HOURS", 0, maximum=24 * 365)),  # past a year: off, really

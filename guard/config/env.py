@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from sqlalchemy import make_url
 
 from guard.config.formats import has_control, is_email_glob, is_host, is_token, url_problem
+from guard.core.ignore import value_glob_problem
 from guard.core.sid import is_sid
 
 
@@ -96,6 +97,14 @@ class EnvReader:
                 raise ConfigError(
                     f"{name} entry {number} is neither a worker SID (WK and 32 hex digits) nor an email glob"
                 )
+        return text
+
+    def value_globs(self, name: str) -> str:
+        """INTENDED_CONTACT_URIS: comma-separated globs; one matching every Flex value, or two joined, is refused."""
+        text = self.text(name) or ""
+        for number, glob in enumerate((g.strip() for g in text.split(",") if g.strip()), 1):
+            if (problem := value_glob_problem(glob)) is not None:
+                raise ConfigError(f"{name} entry {number} {problem}")
         return text
 
     def host(self, name: str) -> str | None:

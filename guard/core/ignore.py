@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
@@ -62,3 +63,14 @@ class IgnoreRules:
 
 
 NO_RULES = IgnoreRules()
+_FLEX_VALUES = ("client:a", "client:Z9", "client:ann_2Eveal_40arresteddevelopment_2Ecom")  # Flex values of each shape
+_JOINED = re.compile(r";\s*(\+|[A-Za-z][A-Za-z0-9+.-]*:)")  # `;+1*`, `;sip:…`: a second value, not a SIP parameter
+
+
+def value_glob_problem(glob: str) -> str | None:
+    """Why an INTENDED_CONTACT_URIS glob cannot be what was meant, or None when it can."""
+    if all(fnmatchcase(value, glob) for value in _FLEX_VALUES):
+        return "matches every Flex value (client:…), so the guard would never alert"
+    if _JOINED.search(glob):  # it matches nothing, and the values it was meant for are alerted on, even removed
+        return "joins two values with ';': separate them with commas"
+    return None
