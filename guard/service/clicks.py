@@ -23,6 +23,7 @@ from guard.service.remediation import REGISTERS, ApiFor, record_removal, remove_
 ANSWER_LEASE = timedelta(minutes=2)  # an answer that failed for now is posted again after this
 log = logging.getLogger("guard.slack")
 ANSWER_ATTEMPTS = 5  # then the answer is given up on; the change itself was made and announced already
+NOT_MARKED = ":x: Nothing marked intended"
 FOOTNOTE = "Done from Slack by an approver; the guard fetched the worker and re-checked it first."
 TITLES = {
     RemediationStatus.REMOVED: ":broom: contact_uri removed",
@@ -67,12 +68,10 @@ class ClickJobs:
                 except Exception as err:  # answered all the same: a click never stays pending for ever
                     log.exception("slack_click_failed", extra={"fields": {"click_id": row["id"]}})
                     text = f"The guard could not do this ({type(err).__name__}). Nothing may have changed; try again."
-                    answer = {"title": TITLES[RemediationStatus.FAILED], "text": text, **_again(row)}
+                    title = TITLES[RemediationStatus.FAILED] if row["action"] == Action.REMOVE else NOT_MARKED
+                    answer = {"title": title, "text": text, **_again(row)}
                 outcome = json.dumps(answer)
-                # A click that did nothing frees its message: the buttons it keeps (or another approver's) try again
-                reopen = any(name in answer for name in ("retry", "intended", "ephemeral"))
-                now = self.pipeline.clock()
-                clicks.finish_click(row["id"], ClickStatus.APPLIED, outcome, now, ANSWER_LEASE, reopen=reopen)
+                clicks.finish_click(row["id"], ClickStatus.APPLIED, outcome, self.pipeline.clock(), ANSWER_LEASE)
             self._answer(row, json.loads(outcome))
             handled += 1
         return handled
@@ -82,7 +81,7 @@ class ClickJobs:
         if row["action"] == Action.REFUSE:
             return {"text": row["refusal"]}
         if (revoked := approver_refusal(row["user_id"], self.pipeline.settings.slack_approvers)) is not None:
-            return {"text": revoked, "ephemeral": "yes"}  # revoked since the click: nothing done, the alert stays
+            return {"text": revoked, "ephemeral": "yes", "reopen": "yes"}  # revoked since: nothing done, alert kept
         key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
         actor, who = f"slack:{row['user_id']}", mention(row["user_id"])
         if row["action"] == Action.IGNORE:
@@ -131,10 +130,13 @@ class ClickJobs:
                 row["response_url"], *texts, intended=answer.get("intended"), retry=answer.get("retry", "")
             )
         clicks, now = self.pipeline.store.clicks, self.pipeline.clock()
+        # A click that did nothing frees its message once answered (never before: a late answer would replace
+        # a later click's), so its buttons, or another approver's, try again
+        reopen = "reopen" in answer
         if result.outcome is SendOutcome.DELIVERED:
-            clicks.finish_click(row["id"], ClickStatus.ANSWERED, json.dumps(answer), now)
+            clicks.finish_click(row["id"], ClickStatus.ANSWERED, json.dumps(answer), now, reopen=reopen)
         elif result.outcome is SendOutcome.FAILED or row["attempts"] >= ANSWER_ATTEMPTS:
-            clicks.finish_click(row["id"], ClickStatus.ABANDONED, json.dumps(answer), now)
+            clicks.finish_click(row["id"], ClickStatus.ABANDONED, json.dumps(answer), now, reopen=reopen)
             log_event(log, logging.ERROR, "slack_answer_failed", click_id=row["id"], error=result.error)
         else:  # failed for now: tried again in ANSWER_LEASE, not the removal's long lease this claim took
             clicks.finish_click(row["id"], ClickStatus.APPLIED, json.dumps(answer), now, ANSWER_LEASE)
@@ -144,4 +146,4 @@ def _again(row: Mapping[str, Any]) -> dict[str, str]:
     """The buttons a click that failed leaves on its message: those it was clicked on, bound to the same value."""
     reference = "/".join((row["account_sid"], row["workspace_sid"], row["worker_sid"]))
     value = f"{reference}/{row['value_digest']}" if row["value_digest"] else reference
-    return {"retry": value} if row["action"] == Action.REMOVE else {"intended": value}
+    return {"retry" if row["action"] == Action.REMOVE else "intended": value, "reopen": "yes"}

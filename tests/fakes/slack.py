@@ -46,6 +46,7 @@ class FakeSlack:
         self.latency = latency
         self.flaky = False
         self.scripted: list[str] = []  # answers to give first, in order ("429", "500", "ok", "slow")
+        self.failing_answers = 0  # answers to clicks (response_url posts) refused with 503 first, then taken
         self.retry_after = "1"  # the Retry-After of a 429
         self.random = random.Random(seed)
         self.received: list[dict[str, Any]] = []
@@ -141,8 +142,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.startswith(RESPONSE_PATH):  # an answer to a click, not an alert
             with stub.lock:
-                stub.responses.append((self.path, json.loads(body)))
-            self._reply(200, "ok", {})
+                refused, stub.failing_answers = stub.failing_answers > 0, max(0, stub.failing_answers - 1)
+                if not refused:
+                    stub.responses.append((self.path, json.loads(body)))
+            self._reply(503 if refused else 200, "service_unavailable" if refused else "ok", {})
             return
         answer = stub.choose()
         if stub.latency:

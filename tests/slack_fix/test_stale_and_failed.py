@@ -1,10 +1,12 @@
 """Clicks that must not act as they did: on a value their message never showed, after a failure, once revoked."""
 
 from dataclasses import replace
+from datetime import timedelta
 
 from guard.core.click import value_digest
-from tests.helpers import WORKSPACE_SID, email, remediations
+from tests.helpers import WORKSPACE_SID, email, remediations, worker_event
 from tests.slack_fix.support import DRIFTING, REFERENCE, click
+from tests.slack_fix.test_came_back import OTHER, removed_and_back
 
 SIP = "sip:agent1@pbx.example.com"  # another wrong value, set by hand and seen by nobody
 
@@ -55,3 +57,41 @@ def test_a_click_waiting_when_its_approver_is_revoked_does_nothing(drift, client
     [answer] = slack.answers_to(1)
     assert answer["response_type"] == "ephemeral" and answer["replace_original"] is False  # the alert stays
     assert "SLACK_APPROVERS is empty" in answer["text"]
+
+
+def test_a_failed_click_frees_its_message_only_once_its_answer_is_posted(drift, client, services, slack, fake_api):
+    """Slack down when the failure is answered: a click meanwhile is a repeat, so the late answer cannot undo it."""
+    bound = f"{REFERENCE}/{value_digest(drift)}"
+    fake_api.inject(503, times=50, method="POST")
+    slack.failing_answers = 1
+    assert click(client, value=bound, number=1, slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()  # the removal fails, and so does posting that answer (for now)
+    fake_api.faults.clear()
+    assert click(client, value=bound, number=2, slack=slack).status_code == 200  # the alert's button, again
+    services.jobs.by_name["clicks"].run()
+    assert slack.answers_to(2) == [] and [r["status"] for r in remediations(services)] == ["failed"]
+    later = services.pipeline.clock() + timedelta(minutes=3)  # the answer's lease has run out: posted now
+    services.pipeline.clock = lambda: later
+    services.jobs.by_name["clicks"].run()
+    [failed] = slack.answers_to(1)
+    assert _buttons(failed) == [("remove_contact_uri", bound), ("ignore_worker", bound)]
+    assert click(client, value=bound, number=3, slack=slack).status_code == 200  # the failed answer's button
+    services.jobs.by_name["clicks"].run()
+    assert f"removed `{drift}`" in slack.answers_to(3)[0]["text"]
+    assert [r["status"] for r in remediations(services)] == ["failed", "removed"]
+
+
+def test_a_remove_click_on_a_value_whose_removed_one_came_back_names_neither(
+    client, services, slack, taskrouter, fake_api
+):
+    """X alerted after Y came back, then Y again, unseen: not "came back", and no Intended for a value not shown."""
+    removed_and_back(client, services, slack, taskrouter, fake_api)
+    raw = "client:" + email(1)
+    event = worker_event(sid=DRIFTING, email=email(1), contact_uri=raw, name="agent.1", version=4)
+    assert taskrouter.post(event).status_code == 204
+    fake_api.set_attributes(WORKSPACE_SID, DRIFTING, {"email": email(1), "contact_uri": OTHER})  # Y, no event yet
+    bound = f"{REFERENCE}/{value_digest(raw)}"
+    assert click(client, value=bound, number=3, slack=slack, message_ts="1764489800.000300").status_code == 200
+    services.jobs.by_name["clicks"].run()
+    [answer] = slack.answers_to(3)
+    assert "changed since this message showed it: nothing removed" in answer["text"] and _buttons(answer) == []
