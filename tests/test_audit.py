@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from guard.adapters.tables import audit_run
+from guard.service.last_change import NO_CHANGE
 from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, audit, email, fake_api_settings, populate, uri, worker_sid
@@ -43,7 +44,7 @@ def test_sweeps_several_pages_and_reports_json(runner, fake_api):
         "email": email(7), "verdict": "mismatch", "expected": uri(7), "actual": "client:" + email(7),
         "diagnosis": "raw_email", "detail": drift["detail"], "basis": "email",
         "activity": "Offline", "available": False, "unreachable": False,
-        "last_change": None, "last_change_note": "no worker.attributes.update in TaskRouter's 30 days of events",
+        "last_change": None, "last_change_note": NO_CHANGE,
     }  # fmt: skip
 
 

@@ -20,6 +20,8 @@ RETENTION_MS = 30 * 24 * 3600 * 1000  # TaskRouter keeps Events for 30 days
 # changes of one type over 30 days fit in a page of 1000; this only bounds a server that keeps paging.
 MAX_EVENTS = 20_000
 
+SETS_ATTRIBUTES = ("worker.attributes.update", "worker.created")  # the events that write a worker's attributes
+
 
 @dataclass(frozen=True)
 class ActivityRecord:
@@ -27,7 +29,7 @@ class ActivityRecord:
 
     sid: str
     name: str
-    available: bool
+    available: bool | None  # None: TaskRouter did not say (the spec lets it be null)
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,10 @@ class ChangeRecord:
 def list_activities(api: TaskRouterApi) -> list[ActivityRecord]:
     """Every Activity of the workspace, following next_page_url."""
     activities = api.client.taskrouter.v1.workspaces(api.workspace_sid).activities
-    return [ActivityRecord(a.sid or "", a.friendly_name or "", bool(a.available)) for a in api.each(activities)]
+    return [
+        ActivityRecord(a.sid or "", a.friendly_name or "", a.available if isinstance(a.available, bool) else None)
+        for a in api.each(activities)
+    ]
 
 
 def fetch_event(api: TaskRouterApi, event_sid: str) -> ChangeRecord:
@@ -63,12 +68,21 @@ def fetch_event(api: TaskRouterApi, event_sid: str) -> ChangeRecord:
 
 
 def list_worker_changes(
-    api: TaskRouterApi,
-    worker_sid: str,
-    event_type: str = "worker.attributes.update",
-    start_ms: int | None = None,
-    end_ms: int | None = None,
-    limit: int = 20,
+    api: TaskRouterApi, worker_sid: str, start_ms: int | None = None, end_ms: int | None = None, limit: int = 20
+) -> list[ChangeRecord]:
+    """The worker's attribute updates between start_ms (default: 30 days back) and end_ms, newest first.
+
+    With none, its creation, which sets attributes too (provisioning scripts write contact_uri there): asked
+    apart, as the Events list takes one EventType, and only then, as it is older than any update.
+    """
+    for event_type in SETS_ATTRIBUTES:
+        if changes := _list_changes(api, worker_sid, event_type, start_ms, end_ms, limit):
+            return changes
+    return []
+
+
+def _list_changes(
+    api: TaskRouterApi, worker_sid: str, event_type: str, start_ms: int | None, end_ms: int | None, limit: int
 ) -> list[ChangeRecord]:
     """The worker's Events of `event_type` between start_ms (default: 30 days back) and end_ms, newest first."""
     if start_ms is None:

@@ -112,6 +112,8 @@ class ActivityRefresh:
                 continue
             now_ms = int(pipeline.clock().timestamp() * 1000)
             for record in records:
+                if record.available is None:  # TaskRouter did not say: events or AVAILABLE_ACTIVITIES decide
+                    continue
                 fact = ActivityFact(
                     account_sid,
                     workspace_sid,

@@ -17,7 +17,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from guard.adapters.accounts import AccountDirectory
 from guard.adapters.causes import CauseRequest
 from guard.adapters.taskrouter_api import TaskRouterApi, describe
-from guard.adapters.taskrouter_lookups import ChangeRecord, fetch_event, list_worker_changes
+from guard.adapters.taskrouter_lookups import SETS_ATTRIBUTES, ChangeRecord, fetch_event, list_worker_changes
 from guard.config import ConfigError
 from guard.core.alerts import follow_up
 from guard.core.cause import Cause, newest_at_or_before
@@ -32,7 +32,6 @@ WINDOW_MS = 10 * 60 * 1000  # an Event list looks this far back from the change
 PER_ROUND = 50  # lookups per round, so a burst of drifts cannot keep the lane busy for long
 # Events that set attributes. Another event can carry a drift it did not make (an activity change after an update
 # the guard never received): its actor is not the cause, and the list finds the update before it.
-SETS_ATTRIBUTES = ("worker.attributes.update", "worker.created")
 
 
 class CauseJobs:
@@ -81,7 +80,7 @@ class CauseJobs:
                     raise  # not there yet, or gone: the list below decides
         cause = newest_at_or_before([record.cause() for record in _changes(api, request)], lookup.occurred_ms)
         if cause is None:
-            return "none", None, "who changed it: TaskRouter has no worker.attributes.update event for this change"
+            return "none", None, f"who changed it: TaskRouter has no {' or '.join(SETS_ATTRIBUTES)} event for it"
         return "found", cause, ""
 
 

@@ -1,4 +1,4 @@
-"""The audit names the last change of every drifting worker: TaskRouter's newest worker.attributes.update Event."""
+"""The audit names the last change of every drifting worker: TaskRouter's newest Event that set its attributes."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from guard.adapters.taskrouter_lookups import list_worker_changes
 from guard.core.cause import Cause
 from guard.core.verdict import Kind
 from guard.service.audit import AuditReport
+
+NO_CHANGE = "no worker.attributes.update or worker.created in TaskRouter's 30 days of events"
 
 
 def find_last_changes(api: TaskRouterApi, report: AuditReport, concurrency: int) -> None:
@@ -32,4 +34,4 @@ def _newest(api: TaskRouterApi, worker_sid: str) -> Cause | str:
         changes = list_worker_changes(api, worker_sid, limit=1)
     except (TwilioException, RequestException) as err:
         return f"lookup failed: {describe(err)}"
-    return changes[0].cause() if changes else "no worker.attributes.update in TaskRouter's 30 days of events"
+    return changes[0].cause() if changes else NO_CHANGE

@@ -81,6 +81,18 @@ def test_with_rest_credentials_the_activities_list_is_learned_in_the_background(
     assert [kind for kind, _ in outbox(services)] == ["urgent"]
 
 
+def test_an_activity_the_api_lists_with_available_null_is_not_learned_as_routing_nothing(
+    taskrouter, services, fake_api
+):
+    """The spec lets `available` be null: unknown, so the name decides (AVAILABLE_ACTIVITIES), and the page stays."""
+    sids = fake_api.add_flex_activities(WORKSPACE_SID)
+    fake_api.add_activity(WORKSPACE_SID, sids["Available"], "Available", None)
+    assert services.jobs.by_name["activities"].run() == 3
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, sids["Available"]) is None
+    taskrouter.post(activity_event(1, "Available", sids["Available"], contact_uri=WRONG))
+    assert [kind for kind, _ in outbox(services)] == ["urgent"]
+
+
 def test_an_activities_api_outage_is_logged_and_the_next_round_tries_again(services, fake_api, capsys):
     fake_api.add_flex_activities(WORKSPACE_SID)
     fake_api.inject(503, times=10, path_contains="/Activities")

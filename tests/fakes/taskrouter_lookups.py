@@ -40,7 +40,7 @@ class LookupState:
     activities: dict[str, dict[str, dict[str, Any]]]
     events: dict[str, dict[str, dict[str, Any]]]
 
-    def add_activity(self, workspace_sid: str, sid: str, name: str, available: bool) -> str:
+    def add_activity(self, workspace_sid: str, sid: str, name: str, available: bool | None) -> str:
         """Create an Activity; returns its SID."""
         self.activities.setdefault(workspace_sid, {})[sid] = {"sid": sid, "friendly_name": name, "available": available}
         return sid
