@@ -80,7 +80,7 @@ class CauseJobs:
                     raise  # not there yet, or gone: the list below decides
         cause = newest_at_or_before([record.cause() for record in _changes(api, request)], lookup.occurred_ms)
         if cause is None:
-            return "none", None, f"who changed it: TaskRouter has no {' or '.join(SETS_ATTRIBUTES)} event for it"
+            return "none", None, "who changed it: TaskRouter has no worker.attributes.update event for this change"
         return "found", cause, ""
 
 

@@ -31,7 +31,7 @@ def find_last_changes(api: TaskRouterApi, report: AuditReport, concurrency: int)
 def _newest(api: TaskRouterApi, worker_sid: str) -> Cause | str:
     """The newest change of one worker, or why there is none."""
     try:
-        changes = list_worker_changes(api, worker_sid, limit=1)
+        changes = list_worker_changes(api, worker_sid, limit=1, created_too=True)  # the value now: the newest
     except (TwilioException, RequestException) as err:
         return f"lookup failed: {describe(err)}"
     return changes[0].cause() if changes else NO_CHANGE

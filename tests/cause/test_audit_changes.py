@@ -36,6 +36,15 @@ def test_json_table_and_csv_name_who_changed_a_drifting_worker_last(runner, fake
     assert (row["last_change_event_sid"], row["last_change_source"]) == (newest, "web")
 
 
+def test_a_worker_never_updated_since_its_creation_names_who_created_it(runner, fake_api):
+    """A provisioning script that wrote the wrong value when it created the worker: that is the last change."""
+    populate(fake_api, 2, drifting={2})
+    created = fake_api.add_event(WORKSPACE_SID, "worker.created", worker_sid(2), source="api", actor_type="account")
+    _, out = audit(runner, "--format", "json")
+    change = {row["sid"]: row for row in json.loads(out)["workers"]}[worker_sid(2)]["last_change"]
+    assert (change["event_sid"], change["source"], change["actor_type"]) == (created, "api", "account")
+
+
 def test_a_failed_lookup_is_said_and_the_audit_goes_on(runner, fake_api):
     populate(fake_api, 2, drifting={1})
     fake_api.inject(403, times=5, path_contains="/Events")

@@ -210,3 +210,18 @@ def test_a_late_answer_about_a_drift_is_not_pinned_on_the_removal_after_it(taskr
     services.jobs.by_name["causes"].run()  # the drift's answer, late
     [row] = client.get("/api/workers?verdict=pending", headers=OPERATOR).get_json()["workers"]
     assert row["cause"] is None  # who wrote the wrong value did not remove it
+
+
+def test_an_update_not_in_the_events_list_yet_is_never_blamed_on_whoever_created_the_worker(
+    taskrouter, services, fake_api
+):
+    """TaskRouter's Events lag: the update's Event is not there yet, the creation's is. "None", not the creator."""
+    creator = "US" + "f" * 32
+    at_ms = int(time.time() * 1000) - 180_000
+    fake_api.add_event(WORKSPACE_SID, "worker.created", worker_sid(1), at_ms=at_ms, actor_sid=creator)
+    post(taskrouter, 1, HEALTHY)
+    post(taskrouter, 2, BROKEN)
+    services.jobs.by_name["causes"].run()
+    [(_, payload)] = outbox(services)
+    assert payload["cause"] is None and creator not in json.dumps(payload)
+    assert payload["cause_note"] == "who changed it: TaskRouter has no worker.attributes.update event for this change"
