@@ -10,7 +10,7 @@ BASE = {"TWILIO_AUTH_TOKEN": "secret-token"}
 NOT_A_RULE = "is neither a worker SID (WK and 32 hex digits) nor an email glob"
 NO_SPACES = "must not contain spaces, control or non-ASCII characters"
 INTENDED = "INTENDED_CONTACT_URIS entry"
-EVERY_FLEX_VALUE = "matches every Flex value (client:…), so the guard would never alert"
+EVERY_FLEX_VALUE = "matches Flex values (client:…) or their drift, so the guard would not alert on them"
 JOINED = "joins two values with ';': separate them with commas"
 NOT_A_FILE = "DATABASE_URL must name a SQLite file, such as sqlite:///instance/guard.db"
 BAD_PORT = "has a port that is not a number from 0 to 65535"
@@ -52,6 +52,10 @@ def test_defaults_are_safe():
         ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com, client:*", f"{INTENDED} 2 {EVERY_FLEX_VALUE}"),
         ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com;+1*", f"{INTENDED} 1 {JOINED}"),
         ("INTENDED_CONTACT_URIS", "+1*; sip:*", f"{INTENDED} 1 {JOINED}"),
+        ("INTENDED_CONTACT_URIS", "client:*_40*", f"{INTENDED} 1 {EVERY_FLEX_VALUE}"),  # every email's value
+        ("INTENDED_CONTACT_URIS", "*@*", f"{INTENDED} 1 {EVERY_FLEX_VALUE}"),  # the raw-email drift
+        ("INTENDED_CONTACT_URIS", "*@pbx1.example.com;*@pbx2.example.com", f"{INTENDED} 1 {JOINED}"),
+        ("INTENDED_CONTACT_URIS", "4420*;4430*", f"{INTENDED} 1 {JOINED}"),
         ("DATABASE_POOL_SIZE", "1", "DATABASE_POOL_SIZE must be a whole number from 2 to 100"),
         ("DATABASE_POOL_SIZE", "many", "DATABASE_POOL_SIZE must be a whole number from 2 to 100"),
         ("DATABASE_URL", "nonsense", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
@@ -127,7 +131,8 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
      ("HOST", "my_host"), ("HOST", "fe80::1%eth0"), ("IGNORE_WORKERS", "dana.scully@fbi.example, *contractor*"),
      ("TWILIO_API_KEY", "AC" + "0" * 32), ("TWILIO_API_KEY", "SK" + "0" * 32),
      ("DATABASE_URL", "postgresql://u:pa/ss?w#d@db:5432/guard"), ("DATABASE_URL", "postgresql://u:p%40ss@db/guard"),
-     ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com;transport=tls, +1*, client:support-desk"),
+     ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com;transport=tls, +1*, client:support-desk, client:support-*"),
+     ("INTENDED_CONTACT_URIS", "tel:*;phone-context=+1*, sip:+1*;npdi;rn=+1*@gw.example.com, sip:*;transport=*"),
      ("DATABASE_POOL_SIZE", "2")],
 )  # fmt: skip
 def test_good_values_of_the_checked_settings_are_taken(name, value):

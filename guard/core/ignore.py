@@ -63,14 +63,16 @@ class IgnoreRules:
 
 
 NO_RULES = IgnoreRules()
-_FLEX_VALUES = ("client:a", "client:Z9", "client:ann_2Eveal_40arresteddevelopment_2Ecom")  # Flex values of each shape
-_JOINED = re.compile(r";\s*(\+|[A-Za-z][A-Za-z0-9+.-]*:)")  # `;+1*`, `;sip:…`: a second value, not a SIP parameter
+# Anyone's Flex value (an email's, a username's) and the raw-email drift: a deliberate value is none of these
+_FLEX_VALUES = ("client:ann_2Eveal_40example_2Ecom", "client:annveal", "client:ann.veal@example.com")
+# `;+1*`, `;*@pbx2…`, `;4430*`, `;sip:…`: a second value; a SIP or tel parameter (`;transport=tls`) starts with a letter
+_JOINED = re.compile(r";\s*([^A-Za-z\s]|[A-Za-z][A-Za-z0-9+.-]*:)")
 
 
 def value_glob_problem(glob: str) -> str | None:
     """Why an INTENDED_CONTACT_URIS glob cannot be what was meant, or None when it can."""
-    if all(fnmatchcase(value, glob) for value in _FLEX_VALUES):
-        return "matches every Flex value (client:…), so the guard would never alert"
+    if any(fnmatchcase(value, glob) for value in _FLEX_VALUES):
+        return "matches Flex values (client:…) or their drift, so the guard would not alert on them"
     if _JOINED.search(glob):  # it matches nothing, and the values it was meant for are alerted on, even removed
         return "joins two values with ';': separate them with commas"
     return None
