@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, case, func, select, update
 
 from guard.adapters.db import connected, lease_oldest
 from guard.adapters.hot import HotStatement
@@ -101,7 +101,9 @@ class Alerts:
             )
             return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, ~earlier.exists())
 
-        row = lease_oldest(self.bind, outbox, due, now, lease, attempts=outbox.c.attempts + 1)
+        # Pages first: when Slack takes one message a second, the agents who cannot take calls now must not wait
+        # behind hundreds of other messages (a worker's own alerts keep their order: see `due`)
+        row = lease_oldest(self.bind, outbox, due, now, lease, first=_urgent_first, attempts=outbox.c.attempts + 1)
         return None if row is None else alert_from_row(row)
 
     def finish(
@@ -145,3 +147,8 @@ class Alerts:
             row["worker_name"] = payload.get("worker_name") or row["worker_sid"]
             row["note"] = payload.get("note", "")
         return rows
+
+
+def _urgent_first(alert: Any) -> Any:
+    """0 for a page (an available agent who cannot ring), 1 for every other alert."""
+    return case((alert.c.kind == AlertKind.URGENT.value, 0), else_=1)

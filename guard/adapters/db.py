@@ -163,9 +163,12 @@ def lease_oldest(
     conditions: Callable[[Any], tuple[Any, ...]],
     now: datetime,
     lease: timedelta,
+    first: Callable[[Any], Any] | None = None,
     **values: Any,
 ) -> Mapping[str, Any] | None:
     """Atomically lease the oldest row of `table` that meets `conditions(alias)` and is not leased; return it.
+
+    `first(alias)`, an expression to sort by before the age: rows it puts first are leased before older ones.
 
     FOR UPDATE SKIP LOCKED lets processes sharing PostgreSQL claim different rows; SQLite's
     BEGIN IMMEDIATE serializes the claim instead. A lease that runs out (a crashed process) frees the row.
@@ -174,7 +177,7 @@ def lease_oldest(
     candidate = (
         select(row_alias.c.id)
         .where(*conditions(row_alias), or_(row_alias.c.lease_until.is_(None), row_alias.c.lease_until < now))
-        .order_by(row_alias.c.id)
+        .order_by(*([first(row_alias)] if first is not None else []), row_alias.c.id)
         .limit(1)
         .with_for_update(skip_locked=True)
     )

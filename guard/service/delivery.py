@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from guard.adapters.alerts import Alerts
+from guard.adapters.alerts import Alerts, ClaimedAlert
 from guard.adapters.slack import SendResult, SlackNotifier
 from guard.clock import utcnow
 from guard.core.retry import retry_delay
@@ -21,6 +21,7 @@ from guard.metrics import ALERTS, DELIVERY_LATENCY
 
 log = logging.getLogger("guard.delivery")
 
+MIN_PAUSE_SECONDS = 1.0  # a Retry-After of 0 must not turn into a tight loop of refused posts
 NotifierLookup = Callable[[str], SlackNotifier | None]  # an account SID to its Slack client, if it has one
 
 
@@ -43,11 +44,12 @@ class Delivery:
         self.retry_max_seconds = retry_max_seconds
         self.lease = lease
         self.clock = clock
+        self.paused_until: datetime | None = None  # Slack said wait (Retry-After): no post from here until then
 
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
         attempts = 0
-        while not self.stopping.is_set() and (claimed := self.alerts.claim_due(self.clock(), self.lease)) is not None:
+        while not self.stopping.is_set() and not self._paused() and (claimed := self._claim()) is not None:
             alert = claimed.alert
             notifier = self.notifier_for(alert.key.account_sid)
             if notifier is None:
@@ -66,14 +68,27 @@ class Delivery:
                 log_event(log, logging.ERROR, "alert_delivery_failed_permanently", error=result.error, **fields)
             else:
                 delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
+                if result.retry_after is not None:  # rate limited: every post waits, and this one goes first after
+                    delay = min(self.retry_max_seconds, max(MIN_PAUSE_SECONDS, result.retry_after))
+                    self.paused_until = now + timedelta(seconds=delay)
                 self.alerts.finish(claimed.id, AlertStatus.PENDING, now, result.error, now + timedelta(seconds=delay))
                 retry = {"error": result.error, "retry_in_s": round(delay, 2)}
                 log_event(log, logging.WARNING, "alert_delivery_retry", **retry, **fields)
             attempts += 1
         return attempts
 
+    def _paused(self) -> bool:
+        """Whether Slack's last Retry-After still holds: hundreds of posts meanwhile would only be refused."""
+        return self.paused_until is not None and self.clock() < self.paused_until
+
+    def _claim(self) -> ClaimedAlert | None:
+        """The next due alert, leased (pages first)."""
+        return self.alerts.claim_due(self.clock(), self.lease)
+
     def seconds_until_due(self, longest: float) -> float:
-        """How long nothing is due: until the next pending alert, never longer than `longest`."""
+        """How long nothing is due: until the next pending alert or the end of a pause, never longer than `longest`."""
+        if self._paused():
+            return min(longest, max(0.05, (self.paused_until - self.clock()).total_seconds()))  # type: ignore[operator]
         due = self.alerts.next_due()
         if due is None:
             return longest

@@ -1,0 +1,43 @@
+"""Many alerts at once (a script rewrote hundreds of agents): pages first, and one Retry-After pauses every post."""
+
+import json
+
+from tests.activity.conftest import activity_event
+from tests.delivery.conftest import outbox, posted
+from tests.fakes.slack import HOOK_PATH as HOOK
+from tests.helpers import worker_event, worker_sid
+
+WRONG = "sip:rewritten-by-a-script"
+
+
+def _kinds(httpserver):
+    """The header of every message Slack received, in order: its emoji names the kind."""
+    headers = [next(b["text"]["text"] for b in m["blocks"] if b["type"] == "header") for m in posted(httpserver)]
+    return [header.split(":")[1] for header in headers]
+
+
+def test_a_page_goes_out_before_older_alerts_about_agents_who_are_offline(taskrouter, services, httpserver):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    for number in (2, 3, 4):  # offline agents: their drifts were raised first
+        assert taskrouter.post(worker_event(sid=worker_sid(number), contact_uri=WRONG)).status_code == 204
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204  # available: cannot ring now
+    assert services.delivery.run_once() == 4
+    assert _kinds(httpserver) == ["sos", "rotating_light", "rotating_light", "rotating_light"]  # the page first
+    assert worker_sid(1) in json.dumps(posted(httpserver)[0])
+
+
+def test_one_retry_after_pauses_every_post_until_it_ends(taskrouter, services, httpserver, clock):
+    services.delivery.retry_max_seconds = 30
+    httpserver.expect_ordered_request(HOOK).respond_with_data("rate_limited", status=429, headers={"Retry-After": "5"})
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    for number in (1, 2, 3):
+        assert taskrouter.post(worker_event(sid=worker_sid(number), contact_uri=WRONG)).status_code == 204
+    assert services.delivery.run_once() == 1 and len(httpserver.log) == 1  # not one refused post per alert
+    assert 4.9 <= services.delivery.seconds_until_due(60) <= 5.0
+    clock.advance(4)
+    assert services.delivery.run_once() == 0 and len(httpserver.log) == 1
+    clock.advance(1.1)
+    assert services.delivery.run_once() == 3
+    messages = [json.dumps(message) for message in posted(httpserver)]
+    assert [worker_sid(n) in message for n, message in zip((1, 1, 2, 3), messages, strict=True)] == [True] * 4
+    assert outbox(services) == [("drift", "delivered", 2), ("drift", "delivered", 1), ("drift", "delivered", 1)]
