@@ -47,6 +47,20 @@ def test_an_available_agent_with_no_value_is_reminded_as_a_drift_is(taskrouter, 
     assert json.loads(payload)["note"].startswith("still unable to take calls since ")
 
 
+@pytest.mark.parametrize("settings_overrides", [{"alert_repeat": timedelta(hours=1)}])
+def test_reminders_of_agents_who_cannot_take_calls_now_go_first(taskrouter, services, clock, settings_overrides):
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    for number in (1, 2, 3):  # offline drifts, listed first by SID
+        taskrouter.post(worker_event(sid=worker_sid(number), contact_uri="sip:x"))
+    taskrouter.post(worker_event(sid=worker_sid(4), contact_uri="sip:x", **available))
+    clock.advance(3600 + 1)
+    assert services.pipeline.send_reminders() == 4
+    with services.store.engine.connect() as connection:
+        query = select(alert.c.worker_sid).where(alert.c.kind == "reminder").order_by(alert.c.id)
+        sids = [row.worker_sid for row in connection.execute(query)]
+    assert sids[0] == worker_sid(4) and sorted(sids[1:]) == [worker_sid(1), worker_sid(2), worker_sid(3)]
+
+
 def test_no_reminders_when_off(taskrouter, services, clock):
     taskrouter.post(worker_event(contact_uri="sip:x"))
     clock.advance(30 * 24 * 3600)

@@ -146,6 +146,7 @@ class Pipeline:
         now = self.clock()
         with self.store.transaction() as tx:
             due = tx.workers.take_due_reminders(now - repeat, now)
+            due.sort(key=lambda item: item[1].available is not True)  # who cannot take calls now: queued first
             decisions = [
                 (key, Decision(Outcome.RECORDED, alert=reminder(key, state, self.accounts.routing_for(key), now)))
                 for key, state in due
