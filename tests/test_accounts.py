@@ -156,3 +156,21 @@ def test_audit_sweeps_every_configured_workspace_into_one_report(runner, fake_ap
     assert [w["workspace_sid"] for w in json.loads(only_staging.stdout)["workspaces"]] == [STAGING_WS]
     unknown = runner.invoke(args=["audit", "--workspace", "WS" + "9" * 32])
     assert unknown.exit_code == 2 and "is not configured in TWILIO_ACCOUNTS" in unknown.stderr
+
+
+@pytest.mark.parametrize("settings_overrides", ["with_slack"], indirect=True)
+def test_one_accounts_webhook_asking_to_wait_holds_up_that_account_only(taskrouter, services, two_slacks, clock):
+    prod_slack, staging_slack = two_slacks
+    prod_slack.retry_after, prod_slack.scripted = "30", ["429"] * 100  # production's webhook keeps refusing
+    services.delivery.retry_max_seconds = 300
+    taskrouter.post(
+        worker_event(sid=worker_sid(1), AccountSid=PROD, WorkspaceSid=PROD_WS, contact_uri="sip:a"), token=PROD_TOKEN
+    )
+    for number in (2, 3):
+        event = worker_event(sid=worker_sid(number), AccountSid=STAGING, WorkspaceSid=STAGING_WS, contact_uri="sip:b")
+        taskrouter.post(event, token=STAGING_TOKEN)
+    assert services.delivery.run_once() == 3  # production refused once, then paused; staging's two go on
+    assert prod_slack.answers["429"] == 1 and len(staging_slack.received) == 2
+    assert 29 <= services.delivery.seconds_until_due(600) <= 30  # the pause's end, not a spin on its due row
+    clock.advance(30.1)
+    assert services.delivery.run_once() == 1 and prod_slack.answers["429"] == 2  # asked again once it ended

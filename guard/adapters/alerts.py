@@ -83,8 +83,11 @@ class Alerts:
             [inserted] = _INSERTS[cached].run(connection, row)
             return int(inserted["id"])
 
-    def claim_due(self, now: datetime, lease: timedelta) -> ClaimedAlert | None:
-        """Lease the oldest due alert whose worker has no earlier undelivered alert, or return None."""
+    def claim_due(self, now: datetime, lease: timedelta, skip: frozenset[str] = frozenset()) -> ClaimedAlert | None:
+        """Lease the oldest due alert whose worker has no earlier undelivered alert, or return None.
+
+        `skip`: accounts whose webhook asked to wait (Retry-After); the others' alerts go on.
+        """
         b = outbox.alias("earlier")
 
         def due(a: Any) -> tuple[Any, ...]:
@@ -99,7 +102,8 @@ class Alerts:
                 b.c.status == AlertStatus.PENDING,
                 b.c.id < a.c.id,
             )
-            return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, ~earlier.exists())
+            waiting = (a.c.account_sid.not_in(skip),) if skip else ()
+            return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, ~earlier.exists(), *waiting)
 
         # Pages first: when Slack takes one message a second, the agents who cannot take calls now must not wait
         # behind hundreds of other messages (a worker's own alerts keep their order: see `due`)
@@ -123,9 +127,10 @@ class Alerts:
         with connected(self.bind) as connection:
             connection.execute(update(outbox).where(outbox.c.id == alert_id).values(**values))
 
-    def next_due(self) -> datetime | None:
-        """When the earliest pending alert becomes due, or None when the outbox is empty."""
-        query = select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == AlertStatus.PENDING)
+    def next_due(self, skip: frozenset[str] = frozenset()) -> datetime | None:
+        """When the earliest pending alert (of an account not in `skip`) becomes due, or None when there is none."""
+        waiting = (outbox.c.account_sid.not_in(skip),) if skip else ()
+        query = select(func.min(outbox.c.next_attempt_at)).where(outbox.c.status == AlertStatus.PENDING, *waiting)
         with connected(self.bind) as connection:
             return connection.execute(query).scalar()
 

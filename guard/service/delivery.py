@@ -44,12 +44,12 @@ class Delivery:
         self.retry_max_seconds = retry_max_seconds
         self.lease = lease
         self.clock = clock
-        self.paused_until: datetime | None = None  # Slack said wait (Retry-After): no post from here until then
+        self.paused: dict[str, datetime] = {}  # account SID -> until: its webhook said wait (a 429's Retry-After)
 
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
         attempts = 0
-        while not self.stopping.is_set() and not self._paused() and (claimed := self._claim()) is not None:
+        while not self.stopping.is_set() and (claimed := self._claim()) is not None:
             alert = claimed.alert
             notifier = self.notifier_for(alert.key.account_sid)
             if notifier is None:
@@ -68,28 +68,29 @@ class Delivery:
                 log_event(log, logging.ERROR, "alert_delivery_failed_permanently", error=result.error, **fields)
             else:
                 delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
-                if result.retry_after is not None:  # rate limited: every post waits, and this one goes first after
-                    delay = min(self.retry_max_seconds, max(MIN_PAUSE_SECONDS, result.retry_after))
-                    self.paused_until = now + timedelta(seconds=delay)
+                if result.retry_after is not None:  # rate limited: the account's posts wait, this one first after
+                    delay = max(MIN_PAUSE_SECONDS, min(self.retry_max_seconds, result.retry_after))
+                    self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)
                 self.alerts.finish(claimed.id, AlertStatus.PENDING, now, result.error, now + timedelta(seconds=delay))
                 retry = {"error": result.error, "retry_in_s": round(delay, 2)}
                 log_event(log, logging.WARNING, "alert_delivery_retry", **retry, **fields)
             attempts += 1
         return attempts
 
-    def _paused(self) -> bool:
-        """Whether Slack's last Retry-After still holds: hundreds of posts meanwhile would only be refused."""
-        return self.paused_until is not None and self.clock() < self.paused_until
+    def _paused_accounts(self) -> frozenset[str]:
+        """Accounts whose webhook's Retry-After still holds: hundreds of posts meanwhile would only be refused."""
+        now = self.clock()
+        self.paused = {sid: until for sid, until in self.paused.items() if until > now}
+        return frozenset(self.paused)
 
     def _claim(self) -> ClaimedAlert | None:
-        """The next due alert, leased (pages first)."""
-        return self.alerts.claim_due(self.clock(), self.lease)
+        """The next due alert of an account not paused, leased (pages first)."""
+        return self.alerts.claim_due(self.clock(), self.lease, skip=self._paused_accounts())
 
     def seconds_until_due(self, longest: float) -> float:
-        """How long nothing is due: until the next pending alert or the end of a pause, never longer than `longest`."""
-        if self._paused():
-            return min(longest, max(0.05, (self.paused_until - self.clock()).total_seconds()))  # type: ignore[operator]
-        due = self.alerts.next_due()
-        if due is None:
+        """How long nothing is due: until the next alert of an account not paused, or a pause ends (≤ `longest`)."""
+        due = self.alerts.next_due(skip=self._paused_accounts())
+        moments = [*([due] if due is not None else []), *self.paused.values()]
+        if not moments:
             return longest
-        return min(longest, max(0.05, (due - self.clock()).total_seconds()))
+        return min(longest, max(0.05, (min(moments) - self.clock()).total_seconds()))

@@ -41,3 +41,12 @@ def test_one_retry_after_pauses_every_post_until_it_ends(taskrouter, services, h
     messages = [json.dumps(message) for message in posted(httpserver)]
     assert [worker_sid(n) in message for n, message in zip((1, 1, 2, 3), messages, strict=True)] == [True] * 4
     assert outbox(services) == [("drift", "delivered", 2), ("drift", "delivered", 1), ("drift", "delivered", 1)]
+
+
+def test_a_pause_lasts_a_second_at_least_whatever_retry_after_and_the_cap_say(taskrouter, services, httpserver, clock):
+    services.delivery.retry_max_seconds = 0.01  # ALERT_RETRY_MAX_SECONDS may be that small
+    httpserver.expect_request(HOOK).respond_with_data("rate_limited", status=429, headers={"Retry-After": "0"})
+    assert taskrouter.post(worker_event(contact_uri=WRONG)).status_code == 204
+    assert services.delivery.run_once() == 1
+    clock.advance(0.5)
+    assert services.delivery.run_once() == 0 and len(httpserver.log) == 1  # not ~17 refused posts a second
