@@ -47,6 +47,8 @@ def settings_overrides(request):
     if getattr(request, "param", None) == "with_slack":
         prod_slack, staging_slack = request.getfixturevalue("two_slacks")
         overrides["listed_accounts"] = accounts(prod_slack.url, staging_slack.url)
+    if getattr(request, "param", None) == "shared_slack":  # both accounts post to the one SLACK_WEBHOOK_URL
+        overrides["slack_webhook_url"] = request.getfixturevalue("two_slacks")[0].url
     if getattr(request, "param", None) == "with_api":
         overrides["taskrouter_base_url"] = request.getfixturevalue("fake_api").url
     return overrides
@@ -174,3 +176,20 @@ def test_one_accounts_webhook_asking_to_wait_holds_up_that_account_only(taskrout
     assert 29 <= services.delivery.seconds_until_due(600) <= 30  # the pause's end, not a spin on its due row
     clock.advance(30.1)
     assert services.delivery.run_once() == 1 and prod_slack.answers["429"] == 2  # asked again once it ended
+
+
+@pytest.mark.parametrize("settings_overrides", ["shared_slack"], indirect=True)
+def test_accounts_sharing_one_webhook_wait_together_when_it_asks_to(taskrouter, services, two_slacks, clock):
+    shared, _ = two_slacks
+    shared.retry_after, shared.scripted = "30", ["429"] * 100
+    services.delivery.retry_max_seconds = 300
+    taskrouter.post(
+        worker_event(sid=worker_sid(1), AccountSid=PROD, WorkspaceSid=PROD_WS, contact_uri="sip:a"), token=PROD_TOKEN
+    )
+    event = worker_event(sid=worker_sid(2), AccountSid=STAGING, WorkspaceSid=STAGING_WS, contact_uri="sip:b")
+    taskrouter.post(event, token=STAGING_TOKEN)
+    assert services.delivery.run_once() == 1 and shared.answers["429"] == 1  # staging's waits unsent
+    assert 29 <= services.delivery.seconds_until_due(600) <= 30
+    clock.advance(30.1)
+    services.delivery.run_once()
+    assert shared.answers["429"] == 2  # one refused post a pause, not one per account

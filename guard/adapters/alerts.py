@@ -127,6 +127,12 @@ class Alerts:
         with connected(self.bind) as connection:
             connection.execute(update(outbox).where(outbox.c.id == alert_id).values(**values))
 
+    def put_back(self, alert_id: int, retry_at: datetime) -> None:
+        """Release a leased alert unsent (its webhook asked to wait): due at `retry_at`, its attempt not counted."""
+        values = {"lease_until": None, "next_attempt_at": retry_at, "attempts": outbox.c.attempts - 1}
+        with connected(self.bind) as connection:
+            connection.execute(update(outbox).where(outbox.c.id == alert_id).values(**values))
+
     def next_due(self, skip: frozenset[str] = frozenset()) -> datetime | None:
         """When the earliest pending alert (of an account not in `skip`) becomes due, or None when there is none."""
         waiting = (outbox.c.account_sid.not_in(skip),) if skip else ()

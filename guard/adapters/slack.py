@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -166,6 +167,11 @@ class SlackNotifier:
     def __repr__(self) -> str:
         """Never show the webhook URL: it is a secret."""
         return "SlackNotifier(<webhook>)"
+
+    @property
+    def webhook(self) -> str:
+        """Which webhook this posts to (a digest: accounts that share one share its rate limit, not its URL in logs)."""
+        return hashlib.sha256(self._url.encode()).hexdigest()[:16]
 
     def send(self, alert: Alert) -> SendResult:
         """Post one alert and classify the answer."""

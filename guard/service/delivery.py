@@ -45,6 +45,7 @@ class Delivery:
         self.lease = lease
         self.clock = clock
         self.paused: dict[str, datetime] = {}  # account SID -> until: its webhook said wait (a 429's Retry-After)
+        self.webhooks_paused: dict[str, datetime] = {}  # the same by webhook: accounts may share SLACK_WEBHOOK_URL
 
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
@@ -52,6 +53,11 @@ class Delivery:
         while not self.stopping.is_set() and (claimed := self._claim()) is not None:
             alert = claimed.alert
             notifier = self.notifier_for(alert.key.account_sid)
+            # Another account's 429 on this webhook (pauses end before each claim): wait with it, unsent
+            if notifier is not None and (until := self.webhooks_paused.get(notifier.webhook)) is not None:
+                self.paused[alert.key.account_sid] = until
+                self.alerts.put_back(claimed.id, until)
+                continue
             if notifier is None:
                 result = SendResult(SendOutcome.FAILED, "no Slack webhook is configured for this account")
             else:
@@ -71,6 +77,7 @@ class Delivery:
                 if result.retry_after is not None:  # rate limited: the account's posts wait, this one first after
                     delay = max(MIN_PAUSE_SECONDS, min(self.retry_max_seconds, result.retry_after))
                     self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)
+                    self.webhooks_paused[notifier.webhook] = now + timedelta(seconds=delay)  # type: ignore[union-attr]
                 self.alerts.finish(claimed.id, AlertStatus.PENDING, now, result.error, now + timedelta(seconds=delay))
                 retry = {"error": result.error, "retry_in_s": round(delay, 2)}
                 log_event(log, logging.WARNING, "alert_delivery_retry", **retry, **fields)
@@ -81,6 +88,7 @@ class Delivery:
         """Accounts whose webhook's Retry-After still holds: hundreds of posts meanwhile would only be refused."""
         now = self.clock()
         self.paused = {sid: until for sid, until in self.paused.items() if until > now}
+        self.webhooks_paused = {url: until for url, until in self.webhooks_paused.items() if until > now}
         return frozenset(self.paused)
 
     def _claim(self) -> ClaimedAlert | None:
