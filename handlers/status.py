@@ -45,7 +45,10 @@ def require_login() -> Response | None:
         response = error_response(429, "too many failed logins; try again later")
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response
-    auth = request.authorization
+    try:
+        auth, garbled = request.authorization, False
+    except ValueError:  # werkzeug's base64 decode of a header that is no ASCII: a failed login, never a 500
+        auth, garbled = None, True
     user = (auth.username or "") if auth and auth.type == "basic" else ""
     password = (auth.password or "") if auth and auth.type == "basic" else ""
     # Both comparisons always run, in constant time, so timing tells nothing about which one failed.
@@ -53,7 +56,7 @@ def require_login() -> Response | None:
     password_ok = hmac.compare_digest(password.encode(), settings.status_password.encode())
     if user_ok & password_ok:
         return None
-    if auth is not None:  # a browser's first request carries no credentials: that is a challenge, not a guess
+    if auth is not None or garbled:  # no credentials at all: a browser's challenge, not a guess
         failures = throttle.failed(client)
         # Whether the user name was right, never the name sent: a password typed into that field would be logged.
         log_event(log, logging.WARNING, "status_login_failed", remote=client, user_known=user_ok, failures=failures)

@@ -204,6 +204,13 @@ def test_host_and_port_are_separate_and_only_a_dyno_or_host_listens_beyond_loopb
             '{"AC' + "a" * 32 + '": {"auth_token": "t", "workspaces": ["SECRET"]}}',
             "TWILIO_ACCOUNTS account #1: workspace #1 is not a Workspace SID (WS…) with a name",
         ),
+        *(
+            (
+                '{"AC' + "a" * 32 + '": {"auth_token": "t", "workspaces": ["WS' + "b" * 32 + '", ' + item + "]}}",
+                "TWILIO_ACCOUNTS account #1: workspace #2 is not a Workspace SID (WS…) with a name",
+            )
+            for item in ('["SECRET"]', '{"SECRET": 1}', "null")
+        ),
     ],
 )
 def test_twilio_accounts_errors_say_where_and_never_echo_a_key_or_value(document, message):

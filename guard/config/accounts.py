@@ -144,7 +144,8 @@ def _account(number: int, sid: str, entry: Any) -> Account:
 def _workspaces(where: str, value: Any) -> dict[str, str]:
     """Workspaces as {sid: friendly name}; a list of SIDs is accepted too."""
     if isinstance(value, list):
-        value = dict.fromkeys(value, "")
+        # A list or an object inside the list cannot be a key: named as a bad workspace, not a TypeError.
+        value = {sid if isinstance(sid, str) else repr(sid): "" for sid in value}
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: workspaces must be a list of SIDs or an object of SID: name")
     for number, (sid, name) in enumerate(value.items(), 1):
