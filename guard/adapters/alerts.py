@@ -30,6 +30,7 @@ class ClaimedAlert:
     id: int
     alert: Alert
     attempts: int
+    lease_until: datetime  # with `attempts`, this claim's token: a later claim of the same row sets others
 
 
 def alert_from_payload(fields: Mapping[str, Any]) -> Alert:
@@ -64,7 +65,7 @@ def alert_from_payload(fields: Mapping[str, Any]) -> Alert:
 
 def alert_from_row(row: Any) -> ClaimedAlert:
     """A leased outbox row as the alert it carries."""
-    return ClaimedAlert(row["id"], alert_from_payload(json.loads(row["payload"])), row["attempts"])
+    return ClaimedAlert(row["id"], alert_from_payload(json.loads(row["payload"])), row["attempts"], row["lease_until"])
 
 
 class Alerts:
@@ -112,26 +113,39 @@ class Alerts:
 
     def finish(
         self,
-        alert_id: int,
+        claimed: ClaimedAlert,
         status: AlertStatus,
         now: datetime,
         error: str | None = None,
         retry_at: datetime | None = None,
-    ) -> None:
-        """Record a delivery outcome: delivered, failed, or pending again with a retry time."""
+    ) -> bool:
+        """Record a delivery outcome (delivered, failed, or pending with a retry time) if the lease still holds.
+
+        False when it did not: the row is another sender's now, and its outcome, not this late one, stands.
+        """
         values: dict[str, Any] = {"status": status, "lease_until": None, "last_error": error}
         if status is AlertStatus.DELIVERED:
             values["delivered_at"] = now
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
-        with connected(self.bind) as connection:
-            connection.execute(update(outbox).where(outbox.c.id == alert_id).values(**values))
+        return self._release(claimed, values)
 
-    def put_back(self, alert_id: int, retry_at: datetime) -> None:
+    def put_back(self, claimed: ClaimedAlert, retry_at: datetime) -> bool:
         """Release a leased alert unsent (its webhook asked to wait): due at `retry_at`, its attempt not counted."""
-        values = {"lease_until": None, "next_attempt_at": retry_at, "attempts": outbox.c.attempts - 1}
+        return self._release(
+            claimed, {"lease_until": None, "next_attempt_at": retry_at, "attempts": claimed.attempts - 1}
+        )
+
+    def _release(self, claimed: ClaimedAlert, values: dict[str, Any]) -> bool:
+        """Update the row only while this claim's lease holds; whether it did."""
+        held = (
+            outbox.c.id == claimed.id,
+            outbox.c.status == AlertStatus.PENDING,
+            outbox.c.attempts == claimed.attempts,
+            outbox.c.lease_until == claimed.lease_until,
+        )
         with connected(self.bind) as connection:
-            connection.execute(update(outbox).where(outbox.c.id == alert_id).values(**values))
+            return connection.execute(update(outbox).where(*held).values(**values)).rowcount == 1
 
     def next_due(self, skip: frozenset[str] = frozenset()) -> datetime | None:
         """When the earliest pending alert (of an account not in `skip`) becomes due, or None when there is none."""

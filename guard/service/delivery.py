@@ -1,7 +1,8 @@
 """Outbox delivery: leases due alerts, posts them to Slack, and schedules retries.
 
 Delivery is at-least-once: an alert is marked delivered only after Slack said "ok". A process
-that dies between Slack's answer and that mark re-sends the alert once its lease expires.
+that dies between Slack's answer and that mark re-sends the alert once its lease expires; a post
+that outlives its lease records nothing (the row is another sender's by then).
 """
 
 from __future__ import annotations
@@ -56,21 +57,21 @@ class Delivery:
             # Another account's 429 on this webhook (pauses end before each claim): wait with it, unsent
             if notifier is not None and (until := self.webhooks_paused.get(notifier.webhook)) is not None:
                 self.paused[alert.key.account_sid] = until
-                self.alerts.put_back(claimed.id, until)
+                self._record(claimed, self.alerts.put_back(claimed, until))
                 continue
             if notifier is None:
                 result = SendResult(SendOutcome.FAILED, "no Slack webhook is configured for this account")
             else:
                 result = notifier.send(alert)
             now = self.clock()
-            fields = {"alert_id": claimed.id, "kind": alert.kind.value, "worker_sid": alert.key.worker_sid}
+            fields = _fields(claimed)
             ALERTS.labels(alert.kind.value, result.outcome.value).inc()
             if result.outcome is SendOutcome.DELIVERED:
-                self.alerts.finish(claimed.id, AlertStatus.DELIVERED, now)
+                self._record(claimed, self.alerts.finish(claimed, AlertStatus.DELIVERED, now))
                 DELIVERY_LATENCY.observe(max(0.0, (now - alert.created_at).total_seconds()))
                 log_event(log, logging.INFO, "alert_delivered", attempts=claimed.attempts, **fields)
             elif result.outcome is SendOutcome.FAILED:
-                self.alerts.finish(claimed.id, AlertStatus.FAILED, now, result.error)
+                self._record(claimed, self.alerts.finish(claimed, AlertStatus.FAILED, now, result.error))
                 log_event(log, logging.ERROR, "alert_delivery_failed_permanently", error=result.error, **fields)
             else:
                 delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
@@ -78,11 +79,17 @@ class Delivery:
                     delay = max(MIN_PAUSE_SECONDS, min(self.retry_max_seconds, result.retry_after))
                     self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)
                     self.webhooks_paused[notifier.webhook] = now + timedelta(seconds=delay)  # type: ignore[union-attr]
-                self.alerts.finish(claimed.id, AlertStatus.PENDING, now, result.error, now + timedelta(seconds=delay))
+                retry_at = now + timedelta(seconds=delay)
+                self._record(claimed, self.alerts.finish(claimed, AlertStatus.PENDING, now, result.error, retry_at))
                 retry = {"error": result.error, "retry_in_s": round(delay, 2)}
                 log_event(log, logging.WARNING, "alert_delivery_retry", **retry, **fields)
             attempts += 1
         return attempts
+
+    def _record(self, claimed: ClaimedAlert, held: bool) -> None:
+        """Log an outcome dropped because the post outlived its lease (another sender owns the row now)."""
+        if not held:
+            log_event(log, logging.WARNING, "alert_lease_lost", **_fields(claimed))
 
     def _paused_accounts(self) -> frozenset[str]:
         """Accounts whose webhook's Retry-After still holds: hundreds of posts meanwhile would only be refused."""
@@ -102,3 +109,8 @@ class Delivery:
         if not moments:
             return longest
         return min(longest, max(0.05, (min(moments) - self.clock()).total_seconds()))
+
+
+def _fields(claimed: ClaimedAlert) -> dict[str, str | int]:
+    """What every delivery log line names: the outbox row, its kind and its worker."""
+    return {"alert_id": claimed.id, "kind": claimed.alert.kind.value, "worker_sid": claimed.alert.key.worker_sid}

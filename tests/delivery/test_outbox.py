@@ -4,11 +4,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
+from werkzeug import Response
+
+from guard.core.statuses import AlertStatus
 from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.delivery.conftest import outbox
 from tests.fakes.slack import HOOK_PATH as HOOK
-from tests.helpers import TaskRouterPoster, worker_event, worker_sid
+from tests.helpers import ANN_URI, TaskRouterPoster, worker_event, worker_sid
 
 
 def test_pending_alerts_survive_a_restart(database_url, httpserver):
@@ -66,3 +69,27 @@ def test_background_thread_delivers_soon_after_the_event(taskrouter, services, h
     while not httpserver.log and time.monotonic() < deadline:
         time.sleep(0.02)
     assert len(httpserver.log) == 1
+
+
+def test_a_post_that_outlives_its_lease_never_rewrites_the_row_another_sender_finished(
+    taskrouter, services, httpserver, clock, caplog
+):
+    """A late 500 after the lease ran out: another sender already sent drift and resolved; nothing is sent again."""
+    taskrouter.post(worker_event(contact_uri="sip:x", version=1))
+    taskrouter.post(worker_event(contact_uri=ANN_URI, version=2))
+    alerts = services.store.alerts
+
+    def late_answer(_request):
+        """While this post hangs, its lease runs out and another process delivers both alerts."""
+        clock.advance(services.delivery.lease.total_seconds() + 1)
+        for _ in range(2):
+            other = alerts.claim_due(clock(), services.delivery.lease)
+            alerts.finish(other, AlertStatus.DELIVERED, clock())
+        return Response("rollup_error", status=500)
+
+    httpserver.expect_ordered_request(HOOK).respond_with_handler(late_answer)
+    services.delivery.run_once()
+    clock.advance(3600)
+    assert services.delivery.run_once() == 0
+    assert outbox(services) == [("drift", "delivered", 2), ("resolved", "delivered", 1)]
+    assert "alert_lease_lost" in caplog.text
