@@ -55,12 +55,11 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
     scheme, body = split_scheme(actual)
     if scheme not in (None, SCHEME):
         return Diagnosis.WRONG_SCHEME, f"wrong scheme {scheme!r}: a Flex voice identity starts with 'client:'"
-    cased = next((e for e in evidence if actual.casefold() == e.expected.casefold()), None)
+    cased = _cased(evidence, actual)
     if cased is not None:
         noun = cased.basis.noun
         return Diagnosis.CASE_ONLY, f"differs only in letter case: Flex keeps the {noun}'s case and uppercase hex"
-    # The identity as typed (escaping would have changed it): a value someone wrote by hand.
-    raw = next((e for e in evidence if _typed_raw(body, e)), None)
+    raw = _typed_raw(evidence, body)
     if raw is not None:
         kind = Diagnosis.RAW_EMAIL if raw.basis is Basis.EMAIL else Diagnosis.RAW_IDENTITY
         return kind, f"the raw {raw.basis.noun}, not escaped: every character but A-Z, a-z, 0-9 must be _XX"
@@ -79,6 +78,21 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
     return Diagnosis.DIFFERENT, f"plainly different: the same {primary.basis.noun} escaped in a way Flex does not use"
 
 
-def _typed_raw(body: str, evidence: Evidence) -> bool:
-    """True when `body` is the identity as typed, where escaping would have changed it."""
-    return body.casefold() == evidence.identity.casefold() and evidence.identity != evidence.expected[len(SCHEME) :]
+def built_from(evidence: list[Evidence], actual: Any) -> Evidence:
+    """The evidence a wrong value was visibly built from (its case changed, or left unescaped), else the strongest."""
+    if isinstance(actual, str) and split_scheme(actual)[0] in (None, SCHEME):
+        return _cased(evidence, actual) or _typed_raw(evidence, split_scheme(actual)[1]) or evidence[0]
+    return evidence[0]
+
+
+def _cased(evidence: list[Evidence], actual: str) -> Evidence | None:
+    """The evidence whose value `actual` is, but for letter case."""
+    return next((e for e in evidence if actual.casefold() == e.expected.casefold()), None)
+
+
+def _typed_raw(evidence: list[Evidence], body: str) -> Evidence | None:
+    """The evidence whose identity `body` is as typed, where escaping would have changed it (a hand-written value)."""
+    return next(
+        (e for e in evidence if body.casefold() == e.identity.casefold() and e.identity != e.expected[len(SCHEME) :]),
+        None,
+    )

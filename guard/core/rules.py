@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guard.core.diagnosis import Diagnosis, diagnose
+from guard.core.diagnosis import Diagnosis, built_from, diagnose
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
 from guard.core.history import REMOVAL_END, Known, left_name, remembered, renamed, restored, trusted_name
 from guard.core.ignore import NO_RULES, IgnoreRules
@@ -90,10 +90,14 @@ class Rules:
             detail = _joined(f"the worker was renamed from {shown(kept.identity, 80)}; {RENAMED}", note)
             return Verdict(Kind.OK, email_shown, shown(kept.expected), actual, detail=shown(detail), basis=kept.basis)
         # Under a recorded identity, a value built from the email or name is the classic "normalised" drift.
-        others = claimed(email, worker_name) if primary.basis is Basis.TWILIO_CONTACT_IDENTITY else []
+        others = claimed(email, worker_name) if recorded_decides else []
+        # A name a value was ok against is the identity Flex registers: a later wrong value is judged against it
+        trusted = trusted_name(known, self.policy) if known and not recorded_decides else None
+        if trusted is not None:
+            evidence = [trusted, *(e for e in evidence if e.identity != trusted.identity)]
         diagnosis, detail = diagnose(evidence, raw_actual, others)
-        detail = shown(_joined(detail, note))
-        return Verdict(Kind.MISMATCH, email_shown, shown(primary.expected), actual, diagnosis, detail, primary.basis)
+        detail, against = shown(_joined(detail, note)), built_from(evidence, raw_actual)
+        return Verdict(Kind.MISMATCH, email_shown, shown(against.expected), actual, diagnosis, detail, against.basis)
 
     def with_intended(self, intended: Mapping[str, tuple[str, str | None]]) -> Rules:
         """These rules, also ignoring the values an approver marked intended (SID -> (who and when, value))."""

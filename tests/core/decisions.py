@@ -38,3 +38,12 @@ def flex(version, **changes):
     attributes = {name: value for name, value in {**FLEX_ID, **changes}.items() if value is not None}
     occurred = int((T0 + timedelta(seconds=version)).timestamp() * 1000)
     return WorkerSnapshot(KEY, "fmulder", attributes, version=version, occurred_ms=occurred)
+
+
+DANA = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully", "roles": ["agent"]}
+
+
+def dana(version, name, **changes):
+    """Dana, whose Flex identity is her username (dana.scully), under `name` at `version`."""
+    attributes = {key: value for key, value in {**DANA, **changes}.items() if value is not None}
+    return WorkerSnapshot(KEY, name, attributes, version=version, occurred_ms=int(T0.timestamp() * 1000) + version)

@@ -12,7 +12,7 @@ from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind
-from tests.core.decisions import KEY, RULES, SLACK, T0, after, flex
+from tests.core.decisions import DANA, KEY, RULES, SLACK, T0, after, dana, flex
 
 
 def test_a_rewritten_identity_whose_value_was_removed_is_pending_and_its_identity_stays_known():
@@ -84,15 +84,6 @@ def test_a_rewrite_that_drops_the_value_too_leaves_the_worker_pending_broken_and
     verdict = decision.verdict
     assert (verdict.kind, verdict.diagnosis, verdict.broken) == (Kind.PENDING, "identity_changed", True)
     assert decision.state.trusted.identity == "fmulder"  # Flex's value at the next login is judged against it
-
-
-DANA = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully", "roles": ["agent"]}
-
-
-def dana(version, name, **changes):
-    """Dana, whose Flex identity is her username (dana.scully), under `name` at `version`."""
-    attributes = {key: value for key, value in {**DANA, **changes}.items() if value is not None}
-    return WorkerSnapshot(KEY, name, attributes, version=version, occurred_ms=int(T0.timestamp() * 1000) + version)
 
 
 @pytest.mark.parametrize("renamed", ["Dana Scully", "dscully"])
