@@ -141,7 +141,8 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         if alert.buttons:
             blocks.append(fix_buttons(alert.buttons, removable=kept is None, value=verdict.actual))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
-    body = f"{header} ({alert.key.worker_sid}) expected {verdict.expected!s} actual {verdict.actual!s}: {summary}"
+    values = f"expected {verdict.expected or '—'} actual {verdict.actual or '—'}"
+    body = f"{header} ({alert.key.worker_sid}) {values}: {summary}"
     if lead:
         body = f"{alert.spec.lead}. {body}"
     text = truncate(f"{alert.mention} {escape(body)}" if lead and alert.mention else escape(body), TEXT_MAX)

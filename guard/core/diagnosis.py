@@ -67,15 +67,31 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
         return Diagnosis.WRONG_SCHEME, "wrong scheme: a phone number, not a 'client:' identity"
     if scheme is None:
         return Diagnosis.WRONG_SCHEME, "wrong scheme: the 'client:' prefix is missing"
-    try:
-        decoded = decode(actual)
-    except DecodeError as err:
-        return Diagnosis.MALFORMED, f"malformed escape: {err}"
+    problem = malformed_client(actual)
+    if problem:
+        return Diagnosis.MALFORMED, problem
+    decoded = decode(actual)
     if all(decoded.casefold() != e.identity.casefold() for e in evidence):
+        if primary.basis is Basis.EMAIL and decoded.casefold() == primary.identity.strip().casefold():
+            return (
+                Diagnosis.OTHER_EMAIL,
+                f"decodes to the email without the whitespace around it ({primary.identity!r})",
+            )
         if primary.basis is Basis.EMAIL:
             return Diagnosis.OTHER_EMAIL, f"decodes to a different email: {decoded}"
         return Diagnosis.OTHER_IDENTITY, f"decodes to a different identity: {decoded}"
     return Diagnosis.DIFFERENT, f"plainly different: the same {primary.basis.noun} escaped in a way Flex does not use"
+
+
+def malformed_client(actual: Any) -> str | None:
+    """Why a 'client:' value is an escape Flex never writes (no browser registers it), or None."""
+    if not isinstance(actual, str) or split_scheme(actual)[0] != SCHEME:
+        return None
+    try:
+        decode(actual)
+    except DecodeError as err:
+        return f"malformed escape: {err}"
+    return None
 
 
 def built_from(evidence: list[Evidence], actual: Any) -> Evidence:

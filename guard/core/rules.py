@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guard.core.diagnosis import Diagnosis, built_from, diagnose
+from guard.core.diagnosis import Diagnosis, built_from, diagnose, malformed_client
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
 from guard.core.history import REMOVAL_END, Known, left_name, remembered, renamed, restored, trusted_name
 from guard.core.ignore import NO_RULES, IgnoreRules
@@ -60,6 +60,9 @@ class Rules:
         if not evidence:
             if actual is None:
                 return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")
+            if problem := malformed_client(raw_actual):  # whoever the agent is, no browser registers it
+                detail = shown(f"{problem}; no email to tell whose identity it is")
+                return Verdict(Kind.MISMATCH, None, None, actual, Diagnosis.MALFORMED, detail)
             return Verdict(Kind.NO_EMAIL, None, None, actual, detail="contact_uri set but no email to check it against")
         primary = evidence[0]
         if actual is None:  # the login writes the name's value again where one was ok against it

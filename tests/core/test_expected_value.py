@@ -29,3 +29,28 @@ def test_a_value_in_the_wrong_case_of_the_email_still_expects_the_emails_value()
     attributes = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully_40FBI_2Eexample"}
     verdict = Rules().judge(attributes, worker_name="dana.scully")
     assert (verdict.basis, verdict.expected) == ("email", "client:dana_2Escully_40fbi_2Eexample")
+
+
+@pytest.mark.parametrize("value", ["client:ann.veal@example.com", "client:ann_2eveal", "client:ann_"])
+def test_a_malformed_client_value_on_a_worker_without_email_is_a_mismatch(value):
+    verdict = Rules().judge({"contact_uri": value, "roles": ["agent"]}, worker_name="Ann Veal")
+    assert (verdict.kind, verdict.diagnosis, verdict.expected, verdict.broken) == (
+        Kind.MISMATCH,
+        "malformed",
+        None,
+        True,
+    )
+    assert verdict.detail.startswith("malformed escape: ") and "no email" in verdict.detail
+
+
+@pytest.mark.parametrize("value", ["client:ann_2Eveal", "sip:ann@example.com", "+15551234567"])
+def test_a_well_formed_or_other_scheme_value_without_email_stays_unjudged(value):
+    verdict = Rules().judge({"contact_uri": value, "roles": ["agent"]}, worker_name="Ann Veal")
+    assert verdict.kind is Kind.NO_EMAIL  # a non-Flex setup may use sip: or numbers: no false alarm
+
+
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\t"])
+def test_an_email_with_whitespace_around_it_says_so(space):
+    verdict = Rules().judge({"email": f"ann.veal@x.com{space}", "contact_uri": "client:ann_2Eveal_40x_2Ecom"})
+    assert (verdict.kind, verdict.diagnosis) == (Kind.MISMATCH, "other_email")
+    assert f"whitespace around it ({f'ann.veal@x.com{space}'!r})" in verdict.detail
