@@ -24,13 +24,22 @@ _INSERTS: dict[tuple[str, tuple[str, ...]], HotStatement] = {}  # by dialect and
 
 
 @dataclass(frozen=True)
+class Lease:
+    """One claim of an outbox row: a later claim of the same row has another attempt count and lease time."""
+
+    id: int
+    attempts: int
+    until: datetime
+
+
+@dataclass(frozen=True)
 class ClaimedAlert:
     """An outbox row leased to one sender."""
 
     id: int
     alert: Alert
     attempts: int
-    lease_until: datetime  # with `attempts`, this claim's token: a later claim of the same row sets others
+    lease: Lease
 
 
 def alert_from_payload(fields: Mapping[str, Any]) -> Alert:
@@ -65,7 +74,8 @@ def alert_from_payload(fields: Mapping[str, Any]) -> Alert:
 
 def alert_from_row(row: Any) -> ClaimedAlert:
     """A leased outbox row as the alert it carries."""
-    return ClaimedAlert(row["id"], alert_from_payload(json.loads(row["payload"])), row["attempts"], row["lease_until"])
+    lease = Lease(row["id"], row["attempts"], row["lease_until"])
+    return ClaimedAlert(row["id"], alert_from_payload(json.loads(row["payload"])), row["attempts"], lease)
 
 
 class Alerts:
@@ -113,13 +123,15 @@ class Alerts:
 
     def finish(
         self,
-        claimed: ClaimedAlert,
+        lease: Lease,
         status: AlertStatus,
         now: datetime,
         error: str | None = None,
         retry_at: datetime | None = None,
+        *,
+        sent: bool = True,
     ) -> bool:
-        """Record a delivery outcome (delivered, failed, or pending with a retry time) if the lease still holds.
+        """Record a delivery outcome (delivered, failed, or pending with a retry time) if the claim's lease holds.
 
         False when it did not: the row is another sender's now, and its outcome, not this late one, stands.
         """
@@ -128,24 +140,21 @@ class Alerts:
             values["delivered_at"] = now
         if retry_at is not None:
             values["next_attempt_at"] = retry_at
-        return self._release(claimed, values)
-
-    def put_back(self, claimed: ClaimedAlert, retry_at: datetime) -> bool:
-        """Release a leased alert unsent (its webhook asked to wait): due at `retry_at`, its attempt not counted."""
-        return self._release(
-            claimed, {"lease_until": None, "next_attempt_at": retry_at, "attempts": claimed.attempts - 1}
-        )
-
-    def _release(self, claimed: ClaimedAlert, values: dict[str, Any]) -> bool:
-        """Update the row only while this claim's lease holds; whether it did."""
+        if not sent:  # put back: the error of the attempt before stays, and this claim is no attempt
+            del values["last_error"]
+            values["attempts"] = lease.attempts - 1
         held = (
-            outbox.c.id == claimed.id,
+            outbox.c.id == lease.id,
             outbox.c.status == AlertStatus.PENDING,
-            outbox.c.attempts == claimed.attempts,
-            outbox.c.lease_until == claimed.lease_until,
+            outbox.c.attempts == lease.attempts,
+            outbox.c.lease_until == lease.until,
         )
         with connected(self.bind) as connection:
             return connection.execute(update(outbox).where(*held).values(**values)).rowcount == 1
+
+    def put_back(self, lease: Lease, retry_at: datetime) -> bool:
+        """Release a leased alert unsent (its webhook asked to wait): due at `retry_at`, its attempt not counted."""
+        return self.finish(lease, AlertStatus.PENDING, retry_at, retry_at=retry_at, sent=False)
 
     def next_due(self, skip: frozenset[str] = frozenset()) -> datetime | None:
         """When the earliest pending alert (of an account not in `skip`) becomes due, or None when there is none."""

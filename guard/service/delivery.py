@@ -57,21 +57,23 @@ class Delivery:
             # Another account's 429 on this webhook (pauses end before each claim): wait with it, unsent
             if notifier is not None and (until := self.webhooks_paused.get(notifier.webhook)) is not None:
                 self.paused[alert.key.account_sid] = until
-                self._record(claimed, self.alerts.put_back(claimed, until))
+                self.alerts.put_back(claimed.lease, until) or self._lost(
+                    {"alert_id": claimed.id, "kind": alert.kind.value}
+                )
                 continue
             if notifier is None:
                 result = SendResult(SendOutcome.FAILED, "no Slack webhook is configured for this account")
             else:
                 result = notifier.send(alert)
             now = self.clock()
-            fields = _fields(claimed)
+            fields = {"alert_id": claimed.id, "kind": alert.kind.value, "worker_sid": alert.key.worker_sid}
             ALERTS.labels(alert.kind.value, result.outcome.value).inc()
             if result.outcome is SendOutcome.DELIVERED:
-                self._record(claimed, self.alerts.finish(claimed, AlertStatus.DELIVERED, now))
+                self.alerts.finish(claimed.lease, AlertStatus.DELIVERED, now) or self._lost(fields)
                 DELIVERY_LATENCY.observe(max(0.0, (now - alert.created_at).total_seconds()))
                 log_event(log, logging.INFO, "alert_delivered", attempts=claimed.attempts, **fields)
             elif result.outcome is SendOutcome.FAILED:
-                self._record(claimed, self.alerts.finish(claimed, AlertStatus.FAILED, now, result.error))
+                self.alerts.finish(claimed.lease, AlertStatus.FAILED, now, result.error) or self._lost(fields)
                 log_event(log, logging.ERROR, "alert_delivery_failed_permanently", error=result.error, **fields)
             else:
                 delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
@@ -80,16 +82,17 @@ class Delivery:
                     self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)
                     self.webhooks_paused[notifier.webhook] = now + timedelta(seconds=delay)  # type: ignore[union-attr]
                 retry_at = now + timedelta(seconds=delay)
-                self._record(claimed, self.alerts.finish(claimed, AlertStatus.PENDING, now, result.error, retry_at))
+                self.alerts.finish(claimed.lease, AlertStatus.PENDING, now, result.error, retry_at) or self._lost(
+                    fields
+                )
                 retry = {"error": result.error, "retry_in_s": round(delay, 2)}
                 log_event(log, logging.WARNING, "alert_delivery_retry", **retry, **fields)
             attempts += 1
         return attempts
 
-    def _record(self, claimed: ClaimedAlert, held: bool) -> None:
+    def _lost(self, fields: dict[str, str | int]) -> None:
         """Log an outcome dropped because the post outlived its lease (another sender owns the row now)."""
-        if not held:
-            log_event(log, logging.WARNING, "alert_lease_lost", **_fields(claimed))
+        log_event(log, logging.WARNING, "alert_lease_lost", **fields)
 
     def _paused_accounts(self) -> frozenset[str]:
         """Accounts whose webhook's Retry-After still holds: hundreds of posts meanwhile would only be refused."""
@@ -109,8 +112,3 @@ class Delivery:
         if not moments:
             return longest
         return min(longest, max(0.05, (min(moments) - self.clock()).total_seconds()))
-
-
-def _fields(claimed: ClaimedAlert) -> dict[str, str | int]:
-    """What every delivery log line names: the outbox row, its kind and its worker."""
-    return {"alert_id": claimed.id, "kind": claimed.alert.kind.value, "worker_sid": claimed.alert.key.worker_sid}

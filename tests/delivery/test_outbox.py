@@ -84,7 +84,7 @@ def test_a_post_that_outlives_its_lease_never_rewrites_the_row_another_sender_fi
         clock.advance(services.delivery.lease.total_seconds() + 1)
         for _ in range(2):
             other = alerts.claim_due(clock(), services.delivery.lease)
-            alerts.finish(other, AlertStatus.DELIVERED, clock())
+            alerts.finish(other.lease, AlertStatus.DELIVERED, clock())
         return Response("rollup_error", status=500)
 
     httpserver.expect_ordered_request(HOOK).respond_with_handler(late_answer)
