@@ -6,9 +6,17 @@ with nothing to configure. A blocked address is refused without its credentials 
 
 from __future__ import annotations
 
+import logging
+import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
+
+from flask import Response, current_app, request
+
+from guard.logs import log_event
+from handlers.errors import error_response
 
 FAILURES_ALLOWED = 10  # per client address and window
 WINDOW_SECONDS = 60.0
@@ -47,3 +55,24 @@ class LoginThrottle:
         """Drop the oldest tenth of the windows (the dict keeps insertion order)."""
         for client in list(self._windows)[: MAX_TRACKED // 10]:
             del self._windows[client]
+
+
+def _throttle() -> LoginThrottle:
+    """The app's throttle: one per process, shared by every endpoint that checks credentials."""
+    return current_app.extensions.setdefault("guard.login_throttle", LoginThrottle())
+
+
+def refused() -> Response | None:
+    """429 with Retry-After while this request's address waits out its failures; None when it may try."""
+    wait = _throttle().wait_seconds(request.remote_addr or "?")
+    if not wait:
+        return None
+    response = error_response(429, "too many failed logins; try again later")
+    response.headers["Retry-After"] = str(math.ceil(wait))
+    return response
+
+
+def failed_login(log: logging.Logger, event: str, **fields: Any) -> None:
+    """Count a failed login against this request's address, and log it (never the credentials sent)."""
+    client = request.remote_addr or "?"
+    log_event(log, logging.WARNING, event, remote=client, **fields, failures=_throttle().failed(client))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import logging
 import time
 
 from flask import Blueprint, Flask, Response, g, request
@@ -11,8 +12,10 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from guard.container import services
 from guard.metrics import REQUEST_LATENCY, exposition
 from handlers.errors import error_response
+from handlers.login_throttle import failed_login, refused
 
 bp = Blueprint("metrics", __name__)
+log = logging.getLogger("guard.metrics")
 
 
 @bp.get("/metrics")
@@ -20,8 +23,12 @@ def metrics() -> Response:
     """The exposition; 401 without the right bearer token when METRICS_TOKEN is set."""
     token = services().settings.metrics_token
     if token:
+        if (waits := refused()) is not None:
+            return waits
         sent = request.headers.get("Authorization", "")
         if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+            if sent:  # no header at all: a scraper not set up yet, not a guess
+                failed_login(log, "metrics_auth_failed")
             response = error_response(401, "bearer token required")
             response.headers["WWW-Authenticate"] = 'Bearer realm="metrics"'
             return response

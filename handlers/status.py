@@ -6,12 +6,11 @@ import hashlib
 import hmac
 import json
 import logging
-import math
 import secrets
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, jsonify, redirect, render_template, request, url_for
 
 from guard.adapters.worker_listing import DEFAULT_SORT, SORTS
 from guard.clock import utcnow
@@ -23,7 +22,7 @@ from guard.core.statuses import AlertStatus
 from guard.core.verdict import Kind
 from guard.logs import log_event
 from handlers.errors import bad_request, error_response
-from handlers.login_throttle import LoginThrottle
+from handlers.login_throttle import failed_login, refused
 
 bp = Blueprint("status", __name__, template_folder="templates")
 log = logging.getLogger("guard.status")
@@ -38,13 +37,8 @@ def require_login() -> Response | None:
     settings = services().settings
     if not settings.status_password:
         abort(404)
-    throttle = current_app.extensions.setdefault("guard.login_throttle", LoginThrottle())
-    client = request.remote_addr or "?"
-    wait = throttle.wait_seconds(client)
-    if wait:
-        response = error_response(429, "too many failed logins; try again later")
-        response.headers["Retry-After"] = str(math.ceil(wait))
-        return response
+    if (waits := refused()) is not None:
+        return waits
     try:
         auth, garbled = request.authorization, False
     except ValueError:  # werkzeug's base64 decode of a header that is no ASCII: a failed login, never a 500
@@ -57,9 +51,8 @@ def require_login() -> Response | None:
     if user_ok & password_ok:
         return None
     if auth is not None or garbled:  # no credentials at all: a browser's challenge, not a guess
-        failures = throttle.failed(client)
         # Whether the user name was right, never the name sent: a password typed into that field would be logged.
-        log_event(log, logging.WARNING, "status_login_failed", remote=client, user_known=user_ok, failures=failures)
+        failed_login(log, "status_login_failed", user_known=user_ok)
     response = error_response(401, "authentication required")
     response.headers["WWW-Authenticate"] = 'Basic realm="contact_uri guard", charset="UTF-8"'
     return response

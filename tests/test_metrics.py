@@ -102,6 +102,17 @@ def test_metrics_token_is_a_bearer_token(client):
     assert client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"}).status_code == 200
 
 
+@pytest.mark.parametrize("settings_overrides", [{"metrics_token": "s3cret-metrics"}], indirect=True)
+def test_wrong_metrics_tokens_are_logged_and_throttled_like_status_logins(client, capsys):
+    wrong = {"Authorization": "Bearer guess-0123"}
+    answers = [client.get("/metrics", headers=wrong).status_code for _ in range(11)]
+    assert answers == [401] * 10 + [429]
+    right = client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"})
+    assert right.status_code == 429 and 0 < int(right.headers["Retry-After"]) <= 60  # that address waits
+    out = capsys.readouterr().out
+    assert out.count('"event": "metrics_auth_failed"') == 10 and "guess-0123" not in out
+
+
 def test_untrusted_event_types_do_not_grow_the_label_set(client, taskrouter):
     for n in range(5):
         taskrouter.post(worker_event(f"made.up.{n}"))

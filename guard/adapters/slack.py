@@ -24,6 +24,7 @@ from guard.core.click import Action, value_digest
 from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 from guard.core.statuses import SendOutcome
+from guard.core.text import scrubbed
 
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
@@ -180,20 +181,16 @@ class SlackNotifier:
         try:
             response = self._client.send(text=text, blocks=blocks)
         except Exception as err:  # noqa: BLE001 - timeouts, refused connections, DNS: all transient
-            return SendResult(SendOutcome.RETRY, self._scrub(f"{type(err).__name__}: {err}"))
+            return SendResult(SendOutcome.RETRY, scrubbed(f"{type(err).__name__}: {err}", self._url))
         status, body = response.status_code, (response.body or "").strip()
         if 200 <= status < 300:
             return SendResult(SendOutcome.DELIVERED)
-        error = f"HTTP {status} {truncate(body, 200)}".strip()
+        error = f"HTTP {status} {truncate(scrubbed(body, self._url), 200)}".strip()
         if status == 429:
             return SendResult(SendOutcome.RETRY, error, _retry_after(response.headers))
         if status in RETRIED_STATUSES or status == 408 or status >= 500:
             return SendResult(SendOutcome.RETRY, error)
         return SendResult(SendOutcome.FAILED, error)  # 400 invalid_payload, 403, 404 no_service, 410 …
-
-    def _scrub(self, message: str) -> str:
-        """Remove the webhook URL from an error message before it is stored or logged."""
-        return message.replace(self._url, "<webhook>")
 
 
 def _retry_after(headers: dict[str, Any]) -> float | None:

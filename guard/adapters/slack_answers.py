@@ -8,6 +8,7 @@ from slack_sdk.webhook import WebhookClient
 from guard.adapters.slack import HEADER_MAX, TEXT_MAX, SendResult, escape, fix_buttons, truncate
 from guard.core.retry import RETRIED_STATUSES
 from guard.core.statuses import SendOutcome
+from guard.core.text import scrubbed
 
 
 def mention(user_id: str) -> str:
@@ -54,6 +55,6 @@ class SlackAnswers:
             return SendResult(SendOutcome.RETRY, type(err).__name__)
         if 200 <= response.status_code < 300:
             return SendResult(SendOutcome.DELIVERED)
-        error = f"HTTP {response.status_code} {truncate((response.body or '').strip(), 200)}"
+        error = f"HTTP {response.status_code} {truncate(scrubbed((response.body or '').strip(), response_url), 200)}"
         transient = response.status_code in RETRIED_STATUSES or response.status_code >= 500
         return SendResult(SendOutcome.RETRY if transient else SendOutcome.FAILED, error)

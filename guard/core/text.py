@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 # What moves a terminal's cursor, ends a CSV row or reorders a line (C0/C1 controls, line separators, bidi controls).
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -47,3 +48,10 @@ def shown(value: Any, limit: int = SHOWN_MAX) -> str:
 def printable(text: str) -> str:
     r"""`text` on one line as written, each control character shown as its escape (`\r`, `\x1b`, `\u202e`)."""
     return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+def scrubbed(message: str, url: str) -> str:
+    """`message` without the secret `url`, or its path (some servers echo only that), before it is stored or logged."""
+    path = urlsplit(url).path
+    message = message.replace(url, "<webhook>")
+    return message.replace(path, "<webhook>") if len(path) > 1 else message

@@ -76,6 +76,23 @@ def test_permanent_errors_stop_retrying_and_stay_visible(
     assert HOOK not in log  # the webhook URL is a secret
 
 
+@pytest.mark.parametrize("echo", ["Cannot POST {path}", "no route for {url} (POST)", "{path_cut}"])
+def test_an_error_body_that_echoes_the_webhook_never_stores_or_logs_its_path(
+    taskrouter, services, httpserver, clock, capsys, echo
+):
+    url = httpserver.url_for(HOOK)
+    body = echo.format(path=HOOK, url=url, path_cut="x" * 190 + HOOK)  # the cut at 200 characters would leave part
+    httpserver.expect_request(HOOK).respond_with_data(body, status=404)
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.delivery.run_once()
+    with services.store.engine.connect() as connection:
+        from guard.adapters.tables import alert
+
+        [stored] = connection.execute(alert.select()).all()
+    assert "SECRETHOOK" not in stored.last_error and "<webhook>" in stored.last_error
+    assert "SECRETHOOK" not in capsys.readouterr().out
+
+
 def test_timeouts_and_refused_connections_are_retried(taskrouter, services, httpserver, clock):
     def slow(_request):
         time.sleep(1.0)
