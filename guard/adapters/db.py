@@ -24,9 +24,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from guard.adapters.sqlite import file_lock, sqlite_engine, sqlite_file
+from guard.adapters.sqlite import DatabaseFileMissing, file_lock, sqlite_engine, sqlite_file
+from guard.adapters.sqlite_writers import DatabaseBusy
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -37,6 +39,8 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 HEAD = "0010"
 # What an operator runs to migrate (the Procfile's release phase); named in error messages.
 MIGRATE_COMMAND = "flask --app wsgi migrate"
+# The database cannot work now (unreachable, full, busy, its file gone): a job's round fails, no bug
+OUTAGES = (OperationalError, DatabaseFileMissing, DatabaseBusy, TimeoutError, PoolTimeout)
 POOL_WAIT_SECONDS = 3.0  # as SQLite's turn: past it the sender retries (503) rather than wait on a connection
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -25,6 +26,9 @@ from guard.adapters.sqlite_writers import BACKSTOP_PAGES, SQLITE_BUSY_SECONDS, W
 
 log = logging.getLogger("guard.db")
 RECOVERED = ".recovered"  # the copy of a vanished file's data, taken back at the next start
+
+
+MIN_FREE_BYTES = 1 << 20  # below it, /healthz says "disk full": SQLite's next commits may find no room
 
 
 class DatabaseFileMissing(RuntimeError):
@@ -106,6 +110,14 @@ def sqlite_file(url: URL) -> str | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
         return None
     return url.database
+
+
+def disk_full(database: str) -> bool:
+    """True when the file system holding `database` has less room than a commit may need (journal, WAL, checkpoint)."""
+    try:
+        return shutil.disk_usage(os.path.dirname(os.path.abspath(database))).free < MIN_FREE_BYTES
+    except OSError:  # the directory is gone: `file_identity` says so
+        return False
 
 
 def writable(database: str) -> bool:

@@ -18,7 +18,7 @@ from guard.adapters.clicks import SlackClicks
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
 from guard.adapters.retention import Retention
-from guard.adapters.sqlite import file_identity, sqlite_file, writable
+from guard.adapters.sqlite import disk_full, file_identity, sqlite_file, writable
 from guard.adapters.sqlite_writers import Checkpoints
 from guard.adapters.worker_listing import WorkerListing
 from guard.adapters.workers import WorkerStates, key_params
@@ -145,6 +145,8 @@ class Store:
             return "file missing"  # SQLite would keep writing to the unlinked file: transactions are refused
         if self._sqlite_file and not writable(self._sqlite_file):
             return "read-only"  # reads answer, and every write fails
+        if self._sqlite_file and disk_full(self._sqlite_file):
+            return "disk full"  # reads answer, and writes fail or soon will
         try:
             with self.engine.connect() as connection:
                 connection.execute(select(1))

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from guard.adapters.db import OUTAGES
 from guard.logs import log_event
 
 log = logging.getLogger("guard.delivery")
@@ -90,7 +91,11 @@ class JobRunner:
                 self._next_run[job.name] = time.monotonic() + job.every
                 try:
                     job.run()
-                except Exception:  # a database outage, a bug: the others still run, and this one next round
+                except OUTAGES as err:  # one line a round: a traceback every 2 s says nothing more
+                    first = (str(getattr(err, "orig", None) or err).strip().splitlines() or [""])[0][:300]
+                    error = {"error": type(getattr(err, "orig", None) or err).__name__, "detail": first}
+                    log_event(log, logging.ERROR, "job_database_unavailable", job=job.name, **error)
+                except Exception:  # a bug: the others still run, and this one next round
                     log.exception("job_failed", extra={"fields": {"job": job.name}})
 
     def run_forever(self, lane: str = MAIN) -> None:
