@@ -99,6 +99,15 @@ def test_single_account_variables_keep_working_next_to_twilio_accounts():
     assert accounts.audit_targets() == [(settings.accounts[1], STAGING_WS)]
 
 
+def test_twilio_workspace_sid_joins_the_listed_entry_of_the_same_account():
+    env = {"TWILIO_ACCOUNTS": json.dumps({PROD: {"auth_token": PROD_TOKEN, "workspaces": {STAGING_WS: "Other"}}})}
+    env |= {"TWILIO_ACCOUNT_SID": PROD, "TWILIO_WORKSPACE_SID": PROD_WS}
+    settings = Settings.from_env(env)
+    assert [a.sid for a in settings.accounts] == [PROD]  # one account, its entry's token
+    assert [workspace for _, workspace in AccountDirectory(settings).audit_targets()] == [STAGING_WS, PROD_WS]
+    assert settings.accounts[0].auth_token == PROD_TOKEN
+
+
 def test_each_account_signs_with_its_own_token(taskrouter, services):
     prod = worker_event(contact_uri="sip:x", AccountSid=PROD, WorkspaceSid=PROD_WS)
     staging = worker_event(contact_uri="sip:x", AccountSid=STAGING, WorkspaceSid=STAGING_WS)

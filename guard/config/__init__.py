@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
@@ -174,7 +174,14 @@ class Settings:
             return (single,)
         listed = {account.sid for account in self.listed_accounts}
         extra = (single,) if self.account_sid and self.auth_token and self.account_sid not in listed else ()
-        return self.listed_accounts + extra
+        # TWILIO_WORKSPACE_SID of a listed account is one of its workspaces too (not silently dropped)
+        joined = tuple(
+            replace(account, workspaces={**account.workspaces, **single.workspaces})
+            if account.sid == self.account_sid and not set(single.workspaces) <= set(account.workspaces)
+            else account
+            for account in self.listed_accounts
+        )
+        return joined + extra
 
 
 def _activities(text: str) -> frozenset[str]:
