@@ -112,3 +112,18 @@ def test_check_names_where_a_bad_policy_came_from(env, option, named):
     result = flask_cli("check", "--email", "a@b.example", *option, **env)
     assert result.returncode == 2
     assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {named}: must be flex or email"
+
+
+@pytest.mark.parametrize(
+    ("env", "option", "named", "problem"),
+    [
+        ({"IGNORE_WORKERS": "WK123"}, [], "IGNORE_WORKERS", "entry 1 is neither a worker SID"),
+        ({}, ["--ignore", "WK123"], "--ignore", "entry 1 is neither a worker SID"),
+        ({"INTENDED_CONTACT_URIS": "*"}, [], "INTENDED_CONTACT_URIS", "entry 1 "),
+        ({}, ["--intended", "client:*"], "--intended", "entry 1 "),
+    ],
+)
+def test_check_refuses_the_rules_the_service_refuses_and_names_where_they_came_from(env, option, named, problem):
+    result = flask_cli("check", "--email", "a@b.example", "--contact-uri", "sip:x", *option, **env)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith(f"Error: Invalid value for {named}: {problem}")

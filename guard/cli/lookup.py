@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from guard.cli.exits import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
+from guard.config.env import ConfigError, EnvReader
 from guard.core.contact_uri import DecodeError, contact_uri_for, decode
 from guard.core.deep_json import top_level
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
@@ -37,14 +38,28 @@ def decode_command(uri: str) -> None:
         raise SystemExit(EXIT_ERROR) from None
 
 
+def _source(ctx: click.Context, param: click.Parameter) -> str:
+    """Where a value came from, as an error names it: its environment variable or its option."""
+    from_env = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT
+    return str(param.envvar) if from_env else param.opts[0]
+
+
 def _policy(ctx: click.Context, param: click.Parameter, value: str) -> Policy:
     """The policy asked for; a bad one named where it came from (IDENTITY_POLICY or --policy)."""
     try:
         return Policy(value.strip().lower())
     except ValueError:
-        from_env = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT
-        hint = "IDENTITY_POLICY" if from_env else "--policy"
-        raise click.BadParameter("must be flex or email", ctx, param, hint) from None
+        raise click.BadParameter("must be flex or email", ctx, param, _source(ctx, param)) from None
+
+
+def _rules(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """IGNORE_WORKERS or INTENDED_CONTACT_URIS rules, refused as the service refuses them at start."""
+    name = str(param.envvar)
+    read = EnvReader({name: value}).ignore_rules if name == "IGNORE_WORKERS" else EnvReader({name: value}).value_globs
+    try:
+        return read(name)
+    except ConfigError as err:
+        raise click.BadParameter(str(err).removeprefix(f"{name} "), ctx, param, _source(ctx, param)) from None
 
 
 @click.command("check")
@@ -61,9 +76,16 @@ def _policy(ctx: click.Context, param: click.Parameter, value: str) -> Policy:
     callback=_policy,
     help="flex: the Flex identity rules; email: the email alone (default: IDENTITY_POLICY).",
 )
-@click.option("--ignore", "ignore_rules", default="", envvar="IGNORE_WORKERS", help="IGNORE_WORKERS rules.")
 @click.option(
-    "--intended", "intended_values", default="", envvar="INTENDED_CONTACT_URIS", help="INTENDED_CONTACT_URIS globs."
+    "--ignore", "ignore_rules", default="", envvar="IGNORE_WORKERS", callback=_rules, help="IGNORE_WORKERS rules."
+)
+@click.option(
+    "--intended",
+    "intended_values",
+    default="",
+    envvar="INTENDED_CONTACT_URIS",
+    callback=_rules,
+    help="INTENDED_CONTACT_URIS globs.",
 )
 def check_command(
     email: str | None,
