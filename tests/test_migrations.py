@@ -10,10 +10,11 @@ from typing import Any
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, make_url
 
 from guard.adapters import db
 from guard.adapters.tables import metadata
+from tests.plugins.databases import _run_outside_transaction
 
 
 def test_head_constant_matches_the_newest_migration(services):
@@ -77,3 +78,29 @@ def test_the_switch_to_wal_waits_for_the_boot_lock(tmp_path):
     with engines[0].connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
     engines[0].dispose()
+
+
+def test_two_migrations_at_once_on_a_new_postgres_say_who_created_the_tables(postgres_url):
+    """Two release phases (or `migrate` typed twice) at once: one creates the tables, the other finds them made."""
+    name = f"{make_url(postgres_url).database}_migrate"
+    _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _run_outside_transaction(postgres_url, f'CREATE DATABASE "{name}"')
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    engines = [db.make_engine(url) for _ in range(2)]
+    barrier, befores = threading.Barrier(2), []
+
+    def migrate(engine: Engine) -> None:
+        barrier.wait()
+        befores.append(db.upgrade(engine)[0])
+
+    try:
+        threads = [threading.Thread(target=migrate, args=(engine,)) for engine in engines]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert sorted(befores, key=str) == [db.HEAD, None]
+    finally:
+        for engine in engines:
+            engine.dispose()
+        _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

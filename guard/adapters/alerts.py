@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, case, func, select, update
 
-from guard.adapters.db import connected, lease_oldest
+from guard.adapters.db import connected
 from guard.adapters.hot import HotStatement
+from guard.adapters.leases import lease_oldest
 from guard.adapters.tables import alert as outbox
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import Cause

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, or_, select, update
 
 from guard.adapters.alerts import alert_from_payload
-from guard.adapters.db import connected, lease_oldest
+from guard.adapters.db import connected
+from guard.adapters.leases import lease_oldest
 from guard.adapters.tables import alert as outbox
 from guard.adapters.tables import cause_lookup, worker_state
 from guard.adapters.workers import key_params

@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import Connection, Engine, and_, exists, or_, update
 from sqlalchemy.exc import IntegrityError
 
-from guard.adapters.db import being_applied, connected, lease_oldest, take_claim_turn
+from guard.adapters.db import connected
+from guard.adapters.leases import being_applied, lease_oldest, take_claim_turn
 from guard.adapters.tables import remediation, slack_click
 from guard.adapters.workers import key_params
 from guard.core.click import Action, Click

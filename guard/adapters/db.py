@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import (
     Connection,
     Engine,
-    Table,
-    and_,
     create_engine,
-    exists,
     func,
     inspect,
     make_url,
-    or_,
     select,
     text,
-    update,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -41,6 +35,7 @@ HEAD = "0010"
 MIGRATE_COMMAND = "flask --app wsgi migrate"
 # The database cannot work now (unreachable, full, busy, its file gone): a job's round fails, no bug
 OUTAGES = (OperationalError, DatabaseFileMissing, DatabaseBusy, TimeoutError, PoolTimeout)
+MIGRATION_LOCK = 0x5C11C5  # PostgreSQL advisory lock key of `upgrade` (leases.py has the claims' key)
 POOL_WAIT_SECONDS = 3.0  # as SQLite's turn: past it the sender retries (503) rather than wait on a connection
 
 
@@ -115,12 +110,28 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
         raise DatabaseAhead(before)  # Alembic's own answer is a traceback ("Can't locate revision")
     from alembic import command
 
-    database = sqlite_file(engine.url)
-    # Serialize migrations between processes that start at once (gunicorn workers on SQLite).
-    with file_lock(database) if database else nullcontext():
+    with _migration_turn(engine):
         before = current_revision(engine)  # another process may have migrated while we waited
         command.upgrade(alembic_config(engine), "head")
     return before, current_revision(engine)
+
+
+@contextmanager
+def _migration_turn(engine: Engine) -> Iterator[None]:
+    """One migration at a time: gunicorn workers starting on SQLite, two release phases or `migrate`s on PostgreSQL."""
+    database = sqlite_file(engine.url)
+    if engine.dialect.name != "postgresql":
+        with file_lock(database) if database else nullcontext():
+            yield
+        return
+    with engine.connect() as connection:  # a session lock: it outlives the transactions Alembic commits
+        connection.execute(select(func.pg_advisory_lock(MIGRATION_LOCK)))
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK)))
+            connection.commit()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -139,58 +150,3 @@ def connected(bind: Engine | Connection) -> Iterator[Connection]:
     else:
         with bind.begin() as connection:
             yield connection
-
-
-# PostgreSQL advisory lock key of the claims that change a worker by hand or by REMEDIATE (clicks, removals): a
-# human's pace, so one lock for all of them costs nothing, and each claim sees the leases taken before it.
-CHANGE_CLAIMS_LOCK = 0x5C11C4
-
-
-def take_claim_turn(connection: Connection) -> None:
-    """On PostgreSQL, wait for the other claims of changes (a no-op on SQLite, whose writes take turns anyway)."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(select(func.pg_advisory_xact_lock(CHANGE_CLAIMS_LOCK)))
-
-
-def being_applied(table: Table, alias: Any, now: datetime, only: Callable[[Any], Any] | None = None) -> Any:
-    """EXISTS: a pending, leased row of `table` (`only` those) for the worker of `alias`'s row: a change under way."""
-    other = table.alias(f"applied_{table.name}")
-    same_worker = [other.c[name] == alias.c[name] for name in ("account_sid", "workspace_sid", "worker_sid")]
-    leased = and_(other.c.lease_until.is_not(None), other.c.lease_until >= now)
-    extra = [only(other)] if only is not None else []
-    return exists().where(*same_worker, other.c.status == "pending", leased, *extra)
-
-
-def lease_oldest(
-    bind: Engine | Connection,
-    table: Table,
-    conditions: Callable[[Any], tuple[Any, ...]],
-    now: datetime,
-    lease: timedelta,
-    first: Callable[[Any], Any] | None = None,
-    **values: Any,
-) -> Mapping[str, Any] | None:
-    """Atomically lease the oldest row of `table` that meets `conditions(alias)` and is not leased; return it.
-
-    `first(alias)`, an expression to sort by before the age: rows it puts first are leased before older ones.
-
-    FOR UPDATE SKIP LOCKED lets processes sharing PostgreSQL claim different rows; SQLite's
-    BEGIN IMMEDIATE serializes the claim instead. A lease that runs out (a crashed process) frees the row.
-    """
-    row_alias = table.alias("candidate")
-    candidate = (
-        select(row_alias.c.id)
-        .where(*conditions(row_alias), or_(row_alias.c.lease_until.is_(None), row_alias.c.lease_until < now))
-        .order_by(*([first(row_alias)] if first is not None else []), row_alias.c.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-    )
-    statement = (
-        update(table)
-        .where(table.c.id == candidate.scalar_subquery())
-        .values(lease_until=now + lease, **values)
-        .returning(table)
-    )
-    with connected(bind) as connection:
-        row = connection.execute(statement).first()
-    return None if row is None else row._mapping

@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, select, update
 
-from guard.adapters.db import being_applied, connected, lease_oldest, take_claim_turn
+from guard.adapters.db import connected
+from guard.adapters.leases import being_applied, lease_oldest, take_claim_turn
 from guard.adapters.tables import audit_run, remediation, slack_click
 from guard.adapters.worker_batches import lock_workers
 from guard.adapters.workers import key_params

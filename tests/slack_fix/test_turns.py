@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from guard.adapters.db import take_claim_turn
+from guard.adapters.leases import take_claim_turn
 from guard.adapters.slack import SendResult
 from guard.adapters.tables import ignore_rule, remediation, slack_click
 from guard.core.click import Action, Click, value_digest
