@@ -9,7 +9,7 @@ import sys
 import tempfile
 
 from guard.config import DEFAULT_DATABASE_URL, ConfigError, Settings
-from guard.web import check_metrics_directory, metric_files, web_concurrency
+from guard.web import check_bind, check_metrics_directory, metric_files, web_concurrency
 
 # Refuse to start, with one line naming the variable, before binding a port or forking workers.
 try:
@@ -17,6 +17,9 @@ try:
     workers = web_concurrency(os.environ)  # gunicorn's own reading took 0 (no worker at all)
     if settings.metrics_directory:
         check_metrics_directory(settings.metrics_directory, settings.database_url or DEFAULT_DATABASE_URL)
+    if os.environ.get("GUARD_BIND_CHECKED") != str(os.getpid()):  # not again on a HUP: the master listens there
+        check_bind(settings.listen_host, settings.port or 8000, sys.argv[1:], os.environ)
+        os.environ["GUARD_BIND_CHECKED"] = str(os.getpid())
 except ConfigError as err:
     print(f"guard: configuration error: {err}", file=sys.stderr)
     sys.exit(3)

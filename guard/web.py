@@ -7,8 +7,10 @@ checks it again for a gunicorn started by hand (it runs too late for `abc`, in t
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import socket
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,6 +47,34 @@ def check_metrics_directory(directory: str, database_url: str) -> None:
     beside = database is not None and Path(database).resolve().parent == Path(directory).resolve()
     if beside or len(metric_files(directory)) != len(list(Path(directory).glob("*.db"))):
         raise ConfigError("PROMETHEUS_MULTIPROC_DIR must be a directory of its own (it holds other .db files)")
+
+
+def check_bind(host: str, port: int, argv: list[str], env: Mapping[str, str]) -> None:
+    """Refuse a HOST and PORT nothing can listen on, in one line (gunicorn's own answer is 5 s of retries).
+
+    Not when the command line or GUNICORN_CMD_ARGS binds elsewhere (that address is gunicorn's to try), nor when the
+    sockets are inherited: a new master after USR2 (GUNICORN_FD), systemd's (LISTEN_FDS). gunicorn.conf.py runs it
+    once per master: a HUP reads the settings again while the master listens on that very port.
+    """
+    given = [*argv, *env.get("GUNICORN_CMD_ARGS", "").split()]
+    if any(arg.startswith(("-b", "--bind")) for arg in given) or "GUNICORN_FD" in env or "LISTEN_FDS" in env:
+        return
+    try:
+        family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, protocol) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
+            probe.bind(address)
+    except OSError as err:
+        raise ConfigError(
+            _BIND_PROBLEMS.get(err.errno, f"HOST and PORT cannot be listened on ({err.strerror})")
+        ) from None
+
+
+_BIND_PROBLEMS = {
+    errno.EADDRINUSE: "PORT is in use by another process on HOST",
+    errno.EADDRNOTAVAIL: "HOST is no address of this machine, so nothing can listen on it",
+    errno.EACCES: "PORT is below 1024, which needs privileges this process does not have",
+}
 
 
 def main() -> None:

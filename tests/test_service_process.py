@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -161,3 +162,25 @@ def test_the_readme_sample_event_gets_204_and_a_drift_line(tmp_path):
         assert wait_for(lambda: '"event": "alert"' in log.read_text())
     [line] = [json.loads(text) for text in log.read_text().splitlines() if '"event": "alert"' in text]
     assert (line["kind"], line["diagnosis"]) == ("drift", "raw_email")
+
+
+@pytest.fixture
+def taken_port():
+    """A port another process listens on."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        yield listener.getsockname()[1]
+
+
+@pytest.mark.parametrize(
+    ("host", "line"),
+    [
+        ("10.99.99.99", "HOST is no address of this machine, so nothing can listen on it"),
+        ("127.0.0.1", "PORT is in use by another process on HOST"),
+    ],
+)
+def test_an_address_that_cannot_be_listened_on_stops_the_start_with_one_line(tmp_path, taken_port, host, line):
+    env = {"PATH": "/usr/bin:/bin", "PORT": str(taken_port), "HOST": host, "TWILIO_AUTH_TOKEN": "t"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db", "TMPDIR": str(tmp_path)}
+    result = subprocess.run(WEB, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    assert (result.returncode, result.stderr.strip().splitlines()) == (3, [CONFIG_ERROR + line])
+    assert not list(tmp_path.glob("guard-metrics-*"))  # no metrics directory left behind
