@@ -18,6 +18,7 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
+from guard.adapters.slack_advice import what_to_do
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import carried_by
 from guard.core.click import Action, value_digest
@@ -28,23 +29,6 @@ from guard.core.text import scrubbed
 
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
-
-ADVICE = (
-    "*What to do:* remove `contact_uri` from the worker's attributes; Flex regenerates it at the "
-    "agent's next login. Never type a value in by hand."
-)
-SIGN_IN_ADVICE = (  # no value to remove (wiped, or already removed): Flex writes one at the next login
-    "*What to do:* the agent must sign out and in again; Flex writes `contact_uri` at login. Never type a value "
-    "in by hand."
-)
-CAME_BACK_ADVICE = (  # the value came back after a removal (history.CAME_BACK): never removed again
-    "*What to do:* fix what writes this value (the user's identity at the IdP, a provisioning script), or mark it "
-    "intended. Removing it again would only take the agent off voice until the next login."
-)
-REGISTERS_ADVICE = (  # a rewritten identity; the value is still the one the browser registers: never removed
-    "*What to do:* keep this value: the browser registers it, and removing it would take the agent off voice. "
-    "Put `twilio_contact_identity` back, or mark the value intended if the new identity is right."
-)
 
 
 @dataclass(frozen=True)
@@ -134,13 +118,10 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     if who and alert.kind is not AlertKind.CAUSE:  # a late answer's note says it already
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:
-        # Sign in again; remove the value; or, where a removal would harm (it came back, or it still registers), not.
-        registers = verdict.drifting and verdict.actual == verdict.expected
-        kept = CAME_BACK_ADVICE if alert.came_back else REGISTERS_ADVICE if registers else None
-        advice = SIGN_IN_ADVICE if verdict.actual is None else kept or ADVICE
+        advice, removable = what_to_do(verdict, alert.came_back)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=advice)]))
         if alert.buttons:
-            blocks.append(fix_buttons(alert.buttons, removable=kept is None, value=verdict.actual))
+            blocks.append(fix_buttons(alert.buttons, removable=removable, value=verdict.actual))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     values = f"expected {verdict.expected or '—'} actual {verdict.actual or '—'}"
     body = f"{header} ({alert.key.worker_sid}) {values}: {summary}"

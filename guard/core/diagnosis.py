@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -31,6 +32,7 @@ class Diagnosis(StrEnum):
     REMOVED = "removed"  # (pending) an update removed a working value: no login writes it until the agent signs in
 
 
+_VOICE_IDENTITY = frozenset(string.ascii_letters + string.digits + "_")
 _PHONE_RE = re.compile(r"^\+?[0-9][0-9 ().-]{5,}$")
 
 
@@ -92,6 +94,20 @@ def malformed_client(actual: Any) -> str | None:
     except DecodeError as err:
         return f"malformed escape: {err}"
     return None
+
+
+def unregistrable(actual: Any) -> str | None:
+    """Why a 'client:' value can register as no Voice client at all (a character past letters, digits and _), or None.
+
+    Twilio's Voice identities hold only those: `client:Bob` or `client:user_name` of another setup can ring.
+    """
+    if not isinstance(actual, str) or split_scheme(actual)[0] != SCHEME:
+        return None
+    body = split_scheme(actual)[1]
+    bad = next((i for i, char in enumerate(body) if char not in _VOICE_IDENTITY), None)
+    if bad is None:
+        return None
+    return f"{body[bad]!r} at position {len(SCHEME) + bad}: only letters, digits and _ can register as a Voice client"
 
 
 def built_from(evidence: list[Evidence], actual: Any) -> Evidence:

@@ -91,7 +91,8 @@ def remembered(
 ) -> Verdict | None:
     """The verdict the history forces (wiped, identity rewritten, evidence edited to fit the value), or None."""
     email_shown = shown(known.email) if known.email else None
-    if (known.email or known.actual) and email is None and actual is None and recorded in ABSENT:
+    # A worker that never had an email (its value judged on nothing) only lost its contact_uri: no wipe
+    if known.email and email is None and actual is None and recorded in ABSENT:
         had = " and ".join(
             f"{label} {value}" for label, value in (("email", known.email), ("contact_uri", known.actual)) if value
         )

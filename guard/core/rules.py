@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from guard.core.diagnosis import Diagnosis, built_from, diagnose, malformed_client
+from guard.core.diagnosis import Diagnosis, built_from, diagnose, unregistrable
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
 from guard.core.history import REMOVAL_END, Known, left_name, remembered, renamed, restored, trusted_name
 from guard.core.ignore import NO_RULES, IgnoreRules
@@ -60,9 +60,9 @@ class Rules:
         if not evidence:
             if actual is None:
                 return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")
-            if problem := malformed_client(raw_actual):  # whoever the agent is, no browser registers it
+            if problem := unregistrable(raw_actual):  # whatever the setup, no Voice client registers it
                 detail = shown(f"{problem}; no email to tell whose identity it is")
-                return Verdict(Kind.MISMATCH, None, None, actual, Diagnosis.MALFORMED, detail)
+                return Verdict(Kind.MISMATCH, None, None, actual, Diagnosis.UNUSABLE, detail)
             return Verdict(Kind.NO_EMAIL, None, None, actual, detail="contact_uri set but no email to check it against")
         primary = evidence[0]
         if actual is None:  # the login writes the name's value again where one was ok against it
@@ -96,8 +96,7 @@ class Rules:
         others = claimed(email, worker_name) if recorded_decides else []
         # A name a value was ok against is the identity Flex registers: a later wrong value is judged against it
         trusted = trusted_name(known, self.policy) if known and not recorded_decides else None
-        if trusted is not None:
-            evidence = [trusted, *(e for e in evidence if e.identity != trusted.identity)]
+        evidence = [trusted] if trusted is not None else evidence
         diagnosis, detail = diagnose(evidence, raw_actual, others)
         detail, against = shown(_joined(detail, note)), built_from(evidence, raw_actual)
         return Verdict(Kind.MISMATCH, email_shown, shown(against.expected), actual, diagnosis, detail, against.basis)

@@ -31,7 +31,7 @@ class Transition:
 _RESOLVED_NOTES = {
     Kind.OK: "contact_uri is correct again",
     Kind.PENDING: "contact_uri removed; Flex regenerates it at the next login",
-    Kind.IGNORED: "worker is now ignored (IGNORE_WORKERS)",
+    Kind.IGNORED: "worker is now ignored",  # and why: the verdict's detail (a rule, an intended value, no agent)
     Kind.NO_EMAIL: "email attribute removed; the contact_uri can no longer be checked",
     Kind.DELETED: "worker deleted",
 }
@@ -73,6 +73,8 @@ def transition(
             alert, note = AlertKind.REMINDER, f"still drifting since {prior.since:%Y-%m-%d %H:%M} UTC"
     elif was_drifting or (was_paged and not verdict.broken):
         alert, note = AlertKind.RESOLVED, _RESOLVED_NOTES[verdict.kind]
+        if verdict.kind is Kind.IGNORED and verdict.detail:
+            note = f"{note}: {verdict.detail}"
     elif verdict.kind is Kind.NO_EMAIL and changed:
         alert, note = AlertKind.NO_EMAIL, verdict.detail
     # Urgency: one page when the worker enters "unreachable now", unless it was paged for this episode lately.

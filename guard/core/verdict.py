@@ -48,9 +48,10 @@ class Verdict:
         """True when a wrong contact_uri is there for Twilio's fix to remove.
 
         Wiped attributes have none, and a rewritten identity whose value is still the expected one (what the
-        browser registers) would only break the agent.
+        browser registers) would only break the agent. Without an expected value (no email) nothing says Flex writes
+        one back: another setup's worker would stay without.
         """
-        return self.drifting and self.actual is not None and self.actual != self.expected
+        return self.drifting and self.actual is not None and self.expected is not None and self.actual != self.expected
 
     @property
     def broken(self) -> bool:

@@ -1,11 +1,14 @@
 """The value a mismatch shows as expected: the identity the value was built from, or the name Flex registered."""
 
+from dataclasses import replace
+
 import pytest
 
 from guard.core.alerts import AlertKind
 from guard.core.rules import Rules
+from guard.core.snapshot import WorkerSnapshot
 from guard.core.verdict import Kind
-from tests.core.decisions import after, dana
+from tests.core.decisions import KEY, RULES, T0, after, dana
 
 
 @pytest.mark.parametrize("name", ["dana.scully", "Dana Scully"])
@@ -31,22 +34,58 @@ def test_a_value_in_the_wrong_case_of_the_email_still_expects_the_emails_value()
     assert (verdict.basis, verdict.expected) == ("email", "client:dana_2Escully_40fbi_2Eexample")
 
 
-@pytest.mark.parametrize("value", ["client:ann.veal@example.com", "client:ann_2eveal", "client:ann_"])
-def test_a_malformed_client_value_on_a_worker_without_email_is_a_mismatch(value):
+@pytest.mark.parametrize("value", ["client:ann.veal@example.com", "client:ann veal", "client:jos\u00e9"])
+def test_a_client_value_no_voice_client_can_register_is_a_mismatch_without_email_too(value):
     verdict = Rules().judge({"contact_uri": value, "roles": ["agent"]}, worker_name="Ann Veal")
     assert (verdict.kind, verdict.diagnosis, verdict.expected, verdict.broken) == (
         Kind.MISMATCH,
-        "malformed",
+        "unusable",
         None,
         True,
     )
-    assert verdict.detail.startswith("malformed escape: ") and "no email" in verdict.detail
+    assert "only letters, digits and _ can register" in verdict.detail and "no email" in verdict.detail
+    assert not verdict.removable  # nothing says Flex writes it back: another setup's worker would stay without
 
 
-@pytest.mark.parametrize("value", ["client:ann_2Eveal", "sip:ann@example.com", "+15551234567"])
-def test_a_well_formed_or_other_scheme_value_without_email_stays_unjudged(value):
+@pytest.mark.parametrize(
+    "value", ["client:user_name", "client:ann_2eveal", "client:ann_", "sip:ann@example.com", "+15551234567"]
+)
+def test_a_value_a_voice_client_could_register_stays_unjudged_without_email(value):
     verdict = Rules().judge({"contact_uri": value, "roles": ["agent"]}, worker_name="Ann Veal")
-    assert verdict.kind is Kind.NO_EMAIL  # a non-Flex setup may use sip: or numbers: no false alarm
+    assert verdict.kind is Kind.NO_EMAIL  # identities of other setups: letters, digits and _ (client:Bob)
+
+
+def no_email(version, contact_uri):
+    """A worker with no email and no identity-shaped name, at `version`."""
+    attributes = {"roles": ["agent"], **({"contact_uri": contact_uri} if contact_uri else {})}
+    return WorkerSnapshot(
+        KEY, "Ann Veal", attributes, version=version, occurred_ms=int(T0.timestamp() * 1000) + version
+    )
+
+
+def test_such_a_value_is_never_removed_and_taking_it_out_by_hand_is_no_wipe():
+    remediate = replace(RULES, remediate=True)
+    drift = after(no_email(1, "client:ann.veal@example.com"), rules=remediate)
+    assert (drift.alert.kind, drift.remove) == (AlertKind.DRIFT, False)
+    removed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, None), rules=remediate)
+    assert removed.verdict.diagnosis != "wiped"  # the worker never had an email to drop
+    assert removed.alert.kind is AlertKind.RESOLVED and "IGNORE_WORKERS" not in removed.alert.note
+
+
+@pytest.mark.parametrize(
+    ("value", "diagnosis"),
+    [
+        ("client:dana_2Escully_40FBI_2Eexample", "other_identity"),  # the email's value, its case changed
+        ("client:dana.scully@fbi.example", "malformed"),  # the email as typed
+        ("client:_64ana_2Escully_40fbi_2Eexample", "other_identity"),  # the email, escaped as Flex never does
+        ("client:Dana_2EScully", "case_only"),  # the name's value, its case changed
+    ],
+)
+def test_after_a_value_was_ok_against_the_name_a_wrong_one_is_judged_against_the_name_alone(value, diagnosis):
+    verdict = after(dana(1, "dana.scully"), dana(2, "dana.scully", contact_uri=value)).verdict
+    assert (verdict.kind, verdict.diagnosis) == (Kind.MISMATCH, diagnosis)
+    assert (verdict.basis, verdict.expected) == ("worker_name", "client:dana_2Escully")
+    assert "email" not in verdict.detail.split(":")[0]
 
 
 @pytest.mark.parametrize("space", [" ", "\u00a0", "\t"])

@@ -59,14 +59,3 @@ def test_a_drift_with_nothing_to_remove_advises_signing_in_again(taskrouter, ser
     rendered = json.dumps(message)
     assert "attributes wiped" in rendered and "remove `contact_uri`" not in rendered
     assert "sign out and in again" in rendered
-
-
-def test_a_malformed_value_on_a_worker_without_email_is_posted_as_drift(taskrouter, services, httpserver, clock):
-    httpserver.expect_request(HOOK).respond_with_data("ok")
-    taskrouter.post(worker_event(email=None, contact_uri="client:ann.veal@example.com"))
-    assert services.delivery.run_once() == 1
-    [message] = posted(httpserver)
-    rendered = json.dumps(message)
-    assert "malformed escape: unescaped character '.'" in rendered and "no email" in rendered
-    assert "expected — actual client:ann.veal@example.com" in message["text"]
-    assert "remove `contact_uri`" in rendered

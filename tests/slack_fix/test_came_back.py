@@ -1,4 +1,4 @@
-"""A value that came back after its removal, in Slack: said plainly, no Remove button, and Intended kept."""
+"""Values never removed, in Slack (back after a removal; on a worker without email): no Remove button, Intended kept."""
 
 import json
 
@@ -86,3 +86,17 @@ def test_a_remove_click_on_a_value_the_browser_registers_keeps_the_intended_butt
     [answer] = slack.answers_to(1)
     assert "Nothing removed" in json.dumps(answer["blocks"])
     assert actions_in(answer["blocks"]) == ["ignore_worker"]
+
+
+def test_a_value_no_voice_client_registers_on_a_worker_without_email_is_alerted_without_remove(
+    services, slack, taskrouter
+):
+    assert (
+        taskrouter.post(worker_event(sid=DRIFTING, email=None, contact_uri="client:ann.veal@x.com")).status_code == 204
+    )
+    services.delivery.run_once()
+    message = slack.received[-1]
+    text = json.dumps(message["blocks"])
+    assert "only letters, digits and _ can register" in text and "The guard removes nothing" in text
+    assert "expected — actual client:ann.veal@x.com" in message["text"]
+    assert actions_in(message["blocks"]) == ["ignore_worker"]

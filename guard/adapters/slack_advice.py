@@ -1,0 +1,41 @@
+"""What an alert tells the admin to do, and whether its Remove button is offered."""
+
+from __future__ import annotations
+
+from guard.core.verdict import Verdict
+
+ADVICE = (
+    "*What to do:* remove `contact_uri` from the worker's attributes; Flex regenerates it at the "
+    "agent's next login. Never type a value in by hand."
+)
+SIGN_IN_ADVICE = (  # no value to remove (wiped, or already removed): Flex writes one at the next login
+    "*What to do:* the agent must sign out and in again; Flex writes `contact_uri` at login. Never type a value "
+    "in by hand."
+)
+CAME_BACK_ADVICE = (  # the value came back after a removal (history.CAME_BACK): never removed again
+    "*What to do:* fix what writes this value (the user's identity at the IdP, a provisioning script), or mark it "
+    "intended. Removing it again would only take the agent off voice until the next login."
+)
+REGISTERS_ADVICE = (  # a rewritten identity; the value is still the one the browser registers: never removed
+    "*What to do:* keep this value: the browser registers it, and removing it would take the agent off voice. "
+    "Put `twilio_contact_identity` back, or mark the value intended if the new identity is right."
+)
+NO_EMAIL_ADVICE = (  # nothing to derive the value from: not removed by the guard (another setup would stay without)
+    "*What to do:* if this worker is a Flex agent, remove `contact_uri` and have the agent sign in again; Flex "
+    "writes it at login. Otherwise whoever set up this worker must give it a Voice identity. The guard removes nothing."
+)
+
+
+def what_to_do(verdict: Verdict, came_back: bool) -> tuple[str, bool]:
+    """The advice for a drift, and whether a Remove button goes with it.
+
+    Sign in again; remove the value; or, where a removal would harm (it came back, it still registers, or no email
+    says Flex writes one back), not.
+    """
+    registers = verdict.drifting and verdict.actual == verdict.expected
+    kept = CAME_BACK_ADVICE if came_back else REGISTERS_ADVICE if registers else None
+    if verdict.actual is None:
+        return SIGN_IN_ADVICE, kept is None
+    if verdict.expected is None:
+        return NO_EMAIL_ADVICE, False
+    return kept or ADVICE, kept is None
