@@ -80,27 +80,33 @@ def test_the_switch_to_wal_waits_for_the_boot_lock(tmp_path):
     engines[0].dispose()
 
 
+def _migrate(url: str, barrier: Any, outcomes: Any) -> None:
+    """A release phase (`migrate`): migrate the database and report where it was before its turn."""
+    barrier.wait()
+    try:
+        outcomes.put(db.upgrade(db.make_engine(url))[0])
+    except Exception as err:  # noqa: BLE001 - reported to the test, which names it
+        outcomes.put(f"{type(err).__name__}: {err}".splitlines()[0])
+
+
 def test_two_migrations_at_once_on_a_new_postgres_say_who_created_the_tables(postgres_url):
     """Two release phases (or `migrate` typed twice) at once: one creates the tables, the other finds them made."""
     name = f"{make_url(postgres_url).database}_migrate"
-    _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _run_outside_transaction(postgres_url, f'CREATE DATABASE "{name}"')
     url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    engines = [db.make_engine(url) for _ in range(2)]
-    barrier, befores = threading.Barrier(2), []
-
-    def migrate(engine: Engine) -> None:
-        barrier.wait()
-        befores.append(db.upgrade(engine)[0])
-
+    context = multiprocessing.get_context("forkserver")  # processes, as release phases are (Alembic's is global)
+    context.set_forkserver_preload(["tests.test_migrations"])
+    befores: list[Any] = []
     try:
-        threads = [threading.Thread(target=migrate, args=(engine,)) for engine in engines]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(60)
-        assert sorted(befores, key=str) == [db.HEAD, None]
+        for _ in range(3):
+            _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _run_outside_transaction(postgres_url, f'CREATE DATABASE "{name}"')
+            barrier, queue = context.Barrier(2), context.Queue()
+            runs = [context.Process(target=_migrate, args=(url, barrier, queue)) for _ in range(2)]
+            for run in runs:
+                run.start()
+            for run in runs:
+                run.join(60)
+            befores.append(sorted((queue.get(timeout=5) for _ in runs), key=str))
     finally:
-        for engine in engines:
-            engine.dispose()
         _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    assert befores == [[db.HEAD, None]] * 3

@@ -12,10 +12,8 @@ from sqlalchemy import (
     Connection,
     Engine,
     create_engine,
-    func,
     inspect,
     make_url,
-    select,
     text,
 )
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -35,7 +33,6 @@ HEAD = "0010"
 MIGRATE_COMMAND = "flask --app wsgi migrate"
 # The database cannot work now (unreachable, full, busy, its file gone): a job's round fails, no bug
 OUTAGES = (OperationalError, DatabaseFileMissing, DatabaseBusy, TimeoutError, PoolTimeout)
-MIGRATION_LOCK = 0x5C11C5  # PostgreSQL advisory lock key of `upgrade` (leases.py has the claims' key)
 POOL_WAIT_SECONDS = 3.0  # as SQLite's turn: past it the sender retries (503) rather than wait on a connection
 
 
@@ -110,28 +107,14 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
         raise DatabaseAhead(before)  # Alembic's own answer is a traceback ("Can't locate revision")
     from alembic import command
 
-    with _migration_turn(engine):
-        before = current_revision(engine)  # another process may have migrated while we waited
-        command.upgrade(alembic_config(engine), "head")
-    return before, current_revision(engine)
-
-
-@contextmanager
-def _migration_turn(engine: Engine) -> Iterator[None]:
-    """One migration at a time: gunicorn workers starting on SQLite, two release phases or `migrate`s on PostgreSQL."""
     database = sqlite_file(engine.url)
-    if engine.dialect.name != "postgresql":
-        with file_lock(database) if database else nullcontext():
-            yield
-        return
-    with engine.connect() as connection:  # a session lock: it outlives the transactions Alembic commits
-        connection.execute(select(func.pg_advisory_lock(MIGRATION_LOCK)))
-        connection.commit()
-        try:
-            yield
-        finally:
-            connection.execute(select(func.pg_advisory_unlock(MIGRATION_LOCK)))
-            connection.commit()
+    config = alembic_config(engine)
+    # Serialize migrations between processes that start at once (gunicorn workers on SQLite; on PostgreSQL, the
+    # migration's transaction takes an advisory lock: guard/migrations/env.py).
+    with file_lock(database) if database else nullcontext():
+        command.upgrade(config, "head")
+    # Where the database was once this process had its turn: another may have migrated it while this one waited.
+    return config.attributes.get("before", before), current_revision(engine)
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -16,6 +16,8 @@ def run_migrations() -> None:
         with context.begin_transaction():
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            # Read under the lock: `migrate` says what this run found (two at once: only one created the tables)
+            context.config.attributes["before"] = context.get_context().get_current_revision()
             context.run_migrations()
 
 
