@@ -26,7 +26,9 @@ def metrics() -> Response:
         if (waits := refused()) is not None:
             return waits
         sent = request.headers.get("Authorization", "")
-        if not hmac.compare_digest(sent.encode(), f"Bearer {token}".encode()):
+        scheme, _, given = sent.strip().partition(" ")  # the scheme is case-insensitive (RFC 7235)
+        right = hmac.compare_digest(given.strip().encode(), token.encode())
+        if not (right and scheme.lower() == "bearer"):
             if sent:  # no header at all: a scraper not set up yet, not a guess
                 failed_login(log, "metrics_auth_failed")
             response = error_response(401, "bearer token required")

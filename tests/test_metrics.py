@@ -100,6 +100,8 @@ def test_metrics_token_is_a_bearer_token(client):
     assert client.get("/metrics").status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
     assert client.get("/metrics", headers={"Authorization": "Bearer s3cret-metrics"}).status_code == 200
+    assert client.get("/metrics", headers={"Authorization": "bearer  s3cret-metrics"}).status_code == 200
+    assert client.get("/metrics", headers={"Authorization": "Basic s3cret-metrics"}).status_code == 401
 
 
 @pytest.mark.parametrize("settings_overrides", [{"metrics_token": "s3cret-metrics"}], indirect=True)

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 # What moves a terminal's cursor, ends a CSV row or reorders a line (C0/C1 controls, line separators, bidi controls).
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 MAX_IDENTITY = 4096  # longer than any real client identity; past it a value is not one
+SECRET_MIN = 8  # shorter parts of a webhook's URL are no secret (and would mask ordinary words)
 SHOWN_MAX = 1024  # longest rendering kept in the state, alerts and reports
 UNRENDERED = "<nested too deep to read>"  # as guard.core.deep_json's stand-in for a value it could not parse
 
@@ -51,7 +52,14 @@ def printable(text: str) -> str:
 
 
 def scrubbed(message: str, url: str) -> str:
-    """`message` without the secret `url`, or its path (some servers echo only that), before it is stored or logged."""
+    """`message` without the secret `url`, before it is stored or logged.
+
+    Whole, its path, or the path's last part: the secret itself, which stays whole when a server echoes the path
+    JSON-escaped or percent-encoded.
+    """
     path = urlsplit(url).path
-    message = message.replace(url, "<webhook>")
-    return message.replace(path, "<webhook>") if len(path) > 1 else message
+    secret = path.rstrip("/").rsplit("/", 1)[-1]
+    for part in (url, path, secret):
+        if len(part) >= SECRET_MIN:
+            message = message.replace(part, "<webhook>")
+    return message

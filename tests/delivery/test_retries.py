@@ -76,12 +76,22 @@ def test_permanent_errors_stop_retrying_and_stay_visible(
     assert HOOK not in log  # the webhook URL is a secret
 
 
-@pytest.mark.parametrize("echo", ["Cannot POST {path}", "no route for {url} (POST)", "{path_cut}"])
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "Cannot POST {path}",
+        "no route for {url} (POST)",
+        "{path_cut}",
+        '{{"path":"{json_path}"}}',
+        "Cannot POST {encoded}",
+    ],
+)
 def test_an_error_body_that_echoes_the_webhook_never_stores_or_logs_its_path(
     taskrouter, services, httpserver, clock, capsys, echo
 ):
     url = httpserver.url_for(HOOK)
-    body = echo.format(path=HOOK, url=url, path_cut="x" * 190 + HOOK)  # the cut at 200 characters would leave part
+    escaped = {"json_path": HOOK.replace("/", "\\/"), "encoded": HOOK.replace("/", "%2F")}  # as proxies echo it
+    body = echo.format(path=HOOK, url=url, path_cut="x" * 190 + HOOK, **escaped)  # a cut at 200 would leave part
     httpserver.expect_request(HOOK).respond_with_data(body, status=404)
     taskrouter.post(worker_event(contact_uri="sip:x"))
     services.delivery.run_once()
