@@ -58,8 +58,8 @@ class LoginThrottle:
 
 
 def _throttle() -> LoginThrottle:
-    """The app's throttle: one per process, shared by every endpoint that checks credentials."""
-    return current_app.extensions.setdefault("guard.login_throttle", LoginThrottle())
+    """The throttle of the request's blueprint, one per process: guesses at /metrics never lock /status."""
+    return current_app.extensions.setdefault(f"guard.login_throttle.{request.blueprint}", LoginThrottle())
 
 
 def refused() -> Response | None:

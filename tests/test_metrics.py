@@ -8,6 +8,7 @@ import requests
 from tests.fakes.slack import FakeSlack
 from tests.helpers import cloudevent, post_cloudevents, worker_event, worker_sid
 from tests.processes import Gunicorn, post_all, wait_for
+from tests.test_status import OPERATOR, PASSWORD
 
 
 def sample(text: str, name: str, **labels: str) -> float:
@@ -104,7 +105,9 @@ def test_metrics_token_is_a_bearer_token(client):
     assert client.get("/metrics", headers={"Authorization": "Basic s3cret-metrics"}).status_code == 401
 
 
-@pytest.mark.parametrize("settings_overrides", [{"metrics_token": "s3cret-metrics"}], indirect=True)
+@pytest.mark.parametrize(
+    "settings_overrides", [{"metrics_token": "s3cret-metrics", "status_password": PASSWORD}], indirect=True
+)
 def test_wrong_metrics_tokens_are_logged_and_throttled_like_status_logins(client, capsys):
     wrong = {"Authorization": "Bearer guess-0123"}
     answers = [client.get("/metrics", headers=wrong).status_code for _ in range(11)]
@@ -113,6 +116,7 @@ def test_wrong_metrics_tokens_are_logged_and_throttled_like_status_logins(client
     assert right.status_code == 429 and 0 < int(right.headers["Retry-After"]) <= 60  # that address waits
     out = capsys.readouterr().out
     assert out.count('"event": "metrics_auth_failed"') == 10 and "guess-0123" not in out
+    assert client.get("/status", headers=OPERATOR).status_code == 200  # a throttle of its own: operators get in
 
 
 def test_untrusted_event_types_do_not_grow_the_label_set(client, taskrouter):
