@@ -52,12 +52,13 @@ def check_metrics_directory(directory: str, database_url: str) -> None:
 def check_bind(host: str, port: int, argv: list[str], env: Mapping[str, str]) -> None:
     """Refuse a HOST and PORT nothing can listen on, in one line (gunicorn's own answer is 5 s of retries).
 
-    Not when the command line or GUNICORN_CMD_ARGS binds elsewhere (that address is gunicorn's to try), nor when the
-    sockets are inherited: a new master after USR2 (GUNICORN_FD), systemd's (LISTEN_FDS). gunicorn.conf.py runs it
-    once per master: a HUP reads the settings again while the master listens on that very port.
+    Not when the command line or GUNICORN_CMD_ARGS binds elsewhere (`--bi…`: argparse takes a prefix; that address
+    is gunicorn's to try), nor when the sockets are inherited: a new master after USR2 (GUNICORN_FD), systemd's
+    (LISTEN_FDS). gunicorn.conf.py runs it once per master: a HUP reads the settings again while the master listens
+    on that very port.
     """
     given = [*argv, *env.get("GUNICORN_CMD_ARGS", "").split()]
-    if any(arg.startswith(("-b", "--bind")) for arg in given) or "GUNICORN_FD" in env or "LISTEN_FDS" in env:
+    if any(arg.startswith(("-b", "--bi")) for arg in given) or "GUNICORN_FD" in env or "LISTEN_FDS" in env:
         return
     try:
         family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
