@@ -104,6 +104,14 @@ def test_the_recheck_keeps_a_value_that_is_the_identity_the_guard_knew(fake_api,
     assert "what the browser registers" in removal.detail
 
 
+def test_the_recheck_keeps_a_value_no_voice_client_registers_on_a_worker_without_email(fake_api, services):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "Ann Veal", {"contact_uri": "client:ann.veal@x.com"})
+    api = services.accounts.api_for(ACCOUNT_SID, WORKSPACE_SID)
+    removal = remove_contact_uri(api, worker_sid(1), Rules(), apply=True)
+    assert (removal.status, updates(fake_api)) == (RemediationStatus.SKIPPED, [])
+    assert removal.detail.startswith("no email to derive its value from")  # not "what the browser registers"
+
+
 def test_a_renamed_worker_whose_value_matched_its_old_name_is_not_reported_nor_removed(runner, fake_api, taskrouter):
     dana = {"email": "dana.scully@fbi.example", "contact_uri": "client:dana_2Escully", "roles": ["agent"]}
     fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "Dana Scully", dana)  # renamed since the guard saw it

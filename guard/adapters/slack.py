@@ -18,7 +18,13 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.webhook import WebhookClient
 
-from guard.adapters.slack_advice import what_to_do
+from guard.adapters.slack_advice import (
+    ADVICE,
+    CAME_BACK_ADVICE,
+    NO_EMAIL_ADVICE,
+    REGISTERS_ADVICE,
+    SIGN_IN_ADVICE,
+)
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import carried_by
 from guard.core.click import Action, value_digest
@@ -118,10 +124,16 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     if who and alert.kind is not AlertKind.CAUSE:  # a late answer's note says it already
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
     if alert.spec.fix:
-        advice, removable = what_to_do(verdict, alert.came_back)
+        # Sign in again; remove the value; or, where a removal would harm (it came back, it still registers, or no
+        # email says Flex writes one back), not.
+        registers = verdict.drifting and verdict.actual == verdict.expected
+        kept = CAME_BACK_ADVICE if alert.came_back else REGISTERS_ADVICE if registers else None
+        if verdict.actual is not None and verdict.expected is None:
+            kept = NO_EMAIL_ADVICE
+        advice = SIGN_IN_ADVICE if verdict.actual is None else kept or ADVICE
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=advice)]))
         if alert.buttons:
-            blocks.append(fix_buttons(alert.buttons, removable=removable, value=verdict.actual))
+            blocks.append(fix_buttons(alert.buttons, removable=kept is None, value=verdict.actual))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     values = f"expected {verdict.expected or '—'} actual {verdict.actual or '—'}"
     body = f"{header} ({alert.key.worker_sid}) {values}: {summary}"

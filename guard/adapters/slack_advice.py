@@ -1,8 +1,6 @@
-"""What an alert tells the admin to do, and whether its Remove button is offered."""
+"""What an alert tells the admin to do: render (guard/adapters/slack.py) picks one, and whether Remove goes too."""
 
 from __future__ import annotations
-
-from guard.core.verdict import Verdict
 
 ADVICE = (
     "*What to do:* remove `contact_uri` from the worker's attributes; Flex regenerates it at the "
@@ -24,18 +22,3 @@ NO_EMAIL_ADVICE = (  # nothing to derive the value from: not removed by the guar
     "*What to do:* if this worker is a Flex agent, remove `contact_uri` and have the agent sign in again; Flex "
     "writes it at login. Otherwise whoever set up this worker must give it a Voice identity. The guard removes nothing."
 )
-
-
-def what_to_do(verdict: Verdict, came_back: bool) -> tuple[str, bool]:
-    """The advice for a drift, and whether a Remove button goes with it.
-
-    Sign in again; remove the value; or, where a removal would harm (it came back, it still registers, or no email
-    says Flex writes one back), not.
-    """
-    registers = verdict.drifting and verdict.actual == verdict.expected
-    kept = CAME_BACK_ADVICE if came_back else REGISTERS_ADVICE if registers else None
-    if verdict.actual is None:
-        return SIGN_IN_ADVICE, kept is None
-    if verdict.expected is None:
-        return NO_EMAIL_ADVICE, False
-    return kept or ADVICE, kept is None

@@ -74,11 +74,6 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
         return Diagnosis.MALFORMED, problem
     decoded = decode(actual)
     if all(decoded.casefold() != e.identity.casefold() for e in evidence):
-        if primary.basis is Basis.EMAIL and decoded.casefold() == primary.identity.strip().casefold():
-            return (
-                Diagnosis.OTHER_EMAIL,
-                f"decodes to the email without the whitespace around it ({primary.identity!r})",
-            )
         if primary.basis is Basis.EMAIL:
             return Diagnosis.OTHER_EMAIL, f"decodes to a different email: {decoded}"
         return Diagnosis.OTHER_IDENTITY, f"decodes to a different identity: {decoded}"

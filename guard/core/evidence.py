@@ -83,10 +83,22 @@ def gather(email: str | None, recorded: Any, worker_name: str, policy: Policy) -
 
 def claimed(email: str | None, worker_name: str) -> list[Evidence]:
     """The raw identities the worker claims: its email, and its name when that looks like an identity."""
-    found = [_raw(Basis.EMAIL, email)] if email else []
+    found = [_email(email)] if email else []
     if worker_name and not any(map(str.isspace, worker_name)) and worker_name != email:
         found.append(_raw(Basis.WORKER_NAME, worker_name))
     return found
+
+
+def _email(email: str) -> Evidence:
+    """Evidence from the email; with whitespace around it (a hand edit, a paste), a value with or without it counts.
+
+    Which of the two the login's identity had is not known: either may ring, so neither is a false alarm.
+    """
+    trimmed = email.strip()
+    if trimmed == email:
+        return _raw(Basis.EMAIL, email)
+    accepted = accepted_contact_uris(trimmed) | accepted_contact_uris(email)
+    return Evidence(Basis.EMAIL, trimmed, contact_uri_for(trimmed), accepted)
 
 
 def _raw(basis: Basis, identity: str) -> Evidence:

@@ -18,7 +18,7 @@ from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
 from guard.core.text import shown
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
-from guard.service.remediation import REGISTERS, ApiFor, record_removal, remove_contact_uri
+from guard.service.remediation import NO_EMAIL_KEPT, REGISTERS, ApiFor, record_removal, remove_contact_uri
 
 ANSWER_LEASE = timedelta(minutes=2)  # an answer that failed for now is posted again after this
 log = logging.getLogger("guard.slack")
@@ -114,7 +114,8 @@ class ClickJobs:
             RemediationStatus.SKIPPED: f"{who} asked to remove it, but nothing was removed from {key.worker_sid}",
         }.get(outcome.status, f"{who} asked to remove {before} from {key.worker_sid}, and it failed")
         answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
-        if outcome.detail in (CAME_BACK, REGISTERS):  # still drifting, and Intended is the way out: keep that button
+        # Still drifting, and Intended is the way out: keep that button
+        if outcome.detail in (CAME_BACK, REGISTERS, NO_EMAIL_KEPT):
             answer["intended"] = worker_reference(key, shown(outcome.before) if outcome.before else None)
         elif outcome.status is RemediationStatus.FAILED:  # nothing may have changed: both buttons, to try again
             answer.update(_again(row))

@@ -30,6 +30,7 @@ log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most one removal makes
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
+NO_EMAIL_KEPT = "no email to derive its value from: nothing says Flex would write one back, so nothing is removed"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
 BUSY_DETAIL = "an approver's click or another removal of this worker is being applied: nothing sent; audit again"
 INTERRUPTED_DETAIL = "interrupted: whether the value was removed is not known; audit again"
@@ -128,7 +129,7 @@ def _why_kept(verdict: Verdict, known: Known | None) -> str:
         return "no contact_uri to remove"
     if came_back(known, verdict.actual):
         return CAME_BACK
-    return REGISTERS
+    return NO_EMAIL_KEPT if verdict.expected is None else REGISTERS
 
 
 def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: str, job_id: int | None = None) -> None:

@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from guard.core.alerts import AlertKind
+from guard.core.contact_uri import contact_uri_for
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.verdict import Kind
@@ -70,6 +71,9 @@ def test_such_a_value_is_never_removed_and_taking_it_out_by_hand_is_no_wipe():
     removed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, None), rules=remediate)
     assert removed.verdict.diagnosis != "wiped"  # the worker never had an email to drop
     assert removed.alert.kind is AlertKind.RESOLVED and "IGNORE_WORKERS" not in removed.alert.note
+    changed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "client:user_name"))
+    assert (changed.verdict.kind, changed.alert.kind) == (Kind.NO_EMAIL, AlertKind.RESOLVED)
+    assert "email attribute removed" not in changed.alert.note and "cannot be checked" in changed.alert.note
 
 
 @pytest.mark.parametrize(
@@ -89,7 +93,10 @@ def test_after_a_value_was_ok_against_the_name_a_wrong_one_is_judged_against_the
 
 
 @pytest.mark.parametrize("space", [" ", "\u00a0", "\t"])
-def test_an_email_with_whitespace_around_it_says_so(space):
-    verdict = Rules().judge({"email": f"ann.veal@x.com{space}", "contact_uri": "client:ann_2Eveal_40x_2Ecom"})
-    assert (verdict.kind, verdict.diagnosis) == (Kind.MISMATCH, "other_email")
-    assert f"whitespace around it ({f'ann.veal@x.com{space}'!r})" in verdict.detail
+def test_an_email_with_whitespace_around_it_counts_with_or_without_it(space):
+    """Which of the two the login's identity had is not known: a pasted space must not page a working agent."""
+    for value in ("client:ann_2Eveal_40x_2Ecom", contact_uri_for(f"ann.veal@x.com{space}")):
+        verdict = Rules().judge({"email": f"ann.veal@x.com{space}", "contact_uri": value})
+        assert (verdict.kind, verdict.expected) == (Kind.OK, "client:ann_2Eveal_40x_2Ecom")
+    wrong = Rules().judge({"email": f"ann.veal@x.com{space}", "contact_uri": "client:bob_40x_2Eio"})
+    assert (wrong.kind, wrong.detail) == (Kind.MISMATCH, "decodes to a different email: bob@x.io")
