@@ -41,6 +41,8 @@ def test_decode_exits_2_with_the_reason(runner):
         (["--email", ANN_EMAIL, "--contact-uri", ANN_URI], 0, "verdict:  ok"),
         (["--email", ANN_EMAIL], 0, "verdict:  pending"),
         (["--email", ANN_EMAIL, "--contact-uri", "sip:x"], 1, "wrong scheme 'sip:'"),
+        (["--email", ANN_EMAIL, "--contact-uri", "sip:x"], 1, "diagnosis: wrong_scheme\n"),  # the code /api/workers has
+        (["--email", ANN_EMAIL, "--contact-uri", "client:fmulder"], 1, "decodes to a different identity: fmulder"),
         (["--email", ANN_EMAIL, "--contact-uri", "client:bob_40x_2Eio"], 1, "decodes to a different email: bob@x.io"),
     ],
 )

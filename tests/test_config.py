@@ -14,7 +14,7 @@ EVERY_FLEX_VALUE = "matches Flex values (client:…) or their drift, so the guar
 JOINED = "joins two values with ';': separate them with commas"
 NOT_A_FILE = "DATABASE_URL must name a SQLite file, such as sqlite:///instance/guard.db"
 BAD_PORT = "has a port that is not a number from 0 to 65535"
-NOT_BASE = "must be a base URL such as https://guard.example.com, with no query or fragment"
+NOT_BASE = "must be a base URL (https://host, or https://host/path), with no query or fragment"
 
 
 def test_defaults_are_safe():
@@ -63,8 +63,8 @@ def test_defaults_are_safe():
         ("PORT", "99999", "PORT must be a whole number from 0 to 65535"),
         ("PORT", "abc", "PORT must be a whole number from 0 to 65535"),
         ("PORT", "-5", "PORT must be a whole number from 0 to 65535"),
-        ("TWILIO_ACCOUNT_SID", "ACSECRET", "TWILIO_ACCOUNT_SID must be a AC… SID (AC and 32 hex digits)"),
-        ("TWILIO_WORKSPACE_SID", "WS123", "TWILIO_WORKSPACE_SID must be a WS… SID (WS and 32 hex digits)"),
+        ("TWILIO_ACCOUNT_SID", "ACSECRET", "TWILIO_ACCOUNT_SID must be a SID: AC and 32 hex digits"),
+        ("TWILIO_WORKSPACE_SID", "WS123", "TWILIO_WORKSPACE_SID must be a SID: WS and 32 hex digits"),
         ("TWILIO_API_RETRIES", "2.7", "TWILIO_API_RETRIES must be a whole number from 0 to 20"),
         ("PORT", "8e3", "PORT must be a whole number from 0 to 65535"),
         ("PORT", "8_000", "PORT must be a whole number from 0 to 65535"),
@@ -87,7 +87,7 @@ def test_defaults_are_safe():
         ("IGNORE_WORKERS", "*@x.example, WK" + "0" * 31, "IGNORE_WORKERS entry 2 " + NOT_A_RULE),
         ("IGNORE_WORKERS", "wk" + "0" * 32, "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
         ("IGNORE_WORKERS", "contractors.example.com", "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
-        ("TWILIO_API_KEY", "SECRET", "TWILIO_API_KEY must be a SK… or AC… SID (SK or AC and 32 hex digits)"),
+        ("TWILIO_API_KEY", "SECRET", "TWILIO_API_KEY must be a SID: SK or AC and 32 hex digits"),
         ("IGNORE_WORKERS", "WK" + "0" * 32 + "; *@x.example", "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
         ("IGNORE_WORKERS", "@contractors.example.com", "IGNORE_WORKERS entry 1 " + NOT_A_RULE),
         ("DATABASE_URL", "sqlite:///file:mem1?mode=memory&uri=true", NOT_A_FILE),
@@ -171,7 +171,7 @@ def test_turning_signatures_off_logs_a_loud_warning(tmp_path, capsys):
 
 
 def test_remediate_remove_needs_rest_credentials_at_start():
-    with pytest.raises(ConfigError, match="TWILIO_ACCOUNT_SID is not set"):
+    with pytest.raises(ConfigError, match="^REMEDIATE=remove: TWILIO_ACCOUNT_SID is not set"):
         Settings.from_env({**BASE, "REMEDIATE": "remove"})
     settings = Settings.from_env({**BASE, "REMEDIATE": "remove", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
     assert settings.accounts[0].credentials().password == "secret-token"

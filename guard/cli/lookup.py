@@ -110,6 +110,8 @@ def check_command(
         click.echo(f"expected: {verdict.expected}")
     if verdict.actual:
         click.echo(f"actual:   {verdict.actual}")
+    if verdict.diagnosis:
+        click.echo(f"diagnosis: {verdict.diagnosis.value}")  # the code /api/workers and the audit's JSON carry
     if verdict.detail:
         click.echo(f"detail:   {verdict.detail}")
     raise SystemExit(EXIT_DRIFT if verdict.kind is Kind.MISMATCH else EXIT_OK)

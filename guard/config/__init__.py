@@ -131,7 +131,10 @@ class Settings:
             )
         if settings.remediate == "remove":
             for account in settings.accounts:  # REMEDIATE=remove cannot work without them: fail at start
-                account.credentials()
+                try:
+                    account.credentials()
+                except ConfigError as err:
+                    raise ConfigError(f"REMEDIATE=remove: {err}") from None
         return settings
 
     @property

@@ -30,7 +30,7 @@ _MENTION = re.compile(
 )
 _DATABASES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")  # as make_engine takes them
 _WHOLE = re.compile(r"[+-]?[0-9]+(?:\.0*)?")  # digits, as a person writes a count: not 1e3, 8_000 or 0x10
-_NOT_BASE = "must be a base URL such as https://guard.example.com, with no query or fragment"
+_NOT_BASE = "must be a base URL (https://host, or https://host/path), with no query or fragment"
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -80,8 +80,7 @@ class EnvReader:
         """Parse a Twilio SID of a resource `prefixes` name (AC…, WS…): a typo refused at start, not every event."""
         value = self.text(name)
         if value is not None and not any(is_sid(value, prefix) for prefix in prefixes):
-            kinds, starts = " or ".join(f"{p}…" for p in prefixes), " or ".join(prefixes)
-            raise ConfigError(f"{name} must be a {kinds} SID ({starts} and 32 hex digits)")
+            raise ConfigError(f"{name} must be a SID: {' or '.join(prefixes)} and 32 hex digits")
         return value
 
     def ignore_rules(self, name: str) -> str:

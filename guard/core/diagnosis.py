@@ -74,7 +74,7 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
         return Diagnosis.MALFORMED, problem
     decoded = decode(actual)
     if all(decoded.casefold() != e.identity.casefold() for e in evidence):
-        if primary.basis is Basis.EMAIL:
+        if primary.basis is Basis.EMAIL and "@" in decoded:  # `client:fmulder` is someone's identity, not an email
             return Diagnosis.OTHER_EMAIL, f"decodes to a different email: {decoded}"
         return Diagnosis.OTHER_IDENTITY, f"decodes to a different identity: {decoded}"
     return Diagnosis.DIFFERENT, f"plainly different: the same {primary.basis.noun} escaped in a way Flex does not use"

@@ -51,7 +51,7 @@ def test_a_value_matching_nothing_is_broken_and_expects_the_email_form():
     verdict = verdict_of(MELVIN)
     assert verdict.kind is Kind.MISMATCH
     assert (verdict.basis, verdict.expected) == (Basis.EMAIL, "client:melvin_2Efrohike_40fbi_2Eexample")
-    assert verdict.diagnosis is Diagnosis.OTHER_EMAIL
+    assert verdict.diagnosis is Diagnosis.OTHER_IDENTITY  # lone.gunmen: an identity, not an email
 
 
 def test_a_pre_provisioned_worker_is_pending_whatever_its_name():

@@ -70,7 +70,8 @@ def test_an_agent_with_roles_and_an_identity_name_but_no_email_waits_for_its_fir
             Diagnosis.OTHER_EMAIL,
             "bob.loblaw@arresteddevelopment.com",
         ),
-        ("client:_674E_660E", Diagnosis.OTHER_EMAIL, "a different email: 李明"),  # JS form: one escape a code unit
+        ("client:_674E_660E", Diagnosis.OTHER_IDENTITY, "a different identity: 李明"),  # JS form: an escape a code unit
+        ("client:fmulder", Diagnosis.OTHER_IDENTITY, "decodes to a different identity: fmulder"),  # no email
         ("client:ann_2Gveal", Diagnosis.MALFORMED, "bad escape '_2G'"),
         ("client:ann_2", Diagnosis.MALFORMED, "stray '_'"),
         ("client:_61nn_2Eveal_40arresteddevelopment_2Ecom", Diagnosis.DIFFERENT, "plainly different"),
