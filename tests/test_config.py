@@ -171,7 +171,7 @@ def test_turning_signatures_off_logs_a_loud_warning(tmp_path, capsys):
 
 
 def test_remediate_remove_needs_rest_credentials_at_start():
-    with pytest.raises(ConfigError, match="^REMEDIATE=remove: TWILIO_ACCOUNT_SID is not set"):
+    with pytest.raises(ConfigError, match=r"^REMEDIATE=remove: TWILIO_ACCOUNT_SID is not set"):
         Settings.from_env({**BASE, "REMEDIATE": "remove"})
     settings = Settings.from_env({**BASE, "REMEDIATE": "remove", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32})
     assert settings.accounts[0].credentials().password == "secret-token"
