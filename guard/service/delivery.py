@@ -67,14 +67,12 @@ class Delivery:
                 result = notifier.send(alert)
             now = self.clock()
             fields = {"alert_id": claimed.id, "kind": alert.kind.value, "worker_sid": alert.key.worker_sid}
-            ALERTS.labels(alert.kind.value, result.outcome.value).inc()
             if result.outcome is SendOutcome.DELIVERED:
-                self.alerts.finish(claimed.lease, AlertStatus.DELIVERED, now) or self._lost(fields)
-                DELIVERY_LATENCY.observe(max(0.0, (now - alert.created_at).total_seconds()))
-                log_event(log, logging.INFO, "alert_delivered", attempts=claimed.attempts, **fields)
+                held = self.alerts.finish(claimed.lease, AlertStatus.DELIVERED, now)
+                said = (logging.INFO, "alert_delivered", {"attempts": claimed.attempts})
             elif result.outcome is SendOutcome.FAILED:
-                self.alerts.finish(claimed.lease, AlertStatus.FAILED, now, result.error) or self._lost(fields)
-                log_event(log, logging.ERROR, "alert_delivery_failed_permanently", error=result.error, **fields)
+                held = self.alerts.finish(claimed.lease, AlertStatus.FAILED, now, result.error)
+                said = (logging.ERROR, "alert_delivery_failed_permanently", {"error": result.error})
             else:
                 delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
                 if result.retry_after is not None:  # rate limited: the account's posts wait, this one first after
@@ -82,11 +80,16 @@ class Delivery:
                     self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)
                     self.webhooks_paused[notifier.webhook] = now + timedelta(seconds=delay)  # type: ignore[union-attr]
                 retry_at = now + timedelta(seconds=delay)
-                self.alerts.finish(claimed.lease, AlertStatus.PENDING, now, result.error, retry_at) or self._lost(
-                    fields
-                )
-                retry = {"error": result.error, "retry_in_s": round(delay, 2)}
-                log_event(log, logging.WARNING, "alert_delivery_retry", **retry, **fields)
+                held = self.alerts.finish(claimed.lease, AlertStatus.PENDING, now, result.error, retry_at)
+                said = (logging.WARNING, "alert_delivery_retry", {"error": result.error, "retry_in_s": round(delay, 2)})
+            if not held:  # the post outlived its lease: the sender that took the row over decides what it became
+                self._lost(fields)
+            else:
+                ALERTS.labels(alert.kind.value, result.outcome.value).inc()
+                if result.outcome is SendOutcome.DELIVERED:
+                    DELIVERY_LATENCY.observe(max(0.0, (now - alert.created_at).total_seconds()))
+                level, event, details = said
+                log_event(log, level, event, **details, **fields)
             attempts += 1
         return attempts
 

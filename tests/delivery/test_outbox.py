@@ -92,4 +92,11 @@ def test_a_post_that_outlives_its_lease_never_rewrites_the_row_another_sender_fi
     clock.advance(3600)
     assert services.delivery.run_once() == 0
     assert outbox(services) == [("drift", "delivered", 2), ("resolved", "delivered", 1)]
-    assert "alert_lease_lost" in caplog.text
+    assert "alert_lease_lost" in caplog.text and "alert_delivery_retry" not in caplog.text  # no retry follows
+
+
+def test_a_row_another_sender_holds_is_not_due_before_its_lease_ends(taskrouter, services, clock):
+    """Else every other sender polls the database every 0.05 s for the whole lease of a hung post."""
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    assert services.store.alerts.claim_due(clock(), timedelta(seconds=20)) is not None  # another process's post
+    assert services.delivery.seconds_until_due(60) == 20
