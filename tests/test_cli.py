@@ -129,3 +129,10 @@ def test_check_refuses_the_rules_the_service_refuses_and_names_where_they_came_f
     result = flask_cli("check", "--email", "a@b.example", "--contact-uri", "sip:x", *option, **env)
     assert result.returncode == 2 and result.stdout == ""
     assert result.stderr.splitlines()[-1].startswith(f"Error: Invalid value for {named}: {problem}")
+
+
+def test_check_shows_control_characters_of_a_value_as_escapes(runner):
+    result = runner.invoke(
+        args=["check", "--email", ANN_EMAIL, "--contact-uri", "client:FAKE\rverdict: ok\x1b]0;t\x07"]
+    )
+    assert "actual:   client:FAKE\\rverdict: ok\\x1b]0;t\\x07\n" in result.output  # a terminal shows no other line

@@ -14,6 +14,7 @@ from guard.core.deep_json import top_level
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
 from guard.core.ignore import IgnoreRules
 from guard.core.rules import Rules
+from guard.core.text import printable
 from guard.core.verdict import Kind
 
 
@@ -107,13 +108,13 @@ def check_command(
     if verdict.basis:
         click.echo(f"basis:    {verdict.basis.value}")  # the name the docs, /api/workers and the audit JSON use
     if verdict.expected:
-        click.echo(f"expected: {verdict.expected}")
+        click.echo(f"expected: {printable(verdict.expected)}")
     if verdict.actual:
-        click.echo(f"actual:   {verdict.actual}")
+        click.echo(f"actual:   {printable(verdict.actual)}")
     if verdict.diagnosis:
         click.echo(f"diagnosis: {verdict.diagnosis.value}")  # the code /api/workers and the audit's JSON carry
     if verdict.detail:
-        click.echo(f"detail:   {verdict.detail}")
+        click.echo(f"detail:   {printable(verdict.detail)}")
     raise SystemExit(EXIT_DRIFT if verdict.kind is Kind.MISMATCH else EXIT_OK)
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from guard.core.contact_uri import SCHEME, DecodeError, decode, split_scheme
 from guard.core.evidence import Basis, Evidence
-from guard.core.text import shown, storable_problem
+from guard.core.text import shown, storable_problem, trimmed
 
 
 class Diagnosis(StrEnum):
@@ -74,9 +74,10 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
         return Diagnosis.MALFORMED, problem
     decoded = decode(actual)
     if all(decoded.casefold() != e.identity.casefold() for e in evidence):
+        named = decoded if trimmed(decoded) == decoded else repr(decoded)  # a trailing space must show
         if primary.basis is Basis.EMAIL and "@" in decoded:  # `client:fmulder` is someone's identity, not an email
-            return Diagnosis.OTHER_EMAIL, f"decodes to a different email: {decoded}"
-        return Diagnosis.OTHER_IDENTITY, f"decodes to a different identity: {decoded}"
+            return Diagnosis.OTHER_EMAIL, f"decodes to a different email: {named}"
+        return Diagnosis.OTHER_IDENTITY, f"decodes to a different identity: {named}"
     return Diagnosis.DIFFERENT, f"plainly different: the same {primary.basis.noun} escaped in a way Flex does not use"
 
 
@@ -92,16 +93,24 @@ def malformed_client(actual: Any) -> str | None:
 
 
 def unregistrable(actual: Any) -> str | None:
-    """Why a 'client:' value can register as no Voice client at all (a character past letters, digits and _), or None.
+    """Why a value can register as no Voice client at all, or None (`client:Bob`, or another setup's sip: or number).
 
-    Twilio's Voice identities hold only those: `client:Bob` or `client:user_name` of another setup can ring.
+    Twilio's Voice identities hold only letters, digits and _: `client:user_name` of another setup can ring.
     """
-    if not isinstance(actual, str) or split_scheme(actual)[0] != SCHEME:
+    if not isinstance(actual, str) or not actual.strip():
+        return f"not a client identity: {shown(actual, 40)!r}"
+    scheme, body = split_scheme(actual)
+    if scheme is None or scheme.lower() != SCHEME:
         return None
-    body = split_scheme(actual)[1]
-    bad = next((i for i, char in enumerate(body) if char not in _VOICE_IDENTITY), None)
+    if scheme != SCHEME:
+        return f"wrong scheme {scheme!r}: a Voice client's is 'client:'"
+    if problem := storable_problem(actual):
+        return f"not a storable client identity: {problem}"
+    bad = next((i for i, char in enumerate(body) if char not in _VOICE_IDENTITY), None) if body else 0
     if bad is None:
         return None
+    if not body:
+        return "empty identity after 'client:'"
     return f"{body[bad]!r} at position {len(SCHEME) + bad}: only letters, digits and _ can register as a Voice client"
 
 

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from guard.core.contact_uri import SCHEME, DecodeError, accepted_contact_uris, contact_uri_for, decode
+from guard.core.text import trimmed
 
 IDENTITY_ATTRIBUTE = "twilio_contact_identity"
 
@@ -90,15 +91,16 @@ def claimed(email: str | None, worker_name: str) -> list[Evidence]:
 
 
 def _email(email: str) -> Evidence:
-    """Evidence from the email; with whitespace around it (a hand edit, a paste), a value with or without it counts.
+    """Evidence from the email; with whitespace or zero-width characters around it, a value with or without them counts.
 
-    Which of the two the login's identity had is not known: either may ring, so neither is a false alarm.
+    A paste leaves them. Which of the two the login's identity had is not known: either may ring, so neither is a
+    false alarm.
     """
-    trimmed = email.strip()
-    if trimmed == email:
+    bare = trimmed(email)
+    if bare == email or not bare:
         return _raw(Basis.EMAIL, email)
-    accepted = accepted_contact_uris(trimmed) | accepted_contact_uris(email)
-    return Evidence(Basis.EMAIL, trimmed, contact_uri_for(trimmed), accepted)
+    accepted = accepted_contact_uris(bare) | accepted_contact_uris(email)
+    return Evidence(Basis.EMAIL, bare, contact_uri_for(bare), accepted)
 
 
 def _raw(basis: Basis, identity: str) -> Evidence:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 # What moves a terminal's cursor, ends a CSV row or reorders a line (C0/C1 controls, line separators, bidi controls).
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"  # zero-width characters and the byte-order mark
 MAX_IDENTITY = 4096  # longer than any real client identity; past it a value is not one
 SECRET_MIN = 8  # shorter parts of a webhook's URL are no secret (and would mask ordinary words)
 SHOWN_MAX = 1024  # longest rendering kept in the state, alerts and reports
@@ -44,6 +45,14 @@ def shown(value: Any, limit: int = SHOWN_MAX) -> str:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     text = text.replace("\x00", "\\x00")
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def trimmed(text: str) -> str:
+    """`text` without the whitespace and zero-width characters around it (what a paste leaves)."""
+    previous = None
+    while text != previous:
+        previous, text = text, text.strip().strip(_INVISIBLE)
+    return text
 
 
 def printable(text: str) -> str:

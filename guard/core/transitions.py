@@ -75,8 +75,10 @@ def transition(
         alert, note = AlertKind.RESOLVED, _RESOLVED_NOTES[verdict.kind]
         if verdict.kind is Kind.IGNORED and verdict.detail:
             note = f"{note}: {verdict.detail}"
-        elif verdict.kind is Kind.NO_EMAIL and prior is not None and prior.verdict.email is None:  # never had one
-            note = "contact_uri changed to one a Voice client can register; with no email it cannot be checked"
+        elif verdict.kind is Kind.NO_EMAIL and prior is not None and prior.verdict.email is None:  # never had any
+            note = (
+                "contact_uri is no longer unusable for every Voice client; with no email the new one cannot be checked"
+            )
     elif verdict.kind is Kind.NO_EMAIL and changed:
         alert, note = AlertKind.NO_EMAIL, verdict.detail
     # Urgency: one page when the worker enters "unreachable now", unless it was paged for this episode lately.

@@ -9,7 +9,7 @@ from guard.core.contact_uri import contact_uri_for
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.verdict import Kind
-from tests.core.decisions import KEY, RULES, T0, after, dana
+from tests.core.decisions import KEY, RULES, T0, after, dana, snapshot
 
 
 @pytest.mark.parametrize("name", ["dana.scully", "Dana Scully"])
@@ -35,7 +35,19 @@ def test_a_value_in_the_wrong_case_of_the_email_still_expects_the_emails_value()
     assert (verdict.basis, verdict.expected) == ("email", "client:dana_2Escully_40fbi_2Eexample")
 
 
-@pytest.mark.parametrize("value", ["client:ann.veal@example.com", "client:ann veal", "client:jos\u00e9"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "client:ann.veal@example.com",
+        "client:ann veal",
+        "client:jos\u00e9",
+        "client:",
+        "CLIENT:user_name",
+        123,
+        ["x"],
+        "  ",
+    ],
+)
 def test_a_client_value_no_voice_client_can_register_is_a_mismatch_without_email_too(value):
     verdict = Rules().judge({"contact_uri": value, "roles": ["agent"]}, worker_name="Ann Veal")
     assert (verdict.kind, verdict.diagnosis, verdict.expected, verdict.broken) == (
@@ -44,7 +56,7 @@ def test_a_client_value_no_voice_client_can_register_is_a_mismatch_without_email
         None,
         True,
     )
-    assert "only letters, digits and _ can register" in verdict.detail and "no email" in verdict.detail
+    assert "no email to tell whose identity it is" in verdict.detail
     assert not verdict.removable  # nothing says Flex writes it back: another setup's worker would stay without
 
 
@@ -71,9 +83,12 @@ def test_such_a_value_is_never_removed_and_taking_it_out_by_hand_is_no_wipe():
     removed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, None), rules=remediate)
     assert removed.verdict.diagnosis != "wiped"  # the worker never had an email to drop
     assert removed.alert.kind is AlertKind.RESOLVED and "IGNORE_WORKERS" not in removed.alert.note
-    changed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "client:user_name"))
+    changed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "sip:front@pbx.example"))
     assert (changed.verdict.kind, changed.alert.kind) == (Kind.NO_EMAIL, AlertKind.RESOLVED)
     assert "email attribute removed" not in changed.alert.note and "cannot be checked" in changed.alert.note
+    assert "no longer unusable" in changed.alert.note  # a sip: value is no Voice client: not said to be one
+    still = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "client:"))
+    assert (still.verdict.kind, still.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)  # not "resolved"
 
 
 @pytest.mark.parametrize(
@@ -92,7 +107,7 @@ def test_after_a_value_was_ok_against_the_name_a_wrong_one_is_judged_against_the
     assert "email" not in verdict.detail.split(":")[0]
 
 
-@pytest.mark.parametrize("space", [" ", "\u00a0", "\t"])
+@pytest.mark.parametrize("space", [" ", "\u00a0", "\t", "\u200b", "\ufeff"])
 def test_an_email_with_whitespace_around_it_counts_with_or_without_it(space):
     """Which of the two the login's identity had is not known: a pasted space must not page a working agent."""
     for value in ("client:ann_2Eveal_40x_2Ecom", contact_uri_for(f"ann.veal@x.com{space}")):
@@ -100,3 +115,9 @@ def test_an_email_with_whitespace_around_it_counts_with_or_without_it(space):
         assert (verdict.kind, verdict.expected) == (Kind.OK, "client:ann_2Eveal_40x_2Ecom")
     wrong = Rules().judge({"email": f"ann.veal@x.com{space}", "contact_uri": "client:bob_40x_2Eio"})
     assert (wrong.kind, wrong.detail) == (Kind.MISMATCH, "decodes to a different email: bob@x.io")
+
+
+def test_a_decoded_value_that_differs_only_by_invisible_characters_is_shown_quoted():
+    history = [snapshot(email="ann.veal@x.com ", contact_uri="client:ann_2Eveal_40x_2Ecom_20", version=1)]
+    trimmed = after(*history, snapshot(email="ann.veal@x.com", contact_uri="client:ann_2Eveal_40x_2Ecom_20", version=2))
+    assert trimmed.verdict.detail == "decodes to a different email: 'ann.veal@x.com '"
