@@ -91,12 +91,10 @@ def remembered(
 ) -> Verdict | None:
     """The verdict the history forces (wiped, identity rewritten, evidence edited to fit the value), or None."""
     email_shown = shown(known.email) if known.email else None
-    # A worker that never had an email (its value judged on nothing) only lost its contact_uri: no wipe
-    if known.email and email is None and actual is None and recorded in ABSENT:
-        had = " and ".join(
-            f"{label} {value}" for label, value in (("email", known.email), ("contact_uri", known.actual)) if value
-        )
-        detail = f"attributes wiped: the update dropped email and contact_uri (the worker had {had})"
+    if (known.email or known.actual) and email is None and actual is None and recorded in ABSENT:
+        had = [(label, value) for label, value in (("email", known.email), ("contact_uri", known.actual)) if value]
+        dropped, values = " and ".join(label for label, _ in had), " and ".join(f"{lb} {v}" for lb, v in had)
+        detail = f"attributes wiped: the update dropped {dropped} (the worker had {values})"  # only what it had
         return Verdict(Kind.MISMATCH, email_shown, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
     # Any other value is a rewrite, text or not (123, true, a list): Flex records its identity only as text.
     same = isinstance(recorded, str) and same_identity(recorded, known.identity or "")

@@ -57,6 +57,8 @@ class Rules:
         email_shown = None if email is None else shown(email)
         evidence, note = gather(email, recorded, worker_name, self.policy)
         note = _joined(note, history)
+        if not evidence and known is not None and (trusted := trusted_name(known, self.policy)) is not None:
+            evidence = [trusted]  # renamed to a display name: the name the value was ok against still counts
         if not evidence:
             if actual is None:
                 return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")

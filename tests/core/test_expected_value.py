@@ -76,19 +76,43 @@ def no_email(version, contact_uri):
     )
 
 
-def test_such_a_value_is_never_removed_and_taking_it_out_by_hand_is_no_wipe():
+def test_such_a_value_is_never_removed_and_taking_it_out_by_hand_leaves_the_agent_broken_till_it_signs_in():
     remediate = replace(RULES, remediate=True)
     drift = after(no_email(1, "client:ann.veal@example.com"), rules=remediate)
     assert (drift.alert.kind, drift.remove) == (AlertKind.DRIFT, False)
-    removed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, None), rules=remediate)
-    assert removed.verdict.diagnosis != "wiped"  # the worker never had an email to drop
-    assert removed.alert.kind is AlertKind.RESOLVED and "IGNORE_WORKERS" not in removed.alert.note
+    removed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, None), rules=remediate).verdict
+    assert (removed.kind, removed.diagnosis, removed.broken) == (Kind.MISMATCH, "wiped", True)  # still cannot ring
+    assert removed.detail.startswith("attributes wiped: the update dropped contact_uri (")  # never had an email
     changed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "sip:front@pbx.example"))
     assert (changed.verdict.kind, changed.alert.kind) == (Kind.NO_EMAIL, AlertKind.RESOLVED)
     assert "email attribute removed" not in changed.alert.note and "cannot be checked" in changed.alert.note
     assert "no longer unusable" in changed.alert.note  # a sip: value is no Voice client: not said to be one
     still = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "client:"))
     assert (still.verdict.kind, still.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)  # not "resolved"
+
+
+def named(version, name, attributes):
+    """A worker without email under `name` at `version`."""
+    return WorkerSnapshot(KEY, name, attributes, version=version, occurred_ms=int(T0.timestamp() * 1000) + version)
+
+
+def test_a_worker_without_email_known_by_its_name_whose_attributes_are_replaced_is_wiped():
+    agent = {"contact_uri": "client:dana_2Escully", "roles": ["agent"]}
+    wiped = after(named(1, "dana.scully", agent), named(2, "dana.scully", {"type": "support"})).verdict
+    assert (wiped.kind, wiped.diagnosis, wiped.broken) == (Kind.MISMATCH, "wiped", True)  # not "not a Flex agent"
+
+
+def test_a_wrong_value_stays_drift_when_a_worker_without_email_is_renamed_to_a_display_name():
+    ok, wrong = (
+        {"contact_uri": "client:ann_2Eveal", "roles": ["agent"]},
+        {"contact_uri": "client:fmulder", "roles": ["agent"]},
+    )
+    history = [named(1, "ann.veal", ok), named(2, "ann.veal", wrong)]
+    renamed = after(*history, named(3, "Ann Veal", wrong))
+    assert (renamed.verdict.kind, renamed.verdict.expected) == (Kind.MISMATCH, "client:ann_2Eveal")
+    assert renamed.alert is None  # the same drift: nothing resolved, nothing new
+    healthy = after(named(1, "ann.veal", ok), named(2, "Ann Veal", ok))
+    assert (healthy.verdict.kind, healthy.alert) == (Kind.OK, None)  # a rename alone: no warning
 
 
 @pytest.mark.parametrize(
