@@ -86,16 +86,23 @@ def came_back(known: Known | None, actual: str | None) -> bool:
         return False
 
 
+def wiped(known: Known) -> Verdict:
+    """The mismatch of a worker whose update dropped what the guard knew of it (its email, its contact_uri)."""
+    had = [(label, value) for label, value in (("email", known.email), ("contact_uri", known.actual)) if value]
+    dropped, values = " and ".join(label for label, _ in had), " and ".join(f"{lb} {v}" for lb, v in had)
+    detail = f"attributes wiped: the update dropped {dropped or 'them'} (the worker had {values or 'no value'})"
+    email = shown(known.email) if known.email else None
+    return Verdict(Kind.MISMATCH, email, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
+
+
 def remembered(
     known: Known, email: str | None, actual: Any, recorded: Any, name: str, policy: Policy
 ) -> Verdict | None:
     """The verdict the history forces (wiped, identity rewritten, evidence edited to fit the value), or None."""
     email_shown = shown(known.email) if known.email else None
-    if (known.email or known.actual) and email is None and actual is None and recorded in ABSENT:
-        had = [(label, value) for label, value in (("email", known.email), ("contact_uri", known.actual)) if value]
-        dropped, values = " and ".join(label for label, _ in had), " and ".join(f"{lb} {v}" for lb, v in had)
-        detail = f"attributes wiped: the update dropped {dropped} (the worker had {values})"  # only what it had
-        return Verdict(Kind.MISMATCH, email_shown, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
+    # Without an email, a value removed is a removal (rules.py), and an agent stripped of every attribute a wipe
+    if known.email and email is None and actual is None and recorded in ABSENT:
+        return wiped(known)
     # Any other value is a rewrite, text or not (123, true, a list): Flex records its identity only as text.
     same = isinstance(recorded, str) and same_identity(recorded, known.identity or "")
     rewritten = recorded not in ABSENT and not same

@@ -8,7 +8,7 @@ from typing import Any
 
 from guard.core.diagnosis import Diagnosis, built_from, diagnose, unregistrable
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
-from guard.core.history import REMOVAL_END, Known, left_name, remembered, renamed, restored, trusted_name
+from guard.core.history import REMOVAL_END, Known, left_name, remembered, renamed, restored, trusted_name, wiped
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
@@ -53,6 +53,8 @@ class Rules:
                 return forced
             email, recorded, history = restored(known, email, recorded)
         if email is None and not any(attributes.get(name) not in _ABSENT for name in AGENT_ATTRIBUTES):
+            if known is not None and known.actual is not None and (known.name_matched or known.identity):
+                return wiped(known)  # an agent the guard knew by its Flex identity, stripped of every attribute
             return Verdict(Kind.IGNORED, detail=NOT_AN_AGENT)  # a bot or a queue, whatever its name
         email_shown = None if email is None else shown(email)
         evidence, note = gather(email, recorded, worker_name, self.policy)
@@ -60,6 +62,9 @@ class Rules:
         if not evidence and known is not None and (trusted := trusted_name(known, self.policy)) is not None:
             evidence = [trusted]  # renamed to a display name: the name the value was ok against still counts
         if not evidence:
+            if actual is None and known is not None and known.actual is not None:  # an agent (roles) lost its value
+                removal = f"contact_uri removed (it was {known.actual}); no email to tell what Flex writes at login"
+                return Verdict(Kind.PENDING, None, None, None, REMOVED, shown(removal))
             if actual is None:
                 return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")
             if problem := unregistrable(raw_actual):  # whatever the setup, no Voice client registers it

@@ -76,13 +76,13 @@ def no_email(version, contact_uri):
     )
 
 
-def test_such_a_value_is_never_removed_and_taking_it_out_by_hand_leaves_the_agent_broken_till_it_signs_in():
+def test_such_a_value_is_never_removed_and_taking_it_out_by_hand_leaves_the_agent_pending_till_it_signs_in():
     remediate = replace(RULES, remediate=True)
     drift = after(no_email(1, "client:ann.veal@example.com"), rules=remediate)
     assert (drift.alert.kind, drift.remove) == (AlertKind.DRIFT, False)
     removed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, None), rules=remediate).verdict
-    assert (removed.kind, removed.diagnosis, removed.broken) == (Kind.MISMATCH, "wiped", True)  # still cannot ring
-    assert removed.detail.startswith("attributes wiped: the update dropped contact_uri (")  # never had an email
+    assert (removed.kind, removed.diagnosis, removed.broken) == (Kind.PENDING, "removed", True)  # still cannot ring
+    assert removed.detail.startswith("contact_uri removed (it was client:ann.veal@example.com)")  # not "not an agent"
     changed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "sip:front@pbx.example"))
     assert (changed.verdict.kind, changed.alert.kind) == (Kind.NO_EMAIL, AlertKind.RESOLVED)
     assert "email attribute removed" not in changed.alert.note and "cannot be checked" in changed.alert.note
@@ -100,6 +100,14 @@ def test_a_worker_without_email_known_by_its_name_whose_attributes_are_replaced_
     agent = {"contact_uri": "client:dana_2Escully", "roles": ["agent"]}
     wiped = after(named(1, "dana.scully", agent), named(2, "dana.scully", {"type": "support"})).verdict
     assert (wiped.kind, wiped.diagnosis, wiped.broken) == (Kind.MISMATCH, "wiped", True)  # not "not a Flex agent"
+    assert wiped.detail.startswith("attributes wiped: the update dropped contact_uri (")  # it never had an email
+    removed = after(named(1, "dana.scully", agent), named(2, "dana.scully", {"roles": ["agent"]})).verdict
+    assert (removed.kind, removed.diagnosis) == (Kind.PENDING, "removed")  # Twilio's fix, or a hand's: no wipe
+
+
+def test_a_bot_without_email_or_roles_whose_value_goes_is_still_no_agent():
+    bot = after(named(1, "Queue Bot", {"contact_uri": "client:queuebot"}), named(2, "Queue Bot", {}))
+    assert (bot.verdict.kind, bot.alert) == (Kind.IGNORED, None)
 
 
 def test_a_wrong_value_stays_drift_when_a_worker_without_email_is_renamed_to_a_display_name():
