@@ -90,7 +90,8 @@ def wiped(known: Known) -> Verdict:
     """The mismatch of a worker whose update dropped what the guard knew of it (its email, its contact_uri)."""
     had = [(label, value) for label, value in (("email", known.email), ("contact_uri", known.actual)) if value]
     dropped, values = " and ".join(label for label, _ in had), " and ".join(f"{lb} {v}" for lb, v in had)
-    detail = f"attributes wiped: the update dropped {dropped or 'them'} (the worker had {values or 'no value'})"
+    detail = f"attributes wiped: the update dropped {dropped} (the worker had {values})" if had else ""
+    detail = detail or f"attributes wiped: the update dropped every agent attribute, after: {known.removal}"
     email = shown(known.email) if known.email else None
     return Verdict(Kind.MISMATCH, email, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
 

@@ -53,7 +53,10 @@ class Rules:
                 return forced
             email, recorded, history = restored(known, email, recorded)
         if email is None and not any(attributes.get(name) not in _ABSENT for name in AGENT_ATTRIBUTES):
-            if known is not None and known.actual is not None and (known.name_matched or known.identity):
+            had = known is not None and (
+                known.actual is not None or known.removal is not None
+            )  # a value, or one removed
+            if had and known is not None and (known.name_matched or known.identity):
                 return wiped(known)  # an agent the guard knew by its Flex identity, stripped of every attribute
             return Verdict(Kind.IGNORED, detail=NOT_AN_AGENT)  # a bot or a queue, whatever its name
         email_shown = None if email is None else shown(email)
@@ -62,9 +65,9 @@ class Rules:
         if not evidence and known is not None and (trusted := trusted_name(known, self.policy)) is not None:
             evidence = [trusted]  # renamed to a display name: the name the value was ok against still counts
         if not evidence:
-            if actual is None and known is not None and known.actual is not None:  # an agent (roles) lost its value
-                removal = f"contact_uri removed (it was {known.actual}); no email to tell what Flex writes at login"
-                return Verdict(Kind.PENDING, None, None, None, REMOVED, shown(removal))
+            if actual is None and known is not None and (known.actual is not None or known.removal):  # roles kept
+                removal = known.removal or f"contact_uri removed (it was {known.actual}); no email to tell its value"
+                return Verdict(Kind.PENDING, None, None, None, REMOVED, shown(removal))  # said until a value is back
             if actual is None:
                 return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")
             if problem := unregistrable(raw_actual):  # whatever the setup, no Voice client registers it

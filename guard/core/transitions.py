@@ -76,9 +76,8 @@ def transition(
         if verdict.kind is Kind.IGNORED and verdict.detail:
             note = f"{note}: {verdict.detail}"
         elif verdict.kind is Kind.NO_EMAIL and prior is not None and prior.verdict.email is None:  # never had any
-            note = (
-                "contact_uri is no longer unusable for every Voice client; with no email the new one cannot be checked"
-            )
+            back = "a contact_uri is back" if prior.verdict.actual is None else "contact_uri no longer unusable"
+            note = f"{back}; with no email to check it against, whether it rings is not known"
     elif verdict.kind is Kind.NO_EMAIL and changed:
         alert, note = AlertKind.NO_EMAIL, verdict.detail
     # Urgency: one page when the worker enters "unreachable now", unless it was paged for this episode lately.

@@ -4,6 +4,7 @@ from dataclasses import replace
 
 import pytest
 
+from guard.core.activity import Activity
 from guard.core.alerts import AlertKind
 from guard.core.contact_uri import contact_uri_for
 from guard.core.rules import Rules
@@ -85,15 +86,33 @@ def test_such_a_value_is_never_removed_and_taking_it_out_by_hand_leaves_the_agen
     assert removed.detail.startswith("contact_uri removed (it was client:ann.veal@example.com)")  # not "not an agent"
     changed = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "sip:front@pbx.example"))
     assert (changed.verdict.kind, changed.alert.kind) == (Kind.NO_EMAIL, AlertKind.RESOLVED)
-    assert "email attribute removed" not in changed.alert.note and "cannot be checked" in changed.alert.note
+    assert "email attribute removed" not in changed.alert.note and "whether it rings is not known" in changed.alert.note
     assert "no longer unusable" in changed.alert.note  # a sip: value is no Voice client: not said to be one
     still = after(no_email(1, "client:ann.veal@example.com"), no_email(2, "client:"))
     assert (still.verdict.kind, still.alert.kind) == (Kind.MISMATCH, AlertKind.DRIFT)  # not "resolved"
 
 
-def named(version, name, attributes):
-    """A worker without email under `name` at `version`."""
-    return WorkerSnapshot(KEY, name, attributes, version=version, occurred_ms=int(T0.timestamp() * 1000) + version)
+def named(version, name, attributes, activity=None):
+    """A worker without email under `name` at `version`, in `activity` (None: the event names none)."""
+    at = int(T0.timestamp() * 1000) + version
+    return WorkerSnapshot(KEY, name, attributes, version=version, occurred_ms=at, activity=activity)
+
+
+AVAILABLE = Activity("WA" + "1" * 32, "Available", available=True)
+OFFLINE = Activity("WA" + "2" * 32, "Offline", available=False)
+
+
+def test_an_agent_without_email_stays_pending_after_its_value_went_until_one_is_back():
+    agent, bare = {"contact_uri": "client:front_2Edesk", "roles": ["agent"]}, {"roles": ["agent"]}
+    history = [named(1, "Front Desk", agent, OFFLINE), named(2, "Front Desk", bare, OFFLINE)]
+    later = after(*history, named(3, "Front Desk", bare, AVAILABLE))
+    assert (later.verdict.kind, later.verdict.broken) == (Kind.PENDING, True)  # not "not a Flex agent"
+    assert later.alert.kind is AlertKind.URGENT  # available and cannot ring: paged
+    back = after(*history, named(3, "Front Desk", agent, OFFLINE))
+    assert back.verdict.kind is Kind.NO_EMAIL and "unusable" not in (back.alert.note if back.alert else "")
+    known = {"contact_uri": "client:ann_2Eveal", "roles": ["agent"]}
+    two_steps = [named(1, "ann.veal", known), named(2, "ann.veal", bare), named(3, "ann.veal", {})]
+    assert after(*two_steps).verdict.diagnosis == "wiped"  # removed, then stripped of every agent attribute
 
 
 def test_a_worker_without_email_known_by_its_name_whose_attributes_are_replaced_is_wiped():
