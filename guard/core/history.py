@@ -91,7 +91,8 @@ def wiped(known: Known) -> Verdict:
     had = [(label, value) for label, value in (("email", known.email), ("contact_uri", known.actual)) if value]
     dropped, values = " and ".join(label for label, _ in had), " and ".join(f"{lb} {v}" for lb, v in had)
     detail = f"attributes wiped: the update dropped {dropped} (the worker had {values})" if had else ""
-    detail = detail or f"attributes wiped: the update dropped every agent attribute, after: {known.removal}"
+    after = f", after: {known.removal}" if known.removal else " (none is back since)"
+    detail = detail or f"attributes wiped: the update dropped every agent attribute{after}"
     email = shown(known.email) if known.email else None
     return Verdict(Kind.MISMATCH, email, known.expected, None, Diagnosis.WIPED, shown(detail), known.basis)
 

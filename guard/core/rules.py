@@ -53,9 +53,8 @@ class Rules:
                 return forced
             email, recorded, history = restored(known, email, recorded)
         if email is None and not any(attributes.get(name) not in _ABSENT for name in AGENT_ATTRIBUTES):
-            had = known is not None and (
-                known.actual is not None or known.removal is not None
-            )  # a value, or one removed
+            # A value, one removed, or a wipe not undone (drifting with no value): an agent's state, not a bot's
+            had = known is not None and (known.actual is not None or known.removal is not None or known.drifting)
             if had and known is not None and (known.name_matched or known.identity):
                 return wiped(known)  # an agent the guard knew by its Flex identity, stripped of every attribute
             return Verdict(Kind.IGNORED, detail=NOT_AN_AGENT)  # a bot or a queue, whatever its name
@@ -66,7 +65,7 @@ class Rules:
             evidence = [trusted]  # renamed to a display name: the name the value was ok against still counts
         if not evidence:
             if actual is None and known is not None and (known.actual is not None or known.removal):  # roles kept
-                removal = known.removal or f"contact_uri removed (it was {known.actual}); no email to tell its value"
+                removal = known.removal or f"contact_uri removed (it was {known.actual}{REMOVAL_END}"
                 return Verdict(Kind.PENDING, None, None, None, REMOVED, shown(removal))  # said until a value is back
             if actual is None:
                 return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")

@@ -113,6 +113,8 @@ def test_an_agent_without_email_stays_pending_after_its_value_went_until_one_is_
     known = {"contact_uri": "client:ann_2Eveal", "roles": ["agent"]}
     two_steps = [named(1, "ann.veal", known), named(2, "ann.veal", bare), named(3, "ann.veal", {})]
     assert after(*two_steps).verdict.diagnosis == "wiped"  # removed, then stripped of every agent attribute
+    still = after(*two_steps, named(4, "ann.veal", {}, AVAILABLE))
+    assert (still.verdict.diagnosis, still.alert.kind) == ("wiped", AlertKind.URGENT)  # not "now ignored"
 
 
 def test_a_worker_without_email_known_by_its_name_whose_attributes_are_replaced_is_wiped():
