@@ -55,7 +55,8 @@ class Rules:
         if email is None and not any(attributes.get(name) not in _ABSENT for name in AGENT_ATTRIBUTES):
             # A value, one removed, or a wipe not undone (drifting with no value): an agent's state, not a bot's
             had = known is not None and (known.actual is not None or known.removal is not None or known.drifting)
-            if had and known is not None and (known.name_matched or known.identity):
+            flex_known = known is not None and self.policy is Policy.FLEX and (known.name_matched or known.identity)
+            if had and flex_known and known is not None:
                 return wiped(known)  # an agent the guard knew by its Flex identity, stripped of every attribute
             return Verdict(Kind.IGNORED, detail=NOT_AN_AGENT)  # a bot or a queue, whatever its name
         email_shown = None if email is None else shown(email)
@@ -64,8 +65,12 @@ class Rules:
         if not evidence and known is not None and (trusted := trusted_name(known, self.policy)) is not None:
             evidence = [trusted]  # renamed to a display name: the name the value was ok against still counts
         if not evidence:
-            if actual is None and known is not None and (known.actual is not None or known.removal):  # roles kept
-                removal = known.removal or f"contact_uri removed (it was {known.actual}{REMOVAL_END}"
+            if actual is None and known is not None and (known.actual is not None or known.removal or known.drifting):
+                # roles kept (or back after a wipe): an agent with no value, broken until a login writes one
+                wiped_since = f"no contact_uri since its attributes were wiped{REMOVAL_END[1:]}"
+                removal = known.removal or (
+                    f"contact_uri removed (it was {known.actual}{REMOVAL_END}" if known.actual else wiped_since
+                )
                 return Verdict(Kind.PENDING, None, None, None, REMOVED, shown(removal))  # said until a value is back
             if actual is None:
                 return Verdict(Kind.IGNORED, detail="not a Flex agent: no email and no contact_uri")

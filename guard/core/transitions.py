@@ -93,6 +93,8 @@ def transition(
             note = f"{note}; the agent became available with no contact_uri yet: {UNTIL_LOGIN}"
         else:
             value = "no contact_uri yet" if verdict.kind is Kind.PENDING else "a wrong contact_uri"
+            if verdict.diagnosis is Diagnosis.WIPED:
+                value = "no contact_uri: its attributes were wiped"
             if verdict.diagnosis is Diagnosis.REMOVED:  # not a first login's wait: the detail names the value
                 value = f"no contact_uri: {'this' if old is not None and old.actual else 'an'} update removed it"
             note = f"the agent {'is' if prior is None or prior.available else 'became'} available with {value}"

@@ -7,6 +7,7 @@ import pytest
 from guard.core.activity import Activity
 from guard.core.alerts import AlertKind
 from guard.core.contact_uri import contact_uri_for
+from guard.core.evidence import Policy
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.verdict import Kind
@@ -115,6 +116,14 @@ def test_an_agent_without_email_stays_pending_after_its_value_went_until_one_is_
     assert after(*two_steps).verdict.diagnosis == "wiped"  # removed, then stripped of every agent attribute
     still = after(*two_steps, named(4, "ann.veal", {}, AVAILABLE))
     assert (still.verdict.diagnosis, still.alert.kind) == ("wiped", AlertKind.URGENT)  # not "now ignored"
+    assert still.alert.note.endswith("available with no contact_uri: its attributes were wiped")  # not "a wrong" one
+
+
+def test_under_the_email_policy_a_recorded_identity_makes_no_wipe_of_a_worker_without_email():
+    strict = replace(RULES, judging=Rules(policy=Policy.EMAIL))
+    agent = {"contact_uri": "client:fmulder", "twilio_contact_identity": "fmulder", "roles": ["agent"]}
+    steps = [named(1, "F M", agent), named(2, "F M", {"twilio_contact_identity": "fmulder", "roles": ["agent"]})]
+    assert after(*steps, named(3, "F M", {}), rules=strict).verdict.kind is Kind.IGNORED  # it never judges by it
 
 
 def test_a_worker_without_email_known_by_its_name_whose_attributes_are_replaced_is_wiped():
