@@ -9,8 +9,8 @@ from typing import Any
 from guard.core.cause import Cause
 from guard.core.changes import Changes
 from guard.core.evidence import Basis
-from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.state import Intended, WorkerState
+from guard.core.trusted import NOTHING_TRUSTED, Trusted
 from guard.core.verdict import Kind, Verdict
 
 

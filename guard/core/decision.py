@@ -17,12 +17,12 @@ from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
 from guard.core.contact_uri import contact_uri_for
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, usable_text, valid_identity
-from guard.core.history import NOTHING_TRUSTED, Trusted
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
 from guard.core.state import WorkerState
 from guard.core.text import shown
 from guard.core.transitions import transition
+from guard.core.trusted import NOTHING_TRUSTED, Trusted
 from guard.core.verdict import Kind, Verdict
 
 EVENT_STREAMS = "event-streams"

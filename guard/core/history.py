@@ -7,7 +7,6 @@ does not change on its own, and a drift ends only when its value is fixed or rem
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,33 +18,6 @@ from guard.core.verdict import Kind, Verdict
 
 ABSENT = (None, "")
 REMOVAL_END = "); Flex writes the value at the next login"  # ends "contact_uri removed (it was …", before any note
-
-
-@dataclass(frozen=True)
-class Trusted:
-    """The evidence the guard trusts for a worker: taken from its updates, frozen while a forced drift lasts."""
-
-    email: str | None = None
-    name: str = ""
-    identity: str | None = None
-    name_matched: bool = False  # a value was judged ok against this name: it stays trusted after a rename
-
-    def as_json(self) -> dict[str, Any]:
-        """The trusted evidence as stored (adapters/state_rows.py reads it back)."""
-        return {"email": self.email, "name": self.name, "identity": self.identity, "name_matched": self.name_matched}
-
-    @classmethod
-    def from_json(cls, value: Mapping[str, Any], by_name: bool = False) -> Trusted:
-        """The trusted evidence back from `as_json()`; `by_name`: the row's verdict is ok against the worker name.
-
-        A row of an older release has no `name_matched`: its verdict says it (ok against the name).
-        """
-        text = {key: item if isinstance(item := value.get(key), str) else None for key in ("email", "identity")}
-        name, matched = value.get("name"), value.get("name_matched", by_name)
-        return cls(**text, name=name if isinstance(name, str) else "", name_matched=matched is True)
-
-
-NOTHING_TRUSTED = Trusted()
 
 
 @dataclass(frozen=True)

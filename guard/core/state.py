@@ -9,7 +9,8 @@ from guard.core.activity import unreachable
 from guard.core.cause import Cause
 from guard.core.changes import Changes
 from guard.core.diagnosis import Diagnosis
-from guard.core.history import NOTHING_TRUSTED, REMOVAL_END, Known, Trusted, came_back
+from guard.core.history import REMOVAL_END, Known, came_back
+from guard.core.trusted import NOTHING_TRUSTED, Trusted
 from guard.core.verdict import Kind, Verdict
 
 
