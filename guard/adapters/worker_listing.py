@@ -8,6 +8,7 @@ from sqlalchemy import Connection, Engine, and_, case, func, or_, select
 
 from guard.adapters.db import connected
 from guard.adapters.tables import remediation, worker_state
+from guard.core.statuses import RemediationStatus
 from guard.core.text import shown
 from guard.core.verdict import Kind
 
@@ -31,6 +32,15 @@ _RINGS_ANYWAY = and_(
 )
 BROKEN = or_(worker_state.c.verdict == Kind.PENDING, and_(worker_state.c.verdict == Kind.MISMATCH, ~_RINGS_ANYWAY))
 UNREACHABLE_NOW = and_(worker_state.c.available.is_(True), BROKEN)
+
+
+def _this_episode(fix: Any) -> Any:
+    """True for a remediation of the worker's current episode: an earlier drift's "removed" says nothing of this one.
+
+    Queued ones always show; a removal while its value is still gone (`removed`); anything asked since the verdict.
+    """
+    still_removed = and_(fix.c.status == RemediationStatus.REMOVED, worker_state.c.removed.is_not(None))
+    return or_(fix.c.status == RemediationStatus.PENDING, still_removed, fix.c.requested_at >= worker_state.c.since)
 
 
 def contains_pattern(text_: str) -> str:
@@ -76,7 +86,7 @@ class WorkerListing:
             .subquery()
         )
         last_fix = select(remediation).where(remediation.c.id.in_(select(latest.c.id))).subquery()
-        same_worker = and_(*(last_fix.c[name] == worker_state.c[name] for name in PK))
+        same_worker = and_(*(last_fix.c[name] == worker_state.c[name] for name in PK), _this_episode(last_fix))
         unreachable = case((UNREACHABLE_NOW, True), else_=False)
         shown_columns = [column for column in worker_state.c if column.name not in PRIVATE]
         query = select(

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from guard.adapters.tables import alert
+from guard.adapters.worker_listing import WorkerListing
 from guard.config import ConfigError
 from guard.core.snapshot import WorkerKey
 from tests.helpers import (
@@ -157,3 +158,20 @@ def test_a_queued_removal_whose_account_is_no_longer_configured_fails_once_and_h
         services.store.records.claim_remediation(datetime.now(UTC) + timedelta(hours=1), timedelta(minutes=1)) is None
     )
     assert fake_api.updates == []
+
+
+def test_a_new_drift_does_not_show_an_earlier_episodes_removal(runner, taskrouter, services, fake_api):
+    """The Remediation column is this episode's: removed while the value is gone, nothing once a new drift starts."""
+    populate(fake_api, 1, drifting={1})
+
+    def listed(version: int, value: str | None) -> tuple[str, str | None]:
+        taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=value, version=version))
+        [row] = WorkerListing(services.store.engine).listing()
+        return row["verdict"], row["remediation_status"]
+
+    assert listed(1, "client:" + email(1)) == ("mismatch", None)
+    audit(runner, "--remediate", "--yes")
+    assert len(fake_api.updates) == 1
+    assert listed(2, None) == ("pending", "removed")  # the removal's own update: pending until the next login
+    assert listed(3, uri(1)) == ("ok", None)
+    assert listed(4, "sip:a@pbx.example.com") == ("mismatch", None)  # a new drift: nothing was removed this time
