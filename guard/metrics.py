@@ -111,14 +111,30 @@ class StoreGauges(Collector):
         yield from (drift, pending, unreachable, backlog)
 
 
-def exposition(store: Store) -> bytes:
-    """The text exposition: multiprocess aggregate under gunicorn, this process otherwise."""
+def _counters() -> CollectorRegistry:
+    """The counters and histograms: multiprocess aggregate under gunicorn, this process otherwise."""
+    registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     else:
-        registry = CollectorRegistry()
         for collector in (EVENTS, VERDICTS, ALERTS, REQUEST_LATENCY, DELIVERY_LATENCY):
             registry.register(collector)
+    return registry
+
+
+def exposition(store: Store) -> bytes:
+    """The text exposition: the counters, then the gauges read from the database."""
+    registry = _counters()
     registry.register(StoreGauges(store))
     return generate_latest(registry)
+
+
+def intake_outcomes() -> dict[str, int]:
+    """Webhook events received since the start, by outcome, over every process (what /status warns about)."""
+    totals: dict[str, int] = {}
+    for family in _counters().collect():
+        for sample in family.samples if family.name == "guard_events_received" else ():
+            if sample.name.endswith("_total"):
+                outcome = sample.labels["outcome"]
+                totals[outcome] = totals.get(outcome, 0) + int(sample.value)
+    return totals

@@ -21,7 +21,9 @@ from guard.core.evidence import basis_text
 from guard.core.statuses import AlertStatus
 from guard.core.verdict import Kind
 from guard.logs import log_event
+from guard.metrics import intake_outcomes
 from handlers.errors import bad_request, error_response
+from handlers.headline import headline
 from handlers.login_throttle import failed_login, refused
 
 bp = Blueprint("status", __name__, template_folder="templates")
@@ -73,12 +75,13 @@ def status_page() -> Response:
     sort = request.args.get("sort", "")
     sort = sort if sort in SORTS else DEFAULT_SORT  # the page is forgiving; the JSON API says 400
     g.csp_nonce = secrets.token_urlsafe(16)
-    verdicts = store.listing.verdict_counts()
+    verdicts, health = store.listing.verdict_counts(), _health()
+    # the headline counts every worker, whatever the search: a filter never reads as "all clear"
+    unreachable, drifting = store.listing.unreachable_count(), verdicts.get(Kind.MISMATCH, 0)
     context = {
-        "health": _health(),
+        "health": health,
+        "headline": headline(unreachable, drifting, sum(verdicts.values()), health, intake_outcomes()),
         "drift": [_display(w) for w in store.listing.listing(None, text, sort, cannot_ring=True)],
-        # the headline counts every worker, whatever the search: a filter never reads as "all clear"
-        "total": {"unreachable": store.listing.unreachable_count(), "drifting": verdicts.get(Kind.MISMATCH, 0)},
         "counts": {v: verdicts.get(v, 0) for v in QUIET_VERDICTS},  # "other workers": less those listed above
         "listed_pending": store.listing.unreachable_count(Kind.PENDING),
         "alerts": [_display(a) for a in store.alerts.recent()],
