@@ -35,7 +35,9 @@ def headline(unreachable: int, drifting: int, workers: int, health: dict[str, An
     if refusals:
         return Headline("bad", refusals)
     if not workers:
-        return Headline("warn", "No worker seen yet: nothing judged (point TaskRouter or Event Streams here, or audit)")
+        return Headline(
+            "warn", "No worker seen yet: nothing judged (point TaskRouter or Event Streams here, or audit)."
+        )
     audit = health.get("last_audit")
     if audit and audit["exit_code"] != 0:
         found = audit["counts"].get("mismatch", 0)
