@@ -20,7 +20,7 @@ from guard.core.deep_json import without
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import CAME_BACK, Known, came_back
 from guard.core.rules import Rules
-from guard.core.snapshot import WorkerKey
+from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Verdict
 from guard.logs import log_event
@@ -48,7 +48,8 @@ class Removal:
     detail: str
     name: str = ""
     fresh: Verdict | None = None  # skipped: the verdict of the worker as fetched fresh
-    activity: Activity | None = None  # removed: the activity the fetch saw (newer than an event not in yet)
+    activity: Activity | None = None  # removed or skipped: the activity the fetch saw (newer than an event not in yet)
+    attributes: dict[str, Any] | None = None  # skipped: the attributes fetched fresh, which the state then learns
 
 
 def remove_contact_uri(
@@ -76,7 +77,8 @@ def remove_contact_uri(
             # A wiped worker has no value to remove (Flex writes one at the next login); one that came back stays.
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
-                return Removal(RemediationStatus.SKIPPED, verdict.actual, why, record.name, fresh=verdict)
+                kept = (RemediationStatus.SKIPPED, verdict.actual, why, record.name, verdict, seen, attributes)
+                return Removal(*kept)
             if not record.etag:  # an unconditional update could overwrite a change made since the fetch
                 return Removal(RemediationStatus.FAILED, verdict.actual, NO_ETAG_DETAIL, record.name)
             if not apply:
@@ -138,6 +140,12 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
     log_event(log, logging.INFO, "remediation", worker_sid=key.worker_sid, actor=actor, **fields)
     what = (removal.status, removal.before, removal.detail, actor)
     pipeline.record_remediation(key, what, removal.name, job_id, removal.activity)
+    if removal.attributes is not None:  # the re-check saw the worker as it is now: a drift fixed meanwhile ends
+        now_ms = int(pipeline.clock().timestamp() * 1000)
+        fresh = WorkerSnapshot(
+            key, removal.name, removal.attributes, occurred_ms=now_ms, source=AUDIT_SOURCE, activity=removal.activity
+        )
+        pipeline.record(fresh)
 
 
 class RemediationJobs:

@@ -4,7 +4,8 @@ from dataclasses import replace
 from datetime import timedelta
 
 from guard.core.click import value_digest
-from tests.helpers import WORKSPACE_SID, email, remediations, worker_event
+from guard.core.snapshot import WorkerKey
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, email, remediations, stored_state, uri, worker_event
 from tests.slack_fix.support import DRIFTING, REFERENCE, click
 from tests.slack_fix.test_came_back import OTHER, removed_and_back
 
@@ -95,3 +96,16 @@ def test_a_remove_click_on_a_value_whose_removed_one_came_back_names_neither(
     services.jobs.by_name["clicks"].run()
     [answer] = slack.answers_to(3)
     assert "changed since this message showed it: nothing removed" in answer["text"] and _buttons(answer) == []
+
+
+def test_a_remove_click_that_finds_the_worker_fixed_ends_its_drift(drift, client, services, slack, fake_api):
+    """Fixed in the Console while its event was lost: the click's re-check tells the state, no reminder follows."""
+    fake_api.set_attributes(WORKSPACE_SID, DRIFTING, {"email": email(1), "contact_uri": uri(1)})  # no event
+    assert click(client, value=f"{REFERENCE}/{value_digest(drift)}", slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    [answer] = slack.answers_to(1)
+    assert "no longer a mismatch (now ok)" in answer["text"] and fake_api.updates == []
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, DRIFTING))
+    assert (state["verdict"], state["actual"]) == ("ok", uri(1))
+    services.delivery.run_once()
+    assert [m["text"].split(":", 2)[1] for m in slack.received] == ["rotating_light", "white_check_mark"]
