@@ -84,11 +84,12 @@ class WorkerStates:
             name = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
 
-    def known(self, key: WorkerKey) -> bool:
-        """True when the guard has state for this worker (a Slack button names one it alerted about)."""
+    def verdict(self, key: WorkerKey) -> str | None:
+        """The worker's verdict now (`deleted` included), or None for a worker the guard has no state of."""
         with connected(self.bind) as connection:
             query = _select_state(connection.dialect.name)
-            return connection.execute(query, key_params(key)).first() is not None
+            row = connection.execute(query, key_params(key)).first()
+        return None if row is None else row.verdict
 
     def write_all(self, states: Sequence[tuple[WorkerKey, dict[str, Any]]]) -> None:
         """Insert or replace the state rows of distinct workers (each row: every column but the key)."""

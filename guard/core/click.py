@@ -17,6 +17,7 @@ from typing import Any
 
 from guard.core.sid import is_sid
 from guard.core.snapshot import WorkerKey
+from guard.core.verdict import Kind
 
 _USER_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _DIGEST = re.compile(r"[0-9a-f]{16}")
@@ -78,24 +79,36 @@ def parse_click(payload_text: str) -> Click:
     response_url = payload.get("response_url")
     if not isinstance(user_id, str) or not _USER_ID.match(user_id):
         raise BadClick("payload has no user id")
-    if not isinstance(response_url, str) or not response_url.startswith(("https://", "http://")):
+    if not _printable(response_url) or not response_url.startswith(("https://", "http://")):
         raise BadClick("payload has no response_url")
     container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
     message_ts = container.get("message_ts") or actions[0].get("action_ts") or ""
+    if not _printable(str(message_ts)):  # Slack's are digits and a dot; a lone surrogate could not even be stored
+        raise BadClick("payload has a message_ts that is no Slack timestamp")
     key, digest = _reference(actions[0].get("value"))
     return Click(action, key, user_id, response_url[:2000], str(message_ts)[:64], digest)
 
 
+def _printable(text: Any) -> bool:
+    """True for text of printable ASCII only, as Slack's URLs and timestamps are."""
+    return isinstance(text, str) and text.isascii() and text.isprintable()
+
+
 def refusal(
-    click: Click, approvers: Collection[str], account_known: bool, worker_known: bool, value: str | None = None
+    click: Click, approvers: Collection[str], account_known: bool, verdict: str | None, value: str | None = None
 ) -> str | None:
-    """Why this click may not act (the ephemeral reply), or None when it may; `value`: the worker's value now."""
+    """Why this click may not act (the ephemeral reply), or None when it may.
+
+    `verdict`: the worker's now (None: the guard knows no such worker); `value`: its contact_uri now.
+    """
     if (not_approver := approver_refusal(click.user_id, approvers)) is not None:
         return not_approver
     if not account_known:
         return f"This guard does not serve account {click.key.account_sid}. Nothing was changed."
-    if not worker_known:
+    if verdict is None:
         return f"This guard knows no worker {click.key.worker_sid} in {click.key.workspace_sid}. Nothing was changed."
+    if verdict == Kind.DELETED:  # TaskRouter would answer 404: no failure to retry, no alert for the channel
+        return f"{click.key.worker_sid} was deleted in TaskRouter: there is nothing to change. Nothing was changed."
     if click.action is Action.IGNORE and click.value_digest and click.value_digest != value_digest(value):
         return (
             f"The contact_uri of {click.key.worker_sid} changed since this message, so this button does not mark "

@@ -16,6 +16,7 @@ from guard.core.history import CAME_BACK
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
 from guard.core.text import shown
+from guard.core.verdict import Kind
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 from guard.service.remediation import NO_EMAIL_KEPT, REGISTERS, ApiFor, record_removal, remove_contact_uri
@@ -35,11 +36,11 @@ TITLES = {
 def record_click(pipeline: Pipeline, click: Click, wake: Callable[[], None]) -> bool:
     """Record a verified click (or its refusal) before Slack gets its answer; False for a repeat of one."""
     known_account = pipeline.accounts.serves(click.key.account_sid)
-    known_worker = known_account and pipeline.store.workers.known(click.key)
-    intended = known_worker and click.value_digest and click.action is Action.IGNORE
+    verdict = pipeline.store.workers.verdict(click.key) if known_account else None
+    intended = verdict not in (None, Kind.DELETED) and click.value_digest and click.action is Action.IGNORE
     now = pipeline.known(click.key) if intended else None  # Intended: the value now
     value = now.actual if now is not None else None
-    refused = refusal(click, pipeline.settings.slack_approvers, known_account, known_worker, value)
+    refused = refusal(click, pipeline.settings.slack_approvers, known_account, verdict, value)
     action = Action.REFUSE if refused else click.action
     added = pipeline.store.clicks.add_click(click, action, refused, pipeline.clock())
     fields = {"user": click.user_id, "action": click.action.value, "worker_sid": click.key.worker_sid}

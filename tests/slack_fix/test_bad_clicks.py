@@ -41,6 +41,35 @@ def test_unknown_actions_and_values_get_400(client, services, slack, action_id, 
 
 
 @pytest.mark.parametrize(
+    ("field", "error"),
+    [
+        ("message_ts", "payload has a message_ts that is no Slack timestamp"),
+        ("response_url", "payload has no response_url"),
+    ],
+)
+def test_a_lone_surrogate_in_a_signed_click_gets_400_not_500(client, services, slack, field, error):
+    payload = click_payload("remove_contact_uri", REFERENCE, slack.response_url(1))
+    if field == "message_ts":
+        payload["container"]["message_ts"] = "\ud800"
+    else:
+        payload["response_url"] = "https://hooks.slack.com/actions/\ud800"
+    body, headers = signed_click(payload)
+    response = client.post("/slack/interactions", data=body, headers=headers)
+    assert (response.status_code, response.get_json()) == (400, {"error": error})
+    assert rows(services, slack_click) == 0
+
+
+def test_a_click_on_a_deleted_worker_says_so_and_calls_nothing(drift, client, taskrouter, services, slack, fake_api):
+    assert taskrouter.post(worker_event("worker.deleted", sid=DRIFTING, version=2)).status_code == 204
+    for number, action_id in ((1, "remove_contact_uri"), (2, "ignore_worker")):
+        assert click(client, action_id, number=number, slack=slack).status_code == 200
+        services.jobs.by_name["clicks"].run()
+        [answer] = slack.answers_to(number)
+        assert answer["response_type"] == "ephemeral" and "was deleted in TaskRouter" in answer["text"]
+    assert [path for _, path in fake_api.requests if DRIFTING in path] == []  # not even a fetch
+
+
+@pytest.mark.parametrize(
     ("value", "said"),
     [
         (f"AC{'f' * 32}/{WORKSPACE_SID}/{DRIFTING}", "does not serve account"),
