@@ -1,5 +1,6 @@
 """The REST lookups (activities, who changed a worker) and the workers' activity, against the fake TaskRouter API."""
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -168,3 +169,24 @@ def test_a_server_that_keeps_failing_surfaces_the_last_status(fake):
         list_worker_changes(api, worker_sid(1))
     assert raised.value.status == 503
     assert len(requests_to(fake, "/Events")) == 2
+
+
+def test_a_fetch_that_hangs_is_cut_at_the_timeout_and_tried_again(fake):
+    """Twilio's async client passes timeout=None, which switched aiohttp's off: one hung fetch stalled the sweep."""
+    fake.add_worker(WORKSPACE_SID, worker_sid(1), "agent.1", {"email": "a@example.com"})
+    released, original = threading.Event(), fake.worker_json
+
+    def hang_first_fetch(workspace_sid, worker, listing):
+        """The first single fetch answers only once the test is over (or after 30 s)."""
+        if not listing and len(requests_to(fake, worker_sid(1))) == 1:
+            released.wait(30)
+        return original(workspace_sid, worker, listing)
+
+    fake.worker_json = hang_first_fetch
+    api = TaskRouterApi(Credentials(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN), WORKSPACE_SID, fake.url, 2, 1, timeout=0.5)
+    results = {}
+    try:
+        api.fetch_many([worker_sid(1)], 2, results.__setitem__)
+    finally:
+        released.set()
+    assert isinstance(results[worker_sid(1)], WorkerRecord) and len(requests_to(fake, worker_sid(1))) == 2

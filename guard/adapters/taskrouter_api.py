@@ -18,6 +18,7 @@ from urllib3.util.retry import Retry
 from guard.adapters.taskrouter_async import etag_of, fetch_workers, rest_error
 from guard.config.accounts import Credentials
 from guard.core.retry import RETRIED_STATUSES
+from guard.core.text import printable
 
 PAGE_SIZE = 1000  # the API's maximum
 
@@ -149,6 +150,8 @@ def _raising(load: Callable[[], Any], uri: str) -> Any:
         return load()
     except TwilioRestException:
         raise
+    except ValueError:  # a 200 that is no JSON (a proxy's login page): a failed page, never a traceback
+        raise rest_error(200, uri, "the answer is not JSON") from None
     except TwilioException as err:
         response = err.args[1] if len(err.args) > 1 else None
         if not isinstance(response, Response):
@@ -166,6 +169,5 @@ def _worker_record(worker: Any, etag: str | None) -> WorkerRecord:
 
 def describe(err: Exception) -> str:
     """A short, secret-free description of an API failure for reports and logs."""
-    if isinstance(err, TwilioRestException):
-        return f"HTTP {err.status}: {err.msg}"[:300]
-    return f"{type(err).__name__}: {err}"[:300]
+    text = f"HTTP {err.status}: {err.msg}" if isinstance(err, TwilioRestException) else f"{type(err).__name__}: {err}"
+    return printable(text[:300])  # a server's text: one line, its control characters as escapes

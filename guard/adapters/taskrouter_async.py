@@ -81,7 +81,7 @@ async def _fetch_all(
     async def drain() -> None:
         for sid in sids:  # one iterator shared by every task: each SID is fetched once
             try:
-                result: Any = await _fetch(client, workspace_sid, sid)
+                result: Any = await _fetch(client, workspace_sid, sid, timeout)
             except Exception as err:  # noqa: BLE001 - reported per worker; the sweep goes on
                 result = err
             on_result(sid, result)
@@ -92,14 +92,15 @@ async def _fetch_all(
         await http.session.close()
 
 
-async def _fetch(client: Client, workspace_sid: str, sid: str) -> Fetched:
+async def _fetch(client: Client, workspace_sid: str, sid: str, timeout: float) -> Fetched:
     """One worker's (name, attributes JSON, ETag, activity SID, activity name, available), authenticated by the client.
 
     `Client.request_async` rather than `workers(sid).fetch_async()`: building a WorkerInstance parses
     three timestamps with strptime, a fifth of the sweep's CPU, and the guard reads none of them.
     """
     url = client.taskrouter.absolute_url(f"v1/Workspaces/{workspace_sid}/Workers/{sid}")
-    response = await client.request_async("GET", url)
+    # Given, or twilio passes timeout=None, which switches off the session's own: a hung answer would wait for ever
+    response = await client.request_async("GET", url, timeout=timeout)
     if not 200 <= response.status_code < 300:
         raise rest_error(response.status_code, url, response.text)
     payload = json.loads(response.text)

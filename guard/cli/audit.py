@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from dataclasses import replace
-from typing import Any
 
 import click
 from flask.cli import with_appcontext
@@ -16,6 +16,7 @@ from twilio.base.exceptions import TwilioException
 from guard.adapters import db
 from guard.adapters.taskrouter_api import TaskRouterApi, describe
 from guard.cli.exits import EXIT_ERROR
+from guard.cli.progress import ProgressBar
 from guard.cli.report import render_csv, render_json, render_table
 from guard.clock import utcnow
 from guard.config import ConfigError
@@ -48,7 +49,7 @@ from guard.service.remediation import Removal, removal_lease, remove_contact_uri
 @click.option("--alert", is_flag=True, help="Feed the verdicts into the state and alert pipeline.")
 @click.option("--remediate", is_flag=True, help="Plan the removal of every wrong contact_uri (a dry run).")
 @click.option("--yes", is_flag=True, help="With --remediate: apply the removals.")
-@click.option("--actor", default=getpass.getuser, help="Who is remediating, for the record.")
+@click.option("--actor", default=lambda: _user(), help="Who is remediating, for the record (default: your user name).")
 @with_appcontext
 def audit_command(
     output: str,
@@ -95,14 +96,23 @@ def audit_command(
             finished = report.finished_at or report.started_at
             key = (report.account_sid, report.workspace_sid)
             svc.store.records.add_audit_run(*key, report.started_at, finished, report.counts(), report.exit_code)
-    except SQLAlchemyError as err:
+    except (SQLAlchemyError, *db.OUTAGES) as err:
         # Exit 2, not the traceback's 1: a cron job would read 1 as "drift found".
         reason = str(getattr(err, "orig", None) or err).splitlines()[0][:200]
-        click.echo(f"error: database: {type(err).__name__}: {reason} (run `{db.MIGRATE_COMMAND}` if new)", err=True)
+        hint = f" (run `{db.MIGRATE_COMMAND}` if new)" if isinstance(err, SQLAlchemyError) else ""
+        click.echo(f"error: database: {type(err).__name__}: {reason}{hint}", err=True)
         raise SystemExit(EXIT_ERROR) from None
     render = {"table": render_table, "json": render_json, "csv": render_csv}[output]
     click.echo(render(reports, only, outcomes))
     raise SystemExit(combined_exit_code(reports))  # a failed removal is an error (AuditReport.exit_code)
+
+
+def _user() -> str:
+    """The user running the command; a process with no passwd entry (a container's arbitrary UID) by its UID."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
 
 
 def _workspace_sids(sids: tuple[str, ...]) -> tuple[str, ...]:
@@ -132,7 +142,7 @@ def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport
     """Sweep one workspace; a failed listing becomes the report's failure, not an exception."""
     svc = services()
     history = svc.store.workers.known_all(api.account_sid, api.workspace_sid)  # judged as events are
-    bar = _ProgressBar(enabled=output == "table" and sys.stderr.isatty())
+    bar = ProgressBar(enabled=output == "table" and sys.stderr.isatty())
     try:
         report = sweep(api, api.account_sid, svc.pipeline.rules(), concurrency, bar.update, history)
         # An accepted value ends the watch on a removed one, whether or not this audit alerts (history.CAME_BACK).
@@ -179,27 +189,3 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
         for e in report.entries
     ]
     return outcomes
-
-
-class _ProgressBar:
-    """A click progress bar on stderr, created once the listing says how many workers there are."""
-
-    def __init__(self, enabled: bool) -> None:
-        """Draw nothing unless `enabled` (a terminal and the table format)."""
-        self.enabled = enabled
-        self.bar: Any = None
-        self.done = 0
-
-    def update(self, done: int, total: int) -> None:
-        """Move the bar to `done` of `total`."""
-        if not self.enabled:
-            return
-        if self.bar is None:
-            self.bar = click.progressbar(length=total, label="Fetching workers", file=sys.stderr)
-        self.bar.update(done - self.done)
-        self.done = done
-
-    def finish(self) -> None:
-        """End the bar's line."""
-        if self.bar is not None:
-            self.bar.render_finish()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,6 +12,7 @@ from typing import Any
 from requests import RequestException
 from twilio.base.exceptions import TwilioException
 
+from guard.adapters.db import OUTAGES
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
 from guard.config import ConfigError
@@ -29,6 +31,7 @@ from guard.service.pipeline import Pipeline
 log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most one removal makes
+RECORD_TRIES, RECORD_PAUSE_SECONDS = 10, 0.5  # ~35 s of SQLite's 3 s turns: other writers (an overlapping cron)
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 NO_EMAIL_KEPT = "no email to derive its value from: nothing says Flex would write one back, so nothing is removed"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
@@ -139,13 +142,24 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
     fields = {"status": removal.status.value, "before": removal.before, "detail": removal.detail, "name": removal.name}
     log_event(log, logging.INFO, "remediation", worker_sid=key.worker_sid, actor=actor, **fields)
     what = (removal.status, removal.before, removal.detail, actor)
-    pipeline.record_remediation(key, what, removal.name, job_id, removal.activity)
+    for attempt in range(1, RECORD_TRIES + 1):  # what TaskRouter did is done: it must reach the record
+        try:
+            pipeline.record_remediation(key, what, removal.name, job_id, removal.activity)
+            break
+        except OUTAGES as err:
+            if attempt == RECORD_TRIES:
+                raise
+            log_event(log, logging.WARNING, "remediation_record_retry", worker_sid=key.worker_sid, error=repr(err))
+            time.sleep(RECORD_PAUSE_SECONDS)
     if removal.attributes is not None:  # the re-check saw the worker as it is now: a drift fixed meanwhile ends
         now_ms = int(pipeline.clock().timestamp() * 1000)
         fresh = WorkerSnapshot(
             key, removal.name, removal.attributes, occurred_ms=now_ms, source=AUDIT_SOURCE, activity=removal.activity
         )
-        pipeline.record(fresh)
+        try:
+            pipeline.record(fresh)
+        except OUTAGES as err:  # only news: the next event or audit brings it again
+            log_event(log, logging.WARNING, "recheck_not_recorded", worker_sid=key.worker_sid, error=repr(err))
 
 
 class RemediationJobs:

@@ -25,6 +25,7 @@ class Fault:
     method: str = "GET"
     path_contains: str = ""
     headers: dict[str, str] = field(default_factory=dict)
+    body: str | None = None  # served as text/html instead of Twilio's JSON error (a proxy's page)
 
 
 @dataclass
@@ -85,11 +86,18 @@ class FakeTaskRouter(LookupState):
             worker["attributes"] = json.dumps(attributes)
             worker["version"] += 1
 
-    def inject(self, status: int, times: int = 1, method: str = "GET", path_contains: str = "", **headers: str) -> None:
-        """Serve `status` to the next `times` matching requests."""
-        self.faults.append(
-            Fault(status, times, method, path_contains, {k.replace("_", "-"): v for k, v in headers.items()})
-        )
+    def inject(
+        self,
+        status: int,
+        times: int = 1,
+        method: str = "GET",
+        path_contains: str = "",
+        body: str | None = None,
+        **headers: str,
+    ) -> None:
+        """Serve `status` (with `body` as HTML, if given) to the next `times` matching requests."""
+        named = {k.replace("_", "-"): v for k, v in headers.items()}
+        self.faults.append(Fault(status, times, method, path_contains, named, body))
 
     def start(self) -> FakeTaskRouter:
         """Serve on a free port in a background thread."""

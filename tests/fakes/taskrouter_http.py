@@ -67,6 +67,8 @@ class WorkerApiHandler(BaseHTTPRequestHandler):
         """Serve an armed fault, or the endpoint's answer."""
         api = self.api
         fault = api.take_fault(method, path)
+        if fault and fault.body is not None:
+            return self._send_text(fault.status, fault.body)
         if fault:
             return self._send(
                 fault.status,
@@ -153,6 +155,15 @@ class WorkerApiHandler(BaseHTTPRequestHandler):
         if lost:
             return self._send(503, {"code": 20503, "message": "Service Unavailable", "status": 503})
         return self._send(200, answer, {"ETag": etag})
+
+    def _send_text(self, status: int, text: str) -> None:
+        """Write an HTML answer (what a proxy or a login page sends)."""
+        data = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
         """Write a JSON answer."""

@@ -1,0 +1,94 @@
+"""The audit against a TaskRouter or a database that misbehaves: one line and exit 2, and no removal unrecorded."""
+
+import fcntl
+import getpass
+import pwd
+import threading
+
+import pytest
+
+from guard.core.snapshot import WorkerKey
+from tests.helpers import (
+    ACCOUNT_SID,
+    WORKSPACE_SID,
+    audit,
+    email,
+    fake_api_settings,
+    populate,
+    remediations,
+    stored_state,
+    worker_sid,
+)
+
+PROXY_PAGE = "<html>\r\n<h1>\x1b[31mSign in to the proxy</h1>\n</html>"
+
+
+@pytest.fixture
+def settings_overrides(fake_api):
+    """Point the REST client at the fake API."""
+    return fake_api_settings(fake_api)
+
+
+def test_a_listing_that_answers_200_with_no_json_exits_2_with_one_line(runner, fake_api):
+    populate(fake_api, 2)
+    fake_api.inject(200, times=5, path_contains="/Workers", body=PROXY_PAGE)
+    result = runner.invoke(args=["audit"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)
+    assert f"error: {WORKSPACE_SID}: listing workers failed: HTTP 200: the answer is not JSON" in result.stderr
+
+
+def test_a_server_error_page_is_one_line_with_its_control_characters_escaped(runner, fake_api):
+    populate(fake_api, 2)
+    fake_api.inject(502, times=10, path_contains="/Workers", body=PROXY_PAGE)
+    result = runner.invoke(args=["audit"])
+    [line] = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.exit_code == 2 and "\x1b" not in result.stderr and "\\x1b[31m" in line and "\\r\\n" in line
+
+
+def test_a_lookup_that_answers_200_with_no_json_keeps_the_report(runner, fake_api):
+    populate(fake_api, 2, drifting={2})
+    fake_api.inject(200, times=20, path_contains="/Events", body=PROXY_PAGE)
+    code, out = audit(runner, "--format", "json")
+    assert code == 1 and '"mismatch": 1' in out
+
+
+def test_a_user_with_no_passwd_entry_can_audit(runner, fake_api, monkeypatch):
+    """A container's arbitrary UID: getpass.getuser() raises, and --actor's default used to end every audit."""
+    populate(fake_api, 1)
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(f"uid not found: {uid}")))
+    with pytest.raises(KeyError):
+        getpass.getuser()
+    assert audit(runner)[0] == 0
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_removal_made_while_another_process_holds_sqlite_is_recorded(
+    runner, fake_api, services, database_url, caplog
+):
+    """An overlapping cron run holds the write turn past 3 s just as TaskRouter applies the removal."""
+    populate(fake_api, 1, drifting={1})
+    lock = open(f"{database_url.removeprefix('sqlite:///')}.write-lock", "a")  # noqa: SIM115 - held across threads
+    retried = threading.Event()
+
+    def other_process_takes_the_turn(_sid):
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        threading.Thread(target=release_after_a_retry, daemon=True).start()
+
+    def release_after_a_retry():
+        while not any(r.getMessage() == "remediation_record_retry" for r in caplog.records):
+            retried.wait(0.05)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+    fake_api.before_update = other_process_takes_the_turn
+    try:
+        code, out = audit(runner, "--remediate", "--yes", "--actor", "ops")
+    finally:
+        lock.close()
+    assert code == 0 and "removed" in out
+    [record] = remediations(services)
+    assert (record["status"], record["actor"]) == ("removed", "ops")
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["removed"] == "client:" + email(
+        1
+    )
