@@ -2,11 +2,14 @@
 
 import fcntl
 import getpass
+import json
 import pwd
 import threading
 
 import pytest
+from sqlalchemy import select
 
+from guard.adapters.tables import alert
 from guard.core.snapshot import WorkerKey
 from tests.helpers import (
     ACCOUNT_SID,
@@ -92,3 +95,20 @@ def test_a_removal_made_while_another_process_holds_sqlite_is_recorded(
     assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["removed"] == "client:" + email(
         1
     )
+
+
+def test_a_worker_deleted_between_the_listing_and_its_removal_is_gone_not_failed(runner, fake_api, services):
+    populate(fake_api, 2, drifting={1, 2})
+    fake_api.inject(404, times=5, path_contains=f"/Workers/{worker_sid(2)}")  # the listing still had it
+    code, out = audit(runner, "--alert", "--remediate", "--yes", "--actor", "ops", "--format", "json")
+    assert code == 0 and [w["sid"] for w in json.loads(out)["workers"]] == [worker_sid(1)]
+    assert [(r["worker_sid"], r["status"]) for r in remediations(services)] == [
+        (worker_sid(1), "removed"),
+        (worker_sid(2), "skipped"),
+    ]
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(2)))["verdict"] == "deleted"
+    with services.store.engine.connect() as connection:
+        notes = [
+            json.loads(p)["note"] for p in connection.execute(select(alert.c.payload).order_by(alert.c.id)).scalars()
+        ]
+    assert not any("failed" in note for note in notes) and any("deleted" in note for note in notes)

@@ -180,6 +180,7 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
     removed = {sid for sid, outcome in outcomes.items() if outcome.status is RemediationStatus.REMOVED}
     # A worker fixed since the listing is reported as the fresh fetch found it: what is left, not what was
     fixed = {sid: o.fresh for sid, o in outcomes.items() if o.fresh is not None and not o.fresh.drifting}
+    gone = {sid for sid, outcome in outcomes.items() if outcome.deleted}  # as the sweep leaves out a worker gone
     report.entries = [
         replace(e, judged=fixed[e.sid])
         if e.sid in fixed
@@ -187,5 +188,6 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
         if e.sid in removed and e.judged
         else e
         for e in report.entries
+        if e.sid not in gone
     ]
     return outcomes

@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from requests import RequestException
-from twilio.base.exceptions import TwilioException
+from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from guard.adapters.db import OUTAGES
 from guard.adapters.records import Records
@@ -38,6 +38,7 @@ REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sig
 BUSY_DETAIL = "an approver's click or another removal of this worker is being applied: nothing sent; audit again"
 INTERRUPTED_DETAIL = "interrupted: whether the value was removed is not known; audit again"
 CHANGED_DETAIL = "its contact_uri changed since this message showed it: nothing removed (see the newest alert)"
+DELETED_DETAIL = "the worker was deleted in TaskRouter: nothing to remove"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
@@ -53,6 +54,7 @@ class Removal:
     fresh: Verdict | None = None  # skipped: the verdict of the worker as fetched fresh
     activity: Activity | None = None  # removed or skipped: the activity the fetch saw (newer than an event not in yet)
     attributes: dict[str, Any] | None = None  # skipped: the attributes fetched fresh, which the state then learns
+    deleted: bool = False  # TaskRouter answered 404: the worker is gone, which the state then learns
 
 
 def remove_contact_uri(
@@ -98,6 +100,8 @@ def remove_contact_uri(
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
         return Removal(RemediationStatus.FAILED, None, detail)
     except (TwilioException, RequestException, InvalidSnapshot) as err:
+        if isinstance(err, TwilioRestException) and err.status == 404:  # deleted since: no failure to try again
+            return Removal(RemediationStatus.SKIPPED, None, DELETED_DETAIL, deleted=True)
         detail = str(err) if isinstance(err, InvalidSnapshot) else describe(err)
         return Removal(RemediationStatus.FAILED, None, detail)
     except Exception as err:  # a bug or an input nobody foresaw: recorded as a failure, never a stuck job
@@ -151,11 +155,10 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
                 raise
             log_event(log, logging.WARNING, "remediation_record_retry", worker_sid=key.worker_sid, error=repr(err))
             time.sleep(RECORD_PAUSE_SECONDS)
-    if removal.attributes is not None:  # the re-check saw the worker as it is now: a drift fixed meanwhile ends
+    if removal.attributes is not None or removal.deleted:  # the worker as it is now: a drift fixed or gone ends
         now_ms = int(pipeline.clock().timestamp() * 1000)
-        fresh = WorkerSnapshot(
-            key, removal.name, removal.attributes, occurred_ms=now_ms, source=AUDIT_SOURCE, activity=removal.activity
-        )
+        seen = {"attributes": removal.attributes or {}, "activity": removal.activity, "deleted": removal.deleted}
+        fresh = WorkerSnapshot(key, removal.name, occurred_ms=now_ms, source=AUDIT_SOURCE, **seen)
         try:
             pipeline.record(fresh)
         except OUTAGES as err:  # only news: the next event or audit brings it again
