@@ -49,6 +49,8 @@ def settings_overrides(request):
         overrides["listed_accounts"] = accounts(prod_slack.url, staging_slack.url)
     if getattr(request, "param", None) == "shared_slack":  # both accounts post to the one SLACK_WEBHOOK_URL
         overrides["slack_webhook_url"] = request.getfixturevalue("two_slacks")[0].url
+    if getattr(request, "param", None) == "no_workspaces":
+        overrides["listed_accounts"] = parse_accounts(json.dumps({PROD: {"auth_token": PROD_TOKEN}}))
     if getattr(request, "param", None) == "with_api":
         overrides["taskrouter_base_url"] = request.getfixturevalue("fake_api").url
     return overrides
@@ -75,6 +77,15 @@ def settings_overrides(request):
         (json.dumps({PROD: {"auth_token": "SECRET", "slack_webhook_url": "SECRET"}}), "must be an http:// or https://"),
         (json.dumps({PROD: {"auth_token": "SECRET", "token": "x"}}), "has 1 unknown key (known: api_key"),
         (json.dumps({PROD: {"auth_token": "tok\u2019SECRET"}}), "account #1: auth_token must be printable ASCII"),
+        (
+            json.dumps(
+                {
+                    PROD: {"auth_token": "A", "workspaces": [PROD_WS]},
+                    STAGING: {"auth_token": "B", "workspaces": [PROD_WS]},
+                }
+            ),
+            f"TWILIO_ACCOUNTS lists workspace {PROD_WS} under accounts #1 and #2",
+        ),
         (
             json.dumps({PROD: {"auth_token": "A", "api_key": "SK" + "0" * 32, "api_secret": "SECRET\u00e9"}}),
             "account #1: api_secret must be printable ASCII",
@@ -148,6 +159,12 @@ def test_alerts_go_to_each_accounts_own_slack_and_name_the_account(taskrouter, s
     assert f"Production ({PROD})" in shown and f"Flex prod ({PROD_WS})" in shown
 
 
+@pytest.mark.parametrize("settings_overrides", ["no_workspaces"], indirect=True)
+def test_accounts_without_workspaces_are_named_by_the_audit(runner):
+    result = runner.invoke(args=["audit"])
+    assert result.exit_code == 2 and result.stderr.startswith("error: TWILIO_ACCOUNTS lists no workspaces")
+
+
 @pytest.mark.parametrize("settings_overrides", ["with_api"], indirect=True)
 def test_audit_sweeps_every_configured_workspace_into_one_report(runner, fake_api):
     populate(fake_api, 3, drifting={2})  # the helper's default workspace: replace it with two named ones
@@ -165,6 +182,8 @@ def test_audit_sweeps_every_configured_workspace_into_one_report(runner, fake_ap
     only_staging = runner.invoke(args=["audit", "--format", "json", "--workspace", STAGING_WS])
     assert only_staging.exit_code == 0
     assert [w["workspace_sid"] for w in json.loads(only_staging.stdout)["workspaces"]] == [STAGING_WS]
+    twice = runner.invoke(args=["audit", "--format", "json", "--workspace", STAGING_WS, "--workspace", STAGING_WS])
+    assert json.loads(twice.stdout)["summary"]["total"] == 2  # swept once
     unknown = runner.invoke(args=["audit", "--workspace", "WS" + "9" * 32])
     assert unknown.exit_code == 2 and "is not configured in TWILIO_ACCOUNTS" in unknown.stderr
 

@@ -120,7 +120,7 @@ def _workspace_sids(sids: tuple[str, ...]) -> tuple[str, ...]:
     for sid in sids:
         if not is_sid(sid, "WS"):
             raise click.BadParameter(f"{sid!r} is not a Workspace SID (WS and 32 hex digits)", param_hint="--workspace")
-    return sids
+    return tuple(dict.fromkeys(sids))  # given twice, swept once
 
 
 def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:
@@ -133,6 +133,8 @@ def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]
             raise ConfigError(f"--workspace {unknown[0]} is not configured in TWILIO_ACCOUNTS")
         known = {ws: account for account, ws in targets}
         targets = [(known.get(ws, settings.accounts[0]), ws) for ws in chosen]
+    if not targets and settings.listed_accounts:
+        raise ConfigError("TWILIO_ACCOUNTS lists no workspaces: give an account its `workspaces` and REST credentials")
     if not targets:  # name the missing credentials too: one run, the whole fix
         raise not_set([*settings.accounts[0].missing_for_rest(), "TWILIO_WORKSPACE_SID"])
     return targets

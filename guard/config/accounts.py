@@ -87,7 +87,14 @@ def parse_accounts(raw: str | None) -> tuple[Account, ...]:
         ) from None
     if not isinstance(document, dict) or not document:
         raise ConfigError("TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID")
-    return tuple(_account(number, sid, entry) for number, (sid, entry) in enumerate(document.items(), 1))
+    accounts = tuple(_account(number, sid, entry) for number, (sid, entry) in enumerate(document.items(), 1))
+    owner: dict[str, int] = {}
+    for number, account in enumerate(accounts, 1):
+        for workspace_sid in account.workspaces:  # swept and alerted twice, under two names, and one is wrong
+            if (first := owner.setdefault(workspace_sid, number)) != number:
+                where = f"under accounts #{first} and #{number}"
+                raise ConfigError(f"TWILIO_ACCOUNTS lists workspace {workspace_sid} {where}")
+    return accounts
 
 
 class RepeatedKey(ValueError):
