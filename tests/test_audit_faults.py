@@ -112,3 +112,16 @@ def test_a_worker_deleted_between_the_listing_and_its_removal_is_gone_not_failed
             json.loads(p)["note"] for p in connection.execute(select(alert.c.payload).order_by(alert.c.id)).scalars()
         ]
     assert not any("failed" in note for note in notes) and any("deleted" in note for note in notes)
+
+
+def test_a_listing_that_leaves_availability_null_is_placed_as_events_are(runner, fake_api):
+    """The API allows `available: null`: the report counted one of two pages `--alert` sends in the same run."""
+    populate(fake_api, 2, pending={1, 2})
+    for n, available in ((1, True), (2, None)):
+        fake_api.workspaces[WORKSPACE_SID][worker_sid(n)].update(
+            activity_sid="WA" + "a" * 32, activity_name="Available", available=available
+        )
+    _, out = audit(runner, "--format", "json", "--only", "unreachable")
+    report = json.loads(out)
+    assert report["summary"]["unreachable"] == 2
+    assert [(w["sid"], w["available"]) for w in report["workers"]] == [(worker_sid(1), True), (worker_sid(2), True)]

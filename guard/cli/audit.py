@@ -27,6 +27,7 @@ from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
+from guard.service.activities import placed
 from guard.service.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
 from guard.service.last_change import find_last_changes
 from guard.service.remediation import Removal, removal_lease, remove_contact_uri, remove_now
@@ -157,6 +158,8 @@ def _sweep_one(api: TaskRouterApi, concurrency: int, output: str) -> AuditReport
             and history[entry.sid].removed
         ]
         svc.store.workers.forget_removed(api.account_sid, api.workspace_sid, accepted)
+        where = (api.account_sid, api.workspace_sid)
+        report.entries = [replace(e, activity=placed(svc.pipeline, *where, e.activity)) for e in report.entries]
         return report
     except (TwilioException, RequestException) as err:
         return AuditReport(

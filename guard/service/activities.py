@@ -6,6 +6,7 @@ The REST list is fetched in the background, never in a request.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
 from requests import RequestException
@@ -126,3 +127,15 @@ class ActivityRefresh:
                 self.learning.learn(fact)
                 learned += 1
         return learned
+
+
+def placed(pipeline: Pipeline, account_sid: str, workspace_sid: str, activity: Activity | None) -> Activity | None:
+    """`activity` with whether it routes tasks filled in as events are judged, when its source did not say.
+
+    The Workers list may answer `available: null`: the audit then counts who cannot take calls as `--alert` pages.
+    """
+    if activity is None or activity.available is not None or activity.sid is None:
+        return activity
+    learned = pipeline.store.activities.learned(account_sid, workspace_sid, activity.sid)
+    available = activity.with_learned(learned).resolve(pipeline.settings.available_activities)
+    return replace(activity, available=available)
