@@ -83,6 +83,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret)),
         Job("deliver", delivery.run_once),
         Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api()),
+        Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS),  # AVAILABLE_ACTIVITIES changed
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)

@@ -115,3 +115,14 @@ class Activities:
         query = select(worker_state.c.account_sid, worker_state.c.workspace_sid).distinct()
         with connected(self.bind) as connection:
             return {(row.account_sid, row.workspace_sid) for row in connection.execute(query)}
+
+    def unplaced(self) -> list[tuple[str, str, str, str]]:
+        """The activities workers are in whose availability the guard does not know: (account, workspace, sid, name)."""
+        columns = ("account_sid", "workspace_sid", "activity_sid", "activity_name")
+        query = (
+            select(*(worker_state.c[name] for name in columns))
+            .where(worker_state.c.available.is_(None), worker_state.c.activity_sid.is_not(None))
+            .distinct()
+        )
+        with connected(self.bind) as connection:
+            return [(row[0], row[1], row[2], row[3] or "") for row in connection.execute(query)]

@@ -62,6 +62,22 @@ class ActivityLearning:
         log_event(log, logging.INFO, "activity_learned", activity_sid=fact.sid, available=available, source=fact.source)
         return Outcome.RECORDED
 
+    def place_by_names(self) -> int:
+        """Judge again the workers in an activity of unknown availability that AVAILABLE_ACTIVITIES names now.
+
+        The setting changes with a restart only, and an agent sitting in that activity sends no event: without
+        this its outage stayed hidden until its next event. Returns how many activities were placed.
+        """
+        names, placed = self.pipeline.settings.available_activities, 0
+        for account_sid, workspace_sid, sid, name in self.pipeline.store.activities.unplaced():
+            if name.casefold() in names:
+                fact = ActivityFact(account_sid, workspace_sid, sid, name, None, source="config")
+                after: str | None = ""
+                while after is not None:
+                    after, _ = self._judge_chunk(fact, after, self.pipeline.clock())
+                placed += 1
+        return placed
+
     def _judge_chunk(self, fact: ActivityFact, after: str, now: datetime) -> tuple[str | None, bool | None]:
         """Judge the next LEARN_CHUNK workers in the fact's activity (by sid, past `after`): (the last sid, available).
 

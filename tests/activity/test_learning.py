@@ -4,8 +4,10 @@ import time
 
 import pytest
 
+from handlers.app import create_app
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.activity.conftest import BREAK_SID, READY_SID, WRONG, activity_callback, activity_event, outbox
+from tests.conftest import make_settings
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
 
 
@@ -118,3 +120,23 @@ def test_each_event_of_a_batch_gets_what_was_learned_about_its_own_activity(task
 
 
 # SQLite's single writer orders the two already: the fact cannot begin before the worker event commits.
+
+
+def test_an_activity_available_activities_names_after_a_restart_pages_the_workers_already_in_it(
+    taskrouter, services, database_url, settings_overrides
+):
+    """No REST list, no activity event: the setting is what places "Ready", and its agents send no event."""
+    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))
+    assert [kind for kind, _ in outbox(services)] == ["drift"]  # "Ready" could not be placed: unknown
+    names = frozenset({"available", "ready"})
+    restarted = create_app(make_settings(database_url, **settings_overrides, available_activities=names))
+    after = restarted.extensions["guard"]
+    try:
+        assert after.jobs.by_name["activity_names"].run() == 1
+        assert [kind for kind, _ in outbox(after)] == ["drift", "urgent"]
+        assert after.store.listing.unreachable_count() == 1
+        assert after.jobs.by_name["activity_names"].run() == 0  # placed once: nothing left unknown
+    finally:
+        after.jobs.stop(timeout=5)
+        after.writer.stop(timeout=5)
+        after.store.engine.dispose()
