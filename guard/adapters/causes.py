@@ -30,7 +30,7 @@ class CauseRequest:
 
     id: int
     key: WorkerKey
-    alert_id: int
+    alert_id: int | None  # None: no alert waits (a removal while the agent was away): the state keeps the answer
     lookup: Lookup
     attempts: int
 
@@ -42,7 +42,7 @@ class CauseLookups:
         """Use `bind` for every statement."""
         self.bind = bind
 
-    def queue(self, alert_id: int, key: WorkerKey, lookup: Lookup, now: datetime) -> None:
+    def queue(self, alert_id: int | None, key: WorkerKey, lookup: Lookup, now: datetime) -> None:
         """Ask for the cause of the change behind `alert_id`."""
         row = {**key_params(key), "alert_id": alert_id, "event_id": lookup.event_id, "source": lookup.source}
         row |= {"occurred_ms": lookup.occurred_ms, "status": PENDING, "attempts": 0, "next_attempt_at": now}
@@ -80,6 +80,8 @@ class CauseLookups:
                 asked = select(cause_lookup.c.created_at).where(cause_lookup.c.id == request.id).scalar_subquery()
                 state = update(worker_state).where(drifting, broken, worker_state.c.since <= asked)
                 connection.execute(state.values(cause=json.dumps(cause.as_json())))
+            if request.alert_id is None:
+                return None
             return self._attach(connection, request.alert_id, cause, note, now)
 
     def _attach(

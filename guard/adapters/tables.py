@@ -190,7 +190,7 @@ cause_lookup = Table(
     Column("account_sid", SID, nullable=False),
     Column("workspace_sid", SID, nullable=False),
     Column("worker_sid", SID, nullable=False),
-    Column("alert_id", BigInteger, nullable=False),  # the drift alert that waits for it
+    Column("alert_id", BigInteger),  # the drift alert that waits for it; NULL: for the state only (0011)
     Column("event_id", SID),  # the delivery's id: a TaskRouter callback's Sid is the Event's sid
     Column("source", String(16), nullable=False),
     Column("occurred_ms", BigInteger),

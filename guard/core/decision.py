@@ -107,9 +107,11 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     # A new drift, or a value removed by an update (broken until the next login): what changed, and who did it
     removed = verdict.diagnosis is Diagnosis.REMOVED and stored is not None and stored.verdict.actual is not None
     new_drift = (verdict.drifting or removed) and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
-    asked = new_drift and snapshot.source in LOOKED_UP and rules.routing.lookups
+    # Removed while the agent is away (Break): no page now, but the one when it is available says what and who
+    explained = new_drift or (removed and change.changed and change.alert is None)
+    asked = explained and snapshot.source in LOOKED_UP and rules.routing.lookups
     lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait) if asked else None
-    changes = snapshot.changes_since(stored.attributes if stored else None) if new_drift else None
+    changes = snapshot.changes_since(stored.attributes if stored else None) if explained else None
     if changes is not None and stored is not None and _skipped(stored.version, snapshot.version):
         changes = replace(changes, since_version=stored.version)  # not all of it this update's doing
     carried = stored is not None and verdict.broken and stored.verdict.kind is verdict.kind  # the same episode
@@ -132,12 +134,12 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         urgent_at=change.urgent_at,
         trusted=trusted,
         attributes=attributes,
-        changes=changes if new_drift else stored.changes if carried else None,
-        cause=stored.cause if carried and not new_drift else None,
+        changes=changes if explained else stored.changes if carried else None,
+        cause=stored.cause if carried and not explained else None,
         removed=stored.removed if stored and verdict.broken else None,  # an accepted value ends the loop watch
     )
     if change.alert is None:
-        return Decision(Outcome.RECORDED, verdict, state)
+        return Decision(Outcome.RECORDED, verdict, state, lookup=lookup)
     previous = stored.verdict.actual if stored else None
     note = PENDING_NOTE if asked else NO_CREDENTIALS_NOTE if new_drift and not rules.routing.lookups else None
     context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous, "cause_note": note}
