@@ -100,7 +100,10 @@ class StoreGauges(Collector):
         counts = self.store.listing.verdict_counts()
         drift = GaugeMetricFamily("guard_workers_in_drift", "Workers whose contact_uri is wrong now.")
         drift.add_metric([], counts.get(Kind.MISMATCH, 0))
-        pending = GaugeMetricFamily("guard_workers_pending_first_login", "Workers with an email and no contact_uri.")
+        pending = GaugeMetricFamily(
+            "guard_workers_pending_first_login",
+            "Workers with no contact_uri until their next login (a first login, or a value removed), available or not.",
+        )
         pending.add_metric([], counts.get(Kind.PENDING, 0))
         unreachable = GaugeMetricFamily(
             "guard_workers_unreachable", "Workers available to TaskRouter now whose browser cannot ring."

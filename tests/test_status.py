@@ -47,7 +47,7 @@ def test_the_page_shows_drift_counts_and_alerts_with_security_headers(client, ta
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
     assert worker_sid(1) in html and "sip:evil" in html and "wrong scheme" in html
     assert "1 worker in drift" in html
-    assert "<strong>1</strong> pending first login" in html
+    assert "<strong>1</strong> waiting for a login (no contact_uri)" in html
     assert response.headers["Cache-Control"] == "no-store"
     csp = response.headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script-src 'nonce-" in csp

@@ -62,7 +62,7 @@ def test_status_page_in_headless_chromium(live_status, tmp_path):
             gob = page.locator("#drift tbody tr", has_text="Gob Bluth")
             expect(gob).to_contain_text("sip:gob")
             expect(gob).to_contain_text("wrong scheme")
-            expect(page.locator("#counts")).to_contain_text("1 pending first login")
+            expect(page.locator("#counts")).to_contain_text("1 waiting for a login (no contact_uri)")
             page.fill("#filter", "tobias")
             expect(gob).to_be_hidden()
             expect(page.locator("#drift tbody tr", has_text="Tobias Fünke")).to_be_visible()

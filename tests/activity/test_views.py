@@ -48,7 +48,7 @@ def test_other_workers_leaves_out_the_pending_agents_listed_as_unable_to_take_ca
     taskrouter.post(offline(1, sid=worker_sid(2), contact_uri=None, name="Resting Rita"))
     page = client.get("/status", headers=OPERATOR).get_data(as_text=True)
     assert "1 available now but cannot take calls" in page and "Waiting Walt" in page
-    assert "<strong>1</strong> pending first login" in page  # Rita only: Walt is counted once, above
+    assert "<strong>1</strong> waiting for a login (no contact_uri)" in page  # Rita only: Walt is counted once, above
 
 
 def test_the_gauge_counts_the_unreachable_workers(taskrouter, client):
