@@ -6,7 +6,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, select, text
+from sqlalchemy import Connection, Engine, delete, or_, select, text
 
 from guard.adapters.db import connected
 from guard.adapters.tables import activity, processed_event, worker_state
@@ -82,6 +82,16 @@ class Activities:
         with connected(self.bind) as connection:
             return connection.execute(query).scalar()
 
+    def learned_name(self, account_sid: str, workspace_sid: str, activity_sid: str) -> str | None:
+        """The activity's name as the newest fact learned gave it; None when the guard never learned it."""
+        query = select(activity.c.name).where(
+            activity.c.account_sid == account_sid,
+            activity.c.workspace_sid == workspace_sid,
+            activity.c.activity_sid == activity_sid,
+        )
+        with connected(self.bind) as connection:
+            return connection.execute(query).scalar() or None
+
     def learn(self, fact: ActivityFact) -> None:
         """Remember what the fact says (a newer fact wins), or forget a deleted activity."""
         key = {"account_sid": fact.account_sid, "workspace_sid": fact.workspace_sid, "activity_sid": fact.sid}
@@ -92,15 +102,20 @@ class Activities:
             row = {**key, "name": fact.name, "available": fact.available, "learned_ms": fact.occurred_ms}
             connection.execute(_statements(connection.dialect.name)["learn"], {**row, "source": fact.source})
 
-    def workers_in(self, fact: ActivityFact, available: bool | None, after: str, limit: int) -> list[WorkerKey]:
-        """Up to `limit` workers in the fact's activity, by sid after `after`, whose availability is not `available`."""
+    def workers_in(
+        self, fact: ActivityFact, available: bool | None, after: str, limit: int, name: str | None = None
+    ) -> list[WorkerKey]:
+        """Up to `limit` workers in the fact's activity, by sid after `after`, not at `available` (or not `name`d)."""
+        differs = worker_state.c.available.is_distinct_from(available)
+        if name:
+            differs = or_(differs, worker_state.c.activity_name.is_distinct_from(name))
         query = (
             select(worker_state.c.worker_sid)
             .where(
                 worker_state.c.account_sid == fact.account_sid,
                 worker_state.c.workspace_sid == fact.workspace_sid,
                 worker_state.c.activity_sid == fact.sid,
-                worker_state.c.available.is_distinct_from(available),
+                differs,
                 worker_state.c.worker_sid > after,
             )
             .order_by(worker_state.c.worker_sid)

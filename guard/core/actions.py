@@ -40,13 +40,23 @@ def decide_intended(
 
 
 def decide_available(
-    key: WorkerKey, stored: WorkerState, available: bool | None, rules: DecisionRules, now: datetime
+    key: WorkerKey,
+    stored: WorkerState,
+    available: bool | None,
+    rules: DecisionRules,
+    now: datetime,
+    name: str | None = None,
 ) -> Decision:
-    """The guard learned whether the worker's activity routes tasks: store it, and page if it is unreachable now."""
+    """The guard learned whether the worker's activity routes tasks (and its `name`): store it; page if unreachable."""
     change = transition(stored, stored.verdict, now, None, available)
     last_alert_at = now if change.alert else stored.last_alert_at
     state = replace(
-        stored, available=available, urgent_at=change.urgent_at, updated_at=now, last_alert_at=last_alert_at
+        stored,
+        available=available,
+        activity_name=name or stored.activity_name,
+        urgent_at=change.urgent_at,
+        updated_at=now,
+        last_alert_at=last_alert_at,
     )
     if change.alert is None:
         return Decision(Outcome.RECORDED, state=state)

@@ -89,12 +89,15 @@ class ActivityLearning:
             available = tx.activities.learned(fact.account_sid, fact.workspace_sid, fact.sid)  # a newer fact wins
             if available is None:  # deleted, or never said: what its name says, else unknown
                 available = Activity(fact.sid, fact.name).resolve(pipeline.settings.available_activities)
-            keys = tx.activities.workers_in(fact, available, after, LEARN_CHUNK)
+            # Renamed (same availability): the views and pages name the activity as Flex shows it now
+            name = tx.activities.learned_name(fact.account_sid, fact.workspace_sid, fact.sid)
+            keys = tx.activities.workers_in(fact, available, after, LEARN_CHUNK, name)
             stored = tx.workers.lock_all(keys)  # read again under their locks: they may have moved meanwhile
             decisions = [
-                (key, decide_available(key, state, available, pipeline.rules_for(key), now))
+                (key, decide_available(key, state, available, pipeline.rules_for(key), now, name))
                 for key, state in stored.items()
-                if state.activity_sid == fact.sid and state.available != available  # not moved, not done meanwhile
+                if state.activity_sid == fact.sid  # not moved meanwhile, and not done meanwhile:
+                and (state.available != available or bool(name and state.activity_name != name))
             ]
             pipeline.write_decisions(tx, decisions, now)
             last = len(keys) < LEARN_CHUNK

@@ -140,3 +140,15 @@ def test_an_activity_available_activities_names_after_a_restart_pages_the_worker
         after.jobs.stop(timeout=5)
         after.writer.stop(timeout=5)
         after.store.engine.dispose()
+
+
+def test_a_renamed_activity_is_shown_by_its_new_name(taskrouter, services):
+    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))
+    taskrouter.post(activity_callback())
+    later = activity_callback(name="On Queue", TimestampMs=str(int(time.time() * 1000) + 1))
+    assert taskrouter.post({**later, "Sid": "EV" + "7" * 32}).status_code == 204
+    [row] = services.store.listing.listing()
+    assert (row["activity"], row["unreachable"]) == ("On Queue", True)
+    older = activity_callback(name="Old name", TimestampMs=str(int(time.time() * 1000) - 60_000))
+    taskrouter.post({**older, "Sid": "EV" + "6" * 32})  # an older fact never wins, its name neither
+    assert services.store.listing.listing()[0]["activity"] == "On Queue"
