@@ -20,6 +20,7 @@ from tests.helpers import (
     populate,
     remediations,
     stored_state,
+    worker_event,
     worker_sid,
 )
 
@@ -27,9 +28,9 @@ PROXY_PAGE = "<html>\r\n<h1>\x1b[31mSign in to the proxy</h1>\n</html>"
 
 
 @pytest.fixture
-def settings_overrides(fake_api):
+def settings_overrides(fake_api, request):
     """Point the REST client at the fake API."""
-    return fake_api_settings(fake_api)
+    return fake_api_settings(fake_api, **getattr(request, "param", {}))
 
 
 def test_a_listing_that_answers_200_with_no_json_exits_2_with_one_line(runner, fake_api):
@@ -125,3 +126,32 @@ def test_a_listing_that_leaves_availability_null_is_placed_as_events_are(runner,
     report = json.loads(out)
     assert report["summary"]["unreachable"] == 2
     assert [(w["sid"], w["available"]) for w in report["workers"]] == [(worker_sid(1), True), (worker_sid(2), True)]
+
+
+def test_a_proxy_404_on_the_removal_is_a_failure_not_a_deletion(runner, fake_api, services):
+    populate(fake_api, 1, drifting={1})
+    fake_api.inject(404, times=1, path_contains=f"/Workers/{worker_sid(1)}", body="<html>404 Not Found</html>")
+    code, out = audit(runner, "--alert", "--remediate", "--yes", "--actor", "ops", "--format", "json")
+    assert code == 2 and [w["sid"] for w in json.loads(out)["workers"]] == [worker_sid(1)]
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "mismatch"
+    assert [r["status"] for r in remediations(services)] == ["failed"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_an_event_newer_than_the_recheck_is_not_undone_by_it(taskrouter, services, fake_api):
+    """Fixed in the Console, then a script writes a wrong value whose event lands while the re-check runs."""
+    populate(fake_api, 1)
+    taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1))
+    original = fake_api.worker_json
+
+    def newer_event_during_the_fetch(workspace_sid, worker, listing):
+        """The fetch sees the fixed value; the script's event arrives before the re-check is recorded."""
+        rendered = original(workspace_sid, worker, listing)
+        fake_api.worker_json = original
+        taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:x@pbx.example.com", version=9))
+        return rendered
+
+    fake_api.worker_json = newer_event_during_the_fetch
+    services.jobs.by_name["remediate"].run()
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
+    assert (state["verdict"], state["actual"]) == ("mismatch", "sip:x@pbx.example.com")

@@ -9,6 +9,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from requests import RequestException
 from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.response import Response
@@ -108,6 +109,14 @@ class TaskRouterApi:
             yield from page
             next_url = page.next_page_url
             page = _raising(partial(listing.get_page, self._rebase(next_url)), uri) if next_url else None
+
+    def reachable(self) -> bool:
+        """True when the workspace answers a listing with these credentials (so a 404 on a worker means it is gone)."""
+        try:
+            _raising(partial(self.workers.page, page_size=1), "")
+        except (TwilioException, RequestException):
+            return False
+        return True
 
     def fetch_worker(self, worker_sid: str) -> WorkerRecord:
         """One worker with its attributes and ETag."""

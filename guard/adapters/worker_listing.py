@@ -37,9 +37,11 @@ UNREACHABLE_NOW = and_(worker_state.c.available.is_(True), BROKEN)
 def _this_episode(fix: Any) -> Any:
     """True for a remediation of the worker's current episode: an earlier drift's "removed" says nothing of this one.
 
-    Queued ones always show; a removal while its value is still gone (`removed`); anything asked since the verdict.
+    Queued ones always show; a removal while its value is still gone (`removed`, and no value since); anything
+    asked since the verdict.
     """
-    still_removed = and_(fix.c.status == RemediationStatus.REMOVED, worker_state.c.removed.is_not(None))
+    gone = and_(worker_state.c.removed.is_not(None), worker_state.c.actual.is_(None))
+    still_removed = and_(fix.c.status == RemediationStatus.REMOVED, gone)
     return or_(fix.c.status == RemediationStatus.PENDING, still_removed, fix.c.requested_at >= worker_state.c.since)
 
 

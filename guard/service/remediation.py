@@ -15,6 +15,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from guard.adapters.db import OUTAGES
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
+from guard.clock import utcnow
 from guard.config import ConfigError
 from guard.core.activity import Activity
 from guard.core.click import value_digest
@@ -29,6 +30,7 @@ from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.remediation")
+NOT_FOUND = 20404  # Twilio's error code for a resource that does not exist
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most one removal makes
 RECORD_TRIES, RECORD_PAUSE_SECONDS = 10, 0.5  # ~35 s of SQLite's 3 s turns: other writers (an overlapping cron)
@@ -55,6 +57,7 @@ class Removal:
     activity: Activity | None = None  # removed or skipped: the activity the fetch saw (newer than an event not in yet)
     attributes: dict[str, Any] | None = None  # skipped: the attributes fetched fresh, which the state then learns
     deleted: bool = False  # TaskRouter answered 404: the worker is gone, which the state then learns
+    asked_ms: int = 0  # skipped or deleted: when the fetch was sent (an event since is newer than what it saw)
 
 
 def remove_contact_uri(
@@ -69,6 +72,7 @@ def remove_contact_uri(
     sent: tuple[str | None, dict[str, Any]] | None = None  # the value an update of ours removed, and what it left
     try:
         for _ in range(1 + CONFLICT_RETRIES):
+            asked_ms = int(utcnow().timestamp() * 1000)
             record = api.fetch_worker(worker_sid)
             attributes = parse_attributes(record.attributes_json, "attributes")
             verdict = rules.judge(attributes, worker_sid, record.name, known)
@@ -83,7 +87,7 @@ def remove_contact_uri(
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)
                 kept = (RemediationStatus.SKIPPED, verdict.actual, why, record.name, verdict, seen, attributes)
-                return Removal(*kept)
+                return Removal(*kept, asked_ms=asked_ms)
             if not record.etag:  # an unconditional update could overwrite a change made since the fetch
                 return Removal(RemediationStatus.FAILED, verdict.actual, NO_ETAG_DETAIL, record.name)
             if not apply:
@@ -100,13 +104,18 @@ def remove_contact_uri(
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
         return Removal(RemediationStatus.FAILED, None, detail)
     except (TwilioException, RequestException, InvalidSnapshot) as err:
-        if isinstance(err, TwilioRestException) and err.status == 404:  # deleted since: no failure to try again
-            return Removal(RemediationStatus.SKIPPED, None, DELETED_DETAIL, deleted=True)
+        if _gone(api, err):  # deleted since: no failure to try again
+            return Removal(RemediationStatus.SKIPPED, None, DELETED_DETAIL, deleted=True, asked_ms=asked_ms)
         detail = str(err) if isinstance(err, InvalidSnapshot) else describe(err)
         return Removal(RemediationStatus.FAILED, None, detail)
     except Exception as err:  # a bug or an input nobody foresaw: recorded as a failure, never a stuck job
         log.exception("remediation_failed", extra={"fields": {"worker_sid": worker_sid}})
         return Removal(RemediationStatus.FAILED, None, f"unexpected error: {type(err).__name__}")
+
+
+def _gone(api: TaskRouterApi, err: Exception) -> bool:
+    """True for Twilio's own 404 on the worker (not a proxy's page) in a workspace that answers these credentials."""
+    return isinstance(err, TwilioRestException) and err.status == 404 and err.code == NOT_FOUND and api.reachable()
 
 
 def remove_now(
@@ -156,9 +165,8 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
             log_event(log, logging.WARNING, "remediation_record_retry", worker_sid=key.worker_sid, error=repr(err))
             time.sleep(RECORD_PAUSE_SECONDS)
     if removal.attributes is not None or removal.deleted:  # the worker as it is now: a drift fixed or gone ends
-        now_ms = int(pipeline.clock().timestamp() * 1000)
         seen = {"attributes": removal.attributes or {}, "activity": removal.activity, "deleted": removal.deleted}
-        fresh = WorkerSnapshot(key, removal.name, occurred_ms=now_ms, source=AUDIT_SOURCE, **seen)
+        fresh = WorkerSnapshot(key, removal.name, occurred_ms=removal.asked_ms, source=AUDIT_SOURCE, **seen)
         try:
             pipeline.record(fresh)
         except OUTAGES as err:  # only news: the next event or audit brings it again

@@ -173,5 +173,6 @@ def test_a_new_drift_does_not_show_an_earlier_episodes_removal(runner, taskroute
     audit(runner, "--remediate", "--yes")
     assert len(fake_api.updates) == 1
     assert listed(2, None) == ("pending", "removed")  # the removal's own update: pending until the next login
-    assert listed(3, uri(1)) == ("ok", None)
-    assert listed(4, "sip:a@pbx.example.com") == ("mismatch", None)  # a new drift: nothing was removed this time
+    assert listed(3, "sip:a@pbx.example.com") == ("mismatch", None)  # a new wrong value before the login
+    assert listed(4, uri(1)) == ("ok", None)
+    assert listed(5, "sip:a@pbx.example.com") == ("mismatch", None)  # a new drift: nothing was removed this time
