@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 REFUSED = (
-    "{refused} callback{s} refused for a bad signature since the start and none accepted: check PUBLIC_BASE_URL "
-    "and TRUST_PROXY (Twilio signs the URL it calls)."
+    "{refused} callback{s} refused for a bad signature since the start and none accepted: if Twilio sent them, check "
+    "PUBLIC_BASE_URL and TRUST_PROXY (Twilio signs the URL it calls)."
 )
 
 
@@ -19,31 +21,43 @@ class Headline:
     text: str
 
 
-def headline(unreachable: int, drifting: int, workers: int, health: dict[str, Any], intake: dict[str, int]) -> Headline:
-    """What the page says first, from the state's counts, the health figures and this start's intake outcomes.
+def headline(
+    counts: tuple[int, int, int],
+    failed: int,
+    intake: Mapping[str, int],
+    audits: Sequence[Mapping[str, Any]],
+) -> Headline:
+    """What the page says first, from the state's counts, failed deliveries, intake outcomes and latest audits.
 
-    An all-clear needs workers judged, callbacks that verify, and no later audit that found drift the state lacks.
+    `counts`: (unreachable, drifting, workers); `intake`: since this start; `audits`: each workspace's latest.
+    An all-clear needs workers judged, callbacks that verify, and no audit that found what the state lacks.
     """
+    unreachable, drifting, workers = counts
     refused, verified = intake.get("bad_signature", 0), intake.get("accepted", 0) + intake.get("ignored", 0)
     refusals = REFUSED.format(refused=refused, s="" if refused == 1 else "s") if refused and not verified else ""
-    failed = health["failed_deliveries"]
     if unreachable or drifting or failed:
         parts = [f"{unreachable} available now but cannot take calls; " if unreachable else ""]
         parts.append(f"{drifting} worker{'' if drifting == 1 else 's'} in drift")
         parts.append(f", {failed} failed alert deliveries." if failed else ".")
         return Headline("bad", " ".join(filter(None, ("".join(parts), refusals))))
-    if refusals:
-        return Headline("bad", refusals)
     if not workers:
-        return Headline(
-            "warn", "No worker seen yet: nothing judged (point TaskRouter or Event Streams here, or audit)."
-        )
-    audit = health.get("last_audit")
-    if audit and audit["exit_code"] != 0:
-        found = audit["counts"].get("mismatch", 0)
-        return Headline(
-            "warn",
-            f"No drift in the events, but the last audit exited {audit['exit_code']} ({found} mismatch): see its "
-            "report, or audit with --alert to record what it finds.",
-        )
+        return Headline("warn", " ".join(filter(None, ("No worker seen yet: nothing judged.", refusals))))
+    # An audit with --alert fed its verdicts to the state, which events may have changed since: the state counts
+    found = [_audit_text(run) for run in audits if run["exit_code"] != 0 and not run["alerted"]]
+    if found or refusals:
+        more = f" ({len(found) - 1} more workspaces too.)" if len(found) > 1 else ""
+        return Headline("warn", " ".join(filter(None, (found[0] + more if found else "", refusals))))
     return Headline("ok", "All agents' contact_uri values are as Flex derives them.")
+
+
+def _audit_text(run: Mapping[str, Any]) -> str:
+    """What one workspace's latest audit found that the state does not say."""
+    counts = json.loads(run["counts"])
+    when = f"the last audit of {run['workspace_sid']} ({run['finished_at']:%Y-%m-%d %H:%M} UTC)"
+    if run["exit_code"] == 1:
+        return (
+            f"No drift in the events, but {when} found {counts.get('mismatch', 0)} mismatch: see its report, or "
+            "audit with --alert to record what it finds."
+        )
+    errors = counts.get("error", 0)
+    return f"{when[0].upper()}{when[1:]} did not finish cleanly (exit 2, {errors} error): see its report."

@@ -77,10 +77,10 @@ def status_page() -> Response:
     g.csp_nonce = secrets.token_urlsafe(16)
     verdicts, health = store.listing.verdict_counts(), _health()
     # the headline counts every worker, whatever the search: a filter never reads as "all clear"
-    unreachable, drifting = store.listing.unreachable_count(), verdicts.get(Kind.MISMATCH, 0)
+    totals = (store.listing.unreachable_count(), verdicts.get(Kind.MISMATCH, 0), sum(verdicts.values()))
     context = {
         "health": health,
-        "headline": headline(unreachable, drifting, sum(verdicts.values()), health, intake_outcomes()),
+        "headline": headline(totals, health["failed_deliveries"], intake_outcomes(), store.records.latest_audit_runs()),
         "drift": [_display(w) for w in store.listing.listing(None, text, sort, cannot_ring=True)],
         "counts": {v: verdicts.get(v, 0) for v in QUIET_VERDICTS},  # "other workers": less those listed above
         "listed_pending": store.listing.unreachable_count(Kind.PENDING),

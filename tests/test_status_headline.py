@@ -5,7 +5,17 @@ import html as html_text
 import pytest
 
 from guard.metrics import EVENTS
-from tests.helpers import audit, fake_api_settings, populate, worker_event, worker_sid
+from tests.helpers import (
+    ACCOUNT_SID,
+    WORKSPACE_SID,
+    audit,
+    email,
+    fake_api_settings,
+    populate,
+    uri,
+    worker_event,
+    worker_sid,
+)
 from tests.test_status import OPERATOR, PASSWORD
 
 ALL_CLEAR = "All agents' contact_uri values are as Flex derives them."
@@ -36,7 +46,8 @@ def test_no_worker_seen_is_no_all_clear(client):
 
 def test_callbacks_that_all_fail_their_signature_are_the_headline(client, taskrouter):
     taskrouter.post(worker_event(sid=worker_sid(1)), signed_url="https://elsewhere.example.com/taskrouter/events")
-    assert "1 callback refused for a bad signature" in headline(client) and "state-bad" in headline(client)
+    said = headline(client)  # a warning, not an outage: a scanner's forged post looks the same
+    assert "1 callback refused for a bad signature" in said and "state-warn" in said
     assert taskrouter.post(worker_event(sid=worker_sid(1))).status_code == 204  # one verifies: the URL is right
     assert "refused" not in headline(client) and ALL_CLEAR in headline(client)
 
@@ -46,6 +57,29 @@ def test_a_plain_audit_that_found_drift_is_no_all_clear(client, taskrouter, runn
     taskrouter.post(worker_event(sid=worker_sid(1)))  # the events know one healthy worker
     assert ALL_CLEAR in headline(client)
     assert audit(runner)[0] == 1  # without --alert: the state does not learn of worker 2
-    assert "the last audit exited 1 (1 mismatch)" in headline(client) and "state-warn" in headline(client)
+    said = headline(client)
+    assert f"the last audit of {WORKSPACE_SID}" in said and "found 1 mismatch" in said and "state-warn" in said
     assert audit(runner, "--alert")[0] == 1
     assert "1 worker in drift" in headline(client) and "state-bad" in headline(client)
+    fixed = worker_event(sid=worker_sid(2), email=email(2), contact_uri=uri(2), name="agent.2", version=99)
+    assert taskrouter.post(fixed).status_code == 204  # an audit with --alert: the state it fed decides since
+    assert ALL_CLEAR in headline(client)
+
+
+def test_an_audit_that_could_not_finish_is_named_as_such(client, taskrouter, runner, fake_api):
+    populate(fake_api, 2)
+    taskrouter.post(worker_event(sid=worker_sid(1)))
+    fake_api.null_list_attributes = True  # fetched one by one, and one of them keeps failing
+    fake_api.inject(503, times=50, path_contains=f"/Workers/{worker_sid(2)}")
+    assert audit(runner)[0] == 2
+    assert "did not finish cleanly (exit 2, 1 error)" in headline(client)
+
+
+def test_a_clean_audit_of_another_workspace_hides_nothing(client, taskrouter, runner, fake_api, services):
+    populate(fake_api, 2, drifting={2})
+    taskrouter.post(worker_event(sid=worker_sid(1)))
+    assert audit(runner)[0] == 1
+    other = "WS" + "c" * 32
+    now = services.pipeline.clock()
+    services.store.records.add_audit_run(ACCOUNT_SID, other, now, now, {"ok": 3}, 0)  # later, and clean
+    assert f"the last audit of {WORKSPACE_SID}" in headline(client)

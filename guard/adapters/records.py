@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, select, update
+from sqlalchemy import ColumnElement, Connection, Engine, Table, and_, func, select, update
 
 from guard.adapters.db import connected
 from guard.adapters.leases import being_applied, lease_oldest, take_claim_turn
@@ -108,8 +108,9 @@ class Records:
         finished: datetime,
         counts: dict[str, int],
         code: int,
+        alerted: bool = False,
     ) -> None:
-        """Remember one audit sweep."""
+        """Remember one audit sweep (`alerted`: its verdicts were fed to the state)."""
         row = {
             "account_sid": account_sid,
             "workspace_sid": workspace_sid,
@@ -117,9 +118,17 @@ class Records:
             "finished_at": finished,
             "counts": json.dumps(counts),
             "exit_code": code,
+            "alerted": alerted,
         }
         with connected(self.bind) as connection:
             connection.execute(audit_run.insert().values(**row))
+
+    def latest_audit_runs(self) -> list[Mapping[str, Any]]:
+        """The most recent audit sweep of each workspace."""
+        newest = select(func.max(audit_run.c.id)).group_by(audit_run.c.account_sid, audit_run.c.workspace_sid)
+        with connected(self.bind) as connection:
+            rows = connection.execute(select(audit_run).where(audit_run.c.id.in_(newest)).order_by(audit_run.c.id))
+            return [row._mapping for row in rows]
 
     def last_audit_run(self) -> Mapping[str, Any] | None:
         """The most recent audit sweep, if any."""

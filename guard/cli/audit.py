@@ -96,7 +96,8 @@ def audit_command(
                 outcomes.update(removals)
             finished = report.finished_at or report.started_at
             key = (report.account_sid, report.workspace_sid)
-            svc.store.records.add_audit_run(*key, report.started_at, finished, report.counts(), report.exit_code)
+            run = (report.started_at, finished, report.counts(), report.exit_code, alert)
+            svc.store.records.add_audit_run(*key, *run)
     except (SQLAlchemyError, *db.OUTAGES) as err:
         # Exit 2, not the traceback's 1: a cron job would read 1 as "drift found".
         reason = str(getattr(err, "orig", None) or err).splitlines()[0][:200]
