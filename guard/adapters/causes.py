@@ -15,7 +15,7 @@ from guard.adapters.leases import lease_oldest
 from guard.adapters.tables import alert as outbox
 from guard.adapters.tables import cause_lookup, worker_state
 from guard.adapters.workers import key_params
-from guard.core.alerts import Alert
+from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import Cause, Lookup
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import AlertStatus
@@ -52,7 +52,9 @@ class CauseLookups:
     def claim(self, now: datetime, lease: timedelta) -> CauseRequest | None:
         """Lease the oldest lookup that is due, or return None."""
         due = lambda c: (c.c.status == PENDING, c.c.next_attempt_at <= now)  # noqa: E731 - one condition
-        row = lease_oldest(self.bind, cause_lookup, due, now, lease, attempts=cause_lookup.c.attempts + 1)
+        # A page's lookup first: thousands asked for the state only (a script stripping agents who are away) wait
+        paged_first = lambda c: c.c.alert_id.is_(None)  # noqa: E731 - one expression
+        row = lease_oldest(self.bind, cause_lookup, due, now, lease, paged_first, attempts=cause_lookup.c.attempts + 1)
         if row is None:
             return None
         key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
@@ -80,9 +82,15 @@ class CauseLookups:
                 asked = select(cause_lookup.c.created_at).where(cause_lookup.c.id == request.id).scalar_subquery()
                 state = update(worker_state).where(drifting, broken, worker_state.c.since <= asked)
                 connection.execute(state.values(cause=json.dumps(cause.as_json())))
-            if request.alert_id is None:
-                return None
-            return self._attach(connection, request.alert_id, cause, note, now)
+            alert_id = request.alert_id if request.alert_id is not None else self._page_since(connection, request)
+            return None if alert_id is None else self._attach(connection, alert_id, cause, note, now)
+
+    def _page_since(self, connection: Connection, request: CauseRequest) -> int | None:
+        """The page raised since a lookup asked with none (the agent came back before the answer): it gets it."""
+        asked = select(cause_lookup.c.created_at).where(cause_lookup.c.id == request.id).scalar_subquery()
+        worker = (outbox.c[name] == value for name, value in key_params(request.key).items())
+        page = select(outbox.c.id).where(*worker, outbox.c.kind == AlertKind.URGENT, outbox.c.created_at >= asked)
+        return connection.execute(page.order_by(outbox.c.id.desc()).limit(1)).scalar()
 
     def _attach(
         self, connection: Connection, alert_id: int, cause: Cause | None, note: str, now: datetime

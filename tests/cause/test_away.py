@@ -1,11 +1,14 @@
 """A working value removed while the agent is away (Break): the page when it is available says what and who."""
 
 import json
+from datetime import timedelta
 
+from guard.core.cause import Lookup
+from guard.core.snapshot import WorkerKey
 from tests.activity.conftest import BREAK_SID
 from tests.cause.conftest import outbox
 from tests.cause.test_cause import BASE, HEALTHY, post
-from tests.helpers import AVAILABLE_SID, WORKSPACE_SID, worker_sid
+from tests.helpers import ACCOUNT_SID, AVAILABLE_SID, WORKSPACE_SID, worker_sid
 
 SCRIPT = "SK" + "7" * 32
 AWAY = {"WorkerActivityName": "Break", "WorkerActivitySid": BREAK_SID}
@@ -24,3 +27,23 @@ def test_a_removal_on_break_is_named_in_the_page_when_the_agent_becomes_availabl
     [(kind, page)] = outbox(services)
     assert kind == "urgent" and page["cause"]["actor_sid"] == SCRIPT
     assert "team" in json.dumps(page["changes"])
+
+
+def test_a_page_raised_before_the_answer_gets_it_when_it_comes(taskrouter, services, fake_api, slack):
+    post(taskrouter, 1, HEALTHY, **AWAY)
+    sid = post(taskrouter, 2, {**BASE, "team": "north"}, **AWAY)
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid, actor_sid=SCRIPT)
+    post(taskrouter, 3, {**BASE, "team": "north"}, **BACK)  # back before the lookup ran: the page has no cause
+    assert services.delivery.run_once() == 1 and "SK" not in json.dumps(slack.received)
+    assert services.jobs.by_name["causes"].run() == 1
+    services.delivery.run_once()
+    assert [kind for kind, _ in outbox(services)] == ["urgent", "cause"]  # the answer follows the page
+    assert SCRIPT in json.dumps(slack.received[-1])
+
+
+def test_a_pages_lookup_is_answered_before_those_asked_for_the_state_only(services):
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    now, causes = services.pipeline.clock(), services.store.causes
+    for alert_id in (None, None, 7):
+        causes.queue(alert_id, key, Lookup("EV" + "1" * 32, "taskrouter", 1), now)
+    assert causes.claim(now, timedelta(seconds=60)).alert_id == 7
