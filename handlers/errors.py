@@ -7,7 +7,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
@@ -18,8 +18,9 @@ from guard.container import services
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")
-# PostgreSQL's SQLSTATEs for a missing table or column: a release phase skipped (SQLite's "no such …" is a 503 already)
-NOT_MIGRATED = ("42P01", "42703")
+# PostgreSQL's SQLSTATEs for a missing table or column, or a NOT NULL a later migration lifts: a release phase skipped
+# (SQLite's "no such …" is a 503 already)
+NOT_MIGRATED = ("42P01", "42703", "23502")
 
 
 def _behind(engine: Engine) -> bool:
@@ -55,7 +56,7 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
     is acknowledged, so TaskRouter and Event Streams send it again. A missing table or column in a database at the
     newest migration is a bug: None, so it gets its 500 and its traceback, not a 503 for ever.
     """
-    if isinstance(err, ProgrammingError):
+    if isinstance(err, ProgrammingError | IntegrityError):
         if getattr(err.orig, "sqlstate", None) not in NOT_MIGRATED or not _behind(engine):
             return None
         missing = str(err.orig).strip().splitlines()[0][:200]  # the table or column, as PostgreSQL names it

@@ -8,7 +8,7 @@ from sqlalchemy import make_url, text
 from guard.adapters import db
 from handlers.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import TaskRouterPoster, worker_event
+from tests.helpers import TaskRouterPoster, fake_api_settings, worker_event
 
 
 def test_healthz_reports_database_and_outbox(client, taskrouter):
@@ -83,6 +83,36 @@ def test_a_postgres_one_migration_behind_answers_503_too(postgres_url, tmp_path,
             connection.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": db.HEAD})
         response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x", version=2))
         assert response.status_code == 500 and "unhandled_error" in capsys.readouterr().out
+        app.extensions["guard"].store.engine.dispose()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_constraint_a_later_migration_lifts_is_not_migrated_either(postgres_url, tmp_path, fake_api, capsys):
+    """At 0010 a lookup with no alert breaks cause_lookup.alert_id's NOT NULL (23502): 503 until migrated, not 500."""
+    schema = f"notnull_{tmp_path.name[-8:].lower()}"
+    engine = db.make_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = postgres_url + f"?options=-csearch_path%3D{schema}"
+    try:
+        behind = db.make_engine(url)
+        db.upgrade(behind)
+        with behind.begin() as connection:  # as migration 0010 left it
+            connection.execute(text("ALTER TABLE cause_lookup ALTER COLUMN alert_id SET NOT NULL"))
+            connection.execute(text("ALTER TABLE audit_run DROP COLUMN alerted"))
+            connection.execute(text("UPDATE alembic_version SET version_num = '0010'"))
+        behind.dispose()
+        app = create_app(make_settings(url, **fake_api_settings(fake_api)))
+        away = {"WorkerActivityName": "Break", "WorkerActivitySid": "WA" + "2" * 32}
+        poster = TaskRouterPoster(app.test_client())
+        assert poster.post(worker_event(version=1, **away)).status_code == 204
+        response = poster.post(worker_event(contact_uri=None, version=2, **away))  # removed while away: a lookup
+        assert (response.status_code, response.get_json()) == (503, {"error": "database not migrated; retry later"})
+        assert "flask --app wsgi migrate" in capsys.readouterr().out
         app.extensions["guard"].store.engine.dispose()
     finally:
         with engine.begin() as connection:

@@ -4,6 +4,7 @@ import html as html_text
 
 import pytest
 
+from guard.adapters.tables import audit_run
 from guard.metrics import EVENTS
 from tests.helpers import (
     ACCOUNT_SID,
@@ -83,3 +84,13 @@ def test_a_clean_audit_of_another_workspace_hides_nothing(client, taskrouter, ru
     now = services.pipeline.clock()
     services.store.records.add_audit_run(ACCOUNT_SID, other, now, now, {"ok": 3}, 0)  # later, and clean
     assert f"the last audit of {WORKSPACE_SID}" in headline(client)
+
+
+def test_an_audit_from_before_the_upgrade_warns_of_nothing(client, taskrouter, services):
+    """Migration 0012 cannot tell whether an older run fed the state (--alert): the state speaks for it."""
+    taskrouter.post(worker_event(sid=worker_sid(1)))
+    now = services.pipeline.clock()
+    row = {"account_sid": ACCOUNT_SID, "workspace_sid": WORKSPACE_SID, "started_at": now, "finished_at": now}
+    with services.store.engine.begin() as connection:
+        connection.execute(audit_run.insert().values(**row, counts='{"mismatch": 1}', exit_code=1, alerted=None))
+    assert ALL_CLEAR in headline(client)

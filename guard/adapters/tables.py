@@ -17,7 +17,6 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
-    false,
 )
 
 
@@ -144,7 +143,7 @@ audit_run = Table(
     Column("finished_at", UTCDateTime, nullable=False),
     Column("counts", Text, nullable=False),
     Column("exit_code", Integer, nullable=False),
-    Column("alerted", Boolean, nullable=False, server_default=false()),  # fed to the state (--alert; 0012)
+    Column("alerted", Boolean),  # fed to the state (--alert; 0012); NULL: a run from before 0012, not known
 )
 
 # A Slack button press, recorded before Slack gets its answer so that a crash after the ack still applies it.

@@ -12,9 +12,9 @@ revision, down_revision = "0012", "0011"
 
 
 def upgrade() -> None:
-    """audit_run.alerted; the runs before it count as not fed (their drift may be in no state)."""
+    """audit_run.alerted; NULL for the runs before it: whether they fed the state is not known, so none warns."""
     with op.batch_alter_table("audit_run") as batch:
-        batch.add_column(sa.Column("alerted", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("alerted", sa.Boolean()))
 
 
 def downgrade() -> None:
