@@ -44,7 +44,9 @@ def headline(
         return Headline("warn", " ".join(filter(None, ("No worker seen yet: nothing judged.", refusals))))
     # An audit with --alert fed its verdicts to the state, which events may have changed since: the state counts.
     # A run from before migration 0012 (alerted NULL) may have been either: it warns of nothing.
-    found = [_audit_text(run) for run in audits if run["exit_code"] != 0 and run["alerted"] is False]
+    # An audit that did not finish (exit 2) left workers unjudged, fed or not.
+    warned = [run for run in audits if run["exit_code"] == 2 or (run["exit_code"] and run["alerted"] is False)]
+    found = [_audit_text(run) for run in warned]
     if found or refusals:
         more = f" ({len(found) - 1} more workspaces too.)" if len(found) > 1 else ""
         return Headline("warn", " ".join(filter(None, (found[0] + more if found else "", refusals))))

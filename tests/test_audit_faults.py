@@ -5,6 +5,7 @@ import getpass
 import json
 import pwd
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
@@ -155,3 +156,25 @@ def test_an_event_newer_than_the_recheck_is_not_undone_by_it(taskrouter, service
     services.jobs.by_name["remediate"].run()
     state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
     assert (state["verdict"], state["actual"]) == ("mismatch", "sip:x@pbx.example.com")
+
+
+@pytest.mark.parametrize("flags", [(), ("--alert",)])
+def test_a_proxy_404_on_the_sweeps_own_fetch_is_an_error_not_a_deletion(runner, taskrouter, services, fake_api, flags):
+    populate(fake_api, 2, drifting={1})
+    taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1))
+    fake_api.null_list_attributes = True  # the listing leaves attributes out: each worker is fetched
+    fake_api.inject(404, times=5, path_contains=f"/Workers/{worker_sid(1)}", body="<html>404 Not Found</html>")
+    code, out = audit(runner, *flags, "--format", "json")
+    assert code == 2 and json.loads(out)["summary"]["error"] == 1
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "mismatch"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_deletion_found_by_a_removal_holds_when_taskrouters_clock_is_ahead(taskrouter, services, fake_api):
+    populate(fake_api, 1, drifting={1})
+    ahead = str(int(time.time() * 1000) + 3000)
+    drift = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1)
+    taskrouter.post({**drift, "TimestampMs": ahead})
+    del fake_api.workspaces[WORKSPACE_SID][worker_sid(1)]  # deleted; its event never came
+    services.jobs.by_name["remediate"].run()
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "deleted"

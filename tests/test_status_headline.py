@@ -94,3 +94,12 @@ def test_an_audit_from_before_the_upgrade_warns_of_nothing(client, taskrouter, s
     with services.store.engine.begin() as connection:
         connection.execute(audit_run.insert().values(**row, counts='{"mismatch": 1}', exit_code=1, alerted=None))
     assert ALL_CLEAR in headline(client)
+
+
+def test_an_audit_with_alert_that_could_not_finish_still_warns(client, taskrouter, runner, fake_api):
+    populate(fake_api, 2, drifting={2})
+    taskrouter.post(worker_event(sid=worker_sid(1)))
+    fake_api.null_list_attributes = True
+    fake_api.inject(503, times=50, path_contains=f"/Workers/{worker_sid(2)}")  # the drifting one stays unjudged
+    assert audit(runner, "--alert")[0] == 2
+    assert "did not finish cleanly (exit 2, 1 error)" in headline(client)

@@ -88,7 +88,12 @@ class CauseLookups:
     def _page_since(self, connection: Connection, request: CauseRequest) -> int | None:
         """The page raised since a lookup asked with none (the agent came back before the answer): it gets it."""
         asked = select(cause_lookup.c.created_at).where(cause_lookup.c.id == request.id).scalar_subquery()
-        worker = (outbox.c[name] == value for name, value in key_params(request.key).items())
+        key = key_params(request.key)
+        # Only while the episode it was asked for lasts: a value back, or another removal since, began another
+        same = select(worker_state.c.since).where(*(worker_state.c[n] == v for n, v in key.items()))
+        if connection.execute(same.where(worker_state.c.since <= asked)).first() is None:
+            return None
+        worker = (outbox.c[name] == value for name, value in key.items())
         page = select(outbox.c.id).where(*worker, outbox.c.kind == AlertKind.URGENT, outbox.c.created_at >= asked)
         return connection.execute(page.order_by(outbox.c.id.desc()).limit(1)).scalar()
 

@@ -41,6 +41,7 @@ class PreconditionFailed(Exception):
     """The worker changed since it was fetched (HTTP 412 on If-Match)."""
 
 
+NOT_FOUND = 20404  # Twilio's error code for a resource that does not exist (a proxy's 404 page has none)
 TIMEOUT_SECONDS, RETRY_AFTER_MAX = 15.0, 30  # per try; the longest Retry-After honoured
 
 

@@ -117,10 +117,11 @@ async def _fetch(client: Client, workspace_sid: str, sid: str, timeout: float) -
 def rest_error(status: int, url: str, text: str) -> TwilioRestException:
     """The TwilioRestException for an error answer to a GET, with the message of Twilio's error body."""
     try:
-        message = json.loads(text).get("message", "")
+        body = json.loads(text)
+        message, code = body.get("message", ""), body.get("code")
     except (ValueError, AttributeError):
-        message = text[:200]
-    return TwilioRestException(status, url, message, method="GET")
+        message, code = text[:200], None
+    return TwilioRestException(status, url, message, code=code if isinstance(code, int) else None, method="GET")
 
 
 def etag_of(headers: Mapping[str, str] | None) -> str | None:

@@ -91,6 +91,7 @@ class ActivityLearning:
                 available = Activity(fact.sid, fact.name).resolve(pipeline.settings.available_activities)
             # Renamed (same availability): the views and pages name the activity as Flex shows it now
             name = tx.activities.learned_name(fact.account_sid, fact.workspace_sid, fact.sid)
+            name = name if name == fact.name else None  # an older fact that lost: the name it loses to stands
             keys = tx.activities.workers_in(fact, available, after, LEARN_CHUNK, name)
             stored = tx.workers.lock_all(keys)  # read again under their locks: they may have moved meanwhile
             decisions = [

@@ -10,7 +10,7 @@ from typing import Any
 
 from twilio.base.exceptions import TwilioRestException
 
-from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
+from guard.adapters.taskrouter_api import NOT_FOUND, TaskRouterApi, WorkerRecord, describe
 from guard.clock import utcnow
 from guard.core.activity import Activity, unreachable
 from guard.core.cause import Cause
@@ -149,8 +149,8 @@ def sweep(
 
     def fetched(sid: str, result: WorkerRecord | Exception) -> None:
         """Judge one fetched worker, or report why it could not be fetched."""
-        if isinstance(result, TwilioRestException) and result.status == 404:
-            pass  # deleted since the listing: not part of the report
+        if isinstance(result, TwilioRestException) and result.status == 404 and result.code == NOT_FOUND:
+            pass  # deleted since the listing (Twilio's own 404, in the workspace just listed): not part of the report
         elif isinstance(result, Exception):
             entries[sid] = AuditEntry(sid, names[sid], None, f"fetch failed: {describe(result)}")
         else:

@@ -14,7 +14,7 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 
 from guard.adapters.db import OUTAGES
 from guard.adapters.records import Records
-from guard.adapters.taskrouter_api import PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
+from guard.adapters.taskrouter_api import NOT_FOUND, PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
 from guard.clock import utcnow
 from guard.config import ConfigError
 from guard.core.activity import Activity
@@ -30,7 +30,6 @@ from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.remediation")
-NOT_FOUND = 20404  # Twilio's error code for a resource that does not exist
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most one removal makes
 RECORD_TRIES, RECORD_PAUSE_SECONDS = 10, 0.5  # ~35 s of SQLite's 3 s turns: other writers (an overlapping cron)
@@ -166,7 +165,9 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
             time.sleep(RECORD_PAUSE_SECONDS)
     if removal.attributes is not None or removal.deleted:  # the worker as it is now: a drift fixed or gone ends
         seen = {"attributes": removal.attributes or {}, "activity": removal.activity, "deleted": removal.deleted}
-        fresh = WorkerSnapshot(key, removal.name, occurred_ms=removal.asked_ms, source=AUDIT_SOURCE, **seen)
+        # A deletion is final whatever the clocks say (TaskRouter's may be ahead of ours): it carries no time
+        asked_ms = None if removal.deleted else removal.asked_ms
+        fresh = WorkerSnapshot(key, removal.name, occurred_ms=asked_ms, source=AUDIT_SOURCE, **seen)
         try:
             pipeline.record(fresh)
         except OUTAGES as err:  # only news: the next event or audit brings it again

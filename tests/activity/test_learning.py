@@ -152,3 +152,11 @@ def test_a_renamed_activity_is_shown_by_its_new_name(taskrouter, services):
     older = activity_callback(name="Old name", TimestampMs=str(int(time.time() * 1000) - 60_000))
     taskrouter.post({**older, "Sid": "EV" + "6" * 32})  # an older fact never wins, its name neither
     assert services.store.listing.listing()[0]["activity"] == "On Queue"
+
+
+def test_an_older_activity_fact_renames_nobody(taskrouter, services):
+    taskrouter.post(activity_callback())  # "Ready", learned
+    taskrouter.post(activity_event(1, "On Queue", READY_SID, contact_uri=WRONG))  # renamed since: the event says so
+    older = activity_callback(name="Old name", TimestampMs=str(int(time.time() * 1000) - 60_000))
+    taskrouter.post({**older, "Sid": "EV" + "6" * 32})  # a fact that loses to the one learned
+    assert services.store.listing.listing()[0]["activity"] == "On Queue"

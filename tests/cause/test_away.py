@@ -47,3 +47,19 @@ def test_a_pages_lookup_is_answered_before_those_asked_for_the_state_only(servic
     for alert_id in (None, None, 7):
         causes.queue(alert_id, key, Lookup("EV" + "1" * 32, "taskrouter", 1), now)
     assert causes.claim(now, timedelta(seconds=60)).alert_id == 7
+
+
+def test_an_earlier_episodes_answer_never_reaches_a_later_page(taskrouter, services, fake_api, slack):
+    post(taskrouter, 1, HEALTHY, **AWAY)
+    first = post(taskrouter, 2, {**BASE, "team": "north"}, **AWAY)  # removed while away by one script
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=first, actor_sid=SCRIPT)
+    post(taskrouter, 3, HEALTHY, **AWAY)  # the value back: that episode is over
+    other = "SK" + "8" * 32
+    second = post(taskrouter, 4, {**BASE, "team": "south"}, **AWAY)  # removed again, by another script
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=second, actor_sid=other)
+    post(taskrouter, 5, {**BASE, "team": "south"}, **BACK)  # available: the page
+    assert services.delivery.run_once() == 1
+    services.jobs.by_name["causes"].run()
+    services.delivery.run_once()
+    follow_ups = [page["cause"]["actor_sid"] for kind, page in outbox(services) if kind == "cause"]
+    assert follow_ups == [other]  # the script that removed it this time, not the one before
