@@ -44,23 +44,23 @@ def headline(
         return Headline("warn", " ".join(filter(None, ("No worker seen yet: nothing judged.", refusals))))
     # An audit with --alert fed its verdicts to the state, which events may have changed since: the state counts.
     # A run from before migration 0012 (alerted NULL) may have been either: it warns of nothing.
-    # An audit that did not finish (exit 2) left workers unjudged, fed or not.
-    warned = [run for run in audits if run["exit_code"] == 2 or (run["exit_code"] and run["alerted"] is False)]
-    found = [_audit_text(run) for run in warned]
+    # An audit with workers it could not judge (`error`) left them unjudged, fed or not; a failed removal did not.
+    found = [text for run in audits if (text := _audit_text(run, json.loads(run["counts"])))]
     if found or refusals:
         more = f" ({len(found) - 1} more workspaces too.)" if len(found) > 1 else ""
         return Headline("warn", " ".join(filter(None, (found[0] + more if found else "", refusals))))
     return Headline("ok", "All agents' contact_uri values are as Flex derives them.")
 
 
-def _audit_text(run: Mapping[str, Any]) -> str:
-    """What one workspace's latest audit found that the state does not say."""
-    counts = json.loads(run["counts"])
+def _audit_text(run: Mapping[str, Any], counts: Mapping[str, int]) -> str:
+    """What one workspace's latest audit found that the state does not say, or "" when nothing."""
     when = f"the last audit of {run['workspace_sid']} ({run['finished_at']:%Y-%m-%d %H:%M} UTC)"
-    if run["exit_code"] == 1:
+    if errors := counts.get("error", 0):
+        workers = f"{errors} worker{'s' * (errors != 1)} in error"
+        return f"{when[0].upper()}{when[1:]} did not finish cleanly ({workers}): see its report."
+    if run["exit_code"] and run["alerted"] is False and (found := counts.get("mismatch", 0)):
         return (
-            f"No drift in the events, but {when} found {counts.get('mismatch', 0)} mismatch: see its report, or "
-            "audit with --alert to record what it finds."
+            f"No drift in the events, but {when} found {found} mismatch: see its report, or audit with --alert to "
+            "record what it finds."
         )
-    errors = counts.get("error", 0)
-    return f"{when[0].upper()}{when[1:]} did not finish cleanly (exit 2, {errors} error): see its report."
+    return ""

@@ -73,7 +73,7 @@ def test_an_audit_that_could_not_finish_is_named_as_such(client, taskrouter, run
     fake_api.null_list_attributes = True  # fetched one by one, and one of them keeps failing
     fake_api.inject(503, times=50, path_contains=f"/Workers/{worker_sid(2)}")
     assert audit(runner)[0] == 2
-    assert "did not finish cleanly (exit 2, 1 error)" in headline(client)
+    assert "did not finish cleanly (1 worker in error)" in headline(client)
 
 
 def test_a_clean_audit_of_another_workspace_hides_nothing(client, taskrouter, runner, fake_api, services):
@@ -102,4 +102,14 @@ def test_an_audit_with_alert_that_could_not_finish_still_warns(client, taskroute
     fake_api.null_list_attributes = True
     fake_api.inject(503, times=50, path_contains=f"/Workers/{worker_sid(2)}")  # the drifting one stays unjudged
     assert audit(runner, "--alert")[0] == 2
-    assert "did not finish cleanly (exit 2, 1 error)" in headline(client)
+    assert "did not finish cleanly (1 worker in error)" in headline(client)
+
+
+def test_an_audit_whose_only_failure_was_a_removal_warns_of_nothing_once_fixed(client, taskrouter, runner, fake_api):
+    populate(fake_api, 2, drifting={2})
+    taskrouter.post(worker_event(sid=worker_sid(1)))
+    fake_api.inject(503, times=50, method="POST")  # every removal fails: exit 2, every worker judged
+    assert audit(runner, "--alert", "--remediate", "--yes", "--actor", "ops")[0] == 2
+    fixed = worker_event(sid=worker_sid(2), email=email(2), contact_uri=uri(2), name="agent.2", version=99)
+    assert taskrouter.post(fixed).status_code == 204
+    assert ALL_CLEAR in headline(client)

@@ -22,6 +22,7 @@ from guard.core.statuses import AlertStatus
 from guard.core.verdict import Kind
 
 PENDING = "pending"
+VOID = "void"  # asked for no page, in an episode that ended before the answer
 
 
 @dataclass(frozen=True)
@@ -72,28 +73,40 @@ class CauseLookups:
 
         The worker's state keeps the cause while it is broken (/status, /api/workers, reminders).
         """
-        values = {"status": status, "detail": note, "lease_until": None, "finished_at": now}
         with connected(self.bind) as connection:
-            connection.execute(update(cause_lookup).where(cause_lookup.c.id == request.id).values(**values))
+            this = cause_lookup.c.id == request.id
+            unpaged = request.alert_id is None  # for the state and the page to come, while its episode lasts
+            if unpaged and connection.execute(select(cause_lookup.c.status).where(this)).scalar() == VOID:
+                connection.execute(update(cause_lookup).where(this).values(detail=note, lease_until=None))
+                return None
+            values = {"status": status, "detail": note, "lease_until": None, "finished_at": now}
+            connection.execute(update(cause_lookup).where(this).values(**values))
             if cause is not None:
                 drifting = and_(*(worker_state.c[n] == v for n, v in key_params(request.key).items()))
                 broken = worker_state.c.verdict.in_((Kind.MISMATCH, Kind.PENDING))
-                # Only the episode it was asked for: one that began since (a removal after the drift) is another's
-                asked = select(cause_lookup.c.created_at).where(cause_lookup.c.id == request.id).scalar_subquery()
-                state = update(worker_state).where(drifting, broken, worker_state.c.since <= asked)
+                # Only the episode it was asked for: one that began since (a removal after the drift) is another's.
+                # An unpaged one is voided when its episode ends, so an edit within it (the email) keeps it.
+                asked = select(cause_lookup.c.created_at).where(this).scalar_subquery()
+                episode = broken if unpaged else and_(broken, worker_state.c.since <= asked)
+                state = update(worker_state).where(drifting, episode)
                 connection.execute(state.values(cause=json.dumps(cause.as_json())))
             alert_id = request.alert_id if request.alert_id is not None else self._page_since(connection, request)
             return None if alert_id is None else self._attach(connection, alert_id, cause, note, now)
 
+    def void_unpaged(self, key: WorkerKey, now: datetime) -> None:
+        """The worker's broken episode ended (a value back): lookups asked for no page belong to no later one."""
+        mine = (cause_lookup.c[name] == value for name, value in key_params(key).items())
+        unpaged = and_(*mine, cause_lookup.c.alert_id.is_(None), cause_lookup.c.status == PENDING)
+        with connected(self.bind) as connection:
+            connection.execute(update(cause_lookup).where(unpaged).values(status=VOID, finished_at=now))
+
     def _page_since(self, connection: Connection, request: CauseRequest) -> int | None:
-        """The page raised since a lookup asked with none (the agent came back before the answer): it gets it."""
+        """The page raised since a lookup asked with none (the agent came back before the answer): it gets it.
+
+        Only while the episode it was asked for lasts: one that ended meanwhile voided it (`void_unpaged`).
+        """
         asked = select(cause_lookup.c.created_at).where(cause_lookup.c.id == request.id).scalar_subquery()
-        key = key_params(request.key)
-        # Only while the episode it was asked for lasts: a value back, or another removal since, began another
-        same = select(worker_state.c.since).where(*(worker_state.c[n] == v for n, v in key.items()))
-        if connection.execute(same.where(worker_state.c.since <= asked)).first() is None:
-            return None
-        worker = (outbox.c[name] == value for name, value in key.items())
+        worker = (outbox.c[name] == value for name, value in key_params(request.key).items())
         page = select(outbox.c.id).where(*worker, outbox.c.kind == AlertKind.URGENT, outbox.c.created_at >= asked)
         return connection.execute(page.order_by(outbox.c.id.desc()).limit(1)).scalar()
 

@@ -60,6 +60,8 @@ class Transaction:
         self.workers.write_all([(key, _state_row(d.state)) for key, d in decisions if d.state is not None])
         for key, decision in decisions:
             state, alert = decision.state, decision.alert
+            if decision.closes:
+                self.causes.void_unpaged(key, now)
             alert_id = self.alerts.insert(_alert_row(alert, decision)) if alert is not None else None
             if decision.lookup is not None:  # with no alert, the answer waits on the state for the page to come
                 self.causes.queue(alert_id, key, decision.lookup, now)

@@ -30,7 +30,8 @@ from guard.logs import configure_logging
 from guard.service.activities import placed
 from guard.service.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
 from guard.service.last_change import find_last_changes
-from guard.service.remediation import Removal, removal_lease, remove_contact_uri, remove_now
+from guard.service.remediation import removal_lease, remove_contact_uri, remove_now
+from guard.service.removals import Removal
 
 
 @click.command("audit")

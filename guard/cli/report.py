@@ -14,7 +14,7 @@ from guard.core.evidence import Basis, basis_text
 from guard.core.text import printable, shown
 from guard.core.verdict import Kind
 from guard.service.audit import UNREACHABLE, VERDICTS, AuditEntry, AuditReport, combined_exit_code
-from guard.service.remediation import Removal
+from guard.service.removals import Removal
 
 CSV_FIELDS = ("account_sid", "workspace_sid", "sid", "name", "email", "verdict", "expected", "actual", "diagnosis")
 LAST_CHANGE_COLUMNS = tuple(

@@ -63,6 +63,7 @@ class Decision:
     alert: Alert | None = None
     remove: bool = False  # queue the removal of the state's wrong value (never done in the request)
     lookup: Lookup | None = None  # hold the alert a few seconds; ask TaskRouter who made the change (in the background)
+    closes: bool = False  # a broken episode ends: its lookups asked for no page are void (adapters/causes.py)
 
 
 DUPLICATE = Decision(Outcome.DUPLICATE)
@@ -138,15 +139,16 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         cause=stored.cause if carried and not explained else None,
         removed=stored.removed if stored and verdict.broken else None,  # an accepted value ends the loop watch
     )
+    closes = stored is not None and stored.verdict.broken and not verdict.broken
     if change.alert is None:
-        return Decision(Outcome.RECORDED, verdict, state, lookup=lookup)
+        return Decision(Outcome.RECORDED, verdict, state, lookup=lookup, closes=closes)
     previous = stored.verdict.actual if stored else None
     note = PENDING_NOTE if asked else NO_CREDENTIALS_NOTE if new_drift and not rules.routing.lookups else None
     context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous, "cause_note": note}
     alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
     remove = rules.remediate and verdict.removable and not state.came_back
     remove = remove and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
-    return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup)
+    return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup, closes)
 
 
 def _next(stored: int | None, version: int | None) -> bool:

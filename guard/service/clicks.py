@@ -19,7 +19,8 @@ from guard.core.text import shown
 from guard.core.verdict import Kind
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
-from guard.service.remediation import NO_EMAIL_KEPT, REGISTERS, ApiFor, record_removal, remove_contact_uri
+from guard.service.remediation import NO_EMAIL_KEPT, REGISTERS, ApiFor, remove_contact_uri
+from guard.service.removals import record_removal
 
 ANSWER_LEASE = timedelta(minutes=2)  # an answer that failed for now is posted again after this
 log = logging.getLogger("guard.slack")

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from requests import RequestException
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
-from guard.adapters.db import OUTAGES
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import NOT_FOUND, PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
 from guard.clock import utcnow
@@ -23,16 +20,15 @@ from guard.core.deep_json import without
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import CAME_BACK, Known, came_back
 from guard.core.rules import Rules
-from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
+from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Verdict
-from guard.logs import log_event
 from guard.service.pipeline import Pipeline
+from guard.service.removals import Removal, record_removal
 
 log = logging.getLogger("guard.remediation")
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most one removal makes
-RECORD_TRIES, RECORD_PAUSE_SECONDS = 10, 0.5  # ~35 s of SQLite's 3 s turns: other writers (an overlapping cron)
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
 NO_EMAIL_KEPT = "no email to derive its value from: nothing says Flex would write one back, so nothing is removed"
 REMOVED_DETAIL = "removed; Flex regenerates it at next login: the agent must sign out and in again"
@@ -42,21 +38,6 @@ CHANGED_DETAIL = "its contact_uri changed since this message showed it: nothing 
 DELETED_DETAIL = "the worker was deleted in TaskRouter: nothing to remove"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
 ApiFor = Callable[[str, str], TaskRouterApi]
-
-
-@dataclass(frozen=True)
-class Removal:
-    """What remediation did to one worker's contact_uri."""
-
-    status: RemediationStatus
-    before: str | None
-    detail: str
-    name: str = ""
-    fresh: Verdict | None = None  # skipped: the verdict of the worker as fetched fresh
-    activity: Activity | None = None  # removed or skipped: the activity the fetch saw (newer than an event not in yet)
-    attributes: dict[str, Any] | None = None  # skipped: the attributes fetched fresh, which the state then learns
-    deleted: bool = False  # TaskRouter answered 404: the worker is gone, which the state then learns
-    asked_ms: int = 0  # skipped or deleted: when the fetch was sent (an event since is newer than what it saw)
 
 
 def remove_contact_uri(
@@ -147,31 +128,6 @@ def _why_kept(verdict: Verdict, known: Known | None) -> str:
     if came_back(known, verdict.actual):
         return CAME_BACK
     return NO_EMAIL_KEPT if verdict.expected is None else REGISTERS
-
-
-def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: str, job_id: int | None = None) -> None:
-    """Log what was done, then let the pipeline record it and announce a removal or a failure."""
-    fields = {"status": removal.status.value, "before": removal.before, "detail": removal.detail, "name": removal.name}
-    log_event(log, logging.INFO, "remediation", worker_sid=key.worker_sid, actor=actor, **fields)
-    what = (removal.status, removal.before, removal.detail, actor)
-    for attempt in range(1, RECORD_TRIES + 1):  # what TaskRouter did is done: it must reach the record
-        try:
-            pipeline.record_remediation(key, what, removal.name, job_id, removal.activity)
-            break
-        except OUTAGES as err:
-            if attempt == RECORD_TRIES:
-                raise
-            log_event(log, logging.WARNING, "remediation_record_retry", worker_sid=key.worker_sid, error=repr(err))
-            time.sleep(RECORD_PAUSE_SECONDS)
-    if removal.attributes is not None or removal.deleted:  # the worker as it is now: a drift fixed or gone ends
-        seen = {"attributes": removal.attributes or {}, "activity": removal.activity, "deleted": removal.deleted}
-        # A deletion is final whatever the clocks say (TaskRouter's may be ahead of ours): it carries no time
-        asked_ms = None if removal.deleted else removal.asked_ms
-        fresh = WorkerSnapshot(key, removal.name, occurred_ms=asked_ms, source=AUDIT_SOURCE, **seen)
-        try:
-            pipeline.record(fresh)
-        except OUTAGES as err:  # only news: the next event or audit brings it again
-            log_event(log, logging.WARNING, "recheck_not_recorded", worker_sid=key.worker_sid, error=repr(err))
 
 
 class RemediationJobs:

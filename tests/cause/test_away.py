@@ -1,14 +1,15 @@
 """A working value removed while the agent is away (Break): the page when it is available says what and who."""
 
 import json
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 from guard.core.cause import Lookup
 from guard.core.snapshot import WorkerKey
 from tests.activity.conftest import BREAK_SID
 from tests.cause.conftest import outbox
 from tests.cause.test_cause import BASE, HEALTHY, post
-from tests.helpers import ACCOUNT_SID, AVAILABLE_SID, WORKSPACE_SID, worker_sid
+from tests.helpers import ACCOUNT_SID, AVAILABLE_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
 
 SCRIPT = "SK" + "7" * 32
 AWAY = {"WorkerActivityName": "Break", "WorkerActivitySid": BREAK_SID}
@@ -63,3 +64,44 @@ def test_an_earlier_episodes_answer_never_reaches_a_later_page(taskrouter, servi
     services.delivery.run_once()
     follow_ups = [page["cause"]["actor_sid"] for kind, page in outbox(services) if kind == "cause"]
     assert follow_ups == [other]  # the script that removed it this time, not the one before
+
+
+def test_an_edit_within_the_episode_keeps_its_answer(taskrouter, services, fake_api):
+    """The email moved while the agent was away: the same episode (no value since), so the page names the remover."""
+    post(taskrouter, 1, HEALTHY, **AWAY)
+    sid = post(taskrouter, 2, {**BASE, "team": "north"}, **AWAY)
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid, actor_sid=SCRIPT)
+    moved = {**BASE, "team": "north", "email": "ann.veal@bluthcompany.com"}
+    post(taskrouter, 3, moved, **AWAY)
+    services.jobs.by_name["causes"].run()
+    post(taskrouter, 4, moved, **BACK)
+    [(kind, page)] = outbox(services)
+    assert kind == "urgent" and page["cause"]["actor_sid"] == SCRIPT
+
+
+def test_one_batch_of_two_episodes_gives_each_page_its_own_answer(client, services, fake_api, slack):
+    """Event Streams: one batch, so one time for both lookups; the value back voids the first one."""
+    t = int(time.time() * 1000)
+    post_cloudevents(client, [stream_event(HEALTHY, t - 50_000)])
+    other = "SK" + "8" * 32
+    batch = [
+        stream_event({**BASE, "team": "north"}, t - 30_000),  # removed by one script while away
+        stream_event(HEALTHY, t - 20_000),  # the value back: that episode is over
+        stream_event({**BASE, "team": "south"}, t - 10_000),  # removed again, by another
+        stream_event({**BASE, "team": "south"}, t - 5_000, ("Available", AVAILABLE_SID), "worker.activity.update"),
+    ]
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=t - 30_000, actor_sid=SCRIPT)
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=t - 10_000, actor_sid=other)
+    assert post_cloudevents(client, batch).status_code < 300
+    services.delivery.run_once()  # the page goes out before any answer
+    services.jobs.by_name["causes"].run()
+    services.delivery.run_once()
+    assert [page["cause"]["actor_sid"] for kind, page in outbox(services) if kind == "cause"] == [other]
+
+
+def stream_event(attributes, at_ms, activity=("Break", BREAK_SID), kind="worker.attributes.update"):
+    """An Event Streams worker event at `at_ms`, in `activity`, carrying `attributes`."""
+    stamp = datetime.fromtimestamp(at_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    event = cloudevent(kind, timestamp=stamp, worker_activity_name=activity[0], worker_activity_sid=activity[1])
+    event["data"]["payload"]["worker_attributes"] = json.dumps(attributes)
+    return event
