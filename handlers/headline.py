@@ -55,6 +55,8 @@ def headline(
 def _audit_text(run: Mapping[str, Any], counts: Mapping[str, int]) -> str:
     """What one workspace's latest audit found that the state does not say, or "" when nothing."""
     when = f"the last audit of {run['workspace_sid']} ({run['finished_at']:%Y-%m-%d %H:%M} UTC)"
+    if counts.get("listing_failed"):
+        return f"{when[0].upper()}{when[1:]} could not list its workers: see its error."
     if errors := counts.get("error", 0):
         workers = f"{errors} worker{'s' * (errors != 1)} in error"
         return f"{when[0].upper()}{when[1:]} did not finish cleanly ({workers}): see its report."

@@ -191,3 +191,16 @@ def test_a_late_event_from_before_a_removals_deletion_does_not_bring_the_worker_
     late = worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:a@pbx.example.com", version=2)
     assert taskrouter.post({**late, "TimestampMs": str(t0 - 2000)}).status_code == 204
     assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "deleted"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_removals_deletion_holds_against_a_late_event_on_a_clock_ahead(taskrouter, services, fake_api):
+    populate(fake_api, 1, drifting={1})
+    t0 = int(time.time() * 1000) + 3000  # TaskRouter's clock 3 s ahead of the guard's
+    drift = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1)
+    taskrouter.post({**drift, "TimestampMs": str(t0 - 5000)})
+    del fake_api.workspaces[WORKSPACE_SID][worker_sid(1)]  # updated (v2, its event late), then deleted
+    services.jobs.by_name["remediate"].run()
+    late = worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:a@pbx.example.com", version=2)
+    assert taskrouter.post({**late, "TimestampMs": str(t0 - 1000)}).status_code == 204
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "deleted"

@@ -113,3 +113,12 @@ def test_an_audit_whose_only_failure_was_a_removal_warns_of_nothing_once_fixed(c
     fixed = worker_event(sid=worker_sid(2), email=email(2), contact_uri=uri(2), name="agent.2", version=99)
     assert taskrouter.post(fixed).status_code == 204
     assert ALL_CLEAR in headline(client)
+
+
+def test_an_audit_that_could_not_list_its_workers_is_no_all_clear(client, taskrouter, runner, fake_api):
+    populate(fake_api, 1)
+    taskrouter.post(worker_event(sid=worker_sid(1)))
+    assert audit(runner)[0] == 0 and ALL_CLEAR in headline(client)
+    fake_api.inject(503, times=50, path_contains="/Workers")  # the next audit cannot even list
+    assert audit(runner)[0] == 2
+    assert "could not list its workers" in headline(client)

@@ -76,11 +76,12 @@ class CauseLookups:
         with connected(self.bind) as connection:
             this = cause_lookup.c.id == request.id
             unpaged = request.alert_id is None  # for the state and the page to come, while its episode lasts
-            if unpaged and connection.execute(select(cause_lookup.c.status).where(this)).scalar() == VOID:
+            values = {"status": status, "detail": note, "lease_until": None, "finished_at": now}
+            # One statement: PostgreSQL re-reads the row once a void being committed is, so it never answers it
+            answered = update(cause_lookup).where(this, cause_lookup.c.status != VOID).values(**values)
+            if connection.execute(answered).rowcount == 0:
                 connection.execute(update(cause_lookup).where(this).values(detail=note, lease_until=None))
                 return None
-            values = {"status": status, "detail": note, "lease_until": None, "finished_at": now}
-            connection.execute(update(cause_lookup).where(this).values(**values))
             if cause is not None:
                 drifting = and_(*(worker_state.c[n] == v for n, v in key_params(request.key).items()))
                 broken = worker_state.c.verdict.in_((Kind.MISMATCH, Kind.PENDING))

@@ -85,8 +85,10 @@ def audit_command(
         for api in apis:
             report = _sweep_one(api, concurrency, output)
             reports.append(report)
-            if report.failure:
+            if report.failure:  # recorded too: /status must not keep the previous run's all-clear
                 click.echo(f"error: {report.workspace_sid}: {report.failure}", err=True)
+                failed = (report.started_at, utcnow(), {"listing_failed": 1}, EXIT_ERROR, alert)
+                svc.store.records.add_audit_run(report.account_sid, report.workspace_sid, *failed)
                 continue
             find_last_changes(api, report, concurrency)  # who changed each drifting worker last
             if alert:

@@ -34,9 +34,10 @@ def decide_intended(
     )
     state = replace(state, urgent_at=None)  # ignored: the broken episode is over
     if change.alert is None:
-        return Decision(Outcome.RECORDED, state=state)
+        return Decision(Outcome.RECORDED, state=state, closes=True)
     note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
-    return Decision(Outcome.RECORDED, state=state, alert=raise_alert(change.alert, note, key, state, routing, now))
+    alert = raise_alert(change.alert, note, key, state, routing, now)
+    return Decision(Outcome.RECORDED, state=state, alert=alert, closes=True)
 
 
 def decide_available(

@@ -63,7 +63,7 @@ class Decision:
     alert: Alert | None = None
     remove: bool = False  # queue the removal of the state's wrong value (never done in the request)
     lookup: Lookup | None = None  # hold the alert a few seconds; ask TaskRouter who made the change (in the background)
-    closes: bool = False  # a broken episode ends: its lookups asked for no page are void (adapters/causes.py)
+    closes: bool = False  # the episode ends, or a newer change takes over: its unpaged lookups are void (causes.py)
 
 
 DUPLICATE = Decision(Outcome.DUPLICATE)
@@ -139,7 +139,8 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         cause=stored.cause if carried and not explained else None,
         removed=stored.removed if stored and verdict.broken else None,  # an accepted value ends the loop watch
     )
-    closes = stored is not None and stored.verdict.broken and not verdict.broken
+    # The episode an unpaged lookup was asked for ends: a value back, or a newer change that is asked about itself
+    closes = explained or (stored is not None and stored.verdict.broken and not verdict.broken)
     if change.alert is None:
         return Decision(Outcome.RECORDED, verdict, state, lookup=lookup, closes=closes)
     previous = stored.verdict.actual if stored else None

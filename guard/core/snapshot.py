@@ -18,6 +18,10 @@ COPY_MAX = 16_384  # characters of attributes' text the state keeps as it came
 DEDUP_WINDOW = timedelta(days=2)  # how long event ids are kept; older events are refused as replays
 AHEAD = timedelta(hours=1)  # clock skew allowed; an event further ahead would outrank every later one
 AUDIT_SOURCE = "audit"  # a snapshot the guard fetched itself, never a delivery
+# A deletion TaskRouter answered (its 404 on a removal's fetch) is stamped this far past what the guard saw: its
+# clock may run ahead of ours, and no event can follow a deletion. (An audit's inferred one is not: an event made
+# after its listing began proves the worker was there.)
+GONE_MARGIN_MS = 60_000
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 from guard.adapters.db import OUTAGES
 from guard.core.activity import Activity
-from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
+from guard.core.snapshot import AUDIT_SOURCE, GONE_MARGIN_MS, WorkerKey, WorkerSnapshot
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Verdict
 from guard.logs import log_event
@@ -50,19 +50,15 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
             time.sleep(RECORD_PAUSE_SECONDS)
     if removal.attributes is not None or removal.deleted:  # the worker as it is now: a drift fixed or gone ends
         seen = {"attributes": removal.attributes or {}, "activity": removal.activity, "deleted": removal.deleted}
-        asked_ms = _deletion_ms(pipeline, key, removal.asked_ms) if removal.deleted else removal.asked_ms
-        fresh = WorkerSnapshot(key, removal.name, occurred_ms=asked_ms, source=AUDIT_SOURCE, **seen)
         try:
-            pipeline.record(fresh)
+            asked_ms = _deletion_ms(pipeline, key, removal.asked_ms) if removal.deleted else removal.asked_ms
+            pipeline.record(WorkerSnapshot(key, removal.name, occurred_ms=asked_ms, source=AUDIT_SOURCE, **seen))
         except OUTAGES as err:  # only news: the next event or audit brings it again
             log_event(log, logging.WARNING, "recheck_not_recorded", worker_sid=key.worker_sid, error=repr(err))
 
 
 def _deletion_ms(pipeline: Pipeline, key: WorkerKey, asked_ms: int) -> int:
-    """When a deletion the removal found is stamped: after all the guard stored, as the audit's deletions are.
-
-    TaskRouter's clock may run ahead of ours; a late event of the worker from before it is older all the same.
-    """
+    """When a deletion the removal found is stamped: past all the guard stored, as the audit's deletions are."""
     with pipeline.store.transaction() as tx:
         stored = tx.workers.lock(key)
-    return max(asked_ms, (stored.occurred_ms or 0) + 1) if stored is not None else asked_ms
+    return max(asked_ms, (stored.occurred_ms or 0) + 1 if stored is not None else 0) + GONE_MARGIN_MS

@@ -4,11 +4,14 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from guard.core.cause import Lookup
+from sqlalchemy import select
+
+from guard.adapters.tables import cause_lookup
+from guard.core.cause import Cause, Lookup
 from guard.core.snapshot import WorkerKey
 from tests.activity.conftest import BREAK_SID
 from tests.cause.conftest import outbox
-from tests.cause.test_cause import BASE, HEALTHY, post
+from tests.cause.test_cause import BASE, BROKEN, HEALTHY, post
 from tests.helpers import ACCOUNT_SID, AVAILABLE_SID, WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
 
 SCRIPT = "SK" + "7" * 32
@@ -105,3 +108,28 @@ def stream_event(attributes, at_ms, activity=("Break", BREAK_SID), kind="worker.
     event = cloudevent(kind, timestamp=stamp, worker_activity_name=activity[0], worker_activity_sid=activity[1])
     event["data"]["payload"]["worker_attributes"] = json.dumps(attributes)
     return event
+
+
+def test_a_newer_change_takes_the_episode_over_from_an_unanswered_lookup(taskrouter, services, fake_api):
+    post(taskrouter, 1, HEALTHY, **AWAY)
+    removal = post(taskrouter, 2, {**BASE, "team": "north"}, **AWAY)  # a script removes it while away
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=removal, actor_sid=SCRIPT)
+    user = "US" + "9" * 32
+    wrong = post(taskrouter, 3, BROKEN, **AWAY)  # then someone writes a wrong value: that is what breaks it now
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=wrong, actor_sid=user)
+    services.jobs.by_name["causes"].run()
+    post(taskrouter, 4, BROKEN, **BACK)
+    pages = [page for kind, page in outbox(services) if kind in ("drift", "urgent")]
+    assert [page["cause"]["actor_sid"] for page in pages] == [user, user]
+
+
+def test_an_answer_to_a_voided_lookup_changes_nothing(services):
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    now, causes = services.pipeline.clock(), services.store.causes
+    causes.queue(None, key, Lookup("EV" + "1" * 32, "taskrouter", 1), now)
+    request = causes.claim(now, timedelta(seconds=60))
+    causes.void_unpaged(key, now)  # the episode ended while the lookup was being answered
+    cause = Cause("EV" + "1" * 32, SCRIPT, "api_key", "api", None, 1)
+    assert causes.finish(request, "found", cause, "", now) is None
+    with services.store.engine.connect() as connection:
+        assert connection.execute(select(cause_lookup.c.status)).scalar() == "void"
