@@ -14,6 +14,7 @@ from guard.adapters.db import connected
 from guard.adapters.leases import lease_oldest
 from guard.adapters.tables import alert as outbox
 from guard.adapters.tables import cause_lookup, worker_state
+from guard.adapters.worker_batches import lock_workers
 from guard.adapters.workers import key_params
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import Cause, Lookup
@@ -74,6 +75,7 @@ class CauseLookups:
         The worker's state keeps the cause while it is broken (/status, /api/workers, reminders).
         """
         with connected(self.bind) as connection:
+            lock_workers(connection, [request.key])  # first, as event batches do: then its rows, in their order
             this = cause_lookup.c.id == request.id
             unpaged = request.alert_id is None  # for the state and the page to come, while its episode lasts
             values = {"status": status, "detail": note, "lease_until": None, "finished_at": now}
