@@ -6,7 +6,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, delete, or_, select, text
+from sqlalchemy import Connection, Engine, delete, or_, select, text
 
 from guard.adapters.db import connected
 from guard.adapters.tables import activity, processed_event, worker_state
@@ -131,18 +131,13 @@ class Activities:
         with connected(self.bind) as connection:
             return {(row.account_sid, row.workspace_sid) for row in connection.execute(query)}
 
-    def unplaced(self) -> list[tuple[str, str, str, str, bool | None]]:
-        """Activities workers are in that no fact places: (account, workspace, sid, name, the workers' availability).
-
-        Unknown, or available by a name AVAILABLE_ACTIVITIES gave at an earlier start (no learned fact says so).
-        """
-        columns = [worker_state.c[name] for name in ("account_sid", "workspace_sid", "activity_sid", "activity_name")]
-        learned = select(activity.c.activity_sid).where(
-            activity.c.account_sid == worker_state.c.account_sid,
-            activity.c.workspace_sid == worker_state.c.workspace_sid,
-            activity.c.activity_sid == worker_state.c.activity_sid,
+    def unplaced(self) -> list[tuple[str, str, str, str]]:
+        """The activities workers are in whose availability the guard does not know: (account, workspace, sid, name)."""
+        columns = ("account_sid", "workspace_sid", "activity_sid", "activity_name")
+        query = (
+            select(*(worker_state.c[name] for name in columns))
+            .where(worker_state.c.available.is_(None), worker_state.c.activity_sid.is_not(None))
+            .distinct()
         )
-        unplaced = or_(worker_state.c.available.is_(None), and_(worker_state.c.available.is_(True), ~learned.exists()))
-        query = select(*columns, worker_state.c.available).where(unplaced, worker_state.c.activity_sid.is_not(None))
         with connected(self.bind) as connection:
-            return [(row[0], row[1], row[2], row[3] or "", row[4]) for row in connection.execute(query.distinct())]
+            return [(row[0], row[1], row[2], row[3] or "") for row in connection.execute(query)]

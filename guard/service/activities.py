@@ -63,15 +63,14 @@ class ActivityLearning:
         return Outcome.RECORDED
 
     def place_by_names(self) -> int:
-        """Judge again the workers in an activity no fact places, by the names AVAILABLE_ACTIVITIES gives now.
+        """Judge again the workers in an activity of unknown availability that AVAILABLE_ACTIVITIES names now.
 
         The setting changes with a restart only, and an agent sitting in that activity sends no event: without
-        this its outage stayed hidden (a name added), or a name taken out still paged, until its next event.
-        Returns how many activities were placed again.
+        this its outage stayed hidden until its next event. Returns how many activities were placed.
         """
         names, placed = self.pipeline.settings.available_activities, 0
-        for account_sid, workspace_sid, sid, name, available in self.pipeline.store.activities.unplaced():
-            if (name.casefold() in names) != bool(available):
+        for account_sid, workspace_sid, sid, name in self.pipeline.store.activities.unplaced():
+            if name.casefold() in names:
                 fact = ActivityFact(account_sid, workspace_sid, sid, name, None, source="config")
                 after: str | None = ""
                 while after is not None:

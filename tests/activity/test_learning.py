@@ -160,24 +160,3 @@ def test_an_older_activity_fact_renames_nobody(taskrouter, services):
     older = activity_callback(name="Old name", TimestampMs=str(int(time.time() * 1000) - 60_000))
     taskrouter.post({**older, "Sid": "EV" + "6" * 32})  # a fact that loses to the one learned
     assert services.store.listing.listing()[0]["activity"] == "On Queue"
-
-
-@pytest.mark.parametrize(
-    "settings_overrides", [{"available_activities": frozenset({"available", "ready"})}], indirect=True
-)
-def test_a_name_taken_out_of_available_activities_at_a_restart_unplaces_its_workers(
-    taskrouter, services, database_url, settings_overrides
-):
-    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))  # "Ready" named: available, paged
-    assert services.store.listing.unreachable_count() == 1
-    narrowed = {**settings_overrides, "available_activities": frozenset({"available"})}  # "Ready" was a mistake
-    restarted = create_app(make_settings(database_url, **narrowed))
-    after = restarted.extensions["guard"]
-    try:
-        assert after.jobs.by_name["activity_names"].run() == 1
-        [row] = after.store.listing.listing()
-        assert (row["available"], after.store.listing.unreachable_count()) == (None, 0)  # unknown, never guessed
-    finally:
-        after.jobs.stop(timeout=5)
-        after.writer.stop(timeout=5)
-        after.store.engine.dispose()
