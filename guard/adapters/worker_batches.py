@@ -21,6 +21,7 @@ from sqlalchemy.engine import Dialect
 from guard.adapters.hot import HotStatement
 from guard.adapters.state_rows import state_from_row
 from guard.adapters.tables import activity, ignore_rule, processed_event, worker_state
+from guard.core.activity import Learned
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import WorkerState
 
@@ -28,7 +29,7 @@ PK = ("account_sid", "workspace_sid", "worker_sid")
 STATE_COLUMNS = tuple(column.name for column in worker_state.c if column.name not in PK)
 EVENT_COLUMNS = ("account_sid", "workspace_sid", "event_id", "received_at")
 ACTIVITY_KEY = ("account_sid", "workspace_sid", "activity_sid")
-Claim = tuple[bool, WorkerState | None, bool | None]  # (fresh, the stored state, the learned availability)
+Claim = tuple[bool, WorkerState | None, Learned | None]  # (fresh, the stored state, what the guard learned)
 DUPLICATE_CLAIM: Claim = (False, None, None)
 _COMPILED: dict[tuple[str, str, int], HotStatement] = {}
 
@@ -64,7 +65,7 @@ def _build(dialect: str, name: str, count: int) -> Any:
         sids = worker_state.c.worker_sid.in_([_typed(worker_state, "worker_sid", row) for row in range(count)])
         return with_intended(worker_state).where(sids, _any_of(worker_state, PK, count))
     if name == "learned":
-        return select(*(activity.c[n] for n in (*ACTIVITY_KEY, "available"))).where(
+        return select(*(activity.c[n] for n in (*ACTIVITY_KEY, *Learned._fields))).where(
             _any_of(activity, ACTIVITY_KEY, count)
         )
     upsert = insert(worker_state).values(_rows_of(worker_state, (*PK, *STATE_COLUMNS), count))
@@ -162,13 +163,13 @@ def _activity_keys(snapshots: Sequence[WorkerSnapshot]) -> list[tuple[str, str, 
     return [(*key, sid) if sid else None for key, sid in zip(keys, sids, strict=True)]
 
 
-def _learned(connection: Connection, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], bool]:
-    """What the guard learned about these activities (whether each routes tasks), by key."""
+def _learned(connection: Connection, keys: set[tuple[str, str, str]]) -> dict[tuple[str, str, str], Learned]:
+    """What the guard learned about these activities, by key."""
     if not keys:
         return {}
     rows = [dict(zip(ACTIVITY_KEY, key, strict=True)) for key in keys]
     found = _statement(connection.dialect, "learned", len(rows)).run(connection, _numbered(rows))
-    return {tuple(row[n] for n in ACTIVITY_KEY): row["available"] for row in found}  # type: ignore[misc]
+    return {tuple(row[n] for n in ACTIVITY_KEY): Learned(*(row[n] for n in Learned._fields)) for row in found}  # type: ignore[misc]
 
 
 def save_all(connection: Connection, states: Sequence[tuple[WorkerKey, dict[str, Any]]]) -> None:

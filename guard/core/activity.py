@@ -10,8 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from guard.core.verdict import Verdict
+
+
+class Learned(NamedTuple):
+    """What the guard learned about an activity: whether it routes tasks, its name, when TaskRouter said so."""
+
+    available: bool
+    name: str
+    learned_ms: int
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,13 @@ class Activity:
     def with_learned(self, learned: bool | None) -> Activity:
         """The same activity, with what the guard learned about it."""
         return self if learned is None else replace(self, learned=learned)
+
+    def as_learned(self, learned: Learned | None, occurred_ms: int | None) -> Activity:
+        """With what the guard learned; a fact newer than the event names it (an event made before a rename)."""
+        if learned is None:
+            return self
+        newer = bool(learned.name) and occurred_ms is not None and learned.learned_ms > occurred_ms
+        return replace(self, learned=learned.available, name=learned.name if newer else self.name)
 
     def resolve(self, available_names: Collection[str]) -> bool | None:
         """True or False when known, best source first; None when the guard cannot place it."""

@@ -71,7 +71,7 @@ class Pipeline:
         if not fresh:
             return DUPLICATE
         if snapshot.activity is not None:  # what activity.* events or the REST API taught the guard
-            snapshot = replace(snapshot, activity=snapshot.activity.with_learned(learned))
+            snapshot = replace(snapshot, activity=snapshot.activity.as_learned(learned, snapshot.occurred_ms))
         decision = decide(snapshot, stored, self.rules_for(snapshot.key), now)
         if decision.outcome in _LOGGED:
             level = logging.WARNING if decision.outcome is Outcome.REPLAY else logging.INFO

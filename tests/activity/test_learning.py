@@ -160,3 +160,17 @@ def test_an_older_activity_fact_renames_nobody(taskrouter, services):
     older = activity_callback(name="Old name", TimestampMs=str(int(time.time() * 1000) - 60_000))
     taskrouter.post({**older, "Sid": "EV" + "6" * 32})  # a fact that loses to the one learned
     assert services.store.listing.listing()[0]["activity"] == "On Queue"
+
+
+def test_a_late_worker_event_made_before_a_rename_keeps_the_new_name(taskrouter, services):
+    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))
+    renamed = activity_callback(name="On Queue", TimestampMs=str(int(time.time() * 1000) + 1))
+    assert taskrouter.post({**renamed, "Sid": "EV" + "7" * 32}).status_code == 204
+    made_before_ms = int(time.time() * 1000) - 60_000  # made before the rename, delivered after it
+    late = activity_event(2, "Ready", READY_SID, contact_uri=WRONG, TimestampMs=str(made_before_ms))
+    assert taskrouter.post(late).status_code == 204
+    [row] = services.store.listing.listing()
+    assert (row["activity"], row["unreachable"]) == ("On Queue", True)
+    made_after = activity_event(3, "Staffed", READY_SID, contact_uri=WRONG)  # renamed again: the newer event says so
+    assert taskrouter.post(made_after).status_code == 204
+    assert services.store.listing.listing()[0]["activity"] == "Staffed"
