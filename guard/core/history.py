@@ -153,6 +153,23 @@ def left_name(known: Known, matched: Evidence, actual: Any, policy: Policy) -> E
     return name if (replaced or expecting or back) and actual not in name.accepted else None
 
 
+def left_email(known: Known, matched: Evidence, actual: Any, policy: Policy) -> Evidence | None:
+    """The email a value was ok against, when the next version put the name's value in its place.
+
+    The mirror of `left_name`: Flex never swaps one value for another, and the browser still registers the email's
+    identity. Only where the guard saw the swap (the next version), or judges that drift's value again (a re-check,
+    an audit): after no value, or missed updates, it may be a login's own.
+    """
+    if policy is not Policy.FLEX or matched.basis is not Basis.WORKER_NAME or not known.email:
+        return None
+    if known.basis is not Basis.EMAIL or known.actual is None:
+        return None
+    [email] = claimed(known.email, "")
+    replaced = known.adjacent and not known.drifting and known.actual in email.accepted
+    again = known.drifting and shown(actual) == known.actual
+    return email if (replaced or again) and actual not in email.accepted else None
+
+
 def trusted_name(known: Known, policy: Policy) -> Evidence | None:
     """The worker's name when a value was judged ok against it: its identity, which the next login writes again."""
     evidence = claimed(None, known.name) if policy is Policy.FLEX and known.name_matched else []

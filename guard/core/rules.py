@@ -7,8 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from guard.core.diagnosis import Diagnosis, built_from, diagnose, unregistrable
-from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, claimed, gather, usable_text
-from guard.core.history import REMOVAL_END, Known, left_name, remembered, renamed, restored, trusted_name, wiped
+from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Evidence, Policy, claimed, gather, usable_text
+from guard.core.history import (
+    REMOVAL_END,
+    Known,
+    left_email,
+    left_name,
+    remembered,
+    renamed,
+    restored,
+    trusted_name,
+    wiped,
+)
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
@@ -20,7 +30,7 @@ NOT_AN_AGENT = "not a Flex agent: no email, contact_uri, twilio_contact_identity
 _ABSENT = (None, "", [], {})
 RENAMED = "contact_uri still matches that name: renaming a worker changes nothing the browser registers"
 REMOVED = Diagnosis.REMOVED
-LEFT = "Flex writes a value only where there is none, and the browser still registers that name"
+LEFT = "Flex writes a value only where there is none, and the browser still registers that identity"
 
 
 @dataclass(frozen=True)
@@ -90,14 +100,13 @@ class Rules:
             detail, diagnosis = _joined(sentence, note), REMOVED if removal else None
             return Verdict(Kind.PENDING, email_shown, shown(waits.expected), None, diagnosis, detail, waits.basis)
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
-        name = left_name(known, matched, raw_actual, self.policy) if known and matched else None
-        if name is not None:
-            detail = (
-                f"built from the email, but the value matched the worker name {name.identity} until this update; {LEFT}"
-            )
+        left = _left(known, matched, raw_actual, self.policy)
+        if left is not None and matched is not None:
+            was = f"{left.basis.noun} {left.identity}"
+            detail = f"built from the {matched.basis.noun}, but the value matched the {was} until this update; {LEFT}"
             diagnosis = Diagnosis.NOT_IDENTITY
             return Verdict(
-                Kind.MISMATCH, email_shown, shown(name.expected), actual, diagnosis, shown(detail), name.basis
+                Kind.MISMATCH, email_shown, shown(left.expected), actual, diagnosis, shown(detail), left.basis
             )
         if matched:
             return Verdict(Kind.OK, email_shown, shown(matched.expected), actual, detail=note, basis=matched.basis)
@@ -118,6 +127,13 @@ class Rules:
     def with_intended(self, intended: Mapping[str, tuple[str, str | None]]) -> Rules:
         """These rules, also ignoring the values an approver marked intended (SID -> (who and when, value))."""
         return Rules(self.ignore.with_intended(intended), self.policy) if intended else self
+
+
+def _left(known: Known | None, matched: Evidence | None, actual: Any, policy: Policy) -> Evidence | None:
+    """The identity a value was ok against until this update put another's value in its place (LEFT), or None."""
+    if known is None or matched is None:
+        return None
+    return left_name(known, matched, actual, policy) or left_email(known, matched, actual, policy)
 
 
 def _joined(sentence: str, note: str) -> str:

@@ -188,3 +188,32 @@ def test_a_re_check_of_the_value_judged_drift_finds_it_drift_still():
     drift = after(dana(1, "dana.scully"), dana(2, "dana.scully", contact_uri=EMAIL_FORM)).state
     fetched = {**DANA, "contact_uri": EMAIL_FORM}  # a removal's fresh fetch, or an audit: no version to follow
     assert RULES.judging.judge(fetched, KEY.worker_sid, "dana.scully", drift.known()).kind is Kind.MISMATCH
+
+
+@pytest.mark.parametrize("name", ["dana.scully", "dana.scully@fbi.example"])  # SSO: the name may be the email
+def test_a_value_changed_from_the_email_to_the_names_is_drift(name):
+    remediate = replace(RULES, remediate=True)
+    ok = dana(1, name, contact_uri=EMAIL_FORM)
+    assert after(ok).verdict.basis == "email"
+    renamed = "dana.scully" if "@" in name else name  # renamed to a username by the same update, or not renamed
+    decision = after(ok, dana(2, renamed, contact_uri="client:dana_2Escully"), rules=remediate)
+    verdict = decision.verdict
+    assert (verdict.kind, verdict.basis, verdict.expected) == (Kind.MISMATCH, "email", EMAIL_FORM)
+    assert "built from the worker name" in verdict.detail and "dana.scully@fbi.example" in verdict.detail
+    assert (decision.alert.kind, decision.remove) == (AlertKind.DRIFT, True)  # Flex writes the right one at login
+
+
+def test_the_names_value_written_after_no_value_or_missed_updates_is_trusted_as_a_login():
+    ok, name_form = dana(1, "dana.scully", contact_uri=EMAIL_FORM), {"contact_uri": "client:dana_2Escully"}
+    login = after(ok, dana(2, "dana.scully", contact_uri=None), dana(3, "dana.scully", **name_form))
+    assert (login.verdict.kind, login.verdict.basis) == (Kind.OK, "worker_name")
+    assert after(ok, dana(3, "dana.scully", **name_form)).verdict.kind is Kind.OK  # v2 never arrived
+
+
+def test_a_re_check_of_the_names_value_judged_drift_finds_it_drift_still():
+    ok = dana(1, "dana.scully", contact_uri=EMAIL_FORM)
+    drift = after(ok, dana(2, "dana.scully", contact_uri="client:dana_2Escully")).state
+    fetched = {**DANA, "contact_uri": "client:dana_2Escully"}  # a removal's fresh fetch, or an audit: no version
+    assert RULES.judging.judge(fetched, KEY.worker_sid, "dana.scully", drift.known()).kind is Kind.MISMATCH
+    fixed = {**DANA, "contact_uri": EMAIL_FORM}
+    assert RULES.judging.judge(fixed, KEY.worker_sid, "dana.scully", drift.known()).kind is Kind.OK
