@@ -54,7 +54,7 @@ def receive_batch() -> Response | tuple[Response, int]:
         return _forged()
     events = _json(text)
     signers = _signing_accounts(svc.accounts, events)
-    if signers != served and not signature_ok(request, svc.settings, signers, text):
+    if signers != served and not signature_ok(request, svc.settings, signers, text, _why_none(signers)):
         return _forged()
     if not isinstance(events, list | dict):
         count_event("event-streams", None, "bad_request")
@@ -176,6 +176,11 @@ def _signing_accounts(accounts: AccountDirectory, events: Any) -> list[Account |
     if len(named) > 1:
         return []  # one sink belongs to one account: a mixed batch is forged
     return [accounts.account_for(named.pop())]
+
+
+def _why_none(signers: list[Account | None]) -> str:
+    """What the log says when no account may have signed: a mixed batch, or one naming an account not served."""
+    return "the batch names several accounts; one sink belongs to one account" if not signers else "unknown account"
 
 
 def _account_named(event: Any) -> str | None:

@@ -28,11 +28,17 @@ def public_url(request: Request, settings: Settings) -> str:
     return request.root_url.rstrip("/") + suffix
 
 
-def signature_ok(request: Request, settings: Settings, candidates: Sequence[Account | None], params: Any) -> bool:
+def signature_ok(
+    request: Request,
+    settings: Settings,
+    candidates: Sequence[Account | None],
+    params: Any,
+    unknown: str = "unknown account",
+) -> bool:
     """True when the signature verifies with the auth token of one of the `candidates`.
 
     `params` is the form (TaskRouter callbacks) or the raw body text (JSON webhooks, whose URL
-    carries bodySHA256). An unknown account (None, or no candidates) never verifies.
+    carries bodySHA256). An unknown account (None, or no candidates) never verifies: `unknown` is what the log says.
     """
     if not settings.validate_signature:
         return True
@@ -46,7 +52,7 @@ def signature_ok(request: Request, settings: Settings, candidates: Sequence[Acco
     if not signature:
         reason = "missing X-Twilio-Signature"
     elif not tokens:
-        reason = "unknown account"
+        reason = unknown
     elif isinstance(params, str) and not request.args.get("bodySHA256"):
         # Blank counts as missing: twilio's validator would then read the body as form fields.
         reason = "missing bodySHA256"

@@ -128,15 +128,18 @@ def test_each_account_signs_with_its_own_token(taskrouter, services):
     assert stored_state(services, WorkerKey(STAGING, STAGING_WS, worker_sid(1)))["verdict"] == "mismatch"
 
 
-def test_cross_account_forgery_and_unknown_accounts_get_403(taskrouter, client, services):
+def test_cross_account_forgery_and_unknown_accounts_get_403(taskrouter, client, services, capsys):
     forged = worker_event(contact_uri="sip:x", AccountSid=STAGING, WorkspaceSid=STAGING_WS)
     stranger = worker_event(contact_uri="sip:x", AccountSid=STRANGER)
     assert taskrouter.post(forged, token=PROD_TOKEN).status_code == 403
     assert taskrouter.post(stranger, token=PROD_TOKEN).status_code == 403
     staging_batch = [cloudevent(account_sid=STAGING, workspace_sid=STAGING_WS, contact_uri="sip:x")]
     assert post_cloudevents(client, staging_batch, token=PROD_TOKEN).status_code == 403
+    capsys.readouterr()
     mixed = [cloudevent(account_sid=PROD, workspace_sid=PROD_WS), *staging_batch]
     assert post_cloudevents(client, mixed, token=PROD_TOKEN).status_code == 403
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "bad_signature" in line]
+    assert line["reason"] == "the batch names several accounts; one sink belongs to one account"  # both are served
     assert post_cloudevents(client, staging_batch, token=STAGING_TOKEN).status_code == 200
     with services.store.engine.connect() as connection:
         assert {r.account_sid for r in connection.execute(select(alert))} == {STAGING}
