@@ -63,7 +63,14 @@ def build_services(settings: Settings, default_database: str) -> Services:
     accounts = AccountDirectory(settings)
     pipeline = Pipeline(settings, store, accounts, wakeup.set)
     lease = timedelta(seconds=2 * settings.slack_timeout_seconds + 2)
-    delivery = Delivery(store.alerts, accounts.notifier_for, settings.retry_max_seconds, lease, stopping)
+    delivery = Delivery(
+        store.alerts,
+        accounts.notifier_for,
+        settings.retry_max_seconds,
+        lease,
+        stopping,
+        sharing=accounts.sharing_webhook,
+    )
     work_lease = removal_lease(settings.api_retries)  # a slow TaskRouter must not let a second process begin it
     remediation = RemediationJobs(pipeline, store.records, accounts.api_for, work_lease)
     answers = SlackAnswers(settings.slack_timeout_seconds)
@@ -79,10 +86,11 @@ def build_services(settings: Settings, default_database: str) -> Services:
             every=3600,
             lane="housekeeping",
         ),
-        Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove"),
-        Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret)),
+        # TaskRouter's REST API may hang for minutes (retries of 15 s each): never in the lane that delivers alerts
+        Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret), lane="taskrouter"),
+        Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove", lane="taskrouter"),
         Job("deliver", delivery.run_once),
-        Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api()),
+        Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api(), lane="taskrouter"),
         Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS),  # AVAILABLE_ACTIVITIES changed
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]

@@ -224,3 +224,15 @@ def test_accounts_sharing_one_webhook_wait_together_when_it_asks_to(taskrouter, 
     clock.advance(30.1)
     services.delivery.run_once()
     assert shared.answers["429"] == 2  # one refused post a pause, not one per account
+
+
+def test_slack_coming_back_releases_the_backlog_of_the_accounts_posting_there_only():
+    third = "AC" + "4" * 32
+    hooks = {PROD: "https://hooks.slack.com/services/T/B/one", third: "https://hooks.slack.com/services/T/B/one"}
+    document = {sid: {"auth_token": "t", "slack_webhook_url": hook} for sid, hook in hooks.items()}
+    document[STAGING] = {"auth_token": "t", "slack_webhook_url": "https://hooks.slack.com/services/T/B/two"}
+    accounts = AccountDirectory(Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(document)}))
+    assert accounts.sharing_webhook(PROD) == accounts.sharing_webhook(third) == {PROD, third}
+    assert accounts.sharing_webhook(STAGING) == {STAGING}
+    single = AccountDirectory(Settings.from_env({"TWILIO_AUTH_TOKEN": "t"}))
+    assert single.sharing_webhook(PROD) is None  # one account: every alert goes to its webhook

@@ -56,6 +56,13 @@ class AccountDirectory:
         account = self.account_for(account_sid)
         return (account.slack_webhook_url if account else None) or self.settings.slack_webhook_url
 
+    def sharing_webhook(self, account_sid: str) -> frozenset[str] | None:
+        """The accounts whose alerts go to this account's webhook; None for every account (one account served)."""
+        if not self.settings.listed_accounts:
+            return None
+        url = self.slack_url_for(account_sid)
+        return frozenset({account_sid, *(a.sid for a in self.accounts if a.sid and self.slack_url_for(a.sid) == url)})
+
     def routing_for(self, key: WorkerKey) -> Routing:
         """Where a workspace's alerts go and how they name it."""
         found = self._routing.get((key.account_sid, key.workspace_sid))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, func, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
 
 from guard.adapters.db import connected
 from guard.adapters.hot import HotStatement
@@ -152,6 +152,22 @@ class Alerts:
         )
         with connected(self.bind) as connection:
             return connection.execute(update(outbox).where(*held).values(**values)).rowcount == 1
+
+    def release_backlog(self, accounts: frozenset[str] | None, now: datetime) -> int:
+        """Make the alerts that backed off after failed posts due now (of `accounts`; None: all): their webhook is back.
+
+        Each backs off on its own, the pages that waited longest the longest: released, they go out pages first.
+        """
+        mine = (outbox.c.account_sid.in_(accounts),) if accounts is not None else ()
+        backed_off = and_(
+            outbox.c.status == AlertStatus.PENDING,
+            outbox.c.attempts > 0,  # failed before: one held for its cause (no attempt yet) keeps waiting
+            outbox.c.next_attempt_at > now,
+            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
+            *mine,
+        )
+        with connected(self.bind) as connection:
+            return connection.execute(update(outbox).where(backed_off).values(next_attempt_at=now)).rowcount
 
     def put_back(self, lease: Lease, retry_at: datetime) -> bool:
         """Release a leased alert unsent (its webhook asked to wait): due at `retry_at`, its attempt not counted."""

@@ -23,7 +23,10 @@ from guard.metrics import ALERTS, DELIVERY_LATENCY
 log = logging.getLogger("guard.delivery")
 
 MIN_PAUSE_SECONDS = 1.0  # a Retry-After of 0 must not turn into a tight loop of refused posts
+# A page backs off to this at most, whatever ALERT_RETRY_MAX_SECONDS says: once Slack is back, it goes within it
+PAGE_RETRY_MAX_SECONDS = 30.0
 NotifierLookup = Callable[[str], SlackNotifier | None]  # an account SID to its Slack client, if it has one
+Sharing = Callable[[str], frozenset[str] | None]  # an account SID to those posting to its webhook (None: all)
 
 
 class Delivery:
@@ -37,6 +40,7 @@ class Delivery:
         lease: timedelta,
         stopping: threading.Event | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sharing: Sharing = lambda account_sid: frozenset({account_sid}),
     ) -> None:
         """Configure how rows are leased, sent and retried; once `stopping` is set, no new attempt starts."""
         self.alerts = alerts
@@ -47,6 +51,8 @@ class Delivery:
         self.clock = clock
         self.paused: dict[str, datetime] = {}  # account SID -> until: its webhook said wait (a 429's Retry-After)
         self.webhooks_paused: dict[str, datetime] = {}  # the same by webhook: accounts may share SLACK_WEBHOOK_URL
+        self.sharing = sharing
+        self.failing: set[str] = set()  # webhooks whose posts failed here since their last one Slack took
 
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
@@ -70,11 +76,18 @@ class Delivery:
             if result.outcome is SendOutcome.DELIVERED:
                 held = self.alerts.finish(claimed.lease, AlertStatus.DELIVERED, now)
                 said = (logging.INFO, "alert_delivered", {"attempts": claimed.attempts})
+                if notifier is not None and notifier.webhook in self.failing:  # back: its backlog goes pages first
+                    self.failing.discard(notifier.webhook)
+                    self.alerts.release_backlog(self.sharing(alert.key.account_sid), now)
             elif result.outcome is SendOutcome.FAILED:
                 held = self.alerts.finish(claimed.lease, AlertStatus.FAILED, now, result.error)
                 said = (logging.ERROR, "alert_delivery_failed_permanently", {"error": result.error})
             else:
-                delay = retry_delay(claimed.attempts, self.retry_max_seconds, result.retry_after)
+                cap = (
+                    min(self.retry_max_seconds, PAGE_RETRY_MAX_SECONDS) if alert.spec.urgent else self.retry_max_seconds
+                )
+                delay = retry_delay(claimed.attempts, cap, result.retry_after)
+                self.failing.add(notifier.webhook)  # type: ignore[union-attr]
                 if result.retry_after is not None:  # rate limited: the account's posts wait, this one first after
                     delay = max(MIN_PAUSE_SECONDS, min(self.retry_max_seconds, result.retry_after))
                     self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)

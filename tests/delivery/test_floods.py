@@ -2,6 +2,8 @@
 
 import json
 
+from werkzeug import Response
+
 from tests.activity.conftest import activity_event
 from tests.delivery.conftest import outbox, posted
 from tests.fakes.slack import HOOK_PATH as HOOK
@@ -50,3 +52,51 @@ def test_a_pause_lasts_a_second_at_least_whatever_retry_after_and_the_cap_say(ta
     assert services.delivery.run_once() == 1
     clock.advance(0.5)
     assert services.delivery.run_once() == 0 and len(httpserver.log) == 1  # not ~17 refused posts a second
+
+
+class SlackOutage:
+    """The stub webhook: 500 while down, "ok" once back; each answer recorded with the message's kind."""
+
+    def __init__(self, httpserver):
+        """Answer every post to the webhook path."""
+        self.up, self.taken = False, []
+        httpserver.expect_request(HOOK).respond_with_handler(self.answer)
+
+    def answer(self, request):
+        """500 while down; "ok" once up, noting the kind of message Slack took."""
+        if not self.up:
+            return Response("rollup_error", status=500)
+        header = next(b["text"]["text"] for b in json.loads(request.get_data())["blocks"] if b["type"] == "header")
+        self.taken.append(header.split(":")[1])
+        return Response("ok")
+
+
+def fail_until_backed_off(services, clock, attempts):
+    """Let delivery try (and fail) `attempts` more times, each when it is due."""
+    for _ in range(attempts):
+        clock.advance(services.delivery.seconds_until_due(3600) + 0.01)
+        services.delivery.run_once()
+
+
+def test_a_page_backs_off_30_s_at_most_whatever_the_cap(taskrouter, services, httpserver, clock):
+    services.delivery.retry_max_seconds = 300
+    SlackOutage(httpserver)
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204  # a page
+    services.delivery.run_once()
+    fail_until_backed_off(services, clock, 7)  # 8 failures: a drift would wait 64-128 s now
+    assert services.delivery.seconds_until_due(3600) <= 30
+
+
+def test_once_slack_is_back_the_backlog_goes_out_pages_first(taskrouter, services, httpserver, clock):
+    services.delivery.retry_max_seconds = 300
+    slack = SlackOutage(httpserver)
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204  # the page, raised first
+    services.delivery.run_once()
+    fail_until_backed_off(services, clock, 5)  # it waits 8-16 s by now
+    for number in (2, 3, 4):  # offline agents broken later: they failed once, and are due again in a second
+        assert taskrouter.post(worker_event(sid=worker_sid(number), contact_uri=WRONG)).status_code == 204
+    assert services.delivery.run_once() == 3
+    slack.up = True
+    clock.advance(1.01)
+    assert services.delivery.run_once() == 4  # the first post Slack takes makes the whole backlog due
+    assert slack.taken == ["rotating_light", "sos", "rotating_light", "rotating_light"]

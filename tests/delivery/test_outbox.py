@@ -2,6 +2,7 @@
 
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from werkzeug import Response
@@ -100,3 +101,19 @@ def test_a_row_another_sender_holds_is_not_due_before_its_lease_ends(taskrouter,
     taskrouter.post(worker_event(contact_uri="sip:x"))
     assert services.store.alerts.claim_due(clock(), timedelta(seconds=20)) is not None  # another process's post
     assert services.delivery.seconds_until_due(60) == 20
+
+
+def test_a_hung_taskrouter_api_never_holds_up_slack(taskrouter, services, httpserver):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    hung, jobs = threading.Event(), services.jobs
+    for name in ("remediate", "clicks", "activities"):  # each calls TaskRouter's REST API: here it never answers
+        jobs.by_name[name] = replace(jobs.by_name[name], run=lambda: hung.wait(60), enabled=True)
+    try:
+        jobs.start()
+        taskrouter.post(worker_event(contact_uri="sip:x"))
+        deadline = time.monotonic() + 10
+        while not httpserver.log and time.monotonic() < deadline:
+            hung.wait(0.02)
+        assert len(httpserver.log) == 1
+    finally:
+        hung.set()
