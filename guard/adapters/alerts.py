@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, case, func, or_, select, update
+from sqlalchemy import Connection, Engine, case, func, select, update
 
 from guard.adapters.db import connected
 from guard.adapters.hot import HotStatement
 from guard.adapters.leases import lease_oldest
+from guard.adapters.pages import Pages, earlier_pending
 from guard.adapters.tables import alert as outbox
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import Cause
@@ -85,6 +86,7 @@ class Alerts:
     def __init__(self, bind: Engine | Connection) -> None:
         """Use `bind` for every statement."""
         self.bind = bind
+        self.pages = Pages(bind)
 
     def insert(self, row: dict[str, Any]) -> int:
         """Add an alert's row to the outbox; return its id."""
@@ -100,22 +102,11 @@ class Alerts:
 
         `skip`: accounts whose webhook asked to wait (Retry-After); the others' alerts go on.
         """
-        b = outbox.alias("earlier")
 
         def due(a: Any) -> tuple[Any, ...]:
-            """Due, pending, and no earlier pending alert for the same worker.
-
-            Per-worker order: a "resolved" must never overtake the "drift" still waiting for a retry.
-            """
-            earlier = select(b.c.id).where(
-                b.c.account_sid == a.c.account_sid,
-                b.c.workspace_sid == a.c.workspace_sid,
-                b.c.worker_sid == a.c.worker_sid,
-                b.c.status == AlertStatus.PENDING,
-                b.c.id < a.c.id,
-            )
+            """Due, pending, and no earlier pending alert for the same worker (per-worker order)."""
             waiting = (a.c.account_sid.not_in(skip),) if skip else ()
-            return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, ~earlier.exists(), *waiting)
+            return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, ~earlier_pending(a), *waiting)
 
         # Pages first: when Slack takes one message a second, the agents who cannot take calls now must not wait
         # behind hundreds of other messages (a worker's own alerts keep their order: see `due`)
@@ -153,22 +144,6 @@ class Alerts:
         with connected(self.bind) as connection:
             return connection.execute(update(outbox).where(*held).values(**values)).rowcount == 1
 
-    def release_backlog(self, accounts: frozenset[str] | None, now: datetime) -> int:
-        """Make the alerts that backed off after failed posts due now (of `accounts`; None: all): their webhook is back.
-
-        Each backs off on its own, the pages that waited longest the longest: released, they go out pages first.
-        """
-        mine = (outbox.c.account_sid.in_(accounts),) if accounts is not None else ()
-        backed_off = and_(
-            outbox.c.status == AlertStatus.PENDING,
-            outbox.c.attempts > 0,  # failed before: one held for its cause (no attempt yet) keeps waiting
-            outbox.c.next_attempt_at > now,
-            or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-            *mine,
-        )
-        with connected(self.bind) as connection:
-            return connection.execute(update(outbox).where(backed_off).values(next_attempt_at=now)).rowcount
-
     def put_back(self, lease: Lease, retry_at: datetime) -> bool:
         """Release a leased alert unsent (its webhook asked to wait): due at `retry_at`, its attempt not counted."""
         return self.finish(lease, AlertStatus.PENDING, retry_at, retry_at=retry_at, sent=False)
@@ -177,12 +152,13 @@ class Alerts:
         """When the earliest pending alert (of an account not in `skip`) becomes due, or None when there is none.
 
         A row another sender holds is due when its lease ends, not before: else the others poll every 0.05 s meanwhile.
+        So is one behind its worker's earlier alert: when that one is.
         """
         waiting = (outbox.c.account_sid.not_in(skip),) if skip else ()
         held = case(
             (outbox.c.lease_until > outbox.c.next_attempt_at, outbox.c.lease_until), else_=outbox.c.next_attempt_at
         )
-        query = select(func.min(held)).where(outbox.c.status == AlertStatus.PENDING, *waiting)
+        query = select(func.min(held)).where(outbox.c.status == AlertStatus.PENDING, ~earlier_pending(outbox), *waiting)
         with connected(self.bind) as connection:
             return connection.execute(query).scalar()
 

@@ -71,7 +71,8 @@ DUPLICATE = Decision(Outcome.DUPLICATE)
 
 def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: DecisionRules, now: datetime) -> Decision:
     """Decide for one snapshot of a worker against its `stored` state."""
-    known = stored.known(_next(stored.version, snapshot.version)) if stored is not None and not stored.deleted else None
+    versions = (stored.version, snapshot.version) if stored is not None else (None, None)
+    known = stored.known(_next(*versions), _skipped(*versions)) if stored is not None and not stored.deleted else None
     if snapshot.deleted:
         verdict = Verdict(Kind.DELETED, stored.verdict.email if stored else None)
     else:  # a value an approver marked intended is recorded with the state

@@ -35,6 +35,8 @@ class Known:
     name_matched: bool = False  # a value was judged ok against `name` (Trusted.name_matched)
     adjacent: bool = False  # the update being judged is the next version: no update between them was missed
     removal: str | None = None  # while no value is back since an update removed one: what the verdict said then
+    diagnosis: Diagnosis | None = None  # the last verdict's
+    skipped: bool = False  # the update being judged comes after versions the guard never received
 
 
 # Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back, one a
@@ -157,8 +159,8 @@ def left_email(known: Known, matched: Evidence, actual: Any, policy: Policy) -> 
     """The email a value was ok against, when the next version put the name's value in its place.
 
     The mirror of `left_name`: Flex never swaps one value for another, and the browser still registers the email's
-    identity. Only where the guard saw the swap (the next version), or judges that drift's value again (a re-check,
-    an audit): after no value, or missed updates, it may be a login's own.
+    identity. Where the guard saw the swap (the next version), or judges that drift's value again having missed no
+    update (a re-check, an audit): after missed updates (a removal, then the login) it may be a login's own.
     """
     if policy is not Policy.FLEX or matched.basis is not Basis.WORKER_NAME or not known.email:
         return None
@@ -166,7 +168,8 @@ def left_email(known: Known, matched: Evidence, actual: Any, policy: Policy) -> 
         return None
     [email] = claimed(known.email, "")
     replaced = known.adjacent and not known.drifting and known.actual in email.accepted
-    again = known.drifting and shown(actual) == known.actual
+    swapped = known.drifting and known.diagnosis is Diagnosis.NOT_IDENTITY  # this rule's drift, and no other
+    again = swapped and not known.skipped and shown(actual) == known.actual
     return email if (replaced or again) and actual not in email.accepted else None
 
 

@@ -50,8 +50,11 @@ class WorkerState:
     cause: Cause | None = None  # who TaskRouter says made that update, once looked up
     removed: str | None = None  # the value the guard last removed (history.CAME_BACK), until one is accepted
 
-    def known(self, adjacent: bool = False) -> Known:
-        """What the guard knew of the worker, as the judge reads it (`adjacent`: judging the next version)."""
+    def known(self, adjacent: bool = False, skipped: bool = False) -> Known:
+        """What the guard knew of the worker, as the judge reads it (`adjacent`: judging the next version).
+
+        `skipped`: judging a version after some the guard never received.
+        """
         verdict = self.verdict
         email = self.trusted.email or verdict.email
         return Known(
@@ -66,6 +69,8 @@ class WorkerState:
             self.trusted.name_matched,
             adjacent,
             self._removal(),
+            verdict.diagnosis,
+            skipped,
         )
 
     def _removal(self) -> str | None:

@@ -23,8 +23,11 @@ from guard.metrics import ALERTS, DELIVERY_LATENCY
 log = logging.getLogger("guard.delivery")
 
 MIN_PAUSE_SECONDS = 1.0  # a Retry-After of 0 must not turn into a tight loop of refused posts
-# A page backs off to this at most, whatever ALERT_RETRY_MAX_SECONDS says: once Slack is back, it goes within it
+# A page (and what it waits behind) backs off to this at most, whatever ALERT_RETRY_MAX_SECONDS says
 PAGE_RETRY_MAX_SECONDS = 30.0
+# Failed posts for this long before one Slack takes: an outage, whose pages go out next. A single message Slack keeps
+# refusing between accepted ones is no outage: it keeps its backoff, not a retry after every other post.
+OUTAGE_SECONDS = 10.0
 NotifierLookup = Callable[[str], SlackNotifier | None]  # an account SID to its Slack client, if it has one
 Sharing = Callable[[str], frozenset[str] | None]  # an account SID to those posting to its webhook (None: all)
 
@@ -52,7 +55,7 @@ class Delivery:
         self.paused: dict[str, datetime] = {}  # account SID -> until: its webhook said wait (a 429's Retry-After)
         self.webhooks_paused: dict[str, datetime] = {}  # the same by webhook: accounts may share SLACK_WEBHOOK_URL
         self.sharing = sharing
-        self.failing: set[str] = set()  # webhooks whose posts failed here since their last one Slack took
+        self.failing: dict[str, datetime] = {}  # webhook -> the first post that failed here since one Slack took
 
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
@@ -76,18 +79,17 @@ class Delivery:
             if result.outcome is SendOutcome.DELIVERED:
                 held = self.alerts.finish(claimed.lease, AlertStatus.DELIVERED, now)
                 said = (logging.INFO, "alert_delivered", {"attempts": claimed.attempts})
-                if notifier is not None and notifier.webhook in self.failing:  # back: its backlog goes pages first
-                    self.failing.discard(notifier.webhook)
-                    self.alerts.release_backlog(self.sharing(alert.key.account_sid), now)
+                since = self.failing.pop(notifier.webhook, None) if notifier is not None else None
+                if since is not None and now - since >= timedelta(seconds=OUTAGE_SECONDS):  # back: pages go next
+                    self.alerts.pages.release(self.sharing(alert.key.account_sid), now)
             elif result.outcome is SendOutcome.FAILED:
                 held = self.alerts.finish(claimed.lease, AlertStatus.FAILED, now, result.error)
                 said = (logging.ERROR, "alert_delivery_failed_permanently", {"error": result.error})
             else:
-                cap = (
-                    min(self.retry_max_seconds, PAGE_RETRY_MAX_SECONDS) if alert.spec.urgent else self.retry_max_seconds
-                )
+                paged = alert.spec.urgent or self.alerts.pages.waits_behind(claimed.id)
+                cap = min(self.retry_max_seconds, PAGE_RETRY_MAX_SECONDS) if paged else self.retry_max_seconds
                 delay = retry_delay(claimed.attempts, cap, result.retry_after)
-                self.failing.add(notifier.webhook)  # type: ignore[union-attr]
+                self.failing.setdefault(notifier.webhook, now)  # type: ignore[union-attr]
                 if result.retry_after is not None:  # rate limited: the account's posts wait, this one first after
                     delay = max(MIN_PAUSE_SECONDS, min(self.retry_max_seconds, result.retry_after))
                     self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)

@@ -217,3 +217,23 @@ def test_a_re_check_of_the_names_value_judged_drift_finds_it_drift_still():
     assert RULES.judging.judge(fetched, KEY.worker_sid, "dana.scully", drift.known()).kind is Kind.MISMATCH
     fixed = {**DANA, "contact_uri": EMAIL_FORM}
     assert RULES.judging.judge(fixed, KEY.worker_sid, "dana.scully", drift.known()).kind is Kind.OK
+
+
+def test_the_names_value_after_a_removal_the_guard_missed_or_got_late_is_a_login_not_a_swap():
+    name_form = {"contact_uri": "client:dana_2Escully"}
+    ok, swap = dana(1, "dana.scully", contact_uri=EMAIL_FORM), dana(2, "dana.scully", **name_form)
+    relogin = dana(4, "dana.scully", **name_form)  # v3 removed it; Flex wrote it at the login
+    remediate = replace(RULES, remediate=True)
+    decision = after(ok, swap, relogin, rules=remediate)
+    assert (decision.verdict.kind, decision.remove) == (Kind.OK, False)  # never remove what Flex just wrote
+    removal_late = decide(dana(3, "dana.scully", contact_uri=None), decision.state, remediate, T0)
+    assert removal_late.verdict is None or removal_late.verdict.kind is not Kind.MISMATCH
+
+
+def test_switching_identity_policy_to_flex_releases_name_values_the_email_policy_judged_drift():
+    strict = replace(RULES, judging=Rules(policy=Policy.EMAIL))
+    drift = after(dana(1, "dana.scully"), rules=strict)
+    assert drift.verdict.kind is Kind.MISMATCH  # against the email alone
+    switched = decide(dana(2, "dana.scully"), drift.state, replace(RULES, remediate=True), T0)  # the policy is flex now
+    assert (switched.verdict.kind, switched.remove) == (Kind.OK, False)
+    assert RULES.judging.judge(DANA, KEY.worker_sid, "dana.scully", drift.state.known()).kind is Kind.OK  # an audit

@@ -55,18 +55,18 @@ def test_a_pause_lasts_a_second_at_least_whatever_retry_after_and_the_cap_say(ta
 
 
 class SlackOutage:
-    """The stub webhook: 500 while down, "ok" once back; each answer recorded with the message's kind."""
+    """The stub webhook: 500 while down (and for the `refused` kind), "ok" once back, noting the kinds it took."""
 
     def __init__(self, httpserver):
         """Answer every post to the webhook path."""
-        self.up, self.taken = False, []
+        self.up, self.taken, self.refused = False, [], None
         httpserver.expect_request(HOOK).respond_with_handler(self.answer)
 
     def answer(self, request):
         """500 while down; "ok" once up, noting the kind of message Slack took."""
-        if not self.up:
-            return Response("rollup_error", status=500)
         header = next(b["text"]["text"] for b in json.loads(request.get_data())["blocks"] if b["type"] == "header")
+        if not self.up or header.split(":")[1] == self.refused:
+            return Response("rollup_error", status=500)
         self.taken.append(header.split(":")[1])
         return Response("ok")
 
@@ -100,3 +100,34 @@ def test_once_slack_is_back_the_backlog_goes_out_pages_first(taskrouter, service
     clock.advance(1.01)
     assert services.delivery.run_once() == 4  # the first post Slack takes makes the whole backlog due
     assert slack.taken == ["rotating_light", "sos", "rotating_light", "rotating_light"]
+
+
+def test_a_page_slack_keeps_refusing_between_accepted_posts_keeps_its_backoff(taskrouter, services, httpserver, clock):
+    services.delivery.retry_max_seconds = 300
+    slack = SlackOutage(httpserver)
+    slack.up = True
+    slack.refused = "sos"  # this one message fails every time; every other goes through
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204
+    for number in range(2, 102):  # a drift a second for 100 s, each taken at once
+        assert taskrouter.post(worker_event(sid=worker_sid(number), contact_uri=WRONG)).status_code == 204
+        services.delivery.run_once()
+        clock.advance(1)
+    [page_attempts] = [attempts for kind, _, attempts in outbox(services) if kind == "urgent"]
+    assert 5 <= page_attempts <= 10  # its own backoff (1, 2, 4 … 30 s), not a retry after each of the 100 posts
+
+
+def test_a_page_behind_its_workers_backed_off_drift_goes_within_30_s_of_slack_coming_back(
+    taskrouter, services, httpserver, clock
+):
+    services.delivery.retry_max_seconds = 300
+    slack = SlackOutage(httpserver)
+    assert taskrouter.post(worker_event(contact_uri=WRONG)).status_code == 204  # offline: a drift
+    services.delivery.run_once()
+    fail_until_backed_off(services, clock, 7)  # it waits 64-128 s by now
+    assert taskrouter.post(activity_event(2, contact_uri=WRONG)).status_code == 204  # available: the page, behind it
+    assert services.delivery.seconds_until_due(3600) <= 0.05  # the drift it waits behind is due now
+    services.delivery.run_once()  # Slack still down: the drift backs off like a page now
+    assert 0.05 < services.delivery.seconds_until_due(3600) <= 30  # the page waiting behind it is not "due"
+    slack.up = True
+    clock.advance(services.delivery.seconds_until_due(3600) + 0.01)
+    assert services.delivery.run_once() == 2 and slack.taken == ["rotating_light", "sos"]
