@@ -123,6 +123,8 @@ class ActivityRefresh:
         targets |= pipeline.store.activities.workspaces()
         learned = 0
         for account_sid, workspace_sid in sorted(targets):
+            # What the list says held when it was asked for: a rename while it was read is newer, and wins
+            asked_ms = int(pipeline.clock().timestamp() * 1000)
             try:
                 records = list_activities(self.accounts.api_for(account_sid, workspace_sid))
             except ConfigError:
@@ -131,7 +133,6 @@ class ActivityRefresh:
                 fields = {"workspace_sid": workspace_sid, "error": describe(err)}
                 log_event(log, logging.WARNING, "activities_fetch_failed", **fields)
                 continue
-            now_ms = int(pipeline.clock().timestamp() * 1000)
             for record in records:
                 if record.available is None:  # TaskRouter did not say: events or AVAILABLE_ACTIVITIES decide
                     continue
@@ -141,7 +142,7 @@ class ActivityRefresh:
                     record.sid,
                     record.name,
                     record.available,
-                    occurred_ms=now_ms,
+                    occurred_ms=asked_ms,
                     source="api",
                 )
                 self.learning.learn(fact)

@@ -174,3 +174,24 @@ def test_a_late_worker_event_made_before_a_rename_keeps_the_new_name(taskrouter,
     made_after = activity_event(3, "Staffed", READY_SID, contact_uri=WRONG)  # renamed again: the newer event says so
     assert taskrouter.post(made_after).status_code == 204
     assert services.store.listing.listing()[0]["activity"] == "Staffed"
+
+
+def test_the_activities_list_counts_from_when_it_was_asked_for_not_when_it_answered(
+    taskrouter, services, fake_api, clock, monkeypatch
+):
+    fake_api.add_activity(WORKSPACE_SID, READY_SID, "Ready", True)
+    listed = fake_api.listed_activities
+
+    def slow(*args):
+        """The listing reads "Ready", then takes a minute to answer (a retry, a slow page)."""
+        answer = listed(*args)
+        clock.advance(60)
+        return answer
+
+    monkeypatch.setattr(fake_api, "listed_activities", slow)
+    asked_ms = int(clock().timestamp() * 1000)
+    assert services.jobs.by_name["activities"].run() == 1
+    renamed_meanwhile = str(asked_ms + 30_000)  # made after the listing read the old name, delivered after it
+    event = activity_event(1, "On Queue", READY_SID, contact_uri=WRONG, TimestampMs=renamed_meanwhile)
+    assert taskrouter.post(event).status_code == 204
+    assert services.store.listing.listing()[0]["activity"] == "On Queue"
