@@ -94,7 +94,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS),  # AVAILABLE_ACTIVITIES changed
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]
-    runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due)
+    runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due, engine=store.engine)
     return Services(settings, store, accounts, pipeline, delivery, runner, EventWriter(pipeline), learning, migrated)
 
 

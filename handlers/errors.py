@@ -7,28 +7,17 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from guard.adapters.db import HEAD, MIGRATE_COMMAND, current_revision
+from guard.adapters.db import MIGRATE_COMMAND, not_migrated
 from guard.adapters.sqlite import DatabaseFileMissing
 from guard.adapters.sqlite_writers import DatabaseBusy
 from guard.container import services
 from guard.logs import log_event
 
 log = logging.getLogger("guard.http")
-# PostgreSQL's SQLSTATEs for a missing table or column, or a NOT NULL a later migration lifts: a release phase skipped
-# (SQLite's "no such …" is a 503 already)
-NOT_MIGRATED = ("42P01", "42703", "23502")
-
-
-def _behind(engine: Engine) -> bool:
-    """True when the database is not at the code's newest migration (or cannot even say)."""
-    try:
-        return current_revision(engine) != HEAD
-    except DBAPIError:
-        return True
 
 
 def error_response(status: int, message: str) -> Response:
@@ -57,9 +46,8 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
     newest migration is a bug: None, so it gets its 500 and its traceback, not a 503 for ever.
     """
     if isinstance(err, ProgrammingError | IntegrityError):
-        if getattr(err.orig, "sqlstate", None) not in NOT_MIGRATED or not _behind(engine):
+        if (missing := not_migrated(err, engine)) is None:
             return None
-        missing = str(err.orig).strip().splitlines()[0][:200]  # the table or column, as PostgreSQL names it
         log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", error=missing, path=path)
         return "database not migrated; retry later"
     fields: dict[str, str] = {}

@@ -1,6 +1,8 @@
 """GET /healthz, and what happens to events while the database is down."""
 
 import os
+import threading
+import time
 
 import pytest
 from sqlalchemy import make_url, text
@@ -49,7 +51,11 @@ def test_events_get_503_not_500_while_the_database_is_down(app_without_database)
 def test_a_postgres_without_the_schema_answers_503_and_names_the_fix(postgres_url, capsys):
     """The release phase (`flask --app wsgi migrate`) was skipped: events must be retried later, not 500."""
     app = create_app(make_settings(postgres_url + "?options=-csearch_path%3Dno_guard_tables_here"))
-    assert app.test_client().get("/healthz").status_code == 503
+    health = app.test_client().get("/healthz")
+    assert (health.status_code, health.get_json()) == (
+        503,
+        {"database": "not migrated", "pending_alerts": None, "failed_alerts": None},  # the shape monitors read
+    )
     response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))
     assert response.status_code == 503
     assert response.get_json() == {"error": "database not migrated; retry later"}
@@ -156,3 +162,35 @@ def test_a_refused_connection_is_logged_with_the_servers_reason_and_no_password(
         with admin.begin() as connection:
             connection.execute(text(f"DROP ROLE {role}"))
         admin.dispose()
+
+
+def background_lines(app, capsys, wanted='"job": "deliver"'):
+    """Run the app's background jobs for two rounds (a `wanted` line each, or 20 s); every line logged meanwhile.
+
+    The second round begins after the first one's idle time was reckoned (it reads the database too).
+    """
+    jobs, pause = app.extensions["guard"].jobs, threading.Event()
+    out, deadline = "", time.monotonic() + 20
+    jobs.start()
+    try:
+        while out.count(wanted) < 2 and time.monotonic() < deadline:
+            pause.wait(0.05)
+            out += capsys.readouterr().out
+    finally:
+        jobs.stop()
+    return out + capsys.readouterr().out
+
+
+def test_background_jobs_say_a_database_outage_in_one_line_a_round_with_no_traceback(app_without_database, capsys):
+    out = background_lines(app_without_database, capsys)
+    assert '"event": "job_database_unavailable"' in out
+    assert "Traceback" not in out and "delivery_loop_error" not in out
+
+
+@pytest.mark.postgres
+def test_background_jobs_on_a_postgres_never_migrated_name_the_fix_with_no_traceback(postgres_url, capsys):
+    app = create_app(make_settings(postgres_url + "?options=-csearch_path%3Dno_guard_tables_here"))
+    out = background_lines(app, capsys)
+    assert '"event": "job_database_not_migrated"' in out and "flask --app wsgi migrate" in out
+    assert "Traceback" not in out and "job_failed" not in out and "delivery_loop_error" not in out
+    app.extensions["guard"].store.engine.dispose()

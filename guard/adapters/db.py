@@ -16,7 +16,7 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from guard.adapters.sqlite import DatabaseFileMissing, file_lock, sqlite_engine, sqlite_file
@@ -34,6 +34,9 @@ MIGRATE_COMMAND = "flask --app wsgi migrate"
 # The database cannot work now (unreachable, full, busy, its file gone): a job's round fails, no bug
 OUTAGES = (OperationalError, DatabaseFileMissing, DatabaseBusy, TimeoutError, PoolTimeout)
 POOL_WAIT_SECONDS = 3.0  # as SQLite's turn: past it the sender retries (503) rather than wait on a connection
+# PostgreSQL's SQLSTATEs for a missing table or column, or a NOT NULL a later migration lifts: a release phase skipped
+# (SQLite's "no such …" is an OperationalError, an outage already)
+NOT_MIGRATED = ("42P01", "42703", "23502")
 
 
 def normalize_url(url: str) -> str:
@@ -115,6 +118,21 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
         command.upgrade(config, "head")
     # Where the database was once this process had its turn: another may have migrated it while this one waited.
     return config.attributes.get("before", before), current_revision(engine)
+
+
+def not_migrated(err: BaseException, engine: Engine) -> str | None:
+    """What is missing (a table or column, as PostgreSQL names it) when `err` says the database is behind, else None.
+
+    In a database at the newest migration, a missing table or column is a bug, not a release phase skipped.
+    """
+    sqlstate = getattr(getattr(err, "orig", None), "sqlstate", None)
+    if not isinstance(err, ProgrammingError | IntegrityError) or sqlstate not in NOT_MIGRATED:
+        return None
+    try:
+        behind = current_revision(engine) != HEAD
+    except DBAPIError:
+        behind = True  # it cannot even say
+    return str(err.orig).strip().splitlines()[0][:200] if behind else None
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -13,7 +13,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from guard.adapters.db import OUTAGES
+from sqlalchemy import Engine
+
+from guard.adapters.db import MIGRATE_COMMAND, OUTAGES, not_migrated
 from guard.logs import log_event
 
 log = logging.getLogger("guard.delivery")
@@ -67,8 +69,13 @@ class JobRunner:
         stopping: threading.Event,
         idle_seconds: Callable[[float], float],
         poll_seconds: float = 2.0,
+        engine: Engine | None = None,
     ) -> None:
-        """Run `jobs`; sleep `idle_seconds(poll_seconds)` between rounds unless woken; end on `stopping`."""
+        """Run `jobs`; sleep `idle_seconds(poll_seconds)` between rounds unless woken; end on `stopping`.
+
+        `engine`: the database the jobs use, to tell a release phase skipped (one line a round) from a bug.
+        """
+        self.engine = engine
         self.by_name = {job.name: job for job in jobs}
         self.idle_seconds = idle_seconds
         self.poll_seconds = poll_seconds
@@ -95,8 +102,16 @@ class JobRunner:
                     first = (str(getattr(err, "orig", None) or err).strip().splitlines() or [""])[0][:300]
                     error = {"error": type(getattr(err, "orig", None) or err).__name__, "detail": first}
                     log_event(log, logging.ERROR, "job_database_unavailable", job=job.name, **error)
-                except Exception:  # a bug: the others still run, and this one next round
-                    log.exception("job_failed", extra={"fields": {"job": job.name}})
+                except Exception as err:  # a bug: the others still run, and this one next round
+                    if (missing := self._not_migrated(err)) is None:
+                        log.exception("job_failed", extra={"fields": {"job": job.name}})
+                    else:
+                        fix = f"run `{MIGRATE_COMMAND}`"
+                        log_event(log, logging.ERROR, "job_database_not_migrated", job=job.name, error=missing, fix=fix)
+
+    def _not_migrated(self, err: Exception) -> str | None:
+        """What is missing when `err` says the database is behind the code's migrations, else None."""
+        return None if self.engine is None else not_migrated(err, self.engine)
 
     def run_forever(self, lane: str = MAIN) -> None:
         """Run rounds of a lane until stopped; the main lane in the foreground also starts the other lanes."""
@@ -109,8 +124,11 @@ class JobRunner:
             sleep = self.poll_seconds
             try:
                 sleep = self.idle_seconds(self.poll_seconds) if lane == MAIN else sleep
-            except Exception:  # a database outage must not kill the lane; the rows wait in the outbox
-                log.exception("delivery_loop_error")
+            except OUTAGES:  # the round's jobs said so, in one line each: the rows wait in the outbox
+                pass
+            except Exception as err:  # nothing must kill the lane
+                if self._not_migrated(err) is None:
+                    log.exception("delivery_loop_error")
             seen = self._wakeup.wait(seen, sleep)
         log_event(log, logging.INFO, "delivery_stopped", lane=lane)
 
