@@ -29,6 +29,11 @@ SHARED_ROUTER_WARNING = (
     "/status passwords from anyone lock everyone out for a minute; set TRUST_PROXY=true"
 )
 
+DYNO_SQLITE_WARNING = (
+    "SQLITE ON A HEROKU DYNO: its disk is wiped at every restart and deploy (the state and undelivered alerts with "
+    "it), and each dyno has its own; add Heroku Postgres, which sets DATABASE_URL"
+)
+
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from `settings` (default: the environment); a bad setting exits with one line.
@@ -73,4 +78,6 @@ def _build(app: Flask, settings: Settings) -> None:
     if settings.dyno and settings.status_password and not settings.trust_proxy:
         log_event(log, logging.WARNING, SHARED_ROUTER_WARNING)
     database = services.store.engine.dialect.name
+    if settings.dyno and database == "sqlite":
+        log_event(log, logging.WARNING, DYNO_SQLITE_WARNING)
     log_event(log, logging.INFO, "app_ready", database=database, slack=bool(settings.slack_webhook_url))

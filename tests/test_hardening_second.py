@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from handlers.app import PUBLIC_BASE_URL_WARNING, SHARED_ROUTER_WARNING, create_app
+from handlers.app import DYNO_SQLITE_WARNING, PUBLIC_BASE_URL_WARNING, SHARED_ROUTER_WARNING, create_app
 from tests.conftest import make_settings
 from tests.helpers import worker_event
 from tests.test_status import OPERATOR, PASSWORD, basic
@@ -106,3 +106,13 @@ def test_a_login_header_that_is_no_base64_is_a_logged_and_counted_failure_not_a_
     out = capsys.readouterr().out
     assert out.count('"event": "status_login_failed"') == 10
     assert "unhandled_error" not in out
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+@pytest.mark.parametrize("dyno", ["web.1", None])
+def test_sqlite_on_a_heroku_dyno_is_warned_of_at_start(database_url, capsys, dyno):
+    app = create_app(make_settings(database_url, public_base_url="https://g.example", dyno=dyno))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    warned = dyno is not None and database_url.startswith("sqlite")  # a plain `git push heroku`: no Postgres add-on
+    assert [line["level"] for line in lines if line["event"] == DYNO_SQLITE_WARNING] == ["warning"] * warned
+    app.extensions["guard"].store.engine.dispose()
