@@ -29,6 +29,9 @@ except ConfigError as err:
 OWN_METRICS_DIR = None  # the directory made here, removed when the master exits (one set by you stays)
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     OWN_METRICS_DIR = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="guard-metrics-")
+    os.environ["GUARD_OWN_METRICS_DIR"] = OWN_METRICS_DIR
+elif os.environ["PROMETHEUS_MULTIPROC_DIR"] == os.environ.get("GUARD_OWN_METRICS_DIR"):
+    OWN_METRICS_DIR = os.environ["GUARD_OWN_METRICS_DIR"]  # read again on a HUP: still this start's own
 
 # HOST and PORT apart: `PORT=8001 make run` moves the demo and keeps it on loopback. Only a Heroku dyno
 # (DYNO set), whose port only its router reaches, or an explicit HOST listens beyond this machine.

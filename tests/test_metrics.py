@@ -160,4 +160,8 @@ def test_the_metrics_directory_gunicorn_made_is_removed_when_it_exits(tmp_path):
     with Gunicorn(env, tmp_path / "gunicorn.log") as service:
         assert requests.get(service.url.replace("/taskrouter/events", "/metrics"), timeout=5).ok
         assert len(list(tmp_path.glob("guard-metrics-*"))) == 1  # made by this start
+        first = set(service.worker_pids())
+        service.signal(signal.SIGHUP)  # gunicorn.conf.py is read again: the directory is still this start's own
+        assert wait_for(lambda: len(service.worker_pids()) == 2 and not first & set(service.worker_pids()), 60)
+        assert len(list(tmp_path.glob("guard-metrics-*"))) == 1
     assert not list(tmp_path.glob("guard-metrics-*"))
