@@ -136,3 +136,8 @@ def test_check_shows_control_characters_of_a_value_as_escapes(runner):
         args=["check", "--email", ANN_EMAIL, "--contact-uri", "client:FAKE\rverdict: ok\x1b]0;t\x07"]
     )
     assert "actual:   client:FAKE\\rverdict: ok\\x1b]0;t\\x07\n" in result.output  # a terminal shows no other line
+
+
+def test_check_with_no_worker_to_judge_is_a_usage_error(runner):
+    result = runner.invoke(args=["check"])
+    assert result.exit_code == 2 and "nothing to check" in result.output and "verdict" not in result.output

@@ -99,6 +99,8 @@ def check_command(
     intended_values: str,
 ) -> None:
     """Print the verdict, its basis and diagnosis; exit 0 for ok or pending, 1 for drift. Needs no configuration."""
+    if all(given is None for given in (email, contact_uri, identity, attributes_json)) and not worker_name:
+        raise click.UsageError("nothing to check: give --email, --contact-uri, --worker-name, --identity, --attributes")
     attributes = _pasted_attributes(attributes_json)
     given = {"email": email, "contact_uri": contact_uri, IDENTITY_ATTRIBUTE: identity}
     attributes.update({name: value for name, value in given.items() if value is not None})
