@@ -91,7 +91,8 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove", lane="taskrouter"),
         Job("deliver", delivery.run_once),
         Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api(), lane="taskrouter"),
-        Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS),  # AVAILABLE_ACTIVITIES changed
+        # AVAILABLE_ACTIVITIES changed: after the activities refresh, so TaskRouter's own word is learned first
+        Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS, lane="taskrouter"),
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due, engine=store.engine)

@@ -1,11 +1,13 @@
 """GET /healthz, and what happens to events while the database is down."""
 
+import json
 import os
 import threading
 import time
 
 import pytest
 from sqlalchemy import make_url, text
+from sqlalchemy.exc import OperationalError
 
 from guard.adapters import db
 from handlers.app import create_app
@@ -82,6 +84,8 @@ def test_a_postgres_one_migration_behind_answers_503_too(postgres_url, tmp_path,
         app = create_app(make_settings(url))
         response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))
         assert (response.status_code, response.get_json()) == (503, {"error": "database not migrated; retry later"})
+        health = app.test_client().get("/healthz")  # the monitors say so too, not "ok" while events get 503
+        assert (health.status_code, health.get_json()["database"]) == (503, "not migrated")
         out = capsys.readouterr().out
         assert "flask --app wsgi migrate" in out and "removed" in out  # the column PostgreSQL misses
         # At the newest migration the same missing column is a bug: its 500 and traceback, not a 503 for ever.
@@ -194,3 +198,17 @@ def test_background_jobs_on_a_postgres_never_migrated_name_the_fix_with_no_trace
     assert '"event": "job_database_not_migrated"' in out and "flask --app wsgi migrate" in out
     assert "Traceback" not in out and "job_failed" not in out and "delivery_loop_error" not in out
     app.extensions["guard"].store.engine.dispose()
+
+
+def test_a_database_error_in_the_idle_reckoning_is_one_line_not_silence(app, capsys, monkeypatch):
+    """SQLite says "no such column" (and PostgreSQL a statement timeout) with an OperationalError, as an outage."""
+    services = app.extensions["guard"]
+
+    def broken(skip=frozenset()):
+        raise OperationalError("SELECT bogus FROM alert", {}, Exception("no such column: bogus"))
+
+    monkeypatch.setattr(services.store.alerts, "next_due", broken)
+    out = background_lines(app, capsys, '"job": "idle"')
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{") and '"job": "idle"' in line]
+    assert lines and lines[0]["event"] == "job_database_unavailable" and lines[0]["detail"] == "no such column: bogus"
+    assert "Traceback" not in out

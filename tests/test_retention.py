@@ -138,3 +138,11 @@ def test_a_prune_deletes_in_short_transactions_of_its_own_until_nothing_old_is_l
 def test_the_prune_runs_in_a_lane_of_its_own_so_a_long_one_never_holds_up_delivery_clicks_or_removals(services):
     lanes = {name: job.lane for name, job in services.jobs.by_name.items()}
     assert lanes["prune"] not in {lanes["deliver"], lanes["clicks"], lanes["remediate"], lanes["causes"]}
+
+
+def test_placing_by_activity_names_follows_the_activities_refresh_in_its_lane(services):
+    """TaskRouter's own word on an activity is learned before the names in AVAILABLE_ACTIVITIES place anyone."""
+    order = list(services.jobs.by_name)
+    jobs = services.jobs.by_name
+    assert jobs["activity_names"].lane == jobs["activities"].lane != jobs["deliver"].lane
+    assert order.index("activities") < order.index("activity_names")

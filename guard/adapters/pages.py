@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 
 from guard.adapters.db import connected
 from guard.adapters.tables import alert as outbox
@@ -30,6 +30,12 @@ def earlier_pending(a: Any) -> Any:
     """Row `a`'s worker has an earlier pending alert: `a` waits for it (a resolved never overtakes its drift)."""
     earlier, pending = _pending_of_the_same_worker(a, "earlier")
     return select(earlier.c.id).where(pending, earlier.c.id < a.c.id).exists()
+
+
+def first_of_each_worker() -> Any:
+    """The id of each worker's earliest pending alert: the only one of its alerts that may go now."""
+    pending = outbox.c.status == AlertStatus.PENDING
+    return select(func.min(outbox.c.id)).where(pending).group_by(*(outbox.c[n] for n in WORKER))
 
 
 def page_behind(a: Any) -> Any:

@@ -15,6 +15,7 @@ from guard.adapters.activities import Activities
 from guard.adapters.alerts import Alerts
 from guard.adapters.causes import CauseLookups
 from guard.adapters.clicks import SlackClicks
+from guard.adapters.db import HEAD, current_revision
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
 from guard.adapters.retention import Retention
@@ -143,7 +144,7 @@ class Store:
             yield Transaction.on(connection)
 
     def problem(self) -> str | None:
-        """What keeps the database from working ("unreachable", "file missing"), or None when it answers."""
+        """What keeps the database from working ("unreachable", "file missing", "not migrated"), or None."""
         if self._sqlite_file and file_identity(self._sqlite_file) != self._sqlite_identity:
             return "file missing"  # SQLite would keep writing to the unlinked file: transactions are refused
         if self._sqlite_file and not writable(self._sqlite_file):
@@ -153,6 +154,7 @@ class Store:
         try:
             with self.engine.connect() as connection:
                 connection.execute(select(1))
+            behind = not self._sqlite_file and current_revision(self.engine) != HEAD  # SQLite migrates as it starts
         except Exception:  # noqa: BLE001 - any failure means "unreachable" to the health check
             return "unreachable"
-        return None
+        return "not migrated" if behind else None  # events get 503 until the release phase runs

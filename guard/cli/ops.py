@@ -41,3 +41,4 @@ def deliver_command() -> None:
     signal.signal(signal.SIGTERM, lambda *_: jobs.stop(timeout=0))
     with contextlib.suppress(KeyboardInterrupt):
         jobs.run_forever()
+    jobs.stop()  # the other lanes finish the job in flight (a removal, a click) before the process ends

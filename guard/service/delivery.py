@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from guard.adapters.alerts import Alerts, ClaimedAlert
@@ -25,11 +26,24 @@ log = logging.getLogger("guard.delivery")
 MIN_PAUSE_SECONDS = 1.0  # a Retry-After of 0 must not turn into a tight loop of refused posts
 # A page (and what it waits behind) backs off to this at most, whatever ALERT_RETRY_MAX_SECONDS says
 PAGE_RETRY_MAX_SECONDS = 30.0
-# Failed posts for this long before one Slack takes: an outage, whose pages go out next. A single message Slack keeps
-# refusing between accepted ones is no outage: it keeps its backoff, not a retry after every other post.
+# Posts of several alerts failing for this long, none taken between: an outage, whose pages go out next once Slack
+# takes one. One message Slack keeps refusing, or a quiet spell between two posts, is no outage: it keeps its backoff.
 OUTAGE_SECONDS = 10.0
 NotifierLookup = Callable[[str], SlackNotifier | None]  # an account SID to its Slack client, if it has one
 Sharing = Callable[[str], frozenset[str] | None]  # an account SID to those posting to its webhook (None: all)
+
+
+@dataclass
+class _Failures:
+    """A webhook's posts that failed since the last one Slack took: when the first and last did, and which alerts."""
+
+    first: datetime
+    last: datetime
+    alerts: set[int] = field(default_factory=set)
+
+    def outage(self) -> bool:
+        """Several alerts failing for OUTAGE_SECONDS or more: Slack was down, not one message refused."""
+        return len(self.alerts) > 1 and self.last - self.first >= timedelta(seconds=OUTAGE_SECONDS)
 
 
 class Delivery:
@@ -55,7 +69,7 @@ class Delivery:
         self.paused: dict[str, datetime] = {}  # account SID -> until: its webhook said wait (a 429's Retry-After)
         self.webhooks_paused: dict[str, datetime] = {}  # the same by webhook: accounts may share SLACK_WEBHOOK_URL
         self.sharing = sharing
-        self.failing: dict[str, datetime] = {}  # webhook -> the first post that failed here since one Slack took
+        self.failing: dict[str, _Failures] = {}  # by webhook: the posts that failed here since one Slack took
 
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
@@ -79,8 +93,8 @@ class Delivery:
             if result.outcome is SendOutcome.DELIVERED:
                 held = self.alerts.finish(claimed.lease, AlertStatus.DELIVERED, now)
                 said = (logging.INFO, "alert_delivered", {"attempts": claimed.attempts})
-                since = self.failing.pop(notifier.webhook, None) if notifier is not None else None
-                if since is not None and now - since >= timedelta(seconds=OUTAGE_SECONDS):  # back: pages go next
+                failures = self.failing.pop(notifier.webhook, None) if notifier is not None else None
+                if failures is not None and failures.outage():  # Slack is back: the pages go next
                     self.alerts.pages.release(self.sharing(alert.key.account_sid), now)
             elif result.outcome is SendOutcome.FAILED:
                 held = self.alerts.finish(claimed.lease, AlertStatus.FAILED, now, result.error)
@@ -89,7 +103,9 @@ class Delivery:
                 paged = alert.spec.urgent or self.alerts.pages.waits_behind(claimed.id)
                 cap = min(self.retry_max_seconds, PAGE_RETRY_MAX_SECONDS) if paged else self.retry_max_seconds
                 delay = retry_delay(claimed.attempts, cap, result.retry_after)
-                self.failing.setdefault(notifier.webhook, now)  # type: ignore[union-attr]
+                failures = self.failing.setdefault(notifier.webhook, _Failures(now, now))  # type: ignore[union-attr]
+                failures.last = now
+                failures.alerts.add(claimed.id)
                 if result.retry_after is not None:  # rate limited: the account's posts wait, this one first after
                     delay = max(MIN_PAUSE_SECONDS, min(self.retry_max_seconds, result.retry_after))
                     self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)

@@ -99,9 +99,7 @@ class JobRunner:
                 try:
                     job.run()
                 except OUTAGES as err:  # one line a round: a traceback every 2 s says nothing more
-                    first = (str(getattr(err, "orig", None) or err).strip().splitlines() or [""])[0][:300]
-                    error = {"error": type(getattr(err, "orig", None) or err).__name__, "detail": first}
-                    log_event(log, logging.ERROR, "job_database_unavailable", job=job.name, **error)
+                    _unavailable(job.name, err)
                 except Exception as err:  # a bug: the others still run, and this one next round
                     if (missing := self._not_migrated(err)) is None:
                         log.exception("job_failed", extra={"fields": {"job": job.name}})
@@ -124,8 +122,8 @@ class JobRunner:
             sleep = self.poll_seconds
             try:
                 sleep = self.idle_seconds(self.poll_seconds) if lane == MAIN else sleep
-            except OUTAGES:  # the round's jobs said so, in one line each: the rows wait in the outbox
-                pass
+            except OUTAGES as err:  # one line, as the jobs' (a statement timeout, SQLite's "no such column")
+                _unavailable("idle", err)
             except Exception as err:  # nothing must kill the lane
                 if self._not_migrated(err) is None:
                     log.exception("delivery_loop_error")
@@ -153,3 +151,10 @@ class JobRunner:
                     target=self.run_forever, args=(lane,), name=f"guard-jobs-{lane}", daemon=True
                 )
                 self._threads[lane].start()
+
+
+def _unavailable(job: str, err: BaseException) -> None:
+    """The one line a round for a job the database could not serve: the driver's error and its first line."""
+    cause = getattr(err, "orig", None) or err
+    first = (str(cause).strip().splitlines() or [""])[0][:300]
+    log_event(log, logging.ERROR, "job_database_unavailable", job=job, error=type(cause).__name__, detail=first)

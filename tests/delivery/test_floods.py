@@ -113,7 +113,7 @@ def test_a_page_slack_keeps_refusing_between_accepted_posts_keeps_its_backoff(ta
         services.delivery.run_once()
         clock.advance(1)
     [page_attempts] = [attempts for kind, _, attempts in outbox(services) if kind == "urgent"]
-    assert 5 <= page_attempts <= 10  # its own backoff (1, 2, 4 … 30 s), not a retry after each of the 100 posts
+    assert 5 <= page_attempts <= 12  # its own backoff (1, 2, 4 … 30 s, jittered), not a try after each of the 100 posts
 
 
 def test_a_page_behind_its_workers_backed_off_drift_goes_within_30_s_of_slack_coming_back(
@@ -131,3 +131,21 @@ def test_a_page_behind_its_workers_backed_off_drift_goes_within_30_s_of_slack_co
     slack.up = True
     clock.advance(services.delivery.seconds_until_due(3600) + 0.01)
     assert services.delivery.run_once() == 2 and slack.taken == ["rotating_light", "sos"]
+
+
+def test_a_quiet_spell_between_posts_is_no_outage_for_a_page_slack_keeps_refusing(
+    taskrouter, services, httpserver, clock
+):
+    services.delivery.retry_max_seconds = 300
+    slack = SlackOutage(httpserver)
+    slack.up, slack.refused = True, "sos"  # only the page fails; Slack is up
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204
+    services.delivery.run_once()
+    for number in range(2, 27):  # a drift every 12 s for 300 s (a quiet site), each taken at once
+        clock.advance(12)
+        assert taskrouter.post(worker_event(sid=worker_sid(number), contact_uri=WRONG)).status_code == 204
+        services.delivery.run_once()
+    [page_attempts] = [attempts for kind, _, attempts in outbox(services) if kind == "urgent"]
+    # Its own backoff (1, 2, 4 … 30 s, jittered) at 12 s ticks: 5 tries by 48 s, then one every 2-3 ticks (≤ 18 in
+    # all); released after every post Slack takes, it would be tried at each of the 26 ticks
+    assert page_attempts <= 18
