@@ -99,7 +99,8 @@ def remembered(
         actual_shown = None if actual is None else shown(actual)
         return Verdict(Kind.MISMATCH, email_shown, expected, actual_shown, diagnosis, shown(detail), basis)
     edits = _edits(known, email, name, recorded) if known.drifting and actual is not None else ""
-    if edits and shown(actual) == known.actual and _fits(actual, email or known.email, recorded, name, policy):
+    identity = recorded if recorded not in ABSENT else known.identity  # a dropped one still judges (restored)
+    if edits and shown(actual) == known.actual and _fits(actual, email or known.email, identity, name, policy):
         detail = (
             f"contact_uri unchanged, but the evidence was edited to fit it: {edits}; a drift ends when the value is "
             "fixed or removed (if the new evidence is right, mark the value intended)"
@@ -112,7 +113,7 @@ def remembered(
 def _fits(actual: Any, email: str | None, recorded: Any, name: str, policy: Policy) -> bool:
     """True when the edited evidence makes the unchanged wrong value look right: the drift would end on paper only."""
     evidence, _ = gather(email, recorded, name, policy)
-    return any(actual in item.accepted for item in evidence)
+    return isinstance(actual, str) and any(actual in item.accepted for item in evidence)
 
 
 def restored(known: Known, email: str | None, recorded: Any) -> tuple[str | None, Any, str]:
