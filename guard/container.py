@@ -90,9 +90,9 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret), lane="taskrouter"),
         Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove", lane="taskrouter"),
         Job("deliver", delivery.run_once),
-        Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api(), lane="taskrouter"),
-        # AVAILABLE_ACTIVITIES changed: after the activities refresh, so TaskRouter's own word is learned first
-        Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS, lane="taskrouter"),
+        Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api(), lane="activities"),
+        # AVAILABLE_ACTIVITIES changed: after the refresh, so TaskRouter's own word is learned first; not behind clicks
+        Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS, lane="activities"),
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),
     ]
     runner = JobRunner(jobs, wakeup, stopping, delivery.seconds_until_due, engine=store.engine)

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, case, func, select, update
 from guard.adapters.db import connected
 from guard.adapters.hot import HotStatement
 from guard.adapters.leases import lease_oldest
-from guard.adapters.pages import Pages, earlier_pending, first_of_each_worker
+from guard.adapters.pages import Pages, first_of_each_worker, worker_paged
 from guard.adapters.tables import alert as outbox
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import Cause
@@ -106,7 +106,8 @@ class Alerts:
         def due(a: Any) -> tuple[Any, ...]:
             """Due, pending, and no earlier pending alert for the same worker (per-worker order)."""
             waiting = (a.c.account_sid.not_in(skip),) if skip else ()
-            return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, ~earlier_pending(a), *waiting)
+            first = a.c.id.in_(first_of_each_worker())  # a grouped min: an anti join per row was quadratic on PG
+            return (a.c.status == AlertStatus.PENDING, a.c.next_attempt_at <= now, first, *waiting)
 
         # Pages first: when Slack takes one message a second, the agents who cannot take calls now must not wait
         # behind hundreds of other messages (a worker's own alerts keep their order: see `due`)
@@ -184,5 +185,5 @@ class Alerts:
 
 
 def _urgent_first(alert: Any) -> Any:
-    """0 for a page (an available agent who cannot ring), 1 for every other alert."""
-    return case((alert.c.kind == AlertKind.URGENT.value, 0), else_=1)
+    """0 for a page (an available agent who cannot ring) and an alert a page waits behind, 1 for every other."""
+    return case((worker_paged(alert), 0), else_=1)  # of a worker's alerts, only its first is ever due

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
@@ -106,7 +107,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     before = current_revision(engine)
     if before == HEAD:
         return before, before
-    if before is not None and before not in {path.name.split("_", 1)[0] for path in MIGRATIONS.glob("versions/*.py")}:
+    if before is not None and before not in revisions():
         raise DatabaseAhead(before)  # Alembic's own answer is a traceback ("Can't locate revision")
     from alembic import command
 
@@ -129,10 +130,25 @@ def not_migrated(err: BaseException, engine: Engine) -> str | None:
     if not isinstance(err, ProgrammingError | IntegrityError) or sqlstate not in NOT_MIGRATED:
         return None
     try:
-        behind = current_revision(engine) != HEAD
+        elsewhere = current_revision(engine) != HEAD
     except DBAPIError:
-        behind = True  # it cannot even say
-    return str(err.orig).strip().splitlines()[0][:200] if behind else None
+        elsewhere = True  # it cannot even say
+    return str(err.orig).strip().splitlines()[0][:200] if elsewhere else None
+
+
+@functools.cache
+def revisions() -> frozenset[str]:
+    """The revisions of the migrations this release has."""
+    return frozenset(path.name.split("_", 1)[0] for path in MIGRATIONS.glob("versions/*.py"))
+
+
+def behind(engine: Engine) -> bool:
+    """True when the database lacks a migration of this release (empty, or at an older one).
+
+    One ahead of it (a newer release migrated it: old dynos until they restart) is not behind.
+    """
+    revision = current_revision(engine)
+    return revision is None or (revision != HEAD and revision in revisions())
 
 
 def current_revision(engine: Engine) -> str | None:

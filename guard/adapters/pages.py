@@ -26,16 +26,16 @@ def _pending_of_the_same_worker(a: Any, name: str) -> tuple[Any, Any]:
     return other, and_(*(other.c[n] == a.c[n] for n in WORKER), other.c.status == AlertStatus.PENDING)
 
 
-def earlier_pending(a: Any) -> Any:
-    """Row `a`'s worker has an earlier pending alert: `a` waits for it (a resolved never overtakes its drift)."""
-    earlier, pending = _pending_of_the_same_worker(a, "earlier")
-    return select(earlier.c.id).where(pending, earlier.c.id < a.c.id).exists()
-
-
 def first_of_each_worker() -> Any:
     """The id of each worker's earliest pending alert: the only one of its alerts that may go now."""
     pending = outbox.c.status == AlertStatus.PENDING
     return select(func.min(outbox.c.id)).where(pending).group_by(*(outbox.c[n] for n in WORKER))
+
+
+def worker_paged(a: Any) -> Any:
+    """Row `a`'s worker has a pending page: `a` is the page, or one it waits behind (or, blocked, one after it)."""
+    page, pending = _pending_of_the_same_worker(a, "page")
+    return select(page.c.id).where(pending, page.c.kind == AlertKind.URGENT.value).exists()
 
 
 def page_behind(a: Any) -> Any:

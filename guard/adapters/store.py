@@ -15,7 +15,7 @@ from guard.adapters.activities import Activities
 from guard.adapters.alerts import Alerts
 from guard.adapters.causes import CauseLookups
 from guard.adapters.clicks import SlackClicks
-from guard.adapters.db import HEAD, current_revision
+from guard.adapters.db import behind
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
 from guard.adapters.retention import Retention
@@ -154,7 +154,7 @@ class Store:
         try:
             with self.engine.connect() as connection:
                 connection.execute(select(1))
-            behind = not self._sqlite_file and current_revision(self.engine) != HEAD  # SQLite migrates as it starts
+            missing = not self._sqlite_file and behind(self.engine)  # SQLite migrates as it starts
         except Exception:  # noqa: BLE001 - any failure means "unreachable" to the health check
             return "unreachable"
-        return "not migrated" if behind else None  # events get 503 until the release phase runs
+        return "not migrated" if missing else None  # events get 503 until the release phase runs

@@ -89,23 +89,29 @@ class JobRunner:
         """Ask every lane for a round now (a new alert, click or lookup was committed)."""
         self._wakeup.set()
 
-    def run_due(self, lane: str = MAIN) -> None:
-        """One round of a lane: every job that is due, in the order given; one that fails does not stop the rest."""
+    def run_due(self, lane: str = MAIN) -> bool:
+        """One round of a lane: every job that is due, in the order given; one that fails does not stop the rest.
+
+        True when a job met the database unavailable (and said so).
+        """
+        unavailable = False
         for job in self.by_name.values():
             if self._stop.is_set():
-                return
+                break
             if job.lane == lane and job.enabled and time.monotonic() >= self._next_run[job.name]:
                 self._next_run[job.name] = time.monotonic() + job.every
                 try:
                     job.run()
                 except OUTAGES as err:  # one line a round: a traceback every 2 s says nothing more
                     _unavailable(job.name, err)
+                    unavailable = True
                 except Exception as err:  # a bug: the others still run, and this one next round
                     if (missing := self._not_migrated(err)) is None:
                         log.exception("job_failed", extra={"fields": {"job": job.name}})
                     else:
                         fix = f"run `{MIGRATE_COMMAND}`"
                         log_event(log, logging.ERROR, "job_database_not_migrated", job=job.name, error=missing, fix=fix)
+        return unavailable
 
     def _not_migrated(self, err: Exception) -> str | None:
         """What is missing when `err` says the database is behind the code's migrations, else None."""
@@ -118,12 +124,13 @@ class JobRunner:
         log_event(log, logging.INFO, "delivery_started", lane=lane)
         seen = self._wakeup.latest()  # calls made before this lane started are answered by its first round
         while not self._stop.is_set():
-            self.run_due(lane)
+            said = self.run_due(lane)
             sleep = self.poll_seconds
             try:
                 sleep = self.idle_seconds(self.poll_seconds) if lane == MAIN else sleep
-            except OUTAGES as err:  # one line, as the jobs' (a statement timeout, SQLite's "no such column")
-                _unavailable("idle", err)
+            except OUTAGES as err:  # one line a round, as the jobs' (a statement timeout, SQLite's "no such column")
+                if not said:
+                    _unavailable("idle", err)
             except Exception as err:  # nothing must kill the lane
                 if self._not_migrated(err) is None:
                     log.exception("delivery_loop_error")
@@ -139,8 +146,9 @@ class JobRunner:
         """Stop after the jobs in flight; undelivered alerts stay in the outbox for the next start."""
         self._stop.set()
         self.wake()
+        deadline = time.monotonic() + timeout  # one for all the lanes: Heroku kills the process 30 s after SIGTERM
         for thread in self._threads.values():
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def _start_lanes(self, exclude: str | None = None) -> None:
         """A thread per lane not running yet."""

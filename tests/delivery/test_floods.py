@@ -149,3 +149,15 @@ def test_a_quiet_spell_between_posts_is_no_outage_for_a_page_slack_keeps_refusin
     # Its own backoff (1, 2, 4 … 30 s, jittered) at 12 s ticks: 5 tries by 48 s, then one every 2-3 ticks (≤ 18 in
     # all); released after every post Slack takes, it would be tried at each of the 26 ticks
     assert page_attempts <= 18
+
+
+def test_a_page_waiting_behind_its_workers_drift_goes_out_right_after_it_not_after_the_flood(
+    taskrouter, services, httpserver
+):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    for number in range(1, 21):  # a script broke 20 offline agents: Slack takes them at about one a second
+        assert taskrouter.post(worker_event(sid=worker_sid(number), contact_uri=WRONG)).status_code == 204
+    assert taskrouter.post(activity_event(2, sid=worker_sid(20), contact_uri=WRONG)).status_code == 204  # logs in
+    assert services.delivery.run_once() == 21
+    assert _kinds(httpserver)[:2] == ["rotating_light", "sos"]  # its own drift first (per-worker order), then it
+    assert worker_sid(20) in json.dumps(posted(httpserver)[0])
