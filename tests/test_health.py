@@ -4,6 +4,7 @@ import json
 import os
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import make_url, text
@@ -65,22 +66,36 @@ def test_a_postgres_without_the_schema_answers_503_and_names_the_fix(postgres_ur
     app.extensions["guard"].store.engine.dispose()
 
 
+@contextmanager
+def schema_at(postgres_url, name, *statements):
+    """A PostgreSQL schema migrated to the newest revision, then changed by `statements`: its URL."""
+    engine = db.make_engine(postgres_url)
+    with engine.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{name}"'))
+    url = postgres_url + f"?options=-csearch_path%3D{name}"
+    try:
+        changed = db.make_engine(url)
+        db.upgrade(changed)
+        with changed.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+        changed.dispose()
+        yield url
+    finally:
+        with engine.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        engine.dispose()
+
+
 @pytest.mark.postgres
 def test_a_postgres_one_migration_behind_answers_503_too(postgres_url, tmp_path, capsys):
     """New code before its release phase ran: a column it needs is missing (SQLSTATE 42703), not a table."""
-    schema = f"behind_{tmp_path.name[-8:].lower()}"
-    engine = db.make_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = postgres_url + f"?options=-csearch_path%3D{schema}"
-    try:
-        behind = db.make_engine(url)
-        db.upgrade(behind)
-        with behind.begin() as connection:  # as migration 0007 left it
-            connection.execute(text("ALTER TABLE worker_state DROP COLUMN removed"))
-            connection.execute(text("ALTER TABLE slack_click DROP COLUMN value_digest"))
-            connection.execute(text("UPDATE alembic_version SET version_num = '0007'"))
-        behind.dispose()
+    as_0007_left_it = (
+        "ALTER TABLE worker_state DROP COLUMN removed",
+        "ALTER TABLE slack_click DROP COLUMN value_digest",
+        "UPDATE alembic_version SET version_num = '0007'",
+    )
+    with schema_at(postgres_url, f"behind_{tmp_path.name[-8:].lower()}", *as_0007_left_it) as url:
         app = create_app(make_settings(url))
         response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))
         assert (response.status_code, response.get_json()) == (503, {"error": "database not migrated; retry later"})
@@ -94,28 +109,17 @@ def test_a_postgres_one_migration_behind_answers_503_too(postgres_url, tmp_path,
         response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x", version=2))
         assert response.status_code == 500 and "unhandled_error" in capsys.readouterr().out
         app.extensions["guard"].store.engine.dispose()
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 @pytest.mark.postgres
 def test_a_constraint_a_later_migration_lifts_is_not_migrated_either(postgres_url, tmp_path, fake_api, capsys):
     """At 0010 a lookup with no alert breaks cause_lookup.alert_id's NOT NULL (23502): 503 until migrated, not 500."""
-    schema = f"notnull_{tmp_path.name[-8:].lower()}"
-    engine = db.make_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = postgres_url + f"?options=-csearch_path%3D{schema}"
-    try:
-        behind = db.make_engine(url)
-        db.upgrade(behind)
-        with behind.begin() as connection:  # as migration 0010 left it
-            connection.execute(text("ALTER TABLE cause_lookup ALTER COLUMN alert_id SET NOT NULL"))
-            connection.execute(text("ALTER TABLE audit_run DROP COLUMN alerted"))
-            connection.execute(text("UPDATE alembic_version SET version_num = '0010'"))
-        behind.dispose()
+    as_0010_left_it = (
+        "ALTER TABLE cause_lookup ALTER COLUMN alert_id SET NOT NULL",
+        "ALTER TABLE audit_run DROP COLUMN alerted",
+        "UPDATE alembic_version SET version_num = '0010'",
+    )
+    with schema_at(postgres_url, f"notnull_{tmp_path.name[-8:].lower()}", *as_0010_left_it) as url:
         app = create_app(make_settings(url, **fake_api_settings(fake_api)))
         away = {"WorkerActivityName": "Break", "WorkerActivitySid": "WA" + "2" * 32}
         poster = TaskRouterPoster(app.test_client())
@@ -124,10 +128,6 @@ def test_a_constraint_a_later_migration_lifts_is_not_migrated_either(postgres_ur
         assert (response.status_code, response.get_json()) == (503, {"error": "database not migrated; retry later"})
         assert "flask --app wsgi migrate" in capsys.readouterr().out
         app.extensions["guard"].store.engine.dispose()
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 @pytest.mark.postgres
@@ -217,22 +217,9 @@ def test_a_database_error_in_the_idle_reckoning_is_one_line_not_silence(app, cap
 @pytest.mark.postgres
 def test_a_postgres_a_newer_release_migrated_is_no_outage_for_healthz(postgres_url, tmp_path):
     """Old dynos run on until they restart, after a deploy's release phase migrated past them."""
-    schema = f"ahead_{tmp_path.name[-8:].lower()}"
-    engine = db.make_engine(postgres_url)
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = postgres_url + f"?options=-csearch_path%3D{schema}"
-    try:
-        ahead = db.make_engine(url)
-        db.upgrade(ahead)
-        with ahead.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-        ahead.dispose()
+    newer = "UPDATE alembic_version SET version_num = '9999'"
+    with schema_at(postgres_url, f"ahead_{tmp_path.name[-8:].lower()}", newer) as url:
         app = create_app(make_settings(url))
         health = app.test_client().get("/healthz")
         assert (health.status_code, health.get_json()["database"]) == (200, "ok")
         app.extensions["guard"].store.engine.dispose()
-    finally:
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
