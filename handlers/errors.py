@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
-from guard.adapters.db import MIGRATE_COMMAND, not_migrated
+from guard.adapters.db import migration_fix, not_migrated
 from guard.adapters.sqlite import DatabaseFileMissing
 from guard.adapters.sqlite_writers import DatabaseBusy
 from guard.container import services
@@ -48,7 +48,7 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
     if isinstance(err, ProgrammingError | IntegrityError):
         if (missing := not_migrated(err, engine)) is None:
             return None
-        log_event(log, logging.ERROR, "database_not_migrated", fix=f"run `{MIGRATE_COMMAND}`", error=missing, path=path)
+        log_event(log, logging.ERROR, "database_not_migrated", fix=migration_fix(engine), error=missing, path=path)
         return "database not migrated; retry later"
     fields: dict[str, str] = {}
     if isinstance(err, OperationalError):  # the driver's first line: "too many connections for role …" (no password)

@@ -215,11 +215,15 @@ def test_a_database_error_in_the_idle_reckoning_is_one_line_not_silence(app, cap
 
 
 @pytest.mark.postgres
-def test_a_postgres_a_newer_release_migrated_is_no_outage_for_healthz(postgres_url, tmp_path):
+def test_a_postgres_a_newer_release_migrated_is_no_outage_for_healthz(postgres_url, tmp_path, capsys):
     """Old dynos run on until they restart, after a deploy's release phase migrated past them."""
-    newer = "UPDATE alembic_version SET version_num = '9999'"
-    with schema_at(postgres_url, f"ahead_{tmp_path.name[-8:].lower()}", newer) as url:
+    newer = ("ALTER TABLE worker_state DROP COLUMN removed", "UPDATE alembic_version SET version_num = '9999'")
+    with schema_at(postgres_url, f"ahead_{tmp_path.name[-8:].lower()}", *newer) as url:
         app = create_app(make_settings(url))
         health = app.test_client().get("/healthz")
         assert (health.status_code, health.get_json()["database"]) == (200, "ok")
+        response = TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x"))  # a column it dropped
+        assert response.status_code == 503  # retried, and taken by the new release's dynos
+        [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "database_not_migrated" in line]
+        assert line["fix"].startswith("a newer release migrated the database")  # not `migrate`, which refuses
         app.extensions["guard"].store.engine.dispose()

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, case, func, select, update
 from guard.adapters.db import connected
 from guard.adapters.hot import HotStatement
 from guard.adapters.leases import lease_oldest
-from guard.adapters.pages import Pages, first_of_each_worker, worker_paged
+from guard.adapters.pages import Pages, first_of_each_worker, page_turn, page_turn_join
 from guard.adapters.tables import alert as outbox
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import Cause
@@ -111,7 +111,9 @@ class Alerts:
 
         # Pages first: when Slack takes one message a second, the agents who cannot take calls now must not wait
         # behind hundreds of other messages (a worker's own alerts keep their order: see `due`)
-        row = lease_oldest(self.bind, outbox, due, now, lease, first=_urgent_first, attempts=outbox.c.attempts + 1)
+        row = lease_oldest(
+            self.bind, outbox, due, now, lease, first=page_turn, joined=page_turn_join, attempts=outbox.c.attempts + 1
+        )
         return None if row is None else alert_from_row(row)
 
     def finish(
@@ -182,8 +184,3 @@ class Alerts:
             row["worker_name"] = payload.get("worker_name") or row["worker_sid"]
             row["note"] = payload.get("note", "")
         return rows
-
-
-def _urgent_first(alert: Any) -> Any:
-    """0 for a page (an available agent who cannot ring) and an alert a page waits behind, 1 for every other."""
-    return case((worker_paged(alert), 0), else_=1)  # of a worker's alerts, only its first is ever due

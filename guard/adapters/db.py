@@ -151,6 +151,16 @@ def behind(engine: Engine) -> bool:
     return revision is None or (revision != HEAD and revision in revisions())
 
 
+def migration_fix(engine: Engine) -> str:
+    """What an operator does about a database at another migration than the code's (the log line's `fix`)."""
+    try:
+        if not behind(engine):
+            return f"a newer release migrated the database: run it (this release's newest migration is {HEAD})"
+    except DBAPIError:
+        pass
+    return f"run `{MIGRATE_COMMAND}`"
+
+
 def current_revision(engine: Engine) -> str | None:
     """The revision the database is at (None for an empty database), read without Alembic."""
     with engine.connect() as connection:

@@ -37,22 +37,26 @@ def lease_oldest(
     now: datetime,
     lease: timedelta,
     first: Callable[[Any], Any] | None = None,
+    joined: Callable[[Any], tuple[Any, Any]] | None = None,
     **values: Any,
 ) -> Mapping[str, Any] | None:
     """Atomically lease the oldest row of `table` that meets `conditions(alias)` and is not leased; return it.
 
     `first(alias)`, an expression to sort by before the age: rows it puts first are leased before older ones.
+    `joined(alias)`: a (selectable, on clause) it reads, outer-joined once rather than looked up per row.
 
     FOR UPDATE SKIP LOCKED lets processes sharing PostgreSQL claim different rows; SQLite's
     BEGIN IMMEDIATE serializes the claim instead. A lease that runs out (a crashed process) frees the row.
     """
     row_alias = table.alias("candidate")
+    source = row_alias if joined is None else row_alias.outerjoin(*joined(row_alias))
     candidate = (
         select(row_alias.c.id)
+        .select_from(source)
         .where(*conditions(row_alias), or_(row_alias.c.lease_until.is_(None), row_alias.c.lease_until < now))
         .order_by(*([first(row_alias)] if first is not None else []), row_alias.c.id)
         .limit(1)
-        .with_for_update(skip_locked=True)
+        .with_for_update(of=row_alias, skip_locked=True)
     )
     statement = (
         update(table)

@@ -18,6 +18,7 @@ from guard.core.snapshot import WorkerKey
 from guard.core.statuses import AlertStatus
 
 WORKER = ("account_sid", "workspace_sid", "worker_sid")
+AFTER_EVERY_PAGE = 2**62  # beyond any alert id
 
 
 def _pending_of_the_same_worker(a: Any, name: str) -> tuple[Any, Any]:
@@ -32,10 +33,27 @@ def first_of_each_worker() -> Any:
     return select(func.min(outbox.c.id)).where(pending).group_by(*(outbox.c[n] for n in WORKER))
 
 
-def worker_paged(a: Any) -> Any:
-    """Row `a`'s worker has a pending page: `a` is the page, or one it waits behind (or, blocked, one after it)."""
-    page, pending = _pending_of_the_same_worker(a, "page")
-    return select(page.c.id).where(pending, page.c.kind == AlertKind.URGENT.value).exists()
+def _earliest_pages() -> Any:
+    """Each worker's earliest pending page, by id (few rows: pages only)."""
+    worker = [outbox.c[n] for n in WORKER]
+    pages = and_(outbox.c.status == AlertStatus.PENDING, outbox.c.kind == AlertKind.URGENT.value)
+    return select(*worker, func.min(outbox.c.id).label("page_id")).where(pages).group_by(*worker).subquery("paged")
+
+
+EARLIEST_PAGES = _earliest_pages()
+
+
+def page_turn_join(a: Any) -> tuple[Any, Any]:
+    """The earliest pages, joined to row `a` by its worker: read once per claim, not looked up per row."""
+    return EARLIEST_PAGES, and_(*(EARLIEST_PAGES.c[n] == a.c[n] for n in WORKER))
+
+
+def page_turn(_a: Any) -> Any:
+    """When a row goes out: in the turn of its worker's earliest pending page, if it has one, else after every page.
+
+    A page waits behind its worker's earlier alerts, so those go out with it; never ahead of an older page elsewhere.
+    """
+    return func.coalesce(EARLIEST_PAGES.c.page_id, AFTER_EVERY_PAGE)
 
 
 def page_behind(a: Any) -> Any:

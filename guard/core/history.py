@@ -98,7 +98,8 @@ def remembered(
         )
         actual_shown = None if actual is None else shown(actual)
         return Verdict(Kind.MISMATCH, email_shown, expected, actual_shown, diagnosis, shown(detail), basis)
-    edits = _edits(known, email, name, recorded) if known.drifting and actual is not None else ""
+    wrong = known.drifting and actual is not None and known.actual != known.expected  # a value that cannot ring
+    edits = _edits(known, email, name, recorded) if wrong else ""
     identity = recorded if recorded not in ABSENT else known.identity  # a dropped one still judges (restored)
     if edits and shown(actual) == known.actual and _fits(actual, email or known.email, identity, name, policy):
         detail = (
@@ -185,17 +186,12 @@ def _edits(known: Known, email: str | None, name: str, recorded: Any) -> str:
     names = tuple("" if any(char.isspace() for char in value) else value for value in (known.name, name))
     pairs = (("email", known.email, email), ("worker name", *names), (IDENTITY_ATTRIBUTE, known.identity, recorded))
     return "; ".join(
-        f"{label} {_was(before)} {_now(after)}"
+        f"{label} {_named(before, 'added', 'from')} {_named(after, 'removed', 'to')}"
         for label, before, after in pairs
         if (shown(before) if before not in ABSENT else None) != (shown(after) if after not in ABSENT else None)
     )
 
 
-def _was(value: Any) -> str:
-    """How an edit names the value before it."""
-    return "added" if value in ABSENT else f"from {shown(value, 80)}"
-
-
-def _now(value: Any) -> str:
-    """How an edit names the value after it."""
-    return "removed" if value in ABSENT else f"to {shown(value, 80)}"
+def _named(value: Any, absent: str, word: str) -> str:
+    """How an edit names a value before or after it ("from x", "to y"), or its absence ("added", "removed")."""
+    return absent if value in ABSENT else f"{word} {shown(value, 80)}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
-from guard.adapters.db import MIGRATE_COMMAND, OUTAGES, not_migrated
+from guard.adapters.db import OUTAGES, migration_fix, not_migrated
 from guard.logs import log_event
 
 log = logging.getLogger("guard.delivery")
@@ -109,7 +109,7 @@ class JobRunner:
                     if (missing := self._not_migrated(err)) is None:
                         log.exception("job_failed", extra={"fields": {"job": job.name}})
                     else:
-                        fix = f"run `{MIGRATE_COMMAND}`"
+                        fix = migration_fix(self.engine) if self.engine is not None else ""
                         log_event(log, logging.ERROR, "job_database_not_migrated", job=job.name, error=missing, fix=fix)
         return unavailable
 

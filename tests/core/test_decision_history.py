@@ -43,3 +43,11 @@ def test_a_drift_whose_value_still_rings_keeps_what_changed_through_the_next_eve
     assert drift.verdict.diagnosis == "identity_changed" and drift.state.changes is not None
     away = decide(update(3, rewritten, activity=Activity("WA2", "Offline")), drift.state, RULES, T0)
     assert away.verdict.diagnosis == "identity_changed" and away.state.changes == drift.state.changes
+
+
+def test_a_rewritten_identity_dropped_again_around_the_value_that_rings_resolves():
+    rewritten = {**FMULDER, "twilio_contact_identity": "dscully"}
+    dropped = {name: value for name, value in FMULDER.items() if name != "twilio_contact_identity"}
+    assert after(update(1, FMULDER, "Fox Mulder"), update(2, rewritten, "Fox Mulder")).verdict.kind is Kind.MISMATCH
+    back = after(update(1, FMULDER, "Fox Mulder"), update(2, rewritten, "Fox Mulder"), update(3, dropped, "Fox Mulder"))
+    assert (back.verdict.kind, back.alert.kind.value) == (Kind.OK, "resolved")  # fmulder rings, as it always did

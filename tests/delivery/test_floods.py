@@ -161,3 +161,17 @@ def test_a_page_waiting_behind_its_workers_drift_goes_out_right_after_it_not_aft
     assert services.delivery.run_once() == 21
     assert _kinds(httpserver)[:2] == ["rotating_light", "sos"]  # its own drift first (per-worker order), then it
     assert worker_sid(20) in json.dumps(posted(httpserver)[0])
+
+
+def test_a_page_never_waits_behind_another_workers_backlog_raised_before_that_workers_own_page(
+    taskrouter, services, httpserver
+):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    flapping = worker_sid(9)  # a script rewrote this offline agent's value 12 times: 12 drifts queued
+    for version in range(1, 13):
+        fields = worker_event(sid=flapping, contact_uri=f"sip:{version}@pbx", version=version)
+        assert taskrouter.post(fields).status_code == 204
+    assert taskrouter.post(activity_event(1, sid=worker_sid(1), contact_uri=WRONG)).status_code == 204  # A: a page
+    assert taskrouter.post(activity_event(13, sid=flapping, contact_uri="sip:13@pbx")).status_code == 204  # its page
+    assert services.delivery.run_once() == 14
+    assert _kinds(httpserver)[0] == "sos" and worker_sid(1) in json.dumps(posted(httpserver)[0])  # A's, raised first
