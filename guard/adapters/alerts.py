@@ -98,7 +98,7 @@ class Alerts:
             return int(inserted["id"])
 
     def claim_due(self, now: datetime, lease: timedelta, skip: frozenset[str] = frozenset()) -> ClaimedAlert | None:
-        """Lease the oldest due alert whose worker has no earlier undelivered alert, or return None.
+        """Lease the next due alert whose worker has no earlier undelivered alert (pages first), or return None.
 
         `skip`: accounts whose webhook asked to wait (Retry-After); the others' alerts go on.
         """

@@ -17,7 +17,7 @@ from sqlalchemy import (
     make_url,
     text,
 )
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from guard.adapters.sqlite import DatabaseFileMissing, file_lock, sqlite_engine, sqlite_file
@@ -131,7 +131,7 @@ def not_migrated(err: BaseException, engine: Engine) -> str | None:
         return None
     try:
         elsewhere = current_revision(engine) != HEAD
-    except DBAPIError:
+    except SQLAlchemyError:  # unreachable, or no free connection
         elsewhere = True  # it cannot even say
     return str(err.orig).strip().splitlines()[0][:200] if elsewhere else None
 
@@ -156,7 +156,7 @@ def migration_fix(engine: Engine) -> str:
     try:
         if not behind(engine):
             return f"a newer release migrated the database: run it (this release's newest migration is {HEAD})"
-    except DBAPIError:
+    except SQLAlchemyError:  # unreachable, or no free connection: the usual fix
         pass
     return f"run `{MIGRATE_COMMAND}`"
 
