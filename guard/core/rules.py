@@ -8,18 +8,9 @@ from typing import Any
 
 from guard.core.diagnosis import Diagnosis, built_from, diagnose, unregistrable
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Evidence, Policy, claimed, gather, usable_text
-from guard.core.history import (
-    REMOVAL_END,
-    Known,
-    left_email,
-    left_name,
-    remembered,
-    renamed,
-    restored,
-    trusted_name,
-    wiped,
-)
+from guard.core.history import REMOVAL_END, Known, remembered, restored, wiped
 from guard.core.ignore import NO_RULES, IgnoreRules
+from guard.core.swaps import left_email, left_name, renamed, trusted_name
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
 

@@ -237,3 +237,13 @@ def test_switching_identity_policy_to_flex_releases_name_values_the_email_policy
     switched = decide(dana(2, "dana.scully"), drift.state, replace(RULES, remediate=True), T0)  # the policy is flex now
     assert (switched.verdict.kind, switched.remove) == (Kind.OK, False)
     assert RULES.judging.judge(DANA, KEY.worker_sid, "dana.scully", drift.state.known()).kind is Kind.OK  # an audit
+
+
+def test_the_swap_drift_judged_again_after_the_email_changed_with_it_repeats_nothing():
+    # One update changed the email and put the name's value in place of the one ok against the old email
+    ok = dana(1, "dana.scully", contact_uri=EMAIL_FORM)
+    swap = dana(2, "dana.scully", email="josé@x.fr", contact_uri="client:dana_2Escully")
+    drift = after(ok, swap, rules=replace(RULES, remediate=True))
+    assert (drift.verdict.kind, drift.verdict.expected) == (Kind.MISMATCH, EMAIL_FORM)
+    again = decide(swap, drift.state, replace(RULES, remediate=True), T0)  # the same version from the other intake
+    assert (again.verdict.expected, again.alert, again.remove) == (EMAIL_FORM, None, False)
