@@ -99,6 +99,8 @@ def remembered(
         actual_shown = None if actual is None else shown(actual)
         return Verdict(Kind.MISMATCH, email_shown, expected, actual_shown, diagnosis, shown(detail), basis)
     wrong = known.drifting and actual is not None and known.actual != known.expected  # a value that cannot ring
+    # The name's value that took the place of the email's (swaps.left_email) fits the name: that drift lasts anyway
+    wrong = wrong and not (known.diagnosis is Diagnosis.NOT_IDENTITY and known.basis is Basis.EMAIL)
     edits = _edits(known, email, name, recorded) if wrong else ""
     identity = recorded if recorded not in ABSENT else known.identity  # a dropped one still judges (restored)
     if edits and shown(actual) == known.actual and _fits(actual, email or known.email, identity, name, policy):

@@ -92,9 +92,10 @@ class Rules:
             return Verdict(Kind.PENDING, email_shown, shown(waits.expected), None, diagnosis, detail, waits.basis)
         matched = next((e for e in evidence if isinstance(raw_actual, str) and raw_actual in e.accepted), None)
         left = _left(known, matched, raw_actual, self.policy)
-        if left is not None and matched is not None:
+        if left is not None:  # the name's value in the place of one ok against the email, or the other way round
+            built = (matched.basis if matched is not None else Basis.WORKER_NAME).noun
             was = f"{left.basis.noun} {left.identity}"
-            detail = f"built from the {matched.basis.noun}, but the value matched the {was} until this update; {LEFT}"
+            detail = f"built from the {built}, but the value matched the {was} until this update; {LEFT}"
             diagnosis = Diagnosis.NOT_IDENTITY
             return Verdict(
                 Kind.MISMATCH, email_shown, shown(left.expected), actual, diagnosis, shown(detail), left.basis
@@ -122,9 +123,10 @@ class Rules:
 
 def _left(known: Known | None, matched: Evidence | None, actual: Any, policy: Policy) -> Evidence | None:
     """The identity a value was ok against until this update put another's value in its place (LEFT), or None."""
-    if known is None or matched is None:
+    if known is None:
         return None
-    return left_name(known, matched, actual, policy) or left_email(known, matched, actual, policy)
+    by_name = left_name(known, matched, actual, policy) if matched is not None else None
+    return by_name or left_email(known, matched, actual, policy)  # its drift lasts whatever the name says now
 
 
 def _joined(sentence: str, note: str) -> str:

@@ -43,32 +43,34 @@ def left_name(known: Known, matched: Evidence, actual: Any, policy: Policy) -> E
     return name if (replaced or expecting or back) and actual not in name.accepted else None
 
 
-def left_email(known: Known, matched: Evidence, actual: Any, policy: Policy) -> Evidence | None:
+def left_email(known: Known, matched: Evidence | None, actual: Any, policy: Policy) -> Evidence | None:
     """The email a value was ok against, when the next version put the name's value in its place.
 
     The mirror of `left_name`: Flex never swaps one value for another, and the browser still registers the email's
     identity. Where the guard saw the swap (the next version), or judges that drift's value again having missed no
     update (a re-check, an audit): after missed updates (a removal, then the login) it may be a login's own.
     """
-    if policy is not Policy.FLEX or matched.basis is not Basis.WORKER_NAME or known.basis is not Basis.EMAIL:
+    if policy is not Policy.FLEX or known.basis is not Basis.EMAIL or known.actual is None:
         return None
-    if known.actual is None or (known.drifting and known.diagnosis is not Diagnosis.NOT_IDENTITY):
-        return None  # no value before, or a drift of another rule's
-    if known.drifting:  # this rule's drift, its value judged again: against what it expected, if no update was missed
-        again = not known.skipped and shown(actual) == known.actual
-        email = _evidence_of(known.expected) if again and known.expected else None
+    if known.drifting:  # this rule's drift, its value judged again (renamed, the email edited): if no update was missed
+        again = known.diagnosis is Diagnosis.NOT_IDENTITY and not known.skipped and shown(actual) == known.actual
+        email = _evidence_of(known) if again else None
     else:  # the next version put the name's value where one ok against the email was
-        email = claimed(known.email, "")[0] if known.adjacent and known.email else None
+        named = matched is not None and matched.basis is Basis.WORKER_NAME
+        email = claimed(known.email, "")[0] if named and known.adjacent and known.email else None
         email = email if email is not None and known.actual in email.accepted else None
     return email if email is not None and actual not in email.accepted else None
 
 
-def _evidence_of(expected: str) -> Evidence | None:
-    """The email evidence a drift's expected value was built from (the email may have changed since)."""
+def _evidence_of(known: Known) -> Evidence | None:
+    """The email evidence a drift's expected value was built from (the email may have changed since), else the email's.
+
+    An expected value cut for display (over 1,024 characters) no longer decodes: the trusted email stands in.
+    """
     try:
-        return claimed(decode(expected), "")[0]
+        return claimed(decode(known.expected or ""), "")[0]
     except (DecodeError, IndexError):
-        return None
+        return claimed(known.email, "")[0] if known.email else None
 
 
 def trusted_name(known: Known, policy: Policy) -> Evidence | None:

@@ -6,6 +6,7 @@ import pytest
 
 from guard.core.actions import decide_removal
 from guard.core.alerts import AlertKind
+from guard.core.contact_uri import escape_identity_js
 from guard.core.decision import decide
 from guard.core.evidence import Policy
 from guard.core.rules import Rules
@@ -247,3 +248,33 @@ def test_the_swap_drift_judged_again_after_the_email_changed_with_it_repeats_not
     assert (drift.verdict.kind, drift.verdict.expected) == (Kind.MISMATCH, EMAIL_FORM)
     again = decide(swap, drift.state, replace(RULES, remediate=True), T0)  # the same version from the other intake
     assert (again.verdict.expected, again.alert, again.remove) == (EMAIL_FORM, None, False)
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        {"name": "dana.scully", "email": "dana@fbi.example"},  # the email edited
+        {"name": "Dana Scully"},  # renamed to a display name
+        {"name": "dscully"},  # renamed to another username
+    ],
+)
+def test_the_swap_drift_lasts_through_edits_and_renames_with_nothing_repeated(later):
+    remediate = replace(RULES, remediate=True)
+    drift = after(
+        dana(1, "dana.scully", contact_uri=EMAIL_FORM), dana(2, "dana.scully", contact_uri="client:dana_2Escully")
+    )
+    name, changes = later["name"], {k: v for k, v in later.items() if k != "name"}
+    edited = decide(dana(3, name, contact_uri="client:dana_2Escully", **changes), drift.state, remediate, T0)
+    assert (edited.verdict.diagnosis, edited.verdict.expected) == ("not_identity", EMAIL_FORM)
+    assert (edited.alert, edited.remove) == (None, False)  # the drift alerted and queued its removal already
+    back = decide(dana(4, "dana.scully", contact_uri="client:dana_2Escully"), edited.state, remediate, T0)
+    assert (back.verdict.diagnosis, back.alert, back.remove) == ("not_identity", None, False)
+
+
+def test_the_swap_drift_of_an_email_too_long_to_show_whole_stays_a_drift():
+    long_email = "é" * 180 + "@x.fr"  # its strict form is cut for display; the value was its JavaScript form
+    js_form = "client:" + escape_identity_js(long_email)
+    ok = dana(1, "dana.scully", email=long_email, contact_uri=js_form)
+    drift = after(ok, dana(2, "dana.scully", email=long_email, contact_uri="client:dana_2Escully"))
+    again = decide(dana(3, "dana.scully", email=long_email, contact_uri="client:dana_2Escully"), drift.state, RULES, T0)
+    assert (again.verdict.kind, again.alert) == (Kind.MISMATCH, None)
