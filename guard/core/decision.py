@@ -15,6 +15,7 @@ from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
 from guard.core.contact_uri import contact_uri_for
+from guard.core.deep_json import without
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, usable_text, valid_identity
 from guard.core.rules import Rules
@@ -28,6 +29,7 @@ from guard.core.verdict import Kind, Verdict
 EVENT_STREAMS = "event-streams"
 LOOKED_UP = ("taskrouter", EVENT_STREAMS)  # deliveries TaskRouter keeps an Event resource for
 FORCED = (Diagnosis.WIPED, Diagnosis.IDENTITY_CHANGED, Diagnosis.EVIDENCE_CHANGED)  # drifts the history decided
+SECOND_MS = 1000
 NAME_MAX = 256  # a worker name in the state and alerts (Slack's header takes 150 characters anyway)
 REMEDIATION_ACTOR = "guard (REMEDIATE=remove)"  # who the webhook path's queued removals are recorded as
 
@@ -71,6 +73,7 @@ DUPLICATE = Decision(Outcome.DUPLICATE)
 
 def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: DecisionRules, now: datetime) -> Decision:
     """Decide for one snapshot of a worker against its `stored` state."""
+    snapshot = _after_removal(snapshot, stored)
     versions = (stored.version, snapshot.version) if stored is not None else (None, None)
     known = stored.known(_next(*versions), _skipped(*versions)) if stored is not None and not stored.deleted else None
     if snapshot.deleted:
@@ -152,6 +155,28 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     remove = rules.remediate and verdict.removable and not state.came_back
     remove = remove and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
     return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup, closes)
+
+
+def _after_removal(snapshot: WorkerSnapshot, stored: WorkerState | None) -> WorkerSnapshot:
+    """A later version made before the guard's removal and delivered after it: without the value removed since.
+
+    Its version still counts (its activity may be the newest), but its value is not one that came back: TaskRouter
+    holds its attributes without it. Timed against the removal's position (this clock); a stamp in whole seconds
+    (a callback without TimestampMs) counts only a full second before it, so a value put back just after is not lost.
+    """
+    if (
+        stored is None
+        or stored.removed is None
+        or stored.verdict.actual is not None
+        or snapshot.occurred_ms is None
+        or stored.occurred_ms is None
+        or snapshot.occurred_ms + (SECOND_MS if snapshot.occurred_ms % SECOND_MS == 0 else 0) >= stored.occurred_ms
+        or snapshot.attributes.get("contact_uri") != stored.removed
+    ):
+        return snapshot
+    attributes = {name: value for name, value in snapshot.attributes.items() if name != "contact_uri"}
+    text = without(snapshot.attributes_text, "contact_uri") if snapshot.attributes_text is not None else None
+    return replace(snapshot, attributes=attributes, attributes_text=text)
 
 
 def _next(stored: int | None, version: int | None) -> bool:

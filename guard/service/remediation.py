@@ -61,7 +61,12 @@ def remove_contact_uri(
             )
             if sent is not None and attributes == sent[1]:  # ours landed, its answer was lost (its retry got 412)
                 return Removal(RemediationStatus.REMOVED, sent[0], REMOVED_DETAIL, record.name, activity=seen)
-            if shown is not None and verdict.drifting and verdict.actual and value_digest(verdict.actual) != shown:
+            if (
+                shown is not None
+                and verdict.drifting
+                and verdict.actual is not None
+                and value_digest(verdict.actual) != shown
+            ):
                 return Removal(RemediationStatus.SKIPPED, verdict.actual, CHANGED_DETAIL, record.name)  # unseen
             # A wiped worker has no value to remove (Flex writes one at the next login); one that came back stays.
             if not verdict.removable or came_back(known, verdict.actual):

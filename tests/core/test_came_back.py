@@ -90,15 +90,42 @@ def at(snapshot, moment):
     return replace(snapshot, occurred_ms=int(moment.timestamp() * 1000))
 
 
-def test_an_update_made_before_the_removal_and_delivered_after_it_still_counts_by_its_version():
+def test_an_update_made_before_the_removal_and_delivered_after_it_counts_without_the_value_removed_since():
     # v3 (T0+1s) moved the agent to Available, value unchanged; the removal was recorded at T0+5s and v3 delivered
-    # after it (a retry, Event Streams): its activity is the newest the guard has, and an Available agent with no
-    # value cannot ring. (Its value is older than the removal: the drift it raises names it as come back.)
+    # after it (a retry, Event Streams): its activity is the newest the guard has, and its value is the one the
+    # removal took away since, not one that came back: an Available agent with no value, paged as such
     drift = after(flex(1), replace(at(flex(2, contact_uri=WRONG), T0), activity=OFFLINE), rules=REMEDIATE)
     removed = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=5)).state
     late = replace(at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=1)), activity=AVAILABLE)
     decision = decide(late, removed, REMEDIATE, T0 + timedelta(seconds=8))
-    assert decision.state.available is True and decision.alert.kind is AlertKind.URGENT
+    assert (decision.state.available, decision.verdict.kind, decision.verdict.actual) == (True, Kind.PENDING, None)
+    assert decision.alert.kind is AlertKind.URGENT and not decision.alert.came_back and not decision.remove
+    assert decision.state.version == 3 and decision.state.removed == WRONG  # still watched for a login writing it
+
+
+def test_a_later_edit_made_before_the_removal_raises_no_came_back_message_with_only_the_intended_button():
+    # A script wrote the wrong value (v2) and edited a skill a moment later (v3); the guard removed the value
+    # after both, and v3 arrived late: TaskRouter holds v3's skills and no value, nothing came back
+    drift = after(flex(1), at(flex(2, contact_uri=WRONG), T0), rules=REMEDIATE)
+    removed = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=5)).state
+    late = at(flex(3, contact_uri=WRONG, routing={"skills": ["fr"]}), T0 + timedelta(seconds=1))
+    decision = decide(late, removed, REMEDIATE, T0 + timedelta(seconds=8))
+    assert (decision.verdict.kind, decision.alert, decision.remove) == (Kind.PENDING, None, False)
+    assert "skills" in decision.state.attributes and WRONG not in decision.state.attributes
+    # A login that writes it back after the removal is the value come back, as before
+    back = decide(at(flex(4, contact_uri=WRONG), T0 + timedelta(seconds=9)), decision.state, REMEDIATE, T0)
+    assert back.verdict.kind is Kind.MISMATCH and back.alert.came_back and not back.remove
+
+
+def test_a_value_put_back_in_the_second_of_the_removal_still_came_back_when_stamped_in_whole_seconds():
+    # A callback without TimestampMs is stamped in whole seconds: T0+5s may be just after a removal at T0+5.3s
+    drift = after(flex(1), at(flex(2, contact_uri=WRONG), T0), rules=REMEDIATE)
+    removal_at = T0 + timedelta(seconds=5, milliseconds=300)
+    removed = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, removal_at).state
+    seconds = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5))
+    assert decide(seconds, removed, REMEDIATE, T0).alert.came_back
+    before = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5, milliseconds=100))  # TimestampMs: before it
+    assert decide(before, removed, REMEDIATE, T0).verdict.kind is Kind.PENDING
 
 
 def test_the_other_intakes_copy_is_stale_also_when_this_clock_is_behind_taskrouters():

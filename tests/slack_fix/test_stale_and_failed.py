@@ -3,6 +3,8 @@
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from guard.core.click import value_digest
 from guard.core.snapshot import WorkerKey
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, email, remediations, stored_state, uri, worker_event
@@ -18,19 +20,20 @@ def _buttons(answer):
     return [(element["action_id"], element["value"]) for block in actions for element in block["elements"]]
 
 
-def test_a_remove_click_keeps_a_wrong_value_its_message_did_not_show(drift, client, services, slack, fake_api):
+@pytest.mark.parametrize("unseen", [SIP, ""], ids=["sip", "empty"])
+def test_a_remove_click_keeps_a_wrong_value_its_message_did_not_show(unseen, drift, client, services, slack, fake_api):
     services.delivery.run_once()
     [alert] = slack.received
     [(_, shown_value), _] = _buttons(alert)
     assert shown_value == f"{REFERENCE}/{value_digest(drift)}"  # Remove is bound to the value shown
-    fake_api.set_attributes(WORKSPACE_SID, DRIFTING, {"email": email(1), "contact_uri": SIP})  # no event yet
+    fake_api.set_attributes(WORKSPACE_SID, DRIFTING, {"email": email(1), "contact_uri": unseen})  # no event yet
     assert click(client, value=shown_value, slack=slack).status_code == 200
     services.jobs.by_name["clicks"].run()
     assert fake_api.updates == []
-    assert fake_api.attributes(WORKSPACE_SID, DRIFTING)["contact_uri"] == SIP
+    assert fake_api.attributes(WORKSPACE_SID, DRIFTING)["contact_uri"] == unseen
     [answer] = slack.answers_to(1)
     assert "changed since this message showed it: nothing removed" in answer["text"]
-    assert [(r["status"], r["before_value"]) for r in remediations(services)] == [("skipped", SIP)]
+    assert [(r["status"], r["before_value"]) for r in remediations(services)] == [("skipped", unseen)]
 
 
 def test_a_failed_removal_keeps_both_buttons_and_a_new_click_tries_again(drift, client, services, slack, fake_api):
