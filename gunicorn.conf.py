@@ -8,7 +8,8 @@ import shutil
 import sys
 import tempfile
 
-from guard.config import DEFAULT_DATABASE_URL, ConfigError, Settings
+from guard.config import DEFAULT_DATABASE_URL, PUBLIC_BASE_URL_WARNING, ConfigError, Settings
+from guard.config.formats import beyond_loopback
 from guard.web import check_bind, check_metrics_directory, metric_files, web_concurrency
 
 # Refuse to start, with one line naming the variable, before binding a port or forking workers.
@@ -54,6 +55,14 @@ def on_starting(server):
     """Start the metrics from zero: files left by a previous run would be added in."""
     for stale in metric_files(os.environ["PROMETHEUS_MULTIPROC_DIR"]):
         stale.unlink()
+
+
+def when_ready(server):
+    """A `--bind` beyond loopback (the command line, GUNICORN_CMD_ARGS) warns as HOST does: the app knows only HOST."""
+    hosts = [address[0] for address in server.cfg.address if isinstance(address, tuple)]  # not a socket file or fd
+    quiet = not settings.validate_signature or settings.public_base_url or settings.reachable_from_outside
+    if not quiet and any(beyond_loopback(host) for host in hosts):
+        server.log.warning(PUBLIC_BASE_URL_WARNING)
 
 
 def post_worker_init(worker):

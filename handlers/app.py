@@ -9,7 +9,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from guard import cli
-from guard.config import DEFAULT_DATABASE_URL, INSTANCE, Settings
+from guard.config import DEFAULT_DATABASE_URL, INSTANCE, PUBLIC_BASE_URL_WARNING, Settings
 from guard.container import BUILD_SERVICES, build_services, settings_from_env
 from guard.logs import configure_logging, log_event
 from handlers import event_streams, health, metrics, slack_interactions, status, taskrouter_events
@@ -20,10 +20,6 @@ from handlers.fast_path import TaskRouterFastPath
 from handlers.security import add_security_headers
 
 log = logging.getLogger("guard")
-PUBLIC_BASE_URL_WARNING = (
-    "PUBLIC_BASE_URL IS NOT SET: signatures are checked against the Host header each request names, so a "
-    "deployment on the same Twilio account can replay its callbacks here; set PUBLIC_BASE_URL=https://<your host>"
-)
 SHARED_ROUTER_WARNING = (
     "TRUST_PROXY IS NOT SET on a Heroku dyno: every request comes from the router's address, so 10 wrong "
     "/status passwords from anyone lock everyone out for a minute; set TRUST_PROXY=true"

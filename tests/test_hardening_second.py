@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from handlers.app import DYNO_SQLITE_WARNING, PUBLIC_BASE_URL_WARNING, SHARED_ROUTER_WARNING, create_app
+from guard.config import PUBLIC_BASE_URL_WARNING
+from handlers.app import DYNO_SQLITE_WARNING, SHARED_ROUTER_WARNING, create_app
 from tests.conftest import make_settings
 from tests.helpers import worker_event
 from tests.test_status import OPERATOR, PASSWORD, basic

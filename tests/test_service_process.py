@@ -184,3 +184,18 @@ def test_an_address_that_cannot_be_listened_on_stops_the_start_with_one_line(tmp
     result = subprocess.run(WEB, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert (result.returncode, result.stderr.strip().splitlines()) == (3, [CONFIG_ERROR + line])
     assert not list(tmp_path.glob("guard-metrics-*"))  # no metrics directory left behind
+
+
+@pytest.mark.parametrize(("address", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])  # noqa: S104 - asked for
+def test_a_bind_beyond_loopback_from_gunicorn_cmd_args_warns_without_public_base_url(tmp_path, address, warned):
+    port = free_port()
+    env = {"PATH": "/usr/bin:/bin", "TWILIO_AUTH_TOKEN": "t", "GUNICORN_CMD_ARGS": f"--bind {address}:{port}"}
+    env |= {"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db"}
+    with (tmp_path / "err.log").open("w") as err:
+        process = subprocess.Popen(WEB, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            assert wait_for(lambda: _healthy(port), timeout=30)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(30) == 0
+    assert ("PUBLIC_BASE_URL IS NOT SET" in (tmp_path / "err.log").read_text()) is warned

@@ -6,7 +6,6 @@ Plain configuration only: which account serves a request, and its clients, is gu
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from guard.config.accounts import Account, parse_accounts
 from guard.config.env import ConfigError, EnvReader
+from guard.config.formats import beyond_loopback
 from guard.core.activity import parse_names
 from guard.core.evidence import Policy
 from guard.core.ignore import NO_RULES, IgnoreRules
@@ -23,6 +23,10 @@ from guard.core.rules import Rules
 
 INSTANCE = Path(__file__).resolve().parents[2] / "instance"  # Flask's instance folder: the embedded database
 DEFAULT_DATABASE_URL = f"sqlite:///{INSTANCE}/guard.db"
+PUBLIC_BASE_URL_WARNING = (
+    "PUBLIC_BASE_URL IS NOT SET: signatures are checked against the Host header each request names, so a "
+    "deployment on the same Twilio account can replay its callbacks here; set PUBLIC_BASE_URL=https://<your host>"
+)
 # A removal is held as long as its retries can take (2 hours at 20); far more overflowed the lease, every round.
 MAX_API_RETRIES = 20
 API_KEY_PREFIXES = ("SK", "AC")  # an API key, or the account SID itself (with the auth token as the secret)
@@ -151,12 +155,7 @@ class Settings:
     @property
     def reachable_from_outside(self) -> bool:
         """True on a dyno or when HOST is not a loopback address: requests may come from anywhere."""
-        if self.dyno:
-            return True
-        try:
-            return not ipaddress.ip_address(self.listen_host).is_loopback
-        except ValueError:
-            return self.listen_host != "localhost"
+        return bool(self.dyno) or beyond_loopback(self.listen_host)
 
     @property
     def rules(self) -> Rules:

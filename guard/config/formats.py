@@ -22,6 +22,14 @@ def is_host(value: str) -> bool:
     return True
 
 
+def beyond_loopback(host: str) -> bool:
+    """True for an address other machines may reach: not a loopback address or `localhost` (`""`: every one)."""
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host != "localhost"
+
+
 def is_token(value: str) -> bool:
     """True for printable ASCII: what a header carries as it was set."""
     return bool(_TOKEN.fullmatch(value))

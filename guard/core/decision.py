@@ -73,7 +73,8 @@ DUPLICATE = Decision(Outcome.DUPLICATE)
 
 def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: DecisionRules, now: datetime) -> Decision:
     """Decide for one snapshot of a worker against its `stored` state."""
-    snapshot = _after_removal(snapshot, stored)
+    if stored is not None and stored.removed is not None:  # the guard removed a value: this may predate that
+        snapshot = _after_removal(snapshot, stored)
     versions = (stored.version, snapshot.version) if stored is not None else (None, None)
     known = stored.known(_next(*versions), _skipped(*versions)) if stored is not None and not stored.deleted else None
     if snapshot.deleted:
@@ -157,7 +158,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     return Decision(Outcome.RECORDED, verdict, state, alert, remove, lookup, closes)
 
 
-def _after_removal(snapshot: WorkerSnapshot, stored: WorkerState | None) -> WorkerSnapshot:
+def _after_removal(snapshot: WorkerSnapshot, stored: WorkerState) -> WorkerSnapshot:
     """A later version made before the guard's removal and delivered after it: without the value removed since.
 
     Its version still counts (its activity may be the newest), but its value is not one that came back: TaskRouter
@@ -165,9 +166,7 @@ def _after_removal(snapshot: WorkerSnapshot, stored: WorkerState | None) -> Work
     (a callback without TimestampMs) counts only a full second before it, so a value put back just after is not lost.
     """
     if (
-        stored is None
-        or stored.removed is None
-        or stored.verdict.actual is not None
+        stored.verdict.actual is not None
         or snapshot.occurred_ms is None
         or stored.occurred_ms is None
         or snapshot.occurred_ms + (SECOND_MS if snapshot.occurred_ms % SECOND_MS == 0 else 0) >= stored.occurred_ms
