@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from guard.core.activity import Activity
+from guard.core.activity import Activity, unreachable
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.decision import NAME_MAX, Decision, DecisionRules, Outcome
 from guard.core.snapshot import WorkerKey
@@ -68,6 +68,15 @@ def decide_available(
 NO_VALUE = "no contact_uri until the agent signs out and in again"
 
 
+def _overtaken(stored: WorkerState, before: str | None, sent_ms: int | None) -> bool:
+    """True when the state is an event's made after the update was sent, with another value than the one removed.
+
+    An update between the fetch and ours would have refused ours (If-Match): such an event came after it.
+    """
+    later = sent_ms is not None and stored.occurred_ms is not None and stored.occurred_ms > sent_ms
+    return later and not stored.deleted and stored.verdict.actual != before
+
+
 def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime) -> Alert:
     """The reminder for a drift (or an available agent with no value) open ALERT_REPEAT_HOURS after its last alert."""
     since = f"since {state.since:%Y-%m-%d %H:%M} UTC"
@@ -83,10 +92,12 @@ def decide_removal(
     routing: Routing,
     now: datetime,
     activity: Activity | None = None,
+    sent_ms: int | None = None,
 ) -> Decision:
     """A remediation's (status, value before, detail, actor): a removal leaves the worker pending, and is announced.
 
     `activity` is what the removal's fresh fetch saw: newer than the stored one (an event not in yet).
+    `sent_ms`: when the update was sent. Events stored since with another value (its own, a login) stand.
 
     The state says at once what is left (Flex writes the value at the agent's next login), whether or not the
     update's own event ever arrives.
@@ -96,6 +107,14 @@ def decide_removal(
         return Decision(Outcome.RECORDED)
     if stored is None:  # remediated without state (an audit that did not --alert): what the removal saw
         stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
+    if status is RemediationStatus.REMOVED and _overtaken(stored, before, sent_ms):
+        note = f"{detail}; {STILL_UNREACHABLE}" if unreachable(stored.verdict, stored.available) else detail
+        shown_state = replace(stored, verdict=replace(stored.verdict, actual=before))
+        alert = raise_alert(
+            AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value
+        )
+        watched = shown(before) if before and stored.verdict.broken else stored.removed  # a value back is watched
+        return Decision(Outcome.RECORDED, state=replace(stored, removed=watched, last_alert_at=now), alert=alert)
     if activity is not None and activity.available is not None:
         stored = replace(stored, activity_sid=activity.sid, activity_name=activity.name, available=activity.available)
     shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))

@@ -20,6 +20,7 @@ from guard.core.actions import decide_available
 from guard.core.activity import Activity, ActivityFact
 from guard.core.decision import Outcome
 from guard.core.snapshot import outside_window
+from guard.core.state import WorkerState
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
@@ -94,12 +95,14 @@ class ActivityLearning:
             name = name if name == fact.name else None  # an older fact that lost: the name it loses to stands
             keys = tx.activities.workers_in(fact, available, after, LEARN_CHUNK, name)
             stored = tx.workers.lock_all(keys)  # read again under their locks: they may have moved meanwhile
-            decisions = [
-                (key, decide_available(key, state, available, pipeline.rules_for(key), now, name))
-                for key, state in stored.items()
-                if state.activity_sid == fact.sid  # not moved meanwhile, and not done meanwhile:
-                and (state.available != available or bool(name and state.activity_name != name))
-            ]
+            decisions = []
+            for key, state in stored.items():
+                renamed = _renamed(fact, name, state)
+                # not moved meanwhile, and not done meanwhile
+                if state.activity_sid == fact.sid and (state.available != available or renamed is not None):
+                    decisions.append(
+                        (key, decide_available(key, state, available, pipeline.rules_for(key), now, renamed))
+                    )
             pipeline.write_decisions(tx, decisions, now)
             last = len(keys) < LEARN_CHUNK
             if last:  # the event's id with the last chunk: a delivery that failed before it is redelivered whole
@@ -107,6 +110,12 @@ class ActivityLearning:
         for _, decision in decisions:
             pipeline.announce(decision)
         return (None if last else keys[-1].worker_sid), available
+
+
+def _renamed(fact: ActivityFact, name: str | None, state: WorkerState) -> str | None:
+    """The name the fact gives the worker's activity: a new one, and only where the fact is newer than its event."""
+    newer = state.occurred_ms is None or fact.occurred_ms > state.occurred_ms
+    return name if name and newer and state.activity_name != name else None
 
 
 class ActivityRefresh:

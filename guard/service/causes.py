@@ -28,7 +28,7 @@ from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.causes")
 ATTEMPTS = 4  # then the alert has long gone out, saying the lookup failed
-WINDOW_MS = 10 * 60 * 1000  # an Event list looks this far back from the change
+NEAR_MS = 10 * 60 * 1000  # an Event list looks this far back from the change first (one short page), then 30 days
 PER_ROUND = 50  # lookups per round, so a burst of drifts cannot keep the lane busy for long
 # Events that set attributes. Another event can carry a drift it did not make (an activity change after an update
 # the guard never received): its actor is not the cause, and the list finds the update before it.
@@ -78,16 +78,20 @@ class CauseJobs:
             except TwilioRestException as err:
                 if err.status != 404:
                     raise  # not there yet, or gone: the list below decides
-        cause = newest_at_or_before([record.cause() for record in _changes(api, request)], lookup.occurred_ms)
+        cause = None
+        for window_ms in (NEAR_MS, None):  # most changes are minutes old; one the guard missed may be days old
+            changes = _changes(api, request, window_ms)
+            if (cause := newest_at_or_before([record.cause() for record in changes], lookup.occurred_ms)) is not None:
+                break
         if cause is None:
             return "none", None, "who changed it: TaskRouter has no worker.attributes.update event for this change"
         return "found", cause, ""
 
 
-def _changes(api: TaskRouterApi, request: CauseRequest) -> list[ChangeRecord]:
-    """The worker's attribute updates around the change."""
+def _changes(api: TaskRouterApi, request: CauseRequest, window_ms: int | None) -> list[ChangeRecord]:
+    """The worker's attribute updates up to the change, from `window_ms` before it (None: all TaskRouter keeps)."""
     at = request.lookup.occurred_ms
-    start = at - WINDOW_MS if at is not None else None
+    start = at - window_ms if at is not None and window_ms is not None else None
     return list_worker_changes(api, request.key.worker_sid, start_ms=start, end_ms=None if at is None else at + 2000)
 
 

@@ -124,6 +124,7 @@ class Pipeline:
         name: str = "",
         job_id: int | None = None,
         activity: Activity | None = None,
+        sent_ms: int | None = None,
     ) -> None:
         """Store a remediation's (status, value before, detail, actor), and announce a removal or a failure."""
         status, before, detail, actor = removal
@@ -134,7 +135,7 @@ class Pipeline:
             else:
                 tx.records.finish_remediation(job_id, status, before, detail, now)
             stored, routing = tx.workers.lock(key), self.accounts.routing_for(key)
-            decision = decide_removal(key, stored, name, removal, routing, now, activity)
+            decision = decide_removal(key, stored, name, removal, routing, now, activity, sent_ms)
             self.write_decisions(tx, [(key, decision)], now)
         self.announce(decision)
 

@@ -50,6 +50,7 @@ def remove_contact_uri(
     `shown`: a click's digest of the value its message showed; another wrong value nobody has seen is kept.
     """
     sent: tuple[str | None, dict[str, Any]] | None = None  # the value an update of ours removed, and what it left
+    sent_ms: int | None = None  # when it was sent
     try:
         for _ in range(1 + CONFLICT_RETRIES):
             asked_ms = int(utcnow().timestamp() * 1000)
@@ -60,7 +61,8 @@ def remove_contact_uri(
                 Activity(record.activity_sid, record.activity_name, record.available) if record.activity_sid else None
             )
             if sent is not None and attributes == sent[1]:  # ours landed, its answer was lost (its retry got 412)
-                return Removal(RemediationStatus.REMOVED, sent[0], REMOVED_DETAIL, record.name, activity=seen)
+                done = (RemediationStatus.REMOVED, sent[0], REMOVED_DETAIL, record.name)
+                return Removal(*done, activity=seen, sent_ms=sent_ms)
             if (
                 shown is not None
                 and verdict.drifting
@@ -82,10 +84,12 @@ def remove_contact_uri(
             remaining = without(record.attributes_json or "", "contact_uri")
             try:
                 sent = (verdict.actual, parse_attributes(remaining, "attributes"))
+                sent_ms = int(utcnow().timestamp() * 1000)
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between (or our retried update did): look again
-            return Removal(RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name, activity=seen)
+            done = (RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name)
+            return Removal(*done, activity=seen, sent_ms=sent_ms)
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
         return Removal(RemediationStatus.FAILED, None, detail)
     except (TwilioException, RequestException, InvalidSnapshot) as err:

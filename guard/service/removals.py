@@ -32,6 +32,7 @@ class Removal:
     attributes: dict[str, Any] | None = None  # skipped: the attributes fetched fresh, which the state then learns
     deleted: bool = False  # TaskRouter answered 404: the worker is gone, which the state then learns
     asked_ms: int = 0  # skipped or deleted: when the fetch was sent (an event since is newer than what it saw)
+    sent_ms: int | None = None  # removed: when the update was sent (an event since with another value stands)
 
 
 def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: str, job_id: int | None = None) -> None:
@@ -41,7 +42,7 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
     what = (removal.status, removal.before, removal.detail, actor)
     for attempt in range(1, RECORD_TRIES + 1):  # what TaskRouter did is done: it must reach the record
         try:
-            pipeline.record_remediation(key, what, removal.name, job_id, removal.activity)
+            pipeline.record_remediation(key, what, removal.name, job_id, removal.activity, removal.sent_ms)
             break
         except OUTAGES as err:
             if attempt == RECORD_TRIES:

@@ -162,6 +162,14 @@ def test_an_older_activity_fact_renames_nobody(taskrouter, services):
     assert services.store.listing.listing()[0]["activity"] == "On Queue"
 
 
+def test_the_first_fact_learned_renames_no_worker_whose_event_is_newer(taskrouter, services):
+    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))  # now: the activity is "Ready"
+    older = activity_callback("activity.created", name="Pause", TimestampMs=str(int(time.time() * 1000) - 60_000))
+    assert taskrouter.post(older).status_code == 204  # made a minute before it, delivered after: what it says counts
+    [row] = services.store.listing.listing()
+    assert (row["activity"], row["unreachable"]) == ("Ready", True)
+
+
 def test_a_late_worker_event_made_before_a_rename_keeps_the_new_name(taskrouter, services):
     taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))
     renamed = activity_callback(name="On Queue", TimestampMs=str(int(time.time() * 1000) + 1))

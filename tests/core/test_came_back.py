@@ -134,3 +134,22 @@ def test_the_other_intakes_copy_is_stale_also_when_this_clock_is_behind_taskrout
     removed = decide_removal(KEY, drift.state, "fmulder", removal("client:dscully"), SLACK, T0 + timedelta(seconds=1))
     copy = replace(at(flex(2, **DSCULLY, contact_uri="client:dscully"), sent), source="event-streams")
     assert decide(copy, removed.state, REMEDIATE, T0 + timedelta(seconds=3)).outcome == "stale"
+
+
+def test_a_removal_recorded_after_newer_events_leaves_the_state_they_left():
+    # The guard's update is applied at T0+3s; its own event and the agent's login (Flex writes the right value) are
+    # recorded before the removal is: the agent can take calls, and the removal's record must not say otherwise
+    drift = after(flex(1), replace(at(flex(2, contact_uri=WRONG), T0), activity=AVAILABLE), rules=REMEDIATE)
+    echo = decide(replace(at(flex(3, contact_uri=None), T0 + timedelta(seconds=3)), activity=AVAILABLE), drift.state,
+                  REMEDIATE, T0)  # fmt: skip
+    login = decide(replace(at(flex(4), T0 + timedelta(seconds=9)), activity=AVAILABLE), echo.state, REMEDIATE, T0)
+    assert login.state.verdict.kind is Kind.OK
+    sent_ms = int((T0 + timedelta(seconds=2)).timestamp() * 1000)
+    late = decide_removal(KEY, login.state, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=10),
+                          activity=OFFLINE, sent_ms=sent_ms)  # fmt: skip
+    assert (late.state.verdict.kind, late.state.available, late.state.version) == (Kind.OK, True, 4)
+    assert late.alert.kind is AlertKind.REMEDIATION and "unreachable" not in late.alert.note
+    # The drift it removed, still stored when it is recorded: the worker is pending, as before
+    plain = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=10),
+                           sent_ms=sent_ms)  # fmt: skip
+    assert (plain.state.verdict.kind, plain.state.removed) == (Kind.PENDING, WRONG)

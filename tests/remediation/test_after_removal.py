@@ -176,3 +176,22 @@ def test_a_new_drift_does_not_show_an_earlier_episodes_removal(runner, taskroute
     assert listed(3, "sip:a@pbx.example.com") == ("mismatch", None)  # a new wrong value before the login
     assert listed(4, uri(1)) == ("ok", None)
     assert listed(5, "sip:a@pbx.example.com") == ("mismatch", None)  # a new drift: nothing was removed this time
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_login_recorded_before_the_removal_is_not_undone_by_it(taskrouter, services, fake_api):
+    """The update's own event and the agent's login arrive while the removal's answer is on its way: they stand."""
+    populate(fake_api, 1)
+    wrong = "client:" + email(1)
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1)).status_code
+
+    def echo_and_login(sid: str) -> None:
+        for version, value in ((2, None), (3, uri(1))):  # the removal's own update, then Flex at the login
+            taskrouter.post(worker_event(sid=sid, email=email(1), contact_uri=value, version=version))
+
+    fake_api.after_update = echo_and_login
+    services.jobs.by_name["remediate"].run()
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
+    assert (state["verdict"], state["actual"]) == ("ok", uri(1))
+    assert [r["status"] for r in remediations(services)] == ["removed"]
