@@ -26,6 +26,7 @@ from guard.service.writer import EventWriter
 
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
 CONFIG_ERROR_EXIT = 3
+BUSY_EXIT = 1  # not gunicorn's 3 ("failed to boot"), which halts every worker: the master starts this one again
 # Under the Flask CLI the app holds a builder instead, run by the first command that needs the services.
 BUILD_SERVICES = "guard.build"
 
@@ -55,6 +56,12 @@ def build_services(settings: Settings, default_database: str) -> Services:
         print(f"guard: database error: {err}", file=sys.stderr)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
     except db.UNOPENABLE as err:  # a SQLite path that is no database, or cannot be made: the same
+        if db.reason(err) in db.BUSY_REASONS:  # a migration waits on another process's write: try again, not halt
+            print(
+                "guard: database busy: another process holds the SQLite file's write lock; starting again",
+                file=sys.stderr,
+            )
+            raise SystemExit(BUSY_EXIT) from None
         print(
             f"guard: database error: DATABASE_URL: the SQLite file cannot be opened ({db.reason(err)})", file=sys.stderr
         )

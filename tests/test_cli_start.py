@@ -1,5 +1,7 @@
 """CLI commands that need the service (migrate, audit): each refusal to start in one line that names why."""
 
+import sqlite3
+
 import pytest
 from sqlalchemy import text
 
@@ -73,6 +75,21 @@ def test_a_sqlite_path_that_cannot_be_opened_stops_migrate_with_one_line(tmp_pat
     [line] = [line for line in result.stderr.splitlines() if not line.startswith("{")]  # log lines are JSON
     assert line.startswith("guard: database error: DATABASE_URL: the SQLite file cannot be opened (") and reason in line
     assert str(tmp_path) not in line
+
+
+def test_a_migration_that_meets_another_process_write_lock_exits_to_be_started_again_not_halted(tmp_path, capsys):
+    database = tmp_path / "guard.db"
+    holder = sqlite3.connect(database, isolation_level=None)
+    holder.execute("PRAGMA journal_mode=WAL")
+    holder.execute("BEGIN IMMEDIATE")  # a one-off script's long write, while a new release's worker boots
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            create_app(make_settings(f"sqlite:///{database}"))
+    finally:
+        holder.close()
+    assert stopped.value.code == 1  # gunicorn halts every worker on 3 ("failed to boot"); 1 is started again
+    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
+    assert lines == ["guard: database busy: another process holds the SQLite file's write lock; starting again"]
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from sqlalchemy import (
     Connection,
@@ -21,7 +22,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, Program
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from guard.adapters.sqlite import DatabaseFileMissing, file_lock, sqlite_engine, sqlite_file
-from guard.adapters.sqlite_writers import DatabaseBusy
+from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, DatabaseBusy
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -75,6 +76,7 @@ def alembic_config(engine: Engine) -> Config:
 
 # What opening a SQLite path at start can meet: a directory that cannot be made, a file that is no database.
 UNOPENABLE = (OSError, sqlite3.DatabaseError, DBAPIError)
+BUSY_REASONS = ("database is locked", "database is busy")  # another process's write: it passes
 
 
 def reason(err: BaseException) -> str:
@@ -162,11 +164,31 @@ def migration_fix(engine: Engine) -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    """The revision the database is at (None for an empty database), read without Alembic."""
+    """The revision the database is at (None for an empty database), read without Alembic.
+
+    On a SQLite file, a plain read outside the writers' turn: another process's long write (WAL lets reads by)
+    must not stop a worker's boot (gunicorn halts when one fails) nor hold up /healthz.
+    """
+    database = sqlite_file(engine.url)
+    if database is not None:
+        return _sqlite_revision(database)
     with engine.connect() as connection:
         if not inspect(connection).has_table("alembic_version"):
             return None
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _sqlite_revision(database: str) -> str | None:
+    """The revision a SQLite file is at, read in autocommit (`mode=rw`: a vanished file is not made anew)."""
+    uri = f"file:{quote(database)}?mode=rw"
+    try:
+        with closing(sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)) as connection:
+            if connection.execute("SELECT 1 FROM sqlite_master WHERE name='alembic_version'").fetchone() is None:
+                return None
+            row = connection.execute("SELECT version_num FROM alembic_version").fetchone()
+            return row[0] if row else None
+    except sqlite3.Error as err:  # as the engine would raise it: callers take SQLAlchemy's errors
+        raise OperationalError("SELECT version_num FROM alembic_version", None, err) from None
 
 
 @contextmanager
