@@ -68,13 +68,12 @@ def decide_available(
 NO_VALUE = "no contact_uri until the agent signs out and in again"
 
 
-def _overtaken(stored: WorkerState, before: str | None, sent_ms: int | None) -> bool:
-    """True when the state is an event's made after the update was sent, with another value than the one removed.
+def _overtaken(stored: WorkerState, sent_ms: int | None) -> bool:
+    """True when an event recorded since the update was sent began the state's episode (its own update, a login).
 
-    An update between the fetch and ours would have refused ours (If-Match): such an event came after it.
+    Both times are this clock's; a value back, or another, then stands (a stamp of TaskRouter's could be skewed).
     """
-    later = sent_ms is not None and stored.occurred_ms is not None and stored.occurred_ms > sent_ms
-    return later and not stored.deleted and stored.verdict.actual != before
+    return sent_ms is not None and not stored.deleted and stored.since.timestamp() * 1000 > sent_ms
 
 
 def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime) -> Alert:
@@ -97,7 +96,7 @@ def decide_removal(
     """A remediation's (status, value before, detail, actor): a removal leaves the worker pending, and is announced.
 
     `activity` is what the removal's fresh fetch saw: newer than the stored one (an event not in yet).
-    `sent_ms`: when the update was sent. Events stored since with another value (its own, a login) stand.
+    `sent_ms`: when the update was sent (this clock). A state an event recorded since began stands.
 
     The state says at once what is left (Flex writes the value at the agent's next login), whether or not the
     update's own event ever arrives.
@@ -107,7 +106,7 @@ def decide_removal(
         return Decision(Outcome.RECORDED)
     if stored is None:  # remediated without state (an audit that did not --alert): what the removal saw
         stored = WorkerState(shown(name, NAME_MAX), Verdict(Kind.MISMATCH, actual=before), now, now)
-    if status is RemediationStatus.REMOVED and _overtaken(stored, before, sent_ms):
+    elif status is RemediationStatus.REMOVED and _overtaken(stored, sent_ms):
         note = f"{detail}; {STILL_UNREACHABLE}" if unreachable(stored.verdict, stored.available) else detail
         shown_state = replace(stored, verdict=replace(stored.verdict, actual=before))
         alert = raise_alert(
@@ -125,8 +124,9 @@ def decide_removal(
     if status is not RemediationStatus.REMOVED or stored.deleted:  # removed: no value now, whatever it was judged
         return Decision(Outcome.RECORDED, alert=alert)
     pending = replace(stored, verdict=stored.verdict.removed(actor), since=now, updated_at=now, last_alert_at=now)
-    # Remember the value (history.CAME_BACK), and move the position past the stored one even if this clock is behind
-    # TaskRouter's: a copy of an older update (the other intake, an earlier fetch) is stale now, not a value back.
-    at_ms = max((stored.occurred_ms or 0) + 1, int(now.timestamp() * 1000))
+    # Remember the value (history.CAME_BACK), and move the position to when the update was sent, past the stored one
+    # even if this clock is behind TaskRouter's: a copy of an older update (the other intake, an earlier fetch) is
+    # stale now, not a value back; an event made after it is newer (decision._after_removal).
+    at_ms = max((stored.occurred_ms or 0) + 1, sent_ms if sent_ms is not None else int(now.timestamp() * 1000))
     pending = replace(pending, removed=shown(before) if before else stored.removed, occurred_ms=at_ms)
     return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)

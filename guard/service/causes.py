@@ -28,7 +28,7 @@ from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.causes")
 ATTEMPTS = 4  # then the alert has long gone out, saying the lookup failed
-NEAR_MS = 10 * 60 * 1000  # an Event list looks this far back from the change first (one short page), then 30 days
+NEAR_MS = 10 * 60 * 1000  # an Event list looks this far back from the change (then 30 days for a carried drift)
 PER_ROUND = 50  # lookups per round, so a burst of drifts cannot keep the lane busy for long
 # Events that set attributes. Another event can carry a drift it did not make (an activity change after an update
 # the guard never received): its actor is not the cause, and the list finds the update before it.
@@ -70,16 +70,20 @@ class CauseJobs:
         except ConfigError as err:
             return "failed", None, f"who changed it: not looked up ({err})"
         lookup = request.lookup
+        carried = False  # TaskRouter lists the event that carried the drift, not an update: the update is before it
         if lookup.source == "taskrouter" and is_sid(lookup.event_id, "EV"):
             try:
                 record = fetch_event(api, lookup.event_id or "")
                 if record.event_type in SETS_ATTRIBUTES:
                     return "found", record.cause(), ""
+                carried = True
             except TwilioRestException as err:
                 if err.status != 404:
                     raise  # not there yet, or gone: the list below decides
         cause = None
-        for window_ms in (NEAR_MS, None):  # most changes are minutes old; one the guard missed may be days old
+        # Most changes are minutes old. One the guard missed may be days old, but only an event TaskRouter lists
+        # says the Events lag is past: otherwise the update not listed yet would be blamed on an older one.
+        for window_ms in (NEAR_MS, None) if carried else (NEAR_MS,):
             changes = _changes(api, request, window_ms)
             if (cause := newest_at_or_before([record.cause() for record in changes], lookup.occurred_ms)) is not None:
                 break

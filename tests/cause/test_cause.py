@@ -226,3 +226,14 @@ def test_an_update_not_in_the_events_list_yet_is_never_blamed_on_whoever_created
     [(_, payload)] = outbox(services)
     assert payload["cause"] is None and creator not in json.dumps(payload)
     assert payload["cause_note"] == "who changed it: TaskRouter has no worker.attributes.update event for this change"
+
+
+def test_an_update_not_listed_yet_is_never_blamed_on_an_older_one(taskrouter, services, slack, fake_api):
+    post(taskrouter, 1, HEALTHY)
+    admin = {"actor_sid": "US" + "7" * 32, "actor_type": "user", "source": "web", "source_ip_address": "203.0.113.80"}
+    three_days_ago = int(time.time() * 1000) - 3 * 86400_000  # an admin edited the skills then
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=three_days_ago, **admin)
+    post(taskrouter, 2, BROKEN)  # its own Event is not listed yet (TaskRouter's Events lag): fetched 404, none near
+    services.jobs.by_name["causes"].run()
+    [(_, payload)] = outbox(services)
+    assert payload["cause"] is None and "has no worker.attributes.update event" in payload["cause_note"]

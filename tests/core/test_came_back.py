@@ -137,19 +137,39 @@ def test_the_other_intakes_copy_is_stale_also_when_this_clock_is_behind_taskrout
 
 
 def test_a_removal_recorded_after_newer_events_leaves_the_state_they_left():
-    # The guard's update is applied at T0+3s; its own event and the agent's login (Flex writes the right value) are
+    # The guard sends its update at T0+2s; its own event and the agent's login (Flex writes the right value) are
     # recorded before the removal is: the agent can take calls, and the removal's record must not say otherwise
     drift = after(flex(1), replace(at(flex(2, contact_uri=WRONG), T0), activity=AVAILABLE), rules=REMEDIATE)
-    echo = decide(replace(at(flex(3, contact_uri=None), T0 + timedelta(seconds=3)), activity=AVAILABLE), drift.state,
-                  REMEDIATE, T0)  # fmt: skip
-    login = decide(replace(at(flex(4), T0 + timedelta(seconds=9)), activity=AVAILABLE), echo.state, REMEDIATE, T0)
-    assert login.state.verdict.kind is Kind.OK
     sent_ms = int((T0 + timedelta(seconds=2)).timestamp() * 1000)
+    echo = replace(at(flex(3, contact_uri=None), T0 + timedelta(seconds=3)), activity=AVAILABLE)
+    echoed = decide(echo, drift.state, REMEDIATE, T0 + timedelta(seconds=3))
+    login = decide(replace(at(flex(4), T0 + timedelta(seconds=9)), activity=AVAILABLE), echoed.state, REMEDIATE,
+                   T0 + timedelta(seconds=9))  # fmt: skip
+    assert login.state.verdict.kind is Kind.OK
     late = decide_removal(KEY, login.state, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=10),
                           activity=OFFLINE, sent_ms=sent_ms)  # fmt: skip
     assert (late.state.verdict.kind, late.state.available, late.state.version) == (Kind.OK, True, 4)
     assert late.alert.kind is AlertKind.REMEDIATION and "unreachable" not in late.alert.note
-    # The drift it removed, still stored when it is recorded: the worker is pending, as before
-    plain = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=10),
-                           sent_ms=sent_ms)  # fmt: skip
-    assert (plain.state.verdict.kind, plain.state.removed) == (Kind.PENDING, WRONG)
+    # The same value written back (the identity changed at the IdP): it stands, watched as come back
+    back = decide(at(flex(4, contact_uri=WRONG), T0 + timedelta(seconds=9)), echoed.state, REMEDIATE,
+                  T0 + timedelta(seconds=9))  # fmt: skip
+    kept = decide_removal(KEY, back.state, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=10),
+                          sent_ms=sent_ms)  # fmt: skip
+    assert (kept.state.verdict.kind, kept.state.verdict.actual, kept.state.came_back) == (Kind.MISMATCH, WRONG, True)
+    # The drift it removed, still stored when it is recorded (a later edit too): the worker is pending, as before
+    edited = decide(at(flex(3, contact_uri=WRONG, team="x"), T0 + timedelta(seconds=1)), drift.state, REMEDIATE,
+                    T0 + timedelta(seconds=5))  # fmt: skip
+    for stored in (drift.state, edited.state):
+        plain = decide_removal(KEY, stored, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=10),
+                               sent_ms=sent_ms)  # fmt: skip
+        assert (plain.state.verdict.kind, plain.state.removed) == (Kind.PENDING, WRONG)
+
+
+def test_a_value_put_back_after_the_update_was_sent_came_back_however_late_the_removal_is_recorded():
+    drift = after(flex(1), at(flex(2, contact_uri=WRONG), T0), rules=REMEDIATE)
+    sent_ms = int((T0 + timedelta(seconds=1)).timestamp() * 1000)
+    removed = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, T0 + timedelta(seconds=30),
+                             sent_ms=sent_ms).state  # fmt: skip
+    back = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=1, milliseconds=400))  # a script, 0.4 s after
+    decision = decide(back, removed, REMEDIATE, T0 + timedelta(seconds=31))
+    assert decision.verdict.kind is Kind.MISMATCH and decision.alert.came_back and not decision.remove

@@ -195,3 +195,30 @@ def test_a_login_recorded_before_the_removal_is_not_undone_by_it(taskrouter, ser
     state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
     assert (state["verdict"], state["actual"]) == ("ok", uri(1))
     assert [r["status"] for r in remediations(services)] == ["removed"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_value_put_back_after_the_update_landed_and_delivered_after_the_record_came_back(
+    taskrouter, services, fake_api
+):
+    """A script writes the removed value back as soon as the guard's update lands; its event comes after the record."""
+    populate(fake_api, 1)
+    wrong = uri(2)  # a value a login could write: never removed twice
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1)).status_code
+    made = []
+
+    def put_back(sid: str) -> None:
+        fake_api.after_update = None
+        made.append(worker_event(sid=sid, email=email(1), contact_uri=None, version=2))  # the update's own event
+        fake_api.set_attributes(WORKSPACE_SID, sid, {"email": email(1), "contact_uri": wrong})
+        made.append(worker_event(sid=sid, email=email(1), contact_uri=wrong, version=3))  # the script's
+
+    fake_api.after_update = put_back
+    services.jobs.by_name["remediate"].run()
+    for fields in made:  # stamped when made: before the removal was recorded, after its update was sent
+        assert taskrouter.post(fields).status_code == 204
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))
+    assert (state["verdict"], state["actual"]) == ("mismatch", wrong)
+    services.jobs.by_name["remediate"].run()
+    assert len(fake_api.updates) == 1  # come back: alerted, not removed again
