@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 # Libraries that log request URLs or headers at DEBUG/INFO; those URLs can carry secrets.
 _QUIET_LOGGERS = ("slack_sdk", "twilio", "urllib3", "aiohttp", "aiohttp_retry", "alembic")
+
+
+_RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # what a worker's name may carry
 
 
 class JsonFormatter(logging.Formatter):
@@ -26,7 +30,10 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # JSON leaves C1 controls, line separators and bidi overrides raw: escaped, the line stays one line
+        return _RAW.sub(
+            lambda found: f"\\u{ord(found.group()):04x}", json.dumps(entry, ensure_ascii=False, default=str)
+        )
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]

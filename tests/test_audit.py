@@ -87,6 +87,24 @@ def test_csv_rows_from_hostile_attributes_stay_one_row_each_and_open_as_no_formu
     assert rows[1]["diagnosis"]
 
 
+def test_csv_opened_where_the_list_separator_is_a_semicolon_starts_no_formula(runner, fake_api):
+    # Excel in many European locales splits on `;` wherever it is outside quotes
+    fake_api.add_worker(
+        WORKSPACE_SID, worker_sid(1), "Ann Veal;=cmd|' /C calc'!A0;=HYPERLINK(A1)", HOSTILE[worker_sid(1)]
+    )
+    _, out = audit(runner, "--format", "csv")
+    for line in out.splitlines():
+        cells, cell, quoted = [], "", False
+        for char in line:
+            if char == '"':
+                quoted = not quoted
+            elif char == ";" and not quoted:
+                cells, cell = [*cells, cell], ""
+                continue
+            cell += char
+        assert not any(cell.lstrip('"').startswith(("=", "+", "-", "@")) for cell in [*cells, cell]), line
+
+
 def test_the_table_shows_control_characters_as_escapes(runner, fake_api):
     fake_api.add_worker(WORKSPACE_SID, worker_sid(2), "mallory\rnext", HOSTILE[worker_sid(2)])
     _, out = audit(runner)

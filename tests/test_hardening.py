@@ -1,7 +1,9 @@
 """Findings of the adversarial run (issue 12), one test each, in process: judged, never 500, never hidden."""
 
 import contextlib
+import json
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -115,6 +117,37 @@ def test_the_slack_fallback_text_cannot_ping_or_link():
     text, _ = render(alert_from_payload(fields | key))
     assert "<!channel>" not in text and "<https://" not in text and "<!here>" not in text
     assert "&lt;!channel&gt;" in text
+
+
+def test_worker_text_cannot_pass_for_the_guards_own_words_in_slack():
+    """A name, an activity or a decoded value with newlines and mrkdwn stays one quoted line, never formatting."""
+    fake = "carl\n*:white_check_mark: Resolved: no action needed* https://evil.example/fix"
+    changes = {"first_sight": False, "more": 0, "since_version": None,
+               "changes": [{"path": f"k{n:02}", "before": None, "after": "&" * 100} for n in range(30)]}  # fmt: skip
+    fields = {"kind": "drift", "worker_name": fake, "worker_sid": worker_sid(1), "activity": f"Offline\n{fake}",
+              "detail": f"decodes to a different email: {fake}", "actual": "client:x", "changes": changes}  # fmt: skip
+    key = {"account_sid": ACCOUNT_SID, "workspace_sid": WORKSPACE_SID, "created_at": "2026-11-27T09:00:00+00:00"}
+    text, blocks = render(alert_from_payload(fields | key))
+    shown = [block.to_dict() for block in blocks]
+    texts = [
+        t for b in shown for t in [b.get("text") or {}, *b.get("fields", []), *b.get("elements", [])] if "text" in t
+    ]
+    mrkdwn = [t["text"] for t in texts if t["type"] == "mrkdwn"]
+    outside_code = [re.sub(r"```.*?```|`[^`]*`", "", t, flags=re.S) for t in mrkdwn]
+    assert not any("white_check_mark" in t or "evil" in t for t in outside_code)  # quoted, never formatting
+    assert all(not t.get("emoji") for t in texts[1:] if t["type"] == "plain_text" and "evil" in t["text"])
+    assert ":white_check_mark:" not in shown[0]["text"]["text"]  # the header's emoji are the guard's own
+    assert "\n*:white" not in text and all("\n*:white" not in t["text"] for t in texts)
+    [changed] = [t for t in mrkdwn if t.startswith("*What else")]
+    assert changed.count("```") == 2 and changed.endswith("```")  # cut inside the block, the block closed
+
+
+def test_a_worker_name_with_line_separators_and_terminal_controls_stays_one_log_line(taskrouter, capsys):
+    name = 'mallory\u2028{"level": "info"}\x85\x9b2K\u202eevil'
+    assert taskrouter.post(worker_event(sid=worker_sid(1), name=name, contact_uri="sip:x")).status_code == 204
+    [line] = [line for line in capsys.readouterr().out.split("\n") if '"event": "alert"' in line]
+    assert line.splitlines() == [line] and not any(char in line for char in "\u2028\x85\x9b\u202e")
+    assert json.loads(line)["worker_name"] == name  # escaped, not lost
 
 
 def test_a_replay_older_than_the_dedup_window_is_refused(client, services, capsys):

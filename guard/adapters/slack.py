@@ -14,6 +14,7 @@ from slack_sdk.models.blocks import (
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
+    PlainTextObject,
     SectionBlock,
 )
 from slack_sdk.webhook import WebhookClient
@@ -31,10 +32,11 @@ from guard.core.click import Action, value_digest
 from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 from guard.core.statuses import SendOutcome
-from guard.core.text import scrubbed
+from guard.core.text import printable, scrubbed
 
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
+NO_EMOJI = ":\u200b"  # a colon a worker's name puts in the header, which renders `:shortcode:` as emoji
 
 
 @dataclass(frozen=True)
@@ -57,11 +59,16 @@ def escape(text: str) -> str:
 
 
 def inline_code(value: Any, limit: int = 900) -> str:
-    """Show a value as inline code, or an em dash when absent."""
+    """Show a value as inline code on one line (no formatting inside), or an em dash when absent."""
     if value in (None, ""):
         return "—"
-    shown = escape(truncate(str(value).replace("`", "'"), limit))
+    shown = escape(truncate(printable(str(value)).replace("`", "'"), limit))
     return f"`{shown}`"
+
+
+def plain(text: str, limit: int = TEXT_MAX) -> PlainTextObject:
+    """Text that quotes what a worker's editor wrote (a name, a decoded value): no mrkdwn, no emoji, one line."""
+    return PlainTextObject(text=truncate(printable(text), limit), emoji=False)
 
 
 def fix_buttons(reference: str, removable: bool = True, value: str | None = None) -> ActionsBlock:
@@ -89,13 +96,13 @@ def fix_buttons(reference: str, removable: bool = True, value: str | None = None
 
 def render(alert: Alert) -> tuple[str, list[Block]]:
     """Build the fallback text and the blocks for an alert, from its kind's row in the table."""
-    name = alert.worker_name or alert.key.worker_sid
+    name = printable(alert.worker_name or alert.key.worker_sid)  # whoever edits the worker writes it
     verdict = alert.verdict
-    header = truncate(f"{alert.title}: {name}", HEADER_MAX)
+    header = truncate(f"{alert.title}: {name.replace(':', NO_EMOJI)}", HEADER_MAX)
     fields = [
         MarkdownTextObject(text=truncate(f"*{label}*\n{value}", FIELD_MAX))
         for label, value in (
-            ("Worker", escape(truncate(name, 500))),
+            ("Worker", inline_code(name, 500)),
             ("Worker SID", inline_code(alert.key.worker_sid)),
             ("Email", inline_code(verdict.email)),
             ("Account", escape(truncate(alert.account_label, 500))),
@@ -103,7 +110,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
             ("Expected contact_uri", inline_code(verdict.expected)),
             ("Actual contact_uri", inline_code(verdict.actual)),
             ("Judged against", basis_text(verdict.basis)),
-            ("Activity", escape(_activity_text(alert.activity_name, alert.available))),
+            ("Activity", _activity_text(alert.activity_name, alert.available)),
         )
     ]
     summary = f"{alert.note}. {verdict.detail}".strip() if alert.note else verdict.detail
@@ -113,16 +120,16 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         *([SectionBlock(text=MarkdownTextObject(text=lead))] if lead else []),
         HeaderBlock(text=header),
         SectionBlock(fields=fields),
-        SectionBlock(text=MarkdownTextObject(text=truncate(escape(summary or alert.kind.value), TEXT_MAX))),
+        SectionBlock(text=plain(summary or alert.kind.value)),  # the detail quotes decoded values
     ]
     if alert.changes is not None:
-        listed = escape(alert.changes.text()).replace("`", "'")
-        changed = f"*{alert.changes.heading()}*\n```{listed}```"
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=truncate(changed, TEXT_MAX))))
+        heading = f"*{alert.changes.heading()}*\n"
+        listed = truncate(escape(alert.changes.text()).replace("`", "'"), TEXT_MAX - len(heading) - 6)
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{heading}```{listed}```")))  # cut inside, closed
     since = alert.changes.since_version if alert.changes else None
     who = carried_by(alert.cause, since) if alert.cause else alert.cause_note
     if who and alert.kind is not AlertKind.CAUSE:  # a late answer's note says it already
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=truncate(escape(who), TEXT_MAX))]))
+        blocks.append(ContextBlock(elements=[plain(who)]))
     if alert.spec.fix:
         # Sign in again; remove the value; or, where a removal would harm (it came back, it still registers, or no
         # email says Flex writes one back), not.
@@ -139,7 +146,8 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     body = f"{header} ({alert.key.worker_sid}) {values}: {summary}"
     if lead:
         body = f"{alert.spec.lead}. {body}"
-    text = truncate(f"{alert.mention} {escape(body)}" if lead and alert.mention else escape(body), TEXT_MAX)
+    body = escape(printable(body))
+    text = truncate(f"{alert.mention} {body}" if lead and alert.mention else body, TEXT_MAX)
     return text, blocks
 
 
@@ -148,7 +156,7 @@ def _activity_text(name: str | None, available: bool | None) -> str:
     if not name:
         return "—"
     status = "availability unknown" if available is None else "available" if available else "not available"
-    return f"{truncate(name, 100)} ({status})"
+    return f"{inline_code(name, 100)} ({status})"
 
 
 class SlackNotifier:

@@ -100,7 +100,10 @@ def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Rem
     now = ["activity", "available", "unreachable", *LAST_CHANGE_COLUMNS, "last_change_note"]
     fields = [*CSV_FIELDS, "basis", "detail", *now, *(["remediation", "remediation_detail"] if remediation else [])]
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
+    # Every cell quoted (OWASP): a spreadsheet whose separator is `;` must not split `Ann;=HYPERLINK(…)` into a formula
+    writer = csv.DictWriter(
+        buffer, fieldnames=fields, extrasaction="ignore", lineterminator="\n", quoting=csv.QUOTE_ALL
+    )
     writer.writeheader()
     for row in rows(reports, only, remediation):  # the newest change of a drifting worker: a column each
         row |= {f"last_change_{name}": value for name, value in (row.get("last_change") or {}).items()}

@@ -32,7 +32,7 @@ def test_a_broken_agent_who_goes_available_gets_one_urgent_slack_message(taskrou
     assert urgent["blocks"][0]["text"]["text"] == f"<!subteam^S0ONCALL> *{LEAD}*"
     actions = next(block for block in urgent["blocks"] if block["type"] == "actions")
     assert [button["action_id"] for button in actions["elements"]] == ["remove_contact_uri", "ignore_worker"]
-    assert "Available (available)" in json.dumps(urgent["blocks"])
+    assert "`Available` (available)" in json.dumps(urgent["blocks"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event": "alert"' in line]
     assert [(line["kind"], line["urgent"]) for line in lines] == [("drift", False), ("urgent", True)]
 
