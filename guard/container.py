@@ -6,6 +6,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import NoReturn
 
 from flask import current_app
 
@@ -26,6 +27,7 @@ from guard.service.writer import EventWriter
 
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
 CONFIG_ERROR_EXIT = 3
+BUSY_LINE = "guard: database busy: another process held the SQLite file's write lock past 3 s; try again"
 BUSY_EXIT = 1  # not gunicorn's 3 ("failed to boot"), which halts every worker: the master starts this one again
 # Under the Flask CLI the app holds a builder instead, run by the first command that needs the services.
 BUILD_SERVICES = "guard.build"
@@ -46,6 +48,14 @@ class Services:
     migrated: tuple[str | None, str | None] | None = None  # the revisions before and after, when built on SQLite
 
 
+def _busy() -> NoReturn:
+    """A migration waited on another process's write: not gunicorn's halt, the master starts the worker again."""
+    print(
+        "guard: database busy: another process held the SQLite file's write lock past 3 s; try again", file=sys.stderr
+    )
+    raise SystemExit(BUSY_EXIT) from None
+
+
 def build_services(settings: Settings, default_database: str) -> Services:
     """Build the store, the accounts, the pipeline and the background jobs."""
     # The embedded default creates and migrates itself (and `migrate` reports what that did).
@@ -55,13 +65,11 @@ def build_services(settings: Settings, default_database: str) -> Services:
     except db.DatabaseAhead as err:  # one line, not a traceback in every worker that boots
         print(f"guard: database error: {err}", file=sys.stderr)
         raise SystemExit(CONFIG_ERROR_EXIT) from None
+    except db.DatabaseBusy:  # another guard process's turn outlasted the wait: as below
+        _busy()
     except db.UNOPENABLE as err:  # a SQLite path that is no database, or cannot be made: the same
-        if db.reason(err) in db.BUSY_REASONS:  # a migration waits on another process's write: try again, not halt
-            print(
-                "guard: database busy: another process holds the SQLite file's write lock; starting again",
-                file=sys.stderr,
-            )
-            raise SystemExit(BUSY_EXIT) from None
+        if db.reason(err) in db.BUSY_REASONS:
+            _busy()
         print(
             f"guard: database error: DATABASE_URL: the SQLite file cannot be opened ({db.reason(err)})", file=sys.stderr
         )

@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy import text
 
 from guard.adapters import db
+from guard.adapters.sqlite_writers import Writers
+from guard.container import BUSY_LINE
 from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.processes import NO_DATABASE, flask_cli
@@ -77,19 +79,30 @@ def test_a_sqlite_path_that_cannot_be_opened_stops_migrate_with_one_line(tmp_pat
     assert str(tmp_path) not in line
 
 
-def test_a_migration_that_meets_another_process_write_lock_exits_to_be_started_again_not_halted(tmp_path, capsys):
+@pytest.mark.parametrize("holder", ["sqlite", "guard"])
+def test_a_migration_that_meets_another_process_write_lock_exits_to_be_started_again_not_halted(
+    tmp_path, capsys, holder
+):
     database = tmp_path / "guard.db"
-    holder = sqlite3.connect(database, isolation_level=None)
-    holder.execute("PRAGMA journal_mode=WAL")
-    holder.execute("BEGIN IMMEDIATE")  # a one-off script's long write, while a new release's worker boots
+    outside = sqlite3.connect(database, isolation_level=None)
+    outside.execute("PRAGMA journal_mode=WAL")
+    if holder == "sqlite":
+        outside.execute("BEGIN IMMEDIATE")  # a one-off script's long write, while a new release's worker boots
+    else:
+        turn = Writers(str(database))  # another guard process's turn (its writer, an audit)
+        turn.acquire(outside)
     try:
         with pytest.raises(SystemExit) as stopped:
             create_app(make_settings(f"sqlite:///{database}"))
     finally:
-        holder.close()
+        outside.close()
     assert stopped.value.code == 1  # gunicorn halts every worker on 3 ("failed to boot"); 1 is started again
-    lines = [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")]
-    assert lines == ["guard: database busy: another process holds the SQLite file's write lock; starting again"]
+    assert [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")] == [BUSY_LINE]
+
+
+def test_a_sqlite_url_with_a_doubled_slash_still_migrates(tmp_path):
+    result = flask_cli("migrate", DATABASE_URL=f"sqlite:////{tmp_path}/guard.db", TWILIO_AUTH_TOKEN="t")
+    assert result.returncode == 0 and "migrated from empty" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize("database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

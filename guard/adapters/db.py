@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager, nullcontext
@@ -180,7 +181,7 @@ def current_revision(engine: Engine) -> str | None:
 
 def _sqlite_revision(database: str) -> str | None:
     """The revision a SQLite file is at, read in autocommit (`mode=rw`: a vanished file is not made anew)."""
-    uri = f"file:{quote(database)}?mode=rw"
+    uri = f"file://{quote(os.path.abspath(database))}?mode=rw"  # an empty authority: `//tmp/g.db` is a path too
     try:
         with closing(sqlite3.connect(uri, uri=True, timeout=SQLITE_BUSY_SECONDS, isolation_level=None)) as connection:
             if connection.execute("SELECT 1 FROM sqlite_master WHERE name='alembic_version'").fetchone() is None:

@@ -237,3 +237,18 @@ def test_an_update_not_listed_yet_is_never_blamed_on_an_older_one(taskrouter, se
     services.jobs.by_name["causes"].run()
     [(_, payload)] = outbox(services)
     assert payload["cause"] is None and "has no worker.attributes.update event" in payload["cause_note"]
+
+
+def test_a_drift_first_seen_on_an_activity_change_names_nobody_from_days_ago(taskrouter, services, fake_api):
+    """The guard was just deployed: an admin's skills edit of 2 days ago is the newest update, not the cause."""
+    now = int(time.time() * 1000)
+    script = {"actor_sid": "US" + "1" * 32, "actor_type": "user", "source": "api", "source_ip_address": "198.51.100.9"}
+    admin = {"actor_sid": "US" + "7" * 32, "actor_type": "user", "source": "web", "source_ip_address": "203.0.113.80"}
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now - 20 * 86400_000, **script)
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now - 2 * 86400_000, **admin)
+    sid = post(taskrouter, 3, BROKEN, EventType="worker.activity.update")  # first sight
+    agent = {"actor_sid": worker_sid(1), "actor_type": "worker", "source": "web", "source_ip_address": "192.0.2.50"}
+    fake_api.add_event(WORKSPACE_SID, "worker.activity.update", worker_sid(1), sid=sid, **agent)
+    services.jobs.by_name["causes"].run()
+    [(_, payload)] = outbox(services)
+    assert payload["cause"] is None and payload["changes"]["first_sight"]
