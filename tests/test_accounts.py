@@ -1,6 +1,7 @@
 """Several Twilio accounts in one deployment: TWILIO_ACCOUNTS, signatures, Slack routing, audits."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -9,6 +10,7 @@ from guard.adapters.accounts import AccountDirectory
 from guard.adapters.tables import alert
 from guard.config import ConfigError, Settings
 from guard.config.accounts import parse_accounts
+from guard.core.click import Action, Click
 from guard.core.snapshot import WorkerKey
 from tests.fakes.slack import FakeSlack
 from tests.helpers import cloudevent, email, populate, post_cloudevents, stored_state, worker_event, worker_sid
@@ -117,6 +119,37 @@ def test_twilio_workspace_sid_joins_the_listed_entry_of_the_same_account():
     assert [a.sid for a in settings.accounts] == [PROD]  # one account, its entry's token
     assert [workspace for _, workspace in AccountDirectory(settings).audit_targets()] == [STAGING_WS, PROD_WS]
     assert settings.accounts[0].auth_token == PROD_TOKEN
+
+
+LISTED = json.dumps({PROD: {"auth_token": PROD_TOKEN, "workspaces": [PROD_WS]}, STAGING: {"auth_token": STAGING_TOKEN}})
+
+
+@pytest.mark.parametrize(
+    ("single", "line"),
+    [
+        ({"TWILIO_AUTH_TOKEN": "leftover"}, "TWILIO_AUTH_TOKEN next to TWILIO_ACCOUNTS name no account"),
+        (
+            {"TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s", "TWILIO_WORKSPACE_SID": STAGING_WS},
+            "TWILIO_API_KEY and TWILIO_WORKSPACE_SID next to TWILIO_ACCOUNTS name no account",
+        ),
+        (
+            {"TWILIO_ACCOUNT_SID": STRANGER, "TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s"},
+            "TWILIO_ACCOUNT_SID names an account TWILIO_ACCOUNTS does not list",
+        ),  # an audit-only account, dropped
+        (
+            {"TWILIO_ACCOUNT_SID": STRANGER, "TWILIO_AUTH_TOKEN": "t", "TWILIO_WORKSPACE_SID": PROD_WS},
+            "TWILIO_WORKSPACE_SID is listed under another account",
+        ),
+        (
+            {"TWILIO_ACCOUNT_SID": STAGING, "TWILIO_WORKSPACE_SID": PROD_WS},
+            "TWILIO_WORKSPACE_SID is listed under another",
+        ),
+    ],
+)
+def test_single_account_variables_that_twilio_accounts_would_drop_or_cross_stop_the_start(single, line):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env({"TWILIO_ACCOUNTS": LISTED} | single)
+    assert str(caught.value).startswith(line)
 
 
 def test_each_account_signs_with_its_own_token(taskrouter, services):
@@ -236,3 +269,27 @@ def test_slack_coming_back_releases_the_backlog_of_the_accounts_posting_there_on
     assert accounts.sharing_webhook(STAGING) == {STAGING}
     single = AccountDirectory(Settings.from_env({"TWILIO_AUTH_TOKEN": "t"}))
     assert single.sharing_webhook(PROD) is None  # one account: every alert goes to its webhook
+
+
+SHARED = worker_sid(77)  # one worker SID in both accounts' workspaces (Twilio's SIDs are unique; a copy may not be)
+
+
+@pytest.mark.parametrize("settings_overrides", ["with_api"], indirect=True)
+def test_the_audit_reports_each_workspaces_removal_of_a_worker_sid_both_hold(runner, fake_api):
+    for workspace, value in ((PROD_WS, "sip:prod"), (STAGING_WS, "sip:staging")):
+        fake_api.add_worker(workspace, SHARED, "ann", {"email": email(1), "contact_uri": value})
+    plan = runner.invoke(args=["audit", "--remediate"])  # the dry run names both removals
+    assert "'sip:prod'" in plan.stdout and "'sip:staging'" in plan.stdout
+    fake_api.inject(400, times=50, method="POST", path_contains=PROD_WS)  # production refuses its update
+    report = json.loads(runner.invoke(args=["audit", "--remediate", "--yes", "--format", "json"]).stdout)
+    assert {w["workspace_sid"]: w["remediation"] for w in report["workers"]} == {
+        PROD_WS: "failed",
+        STAGING_WS: "removed",
+    }
+
+
+def test_clicks_on_two_accounts_messages_with_one_timestamp_are_two_requests(services):
+    now = datetime.now(UTC)
+    for account, workspace in ((PROD, PROD_WS), (STAGING, STAGING_WS)):  # a message_ts is unique per channel only
+        click = Click(Action.REMOVE, WorkerKey(account, workspace, SHARED), "U1", "https://x.example", "1.000100")
+        assert services.store.clicks.add_click(click, Action.REMOVE, None, now) is not None

@@ -125,7 +125,8 @@ def test_worker_text_cannot_pass_for_the_guards_own_words_in_slack():
     changes = {"first_sight": False, "more": 0, "since_version": None,
                "changes": [{"path": f"k{n:02}", "before": None, "after": "&" * 100} for n in range(30)]}  # fmt: skip
     fields = {"kind": "drift", "worker_name": fake, "worker_sid": worker_sid(1), "activity": f"Offline\n{fake}",
-              "detail": f"decodes to a different email: {fake}", "actual": "client:x", "changes": changes}  # fmt: skip
+              "detail": f"decodes to a different email: {fake}", "actual": fake + "&" * 800,
+              "email": f"{fake}{'&' * 800}@x.example", "changes": changes}  # fmt: skip
     key = {"account_sid": ACCOUNT_SID, "workspace_sid": WORKSPACE_SID, "created_at": "2026-11-27T09:00:00+00:00"}
     text, blocks = render(alert_from_payload(fields | key))
     shown = [block.to_dict() for block in blocks]

@@ -47,7 +47,8 @@ class CauseLookups:
     def queue(self, alert_id: int | None, key: WorkerKey, lookup: Lookup, now: datetime) -> None:
         """Ask for the cause of the change behind `alert_id`."""
         row = {**key_params(key), "alert_id": alert_id, "event_id": lookup.event_id, "source": lookup.source}
-        row |= {"occurred_ms": lookup.occurred_ms, "status": PENDING, "attempts": 0, "next_attempt_at": now}
+        row |= {"occurred_ms": lookup.occurred_ms, "since_version": lookup.since_version}
+        row |= {"status": PENDING, "attempts": 0, "next_attempt_at": now}
         with connected(self.bind) as connection:
             connection.execute(cause_lookup.insert(), {**row, "created_at": now})
 
@@ -60,7 +61,7 @@ class CauseLookups:
         if row is None:
             return None
         key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
-        lookup = Lookup(row["event_id"], row["source"], row["occurred_ms"])
+        lookup = Lookup(row["event_id"], row["source"], row["occurred_ms"], since_version=row["since_version"])
         return CauseRequest(row["id"], key, row["alert_id"], lookup, row["attempts"])
 
     def retry(self, request: CauseRequest, at: datetime, detail: str) -> None:

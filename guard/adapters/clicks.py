@@ -30,6 +30,7 @@ class SlackClicks:
     def add_click(self, click: Click, action: Action, refusal: str | None, now: datetime) -> int | None:
         """Record a click to apply (or to refuse); None when the same request was recorded before."""
         key = click.key
+        worker = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
         row = {
             **key_params(key),
             "action": action,
@@ -39,9 +40,10 @@ class SlackClicks:
             "value_digest": click.value_digest,
             # Clicks on one message are one request (a double click, Slack's retry, a replay): an approved one
             # whoever clicks, a refused one per user, so each refused user gets one row and one answer.
-            "dedup_key": f"{action}:{click.action}:{click.user_id}:{key.worker_sid}:{click.message_ts}"
+            # A worker is its account's and workspace's (one SID may be in two); a message_ts is unique per channel only
+            "dedup_key": f"{action}:{click.action}:{click.user_id}:{worker}:{click.message_ts}"
             if refusal
-            else f"{action}:{key.worker_sid}:{click.message_ts}",
+            else f"{action}:{worker}:{click.message_ts}",
             "status": ClickStatus.PENDING,
             "attempts": 0,
             "requested_at": now,

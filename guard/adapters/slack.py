@@ -62,7 +62,7 @@ def inline_code(value: Any, limit: int = 900) -> str:
     """Show a value as inline code on one line (no formatting inside), or an em dash when absent."""
     if value in (None, ""):
         return "—"
-    shown = escape(truncate(printable(str(value)).replace("`", "'"), limit))
+    shown = truncate(escape(printable(str(value)).replace("`", "'")), limit)  # cut after escaping: the span closes
     return f"`{shown}`"
 
 

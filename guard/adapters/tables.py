@@ -195,6 +195,7 @@ cause_lookup = Table(
     Column("event_id", SID),  # the delivery's id: a TaskRouter callback's Sid is the Event's sid
     Column("source", String(16), nullable=False),
     Column("occurred_ms", BigInteger),
+    Column("since_version", BigInteger),  # the drift was explained since it (updates missed; 0013); NULL: none
     Column("status", String(12), nullable=False),  # pending, found, none, failed
     Column("detail", Text),
     Column("attempts", Integer, nullable=False, default=0),

@@ -84,12 +84,6 @@ class WorkerStates:
             name = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
 
-    def read(self, key: WorkerKey) -> WorkerState | None:
-        """The worker's stored state, read without a lock (a background answer's context, not a decision's)."""
-        with connected(self.bind) as connection:
-            row = connection.execute(_select_state(connection.dialect.name), key_params(key)).first()
-        return None if row is None else state_from_row(row._mapping)
-
     def verdict(self, key: WorkerKey) -> str | None:
         """The worker's verdict now (`deleted` included), or None for a worker the guard has no state of."""
         with connected(self.bind) as connection:

@@ -80,7 +80,8 @@ def audit_command(
     except ConfigError as err:
         click.echo(f"error: {err}", err=True)
         raise SystemExit(EXIT_ERROR) from None
-    reports, outcomes = [], {}
+    reports: list[AuditReport] = []
+    outcomes: dict[tuple[str, str, str], Removal] = {}
     try:
         for api in apis:
             report = _sweep_one(api, concurrency, output)
@@ -96,7 +97,7 @@ def audit_command(
             if remediate:
                 removals = _remediate(api, report, yes, actor)
                 report.removal_failed = any(r.status is RemediationStatus.FAILED for r in removals.values())
-                outcomes.update(removals)
+                outcomes |= {(report.account_sid, report.workspace_sid, sid): o for sid, o in removals.items()}
             finished = report.finished_at or report.started_at
             key = (report.account_sid, report.workspace_sid)
             run = (report.started_at, finished, report.counts(), report.exit_code, alert)

@@ -21,6 +21,7 @@ LAST_CHANGE_COLUMNS = tuple(
     f"last_change_{name}" for name in ("time", "actor_sid", "actor_type", "source", "source_ip_address", "event_sid")
 )
 QUIET = (Kind.OK, Kind.PENDING, Kind.IGNORED)  # verdicts the terminal table leaves out
+Outcome = tuple[str, str, str]  # a removal's (account, workspace, worker): one worker SID may be in two workspaces
 
 
 def totals(reports: list[AuditReport]) -> dict[str, int]:
@@ -55,7 +56,7 @@ def selected(entry: AuditEntry, only: str) -> bool:
     )
 
 
-def rows(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> list[dict[str, Any]]:
+def rows(reports: list[AuditReport], only: str, remediation: dict[Outcome, Removal]) -> list[dict[str, Any]]:
     """One dict per reported worker, with its account, workspace and remediation outcome."""
     result = []
     for report in reports:
@@ -64,14 +65,14 @@ def rows(reports: list[AuditReport], only: str, remediation: dict[str, Removal])
                 continue
             fields = {"account_sid": report.account_sid, "workspace_sid": report.workspace_sid, **entry.as_report()}
             fields |= _last_change(report.last_changes.get(entry.sid))
-            outcome = remediation.get(entry.sid)
+            outcome = remediation.get((report.account_sid, report.workspace_sid, entry.sid))
             if outcome:
                 fields.update(remediation=outcome.status, remediation_detail=outcome.detail)
             result.append(fields)
     return result
 
 
-def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
+def render_json(reports: list[AuditReport], only: str, remediation: dict[Outcome, Removal]) -> str:
     """The machine report: a combined summary, one summary per workspace, one entry per worker."""
     document = {
         "summary": totals(reports),
@@ -95,7 +96,7 @@ def render_json(reports: list[AuditReport], only: str, remediation: dict[str, Re
     return json.dumps(document, ensure_ascii=False, indent=2)
 
 
-def render_csv(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
+def render_csv(reports: list[AuditReport], only: str, remediation: dict[Outcome, Removal]) -> str:
     """One row per worker (plus remediation columns when remediating)."""
     now = ["activity", "available", "unreachable", *LAST_CHANGE_COLUMNS, "last_change_note"]
     fields = [*CSV_FIELDS, "basis", "detail", *now, *(["remediation", "remediation_detail"] if remediation else [])]
@@ -119,13 +120,16 @@ def _cell(value: Any) -> Any:
     return "'" + text if text.startswith(("=", "+", "-", "@")) else text
 
 
-def render_table(reports: list[AuditReport], only: str, remediation: dict[str, Removal]) -> str:
+def render_table(reports: list[AuditReport], only: str, remediation: dict[Outcome, Removal]) -> str:
     """The non-ok workers as an aligned table, remediation lines, and one summary line per workspace."""
-    changes = {sid: found for report in reports for sid, found in report.last_changes.items()}
-    lines = _table([e for r in reports for e in r.entries if e.verdict not in QUIET or e.unreachable], only, changes)
+    # Each workspace's own: one worker SID may be in two (several accounts)
+    listed = [
+        (e, r.last_changes.get(e.sid)) for r in reports for e in r.entries if e.verdict not in QUIET or e.unreachable
+    ]
+    lines = _table(listed, only)
     lines += [
         f"{o.status}: {sid}{'' if o.before is None else f' contact_uri {o.before!r}'}: {o.detail}"
-        for sid, o in remediation.items()
+        for (*_, sid), o in remediation.items()
     ]  # no value: none was fetched (a failure, a worker being changed by someone else), or there is none
     if remediation:
         lines.append("")
@@ -160,13 +164,13 @@ def _changed_by(row: dict[str, Any]) -> str:
     return f"{change['actor_sid'] or '?'} ({change['source'] or '?'})"
 
 
-def _table(entries: list[AuditEntry], only: str, changes: dict[str, Cause | str]) -> list[str]:
-    """Aligned rows for the terminal; the last column (the diagnosis) is left ragged."""
-    entries = [e for e in entries if selected(e, only)]
-    if not entries:
+def _table(listed: list[tuple[AuditEntry, Cause | str | None]], only: str) -> list[str]:
+    """Aligned rows for the terminal (each entry with its last change); the diagnosis column is left ragged."""
+    listed = [(e, change) for e, change in listed if selected(e, only)]
+    if not listed:
         return []
     header = ("VERDICT", "NOW", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "CHANGED BY", "DIAGNOSIS")
-    reported = [e.as_report() | _last_change(changes.get(e.sid)) for e in entries]
+    reported = [e.as_report() | _last_change(change) for e, change in listed]
     table = [header] + [
         (
             r["verdict"],

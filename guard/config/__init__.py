@@ -13,7 +13,7 @@ from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 
-from guard.config.accounts import Account, parse_accounts
+from guard.config.accounts import Account, check_beside_listed, parse_accounts
 from guard.config.env import ConfigError, EnvReader
 from guard.config.formats import beyond_loopback
 from guard.core.activity import parse_names
@@ -126,6 +126,8 @@ class Settings:
         )
         if settings.api_secret and not settings.api_key:  # as TWILIO_ACCOUNTS refuses it: silently unused otherwise
             raise ConfigError("TWILIO_API_SECRET is set without TWILIO_API_KEY: set both, or neither")
+        single = {"TWILIO_API_KEY": settings.api_key, "TWILIO_WORKSPACE_SID": settings.workspace_sid}
+        check_beside_listed(settings.listed_accounts, settings.account_sid, settings.auth_token, **single)
         if not webhooks:
             return settings
         if settings.validate_signature and not any(a.auth_token for a in settings.accounts):

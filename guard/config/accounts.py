@@ -159,3 +159,23 @@ def _workspaces(where: str, value: Any) -> dict[str, str]:
         if not is_sid(sid, "WS") or not isinstance(name, str):
             raise ConfigError(f"{where}: workspace #{number} is not a Workspace SID (WS…) with a name")
     return dict(value)
+
+
+def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str | None, **named: str | None) -> None:
+    """Refuse single-account variables next to TWILIO_ACCOUNTS that would be dropped or cross accounts.
+
+    `named`: the other single-account variables that are set (TWILIO_API_KEY, TWILIO_WORKSPACE_SID), by name.
+    """
+    if not listed:
+        return
+    given = [name for name, value in {"TWILIO_AUTH_TOKEN": token, **named}.items() if value]
+    owners = {workspace: account.sid for account in listed for workspace in account.workspaces}
+    if not sid:
+        if given:  # an audit-only account, or a leftover token, was silently unused
+            raise ConfigError(f"{' and '.join(given)} next to TWILIO_ACCOUNTS name no account: set TWILIO_ACCOUNT_SID")
+        return
+    if not token and sid not in {account.sid for account in listed}:
+        raise ConfigError("TWILIO_ACCOUNT_SID names an account TWILIO_ACCOUNTS does not list: list it there")
+    workspace = named.get("TWILIO_WORKSPACE_SID")
+    if workspace and owners.get(workspace, sid) != sid:
+        raise ConfigError("TWILIO_WORKSPACE_SID is listed under another account in TWILIO_ACCOUNTS")

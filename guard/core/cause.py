@@ -21,6 +21,7 @@ class Lookup:
     source: str
     occurred_ms: int | None
     hold_seconds: float = 0.0  # how long the drift alert waits for the answer (CAUSE_WAIT_SECONDS)
+    since_version: int | None = None  # the guard's copy before updates it missed: the change may be older
 
 
 @dataclass(frozen=True)

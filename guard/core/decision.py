@@ -120,6 +120,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     changes = snapshot.changes_since(stored.attributes if stored else None) if explained else None
     if changes is not None and stored is not None and _skipped(stored.version, snapshot.version):
         changes = replace(changes, since_version=stored.version)  # not all of it this update's doing
+        lookup = lookup and replace(lookup, since_version=stored.version)  # its cause may be days older
     # The same episode: broken, or a drift whose value still rings (an identity rewritten around it)
     carried = stored is not None and (verdict.broken or verdict.drifting) and stored.verdict.kind is verdict.kind
     state = WorkerState(

@@ -84,7 +84,7 @@ class CauseJobs:
         # Most changes are minutes old. One the guard missed may be days old, but only an event TaskRouter lists
         # says the Events lag is past (else the update not listed yet would be blamed on an older one), and only
         # updates missed since a copy the guard kept say "one of them may have made it" (first sight cannot).
-        wide = carried and self._missed_updates(request)
+        wide = carried and lookup.since_version is not None
         for window_ms in (NEAR_MS, None) if wide else (NEAR_MS,):
             changes = _changes(api, request, window_ms)
             if (cause := newest_at_or_before([record.cause() for record in changes], lookup.occurred_ms)) is not None:
@@ -92,11 +92,6 @@ class CauseJobs:
         if cause is None:
             return "none", None, "who changed it: TaskRouter has no worker.attributes.update event for this change"
         return "found", cause, ""
-
-    def _missed_updates(self, request: CauseRequest) -> bool:
-        """True when the worker's drift was explained across versions the guard never received."""
-        stored = self.pipeline.store.workers.read(request.key)
-        return stored is not None and stored.changes is not None and stored.changes.since_version is not None
 
 
 def _changes(api: TaskRouterApi, request: CauseRequest, window_ms: int | None) -> list[ChangeRecord]:

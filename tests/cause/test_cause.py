@@ -252,3 +252,36 @@ def test_a_drift_first_seen_on_an_activity_change_names_nobody_from_days_ago(tas
     services.jobs.by_name["causes"].run()
     [(_, payload)] = outbox(services)
     assert payload["cause"] is None and payload["changes"]["first_sight"]
+
+
+def test_whether_a_lookup_looks_back_days_is_its_own_drifts_not_the_workers_state_when_it_runs(
+    taskrouter, services, fake_api
+):
+    """A first sight answered after a later drift across missed updates, and a drift fixed before its answer."""
+    now = int(time.time() * 1000)
+    admin = {"actor_sid": "US" + "7" * 32, "actor_type": "user", "source": "web", "source_ip_address": "203.0.113.80"}
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now - 2 * 86400_000, **admin)
+    sid = post(taskrouter, 3, BROKEN, EventType="worker.activity.update")  # first sight
+    agent = {"actor_sid": worker_sid(1), "actor_type": "worker", "source": "web", "source_ip_address": "192.0.2.50"}
+    fake_api.add_event(WORKSPACE_SID, "worker.activity.update", worker_sid(1), sid=sid, **agent)
+    post(taskrouter, 4, HEALTHY)  # before the lookup runs: fixed, then broken again across a missed update
+    post(taskrouter, 6, {**BROKEN, "team": "south"})
+    services.jobs.by_name["causes"].run()
+    first = outbox(services)[0][1]
+    assert first["changes"]["first_sight"] and first["cause"] is None
+
+
+def test_a_drift_across_missed_updates_fixed_before_its_answer_still_names_the_older_update(
+    taskrouter, services, fake_api
+):
+    post(taskrouter, 1, HEALTHY)
+    breaker = {"actor_sid": "US" + "1" * 32, "actor_type": "user", "source": "api", "source_ip_address": "198.51.100.9"}
+    now = int(time.time() * 1000)  # version 2 broke the value 3 h ago; its callback never reached the guard
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now - 3 * 3600_000, **breaker)
+    sid = post(taskrouter, 3, BROKEN, EventType="worker.activity.update")
+    agent = {"actor_sid": worker_sid(1), "actor_type": "worker", "source": "web", "source_ip_address": "192.0.2.50"}
+    fake_api.add_event(WORKSPACE_SID, "worker.activity.update", worker_sid(1), sid=sid, **agent)
+    post(taskrouter, 4, HEALTHY, EventType="worker.activity.update")  # fixed before the lookup ran
+    services.jobs.by_name["causes"].run()
+    first = outbox(services)[0][1]
+    assert first["changes"]["since_version"] == 1 and first["cause"]["actor_sid"] == "US" + "1" * 32
