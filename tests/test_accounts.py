@@ -127,7 +127,7 @@ LISTED = json.dumps({PROD: {"auth_token": PROD_TOKEN, "workspaces": [PROD_WS]}, 
 @pytest.mark.parametrize(
     ("single", "line"),
     [
-        ({"TWILIO_AUTH_TOKEN": "leftover"}, "TWILIO_AUTH_TOKEN next to TWILIO_ACCOUNTS name no account"),
+        ({"TWILIO_AUTH_TOKEN": "leftover"}, "TWILIO_AUTH_TOKEN next to TWILIO_ACCOUNTS names no account"),
         (
             {"TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s", "TWILIO_WORKSPACE_SID": STAGING_WS},
             "TWILIO_API_KEY and TWILIO_WORKSPACE_SID next to TWILIO_ACCOUNTS name no account",
@@ -279,7 +279,8 @@ def test_the_audit_reports_each_workspaces_removal_of_a_worker_sid_both_hold(run
     for workspace, value in ((PROD_WS, "sip:prod"), (STAGING_WS, "sip:staging")):
         fake_api.add_worker(workspace, SHARED, "ann", {"email": email(1), "contact_uri": value})
     plan = runner.invoke(args=["audit", "--remediate"])  # the dry run names both removals
-    assert "'sip:prod'" in plan.stdout and "'sip:staging'" in plan.stdout
+    assert f"{PROD_WS}/{SHARED} contact_uri 'sip:prod'" in plan.stdout
+    assert f"{STAGING_WS}/{SHARED} contact_uri 'sip:staging'" in plan.stdout
     fake_api.inject(400, times=50, method="POST", path_contains=PROD_WS)  # production refuses its update
     report = json.loads(runner.invoke(args=["audit", "--remediate", "--yes", "--format", "json"]).stdout)
     assert {w["workspace_sid"]: w["remediation"] for w in report["workers"]} == {

@@ -79,6 +79,20 @@ def test_a_sqlite_path_that_cannot_be_opened_stops_migrate_with_one_line(tmp_pat
     assert str(tmp_path) not in line
 
 
+def test_a_worker_boots_on_a_migrated_sqlite_file_while_another_process_holds_its_write_lock(tmp_path):
+    """Gunicorn halts every worker when one fails to boot: a respawn during a long write elsewhere must not."""
+    url = f"sqlite:///{tmp_path / 'guard.db'}"
+    create_app(make_settings(url)).extensions["guard"].store.engine.dispose()  # migrated, as a running service left it
+    holder = sqlite3.connect(tmp_path / "guard.db", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # a one-off script's long write (or an audit's)
+    try:
+        app = create_app(make_settings(url))  # the revision is read outside the writers' turn: no wait, no exit
+    finally:
+        holder.close()
+    assert app.extensions["guard"].migrated == (db.HEAD, db.HEAD)
+    app.extensions["guard"].store.engine.dispose()
+
+
 @pytest.mark.parametrize("holder", ["sqlite", "guard"])
 def test_a_migration_that_meets_another_process_write_lock_exits_to_be_started_again_not_halted(
     tmp_path, capsys, holder

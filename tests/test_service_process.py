@@ -1,7 +1,6 @@
 """The Procfile's web command for real: gunicorn, background delivery, graceful stop, bad config."""
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -200,29 +199,3 @@ def test_a_bind_beyond_loopback_from_gunicorn_cmd_args_warns_without_public_base
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0
     assert ("PUBLIC_BASE_URL IS NOT SET" in (tmp_path / "err.log").read_text()) is warned
-
-
-def test_a_worker_that_boots_while_another_process_holds_sqlites_write_lock_starts_and_the_service_stays_up(tmp_path):
-    """A worker respawned during a long write elsewhere (a one-off script, a backup) must not halt gunicorn."""
-    port, database = free_port(), tmp_path / "guard.db"
-    env = {"PATH": "/usr/bin:/bin", "PORT": str(port), "TWILIO_AUTH_TOKEN": "t", "WEB_CONCURRENCY": "2"}
-    env |= {"DATABASE_URL": f"sqlite:///{database}"}
-    out = tmp_path / "out.log"
-    with out.open("w") as sink:
-        process = subprocess.Popen(WEB, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.DEVNULL)
-    holder = sqlite3.connect(database, isolation_level=None)
-    try:
-        assert wait_for(lambda: _healthy(port) and len(child_pids(process.pid)) == 2, timeout=30)
-        holder.execute("BEGIN IMMEDIATE")  # held well past SQLite's 3 s wait
-        first = child_pids(process.pid)[0]
-        os.kill(first, signal.SIGKILL)
-        assert wait_for(lambda: first not in (pids := child_pids(process.pid)) and len(pids) == 2, timeout=30)
-        ready = lambda: out.read_text().count('"event": "app_ready"')  # noqa: E731
-        assert wait_for(lambda: ready() == 3 or process.poll() is not None, timeout=30)
-        assert process.poll() is None and ready() == 3  # the revision is read without the write lock: no halt
-        holder.rollback()
-        assert wait_for(lambda: _healthy(port), timeout=30)
-    finally:
-        holder.close()
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)

@@ -127,9 +127,11 @@ def render_table(reports: list[AuditReport], only: str, remediation: dict[Outcom
         (e, r.last_changes.get(e.sid)) for r in reports for e in r.entries if e.verdict not in QUIET or e.unreachable
     ]
     lines = _table(listed, only)
+    several = len({workspace for _, workspace, _ in remediation}) > 1  # then each line says whose worker it is
     lines += [
-        f"{o.status}: {sid}{'' if o.before is None else f' contact_uri {o.before!r}'}: {o.detail}"
-        for (*_, sid), o in remediation.items()
+        f"{o.status}: {f'{ws}/' if several else ''}{sid}{'' if o.before is None else f' contact_uri {o.before!r}'}: "
+        f"{o.detail}"
+        for (_, ws, sid), o in remediation.items()
     ]  # no value: none was fetched (a failure, a worker being changed by someone else), or there is none
     if remediation:
         lines.append("")

@@ -172,7 +172,10 @@ def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str
     owners = {workspace: account.sid for account in listed for workspace in account.workspaces}
     if not sid:
         if given:  # an audit-only account, or a leftover token, was silently unused
-            raise ConfigError(f"{' and '.join(given)} next to TWILIO_ACCOUNTS name no account: set TWILIO_ACCOUNT_SID")
+            verb = "names" if len(given) == 1 else "name"
+            raise ConfigError(
+                f"{' and '.join(given)} next to TWILIO_ACCOUNTS {verb} no account: set TWILIO_ACCOUNT_SID"
+            )
         return
     if not token and sid not in {account.sid for account in listed}:
         raise ConfigError("TWILIO_ACCOUNT_SID names an account TWILIO_ACCOUNTS does not list: list it there")

@@ -4,7 +4,11 @@ import json
 import time
 
 import pytest
+from alembic import command
+from sqlalchemy import select
 
+from guard.adapters import db
+from guard.adapters.tables import cause_lookup
 from tests.cause.conftest import kinds, outbox
 from tests.helpers import (
     ANN_EMAIL,
@@ -185,8 +189,6 @@ def _release_retries(services):
     """Make every lookup waiting for a retry due now (the job would get there by itself)."""
     from sqlalchemy import update
 
-    from guard.adapters.tables import cause_lookup
-
     with services.store.engine.begin() as connection:
         connection.execute(update(cause_lookup).values(next_attempt_at=cause_lookup.c.created_at))
 
@@ -285,3 +287,13 @@ def test_a_drift_across_missed_updates_fixed_before_its_answer_still_names_the_o
     services.jobs.by_name["causes"].run()
     first = outbox(services)[0][1]
     assert first["changes"]["since_version"] == 1 and first["cause"]["actor_sid"] == "US" + "1" * 32
+
+
+def test_a_lookup_pending_across_the_upgrade_to_0013_keeps_its_drifts_missed_updates(taskrouter, services):
+    post(taskrouter, 1, HEALTHY)
+    post(taskrouter, 3, BROKEN, EventType="worker.activity.update")  # across the missed version 2: a lookup queued
+    config = db.alembic_config(services.store.engine)
+    command.downgrade(config, "0012")  # the release before: its rows have no since_version
+    command.upgrade(config, "head")
+    with services.store.engine.connect() as connection:
+        assert connection.execute(select(cause_lookup.c.since_version)).scalars().all() == [1]

@@ -4,16 +4,31 @@ Only such a lookup may look back over TaskRouter's 30 days; a first sight or a d
 looks back 10 minutes, so an older edit that left the value as it was is never named as the cause.
 """
 
+import json
+
 from alembic import op
-from sqlalchemy import BigInteger, Column
+from sqlalchemy import BigInteger, Column, text
 
 revision = "0013"
 down_revision = "0012"
+PENDING = text(
+    "SELECT l.id, s.changes FROM cause_lookup l JOIN worker_state s ON s.account_sid = l.account_sid"
+    " AND s.workspace_sid = l.workspace_sid AND s.worker_sid = l.worker_sid WHERE l.status = 'pending'"
+)
 
 
 def upgrade() -> None:
-    """cause_lookup.since_version (NULL for the lookups queued before it: they keep the 10 minutes)."""
+    """cause_lookup.since_version; a lookup still pending takes it from its worker's drift, as 0012's code read it."""
     op.add_column("cause_lookup", Column("since_version", BigInteger()))
+    bind = op.get_bind()
+    for lookup_id, changes in bind.execute(PENDING).all():
+        try:
+            since = json.loads(changes or "null") or {}
+        except ValueError:
+            continue
+        if isinstance(since, dict) and isinstance(since.get("since_version"), int):
+            values = {"v": since["since_version"], "id": lookup_id}
+            bind.execute(text("UPDATE cause_lookup SET since_version = :v WHERE id = :id"), values)
 
 
 def downgrade() -> None:
