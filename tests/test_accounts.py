@@ -144,12 +144,25 @@ LISTED = json.dumps({PROD: {"auth_token": PROD_TOKEN, "workspaces": [PROD_WS]}, 
             {"TWILIO_ACCOUNT_SID": STAGING, "TWILIO_WORKSPACE_SID": PROD_WS},
             "TWILIO_WORKSPACE_SID is listed under another",
         ),
+        ({"TWILIO_ACCOUNT_SID": PROD, "TWILIO_AUTH_TOKEN": "another"}, "TWILIO_AUTH_TOKEN differ from TWILIO_ACCOUNTS"),
+        (
+            {"TWILIO_ACCOUNT_SID": PROD, "TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s"},
+            "TWILIO_API_KEY differ from TWILIO_ACCOUNTS' entry",
+        ),
     ],
 )
 def test_single_account_variables_that_twilio_accounts_would_drop_or_cross_stop_the_start(single, line):
     with pytest.raises(ConfigError) as caught:
         Settings.from_env({"TWILIO_ACCOUNTS": LISTED} | single)
     assert str(caught.value).startswith(line)
+
+
+def test_a_listed_accounts_own_token_beside_twilio_accounts_starts():
+    """The Heroku button asks for TWILIO_AUTH_TOKEN: a listed account's own, with its SID, is no conflict."""
+    settings = Settings.from_env(
+        {"TWILIO_ACCOUNTS": LISTED, "TWILIO_ACCOUNT_SID": PROD, "TWILIO_AUTH_TOKEN": PROD_TOKEN}
+    )
+    assert [(a.sid, a.auth_token) for a in settings.accounts] == [(PROD, PROD_TOKEN), (STAGING, STAGING_TOKEN)]
 
 
 def test_each_account_signs_with_its_own_token(taskrouter, services):

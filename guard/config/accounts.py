@@ -177,8 +177,16 @@ def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str
                 f"{' and '.join(given)} next to TWILIO_ACCOUNTS {verb} no account: set TWILIO_ACCOUNT_SID"
             )
         return
-    if not token and sid not in {account.sid for account in listed}:
+    entry = next((account for account in listed if account.sid == sid), None)
+    if entry is None and not token:
         raise ConfigError("TWILIO_ACCOUNT_SID names an account TWILIO_ACCOUNTS does not list: list it there")
+    if entry is not None:  # its entry's credentials count: others would be dropped without a word
+        other = {"TWILIO_AUTH_TOKEN": token not in (None, entry.auth_token)}
+        other["TWILIO_API_KEY"] = named.get("TWILIO_API_KEY") not in (None, entry.api_key)
+        if crossed := [name for name, differs in other.items() if differs]:
+            raise ConfigError(
+                f"{' and '.join(crossed)} differ from TWILIO_ACCOUNTS' entry of TWILIO_ACCOUNT_SID: set them there"
+            )
     workspace = named.get("TWILIO_WORKSPACE_SID")
     if workspace and owners.get(workspace, sid) != sid:
         raise ConfigError("TWILIO_WORKSPACE_SID is listed under another account in TWILIO_ACCOUNTS")
