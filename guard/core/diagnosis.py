@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
@@ -73,6 +74,11 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
     if problem:
         return Diagnosis.MALFORMED, problem
     decoded = decode(actual)
+    near = next((e for e in evidence if _normal(decoded) == _normal(e.identity) and decoded != e.identity), None)
+    if near is not None and decoded.casefold() == near.identity.casefold():  # É for é: not the identity escaped
+        return Diagnosis.CASE_ONLY, f"decodes to {decoded!r}: the {near.basis.noun} but for letter case"
+    if near is not None:  # é composed, against e + U+0301 (or the other way): looks the same, escapes otherwise
+        return Diagnosis.DIFFERENT, f"decodes to {decoded!r}: the {near.basis.noun} in another Unicode form"
     if all(decoded.casefold() != e.identity.casefold() for e in evidence):
         named = decoded if trimmed(decoded) == decoded else repr(decoded)  # a trailing space must show
         if primary.basis is Basis.EMAIL and "@" in decoded:  # `client:fmulder` is someone's identity, not an email
@@ -119,6 +125,11 @@ def built_from(evidence: list[Evidence], actual: Any) -> Evidence:
     if isinstance(actual, str) and split_scheme(actual)[0] in (None, SCHEME):
         return _cased(evidence, actual) or _typed_raw(evidence, split_scheme(actual)[1]) or evidence[0]
     return evidence[0]
+
+
+def _normal(text: str) -> str:
+    """`text` compared as people read it: composed (NFC) and case-folded."""
+    return unicodedata.normalize("NFC", text).casefold()
 
 
 def _cased(evidence: list[Evidence], actual: str) -> Evidence | None:

@@ -60,6 +60,17 @@ def came_back(known: Known | None, actual: str | None) -> bool:
         return False
 
 
+def re_escaped(known: Known | None, actual: Any, recorded: Any) -> bool:
+    """True when a value that was ok is unchanged, and the recorded identity is only that identity re-escaped.
+
+    Editing the attribute changes nothing the browser registers (that comes from the user's identity): the value
+    Flex wrote still rings, and removing it would take the agent off voice.
+    """
+    if known is None or known.drifting or not isinstance(actual, str) or known.actual != actual:
+        return False
+    return isinstance(recorded, str) and actual.startswith(SCHEME) and same_identity(actual[len(SCHEME) :], recorded)
+
+
 def wiped(known: Known) -> Verdict:
     """The mismatch of a worker whose update dropped what the guard knew of it (its email, its contact_uri)."""
     had = [(label, value) for label, value in (("email", known.email), ("contact_uri", known.actual)) if value]

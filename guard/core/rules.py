@@ -8,7 +8,7 @@ from typing import Any
 
 from guard.core.diagnosis import Diagnosis, built_from, diagnose, unregistrable
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Evidence, Policy, claimed, gather, usable_text
-from guard.core.history import REMOVAL_END, Known, remembered, restored, wiped
+from guard.core.history import REMOVAL_END, Known, re_escaped, remembered, restored, wiped
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.swaps import left_email, left_name, renamed, trusted_name
 from guard.core.text import shown
@@ -21,6 +21,7 @@ NOT_AN_AGENT = "not a Flex agent: no email, contact_uri, twilio_contact_identity
 _ABSENT = (None, "", [], {})
 RENAMED = "contact_uri still matches that name: renaming a worker changes nothing the browser registers"
 REMOVED = Diagnosis.REMOVED
+RE_ESCAPED = "the same identity, and contact_uri is still the value that was ok: the browser registers the identity"
 LEFT = "Flex writes a value only where there is none, and the browser still registers that identity"
 
 
@@ -103,6 +104,9 @@ class Rules:
         if matched:
             return Verdict(Kind.OK, email_shown, shown(matched.expected), actual, detail=note, basis=matched.basis)
         recorded_decides = primary.basis is Basis.TWILIO_CONTACT_IDENTITY  # it alone decides: no name counts
+        if recorded_decides and re_escaped(known, raw_actual, recorded):
+            detail = _joined(f"{IDENTITY_ATTRIBUTE} re-escaped as {shown(recorded, 80)}; {RE_ESCAPED}", note)
+            return Verdict(Kind.OK, email_shown, actual, actual, detail=shown(detail), basis=primary.basis)
         kept = renamed(known, worker_name, raw_actual, self.policy) if known and not recorded_decides else None
         if kept is not None:
             detail = _joined(f"the worker was renamed from {shown(kept.identity, 80)}; {RENAMED}", note)

@@ -50,6 +50,18 @@ def test_an_identity_that_only_decodes_to_the_same_text_is_a_rewrite():
     assert (decision.verdict.diagnosis, decision.remove) == ("identity_changed", True)  # the browser registers fmulder
 
 
+def test_an_identity_re_escaped_alone_leaves_the_unchanged_value_ok_and_never_removed():
+    js = {"email": "josé@x.fr", "twilio_contact_identity": "jos_E9_40x_2Efr", "contact_uri": "client:jos_E9_40x_2Efr"}
+    strict = {"twilio_contact_identity": "jos_C3_A9_40x_2Efr"}  # the same identity, contact_uri left as Flex wrote it
+    remediate = replace(RULES, remediate=True)
+    for later in ((), (flex(3, **{**js, **strict}),)):  # and on the worker's next event
+        decision = after(flex(1, **js), flex(2, **{**js, **strict}), *later, rules=remediate)
+        assert (decision.verdict.kind, decision.alert, decision.remove) == (Kind.OK, None, False)
+        assert "re-escaped" in decision.verdict.detail
+    moved = after(flex(1, **js), flex(2, **{**js, **strict}), flex(3, **{**js, **strict, "contact_uri": "sip:x"}))
+    assert moved.verdict.kind is Kind.MISMATCH  # a later edit of the value is drift as ever
+
+
 def test_remediation_is_queued_only_for_a_value_that_is_there_to_remove():
     remediate = replace(RULES, remediate=True)
     wiped = after(flex(1), flex(2, email=None, twilio_contact_identity=None, contact_uri=None), rules=remediate)

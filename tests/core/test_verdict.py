@@ -99,3 +99,22 @@ def test_ignore_rules_match_worker_sids_and_email_globs():
     assert "*@contractors.example.com" in judge(custom, worker_sid(1), rules).detail
     assert judge({"email": ANN_EMAIL, "contact_uri": "sip:x"}, worker_sid(7), rules).kind is Kind.IGNORED
     assert judge({"email": ANN_EMAIL, "contact_uri": "sip:x"}, worker_sid(8), rules).kind is Kind.MISMATCH
+
+
+@pytest.mark.parametrize(
+    ("email", "actual", "diagnosis", "detail"),
+    [
+        (
+            "émile@x.fr",
+            "client:_C9mile_40x_2Efr",
+            Diagnosis.CASE_ONLY,
+            "decodes to 'Émile@x.fr': the email but for letter case",
+        ),
+        ("émile@x.fr", "client:_C3_89mile_40x_2Efr", Diagnosis.CASE_ONLY, "the email but for letter case"),
+        ("jose\u0301@x.fr", "client:jos_C3_A9_40x_2Efr", Diagnosis.DIFFERENT, "the email in another Unicode form"),
+    ],
+)
+def test_a_non_ascii_email_but_for_case_or_unicode_form_is_named_so(email, actual, diagnosis, detail):
+    verdict = judge({"email": email, "contact_uri": actual}, worker_sid(1))
+    assert (verdict.kind, verdict.diagnosis) == (Kind.MISMATCH, diagnosis)
+    assert detail in verdict.detail
