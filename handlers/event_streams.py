@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -26,6 +27,7 @@ from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.text import shown
 from guard.logs import log_event
 from guard.metrics import count_event
+from guard.service.writer import WAIT_SECONDS
 from handlers.errors import bad_request, forbidden
 from handlers.signing import refuse_non_utf8, signature_ok
 
@@ -38,6 +40,7 @@ CHECKED_TYPES = frozenset(
 )
 DELETED_TYPE = PREFIX + "worker.deleted"
 ACTIVITY_TYPES = frozenset(PREFIX + name for name in ("activity.created", "activity.updated", "activity.deleted"))
+BATCH_SECONDS = WAIT_SECONDS  # a whole batch committed within this, or 503: inside Event Streams' 5 s
 
 
 @bp.post("/event-streams")
@@ -60,6 +63,7 @@ def receive_batch() -> Response | tuple[Response, int]:
         count_event("event-streams", None, "bad_request")
         return bad_request("body is not JSON" if events is None else "body is not a CloudEvent or an array of them")
     batch = events if isinstance(events, list) else [events]
+    deadline = time.monotonic() + BATCH_SECONDS  # activity facts and worker events alike: 503 in time, then a retry
     counts = {"recorded": 0, "skipped": 0, "bad": 0}
     snapshots: list[WorkerSnapshot] = []
     for index, event in enumerate(batch):
@@ -70,7 +74,7 @@ def receive_batch() -> Response | tuple[Response, int]:
         except InvalidSnapshot as err:
             counts["bad"] += 1
             count_event("event-streams", event_type, "bad_request")
-            log_event(log, logging.WARNING, "bad_cloudevent", index=index, reason=str(err))
+            log_event(log, logging.WARNING, "bad_cloudevent", index=index, reason=str(err), **_named(event))
             continue
         if snapshot is None:
             counts["skipped"] += 1
@@ -78,11 +82,11 @@ def receive_batch() -> Response | tuple[Response, int]:
             continue
         count_event("event-streams", event_type, "accepted")
         if isinstance(snapshot, ActivityFact):
-            svc.learning.learn(snapshot)
+            svc.learning.learn(snapshot, deadline)
         else:
             snapshots.append(snapshot)
         counts["recorded"] += 1
-    svc.writer.record_all(snapshots)  # a few transactions for the whole batch, committed before the answer
+    svc.writer.record_all(snapshots, deadline)  # a few transactions for the whole batch, committed before the answer
     return jsonify(counts), 200
 
 
@@ -149,6 +153,18 @@ def _activity_fact(
         event_id=event_id,
         source="event-streams",
     )
+
+
+def _named(event: Any) -> dict[str, str]:
+    """What names a bad element in its log line (its id, type, worker or activity), where it is text."""
+    if not isinstance(event, dict):
+        return {}
+    data = event.get("data")
+    payload = data.get("payload") if isinstance(data, dict) else None
+    payload = payload if isinstance(payload, dict) else {}
+    fields = {"id": event.get("id"), "type": event.get("type")}
+    fields |= {name: payload.get(name) for name in ("workspace_sid", "worker_sid", "activity_sid")}
+    return {name: shown(value, 80) for name, value in fields.items() if isinstance(value, str)}
 
 
 def _forged() -> Response:

@@ -6,6 +6,7 @@ The REST list is fetched in the background, never in a request.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import replace
 from datetime import datetime
 
@@ -38,13 +39,15 @@ class ActivityLearning:
         """Write and announce through `pipeline`."""
         self.pipeline = pipeline
 
-    def learn(self, fact: ActivityFact) -> Outcome:
+    def learn(self, fact: ActivityFact, deadline: float | None = None) -> Outcome:
         """Remember whether an activity routes tasks; the workers in it are judged reachable or not again.
 
         The fact commits first, then its workers in chunks of LEARN_CHUNK, each a short transaction: thousands of
         agents in one activity held every worker event naming it for seconds (BENCHMARKS.md). The event's id is
         claimed with the last chunk: a delivery that fails midway (503) is redelivered and finishes the job, and a
-        repeated chunk changes nothing (its workers have the availability already).
+        repeated chunk changes nothing (its workers have the availability already). Past `deadline`
+        (time.monotonic()), after at least one chunk, TimeoutError: the request answers 503 in time, and the sender's
+        retry goes on from there.
         """
         pipeline = self.pipeline
         now = pipeline.clock()
@@ -60,6 +63,9 @@ class ActivityLearning:
         available = None
         while after is not None:
             after, available = self._judge_chunk(fact, after, now)
+            if after is not None and deadline is not None and time.monotonic() > deadline:
+                log_event(log, logging.WARNING, "activity_unfinished", activity_sid=fact.sid, source=fact.source)
+                raise TimeoutError("activity learning past the request's deadline")  # 503 (handlers/errors.py)
         log_event(log, logging.INFO, "activity_learned", activity_sid=fact.sid, available=available, source=fact.source)
         return Outcome.RECORDED
 

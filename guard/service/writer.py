@@ -59,9 +59,12 @@ class EventWriter:
         """Queue one snapshot, wait until its batch is committed, announce it here; its outcome."""
         return self.record_all([snapshot])[0]
 
-    def record_all(self, snapshots: Sequence[WorkerSnapshot]) -> list[Outcome]:
-        """Queue snapshots (one, or an Event Streams batch) at once; announce each once committed; the outcomes."""
-        slots, deadline = [Slot() for _ in snapshots], time.monotonic() + WAIT_SECONDS
+    def record_all(self, snapshots: Sequence[WorkerSnapshot], deadline: float | None = None) -> list[Outcome]:
+        """Queue snapshots (one, or an Event Streams batch) at once; announce each once committed; the outcomes.
+
+        TimeoutError (503) past `deadline` (time.monotonic(); by default WAIT_SECONDS from now).
+        """
+        slots, deadline = [Slot() for _ in snapshots], deadline or time.monotonic() + WAIT_SECONDS
         for item in zip(snapshots, slots, strict=True):
             self._queue.put(item)
         self._running()
