@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NoReturn
@@ -28,6 +29,8 @@ from guard.service.writer import EventWriter
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
 CONFIG_ERROR_EXIT = 3
 BUSY_LINE = "guard: database busy: another process held the SQLite file's write lock past 3 s; try again"
+FULL_DISK_LINE = "guard: database error: the SQLite file's file system is full (under 1 MiB free); make room"
+FULL_DISK_PAUSE = 2.0
 BUSY_EXIT = 1  # not gunicorn's 3 ("failed to boot"), which halts every worker: the master starts this one again
 # Under the Flask CLI the app holds a builder instead, run by the first command that needs the services.
 BUILD_SERVICES = "guard.build"
@@ -48,11 +51,9 @@ class Services:
     migrated: tuple[str | None, str | None] | None = None  # the revisions before and after, when built on SQLite
 
 
-def _busy() -> NoReturn:
+def _busy(line: str = BUSY_LINE) -> NoReturn:
     """A migration waited on another process's write: not gunicorn's halt, the master starts the worker again."""
-    print(
-        "guard: database busy: another process held the SQLite file's write lock past 3 s; try again", file=sys.stderr
-    )
+    print(line, file=sys.stderr)
     raise SystemExit(BUSY_EXIT) from None
 
 
@@ -70,6 +71,9 @@ def build_services(settings: Settings, default_database: str) -> Services:
     except db.UNOPENABLE as err:  # a SQLite path that is no database, or cannot be made: the same
         if db.reason(err) in db.BUSY_REASONS:
             _busy()
+        if db.disk_full(settings.database_url or default_database):  # room made, and the next boot opens it
+            time.sleep(FULL_DISK_PAUSE)  # a boot a few seconds, not a busy loop of gunicorn's respawns
+            _busy(FULL_DISK_LINE)
         print(
             f"guard: database error: DATABASE_URL: the SQLite file cannot be opened ({db.reason(err)})", file=sys.stderr
         )
@@ -105,6 +109,8 @@ def build_services(settings: Settings, default_database: str) -> Services:
         Job("clicks", clicks.run_pending, enabled=bool(settings.slack_signing_secret), lane="taskrouter"),
         Job("remediate", remediation.run_pending, enabled=settings.remediate == "remove", lane="taskrouter"),
         Job("deliver", delivery.run_once),
+        # SQLite: the WAL copied back while only delivery writes (a Slack outage's retries), not only after events
+        Job("checkpoint", store.checkpoint),
         Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api(), lane="activities"),
         # AVAILABLE_ACTIVITIES changed: after the refresh, so TaskRouter's own word is learned first; not behind clicks
         Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS, lane="activities"),

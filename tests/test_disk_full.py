@@ -3,10 +3,15 @@
 import contextlib
 import os
 import shutil
+import sqlite3
 import subprocess
+import threading
+import time
 
 import pytest
 
+from guard import container
+from guard.adapters.sqlite_writers import CHECKPOINT_SECONDS
 from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.helpers import TaskRouterPoster, worker_event
@@ -57,3 +62,59 @@ def test_a_full_disk_answers_503_on_healthz_and_events_and_logs_one_line_per_job
         assert poster.post(worker_event(contact_uri="sip:x", version=12)).status_code == 204
         services.writer.stop(timeout=5)
         services.store.engine.dispose()
+
+
+def test_retries_while_slack_is_down_are_copied_back_out_of_the_wal(tmp_path):
+    # Only delivery writes while Slack fails: the WAL grew until the disk was full (an outsider's review)
+    down = "http://127.0.0.1:9/services/T0/B0/x"
+    database = tmp_path / "guard.db"
+    app = create_app(make_settings(f"sqlite:///{database}", slack_webhook_url=down, slack_timeout_seconds=0.5))
+    services = app.extensions["guard"]
+    assert TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x")).status_code == 204
+    services.writer.stop(timeout=5)
+    due = time.monotonic() + CHECKPOINT_SECONDS
+    services.jobs.run_due()  # the attempt fails and is recorded, in the WAL
+    threading.Event().wait(max(0.0, due - time.monotonic()))  # the checkpoint's own pace, not a guess
+    services.jobs.run_due()  # the next round copies it back
+    main_file_only = sqlite3.connect(f"file:{database}?immutable=1", uri=True)  # reads no WAL
+    assert main_file_only.execute("SELECT attempts FROM alert").fetchall() == [(1,)]
+    main_file_only.close()
+    services.store.engine.dispose()
+
+
+def test_an_outage_logs_one_line_a_poll_however_often_the_lane_is_woken(tmp_path, capsys):
+    with small_disk(tmp_path / "disk") as disk:
+        down = "http://127.0.0.1:9/services/T0/B0/x"  # the alert stays due: the lane had it due every 0.05 s
+        app = create_app(make_settings(f"sqlite:///{disk}/guard.db", slack_webhook_url=down, slack_timeout_seconds=0.5))
+        services = app.extensions["guard"]
+        assert TaskRouterPoster(app.test_client()).post(worker_event(contact_uri="sip:x")).status_code == 204
+        services.writer.stop(timeout=5)
+        fill(disk)
+        capsys.readouterr()
+        lane = threading.Thread(target=services.jobs.run_forever, daemon=True)
+        lane.start()
+        seen, give_up = "", time.monotonic() + 30
+        while '"job": "deliver"' not in seen and time.monotonic() < give_up:  # its first line: the outage is met
+            threading.Event().wait(0.01)
+            seen += capsys.readouterr().out
+        for _ in range(50):  # new alerts committed elsewhere wake the lane
+            services.jobs.wake()
+            threading.Event().wait(0.01)
+        services.jobs.stop(timeout=5)
+        seen += capsys.readouterr().out
+        assert seen.count('"event": "job_database_unavailable", "job": "deliver"') == 1
+        services.store.engine.dispose()
+
+
+def test_a_database_on_a_full_disk_at_start_says_so_and_lets_gunicorn_start_the_worker_again(
+    tmp_path, monkeypatch, capsys
+):
+    with small_disk(tmp_path / "disk") as disk:
+        url = f"sqlite:///{disk}/guard.db"
+        create_app(make_settings(url)).extensions["guard"].store.engine.dispose()  # made, then stopped
+        fill(disk)
+        monkeypatch.setattr(container, "FULL_DISK_PAUSE", 0.0)
+        with pytest.raises(SystemExit) as stopped:
+            create_app(make_settings(url))
+        assert stopped.value.code == container.BUSY_EXIT  # not 3: gunicorn would halt every worker
+        assert capsys.readouterr().err.strip() == container.FULL_DISK_LINE

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, Program
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from guard.adapters.sqlite import DatabaseFileMissing, file_lock, sqlite_engine, sqlite_file
+from guard.adapters.sqlite import disk_full as sqlite_disk_full
 from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, DatabaseBusy
 
 if TYPE_CHECKING:
@@ -78,6 +79,12 @@ def alembic_config(engine: Engine) -> Config:
 # What opening a SQLite path at start can meet: a directory that cannot be made, a file that is no database.
 UNOPENABLE = (OSError, sqlite3.DatabaseError, DBAPIError)
 BUSY_REASONS = ("database is locked", "database is busy")  # another process's write: it passes
+
+
+def disk_full(url: str) -> bool:
+    """True when `url` names a SQLite file whose file system has no room left for a commit."""
+    database = sqlite_file(make_url(url))
+    return bool(database) and sqlite_disk_full(database)
 
 
 def reason(err: BaseException) -> str:

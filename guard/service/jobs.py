@@ -125,12 +125,14 @@ class JobRunner:
         seen = self._wakeup.latest()  # calls made before this lane started are answered by its first round
         while not self._stop.is_set():
             said = self.run_due(lane)
+            if said:  # one round (one line) a poll while the database cannot serve, whatever wakes the lane
+                self._stop.wait(self.poll_seconds)
+                continue
             sleep = self.poll_seconds
             try:
                 sleep = self.idle_seconds(self.poll_seconds) if lane == MAIN else sleep
             except OUTAGES as err:  # one line a round, as the jobs' (a statement timeout, SQLite's "no such column")
-                if not said:
-                    _unavailable("idle", err)
+                _unavailable("idle", err)
             except Exception as err:  # nothing must kill the lane
                 if self._not_migrated(err) is None:
                     log.exception("delivery_loop_error")
