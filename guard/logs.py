@@ -52,6 +52,10 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Ignore the stream StreamHandler.__init__ assigns."""
 
 
+# Alert lines (the log is an alert sink, the only one without Slack) and the start's warnings (signatures off …)
+ALWAYS_LOGGED = ("guard.alert", "guard.start")
+
+
 def configure_logging(level: str, cli: bool = False) -> None:
     """Send every log record as JSON at `level` to stdout, or to stderr under a CLI command (idempotent)."""
     _StdoutHandler.use_stderr = cli
@@ -61,6 +65,8 @@ def configure_logging(level: str, cli: bool = False) -> None:
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
     root.setLevel(level)
+    for name in ALWAYS_LOGGED:  # LOG_LEVEL quiets diagnostics, never an alert nor a warning about the set-up
+        logging.getLogger(name).setLevel(min(logging.getLevelName(level), logging.INFO))
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
 

@@ -19,7 +19,7 @@ from handlers.errors import register_error_handlers
 from handlers.fast_path import TaskRouterFastPath
 from handlers.security import add_security_headers
 
-log = logging.getLogger("guard")
+log = logging.getLogger("guard.start")  # its warnings are written whatever LOG_LEVEL says (guard/logs.py)
 SHARED_ROUTER_WARNING = (
     "TRUST_PROXY IS NOT SET on a Heroku dyno: every request comes from the router's address, so 10 wrong "
     "/status passwords from anyone lock everyone out for a minute; set TRUST_PROXY=true"

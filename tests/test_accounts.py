@@ -130,7 +130,7 @@ LISTED = json.dumps({PROD: {"auth_token": PROD_TOKEN, "workspaces": [PROD_WS]}, 
         ({"TWILIO_AUTH_TOKEN": "leftover"}, "TWILIO_AUTH_TOKEN next to TWILIO_ACCOUNTS names no account"),
         (
             {"TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s", "TWILIO_WORKSPACE_SID": STAGING_WS},
-            "TWILIO_API_KEY and TWILIO_WORKSPACE_SID next to TWILIO_ACCOUNTS name no account",
+            "TWILIO_API_KEY, TWILIO_API_SECRET and TWILIO_WORKSPACE_SID next to TWILIO_ACCOUNTS name no account",
         ),
         (
             {"TWILIO_ACCOUNT_SID": STRANGER, "TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s"},
@@ -147,14 +147,26 @@ LISTED = json.dumps({PROD: {"auth_token": PROD_TOKEN, "workspaces": [PROD_WS]}, 
         ({"TWILIO_ACCOUNT_SID": PROD, "TWILIO_AUTH_TOKEN": "another"}, "TWILIO_AUTH_TOKEN differ from TWILIO_ACCOUNTS"),
         (
             {"TWILIO_ACCOUNT_SID": PROD, "TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s"},
-            "TWILIO_API_KEY differ from TWILIO_ACCOUNTS' entry",
+            "TWILIO_API_KEY and TWILIO_API_SECRET differ from TWILIO_ACCOUNTS' entry",
+        ),
+        (  # a secret rotated in the single variable: the listed, revoked one was used without a word
+            {"TWILIO_ACCOUNT_SID": STAGING, "TWILIO_API_KEY": "SK" + "2" * 32, "TWILIO_API_SECRET": "new"},
+            "TWILIO_API_SECRET differ from TWILIO_ACCOUNTS' entry",
         ),
     ],
 )
 def test_single_account_variables_that_twilio_accounts_would_drop_or_cross_stop_the_start(single, line):
+    keyed = {PROD: {"auth_token": PROD_TOKEN, "workspaces": [PROD_WS]}}
+    keyed[STAGING] = {"auth_token": STAGING_TOKEN, "api_key": "SK" + "2" * 32, "api_secret": "old"}
     with pytest.raises(ConfigError) as caught:
-        Settings.from_env({"TWILIO_ACCOUNTS": LISTED} | single)
+        Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(keyed)} | single)
     assert str(caught.value).startswith(line)
+
+
+def test_secrets_in_twilio_accounts_are_trimmed_as_the_single_variables_are():
+    listed = {PROD: {"auth_token": f" {PROD_TOKEN}\n", "api_key": "SK" + "1" * 32, "api_secret": " s3cret "}}
+    (account,) = Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(listed)}).accounts
+    assert (account.auth_token, account.api_secret) == (PROD_TOKEN, "s3cret")  # a pasted space: 403 on every event
 
 
 def test_a_listed_accounts_own_token_beside_twilio_accounts_starts():

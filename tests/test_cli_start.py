@@ -40,7 +40,7 @@ def test_commands_that_need_the_service_still_refuse_to_start_without_it(command
             {},
             "TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_API_SECRET (or TWILIO_AUTH_TOKEN), TWILIO_WORKSPACE_SID are",
         ),
-        ({"TWILIO_API_KEY": "SK" + "1" * 32}, "TWILIO_ACCOUNT_SID, TWILIO_API_SECRET, TWILIO_WORKSPACE_SID are"),
+        ({"TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s"}, "TWILIO_ACCOUNT_SID, TWILIO_WORKSPACE_SID are"),
         ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_WORKSPACE_SID": "WS" + "1" * 32}, "TWILIO_API_KEY and"),
     ],
 )

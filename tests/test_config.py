@@ -129,7 +129,6 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
      ("HOST", "localhost"), ("HOST", "guard-1.internal"), ("STATUS_USER", "ops team"), ("METRICS_TOKEN", "a-b_c.d~1"),
      ("METRICS_TOKEN", "correct horse battery staple"), ("METRICS_TOKEN", "q0Xk+/9a=="), ("HOST", "localhost."),
      ("HOST", "my_host"), ("HOST", "fe80::1%eth0"), ("IGNORE_WORKERS", "dana.scully@fbi.example, *contractor*"),
-     ("TWILIO_API_KEY", "AC" + "0" * 32), ("TWILIO_API_KEY", "SK" + "0" * 32),
      ("DATABASE_URL", "postgresql://u:pa/ss?w#d@db:5432/guard"), ("DATABASE_URL", "postgresql://u:p%40ss@db/guard"),
      ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com;transport=tls, +1*, client:support-desk, client:support-*"),
      ("INTENDED_CONTACT_URIS", "tel:*;phone-context=+1*, sip:+1*;npdi;rn=+1*@gw.example.com, sip:*;transport=*"),
@@ -137,6 +136,13 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
 )  # fmt: skip
 def test_good_values_of_the_checked_settings_are_taken(name, value):
     Settings.from_env({**BASE, name: value})
+
+
+@pytest.mark.parametrize("key", ["AC" + "0" * 32, "SK" + "0" * 32])  # the account SID with its auth token works too
+def test_an_api_key_is_taken_with_its_secret_and_refused_without(key):
+    assert Settings.from_env({**BASE, "TWILIO_API_KEY": key, "TWILIO_API_SECRET": "s3cret"}).api_key == key
+    with pytest.raises(ConfigError, match=r"^TWILIO_API_KEY is set without TWILIO_API_SECRET: set both, or neither$"):
+        Settings.from_env({**BASE, "TWILIO_API_KEY": key})  # REST was off without a word: no buttons, no lookups
 
 
 def test_an_api_secret_without_its_key_is_refused_as_twilio_accounts_refuses_it():

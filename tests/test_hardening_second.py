@@ -3,13 +3,14 @@
 import hashlib
 import hmac
 import json
+import logging
 
 import pytest
 
 from guard.config import PUBLIC_BASE_URL_WARNING
 from handlers.app import DYNO_SQLITE_WARNING, SHARED_ROUTER_WARNING, create_app
 from tests.conftest import make_settings
-from tests.helpers import worker_event
+from tests.helpers import ANN_URI, TaskRouterPoster, worker_event
 from tests.test_status import OPERATOR, PASSWORD, basic
 
 ROUTER = {"REMOTE_ADDR": "10.1.2.3"}  # Heroku's router: every request arrives from one of its addresses
@@ -117,3 +118,21 @@ def test_sqlite_on_a_heroku_dyno_is_warned_of_at_start(database_url, capsys, dyn
     warned = dyno is not None and database_url.startswith("sqlite")  # a plain `git push heroku`: no Postgres add-on
     assert [line["level"] for line in lines if line["event"] == DYNO_SQLITE_WARNING] == ["warning"] * warned
     app.extensions["guard"].store.engine.dispose()
+
+
+def test_log_level_error_still_writes_every_alert_and_the_start_warnings(tmp_path, capsys):
+    # The log is the only alert sink without Slack: LOG_LEVEL=ERROR dropped the drift yet recorded it as delivered
+    app = create_app(make_settings(f"sqlite:///{tmp_path}/g.db", log_level="ERROR", validate_signature=False))
+    try:
+        poster = TaskRouterPoster(app.test_client())
+        assert poster.post(worker_event(contact_uri="sip:x")).status_code == 204
+        assert poster.post(worker_event(contact_uri=ANN_URI, version=2)).status_code == 204
+        assert poster.post(worker_event(contact_uri="sip:y", version=1)).status_code == 204  # stale: an info line
+        app.extensions["guard"].writer.stop(timeout=5)
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+        assert [line["kind"] for line in lines if line["event"] == "alert"] == ["drift", "resolved"]
+        assert any(line["event"].startswith("SIGNATURE VALIDATION IS OFF") for line in lines)
+        assert {line["logger"] for line in lines} == {"guard.alert", "guard.start"}  # the rest stays quiet
+    finally:
+        app.extensions["guard"].store.engine.dispose()
+        logging.getLogger().setLevel(logging.INFO)  # the level every other test's app sets

@@ -126,7 +126,10 @@ class Settings:
         )
         if settings.api_secret and not settings.api_key:  # as TWILIO_ACCOUNTS refuses it: silently unused otherwise
             raise ConfigError("TWILIO_API_SECRET is set without TWILIO_API_KEY: set both, or neither")
-        single = {"TWILIO_API_KEY": settings.api_key, "TWILIO_WORKSPACE_SID": settings.workspace_sid}
+        if settings.api_key and not settings.api_secret and not settings.listed_accounts:  # REST off without a word
+            raise ConfigError("TWILIO_API_KEY is set without TWILIO_API_SECRET: set both, or neither")
+        single = {"TWILIO_API_KEY": settings.api_key, "TWILIO_API_SECRET": settings.api_secret}
+        single["TWILIO_WORKSPACE_SID"] = settings.workspace_sid
         check_beside_listed(settings.listed_accounts, settings.account_sid, settings.auth_token, **single)
         if not webhooks:
             return settings

@@ -125,6 +125,8 @@ def _account(number: int, sid: str, entry: Any) -> Account:
     for key in _KEYS - {"workspaces"}:
         if key in entry and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: {key} must be a string")
+    # Trimmed as the single-account variables are: a pasted space made every signature of the account fail (403)
+    entry = {key: value.strip() if isinstance(value, str) else value for key, value in entry.items()}
     if not entry.get("auth_token"):
         raise ConfigError(f"{where}: auth_token is missing (it validates this account's signatures)")
     for key in ("auth_token", "api_secret"):  # sent in a header (basic auth): a pasted ’ would fail every call
@@ -164,7 +166,7 @@ def _workspaces(where: str, value: Any) -> dict[str, str]:
 def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str | None, **named: str | None) -> None:
     """Refuse single-account variables next to TWILIO_ACCOUNTS that would be dropped or cross accounts.
 
-    `named`: the other single-account variables that are set (TWILIO_API_KEY, TWILIO_WORKSPACE_SID), by name.
+    `named`: the other single-account variables that are set (TWILIO_API_KEY and _SECRET, TWILIO_WORKSPACE_SID).
     """
     if not listed:
         return
@@ -173,9 +175,7 @@ def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str
     if not sid:
         if given:  # an audit-only account, or a leftover token, was silently unused
             verb = "names" if len(given) == 1 else "name"
-            raise ConfigError(
-                f"{' and '.join(given)} next to TWILIO_ACCOUNTS {verb} no account: set TWILIO_ACCOUNT_SID"
-            )
+            raise ConfigError(f"{_and(given)} next to TWILIO_ACCOUNTS {verb} no account: set TWILIO_ACCOUNT_SID")
         return
     entry = next((account for account in listed if account.sid == sid), None)
     if entry is None and not token:
@@ -183,10 +183,16 @@ def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str
     if entry is not None:  # its entry's credentials count: others would be dropped without a word
         other = {"TWILIO_AUTH_TOKEN": token not in (None, entry.auth_token)}
         other["TWILIO_API_KEY"] = named.get("TWILIO_API_KEY") not in (None, entry.api_key)
+        other["TWILIO_API_SECRET"] = named.get("TWILIO_API_SECRET") not in (None, entry.api_secret)
         if crossed := [name for name, differs in other.items() if differs]:
             raise ConfigError(
-                f"{' and '.join(crossed)} differ from TWILIO_ACCOUNTS' entry of TWILIO_ACCOUNT_SID: set them there"
+                f"{_and(crossed)} differ from TWILIO_ACCOUNTS' entry of TWILIO_ACCOUNT_SID: set them there"
             )
     workspace = named.get("TWILIO_WORKSPACE_SID")
     if workspace and owners.get(workspace, sid) != sid:
         raise ConfigError("TWILIO_WORKSPACE_SID is listed under another account in TWILIO_ACCOUNTS")
+
+
+def _and(names: list[str]) -> str:
+    """`A`, `A and B`, `A, B and C`."""
+    return " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)

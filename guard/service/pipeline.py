@@ -25,6 +25,7 @@ from guard.logs import log_event
 from guard.metrics import ALERTS, VERDICTS
 
 log = logging.getLogger("guard.pipeline")
+alert_log = logging.getLogger("guard.alert")  # written whatever LOG_LEVEL says (guard/logs.py)
 _LOGGED = {Outcome.STALE: "stale_event", Outcome.REPLAY: "replayed_event"}
 
 
@@ -173,7 +174,7 @@ class Pipeline:
         """Each alert's JSON log line, just before the commit (log-only mode's delivery): may repeat, never lost."""
         for decision in decisions:
             if decision.alert is not None:
-                log_event(log, decision.alert.spec.log_level, "alert", **decision.alert.fields())
+                log_event(alert_log, decision.alert.spec.log_level, "alert", **decision.alert.fields())
 
     def announce(self, decision: Decision) -> None:
         """After commit: count the verdict and the alert, and wake delivery if Slack waits (the log line is out)."""
