@@ -319,3 +319,20 @@ def test_clicks_on_two_accounts_messages_with_one_timestamp_are_two_requests(ser
     for account, workspace in ((PROD, PROD_WS), (STAGING, STAGING_WS)):  # a message_ts is unique per channel only
         click = Click(Action.REMOVE, WorkerKey(account, workspace, SHARED), "U1", "https://x.example", "1.000100")
         assert services.store.clicks.add_click(click, Action.REMOVE, None, now) is not None
+
+
+def test_twilio_accounts_sids_typed_with_uppercase_hex_are_taken_as_twilio_writes_them():
+    listed = {
+        "AC" + "AB" * 16: {
+            "auth_token": "t",
+            "api_key": "SK" + "EF" * 16,
+            "api_secret": "s",
+            "workspaces": ["WS" + "CD" * 16],
+        }
+    }
+    (account,) = Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(listed)}).accounts
+    assert (account.sid, account.api_key, list(account.workspaces)) == (
+        "AC" + "ab" * 16,
+        "SK" + "ef" * 16,
+        ["WS" + "cd" * 16],
+    )

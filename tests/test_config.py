@@ -61,6 +61,8 @@ def test_defaults_are_safe():
         ("DATABASE_URL", "nonsense", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
         ("DATABASE_URL", "mysql://SECRET@db/guard", "DATABASE_URL must be a sqlite:///… or postgres://… URL"),
         ("PORT", "99999", "PORT must be a whole number from 0 to 65535"),
+        ("SLACK_TIMEOUT_SECONDS", "1e9", "SLACK_TIMEOUT_SECONDS must be a number from 0.1 to 60"),
+        ("ALERT_RETRY_MAX_SECONDS", "1e9", "ALERT_RETRY_MAX_SECONDS must be a number from 0.01 to 86400"),
         ("PORT", "abc", "PORT must be a whole number from 0 to 65535"),
         ("PORT", "-5", "PORT must be a whole number from 0 to 65535"),
         ("TWILIO_ACCOUNT_SID", "ACSECRET", "TWILIO_ACCOUNT_SID must be a SID: AC and 32 hex digits"),
@@ -234,3 +236,19 @@ def test_what_the_engine_takes_is_accepted_and_a_whole_number_may_be_written_as_
 def test_history_days_zero_keeps_every_finished_record():
     assert Settings.from_env({**BASE, "HISTORY_DAYS": "0"}).history is None
     assert Settings.from_env({**BASE, "HISTORY_DAYS": "30"}).history == timedelta(days=30)
+
+
+@pytest.mark.parametrize("path", ["/taskrouter/events", "/event-streams/", "/slack/interactions"])
+def test_a_public_base_url_naming_a_callback_path_is_refused(path):
+    # The guard signs base + the request's path: the whole callback URL there failed every signature (403)
+    with pytest.raises(ConfigError, match=r"^PUBLIC_BASE_URL ends in one of the guard's own paths"):
+        Settings.from_env({**BASE, "PUBLIC_BASE_URL": f"https://guard.example.com{path}"})
+    assert Settings.from_env({**BASE, "PUBLIC_BASE_URL": "https://guard.example.com/guard"}).public_base_url
+
+
+def test_a_sid_typed_with_uppercase_hex_is_taken_as_twilio_writes_it():
+    # Events carry lowercase hex: an `ACAB…` setting matched no event (403), an IGNORE_WORKERS SID no worker
+    upper = {"TWILIO_ACCOUNT_SID": "AC" + "AB" * 16, "TWILIO_WORKSPACE_SID": "WS" + "CD" * 16}
+    settings = Settings.from_env({**BASE, **upper, "IGNORE_WORKERS": "WK" + "EF" * 16})
+    assert (settings.account_sid, settings.workspace_sid) == ("AC" + "ab" * 16, "WS" + "cd" * 16)
+    assert settings.ignore.match("WK" + "ef" * 16, None) is not None

@@ -29,6 +29,7 @@ PUBLIC_BASE_URL_WARNING = (
 )
 # A removal is held as long as its retries can take (2 hours at 20); far more overflowed the lease, every round.
 MAX_API_RETRIES = 20
+GUARD_PATHS = ("/taskrouter/events", "/event-streams", "/slack/interactions")  # what handlers/ serve Twilio and Slack
 API_KEY_PREFIXES = ("SK", "AC")  # an API key, or the account SID itself (with the auth token as the secret)
 
 
@@ -99,8 +100,9 @@ class Settings:
             history=_days(reader.integer("HISTORY_DAYS", 90, maximum=36500)),
             remediate=reader.choice("REMEDIATE", ("off", "remove"), "off"),
             delivery=reader.choice("ALERT_DELIVERY", ("thread", "off"), "thread"),
-            retry_max_seconds=reader.number("ALERT_RETRY_MAX_SECONDS", 300, minimum=0.01),
-            slack_timeout_seconds=reader.number("SLACK_TIMEOUT_SECONDS", 5, minimum=0.1),
+            retry_max_seconds=reader.number("ALERT_RETRY_MAX_SECONDS", 300, minimum=0.01, maximum=86400),
+            # It also sets the delivery lease (2 × it + 2 s): a process killed mid-post holds the alert that long
+            slack_timeout_seconds=reader.number("SLACK_TIMEOUT_SECONDS", 5, minimum=0.1, maximum=60),
             max_body_bytes=reader.integer("MAX_BODY_BYTES", 1024 * 1024, minimum=1024),
             log_level=reader.choice("LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR"), "INFO"),
             account_sid=reader.sid("TWILIO_ACCOUNT_SID", "AC"),
@@ -126,6 +128,10 @@ class Settings:
         )
         if settings.api_secret and not settings.api_key:  # as TWILIO_ACCOUNTS refuses it: silently unused otherwise
             raise ConfigError("TWILIO_API_SECRET is set without TWILIO_API_KEY: set both, or neither")
+        if (settings.public_base_url or "").endswith(GUARD_PATHS):  # signed as base + path: every request 403
+            raise ConfigError(
+                "PUBLIC_BASE_URL ends in one of the guard's own paths: give the origin, e.g. https://<host>"
+            )
         if settings.api_key and not settings.api_secret and not settings.listed_accounts:  # REST off without a word
             raise ConfigError("TWILIO_API_KEY is set without TWILIO_API_SECRET: set both, or neither")
         single = {"TWILIO_API_KEY": settings.api_key, "TWILIO_API_SECRET": settings.api_secret}

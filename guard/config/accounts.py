@@ -15,7 +15,7 @@ from typing import Any
 
 from guard.config.env import ConfigError
 from guard.config.formats import is_token, url_problem
-from guard.core.sid import is_sid
+from guard.core.sid import canonical_sid, is_sid
 
 _KEYS = {"name", "auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
 
@@ -140,10 +140,10 @@ def _account(number: int, sid: str, entry: Any) -> Account:
     if url and (problem := url_problem(url)):
         raise ConfigError(f"{where}: slack_webhook_url {problem}")
     return Account(
-        sid=sid,
+        sid=canonical_sid(sid),
         name=entry.get("name", ""),
         auth_token=entry["auth_token"],
-        api_key=entry.get("api_key") or None,
+        api_key=canonical_sid(entry["api_key"]) if entry.get("api_key") else None,
         api_secret=entry.get("api_secret") or None,
         workspaces=_workspaces(where, entry.get("workspaces", {})),
         slack_webhook_url=url or None,
@@ -160,7 +160,7 @@ def _workspaces(where: str, value: Any) -> dict[str, str]:
     for number, (sid, name) in enumerate(value.items(), 1):
         if not is_sid(sid, "WS") or not isinstance(name, str):
             raise ConfigError(f"{where}: workspace #{number} is not a Workspace SID (WS…) with a name")
-    return dict(value)
+    return {canonical_sid(sid): name for sid, name in value.items()}
 
 
 def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str | None, **named: str | None) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy import make_url
 
 from guard.config.formats import has_control, is_email_glob, is_host, is_token, url_problem
 from guard.core.ignore import value_glob_problem
-from guard.core.sid import is_sid
+from guard.core.sid import canonical_sid, is_sid
 
 
 class ConfigError(Exception):
@@ -81,7 +81,7 @@ class EnvReader:
         value = self.text(name)
         if value is not None and not any(is_sid(value, prefix) for prefix in prefixes):
             raise ConfigError(f"{name} must be a SID: {' or '.join(prefixes)} and 32 hex digits")
-        return value
+        return None if value is None else canonical_sid(value)
 
     def ignore_rules(self, name: str) -> str:
         """IGNORE_WORKERS: each entry a worker SID or an email glob; one that can match no email is refused.

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
-from guard.core.sid import is_sid
+from guard.core.sid import canonical_sid, is_sid
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,7 @@ class IgnoreRules:
     def parse(cls, text: str) -> IgnoreRules:
         """Parse a comma-separated list such as `WK…,*@contractors.example.com`."""
         entries = [entry.strip() for entry in text.split(",") if entry.strip()]
-        sids = frozenset(e for e in entries if is_sid(e, "WK"))
+        sids = frozenset(canonical_sid(e) for e in entries if is_sid(e, "WK"))
         globs = tuple(e.lower() for e in entries if not is_sid(e, "WK"))
         return cls(sids, globs)
 

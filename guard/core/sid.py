@@ -12,3 +12,8 @@ def is_sid(value: Any, prefix: str) -> bool:
     """True when `value` is a SID of the resource `prefix` names."""
     match = SID_RE.fullmatch(value) if isinstance(value, str) else None
     return match is not None and match.group("prefix") == prefix
+
+
+def canonical_sid(value: str) -> str:
+    """A SID as Twilio writes it, its hex lowercase: one typed `ACAB…` in a setting would match no event."""
+    return value[:2] + value[2:].lower()
