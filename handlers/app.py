@@ -9,8 +9,9 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from guard import cli
+from guard.cli.exits import EXIT_ERROR
 from guard.config import DEFAULT_DATABASE_URL, INSTANCE, PUBLIC_BASE_URL_WARNING, Settings
-from guard.container import BUILD_SERVICES, build_services, settings_from_env
+from guard.container import BUILD_SERVICES, BUSY_EXIT, build_services, settings_from_env
 from guard.logs import configure_logging, log_event
 from handlers import event_streams, health, metrics, slack_interactions, status, taskrouter_events
 from handlers.bounds import MAX_FORM_FIELDS, BoundedIntake
@@ -46,10 +47,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     cli.register(app)
     if settings is None and click.get_current_context(silent=True) is not None:
-        app.extensions[BUILD_SERVICES] = lambda webhooks=True: _build(app, settings_from_env(webhooks))
+        app.extensions[BUILD_SERVICES] = lambda webhooks=True: _build_for_command(app, webhooks)
     else:
         _build(app, settings or settings_from_env())
     return app
+
+
+def _build_for_command(app: Flask, webhooks: bool) -> None:
+    """Build the services for a command: a database busy or full is its error (2), not "drift found" (1)."""
+    try:
+        _build(app, settings_from_env(webhooks))
+    except SystemExit as stop:
+        raise SystemExit(EXIT_ERROR if stop.code == BUSY_EXIT else stop.code) from None
 
 
 def _build(app: Flask, settings: Settings) -> None:

@@ -336,3 +336,9 @@ def test_twilio_accounts_sids_typed_with_uppercase_hex_are_taken_as_twilio_write
         "SK" + "ef" * 16,
         ["WS" + "cd" * 16],
     )
+
+
+def test_twilio_accounts_keys_differing_only_in_letter_case_are_one_account_named_twice():
+    twice = {"AC" + "ab" * 16: {"auth_token": "a"}, "AC" + "AB" * 16: {"auth_token": "b"}}
+    with pytest.raises(ConfigError, match="repeats a key: entry #2"):
+        Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(twice)})

@@ -15,6 +15,7 @@ from guard.adapters.sqlite_writers import CHECKPOINT_SECONDS
 from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.helpers import TaskRouterPoster, worker_event
+from tests.processes import flask_cli
 
 
 @contextlib.contextmanager
@@ -118,3 +119,12 @@ def test_a_database_on_a_full_disk_at_start_says_so_and_lets_gunicorn_start_the_
             create_app(make_settings(url))
         assert stopped.value.code == container.BUSY_EXIT  # not 3: gunicorn would halt every worker
         assert capsys.readouterr().err.strip() == container.FULL_DISK_LINE
+
+
+def test_a_command_on_a_full_disk_exits_2_an_error_not_1_drift_found(tmp_path):
+    with small_disk(tmp_path / "disk") as disk:
+        url = f"sqlite:///{disk}/guard.db"
+        create_app(make_settings(url)).extensions["guard"].store.engine.dispose()
+        fill(disk)
+        result = flask_cli("migrate", DATABASE_URL=url, TWILIO_VALIDATE_SIGNATURE="false")
+        assert (result.returncode, result.stderr.strip()) == (2, container.FULL_DISK_LINE)

@@ -22,7 +22,7 @@ from guard.clock import utcnow
 from guard.config import ConfigError
 from guard.config.accounts import Account, not_set
 from guard.container import Services, services
-from guard.core.sid import is_sid
+from guard.core.sid import canonical_sid, is_sid
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind
@@ -126,7 +126,7 @@ def _workspace_sids(sids: tuple[str, ...]) -> tuple[str, ...]:
     for sid in sids:
         if not is_sid(sid, "WS"):
             raise click.BadParameter(f"{sid!r} is not a Workspace SID (WS and 32 hex digits)", param_hint="--workspace")
-    return tuple(dict.fromkeys(sids))  # given twice, swept once
+    return tuple(dict.fromkeys(canonical_sid(sid) for sid in sids))  # given twice, swept once; as Twilio writes it
 
 
 def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:

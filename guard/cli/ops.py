@@ -36,7 +36,7 @@ def migrate_command() -> None:
 @click.command("deliver")
 @with_appcontext
 def deliver_command() -> None:
-    """Run the background jobs (deliver, remediate, remind, prune) in the foreground; stops on SIGTERM."""
+    """Run every background job (alerts, clicks, removals, reminders, pruning, lookups) until SIGTERM."""
     jobs = services().jobs
     signal.signal(signal.SIGTERM, lambda *_: jobs.stop(timeout=0))
     with contextlib.suppress(KeyboardInterrupt):

@@ -15,7 +15,7 @@ from typing import Any
 
 from guard.config.env import ConfigError
 from guard.config.formats import is_token, url_problem
-from guard.core.sid import canonical_sid, is_sid
+from guard.core.sid import SID_RE, canonical_sid, is_sid
 
 _KEYS = {"name", "auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
 
@@ -104,9 +104,12 @@ class RepeatedKey(ValueError):
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object as a dict, refusing a repeated key (by position: a key may be a secret)."""
     document: dict[str, Any] = {}
+    seen: set[str] = set()
     for number, (key, value) in enumerate(pairs, 1):
-        if key in document:
+        same = canonical_sid(key) if SID_RE.fullmatch(key) else key  # `ACAB…` and `acab…` are one account
+        if same in seen:
             raise RepeatedKey(f"repeats a key: entry #{number} of an object names one named before it")
+        seen.add(same)
         document[key] = value
     return document
 

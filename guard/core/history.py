@@ -61,14 +61,16 @@ def came_back(known: Known | None, actual: str | None) -> bool:
 
 
 def re_escaped(known: Known | None, actual: Any, recorded: Any) -> bool:
-    """True when a value that was ok is unchanged, and the recorded identity is only that identity re-escaped.
+    """True when a value ok against a recorded identity is unchanged, and that identity is only re-escaped.
 
     Editing the attribute changes nothing the browser registers (that comes from the user's identity): the value
-    Flex wrote still rings, and removing it would take the agent off voice.
+    Flex wrote still rings, and removing it would take the agent off voice. An identity recorded for the first
+    time is no re-escape: it tells which form Flex registers, and alone decides.
     """
-    if known is None or known.drifting or not isinstance(actual, str) or known.actual != actual:
+    if known is None or known.drifting or known.basis is not Basis.TWILIO_CONTACT_IDENTITY:
         return False
-    return isinstance(recorded, str) and actual.startswith(SCHEME) and same_identity(actual[len(SCHEME) :], recorded)
+    unchanged = isinstance(actual, str) and actual.startswith(SCHEME) and actual == known.actual == known.expected
+    return unchanged and isinstance(recorded, str) and same_identity(actual[len(SCHEME) :], recorded)
 
 
 def wiped(known: Known) -> Verdict:

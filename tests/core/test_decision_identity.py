@@ -60,6 +60,10 @@ def test_an_identity_re_escaped_alone_leaves_the_unchanged_value_ok_and_never_re
         assert "re-escaped" in decision.verdict.detail
     moved = after(flex(1, **js), flex(2, **{**js, **strict}), flex(3, **{**js, **strict, "contact_uri": "sip:x"}))
     assert moved.verdict.kind is Kind.MISMATCH  # a later edit of the value is drift as ever
+    # An identity recorded for the first time is no re-escape: it tells which form Flex registers (a re-check)
+    no_identity = {"email": "josé@x.fr", "contact_uri": "client:jos_E9_40x_2Efr", "twilio_contact_identity": None}
+    first = after(flex(1, **no_identity), flex(2, **{**no_identity, **strict}), rules=remediate)
+    assert (first.verdict.kind, first.verdict.diagnosis, first.remove) == (Kind.MISMATCH, "not_identity", True)
 
 
 def test_remediation_is_queued_only_for_a_value_that_is_there_to_remove():
