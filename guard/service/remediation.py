@@ -69,7 +69,17 @@ def remove_contact_uri(
                 and verdict.actual is not None
                 and value_digest(verdict.actual) != shown
             ):
-                return Removal(RemediationStatus.SKIPPED, verdict.actual, CHANGED_DETAIL, record.name)  # unseen
+                # Recorded as fetched, as a kept value is: its event may be lost, and the answer points to its alert
+                unseen = (
+                    RemediationStatus.SKIPPED,
+                    verdict.actual,
+                    CHANGED_DETAIL,
+                    record.name,
+                    verdict,
+                    seen,
+                    attributes,
+                )
+                return Removal(*unseen, asked_ms=asked_ms)
             # A wiped worker has no value to remove (Flex writes one at the next login); one that came back stays.
             if not verdict.removable or came_back(known, verdict.actual):
                 why = _why_kept(verdict, known)

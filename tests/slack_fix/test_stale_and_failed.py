@@ -34,6 +34,11 @@ def test_a_remove_click_keeps_a_wrong_value_its_message_did_not_show(unseen, dri
     [answer] = slack.answers_to(1)
     assert "changed since this message showed it: nothing removed" in answer["text"]
     assert [(r["status"], r["before_value"]) for r in remediations(services)] == [("skipped", unseen)]
+    # Recorded as fetched (its event lost): the newest alert, which the answer points to, is there with its buttons
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, DRIFTING))["actual"] == unseen
+    services.delivery.run_once()
+    newest = slack.received[-1]
+    assert _buttons(newest)[0] == ("remove_contact_uri", f"{REFERENCE}/{value_digest(unseen)}")
 
 
 def test_a_failed_removal_keeps_both_buttons_and_a_new_click_tries_again(drift, client, services, slack, fake_api):
