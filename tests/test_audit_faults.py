@@ -204,3 +204,20 @@ def test_a_removals_deletion_holds_against_a_late_event_on_a_clock_ahead(taskrou
     late = worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:a@pbx.example.com", version=2)
     assert taskrouter.post({**late, "TimestampMs": str(t0 - 1000)}).status_code == 204
     assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "deleted"
+
+
+@pytest.mark.parametrize("only", ["unreachable", "drift"])
+def test_a_worker_that_could_not_be_fetched_is_kept_by_every_filter_and_logged(runner, fake_api, only):
+    # It may be an available agent who cannot ring: --only hid it, and nothing but "1 error" said it was there
+    populate(fake_api, 3, drifting={2})
+    fake_api.workspaces[WORKSPACE_SID][worker_sid(2)].update(
+        activity_sid="WA" + "a" * 32, activity_name="Available", available=True
+    )
+    fake_api.null_list_attributes = True
+    fake_api.inject(500, times=20, path_contains=f"/Workers/{worker_sid(2)}")
+    result = runner.invoke(args=["audit", "--format", "json", "--only", only])
+    [row] = json.loads(result.stdout)["workers"]
+    assert (result.exit_code, row["sid"], row["verdict"]) == (2, worker_sid(2), "error")
+    assert (row["activity"], row["available"]) == ("Available", True)  # as the listing said
+    logged = [json.loads(line) for line in result.stderr.splitlines() if "audit_worker_failed" in line]
+    assert [line["worker_sid"] for line in logged] == [worker_sid(2)]

@@ -48,9 +48,13 @@ def basis_suffix(counts: dict[str, int]) -> str:
 
 
 def selected(entry: AuditEntry, only: str) -> bool:
-    """Whether --only keeps this worker: all, drift (a wrong value), unreachable (available now, cannot ring)."""
+    """Whether --only keeps this worker: all, drift (a wrong value), unreachable (available now, cannot ring).
+
+    A worker that could not be judged (`error`) is kept under every filter: whether it drifts is not known.
+    """
     return (
         only == "all"
+        or entry.judged is None
         or (only == "drift" and entry.verdict == Kind.MISMATCH)
         or (only == UNREACHABLE and entry.unreachable)
     )

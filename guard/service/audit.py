@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,9 +23,11 @@ from guard.core.rules import Rules
 from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
+from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
 ERROR = "error"  # the verdict of a worker that could not be fetched or parsed
+log = logging.getLogger("guard.audit")
 VERDICTS = (*(k.value for k in Kind if k is not Kind.DELETED), ERROR)  # what a sweep can conclude
 UNREACHABLE = "unreachable"  # counted beside the verdicts: available now and unable to ring
 _UNJUDGED = {**dict.fromkeys(Verdict(Kind.OK).fields()), "verdict": ERROR}
@@ -115,11 +118,22 @@ def judge_record(record: WorkerRecord, rules: Rules, known: Known | None = None)
     try:
         attributes = parse_attributes(record.attributes_json, "attributes")
     except InvalidSnapshot as err:
-        return AuditEntry(record.sid, record.name, None, str(err), fetched_ms=fetched_ms)
+        return failed(record, str(err), fetched_ms)
     verdict = rules.judge(attributes, record.sid, record.name, known)
-    named = record.activity_sid or record.activity_name
-    activity = Activity(record.activity_sid, record.activity_name, record.available) if named else None
+    activity = _activity(record)
     return AuditEntry(record.sid, record.name, verdict, attributes=attributes, fetched_ms=fetched_ms, activity=activity)
+
+
+def failed(record: WorkerRecord, why: str, fetched_ms: int = 0) -> AuditEntry:
+    """The `error` entry of a worker that could not be judged, with the activity the listing gave; one log line."""
+    log_event(log, logging.WARNING, "audit_worker_failed", worker_sid=record.sid, error=why)
+    return AuditEntry(record.sid, record.name, None, why, fetched_ms=fetched_ms, activity=_activity(record))
+
+
+def _activity(record: WorkerRecord) -> Activity | None:
+    """The worker's activity as the Workers API gave it, availability included, if it named one."""
+    named = record.activity_sid or record.activity_name
+    return Activity(record.activity_sid, record.activity_name, record.available) if named else None
 
 
 def sweep(
@@ -145,20 +159,20 @@ def sweep(
             entries[record.sid] = judge_record(record, rules, history.get(record.sid))
     if progress:
         progress(len(entries), len(listed))
-    names = {record.sid: record.name for record in hidden}
+    by_sid = {record.sid: record for record in hidden}
 
     def fetched(sid: str, result: WorkerRecord | Exception) -> None:
         """Judge one fetched worker, or report why it could not be fetched."""
         if isinstance(result, TwilioRestException) and result.status == 404 and result.code == NOT_FOUND:
             pass  # deleted since the listing (Twilio's own 404, in the workspace just listed): not part of the report
         elif isinstance(result, Exception):
-            entries[sid] = AuditEntry(sid, names[sid], None, f"fetch failed: {describe(result)}")
+            entries[sid] = failed(by_sid[sid], f"fetch failed: {describe(result)}")
         else:
             entries[sid] = judge_record(result, rules, history.get(sid))
         if progress:
             progress(len(entries), len(listed))
 
-    api.fetch_many(list(names), concurrency, fetched)
+    api.fetch_many(list(by_sid), concurrency, fetched)
     report.entries = [entries[record.sid] for record in listed if record.sid in entries]
     report.finished_at = utcnow()
     return report
