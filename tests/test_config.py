@@ -127,7 +127,7 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("IGNORE_WORKERS", "WK" + "0" * 32 + ", *@x.example, *"), ("HOST", "0.0.0.0"), ("HOST", "::"),  # noqa: S104
+    [("IGNORE_WORKERS", "WK" + "0" * 32 + ", *@x.example"), ("HOST", "0.0.0.0"), ("HOST", "::"),  # noqa: S104
      ("HOST", "localhost"), ("HOST", "guard-1.internal"), ("STATUS_USER", "ops team"), ("METRICS_TOKEN", "a-b_c.d~1"),
      ("METRICS_TOKEN", "correct horse battery staple"), ("METRICS_TOKEN", "q0Xk+/9a=="), ("HOST", "localhost."),
      ("HOST", "my_host"), ("HOST", "fe80::1%eth0"), ("IGNORE_WORKERS", "dana.scully@fbi.example, *contractor*"),
@@ -252,3 +252,10 @@ def test_a_sid_typed_with_uppercase_hex_is_taken_as_twilio_writes_it():
     settings = Settings.from_env({**BASE, **upper, "IGNORE_WORKERS": "WK" + "EF" * 16})
     assert (settings.account_sid, settings.workspace_sid) == ("AC" + "ab" * 16, "WS" + "cd" * 16)
     assert settings.ignore.match("WK" + "ef" * 16, None) is not None
+
+
+@pytest.mark.parametrize("glob", ["*", "*@*", "*@*.*", "?*@*"])
+def test_an_ignore_workers_glob_that_matches_every_email_is_refused(glob):
+    # The guard silently off for every agent, as INTENDED_CONTACT_URIS=* was before it was refused
+    with pytest.raises(ConfigError, match="IGNORE_WORKERS entry 2 matches every email"):
+        Settings.from_env({**BASE, "IGNORE_WORKERS": f"*@contractors.example.com, {glob}"})

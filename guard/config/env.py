@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from sqlalchemy import make_url
 
 from guard.config.formats import has_control, is_email_glob, is_host, is_token, url_problem
-from guard.core.ignore import value_glob_problem
+from guard.core.ignore import email_glob_problem, value_glob_problem
 from guard.core.sid import canonical_sid, is_sid
 
 
@@ -96,6 +96,8 @@ class EnvReader:
                 raise ConfigError(
                     f"{name} entry {number} is neither a worker SID (WK and 32 hex digits) nor an email glob"
                 )
+            if not is_sid(entry, "WK") and (problem := email_glob_problem(entry)) is not None:
+                raise ConfigError(f"{name} entry {number} {problem}")
         return text
 
     def value_globs(self, name: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 
 from guard.core.sid import canonical_sid, is_sid
+from guard.core.text import trimmed
 
 
 @dataclass(frozen=True)
@@ -38,16 +39,16 @@ class IgnoreRules:
             return worker_sid
         if email is None:
             return None
-        # Email domains are case-insensitive and IdPs vary the case, so globs compare lowercased.
-        lowered = email.lower()
-        return next((glob for glob in self.email_globs if fnmatchcase(lowered, glob)), None)
+        # A pasted space around the email counts with or without it, as for the verdict (evidence.py)
+        emails = {email, trimmed(email)}
+        return next((glob for glob in self.email_globs if any(matches(e, glob) for e in emails)), None)
 
     def reason(self, worker_sid: str, email: str | None, actual: str | None = None) -> str | None:
         """Why this worker (with this shown contact_uri) is ignored, as the verdict says it, or None."""
         marked = self.intended.get(worker_sid)
         if marked is not None and marked[1] is not None and marked[1] == actual:  # that value only, never "none"
             return f"value marked intended by {marked[0]}"
-        deliberate = next((glob for glob in self.value_globs if actual is not None and fnmatchcase(actual, glob)), None)
+        deliberate = next((glob for glob in self.value_globs if actual is not None and matches(actual, glob)), None)
         if deliberate:
             return f"deliberate value: matches INTENDED_CONTACT_URIS rule {deliberate!r}"
         rule = self.match(worker_sid, email)
@@ -65,13 +66,29 @@ class IgnoreRules:
 NO_RULES = IgnoreRules()
 # Anyone's Flex value (an email's, a username's) and the raw-email drift: a deliberate value is none of these
 _FLEX_VALUES = ("client:ann_2Eveal_40example_2Ecom", "client:annveal", "client:ann.veal@example.com")
+_EMAILS = ("ann.veal@example.com", "b@x.org", "jos\u00e9@d\u00e9mo.fr")  # unlike people at unlike domains
 # `;+1*`, `;*@pbx2…`, `;4430*`, `;sip:…`: a second value; a SIP or tel parameter (`;transport=tls`) starts with a letter
 _JOINED = re.compile(r";\s*([^A-Za-z\s]|[A-Za-z][A-Za-z0-9+.-]*:)")
 
 
+def matches(value: str, glob: str) -> bool:
+    """Whether `value` matches `glob`: `*` and `?` are its only wildcards, and letter case does not count.
+
+    Email domains and a SIP URI's scheme and host are case-insensitive; `[` is a literal (`sip:*@[2001:db8::1]`).
+    """
+    return fnmatchcase(value.casefold(), glob.casefold().replace("[", "[[]"))
+
+
+def email_glob_problem(glob: str) -> str | None:
+    """Why an IGNORE_WORKERS email glob cannot be what was meant (it matches every email), or None."""
+    if all(matches(email, glob) for email in _EMAILS):
+        return "matches every email, so the guard would watch no agent: name a domain (*@contractors.example.com)"
+    return None
+
+
 def value_glob_problem(glob: str) -> str | None:
     """Why an INTENDED_CONTACT_URIS glob cannot be what was meant, or None when it can."""
-    if any(fnmatchcase(value, glob) for value in _FLEX_VALUES):
+    if any(matches(value, glob) for value in _FLEX_VALUES):
         return "matches Flex values (client:…) or their drift, so the guard would not alert on them"
     if _JOINED.search(glob):  # it matches nothing, and the values it was meant for are alerted on, even removed
         return "joins two values with ';': separate them with commas"
