@@ -7,6 +7,7 @@ import hmac
 import json
 import logging
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +20,7 @@ from guard.core.cause import Cause, carried_by
 from guard.core.changes import Changes
 from guard.core.evidence import basis_text
 from guard.core.statuses import AlertStatus
+from guard.core.text import printable
 from guard.core.verdict import Kind
 from guard.logs import log_event
 from guard.metrics import intake_outcomes
@@ -85,7 +87,7 @@ def status_page() -> Response:
         "counts": {v: verdicts.get(v, 0) for v in QUIET_VERDICTS},  # "other workers": less those listed above
         "listed_pending": store.listing.unreachable_count(Kind.PENDING),
         "alerts": [_display(a) for a in store.alerts.recent()],
-        "intended": [{**_display(r), "token": _removal_token(r["id"])} for r in store.intended.rules()],
+        "intended": [{**_display(r), "token": _removal_token(r)} for r in store.intended.rules()],
         "q": text,
         "sort": sort,
         "nonce": g.csp_nonce,
@@ -102,10 +104,12 @@ def status_page() -> Response:
 def remove_intended(rule_id: int) -> Response:
     """Remove a rule an approver made from Slack; the next event or audit judges the worker as usual."""
     sent = request.form.get("token", "")
+    intended = services().store.intended
+    rule = intended.rule(rule_id)
     # Browsers resend basic-auth credentials on any site's form: the token proves the form came from our page.
-    if not hmac.compare_digest(sent.encode(), _removal_token(rule_id).encode()):
+    if rule is not None and not hmac.compare_digest(sent.encode(), _removal_token(rule).encode()):
         return error_response(403, "missing or wrong form token; reload /status")
-    removed = services().store.intended.remove(rule_id)
+    removed = intended.remove(rule_id, rule["created_at"]) if rule is not None else None
     if removed is None:
         return error_response(404, "no such rule")
     log_event(log, logging.INFO, "intended_rule_removed", worker_sid=removed["worker_sid"], actor=removed["actor"])
@@ -128,10 +132,17 @@ def api_workers() -> Response | tuple[Response, int]:
     return jsonify(counts=counts, unreachable=unreachable, health=_health(), workers=rows)
 
 
-def _removal_token(rule_id: int) -> str:
-    """The form token for removing one rule: only a page served with the status password can hold it."""
-    secret = (services().settings.status_password or "").encode()
-    return hmac.new(secret, f"remove-intended:{rule_id}".encode(), hashlib.sha256).hexdigest()
+def _removal_token(rule: Mapping[str, Any]) -> str:
+    """The form token for removing one rule: only a page served with the status password can hold it.
+
+    It names the rule's worker and time (SQLite gives a deleted rule's id to the next one), and its key holds the
+    accounts' auth tokens too: a saved page is no way to test password guesses offline.
+    """
+    settings = services().settings
+    parts = [settings.status_password or "", *(account.auth_token or "" for account in settings.accounts)]
+    key = hashlib.sha256("\0".join(parts).encode()).digest()
+    message = f"remove-intended:{rule['id']}:{rule['worker_sid']}:{rule['created_at']}"
+    return hmac.new(key, message.encode(), hashlib.sha256).hexdigest()
 
 
 def _search_text() -> str:
@@ -172,7 +183,8 @@ def _display(row: dict[str, Any]) -> dict[str, Any]:
             row[f"{name}_text"] = f"{row[name]:%Y-%m-%d %H:%M} UTC"
             row[f"{name}_ago"] = _ago(row[name])
             row[f"{name}_iso"] = row[name].isoformat()
-    return row
+    # What an attribute editor wrote cannot pass for the guard's words (a U+202E reverses a value on screen)
+    return {k: "\n".join(map(printable, v.split("\n"))) if isinstance(v, str) else v for k, v in row.items()}
 
 
 def _ago(moment: datetime) -> str:

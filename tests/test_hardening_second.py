@@ -1,7 +1,5 @@
 """Findings of the second adversarial run (issue 20): the status page and the start-up warnings, in process."""
 
-import hashlib
-import hmac
 import json
 import logging
 
@@ -16,17 +14,10 @@ from tests.test_status import OPERATOR, PASSWORD, basic
 ROUTER = {"REMOTE_ADDR": "10.1.2.3"}  # Heroku's router: every request arrives from one of its addresses
 
 
-def removal_token(rule_id: int) -> str:
-    """The form token /status would render for rule `rule_id` (whoever knows the password can compute it)."""
-    return hmac.new(PASSWORD.encode(), f"remove-intended:{rule_id}".encode(), hashlib.sha256).hexdigest()
-
-
 @pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}])
 @pytest.mark.parametrize("rule_id", [2**63, 10**30, 2**63 - 1])
 def test_a_rule_id_beyond_bigint_is_404_not_500(client, settings_overrides, rule_id):
-    response = client.post(
-        f"/status/intended/{rule_id}/remove", headers=OPERATOR, data={"token": removal_token(rule_id)}
-    )
+    response = client.post(f"/status/intended/{rule_id}/remove", headers=OPERATOR, data={"token": "0" * 64})
     assert response.status_code == 404
 
 

@@ -32,11 +32,17 @@ class IntendedValues:
             connection.execute(delete(ignore_rule).where(*same_worker))
             connection.execute(ignore_rule.insert().values(**row))
 
-    def remove(self, rule_id: int) -> Mapping[str, Any] | None:
-        """Delete one rule; return it, or None when there was none."""
+    def rule(self, rule_id: int) -> Mapping[str, Any] | None:
+        """One rule by its id, or None."""
         with connected(self.bind) as connection:
-            row = connection.execute(delete(ignore_rule).where(ignore_rule.c.id == rule_id).returning(ignore_rule))
-            found = row.first()
+            found = connection.execute(select(ignore_rule).where(ignore_rule.c.id == rule_id)).first()
+        return None if found is None else found._mapping
+
+    def remove(self, rule_id: int, created_at: datetime) -> Mapping[str, Any] | None:
+        """Delete one rule, the one made at `created_at` (not a later one given its id); return it, or None."""
+        same = (ignore_rule.c.id == rule_id, ignore_rule.c.created_at == created_at)
+        with connected(self.bind) as connection:
+            found = connection.execute(delete(ignore_rule).where(*same).returning(ignore_rule)).first()
         return None if found is None else found._mapping
 
     def rules(self) -> list[Mapping[str, Any]]:
