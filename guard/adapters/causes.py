@@ -35,6 +35,7 @@ class CauseRequest:
     alert_id: int | None  # None: no alert waits (a removal while the agent was away): the state keeps the answer
     lookup: Lookup
     attempts: int
+    lease_until: datetime | None = None  # the claim's: a process whose lease ran out answers nothing
 
 
 class CauseLookups:
@@ -47,7 +48,7 @@ class CauseLookups:
     def queue(self, alert_id: int | None, key: WorkerKey, lookup: Lookup, now: datetime) -> None:
         """Ask for the cause of the change behind `alert_id`."""
         row = {**key_params(key), "alert_id": alert_id, "event_id": lookup.event_id, "source": lookup.source}
-        row |= {"occurred_ms": lookup.occurred_ms, "since_version": lookup.since_version}
+        row |= {"occurred_ms": lookup.occurred_ms, "since_version": lookup.since_version, "after_ms": lookup.after_ms}
         row |= {"status": PENDING, "attempts": 0, "next_attempt_at": now}
         with connected(self.bind) as connection:
             connection.execute(cause_lookup.insert(), {**row, "created_at": now})
@@ -61,14 +62,15 @@ class CauseLookups:
         if row is None:
             return None
         key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
-        lookup = Lookup(row["event_id"], row["source"], row["occurred_ms"], since_version=row["since_version"])
-        return CauseRequest(row["id"], key, row["alert_id"], lookup, row["attempts"])
+        since, after = row["since_version"], row["after_ms"]
+        lookup = Lookup(row["event_id"], row["source"], row["occurred_ms"], since_version=since, after_ms=after)
+        return CauseRequest(row["id"], key, row["alert_id"], lookup, row["attempts"], row["lease_until"])
 
     def retry(self, request: CauseRequest, at: datetime, detail: str) -> None:
         """Try again at `at` (a 429's Retry-After, a 5xx's backoff)."""
         values = {"next_attempt_at": at, "lease_until": None, "detail": detail}
         with connected(self.bind) as connection:
-            connection.execute(update(cause_lookup).where(cause_lookup.c.id == request.id).values(**values))
+            connection.execute(update(cause_lookup).where(*_held(request)).values(**values))
 
     def finish(self, request: CauseRequest, status: str, cause: Cause | None, note: str, now: datetime) -> Alert | None:
         """Record the answer; attach it to the alert if that still waits, else return the alert it came too late for.
@@ -80,10 +82,12 @@ class CauseLookups:
             this = cause_lookup.c.id == request.id
             unpaged = request.alert_id is None  # for the state and the page to come, while its episode lasts
             values = {"status": status, "detail": note, "lease_until": None, "finished_at": now}
-            # One statement: PostgreSQL re-reads the row once a void being committed is, so it never answers it
-            answered = update(cause_lookup).where(this, cause_lookup.c.status != VOID).values(**values)
+            # One statement: PostgreSQL re-reads the row once a void being committed is, so it never answers it.
+            # A lease that ran out went to another process, whose answer counts: this one is not sent twice.
+            answered = update(cause_lookup).where(*_held(request), cause_lookup.c.status == PENDING).values(**values)
             if connection.execute(answered).rowcount == 0:
-                connection.execute(update(cause_lookup).where(this).values(detail=note, lease_until=None))
+                void = update(cause_lookup).where(*_held(request), cause_lookup.c.status == VOID)
+                connection.execute(void.values(detail=note, lease_until=None))
                 return None
             if cause is not None:
                 drifting = and_(*(worker_state.c[n] == v for n, v in key_params(request.key).items()))
@@ -132,3 +136,8 @@ class CauseLookups:
         released = {"payload": json.dumps(payload, ensure_ascii=False), "next_attempt_at": now}
         connection.execute(update(outbox).where(outbox.c.id == alert_id).values(**released))
         return None
+
+
+def _held(request: CauseRequest) -> tuple[Any, ...]:
+    """The lookup's row while the lease `request` claimed holds (not taken over by another process since)."""
+    return cause_lookup.c.id == request.id, cause_lookup.c.lease_until == request.lease_until

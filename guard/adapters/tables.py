@@ -196,6 +196,7 @@ cause_lookup = Table(
     Column("source", String(16), nullable=False),
     Column("occurred_ms", BigInteger),
     Column("since_version", BigInteger),  # the drift was explained since it (updates missed; 0013); NULL: none
+    Column("after_ms", BigInteger),  # the guard's copy before the drift: the cause is after it (0014); NULL: none
     Column("status", String(12), nullable=False),  # pending, found, none, failed
     Column("detail", Text),
     Column("attempts", Integer, nullable=False, default=0),

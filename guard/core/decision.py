@@ -116,7 +116,9 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     # Removed while the agent is away (Break): no page now, but the one when it is available says what and who
     explained = new_drift or (removed and change.changed and change.alert is None)
     asked = explained and snapshot.source in LOOKED_UP and rules.routing.lookups
-    lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait) if asked else None
+    after_ms = stored.occurred_ms if stored else None  # its update is not the cause (nor an older one)
+    lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait, after_ms=after_ms)
+    lookup = lookup if asked else None
     changes = snapshot.changes_since(stored.attributes if stored else None) if explained else None
     if changes is not None and stored is not None and _skipped(stored.version, snapshot.version):
         changes = replace(changes, since_version=stored.version)  # not all of it this update's doing

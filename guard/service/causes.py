@@ -87,7 +87,8 @@ class CauseJobs:
         wide = carried and lookup.since_version is not None
         for window_ms in (NEAR_MS, None) if wide else (NEAR_MS,):
             changes = _changes(api, request, window_ms)
-            if (cause := newest_at_or_before([record.cause() for record in changes], lookup.occurred_ms)) is not None:
+            found = [record.cause() for record in changes]
+            if (cause := newest_at_or_before(found, lookup.occurred_ms, lookup.after_ms)) is not None:
                 break
         if cause is None:
             return "none", None, "who changed it: TaskRouter has no worker.attributes.update event for this change"

@@ -5,10 +5,10 @@ import time
 
 import pytest
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from guard.adapters import db
-from guard.adapters.tables import cause_lookup
+from guard.adapters.tables import cause_lookup, worker_state
 from tests.cause.conftest import kinds, outbox
 from tests.helpers import (
     ANN_EMAIL,
@@ -31,6 +31,14 @@ def post(taskrouter, version, attributes, **fields):
     event = worker_event(version=version, WorkerAttributes=json.dumps(attributes), **fields)
     assert taskrouter.post(event).status_code == 204
     return event["Sid"]
+
+
+def copied(services, at_ms):
+    """Date the guard's copy of worker 1 at `at_ms` (TaskRouter's time of the update it keeps)."""
+    with services.store.engine.begin() as connection:
+        connection.execute(
+            update(worker_state).where(worker_state.c.worker_sid == worker_sid(1)).values(occurred_ms=at_ms)
+        )
 
 
 def test_a_drift_alert_lists_the_other_keys_the_same_update_changed(taskrouter, services):
@@ -73,6 +81,7 @@ def test_a_drift_first_carried_by_an_activity_change_names_the_update_before_it(
     post(taskrouter, 1, HEALTHY)
     breaker = {"actor_sid": "US" + "1" * 32, "actor_type": "user", "source": "api", "source_ip_address": "198.51.100.9"}
     now = int(time.time() * 1000)  # version 2 broke the value; its callback never reached the guard
+    copied(services, now - ago_ms - 60_000)  # the guard's copy (version 1) is older than version 2
     fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now - ago_ms, **breaker)
     sid = post(taskrouter, 3, BROKEN, EventType="worker.activity.update")  # the agent goes Available
     agent = {"actor_sid": worker_sid(1), "actor_type": "worker", "source": "web", "source_ip_address": "192.0.2.50"}
@@ -279,6 +288,7 @@ def test_a_drift_across_missed_updates_fixed_before_its_answer_still_names_the_o
     post(taskrouter, 1, HEALTHY)
     breaker = {"actor_sid": "US" + "1" * 32, "actor_type": "user", "source": "api", "source_ip_address": "198.51.100.9"}
     now = int(time.time() * 1000)  # version 2 broke the value 3 h ago; its callback never reached the guard
+    copied(services, now - 4 * 3600_000)
     fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now - 3 * 3600_000, **breaker)
     sid = post(taskrouter, 3, BROKEN, EventType="worker.activity.update")
     agent = {"actor_sid": worker_sid(1), "actor_type": "worker", "source": "web", "source_ip_address": "192.0.2.50"}
