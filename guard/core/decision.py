@@ -14,7 +14,7 @@ from enum import StrEnum
 from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
-from guard.core.contact_uri import contact_uri_for
+from guard.core.contact_uri import contact_uri_for, same_identity
 from guard.core.deep_json import without
 from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, usable_text, valid_identity
@@ -102,6 +102,8 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     if not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
         email, recorded = usable_text(snapshot.attributes.get("email")), snapshot.attributes.get(IDENTITY_ATTRIBUTE)
         identity = recorded if valid_identity(recorded) else trusted.identity
+        if trusted.identity and identity and same_identity(identity, trusted.identity):
+            identity = trusted.identity  # only re-escaped: the form the guard knew stays the one it trusts
         # The name an ok value matched stays trusted through renames and a wait for the next login (history.renamed),
         # until a value is ok again against another name or without one.
         name = shown(snapshot.name, NAME_MAX) or trusted.name

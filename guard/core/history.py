@@ -61,16 +61,16 @@ def came_back(known: Known | None, actual: str | None) -> bool:
 
 
 def re_escaped(known: Known | None, actual: Any, recorded: Any) -> bool:
-    """True when a value ok against a recorded identity is unchanged, and that identity is only re-escaped.
+    """True when the value is the identity the guard knew, and the recorded identity is only that one re-escaped.
 
     Editing the attribute changes nothing the browser registers (that comes from the user's identity): the value
-    Flex wrote still rings, and removing it would take the agent off voice. An identity recorded for the first
-    time is no re-escape: it tells which form Flex registers, and alone decides.
+    Flex wrote rings, and removing it would take the agent off voice; the guard keeps trusting the form it knew,
+    through a removal and the value Flex writes back. An identity recorded for the first time is no re-escape: it
+    tells which form Flex registers, and alone decides.
     """
-    if known is None or known.drifting or known.basis is not Basis.TWILIO_CONTACT_IDENTITY:
+    if known is None or not known.identity or not isinstance(recorded, str) or recorded == known.identity:
         return False
-    unchanged = isinstance(actual, str) and actual.startswith(SCHEME) and actual == known.actual == known.expected
-    return unchanged and isinstance(recorded, str) and same_identity(actual[len(SCHEME) :], recorded)
+    return actual == SCHEME + known.identity and same_identity(known.identity, recorded)
 
 
 def wiped(known: Known) -> Verdict:

@@ -60,6 +60,13 @@ def test_an_identity_re_escaped_alone_leaves_the_unchanged_value_ok_and_never_re
         assert "re-escaped" in decision.verdict.detail
     moved = after(flex(1, **js), flex(2, **{**js, **strict}), flex(3, **{**js, **strict, "contact_uri": "sip:x"}))
     assert moved.verdict.kind is Kind.MISMATCH  # a later edit of the value is drift as ever
+    # Through a drift, its removal and the value Flex writes back at the login, the form it wrote stays trusted
+    drift = {**js, **strict, "contact_uri": "sip:desk@pbx.example.com"}
+    removed, back = {**js, **strict, "contact_uri": None}, {**js, **strict}
+    history = [flex(1, **js), flex(2, **{**js, **strict}), flex(3, **drift), flex(4, **removed), flex(5, **back)]
+    assert after(*history[:3], rules=remediate).remove is True  # the sip: value is drift, and removed
+    written_back = after(*history, rules=remediate)
+    assert (written_back.verdict.kind, written_back.remove) == (Kind.OK, False)
     # An identity recorded for the first time is no re-escape: it tells which form Flex registers (a re-check)
     no_identity = {"email": "josé@x.fr", "contact_uri": "client:jos_E9_40x_2Efr", "twilio_contact_identity": None}
     first = after(flex(1, **no_identity), flex(2, **{**no_identity, **strict}), rules=remediate)
