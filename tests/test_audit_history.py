@@ -1,16 +1,29 @@
 """The audit judges with what the guard knew: a rewritten identity or wiped attributes are drift there too."""
 
 import json
+import time
 
 import pytest
 from sqlalchemy import select, update
 
-from guard.adapters.tables import worker_state
+from guard.adapters.tables import alert, worker_state
 from guard.core.history import Known
 from guard.core.rules import Rules
+from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 from guard.service.remediation import remove_contact_uri
-from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, audit, fake_api_settings, worker_event, worker_sid
+from tests.helpers import (
+    ACCOUNT_SID,
+    WORKSPACE_SID,
+    audit,
+    email,
+    fake_api_settings,
+    populate,
+    stored_state,
+    uri,
+    worker_event,
+    worker_sid,
+)
 
 FLEX = {"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", "contact_uri": "client:fmulder"}
 REWRITTEN = {**FLEX, "twilio_contact_identity": "dscully", "contact_uri": "client:dscully"}  # consistent-looking
@@ -129,3 +142,29 @@ def test_a_state_stored_before_name_matched_existed_keeps_a_renamed_worker_ok(ta
     taskrouter.post(worker_event(version=2, WorkerName="Dana Scully", WorkerAttributes=json.dumps(dana)))
     with services.store.engine.connect() as connection:
         assert connection.execute(select(worker_state.c.verdict)).scalar() == "ok"
+
+
+def test_an_edit_made_while_the_audit_lists_is_not_undone_by_the_listings_older_copy(
+    runner, fake_api, services, taskrouter
+):
+    # The copy was stamped when judged, after every page: it outranked the edit's event (a false resolved)
+    populate(fake_api, 1)
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    assert (
+        taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=uri(1), version=1)).status_code
+        == 204
+    )
+
+    def broken_meanwhile(listed):
+        """A script breaks the worker once its page was read; the callback lands before the audit goes on."""
+        fake_api.after_page = None
+        now = int(time.time() * 1000)
+        edit = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=2)
+        assert taskrouter.post({**edit, "Timestamp": str(now // 1000), "TimestampMs": str(now)}).status_code == 204
+
+    fake_api.after_page = broken_meanwhile
+    audit(runner, "--alert", "--format", "json")
+    assert stored_state(services, key)["verdict"] == "mismatch"
+    with services.store.engine.connect() as connection:
+        kinds = connection.execute(select(alert.c.kind).order_by(alert.c.id)).scalars().all()
+    assert kinds == ["drift"]  # no false "resolved" after it

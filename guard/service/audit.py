@@ -112,9 +112,15 @@ def combined_exit_code(reports: list[AuditReport]) -> int:
     return 2 if 2 in codes else 1 if 1 in codes else 0
 
 
-def judge_record(record: WorkerRecord, rules: Rules, known: Known | None = None) -> AuditEntry:
-    """Turn one fetched worker into a report entry, judged with what the guard `known` of it (as events are)."""
-    fetched_ms = int(utcnow().timestamp() * 1000)
+def judge_record(
+    record: WorkerRecord, rules: Rules, known: Known | None = None, asked_ms: int | None = None
+) -> AuditEntry:
+    """Turn one fetched worker into a report entry, judged with what the guard `known` of it (as events are).
+
+    `asked_ms`: when its listing or fetch was asked for. The copy counts from then, not from when it is judged:
+    an edit made while later pages were read is newer, and its event must win over this copy.
+    """
+    fetched_ms = asked_ms or _now_ms()
     try:
         attributes = parse_attributes(record.attributes_json, "attributes")
     except InvalidSnapshot as err:
@@ -128,6 +134,11 @@ def failed(record: WorkerRecord, why: str, fetched_ms: int = 0) -> AuditEntry:
     """The `error` entry of a worker that could not be judged, with the activity the listing gave; one log line."""
     log_event(log, logging.WARNING, "audit_worker_failed", worker_sid=record.sid, error=why)
     return AuditEntry(record.sid, record.name, None, why, fetched_ms=fetched_ms, activity=_activity(record))
+
+
+def _now_ms() -> int:
+    """The guard's clock, in milliseconds."""
+    return int(utcnow().timestamp() * 1000)
 
 
 def _activity(record: WorkerRecord) -> Activity | None:
@@ -151,12 +162,13 @@ def sweep(
     """
     history = history or {}
     report = AuditReport(account_sid, api.workspace_sid, utcnow())
+    listed_ms = _now_ms()
     listed = list(api.list_workers())
     entries: dict[str, AuditEntry] = {}
     hidden = [record for record in listed if record.attributes_json is None]
     for record in listed:
         if record.attributes_json is not None:
-            entries[record.sid] = judge_record(record, rules, history.get(record.sid))
+            entries[record.sid] = judge_record(record, rules, history.get(record.sid), listed_ms)
     if progress:
         progress(len(entries), len(listed))
     by_sid = {record.sid: record for record in hidden}
@@ -168,10 +180,11 @@ def sweep(
         elif isinstance(result, Exception):
             entries[sid] = failed(by_sid[sid], f"fetch failed: {describe(result)}")
         else:
-            entries[sid] = judge_record(result, rules, history.get(sid))
+            entries[sid] = judge_record(result, rules, history.get(sid), fetched_from)
         if progress:
             progress(len(entries), len(listed))
 
+    fetched_from = _now_ms()
     api.fetch_many(list(by_sid), concurrency, fetched)
     report.entries = [entries[record.sid] for record in listed if record.sid in entries]
     report.finished_at = utcnow()

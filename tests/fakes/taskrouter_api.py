@@ -61,6 +61,7 @@ class FakeTaskRouter(LookupState):
         self.requests: list[tuple[str, str]] = []
         self.before_update: Callable[[str], None] | None = None
         self.after_update: Callable[[str], None] | None = None  # runs once applied, before the answer is sent
+        self.after_page: Callable[[str], None] | None = None  # runs once a list page is read, before it is sent
         self.lost_answers = 0  # updates applied, then answered 503 (a gateway that lost the answer)
         self.send_etags = True  # False: fetches come without an ETag header
 

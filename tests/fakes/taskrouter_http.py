@@ -133,7 +133,10 @@ class WorkerApiHandler(BaseHTTPRequestHandler):
             else None,
             "key": key,
         }
-        self._send(200, {key: [render(item) for item in items[offset : offset + size]], "meta": meta})
+        page = {key: [render(item) for item in items[offset : offset + size]], "meta": meta}
+        if self.api.after_page:  # read as it was, answered after the hook: a change made while the list is read
+            self.api.after_page(key)
+        self._send(200, page)
 
     def _update(self, workspace_sid: str, worker_sid: str, params: dict[str, str]) -> None:
         """Replace attributes if If-Match matches the current ETag."""
