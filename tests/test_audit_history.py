@@ -12,18 +12,8 @@ from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 from guard.service.remediation import remove_contact_uri
-from tests.helpers import (
-    ACCOUNT_SID,
-    WORKSPACE_SID,
-    audit,
-    email,
-    fake_api_settings,
-    populate,
-    stored_state,
-    uri,
-    worker_event,
-    worker_sid,
-)
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, email, stored_state, uri, worker_event, worker_sid
+from tests.helpers.workforce import audit, fake_api_settings, populate
 
 FLEX = {"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", "contact_uri": "client:fmulder"}
 REWRITTEN = {**FLEX, "twilio_contact_identity": "dscully", "contact_uri": "client:dscully"}  # consistent-looking
