@@ -49,6 +49,10 @@ graceful_timeout = 20
 timeout = 30
 # The control socket is a per-user file; two instances on one machine would fight over it.
 control_socket_disable = True
+# X-Forwarded-* (and a SCRIPT_NAME header) count only with TRUST_PROXY, in the app (ProxyFix). gunicorn's own default
+# trusts them from loopback, where a same-host proxy may pass a client's headers on: the client would pick the
+# scheme and path prefix of the URL the signature is checked against.
+forwarded_allow_ips = ""
 
 
 def on_starting(server):

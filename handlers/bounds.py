@@ -29,7 +29,7 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 def media_type(environ: dict[str, Any]) -> str:
     """The request's media type, as every form check here and in the fast path reads it (werkzeug's way)."""
-    return str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip().lower()
+    return str(environ.get("CONTENT_TYPE", "")).split(";", 1)[0].strip(" \t").lower()  # HTTP's spaces only
 
 
 class BoundedIntake:

@@ -120,6 +120,8 @@ class TaskRouterFastPath:
             params = form_fields(body.decode())
         except Exception:  # noqa: BLE001 - non-UTF-8 or anything odd: the full path decides
             return None
+        if any("\ufffd" in value for value in params.values()):  # `%FF`: yarl replaces it, werkzeug keeps it
+            return None
         if not self.settings.validate_signature:
             return params
         signature = environ.get("HTTP_X_TWILIO_SIGNATURE", "")

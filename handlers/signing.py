@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import Response
-from twilio.request_validator import SIGNATURE_SETTINGS_HEADER, RequestValidator, get_signature_algorithm
+from twilio.request_validator import (
+    HMAC_SHA1,
+    HMAC_SHA256,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
 from werkzeug.wrappers import Request
 
 from guard.config import Settings
@@ -53,6 +59,8 @@ def signature_ok(
         reason = "missing X-Twilio-Signature"
     elif not tokens:
         reason = unknown
+    elif algorithm.upper() not in (HMAC_SHA1, HMAC_SHA256):  # twilio's validator would log the sender's text
+        reason = f"unsupported algorithm in {SIGNATURE_SETTINGS_HEADER}"
     elif isinstance(params, str) and not request.args.get("bodySHA256"):
         # Blank counts as missing: twilio's validator would then read the body as form fields.
         reason = "missing bodySHA256"

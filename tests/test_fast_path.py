@@ -1,6 +1,7 @@
 """The WSGI fast path: authentic ignored events are answered before Flask; everything else takes the full path."""
 
 from typing import ClassVar
+from urllib.parse import urlencode
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -81,8 +82,6 @@ def test_a_signature_settings_header_sends_ignored_events_to_the_full_path(clien
 
 
 def test_a_raw_hash_in_a_value_is_read_as_the_form_parser_reads_it(client, flask_saw):
-    from urllib.parse import urlencode
-
     fields = worker_event("task.created", TaskAttributes='{"ticket": "#42"}')
     body = urlencode(fields, safe="#")  # a raw '#': a URL parser would cut a fragment there, a form parser does not
     response = client.post(
@@ -148,3 +147,34 @@ class TestPublicUrl:
 def test_validation_off_answers_unsigned_ignored_events(client, flask_saw, settings_overrides):
     assert client.post("/taskrouter/events", data=worker_event("task.created")).status_code == 204
     assert flask_saw == []
+
+
+@pytest.mark.parametrize("event_type", ["task.created", "worker.attributes.update"])
+def test_an_escape_that_is_no_utf8_gets_the_full_paths_answer(client, services, flask_saw, event_type):
+    # yarl read `%FF` as U+FFFD, werkzeug as it is: the fast path took a body the full path refuses (403)
+    fields = worker_event(event_type, WorkerName="ann\ufffd")
+    body = urlencode(fields).replace("%EF%BF%BD", "%FF")  # signed over U+FFFD, sent as a bare %FF
+    headers = {"X-Twilio-Signature": sign(fields)}
+    response = client.post(
+        "/taskrouter/events", data=body, content_type="application/x-www-form-urlencoded", headers=headers
+    )
+    assert (response.status_code, flask_saw) == (403, ["/taskrouter/events"])
+
+
+def test_a_content_type_ending_in_a_no_break_space_is_no_form_on_either_path(client, flask_saw):
+    # str.strip() took U+00A0 off; werkzeug keeps it, reads no form, and refuses the event (403)
+    fields = worker_event("task.created")
+    headers = {"X-Twilio-Signature": sign(fields), "Content-Type": "application/x-www-form-urlencoded\xa0"}
+    response = client.post("/taskrouter/events", data=urlencode(fields), headers=headers)
+    assert (response.status_code, flask_saw) == (403, ["/taskrouter/events"])
+
+
+def test_an_unknown_signature_algorithm_is_one_short_log_line(client, capsys):
+    # twilio's validator logged the sender's whole header (8 KB a request); the reason named a SharedKey
+    fields = worker_event("worker.attributes.update")
+    junk = "A" * 5000
+    headers = {"X-Twilio-Signature": sign(fields), "X-Twilio-Webhooks-Signature-Settings": f"algorithm={junk}"}
+    assert client.post("/taskrouter/events", data=fields, headers=headers).status_code == 403
+    out = capsys.readouterr().out
+    assert junk[:100] not in out
+    assert "unsupported algorithm in X-Twilio-Webhooks-Signature-Settings" in out

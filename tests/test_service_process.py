@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from tests.fakes.slack import HOOK_PATH as HOOK
-from tests.helpers import worker_event
+from tests.helpers import sign, worker_event
 from tests.processes import GUNICORN, ROOT, Gunicorn, child_pids, free_port, request_taken_by_a_worker, wait_for
 
 
@@ -199,3 +199,14 @@ def test_a_bind_beyond_loopback_from_gunicorn_cmd_args_warns_without_public_base
             process.send_signal(signal.SIGTERM)
             assert process.wait(30) == 0
     assert ("PUBLIC_BASE_URL IS NOT SET" in (tmp_path / "err.log").read_text()) is warned
+
+
+def test_forwarding_headers_from_loopback_count_only_with_trust_proxy(tmp_path):
+    # gunicorn trusted X-Forwarded-Proto and SCRIPT_NAME from 127.0.0.1 by default, TRUST_PROXY or not
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db", "WEB_CONCURRENCY": "1"}
+    with Gunicorn(env, tmp_path / "gunicorn.log") as service:
+        event = worker_event(contact_uri="sip:wrong")
+        https = service.url.replace("http://", "https://")
+        spoofed = {"X-Twilio-Signature": sign(event, https), "X-Forwarded-Proto": "https"}
+        assert requests.post(service.url, data=event, headers=spoofed, timeout=10).status_code == 403
+        assert service.post(event).status_code == 204  # signed for the URL it really came to
