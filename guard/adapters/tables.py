@@ -40,12 +40,16 @@ class UTCDateTime(TypeDecorator[datetime]):
 SID = String(64)
 metadata = MetaData()
 
+
+def _worker_key() -> tuple[Column[str], ...]:
+    """The (account, workspace, worker) primary key of a table with one row per worker."""
+    return tuple(Column(name, SID, primary_key=True) for name in ("account_sid", "workspace_sid", "worker_sid"))
+
+
 worker_state = Table(
     "worker_state",
     metadata,
-    Column("account_sid", SID, primary_key=True),
-    Column("workspace_sid", SID, primary_key=True),
-    Column("worker_sid", SID, primary_key=True),
+    *_worker_key(),
     Column("name", Text, nullable=False, default=""),
     Column("email", Text),
     Column("verdict", String(16), nullable=False),
@@ -131,6 +135,17 @@ remediation = Table(
     Column("lease_until", UTCDateTime),
     Index("ix_remediation_status_id", "status", "id"),  # a claim takes the oldest queued one (0010)
     Index("ix_remediation_worker", "account_sid", "workspace_sid", "worker_sid"),
+)
+
+# What a removal's update is about to leave, written before it is sent: a process that dies before recording the
+# answer leaves it, and the re-check knows the guard's own update landed (0015). One row per worker at most.
+removal_sent = Table(
+    "removal_sent",
+    metadata,
+    *_worker_key(),
+    Column("value", Text),  # the contact_uri it removes
+    Column("digest", String(64), nullable=False),  # of the attributes it leaves (journal.attributes_digest)
+    Column("sent_ms", BigInteger, nullable=False),
 )
 
 audit_run = Table(

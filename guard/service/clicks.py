@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
+from guard.adapters.journal import RemovalJournal
 from guard.adapters.slack import escape, inline_code
 from guard.adapters.slack_answers import SlackAnswers, mention
 from guard.config import ConfigError
@@ -108,7 +109,8 @@ class ClickJobs:
                 **_again(row),
             }
         known, rules = self.pipeline.known(key), self.pipeline.rules()
-        outcome = remove_contact_uri(api, key.worker_sid, rules, apply=True, known=known, shown=row["value_digest"])
+        journal = RemovalJournal(self.pipeline.store.engine, key)
+        outcome = remove_contact_uri(api, key.worker_sid, rules, True, known, row["value_digest"], journal)
         record_removal(self.pipeline, key, outcome, actor)
         before = inline_code(outcome.before) if outcome.before else "the value"
         said = {

@@ -10,6 +10,7 @@ from typing import Any
 from requests import RequestException
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from guard.adapters.journal import RemovalJournal, attributes_digest
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import NOT_FOUND, PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
 from guard.clock import utcnow
@@ -36,21 +37,31 @@ BUSY_DETAIL = "an approver's click or another removal of this worker is being ap
 INTERRUPTED_DETAIL = "interrupted: whether the value was removed is not known; audit again"
 CHANGED_DETAIL = "its contact_uri changed since this message showed it: nothing removed (see the newest alert)"
 DELETED_DETAIL = "the worker was deleted in TaskRouter: nothing to remove"
+LANDED = "sent by a try whose process stopped before its answer"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
 ApiFor = Callable[[str, str], TaskRouterApi]
 
 
 def remove_contact_uri(
-    api: TaskRouterApi, worker_sid: str, rules: Rules, apply: bool, known: Known | None = None, shown: str | None = None
+    api: TaskRouterApi,
+    worker_sid: str,
+    rules: Rules,
+    apply: bool,
+    known: Known | None = None,
+    shown: str | None = None,
+    journal: RemovalJournal | None = None,
 ) -> Removal:
     """Fetch fresh, re-check with the current rules, remove contact_uri with If-Match; retry a 412 up to 3 times.
 
     The re-check judges the fresh worker, name included, so a value that matches its Flex identity is never removed;
     with what the guard `known` of it, a rewritten identity or evidence edited to fit is still a mismatch.
     `shown`: a click's digest of the value its message showed; another wrong value nobody has seen is kept.
+    `journal`: what an update will leave is recorded before it is sent; one an earlier try sent and never recorded
+    (its process died) is recognised here as the guard's own removal.
     """
     sent: tuple[str | None, dict[str, Any]] | None = None  # the value an update of ours removed, and what it left
     sent_ms: int | None = None  # when it was sent
+    landed = journal.landed() if journal is not None else None
     try:
         for _ in range(1 + CONFLICT_RETRIES):
             asked_ms = int(utcnow().timestamp() * 1000)
@@ -63,6 +74,9 @@ def remove_contact_uri(
             if sent is not None and attributes == sent[1]:  # ours landed, its answer was lost (its retry got 412)
                 done = (RemediationStatus.REMOVED, sent[0], REMOVED_DETAIL, record.name)
                 return Removal(*done, activity=seen, sent_ms=sent_ms)
+            if landed is not None and verdict.actual is None and attributes_digest(attributes) == landed.digest:
+                done = (RemediationStatus.REMOVED, landed.value, f"{REMOVED_DETAIL} ({LANDED})", record.name)
+                return Removal(*done, activity=seen, sent_ms=landed.sent_ms)  # an earlier try's, its answer lost
             if (
                 shown is not None
                 and verdict.drifting
@@ -95,6 +109,8 @@ def remove_contact_uri(
             try:
                 sent = (verdict.actual, parse_attributes(remaining, "attributes"))
                 sent_ms = int(utcnow().timestamp() * 1000)
+                if journal is not None:
+                    journal.sending(verdict.actual, sent[1], sent_ms)
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between (or our retried update did): look again
@@ -125,7 +141,8 @@ def remove_now(
     if job_id is None:
         return Removal(RemediationStatus.SKIPPED, None, BUSY_DETAIL)
     try:  # read after the turn is taken: an Intended applied before it is known, and none is applied until it ends
-        removal = remove_contact_uri(api, key.worker_sid, pipeline.rules(), apply=True, known=pipeline.known(key))
+        journal = RemovalJournal(pipeline.store.engine, key)
+        removal = remove_contact_uri(api, key.worker_sid, pipeline.rules(), True, pipeline.known(key), journal=journal)
     except BaseException:  # Ctrl-C: end the turn now, not when the lease runs out (the worker's clicks wait for it)
         records.finish_remediation(job_id, RemediationStatus.FAILED, None, INTERRUPTED_DETAIL, pipeline.clock())
         raise
@@ -174,7 +191,8 @@ class RemediationJobs:
                 removal = Removal(RemediationStatus.FAILED, None, f"{err}; nothing was changed")
             else:
                 known = self.pipeline.known(key)
-                removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), apply=True, known=known)
+                journal = RemovalJournal(self.pipeline.store.engine, key)
+                removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), True, known, journal=journal)
             record_removal(self.pipeline, key, removal, job["actor"], job_id=job["id"])
             handled += 1
         return handled

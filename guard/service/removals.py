@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from guard.adapters.db import OUTAGES
+from guard.adapters.journal import RemovalJournal
 from guard.core.activity import Activity
 from guard.core.snapshot import AUDIT_SOURCE, GONE_MARGIN_MS, WorkerKey, WorkerSnapshot
 from guard.core.statuses import RemediationStatus
@@ -49,6 +50,10 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
                 raise
             log_event(log, logging.WARNING, "remediation_record_retry", worker_sid=key.worker_sid, error=repr(err))
             time.sleep(RECORD_PAUSE_SECONDS)
+    try:  # recorded: an update it sent is the guard's own, as said
+        RemovalJournal(pipeline.store.engine, key).clear()
+    except OUTAGES as err:  # a row left only says "ours" of attributes that have no value: still true
+        log_event(log, logging.WARNING, "journal_not_cleared", worker_sid=key.worker_sid, error=repr(err))
     if removal.attributes is not None or removal.deleted:  # the worker as it is now: a drift fixed or gone ends
         seen = {"attributes": removal.attributes or {}, "activity": removal.activity, "deleted": removal.deleted}
         try:

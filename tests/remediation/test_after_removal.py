@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from guard.adapters.journal import RemovalJournal
 from guard.adapters.tables import alert
 from guard.adapters.worker_listing import WorkerListing
 from guard.config import ConfigError
@@ -222,3 +223,41 @@ def test_a_value_put_back_after_the_update_landed_and_delivered_after_the_record
     assert (state["verdict"], state["actual"]) == ("mismatch", wrong)
     services.jobs.by_name["remediate"].run()
     assert len(fake_api.updates) == 1  # come back: alerted, not removed again
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_removal_whose_process_died_before_its_answer_is_recorded_and_its_value_watched(
+    taskrouter, services, fake_api
+):
+    """TaskRouter applied the update, the process sending it died: the re-check said "nothing removed" before."""
+    populate(fake_api, 1)
+    key, wrong = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)), uri(2)
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1)).status_code
+    sent_ms = int(datetime.now(UTC).timestamp() * 1000)  # the try that died: its journal row, then TaskRouter's update
+    RemovalJournal(services.store.engine, key).sending(wrong, {"email": email(1)}, sent_ms)
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1)})
+    services.jobs.by_name["remediate"].run()  # the queued removal, taken up again (its lease ran out)
+    assert [(r["status"], r["before_value"]) for r in remediations(services)] == [("removed", wrong)]
+    for version, value in ((2, None), (3, wrong)):  # the update's own event, then Flex writes the value back
+        taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=value, version=version))
+    services.jobs.by_name["remediate"].run()
+    assert fake_api.updates == []  # not removed a second time: it came back after the guard removed it
+    assert stored_state(services, key)["verdict"] == "mismatch"
+    assert RemovalJournal(services.store.engine, key).landed() is None  # recorded: the journal is clear
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_the_journal_holds_what_an_update_leaves_while_it_is_sent_and_is_cleared_once_recorded(
+    taskrouter, services, fake_api
+):
+    populate(fake_api, 1, drifting={1})
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    seen = []
+    fake_api.before_update = lambda sid: seen.append(RemovalJournal(services.store.engine, key).landed())
+    assert taskrouter.post(
+        worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1))
+    ).status_code
+    services.jobs.by_name["remediate"].run()
+    assert [sent.value for sent in seen] == ["client:" + email(1)]  # committed before TaskRouter got the update
+    assert RemovalJournal(services.store.engine, key).landed() is None
