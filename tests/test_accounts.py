@@ -342,3 +342,15 @@ def test_twilio_accounts_keys_differing_only_in_letter_case_are_one_account_name
     twice = {"AC" + "ab" * 16: {"auth_token": "a"}, "AC" + "AB" * 16: {"auth_token": "b"}}
     with pytest.raises(ConfigError, match="repeats a key: entry #2"):
         Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(twice)})
+
+
+def test_an_api_key_without_its_secret_for_an_account_twilio_accounts_does_not_list_stops_the_start():
+    single = {"TWILIO_ACCOUNT_SID": STRANGER, "TWILIO_AUTH_TOKEN": "t", "TWILIO_API_KEY": "SK" + "1" * 32}
+    with pytest.raises(ConfigError, match="TWILIO_API_KEY is set without TWILIO_API_SECRET"):
+        Settings.from_env({"TWILIO_ACCOUNTS": LISTED} | single)  # its REST (buttons, lookups) was off without a word
+
+
+def test_twilio_accounts_sids_with_spaces_around_them_are_trimmed_too():
+    listed = {f" {PROD} ": {"auth_token": PROD_TOKEN, "workspaces": [f" {PROD_WS} "]}}
+    (account,) = Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(listed)}).accounts
+    assert (account.sid, list(account.workspaces)) == (PROD, [PROD_WS])

@@ -36,7 +36,7 @@ def migrate_command() -> None:
 @click.command("deliver")
 @with_appcontext
 def deliver_command() -> None:
-    """Run every background job (alerts, clicks, removals, reminders, pruning, lookups) until SIGTERM."""
+    """Run every background job until SIGTERM: alerts, clicks, removals, reminders, pruning, activities, lookups."""
     jobs = services().jobs
     signal.signal(signal.SIGTERM, lambda *_: jobs.stop(timeout=0))
     with contextlib.suppress(KeyboardInterrupt):

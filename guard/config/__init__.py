@@ -132,7 +132,8 @@ class Settings:
             raise ConfigError(
                 "PUBLIC_BASE_URL ends in one of the guard's own paths: give the origin, e.g. https://<host>"
             )
-        if settings.api_key and not settings.api_secret and not settings.listed_accounts:  # REST off without a word
+        listed = any(account.sid == settings.account_sid for account in settings.listed_accounts)  # its entry's secret
+        if settings.api_key and not settings.api_secret and not listed:  # REST off without a word
             raise ConfigError("TWILIO_API_KEY is set without TWILIO_API_SECRET: set both, or neither")
         single = {"TWILIO_API_KEY": settings.api_key, "TWILIO_API_SECRET": settings.api_secret}
         single["TWILIO_WORKSPACE_SID"] = settings.workspace_sid

@@ -87,7 +87,7 @@ def parse_accounts(raw: str | None) -> tuple[Account, ...]:
         ) from None
     if not isinstance(document, dict) or not document:
         raise ConfigError("TWILIO_ACCOUNTS must be a non-empty JSON object keyed by Account SID")
-    accounts = tuple(_account(number, sid, entry) for number, (sid, entry) in enumerate(document.items(), 1))
+    accounts = tuple(_account(number, sid.strip(), entry) for number, (sid, entry) in enumerate(document.items(), 1))
     owner: dict[str, int] = {}
     for number, account in enumerate(accounts, 1):
         for workspace_sid in account.workspaces:  # swept and alerted twice, under two names, and one is wrong
@@ -106,7 +106,7 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document: dict[str, Any] = {}
     seen: set[str] = set()
     for number, (key, value) in enumerate(pairs, 1):
-        same = canonical_sid(key) if SID_RE.fullmatch(key) else key  # `ACAB…` and `acab…` are one account
+        same = canonical_sid(key.strip()) if SID_RE.fullmatch(key.strip()) else key  # `ACAB…`, ` acab…`: one
         if same in seen:
             raise RepeatedKey(f"repeats a key: entry #{number} of an object names one named before it")
         seen.add(same)
@@ -157,9 +157,10 @@ def _workspaces(where: str, value: Any) -> dict[str, str]:
     """Workspaces as {sid: friendly name}; a list of SIDs is accepted too."""
     if isinstance(value, list):
         # A list or an object inside the list cannot be a key: named as a bad workspace, not a TypeError.
-        value = {sid if isinstance(sid, str) else repr(sid): "" for sid in value}
+        value = {sid.strip() if isinstance(sid, str) else repr(sid): "" for sid in value}
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: workspaces must be a list of SIDs or an object of SID: name")
+    value = {sid.strip(): name for sid, name in value.items()}  # trimmed as every value is
     for number, (sid, name) in enumerate(value.items(), 1):
         if not is_sid(sid, "WS") or not isinstance(name, str):
             raise ConfigError(f"{where}: workspace #{number} is not a Workspace SID (WS…) with a name")
