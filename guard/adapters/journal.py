@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
@@ -39,15 +40,21 @@ def attributes_digest(attributes: Mapping[str, Any]) -> str:
 class RemovalJournal:
     """One worker's removal_sent row."""
 
-    def __init__(self, engine: Engine, key: WorkerKey) -> None:
-        """The row of `key`'s worker in `engine`'s database."""
+    def __init__(self, engine: Engine, key: WorkerKey, lease: timedelta) -> None:
+        """The row of `key`'s worker in `engine`'s database, honoured for twice the removal's `lease`.
+
+        The re-check that finds an update whose process died comes when that lease runs out; a row older than
+        that belongs to no removal still open, and the same attributes then may be anyone's doing.
+        """
         self.engine, self.key = engine, key
+        self.horizon_ms = int(2 * lease.total_seconds() * 1000)
         self._where = [removal_sent.c[name] == value for name, value in key_params(key).items()]
 
-    def landed(self) -> Sent | None:
-        """The update sent before whose outcome was never recorded, if any."""
+    def landed(self, now_ms: int) -> Sent | None:
+        """The update sent before (within the horizon) whose outcome was never recorded, if any."""
+        recent = removal_sent.c.sent_ms >= now_ms - self.horizon_ms
         with connected(self.engine) as connection:
-            row = connection.execute(select(removal_sent).where(*self._where)).first()
+            row = connection.execute(select(removal_sent).where(*self._where, recent)).first()
         return None if row is None else Sent(row.value, row.digest, row.sent_ms)
 
     def sending(self, value: str | None, leaves: Mapping[str, Any], sent_ms: int) -> None:

@@ -109,7 +109,7 @@ class ClickJobs:
                 **_again(row),
             }
         known, rules = self.pipeline.known(key), self.pipeline.rules()
-        journal = RemovalJournal(self.pipeline.store.engine, key)
+        journal = RemovalJournal(self.pipeline.store.engine, key, self.lease)
         outcome = remove_contact_uri(api, key.worker_sid, rules, True, known, row["value_digest"], journal)
         record_removal(self.pipeline, key, outcome, actor)
         before = inline_code(outcome.before) if outcome.before else "the value"

@@ -61,7 +61,7 @@ def remove_contact_uri(
     """
     sent: tuple[str | None, dict[str, Any]] | None = None  # the value an update of ours removed, and what it left
     sent_ms: int | None = None  # when it was sent
-    landed = journal.landed() if journal is not None else None
+    landed = journal.landed(int(utcnow().timestamp() * 1000)) if journal is not None else None
     try:
         for _ in range(1 + CONFLICT_RETRIES):
             asked_ms = int(utcnow().timestamp() * 1000)
@@ -141,7 +141,7 @@ def remove_now(
     if job_id is None:
         return Removal(RemediationStatus.SKIPPED, None, BUSY_DETAIL)
     try:  # read after the turn is taken: an Intended applied before it is known, and none is applied until it ends
-        journal = RemovalJournal(pipeline.store.engine, key)
+        journal = RemovalJournal(pipeline.store.engine, key, lease)
         removal = remove_contact_uri(api, key.worker_sid, pipeline.rules(), True, pipeline.known(key), journal=journal)
     except BaseException:  # Ctrl-C: end the turn now, not when the lease runs out (the worker's clicks wait for it)
         records.finish_remediation(job_id, RemediationStatus.FAILED, None, INTERRUPTED_DETAIL, pipeline.clock())
@@ -191,7 +191,7 @@ class RemediationJobs:
                 removal = Removal(RemediationStatus.FAILED, None, f"{err}; nothing was changed")
             else:
                 known = self.pipeline.known(key)
-                journal = RemovalJournal(self.pipeline.store.engine, key)
+                journal = RemovalJournal(self.pipeline.store.engine, key, self.lease)
                 removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), True, known, journal=journal)
             record_removal(self.pipeline, key, removal, job["actor"], job_id=job["id"])
             handled += 1

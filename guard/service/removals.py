@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from guard.adapters.db import OUTAGES
@@ -50,10 +51,14 @@ def record_removal(pipeline: Pipeline, key: WorkerKey, removal: Removal, actor: 
                 raise
             log_event(log, logging.WARNING, "remediation_record_retry", worker_sid=key.worker_sid, error=repr(err))
             time.sleep(RECORD_PAUSE_SECONDS)
-    try:  # recorded: an update it sent is the guard's own, as said
-        RemovalJournal(pipeline.store.engine, key).clear()
-    except OUTAGES as err:  # a row left only says "ours" of attributes that have no value: still true
-        log_event(log, logging.WARNING, "journal_not_cleared", worker_sid=key.worker_sid, error=repr(err))
+    # Settled: removed, gone, or seen with a value (a later removal by hand must not pass for this one). A failure
+    # keeps it: the update may have landed, and the next try must know it as the guard's own.
+    seen_value = removal.fresh is not None and removal.fresh.actual is not None
+    if removal.status is RemediationStatus.REMOVED or removal.deleted or seen_value:
+        try:
+            RemovalJournal(pipeline.store.engine, key, timedelta(0)).clear()
+        except OUTAGES as err:  # a row left only says "ours" of attributes with no value, for a while: still true
+            log_event(log, logging.WARNING, "journal_not_cleared", worker_sid=key.worker_sid, error=repr(err))
     if removal.attributes is not None or removal.deleted:  # the worker as it is now: a drift fixed or gone ends
         seen = {"attributes": removal.attributes or {}, "activity": removal.activity, "deleted": removal.deleted}
         try:

@@ -70,6 +70,16 @@ def test_a_value_written_back_after_its_removal_is_not_removed_again(runner, tas
     assert "came back after the guard removed it" in notes[2]
 
 
+def journal(services, key):
+    """The removal journal of `key`'s worker, honoured for two hours."""
+    return RemovalJournal(services.store.engine, key, timedelta(hours=1))
+
+
+def now_ms():
+    """The guard's clock in milliseconds."""
+    return int(datetime.now(UTC).timestamp() * 1000)
+
+
 FLEX = {"email": "agent@twilio.com", "twilio_contact_identity": "fmulder", "contact_uri": "client:fmulder"}
 RENAMED = {**FLEX, "twilio_contact_identity": "dscully", "contact_uri": "client:dscully"}  # changed at the IdP
 
@@ -235,7 +245,7 @@ def test_a_removal_whose_process_died_before_its_answer_is_recorded_and_its_valu
     fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
     assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1)).status_code
     sent_ms = int(datetime.now(UTC).timestamp() * 1000)  # the try that died: its journal row, then TaskRouter's update
-    RemovalJournal(services.store.engine, key).sending(wrong, {"email": email(1)}, sent_ms)
+    journal(services, key).sending(wrong, {"email": email(1)}, sent_ms)
     fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1)})
     services.jobs.by_name["remediate"].run()  # the queued removal, taken up again (its lease ran out)
     assert [(r["status"], r["before_value"]) for r in remediations(services)] == [("removed", wrong)]
@@ -244,7 +254,7 @@ def test_a_removal_whose_process_died_before_its_answer_is_recorded_and_its_valu
     services.jobs.by_name["remediate"].run()
     assert fake_api.updates == []  # not removed a second time: it came back after the guard removed it
     assert stored_state(services, key)["verdict"] == "mismatch"
-    assert RemovalJournal(services.store.engine, key).landed() is None  # recorded: the journal is clear
+    assert journal(services, key).landed(now_ms()) is None  # recorded: the journal is clear
 
 
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
@@ -254,10 +264,39 @@ def test_the_journal_holds_what_an_update_leaves_while_it_is_sent_and_is_cleared
     populate(fake_api, 1, drifting={1})
     key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
     seen = []
-    fake_api.before_update = lambda sid: seen.append(RemovalJournal(services.store.engine, key).landed())
+    fake_api.before_update = lambda sid: seen.append(journal(services, key).landed(now_ms()))
     assert taskrouter.post(
         worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1))
     ).status_code
     services.jobs.by_name["remediate"].run()
     assert [sent.value for sent in seen] == ["client:" + email(1)]  # committed before TaskRouter got the update
-    assert RemovalJournal(services.store.engine, key).landed() is None
+    assert journal(services, key).landed(now_ms()) is None
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_journal_row_past_its_horizon_or_after_a_value_was_seen_claims_no_removal(taskrouter, services, fake_api):
+    """A row a killed removal left weeks ago: the same attributes now may be anyone's doing (a hand removal)."""
+    populate(fake_api, 1)
+    key, wrong = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)), uri(2)
+    journal(services, key).sending(wrong, {"email": email(1)}, now_ms() - 3 * 3600_000)
+    assert journal(services, key).landed(now_ms()) is None
+    journal(services, key).sending(wrong, {"email": email(1)}, now_ms())
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": "sip:x@pbx.example.com"})
+    assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:x@pbx.example.com"))
+    services.jobs.by_name["remediate"].run()  # removes the sip: value; its record clears the row
+    assert [(r["status"], r["before_value"]) for r in remediations(services)] == [("removed", "sip:x@pbx.example.com")]
+    assert journal(services, key).landed(now_ms()) is None
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_removal_that_failed_after_its_update_landed_keeps_its_journal_row(taskrouter, services, fake_api):
+    """Applied, then 503 and 503 again: "failed" cleared the journal, and the next try knew nothing of it."""
+    populate(fake_api, 1)
+    key, wrong = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)), uri(2)
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    fake_api.lost_answers = 1  # applied, then answered 503
+    fake_api.after_update = lambda sid: fake_api.inject(503, times=10, method="POST")  # its retry too
+    assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1)).status_code
+    services.jobs.by_name["remediate"].run()
+    assert [r["status"] for r in remediations(services)] == ["failed"]
+    assert journal(services, key).landed(now_ms()).value == wrong  # kept: a click's next try knows it as ours
