@@ -10,6 +10,7 @@ from typing import Any
 from requests import RequestException
 from twilio.base.exceptions import TwilioException, TwilioRestException
 
+from guard.adapters.db import OUTAGES
 from guard.adapters.journal import RemovalJournal, attributes_digest
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import NOT_FOUND, PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
@@ -37,6 +38,7 @@ BUSY_DETAIL = "an approver's click or another removal of this worker is being ap
 INTERRUPTED_DETAIL = "interrupted: whether the value was removed is not known; audit again"
 CHANGED_DETAIL = "its contact_uri changed since this message showed it: nothing removed (see the newest alert)"
 DELETED_DETAIL = "the worker was deleted in TaskRouter: nothing to remove"
+JOURNAL_BUSY_DETAIL = "the database was busy: nothing was sent; try again"
 LANDED = "sent by a try whose process stopped before its answer"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
 ApiFor = Callable[[str, str], TaskRouterApi]
@@ -61,7 +63,10 @@ def remove_contact_uri(
     """
     sent: tuple[str | None, dict[str, Any]] | None = None  # the value an update of ours removed, and what it left
     sent_ms: int | None = None  # when it was sent
-    landed = journal.landed(int(utcnow().timestamp() * 1000)) if journal is not None else None
+    try:
+        landed = journal.landed(int(utcnow().timestamp() * 1000)) if journal is not None else None
+    except OUTAGES:
+        return Removal(RemediationStatus.FAILED, None, JOURNAL_BUSY_DETAIL)
     try:
         for _ in range(1 + CONFLICT_RETRIES):
             asked_ms = int(utcnow().timestamp() * 1000)
@@ -106,14 +111,21 @@ def remove_contact_uri(
                 return Removal(RemediationStatus.WOULD_REMOVE, verdict.actual, detail, record.name)
             # Cut from the text as TaskRouter sent it: every other attribute goes back exactly as it was written.
             remaining = without(record.attributes_json or "", "contact_uri")
+            sent = (verdict.actual, parse_attributes(remaining, "attributes"))
+            sent_ms = int(utcnow().timestamp() * 1000)
             try:
-                sent = (verdict.actual, parse_attributes(remaining, "attributes"))
-                sent_ms = int(utcnow().timestamp() * 1000)
                 if journal is not None:
                     journal.sending(verdict.actual, sent[1], sent_ms)
+            except OUTAGES:  # the journal could not be written first: nothing was sent
+                return Removal(RemediationStatus.FAILED, verdict.actual, JOURNAL_BUSY_DETAIL, record.name)
+            try:
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between (or our retried update did): look again
+            except TwilioRestException as err:
+                if journal is not None and err.status < 500:  # refused: nothing applied, nothing to remember
+                    journal.clear()
+                raise
             done = (RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name)
             return Removal(*done, activity=seen, sent_ms=sent_ms)
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"

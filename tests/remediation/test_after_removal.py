@@ -4,13 +4,16 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
 
 from guard.adapters.journal import RemovalJournal
-from guard.adapters.tables import alert
+from guard.adapters.tables import alert, metadata, removal_sent
 from guard.adapters.worker_listing import WorkerListing
 from guard.config import ConfigError
+from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey
+from guard.core.statuses import RemediationStatus
+from guard.service.remediation import JOURNAL_BUSY_DETAIL, remove_contact_uri
 from tests.helpers import (
     ACCOUNT_SID,
     WORKSPACE_SID,
@@ -300,3 +303,28 @@ def test_a_removal_that_failed_after_its_update_landed_keeps_its_journal_row(tas
     services.jobs.by_name["remediate"].run()
     assert [r["status"] for r in remediations(services)] == ["failed"]
     assert journal(services, key).landed(now_ms()).value == wrong  # kept: a click's next try knows it as ours
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_an_update_taskrouter_refused_leaves_no_journal_row(taskrouter, services, fake_api):
+    """A 403 applies nothing: a row kept would credit the guard with a later removal by hand (the same attributes)."""
+    populate(fake_api, 1, drifting={1})
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    fake_api.inject(403, times=1, method="POST")
+    drift = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1))
+    assert taskrouter.post(drift).status_code == 204
+    services.jobs.by_name["remediate"].run()
+    assert [r["status"] for r in remediations(services)] == ["failed"]
+    assert journal(services, key).landed(now_ms()) is None
+
+
+def test_a_journal_that_cannot_be_written_sends_nothing_and_says_so(fake_api, services, tmp_path):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "agent.1", {"email": email(1), "contact_uri": "sip:x"})
+    api = services.accounts.api_for(ACCOUNT_SID, WORKSPACE_SID)
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    path = tmp_path / "journal.db"
+    metadata.create_all(create_engine(f"sqlite:///{path}"), tables=[removal_sent])
+    read_only = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")  # reads, and refuses every write
+    unwritable = RemovalJournal(read_only, key, timedelta(hours=1))
+    removal = remove_contact_uri(api, worker_sid(1), Rules(), apply=True, journal=unwritable)
+    assert (removal.status, removal.detail, fake_api.updates) == (RemediationStatus.FAILED, JOURNAL_BUSY_DETAIL, [])
