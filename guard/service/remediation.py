@@ -123,7 +123,9 @@ def remove_contact_uri(
             except PreconditionFailed:
                 continue  # someone else changed the worker in between (or our retried update did): look again
             except TwilioRestException as err:
-                if journal is not None and err.status < 500:  # refused: nothing applied, nothing to remember
+                # Refused: nothing applied, nothing to remember. Not a 429: it may answer a retry of an update that
+                # landed (its answer lost), and the retry that would tell was never made.
+                if journal is not None and err.status < 500 and err.status != 429:
                     journal.clear()
                 raise
             done = (RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name)

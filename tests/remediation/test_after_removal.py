@@ -306,16 +306,20 @@ def test_a_removal_that_failed_after_its_update_landed_keeps_its_journal_row(tas
 
 
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
-def test_an_update_taskrouter_refused_leaves_no_journal_row(taskrouter, services, fake_api):
-    """A 403 applies nothing: a row kept would credit the guard with a later removal by hand (the same attributes)."""
+@pytest.mark.parametrize(("refusal", "kept"), [(403, False), (429, True)])
+def test_an_update_taskrouter_refused_leaves_no_journal_row(taskrouter, services, fake_api, refusal, kept):
+    """A 403 applies nothing: a row kept would credit the guard with a later removal by hand (the same attributes).
+
+    A 429 may answer the retry of an update that landed, its answer lost: that row stays.
+    """
     populate(fake_api, 1, drifting={1})
     key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
-    fake_api.inject(403, times=1, method="POST")
+    fake_api.inject(refusal, times=50, method="POST", Retry_After="0")
     drift = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1))
     assert taskrouter.post(drift).status_code == 204
     services.jobs.by_name["remediate"].run()
     assert [r["status"] for r in remediations(services)] == ["failed"]
-    assert journal(services, key).landed(now_ms()) is None
+    assert (journal(services, key).landed(now_ms()) is not None) is kept
 
 
 def test_a_journal_that_cannot_be_written_sends_nothing_and_says_so(fake_api, services, tmp_path):
