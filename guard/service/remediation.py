@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -126,8 +127,9 @@ def remove_contact_uri(
                 # Refused: nothing applied, nothing to remember. Not a 429: it may answer a retry of an update that
                 # landed (its answer lost), and the retry that would tell was never made.
                 if journal is not None and err.status < 500 and err.status != 429:
-                    journal.clear()
-                raise
+                    with contextlib.suppress(*OUTAGES):  # a row left: only its horizon's worth of "ours"
+                        journal.clear()
+                raise  # TaskRouter's own answer, said as it is (a 403's permission, a 404's deletion)
             done = (RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name)
             return Removal(*done, activity=seen, sent_ms=sent_ms)
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"

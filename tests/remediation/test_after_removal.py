@@ -332,3 +332,21 @@ def test_a_journal_that_cannot_be_written_sends_nothing_and_says_so(fake_api, se
     unwritable = RemovalJournal(read_only, key, timedelta(hours=1))
     removal = remove_contact_uri(api, worker_sid(1), Rules(), apply=True, journal=unwritable)
     assert (removal.status, removal.detail, fake_api.updates) == (RemediationStatus.FAILED, JOURNAL_BUSY_DETAIL, [])
+
+
+def test_a_refused_update_is_said_as_taskrouter_said_it_even_when_the_journal_cannot_be_cleared(
+    fake_api, services, tmp_path
+):
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "agent.1", {"email": email(1), "contact_uri": "sip:x"})
+    fake_api.inject(403, times=1, method="POST")
+    api = services.accounts.api_for(ACCOUNT_SID, WORKSPACE_SID)
+
+    class Stuck(RemovalJournal):
+        """A journal whose database is busy when the row is cleared."""
+
+        def clear(self):
+            raise TimeoutError("database busy")
+
+    stuck = Stuck(services.store.engine, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)), timedelta(hours=1))
+    removal = remove_contact_uri(api, worker_sid(1), Rules(), apply=True, journal=stuck)
+    assert removal.status is RemediationStatus.FAILED and "403" in removal.detail  # not "unexpected error"
