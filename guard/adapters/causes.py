@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from guard.adapters.db import connected
 from guard.adapters.leases import lease_oldest
 from guard.adapters.tables import alert as outbox
 from guard.adapters.tables import cause_lookup, worker_state
-from guard.adapters.worker_batches import lock_workers
+from guard.adapters.worker_batches import lock_workers, void_lookups
 from guard.adapters.workers import key_params
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import Cause, Lookup
@@ -101,12 +102,11 @@ class CauseLookups:
             alert_id = request.alert_id if request.alert_id is not None else self._page_since(connection, request)
             return None if alert_id is None else self._attach(connection, alert_id, cause, note, now)
 
-    def void_unpaged(self, key: WorkerKey, now: datetime) -> None:
-        """The worker's broken episode ended (a value back): lookups asked for no page belong to no later one."""
-        mine = (cause_lookup.c[name] == value for name, value in key_params(key).items())
-        unpaged = and_(*mine, cause_lookup.c.alert_id.is_(None), cause_lookup.c.status == PENDING)
-        with connected(self.bind) as connection:
-            connection.execute(update(cause_lookup).where(unpaged).values(status=VOID, finished_at=now))
+    def void_unpaged(self, keys: Sequence[WorkerKey], now: datetime) -> None:
+        """These workers' broken episodes ended (a value back): lookups asked for no page belong to no later one."""
+        if keys:
+            with connected(self.bind) as connection:
+                void_lookups(connection, keys, {"pending": PENDING, "void": VOID, "now": now})
 
     def _page_since(self, connection: Connection, request: CauseRequest) -> int | None:
         """The page raised since a lookup asked with none (the agent came back before the answer): it gets it.

@@ -59,10 +59,10 @@ class Transaction:
         (workers.state_from_row and alerts.alert_from_row read them back).
         """
         self.workers.write_all([(key, _state_row(d.state)) for key, d in decisions if d.state is not None])
+        # Before any lookup queued below: a new drift's own lookup is not voided by the episode it ends
+        self.causes.void_unpaged([key for key, decision in decisions if decision.closes], now)
         for key, decision in decisions:
             state, alert = decision.state, decision.alert
-            if decision.closes:
-                self.causes.void_unpaged(key, now)
             alert_id = self.alerts.insert(_alert_row(alert, decision)) if alert is not None else None
             if alert is not None and alert_id is not None and alert.spec.urgent and alert.channel is Channel.SLACK:
                 self.alerts.pages.hasten_before(key, alert_id, now)  # rare: only a page, and only a backed-off one

@@ -1,5 +1,7 @@
 """A batch of worker events in a few statements: claim their ids, lock and read their workers, save their states.
 
+And void the unpaged cause lookups of the workers whose episode ended, in one UPDATE too.
+
 Under load the event writer commits several events per transaction, and every statement it runs while
 holding SQLite's write lock (or a PostgreSQL round trip) is time the other writers wait: the lock's
 busy time per event is what bounds the full path (BENCHMARKS.md). So a batch's events are claimed in one
@@ -14,13 +16,13 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, or_, select, text
+from sqlalchemy import Connection, and_, bindparam, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 
 from guard.adapters.hot import HotStatement
 from guard.adapters.state_rows import state_from_row
-from guard.adapters.tables import activity, ignore_rule, processed_event, worker_state
+from guard.adapters.tables import activity, cause_lookup, ignore_rule, processed_event, worker_state
 from guard.core.activity import Learned
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import WorkerState
@@ -67,6 +69,12 @@ def _build(dialect: str, name: str, count: int) -> Any:
     if name == "learned":
         return select(*(activity.c[n] for n in (*ACTIVITY_KEY, *Learned._fields))).where(
             _any_of(activity, ACTIVITY_KEY, count)
+        )
+    if name == "void_lookups":  # the unpaged lookups of workers whose episode ended (adapters/causes.py)
+        unpaged = (cause_lookup.c.alert_id.is_(None), cause_lookup.c.status == bindparam("pending"))
+        ended = update(cause_lookup).where(*unpaged, _any_of(cause_lookup, PK, count))
+        return ended.values(
+            status=bindparam("void"), finished_at=bindparam("now", type_=cause_lookup.c.finished_at.type)
         )
     upsert = insert(worker_state).values(_rows_of(worker_state, (*PK, *STATE_COLUMNS), count))
     return upsert.on_conflict_do_update(
@@ -177,3 +185,9 @@ def save_all(connection: Connection, states: Sequence[tuple[WorkerKey, dict[str,
     if states:
         rows = [{**_key_values(key), **row} for key, row in states]
         _statement(connection.dialect, "save_states", len(rows)).run(connection, _numbered(rows))
+
+
+def void_lookups(connection: Connection, keys: Sequence[WorkerKey], statuses: dict[str, Any]) -> None:
+    """Set `statuses` ("pending", "void", "now") on the lookups of distinct workers asked for no page, in one UPDATE."""
+    rows = [_key_values(key) for key in keys]
+    _statement(connection.dialect, "void_lookups", len(rows)).run(connection, statuses | _numbered(rows))

@@ -128,8 +128,22 @@ def test_an_answer_to_a_voided_lookup_changes_nothing(services):
     now, causes = services.pipeline.clock(), services.store.causes
     causes.queue(None, key, Lookup("EV" + "1" * 32, "taskrouter", 1), now)
     request = causes.claim(now, timedelta(seconds=60))
-    causes.void_unpaged(key, now)  # the episode ended while the lookup was being answered
+    causes.void_unpaged([key], now)  # the episode ended while the lookup was being answered
     cause = Cause("EV" + "1" * 32, SCRIPT, "api_key", "api", None, 1)
     assert causes.finish(request, "found", cause, "", now) is None
     with services.store.engine.connect() as connection:
         assert connection.execute(select(cause_lookup.c.status)).scalar() == "void"
+
+
+def test_one_batch_voids_the_unpaged_lookups_of_the_workers_it_names_only(services):
+    """The batch's episodes that ended void in one statement: a paged lookup and another worker's stay pending."""
+    now, causes = services.pipeline.clock(), services.store.causes
+    keys = [WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(n)) for n in (1, 2, 3)]
+    for n, key in enumerate(keys):
+        causes.queue(None, key, Lookup(f"EV{n:032d}", "taskrouter", 1), now)
+    causes.queue(7, keys[0], Lookup("EV" + "9" * 32, "taskrouter", 1), now)  # a page waits for this one
+    causes.void_unpaged(keys[:2], now)
+    with services.store.engine.connect() as connection:
+        rows = connection.execute(select(cause_lookup.c.worker_sid, cause_lookup.c.alert_id, cause_lookup.c.status))
+        statuses = {(sid[-1], alert_id): status for sid, alert_id, status in rows}
+    assert statuses == {("1", None): "void", ("2", None): "void", ("3", None): "pending", ("1", 7): "pending"}

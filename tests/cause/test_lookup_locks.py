@@ -33,11 +33,11 @@ def test_an_answer_racing_the_batch_that_voids_its_lookup_does_not_deadlock(clie
     reached, go, result = threading.Event(), threading.Event(), {}
     void_unpaged = CauseLookups.void_unpaged
 
-    def held_before_the_void(self, key, now):
+    def held_before_the_void(self, keys, now):
         """The batch has written the worker's state; it voids the lookup once the answer is under way."""
         reached.set()
         go.wait(30)
-        return void_unpaged(self, key, now)
+        return void_unpaged(self, keys, now)
 
     monkeypatch.setattr(CauseLookups, "void_unpaged", held_before_the_void)
     batch = threading.Thread(  # a wrong value by someone else: a newer change, so the lookup is voided
