@@ -31,16 +31,29 @@ class HotStatement:
         self.binds: dict[str, Processor] = {
             name: bind.type.dialect_impl(dialect).bind_processor(dialect) for bind, name in compiled.bind_names.items()
         }
+        # Each parameter in the order the DB-API takes it: its name, where a row's value comes from, its processor
+        order = self.positions or list(self.binds)
+        self.plan = [(name, *_row_source(name), self.binds[name]) for name in order]
         columns = getattr(statement, "selected_columns", ())  # a select's; a RETURNING here needs no processing
         self.results: dict[str, Processor] = {
             column.key: column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         }
 
-    def run(self, connection: Connection, values: Mapping[str, Any]) -> list[dict[str, Any]]:
-        """Execute with `values` on the connection's own DB-API connection; the rows as dicts."""
-        params = {name: (process(values[name]) if process else values[name]) for name, process in self.binds.items()}
+    def run(
+        self, connection: Connection, values: Mapping[str, Any], rows: Sequence[Mapping[str, Any]] = ()
+    ) -> list[dict[str, Any]]:
+        """Execute on the connection's own DB-API connection; the rows as dicts.
+
+        A parameter named `column_N` takes row N's `column` from `rows` when they are given, any other its `values`.
+        """
+        taken: list[Any] = []
+        for name, row, key, process in self.plan:
+            value = rows[row][key] if rows and row is not None else values[name]
+            taken.append(process(value) if process else value)
+        arguments: Any = (
+            taken if self.positions else {name: value for (name, *_), value in zip(self.plan, taken, strict=True)}
+        )
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        arguments = [params[name] for name in self.positions] if self.positions else params
         try:
             try:
                 cursor.execute(self.sql, arguments)
@@ -49,14 +62,17 @@ class HotStatement:
             if cursor.description is None:
                 return []
             names = [column[0] for column in cursor.description]
-            processors = [self.results.get(name) for name in names]
-            pairs = list(zip(names, processors, strict=True))
-            return [
-                {
-                    name: (process(value) if process else value)
-                    for (name, process), value in zip(pairs, row, strict=True)
-                }
-                for row in cursor.fetchall()
-            ]
+            processed = [(name, process) for name in names if (process := self.results.get(name))]
+            found = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            for row in found:
+                for name, process in processed:
+                    row[name] = process(row[name])
+            return found
         finally:
             cursor.close()
+
+
+def _row_source(name: str) -> tuple[int | None, str]:
+    """`column_N`: row N's column; any other name stands for itself."""
+    column, _, row = name.rpartition("_")
+    return (int(row), column) if column and row.isdigit() else (None, name)

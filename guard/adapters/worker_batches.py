@@ -99,11 +99,6 @@ def _statement(dialect: Dialect, name: str, count: int) -> HotStatement:
     return _COMPILED[cached]
 
 
-def _numbered(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Rows of column values as one statement's parameters (`name_row`)."""
-    return {f"{name}_{row}": value for row, values in enumerate(rows) for name, value in values.items()}
-
-
 def _key_values(key: WorkerKey) -> dict[str, str]:
     """A worker key as column values."""
     return {"account_sid": key.account_sid, "workspace_sid": key.workspace_sid, "worker_sid": key.worker_sid}
@@ -127,7 +122,7 @@ def claim_all(
     if not claimed:
         return [DUPLICATE_CLAIM] * len(snapshots)
     keys = [_key_values(snapshot.key) for snapshot in claimed]
-    found = _statement(dialect, "states", len(keys)).run(connection, _numbered(keys))
+    found = _statement(dialect, "states", len(keys)).run(connection, {}, keys)
     states = {WorkerKey(*(row[n] for n in PK)): state_from_row(row) for row in found if row["verdict"] is not None}
     activities = _activity_keys(snapshots)
     learned = _learned(connection, {key for key, new in zip(activities, fresh, strict=True) if new and key})
@@ -159,7 +154,7 @@ def _claim_events(connection: Connection, snapshots: Sequence[WorkerSnapshot], n
     if not first:
         return [True] * len(snapshots)
     rows = [{"account_sid": a, "workspace_sid": w, "event_id": e, "received_at": now} for a, w, e in first]
-    answer = _statement(connection.dialect, "claim_events", len(rows)).run(connection, _numbered(rows))
+    answer = _statement(connection.dialect, "claim_events", len(rows)).run(connection, {}, rows)
     new = {id(first[(row["account_sid"], row["workspace_sid"], row["event_id"])]) for row in answer}  # this one
     return [not snapshot.event_id or id(snapshot) in new for snapshot in snapshots]
 
@@ -176,7 +171,7 @@ def _learned(connection: Connection, keys: set[tuple[str, str, str]]) -> dict[tu
     if not keys:
         return {}
     rows = [dict(zip(ACTIVITY_KEY, key, strict=True)) for key in keys]
-    found = _statement(connection.dialect, "learned", len(rows)).run(connection, _numbered(rows))
+    found = _statement(connection.dialect, "learned", len(rows)).run(connection, {}, rows)
     return {tuple(row[n] for n in ACTIVITY_KEY): Learned(*(row[n] for n in Learned._fields)) for row in found}  # type: ignore[misc]
 
 
@@ -184,10 +179,10 @@ def save_all(connection: Connection, states: Sequence[tuple[WorkerKey, dict[str,
     """Insert or replace the state rows of distinct workers (each: every column but the key) in one statement."""
     if states:
         rows = [{**_key_values(key), **row} for key, row in states]
-        _statement(connection.dialect, "save_states", len(rows)).run(connection, _numbered(rows))
+        _statement(connection.dialect, "save_states", len(rows)).run(connection, {}, rows)
 
 
 def void_lookups(connection: Connection, keys: Sequence[WorkerKey], statuses: dict[str, Any]) -> None:
     """Set `statuses` ("pending", "void", "now") on the lookups of distinct workers asked for no page, in one UPDATE."""
     rows = [_key_values(key) for key in keys]
-    _statement(connection.dialect, "void_lookups", len(rows)).run(connection, statuses | _numbered(rows))
+    _statement(connection.dialect, "void_lookups", len(rows)).run(connection, statuses, rows)
