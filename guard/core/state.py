@@ -13,6 +13,11 @@ from guard.core.history import REMOVAL_END, Known, came_back
 from guard.core.trusted import NOTHING_TRUSTED, Trusted
 from guard.core.verdict import Kind, Verdict
 
+# An audit's or a removal's fetch is stamped by the guard's clock, and keeps the last version seen. A later version
+# stamped this much before such a copy was made before it (a late delivery): older, whatever its version. Within
+# it, the version decides, as the two clocks may differ by a little.
+FETCH_SKEW_MS = 60_000
+
 
 @dataclass(frozen=True)
 class Intended:
@@ -104,8 +109,8 @@ class WorkerState:
         if self.deleted and not deleted and timed and occurred_ms <= self.occurred_ms:  # type: ignore[operator]
             return True
         if version is not None and self.version is not None:
-            if version != self.version:
-                return version < self.version
+            if version != self.version:  # a later version made well before a copy the guard fetched since is older
+                return version < self.version or (timed and occurred_ms < self.occurred_ms - FETCH_SKEW_MS)  # type: ignore[operator]
             if self.deleted and not deleted:
                 return True
         return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]

@@ -75,6 +75,18 @@ def test_an_audit_without_a_version_keeps_the_version_deciding_its_clock_may_be_
     assert decision.outcome is Outcome.RECORDED and decision.state.verdict.kind is Kind.OK
 
 
+@pytest.mark.parametrize(
+    ("fetched", "late"), [(ANN_URI, "client:ann.veal@arresteddevelopment.com"), ("sip:ann", ANN_URI)]
+)
+def test_a_later_version_made_minutes_before_an_audits_fetch_is_stale(fetched, late):
+    # v6 and v7 never reached the guard; the audit fetched v7's worker; Event Streams then retried v6, ten minutes
+    # old: applying it undid the audit (a drift "resolved" on paper, or a false drift and a removal queued)
+    audit = replace(snapshot(fetched, version=None, at=T0 + timedelta(minutes=20)), source="audit")
+    retried = replace(snapshot(late, version=6, at=T0 + timedelta(minutes=10)), source="event-streams")
+    decision = after(snapshot("sip:ann", version=5), audit, retried)
+    assert (decision.outcome, decision.state, decision.alert) == (Outcome.STALE, None, None)
+
+
 def test_an_event_older_than_the_dedup_window_is_a_replay():
     decision = after(snapshot("sip:ann", at=T0 - timedelta(days=3)))
     assert decision.outcome is Outcome.REPLAY
