@@ -12,10 +12,12 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt requirements-bench.txt
 run: $(BIN)/.installed
 	$(BIN)/python -m guard.web
 
-test: $(BIN)/.installed
+lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+test: lint
 	$(BIN)/pytest
 
 bench: $(BIN)/.installed

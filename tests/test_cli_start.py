@@ -1,6 +1,7 @@
 """CLI commands that need the service (migrate, audit): each refusal to start in one line that names why."""
 
 import sqlite3
+import threading
 
 import pytest
 from sqlalchemy import text
@@ -93,22 +94,32 @@ def test_a_worker_boots_on_a_migrated_sqlite_file_while_another_process_holds_it
     app.extensions["guard"].store.engine.dispose()
 
 
-@pytest.mark.parametrize("holder", ["sqlite", "guard"])
+@pytest.mark.parametrize("holder", ["sqlite", "guard", "not yet WAL"])
 def test_a_migration_that_meets_another_process_write_lock_exits_to_be_started_again_not_halted(
     tmp_path, capsys, holder
 ):
     database = tmp_path / "guard.db"
-    outside = sqlite3.connect(database, isolation_level=None)
-    outside.execute("PRAGMA journal_mode=WAL")
+    outside = sqlite3.connect(database, isolation_level=None, check_same_thread=False)
+    # The lock is let go after 10 s: a wait longer than the 3 s promised would see it free and migrate
+    release = threading.Timer(10, outside.execute, ["ROLLBACK"])
+    if holder == "not yet WAL":  # a file the guard never opened: switching it to WAL waited 30 s, not 3
+        outside.execute("CREATE TABLE other (x)")
+        outside.execute("BEGIN EXCLUSIVE")
+        release.start()
+    else:
+        outside.execute("PRAGMA journal_mode=WAL")
     if holder == "sqlite":
         outside.execute("BEGIN IMMEDIATE")  # a one-off script's long write, while a new release's worker boots
-    else:
+    elif holder == "guard":
         turn = Writers(str(database))  # another guard process's turn (its writer, an audit)
         turn.acquire(outside)
     try:
         with pytest.raises(SystemExit) as stopped:
             create_app(make_settings(f"sqlite:///{database}"))
     finally:
+        release.cancel()
+        if release.is_alive():
+            release.join()
         outside.close()
     assert stopped.value.code == 1  # gunicorn halts every worker on 3 ("failed to boot"); 1 is started again
     assert [line for line in capsys.readouterr().err.splitlines() if not line.startswith("{")] == [BUSY_LINE]

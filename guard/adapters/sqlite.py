@@ -157,7 +157,7 @@ def _prepare(database: str) -> None:
         if os.path.exists(recovered) and (not os.path.exists(database) or os.path.getsize(database) == 0):
             os.replace(recovered, database)
             log.warning("sqlite_file_recovered", extra={"fields": {"from": recovered}})
-        with closing(sqlite3.connect(database, timeout=30)) as connection:
+        with closing(sqlite3.connect(database, timeout=SQLITE_BUSY_SECONDS)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
 
 
