@@ -24,6 +24,7 @@ from guard.service.jobs import Job, JobRunner, Wakeup
 from guard.service.pipeline import Pipeline
 from guard.service.remediation import RemediationJobs, removal_lease
 from guard.service.retention import prune
+from guard.service.rule_changes import RuleChanges
 from guard.service.writer import EventWriter
 
 # Exit code gunicorn treats as "worker failed to boot": the master stops instead of respawning forever.
@@ -98,6 +99,8 @@ def build_services(settings: Settings, default_database: str) -> Services:
     clicks = ClickJobs(pipeline, accounts.api_for, answers, lease=work_lease)
     abandoned = None if settings.remediate == "remove" else store.records  # else REMEDIATE's job takes them up
     jobs = [  # in this order, each round; one line per job
+        # IGNORE_WORKERS or INTENDED_CONTACT_URIS changed: before any reminder of a worker they now cover
+        Job("rules", RuleChanges(pipeline).run),
         Job("remind", pipeline.send_reminders, every=60),
         Job(
             "prune",

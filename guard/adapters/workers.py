@@ -116,6 +116,15 @@ class WorkerStates:
             rows = [row._mapping for row in connection.execute(statement)]
         return [(WorkerKey(*(row[name] for name in PK)), state_from_row(row)) for row in rows]
 
+    def in_verdicts(self, verdicts: Sequence[str], after: WorkerKey | None, limit: int) -> list[WorkerKey]:
+        """Up to `limit` workers with one of these verdicts, in key order, past `after` (None: from the first)."""
+        key = [worker_state.c[name] for name in PK]
+        query = select(*key).where(worker_state.c.verdict.in_(verdicts)).order_by(*key).limit(limit)
+        if after is not None:
+            query = query.where(tuple_(*key) > tuple_(*(key_params(after)[name] for name in PK)))
+        with connected(self.bind) as connection:
+            return [WorkerKey(*row) for row in connection.execute(query)]
+
     def known_workers(self, account_sid: str, workspace_sid: str, before: datetime) -> dict[str, int | None]:
         """The workers of a workspace whose state (deleted ones aside) was last written `before`: SID -> its time."""
         query = select(worker_state.c.worker_sid, worker_state.c.occurred_ms).where(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from guard.core.activity import Activity, unreachable
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
@@ -26,16 +27,21 @@ def decide_intended(
     if stored is None or stored.deleted:
         return Decision(Outcome.RECORDED)
     detail = f"value marked intended by {intended.label}"
+    note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
+    return now_ignored(key, stored, detail, note, routing, now, intended=intended)
+
+
+def now_ignored(
+    key: WorkerKey, stored: WorkerState, detail: str, note: str, routing: Routing, now: datetime, **kept: Any
+) -> Decision:
+    """The worker is ignored from now on (`detail` says why): its drift or page resolved, saying `note`."""
     verdict = Verdict(Kind.IGNORED, stored.verdict.email, None, stored.verdict.actual, detail=detail)
     change = transition(stored, verdict, now)
     last_alert_at = now if change.alert else stored.last_alert_at
-    state = replace(
-        stored, verdict=verdict, since=change.since, updated_at=now, last_alert_at=last_alert_at, intended=intended
-    )
+    state = replace(stored, verdict=verdict, since=change.since, updated_at=now, last_alert_at=last_alert_at, **kept)
     state = replace(state, urgent_at=None)  # ignored: the broken episode is over
     if change.alert is None:
         return Decision(Outcome.RECORDED, state=state, closes=True)
-    note = f"{detail}; the guard ignores this worker until the rule is removed on /status"
     alert = raise_alert(change.alert, note, key, state, routing, now)
     return Decision(Outcome.RECORDED, state=state, alert=alert, closes=True)
 

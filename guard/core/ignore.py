@@ -10,6 +10,11 @@ from fnmatch import fnmatchcase
 from guard.core.sid import canonical_sid, is_sid
 from guard.core.text import trimmed
 
+# How a verdict names a configured rule that ignores a worker (an approver's mark is no setting: it is in the database)
+IGNORE_RULE = "matches IGNORE_WORKERS rule"
+VALUE_RULE = "deliberate value: matches INTENDED_CONTACT_URIS rule"
+RULE_REASONS = (IGNORE_RULE, VALUE_RULE)
+
 
 @dataclass(frozen=True)
 class IgnoreRules:
@@ -50,9 +55,9 @@ class IgnoreRules:
             return f"value marked intended by {marked[0]}"
         deliberate = next((glob for glob in self.value_globs if actual is not None and matches(actual, glob)), None)
         if deliberate:
-            return f"deliberate value: matches INTENDED_CONTACT_URIS rule {deliberate!r}"
+            return f"{VALUE_RULE} {deliberate!r}"
         rule = self.match(worker_sid, email)
-        return f"matches IGNORE_WORKERS rule {rule!r}" if rule else None
+        return f"{IGNORE_RULE} {rule!r}" if rule else None
 
     def with_intended(self, intended: Mapping[str, tuple[str, str | None]]) -> IgnoreRules:
         """These rules plus intended values (worker SID -> (who and when, the value))."""

@@ -1,0 +1,71 @@
+"""IGNORE_WORKERS and INTENDED_CONTACT_URIS changed with a restart: what the stored states say follows at once."""
+
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+
+from guard.core.ignore import NO_RULES, IgnoreRules
+from guard.core.verdict import Kind
+from handlers.app import create_app
+from tests.activity.conftest import WRONG, activity_event, offline, outbox
+from tests.conftest import make_settings
+from tests.helpers import worker_sid
+
+COVERED = {
+    "IGNORE_WORKERS": IgnoreRules.parse(worker_sid(1)),
+    "INTENDED_CONTACT_URIS": IgnoreRules.parse("").with_values("sip:*@pbx.example.com"),
+}
+HOURLY = timedelta(hours=1)
+
+
+@contextmanager
+def restarted(database_url, settings_overrides, **changed):
+    """The service started again on the same database with `changed` settings."""
+    services = create_app(make_settings(database_url, **{**settings_overrides, **changed})).extensions["guard"]
+    try:
+        yield services
+    finally:
+        services.jobs.stop(timeout=5)
+        services.writer.stop(timeout=5)
+        services.store.engine.dispose()
+
+
+def verdicts(services):
+    """Each stored worker's verdict, by SID."""
+    return {row["worker_sid"]: row["verdict"] for row in services.store.listing.listing()}
+
+
+@pytest.mark.parametrize("setting", COVERED)
+def test_an_agent_a_new_setting_covers_is_no_longer_counted_nor_reminded_of(
+    taskrouter, services, database_url, settings_overrides, setting
+):
+    taskrouter.post(activity_event(1, contact_uri=WRONG))  # a deliberate SIP agent, Available: paged
+    taskrouter.post(offline(1, sid=worker_sid(2), contact_uri="client:x"))  # one the setting does not cover
+    assert services.store.listing.unreachable_count() == 1
+    with restarted(database_url, settings_overrides, ignore=COVERED[setting], alert_repeat=HOURLY) as after:
+        assert after.jobs.by_name["rules"].run() == 1
+        assert verdicts(after) == {worker_sid(1): Kind.IGNORED, worker_sid(2): Kind.MISMATCH}
+        assert after.store.listing.unreachable_count() == 0
+        [resolved] = [payload for kind, payload in outbox(after) if kind == "resolved"]
+        assert setting in resolved["note"] and "setting changed" in resolved["note"]
+        clock = after.pipeline.clock
+        after.pipeline.clock = lambda: clock() + 2 * HOURLY
+        assert after.pipeline.send_reminders() == 1  # the worker it does not cover only
+        assert [payload["worker_sid"] for kind, payload in outbox(after) if kind == "reminder"] == [worker_sid(2)]
+        assert after.jobs.by_name["rules"].run() == 0  # once per start
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ignore": COVERED["IGNORE_WORKERS"]}], indirect=True)
+def test_a_worker_a_setting_no_longer_covers_is_judged_again_and_its_drift_paged(
+    taskrouter, services, database_url, settings_overrides
+):
+    taskrouter.post(activity_event(1, contact_uri="client:ann.veal@example.com"))  # covered: ignored
+    taskrouter.post(activity_event(1, sid=worker_sid(2), contact_uri=WRONG))  # not covered: drift, paged
+    assert verdicts(services)[worker_sid(1)] == Kind.IGNORED
+    with restarted(database_url, settings_overrides, ignore=NO_RULES) as after:
+        assert after.jobs.by_name["rules"].run() == 1
+        assert verdicts(after)[worker_sid(1)] == Kind.MISMATCH
+        assert after.store.listing.unreachable_count() == 2
+        pages = [payload["worker_sid"] for kind, payload in outbox(after) if kind == "urgent"]
+        assert pages == [worker_sid(2), worker_sid(1)]  # the second one now, at the restart
