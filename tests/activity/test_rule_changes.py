@@ -1,10 +1,12 @@
 """IGNORE_WORKERS and INTENDED_CONTACT_URIS changed with a restart: what the stored states say follows at once."""
 
+import json
 from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
 
+from guard.core.evidence import IDENTITY_ATTRIBUTE as IDENTITY
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.verdict import Kind
 from handlers.app import create_app
@@ -69,3 +71,49 @@ def test_a_worker_a_setting_no_longer_covers_is_judged_again_and_its_drift_paged
         assert after.store.listing.unreachable_count() == 2
         pages = [payload["worker_sid"] for kind, payload in outbox(after) if kind == "urgent"]
         assert pages == [worker_sid(2), worker_sid(1)]  # the second one now, at the restart
+
+
+CONTRACTORS = IgnoreRules.parse("*@contractors.example.com")
+
+
+def flex(version, email, identity, **more):
+    """An activity event of worker 1 as Flex left it for `email`, with the identity it records (and `more`)."""
+    event = activity_event(version, email=email, contact_uri=f"client:{identity}")
+    attributes = {**json.loads(event["WorkerAttributes"]), IDENTITY: identity, **more}
+    return {**event, "WorkerAttributes": json.dumps(attributes)}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ignore": CONTRACTORS}], indirect=True)
+def test_a_restart_with_the_same_settings_flips_nothing_the_history_decided(
+    taskrouter, services, database_url, settings_overrides
+):
+    # An identity rewritten along with the email: the drift (identity_changed) carries the email it had before
+    taskrouter.post(flex(1, "ann@contractors.example.com", "ann_40contractors_2Eexample_2Ecom"))
+    taskrouter.post(flex(2, "bob@example.com", "bob_40example_2Ecom"))
+    before = verdicts(services)
+    assert before[worker_sid(1)] == Kind.MISMATCH
+    with restarted(database_url, settings_overrides) as after:
+        assert after.jobs.by_name["rules"].run() == 0
+        assert verdicts(after) == before and after.store.listing.unreachable_count() == 1
+
+
+def test_a_setting_that_covers_the_email_the_worker_has_now_ignores_it(
+    taskrouter, services, database_url, settings_overrides
+):
+    taskrouter.post(flex(1, "ann@example.com", "ann_40example_2Ecom"))
+    taskrouter.post(flex(2, "bob@contractors.example.com", "bob_40contractors_2Eexample_2Ecom"))
+    assert verdicts(services)[worker_sid(1)] == Kind.MISMATCH
+    with restarted(database_url, settings_overrides, ignore=CONTRACTORS) as after:
+        assert after.jobs.by_name["rules"].run() == 1  # as its next event would be judged
+        assert verdicts(after)[worker_sid(1)] == Kind.IGNORED
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ignore": COVERED["IGNORE_WORKERS"]}], indirect=True)
+def test_a_copy_kept_with_a_judged_value_cut_waits_for_the_next_event(
+    taskrouter, services, database_url, settings_overrides
+):
+    identity = "a" * 130  # past the 120 characters a flattened copy keeps of a value; its contact_uri is not
+    taskrouter.post(flex(1, "ann@example.com", identity, contact_uri="client:ann_40example_2Ecom", notes="x" * 17_000))
+    with restarted(database_url, settings_overrides, ignore=NO_RULES) as after:
+        assert after.jobs.by_name["rules"].run() == 0
+        assert verdicts(after)[worker_sid(1)] == Kind.IGNORED
