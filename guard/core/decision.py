@@ -20,7 +20,7 @@ from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, usable_text, valid_identity
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
-from guard.core.state import WorkerState
+from guard.core.state import SECOND_MS, WorkerState
 from guard.core.text import shown
 from guard.core.transitions import transition
 from guard.core.trusted import NOTHING_TRUSTED, Trusted
@@ -29,7 +29,6 @@ from guard.core.verdict import Kind, Verdict
 EVENT_STREAMS = "event-streams"
 LOOKED_UP = ("taskrouter", EVENT_STREAMS)  # deliveries TaskRouter keeps an Event resource for
 FORCED = (Diagnosis.WIPED, Diagnosis.IDENTITY_CHANGED, Diagnosis.EVIDENCE_CHANGED)  # drifts the history decided
-SECOND_MS = 1000
 NAME_MAX = 256  # a worker name in the state and alerts (Slack's header takes 150 characters anyway)
 REMEDIATION_ACTOR = "guard (REMEDIATE=remove)"  # who the webhook path's queued removals are recorded as
 

@@ -17,6 +17,7 @@ from guard.core.verdict import Kind, Verdict
 # stamped this much before such a copy was made before it (a late delivery): older, whatever its version. Within
 # it, the version decides, as the two clocks may differ by a little.
 FETCH_SKEW_MS = 60_000
+SECOND_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,11 @@ class WorkerState:
                 return version < self.version or (timed and occurred_ms < self.occurred_ms - FETCH_SKEW_MS)  # type: ignore[operator]
             if self.deleted and not deleted:
                 return True
-        return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]
+            return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]
+        # By time alone (a side with no version): a stamp in whole seconds (a callback without TimestampMs) was
+        # rounded down, so it is older only when a full second older
+        slack = SECOND_MS if timed and occurred_ms % SECOND_MS == 0 else 0  # type: ignore[operator]
+        return timed and occurred_ms + slack < self.occurred_ms  # type: ignore[operator]
 
     @property
     def unreachable(self) -> bool:

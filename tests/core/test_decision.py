@@ -87,6 +87,16 @@ def test_a_later_version_made_minutes_before_an_audits_fetch_is_stale(fetched, l
     assert (decision.outcome, decision.state, decision.alert) == (Outcome.STALE, None, None)
 
 
+@pytest.mark.parametrize("first", ["event-streams", "audit"])
+def test_a_callback_stamped_in_whole_seconds_is_not_older_than_a_first_copy_without_a_version(first):
+    # TaskRouter rounds `Timestamp` down: v2 made after the unversioned copy of v1 (100 ms into that second)
+    copy = replace(snapshot(ANN_URI, version=None, at=T0 + timedelta(milliseconds=100)), source=first)
+    decision = after(copy, snapshot("sip:ann", version=2, at=T0))
+    assert decision.outcome is Outcome.RECORDED and decision.state.verdict.kind is Kind.MISMATCH
+    a_second_older = after(copy, snapshot("sip:ann", version=2, at=T0 - timedelta(seconds=1)))
+    assert a_second_older.outcome is Outcome.STALE
+
+
 def test_an_event_older_than_the_dedup_window_is_a_replay():
     decision = after(snapshot("sip:ann", at=T0 - timedelta(days=3)))
     assert decision.outcome is Outcome.REPLAY
