@@ -8,6 +8,7 @@ next event. Both are judged as that event would be: on the copy of the attribute
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ WATCHED = (Kind.MISMATCH, Kind.PENDING, Kind.NO_EMAIL)  # what the views list, c
 FLIPPABLE = (*WATCHED, Kind.IGNORED)
 SOURCE = "config"
 JUDGED = ("email", "contact_uri", IDENTITY_ATTRIBUTE)
+REJUDGED = "judged again at the start on the attributes last received: a setting that ignored it no longer does"
 
 
 def decide_rules(key: WorkerKey, stored: WorkerState, rules: DecisionRules, now: datetime) -> Decision | None:
@@ -44,7 +46,14 @@ def decide_rules(key: WorkerKey, stored: WorkerState, rules: DecisionRules, now:
             key, stored.name, copy, version=stored.version, source=SOURCE, attributes_text=stored.attributes
         )
         decision = decide(snapshot, stored, rules, now)
-        return decision if decision.state is not None else None
+        if decision.state is None:
+            return None
+        # No update happened: nothing "else changed", and the alert says why it comes now
+        state = replace(decision.state, changes=None)
+        alert = decision.alert and replace(
+            decision.alert, note=f"{decision.alert.note}; {REJUDGED}", changes=None, previous_actual=None
+        )
+        return replace(decision, state=state, alert=alert)
     return None
 
 

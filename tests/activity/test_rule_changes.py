@@ -8,11 +8,12 @@ import pytest
 
 from guard.core.evidence import IDENTITY_ATTRIBUTE as IDENTITY
 from guard.core.ignore import NO_RULES, IgnoreRules
+from guard.core.snapshot import WorkerKey
 from guard.core.verdict import Kind
 from handlers.app import create_app
 from tests.activity.conftest import WRONG, activity_event, offline, outbox
 from tests.conftest import make_settings
-from tests.helpers import worker_sid
+from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, worker_sid
 
 COVERED = {
     "IGNORE_WORKERS": IgnoreRules.parse(worker_sid(1)),
@@ -69,8 +70,26 @@ def test_a_worker_a_setting_no_longer_covers_is_judged_again_and_its_drift_paged
         assert after.jobs.by_name["rules"].run() == 1
         assert verdicts(after)[worker_sid(1)] == Kind.MISMATCH
         assert after.store.listing.unreachable_count() == 2
-        pages = [payload["worker_sid"] for kind, payload in outbox(after) if kind == "urgent"]
-        assert pages == [worker_sid(2), worker_sid(1)]  # the second one now, at the restart
+        pages = [payload for kind, payload in outbox(after) if kind == "urgent"]
+        assert [page["worker_sid"] for page in pages] == [worker_sid(2), worker_sid(1)]  # the second at the restart
+        assert "no longer does" in pages[1]["note"] and pages[1]["changes"] is None  # no update "changed" anything
+
+
+@pytest.mark.parametrize("settings_overrides", [{"ignore": COVERED["IGNORE_WORKERS"]}], indirect=True)
+def test_workers_ignored_for_another_reason_are_left_to_their_next_event(
+    taskrouter, services, database_url, settings_overrides
+):
+    taskrouter.post(activity_event(1, sid=worker_sid(2), contact_uri=WRONG))  # marked intended, then unmarked
+    services.pipeline.mark_intended(WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(2)), "ops")
+    [rule] = services.store.intended.rules()
+    services.store.intended.remove(rule["id"], rule["created_at"])  # README: its next event or audit judges it
+    bot = activity_event(1, sid=worker_sid(3))
+    taskrouter.post({**bot, "WorkerAttributes": "{}"})  # not a Flex agent
+    before = verdicts(services)
+    assert (before[worker_sid(2)], before[worker_sid(3)]) == (Kind.IGNORED, Kind.IGNORED)
+    with restarted(database_url, settings_overrides) as after:
+        assert after.jobs.by_name["rules"].run() == 0
+        assert verdicts(after) == before
 
 
 CONTRACTORS = IgnoreRules.parse("*@contractors.example.com")
