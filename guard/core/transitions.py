@@ -87,17 +87,20 @@ def transition(
     entering = now_unreachable and not (prior is not None and prior.unreachable)
     paged_lately = urgent_at is not None and now - urgent_at < URGENT_QUIET
     if entering and not paged_lately:  # a resolved drift still pages when the agent is available without a value
+        # "became" only from another activity the guard knew of: with none stored (a release before 0006 kept
+        # none), the agent may have been available all along
+        went = "became" if prior is not None and prior.activity_sid is not None and not prior.available else "is"
         if alert is AlertKind.DRIFT:  # one urgent alert, not a drift plus an escalation
             note = f"{note} while the agent is available"
         elif alert is AlertKind.RESOLVED:
-            note = f"{note}; the agent became available with no contact_uri yet: {UNTIL_LOGIN}"
+            note = f"{note}; the agent {went} available with no contact_uri yet: {UNTIL_LOGIN}"
         else:
             value = "no contact_uri yet" if verdict.kind is Kind.PENDING else "a wrong contact_uri"
             if verdict.diagnosis is Diagnosis.WIPED:
                 value = "no contact_uri: its attributes were wiped"
             if verdict.diagnosis is Diagnosis.REMOVED:  # not a first login's wait: the detail names the value
                 value = f"no contact_uri: {'this' if old is not None and old.actual else 'an'} update removed it"
-            note = f"the agent {'is' if prior is None or prior.available else 'became'} available with {value}"
+            note = f"the agent {went} available with {value}"
         alert, urgent_at = AlertKind.URGENT, now
     elif alert is AlertKind.RESOLVED and now_unreachable:
         note = f"{note}; {STILL_UNREACHABLE}"

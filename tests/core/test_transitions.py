@@ -1,5 +1,6 @@
 """Alerts on transitions only: into drift, wrong-to-wrong, resolved, reminders."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from guard.core.alerts import AlertKind
@@ -77,3 +78,11 @@ def test_entering_no_email_is_a_notice_once():
     assert no_email.kind is Kind.NO_EMAIL
     assert transition(prior_of(OK), no_email, T0).alert is AlertKind.NO_EMAIL
     assert transition(prior_of(no_email), no_email, T0).alert is None
+
+
+def test_a_known_drift_whose_availability_was_unknown_is_paged_as_available_not_as_becoming_so():
+    """A release before 0006 stored no activity: an agent who was Available all along did not "become" available."""
+    unknown, away = prior_of(DRIFT), replace(prior_of(DRIFT), activity_sid="WA" + "3" * 32, activity_name="Offline")
+    assert unknown.activity_sid is None and away.available is None  # Offline: a name the guard cannot place
+    assert transition(unknown, DRIFT, T0, available=True).note == "the agent is available with a wrong contact_uri"
+    assert transition(away, DRIFT, T0, available=True).note == "the agent became available with a wrong contact_uri"
