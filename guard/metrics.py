@@ -34,6 +34,10 @@ from guard.core.verdict import Kind
 log = logging.getLogger("guard.metrics")
 EVENTS = Counter("guard_events_received_total", "Webhook events received.", ["source", "event_type", "outcome"])
 VERDICTS = Counter("guard_verdicts_total", "Verdicts reached on worker snapshots.", ["verdict"])
+# What each acknowledged worker event came to: duplicates show the senders' retries, stale ones late deliveries
+WORKER_EVENTS = Counter(
+    "guard_worker_events_total", "Worker events committed, by what the guard made of them.", ["source", "outcome"]
+)
 ALERTS = Counter("guard_alerts_total", "Alerts by kind and delivery result.", ["kind", "result"])
 REQUEST_LATENCY = Histogram("guard_request_duration_seconds", "HTTP request latency.", ["endpoint"])
 DELIVERY_LATENCY = Histogram(
@@ -120,7 +124,7 @@ def _counters() -> CollectorRegistry:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         multiprocess.MultiProcessCollector(registry)
     else:
-        for collector in (EVENTS, VERDICTS, ALERTS, REQUEST_LATENCY, DELIVERY_LATENCY):
+        for collector in (EVENTS, VERDICTS, WORKER_EVENTS, ALERTS, REQUEST_LATENCY, DELIVERY_LATENCY):
             registry.register(collector)
     return registry
 

@@ -79,6 +79,27 @@ def settings_overrides(request):
     return overrides
 
 
+def test_what_each_worker_event_came_to_shows_retries_and_late_deliveries(client, taskrouter):
+    before = scrape(client)
+    first, older = worker_event(version=3), worker_event(version=2)
+    taskrouter.post(first)
+    taskrouter.post(first)  # TaskRouter's retry of the same event (its Sid)
+    taskrouter.post(older)  # delivered after a later version: stale
+    event = cloudevent(sid=worker_sid(3))
+    post_cloudevents(client, [event])
+    post_cloudevents(client, [event])
+    after = scrape(client)
+
+    def delta(source, outcome):
+        counted = {"source": source, "outcome": outcome}
+        return sample(after, "guard_worker_events_total", **counted) - sample(
+            before, "guard_worker_events_total", **counted
+        )
+
+    assert [delta("taskrouter", outcome) for outcome in ("recorded", "duplicate", "stale")] == [1, 1, 1]
+    assert [delta("event-streams", outcome) for outcome in ("recorded", "duplicate")] == [1, 1]
+
+
 def test_delivery_results_and_latency_and_backlog(client, taskrouter, services, slack_stub):
     before = scrape(client)
     taskrouter.post(worker_event(contact_uri="sip:x"))

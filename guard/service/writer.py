@@ -26,6 +26,7 @@ from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, DatabaseBusy
 from guard.adapters.store import Transaction
 from guard.core.decision import Decision, Outcome
 from guard.core.snapshot import WorkerSnapshot
+from guard.metrics import WORKER_EVENTS
 from guard.service.pipeline import Pipeline
 from guard.service.slot import Slot
 
@@ -70,11 +71,12 @@ class EventWriter:
         self._running()
         outcomes: list[Outcome] = []
         try:
-            for slot in slots:
+            for snapshot, slot in zip(snapshots, slots, strict=True):
                 decision = slot.wait(deadline)
                 if not outcomes:  # once per request, not per event: a batch of 300 adds ≤ 20 ms, not 6 s
                     self.make_way()
                 self.pipeline.announce(decision)  # on the request's thread: the writer goes back to writing
+                WORKER_EVENTS.labels(snapshot.source, decision.outcome.value).inc()
                 outcomes.append(decision.outcome)
         except BaseException:
             for rest in slots[len(outcomes) + 1 :]:  # not waited for: whoever has the decision announces it
