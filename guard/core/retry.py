@@ -11,7 +11,7 @@ RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 def backoff_seconds(attempts: int, cap: float) -> float:
     """Exponential backoff with full jitter in its upper half: ~1, 2, 4 … seconds, capped."""
-    base = min(cap, 2.0 ** max(0, attempts - 1))
+    base = min(cap, 2.0 ** min(max(0, attempts - 1), 64))  # 2 ** 1024 overflows: a day-long outage gets there
     return base * random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not cryptography
 
 

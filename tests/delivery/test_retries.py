@@ -5,6 +5,7 @@ import time
 import pytest
 from werkzeug import Response
 
+from guard.adapters.tables import alert
 from tests.delivery.conftest import outbox, posted
 from tests.fakes.slack import HOOK_PATH as HOOK
 from tests.helpers import ANN_URI, worker_event
@@ -34,6 +35,20 @@ def test_429_honours_retry_after(taskrouter, services, httpserver, clock):
     clock.advance(1.5)
     assert services.delivery.run_once() == 1
     assert outbox(services) == [("drift", "delivered", 2)]
+
+
+def test_a_post_refused_for_a_thousand_attempts_backs_off_as_the_first_ones_do(taskrouter, services, httpserver, clock):
+    """2 ** 1024 seconds overflow a float: past attempt 1024 (~6 h of outage for a page) delivery raised."""
+    httpserver.expect_ordered_request(HOOK).respond_with_data("rollup_error", status=500)
+    httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    with services.store.engine.begin() as connection:
+        connection.execute(alert.update().values(attempts=1100))
+    assert services.delivery.run_once() == 1
+    assert outbox(services) == [("drift", "pending", 1101)]
+    clock.advance(1.1)  # ALERT_RETRY_MAX_SECONDS (1 s in the test settings): the cap holds at any attempt
+    assert services.delivery.run_once() == 1
+    assert outbox(services) == [("drift", "delivered", 1102)]
 
 
 @pytest.mark.parametrize("retry_after", ["86400", "inf", "nan", "Wed, 21 Oct 2026 07:28:00 GMT", "1e400"])
