@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy import select, text
 
 from guard.adapters.tables import alert, worker_state
+from handlers.app import create_app
+from tests.conftest import make_settings
 from tests.helpers import ANN_URI, AVAILABLE_SID, worker_event, worker_sid
 from tests.processes import wait_for
 
@@ -99,3 +101,20 @@ def test_reminders_lock_drifts_in_the_order_event_batches_do(taskrouter, service
     reminders.join(10)
     assert taken == [2]
     assert kinds(services) == ["drift", "drift", "reminder", "reminder"]
+
+
+def test_an_account_taken_out_of_the_configuration_gets_no_more_reminders(database_url, clock, services, taskrouter):
+    """Its events get 403 and no audit sweeps it, so its drifts can never end: reminders would go on for ever."""
+    taskrouter.post(worker_event(sid=worker_sid(1), contact_uri="sip:x"))
+    other = "AC" + "9" * 32
+    restarted = create_app(make_settings(database_url, account_sid=other, alert_repeat=timedelta(hours=1)))
+    pipeline = restarted.extensions["guard"].pipeline
+    pipeline.clock = clock
+    try:
+        clock.advance(3600 + 1)
+        assert pipeline.send_reminders() == 0
+        assert kinds(services) == ["drift"]
+    finally:
+        restarted.extensions["guard"].jobs.stop(timeout=5)
+        restarted.extensions["guard"].writer.stop(timeout=5)
+        restarted.extensions["guard"].store.engine.dispose()

@@ -147,7 +147,13 @@ class Pipeline:
             return 0
         now = self.clock()
         with self.store.transaction() as tx:
-            due = tx.workers.take_due_reminders(now - repeat, now)
+            # An account taken out of the configuration: its events get 403 and no audit sweeps it, so its drifts
+            # cannot end; its workers wait, unreminded, for the account to come back (README, "Several accounts")
+            due = [
+                item
+                for item in tx.workers.take_due_reminders(now - repeat, now)
+                if self.accounts.account_for(item[0].account_sid)
+            ]
             due.sort(key=lambda item: item[1].available is not True)  # who cannot take calls now: queued first
             decisions = [
                 (key, Decision(Outcome.RECORDED, alert=reminder(key, state, self.accounts.routing_for(key), now)))
