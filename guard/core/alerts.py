@@ -119,6 +119,7 @@ class Alert:
     actor: str | None = None  # who remediated
     result: str | None = None  # the remediation's status
     came_back: bool = False  # its value came back after the guard removed it: no Remove button (history.CAME_BACK)
+    posted_at: datetime | None = None  # set when posted late (core/late.py); never stored
 
     @property
     def spec(self) -> KindSpec:

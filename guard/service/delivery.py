@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from guard.adapters.alerts import Alerts, ClaimedAlert
 from guard.adapters.slack import SendResult, SlackNotifier
 from guard.clock import utcnow
+from guard.core.late import as_posted
 from guard.core.retry import retry_delay
 from guard.core.statuses import AlertStatus, SendOutcome
 from guard.logs import log_event
@@ -75,7 +76,7 @@ class Delivery:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
         attempts = 0
         while not self.stopping.is_set() and (claimed := self._claim()) is not None:
-            alert = claimed.alert
+            alert = as_posted(claimed.alert, self.clock())
             notifier = self.notifier_for(alert.key.account_sid)
             # Another account's 429 on this webhook (pauses end before each claim): wait with it, unsent
             if notifier is not None and (until := self.webhooks_paused.get(notifier.webhook)) is not None:

@@ -2,10 +2,14 @@
 
 import json
 
+import pytest
+
 from guard.adapters.slack import HEADER_MAX, TEXT_MAX
 from tests.delivery.conftest import outbox, posted
 from tests.fakes.slack import HOOK_PATH as HOOK
-from tests.helpers import ANN_URI, worker_event, worker_sid
+from tests.helpers import ANN_URI, AVAILABLE_SID, worker_event, worker_sid
+
+PING = "<!subteam^S0ONCALL>"
 
 
 def test_drift_is_posted_with_blocks_and_fallback_text(taskrouter, services, httpserver, clock):
@@ -59,3 +63,29 @@ def test_a_drift_with_nothing_to_remove_advises_signing_in_again(taskrouter, ser
     rendered = json.dumps(message)
     assert "attributes wiped" in rendered and "remove `contact_uri`" not in rendered
     assert "sign out and in again" in rendered
+
+
+@pytest.fixture
+def settings_overrides(httpserver):
+    """Alerts to the stub's webhook path; urgent pages ping the on-call group."""
+    return {"slack_webhook_url": httpserver.url_for(HOOK), "slack_timeout_seconds": 0.5, "slack_urgent_mention": PING}
+
+
+@pytest.mark.parametrize(("held_up", "pinged"), [(60, True), (30 * 60, True), (3 * 3600, False)])
+def test_a_page_held_up_by_an_outage_says_when_it_was_raised(taskrouter, services, httpserver, clock, held_up, pinged):
+    """Sent hours late, "available now" spoke of a moment long past, and a flapping agent's pages each pinged."""
+    httpserver.expect_ordered_request(HOOK).respond_with_data("rollup_error", status=500)
+    httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    taskrouter.post(worker_event(contact_uri="sip:x", **available))
+    services.delivery.run_once()
+    clock.advance(held_up)
+    services.delivery.run_once()
+    message = posted(httpserver)[-1]
+    lead, rendered = message["blocks"][0]["text"]["text"], json.dumps(message)
+    assert (PING in lead, PING in message["text"]) == (pinged, pinged)
+    if held_up < 120:  # on time, near enough
+        assert "available now" in lead and "posted" not in rendered
+    else:
+        assert "available now" not in rendered and "could not reach this agent then" in lead
+        assert f"posted {held_up // 60 if held_up < 7200 else held_up // 3600}" in rendered
