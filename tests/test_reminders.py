@@ -46,7 +46,7 @@ def test_an_available_agent_with_no_value_is_reminded_as_a_drift_is(taskrouter, 
     with services.store.engine.connect() as connection:
         kind, payload = connection.execute(select(alert.c.kind, alert.c.payload).order_by(alert.c.id.desc())).first()
     assert kind == "reminder" and json.loads(payload)["worker_sid"] == worker_sid(1)
-    assert json.loads(payload)["note"].startswith("still unable to take calls since ")
+    assert json.loads(payload)["note"].startswith("still unable to take calls (available, with no contact_uri since ")
 
 
 @pytest.mark.parametrize("settings_overrides", [{"alert_repeat": timedelta(hours=1)}])

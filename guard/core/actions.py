@@ -85,7 +85,9 @@ def _overtaken(stored: WorkerState, sent_ms: int | None) -> bool:
 def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime) -> Alert:
     """The reminder for a drift (or an available agent with no value) open ALERT_REPEAT_HOURS after its last alert."""
     since = f"since {state.since:%Y-%m-%d %H:%M} UTC"
-    note = f"still drifting {since}" if state.verdict.drifting else f"still unable to take calls {since}: {NO_VALUE}"
+    # An agent without a value: the time is the value's (it may have gone days before the agent became available)
+    no_value = f"still unable to take calls (available, with no contact_uri {since}): {NO_VALUE}"
+    note = f"still drifting {since}" if state.verdict.drifting else no_value
     return raise_alert(AlertKind.REMINDER, note, key, state, routing, now, source="reminder")
 
 
