@@ -90,6 +90,7 @@ def build_services(settings: Settings, default_database: str) -> Services:
         lease,
         stopping,
         sharing=accounts.sharing_webhook,
+        worker_state=store.workers.state,
     )
     work_lease = removal_lease(settings.api_retries)  # a slow TaskRouter must not let a second process begin it
     remediation = RemediationJobs(pipeline, store.records, accounts.api_for, work_lease)

@@ -15,6 +15,7 @@ from guard.service import writer as writer_module
 from guard.service.slot import Slot
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, email, stored_state, uri, worker_event, worker_sid
+from tests.test_metrics import sample, scrape
 
 
 def snapshot(n, **fields):
@@ -97,8 +98,9 @@ def _record_or_error(services, event):
         return type(err).__name__
 
 
-def test_a_batch_waits_one_deadline_in_all_not_one_per_event(services, monkeypatch):
+def test_a_batch_waits_one_deadline_in_all_not_one_per_event(services, monkeypatch, client):
     """Event Streams gives a whole batch 5 s: its events share one deadline, so a slow batch answers 503 in time."""
+    before = scrape(client)
     monkeypatch.setattr(writer_module, "WAIT_SECONDS", 1.0)
     monkeypatch.setattr(writer_module, "MAX_BATCH", 1)  # one event per commit
     apply_events = services.pipeline.apply_events
@@ -114,6 +116,10 @@ def test_a_batch_waits_one_deadline_in_all_not_one_per_event(services, monkeypat
     while stored_state(services, key(10)) is None and time.monotonic() < deadline:
         time.sleep(0.05)
     assert {stored_state(services, key(n))["verdict"] for n in range(1, 11)} == {"mismatch"}
+    recorded = {"source": "taskrouter", "outcome": "recorded"}  # none acknowledged: the retry's outcomes count
+    assert sample(scrape(client), "guard_worker_events_total", **recorded) == sample(
+        before, "guard_worker_events_total", **recorded
+    )
 
 
 def test_an_event_whose_own_commit_fails_on_the_retry_gets_that_error_and_the_rest_their_answers(services):

@@ -30,7 +30,6 @@ from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import carried_by
 from guard.core.click import Action, value_digest
 from guard.core.evidence import basis_text
-from guard.core.late import held_up, urgent_lead
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 from guard.core.statuses import SendOutcome
 from guard.core.text import printable, scrubbed
@@ -116,7 +115,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     ]
     summary = f"{alert.note}. {verdict.detail}".strip() if alert.note else verdict.detail
     # An urgent alert opens with the mention (mrkdwn, so it pings) and says plainly what is wrong.
-    lead = f"{alert.mention} *{escape(urgent_lead(alert))}*".strip() if alert.spec.urgent else ""
+    lead = f"{alert.mention} *{escape(alert.urgent_lead())}*".strip() if alert.spec.urgent else ""
     blocks: list[Block] = [
         *([SectionBlock(text=MarkdownTextObject(text=lead))] if lead else []),
         HeaderBlock(text=header),
@@ -131,7 +130,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     who = carried_by(alert.cause, since) if alert.cause else alert.cause_note
     if who and alert.kind is not AlertKind.CAUSE:  # a late answer's note says it already
         blocks.append(ContextBlock(elements=[plain(who)]))
-    if late := held_up(alert):
+    if late := alert.held_up():
         blocks.append(ContextBlock(elements=[plain(late)]))
     if alert.spec.fix:
         # Sign in again; remove the value; or, where a removal would harm (it came back, it still registers, or no
@@ -148,7 +147,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     values = f"expected {verdict.expected or '—'} actual {verdict.actual or '—'}"
     body = f"{header} ({alert.key.worker_sid}) {values}: {summary}"
     if lead:
-        body = f"{urgent_lead(alert)}. {body}"
+        body = f"{alert.urgent_lead()}. {body}"
     body = escape(printable(body))
     text = truncate(f"{alert.mention} {body}" if lead and alert.mention else body, TEXT_MAX)
     return text, blocks

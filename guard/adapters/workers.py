@@ -84,12 +84,16 @@ class WorkerStates:
             name = f"{key.account_sid}/{key.workspace_sid}/{key.worker_sid}"
             connection.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": name})
 
+    def state(self, key: WorkerKey) -> WorkerState | None:
+        """The worker's stored state, read without a lock; None for a worker the guard has no state of."""
+        with connected(self.bind) as connection:
+            row = connection.execute(_select_state(connection.dialect.name), key_params(key)).first()
+        return None if row is None else state_from_row(row._mapping)
+
     def verdict(self, key: WorkerKey) -> str | None:
         """The worker's verdict now (`deleted` included), or None for a worker the guard has no state of."""
-        with connected(self.bind) as connection:
-            query = _select_state(connection.dialect.name)
-            row = connection.execute(query, key_params(key)).first()
-        return None if row is None else row.verdict
+        state = self.state(key)
+        return None if state is None else state.verdict.kind.value
 
     def write_all(self, states: Sequence[tuple[WorkerKey, dict[str, Any]]]) -> None:
         """Insert or replace the state rows of distinct workers (each row: every column but the key)."""

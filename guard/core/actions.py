@@ -55,7 +55,7 @@ def decide_available(
     name: str | None = None,
 ) -> Decision:
     """The guard learned whether the worker's activity routes tasks (and its `name`): store it; page if unreachable."""
-    change = transition(stored, stored.verdict, now, None, available)
+    change = transition(stored, stored.verdict, now, None, available, stored.activity_sid)  # learned, not moved
     last_alert_at = now if change.alert else stored.last_alert_at
     state = replace(
         stored,

@@ -17,6 +17,7 @@ from guard.core.cause import Cause, carried_by
 from guard.core.changes import Changes
 from guard.core.click import worker_reference
 from guard.core.history import CAME_BACK
+from guard.core.late import PostedLate
 from guard.core.snapshot import WorkerKey
 from guard.core.state import WorkerState
 from guard.core.statuses import Channel, RemediationStatus
@@ -93,7 +94,7 @@ class Routing:
 
 
 @dataclass(frozen=True)
-class Alert:
+class Alert(PostedLate):
     """One alert, frozen from the worker's state when it was raised: what every sink renders."""
 
     kind: AlertKind
@@ -120,6 +121,7 @@ class Alert:
     result: str | None = None  # the remediation's status
     came_back: bool = False  # its value came back after the guard removed it: no Remove button (history.CAME_BACK)
     posted_at: datetime | None = None  # set when posted late (core/late.py); never stored
+    over: bool = False  # a late page whose agent is no longer unable to take calls (core/late.py); never stored
 
     @property
     def spec(self) -> KindSpec:
@@ -130,7 +132,7 @@ class Alert:
     def title(self) -> str:
         """The header: the kind's title, or its failure title for a failed remediation."""
         failed = self.result == RemediationStatus.FAILED and self.spec.failed_title
-        return failed or self.spec.title
+        return ":sos: Was unreachable" if self.over else failed or self.spec.title
 
     def fields(self) -> dict[str, Any]:
         """The alert as flat JSON values: the log line and the outbox payload."""

@@ -93,7 +93,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     available = activity.resolve(rules.available_names) if activity else None
     if available is None and activity and activity.sid and stored is not None and stored.activity_sid == activity.sid:
         available = stored.available  # what a source said of this activity (an audit) stands until one says otherwise
-    change = transition(stored, verdict, now, rules.repeat, available)
+    change = transition(stored, verdict, now, rules.repeat, available, activity.sid if activity else None)
     if verdict.kind is Kind.DELETED:
         verdict = replace(verdict, detail=change.note)
     attributes = stored.attributes if snapshot.deleted and stored else snapshot.stored_copy()

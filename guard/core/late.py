@@ -1,40 +1,63 @@
-"""An alert that reaches Slack long after it was raised (Slack unreachable, the guard stopped) says when it was."""
+"""An alert that reaches Slack long after it was raised (Slack unreachable, the guard stopped, a flood) says when.
+
+Held up through an outage, a page said "available now" about a moment long past, and an agent who went on
+flapping queued one an hour, each pinging the channel when Slack came back.
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-
-from guard.core.alerts import Alert
-from guard.core.transitions import URGENT_QUIET
+from typing import Protocol, Self
 
 LATE = timedelta(minutes=2)  # held up longer than this, a message says when its alert was raised
 
 
-def as_posted(alert: Alert, now: datetime) -> Alert:
-    """`alert` as posted at `now`: a late one carries that time, and an urgent one an hour late pings nobody.
+class _Spec(Protocol):
+    """What this reads of an alert kind's row (guard/core/alerts.py, KindSpec)."""
 
-    Held up through an outage, a page said "available now" about a moment long past; and an agent who went on
-    flapping queued one an hour, all sent together when Slack came back, each pinging the channel.
-    """
-    late = now - alert.created_at
-    if late < LATE:
-        return alert
-    return replace(alert, posted_at=now, mention=alert.mention if late < URGENT_QUIET else "")
+    urgent: bool
+    lead: str
 
 
-def urgent_lead(alert: Alert) -> str:
-    """The sentence an urgent message opens with: "now" only when it is posted on time."""
-    if alert.posted_at is None:
-        return alert.spec.lead
-    return f"available at {alert.created_at:%H:%M} UTC: calls could not reach this agent then"
+class PostedLate:
+    """How an alert reads when posted: mixed into Alert, whose fields it reads."""
 
+    created_at: datetime
+    posted_at: datetime | None
+    over: bool
+    mention: str
 
-def held_up(alert: Alert) -> str | None:
-    """What a late message says of its delay; None for one posted on time."""
-    if alert.posted_at is None:
-        return None
-    minutes = int((alert.posted_at - alert.created_at).total_seconds() // 60)
-    delay = f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
-    raised = f"{alert.created_at:%Y-%m-%d %H:%M} UTC"
-    return f"Raised {raised}, posted {delay} late (Slack could not be reached, or the guard was stopped)"
+    @property
+    def spec(self) -> _Spec:
+        """The alert's row of the table (Alert's own)."""
+        raise NotImplementedError
+
+    def late(self, now: datetime) -> bool:
+        """Posted more than LATE after it was raised."""
+        return now - self.created_at > LATE
+
+    def posted(self, now: datetime, unreachable_now: bool | None = None) -> Self:
+        """As posted at `now`: a late one carries that time; a late page whose agent can ring now pings nobody.
+
+        `unreachable_now`: what the guard holds of the worker at `now` (None: not known), so an agent still unable
+        to take calls is still pinged, and told "now".
+        """
+        if not self.late(now):
+            return self
+        over = self.spec.urgent and unreachable_now is False
+        return replace(self, posted_at=now, over=over, mention="" if over else self.mention)  # type: ignore[type-var]
+
+    def urgent_lead(self) -> str:
+        """The sentence an urgent message opens with: past tense once the agent is no longer unreachable."""
+        if not self.over:
+            return self.spec.lead
+        return f"was available at {self.created_at:%Y-%m-%d %H:%M} UTC without a working contact_uri; not now"
+
+    def held_up(self) -> str | None:
+        """What a late message says of its delay; None for one posted on time."""
+        if self.posted_at is None:
+            return None
+        minutes = int((self.posted_at - self.created_at).total_seconds() // 60)
+        delay = f"{minutes} min" if minutes < 120 else f"{minutes // 60} h {minutes % 60} min"
+        return f"Raised {self.created_at:%Y-%m-%d %H:%M} UTC, posted {delay} later"

@@ -43,6 +43,7 @@ def transition(
     now: datetime,
     repeat: timedelta | None = None,
     available: bool | None = None,
+    activity_sid: str | None = None,
 ) -> Transition:
     """Decide the alert for moving from `prior` to `verdict` in an activity that is `available` (None: unknown).
 
@@ -87,9 +88,11 @@ def transition(
     entering = now_unreachable and not (prior is not None and prior.unreachable)
     paged_lately = urgent_at is not None and now - urgent_at < URGENT_QUIET
     if entering and not paged_lately:  # a resolved drift still pages when the agent is available without a value
-        # "became" only from another activity the guard knew of: with none stored (a release before 0006 kept
-        # none), the agent may have been available all along
-        went = "became" if prior is not None and prior.activity_sid is not None and not prior.available else "is"
+        # "became" only on a move from an activity the guard knew of (`activity_sid`: the worker's now). With none
+        # stored (a release before 0006 kept none), or the same one just learned to route tasks, the agent may
+        # have been available all along
+        was = (prior.activity_sid, prior.available) if prior is not None else (None, None)
+        went = "became" if was[0] is not None and (was[1] is False or was[0] != activity_sid) else "is"
         if alert is AlertKind.DRIFT:  # one urgent alert, not a drift plus an escalation
             note = f"{note} while the agent is available"
         elif alert is AlertKind.RESOLVED:

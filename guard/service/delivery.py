@@ -13,11 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from guard.adapters.alerts import Alerts, ClaimedAlert
 from guard.adapters.slack import SendResult, SlackNotifier
 from guard.clock import utcnow
-from guard.core.late import as_posted
 from guard.core.retry import retry_delay
+from guard.core.snapshot import WorkerKey
+from guard.core.state import WorkerState
 from guard.core.statuses import AlertStatus, SendOutcome
 from guard.logs import log_event
 from guard.metrics import ALERTS, DELIVERY_LATENCY
@@ -59,6 +62,7 @@ class Delivery:
         stopping: threading.Event | None = None,
         clock: Callable[[], datetime] = utcnow,
         sharing: Sharing = lambda account_sid: frozenset({account_sid}),
+        worker_state: Callable[[WorkerKey], WorkerState | None] = lambda key: None,
     ) -> None:
         """Configure how rows are leased, sent and retried; once `stopping` is set, no new attempt starts."""
         self.alerts = alerts
@@ -67,16 +71,27 @@ class Delivery:
         self.retry_max_seconds = retry_max_seconds
         self.lease = lease
         self.clock = clock
+        self.worker_state = worker_state  # what the guard holds of a worker now: does a late page still ping?
         self.paused: dict[str, datetime] = {}  # account SID -> until: its webhook said wait (a 429's Retry-After)
         self.webhooks_paused: dict[str, datetime] = {}  # the same by webhook: accounts may share SLACK_WEBHOOK_URL
         self.sharing = sharing
         self.failing: dict[str, _Failures] = {}  # by webhook: the posts that failed here since one Slack took
 
+    def _unreachable_now(self, key: WorkerKey) -> bool | None:
+        """Whether the guard holds the worker as unable to take calls now (None: not known): a late page pings then."""
+        try:
+            state = self.worker_state(key)
+        except SQLAlchemyError:  # not known: the page pings as raised
+            return None
+        return None if state is None else state.unreachable
+
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
         attempts = 0
         while not self.stopping.is_set() and (claimed := self._claim()) is not None:
-            alert = as_posted(claimed.alert, self.clock())
+            alert, now = claimed.alert, self.clock()
+            late_page = alert.spec.urgent and alert.late(now)
+            alert = alert.posted(now, self._unreachable_now(alert.key) if late_page else None)
             notifier = self.notifier_for(alert.key.account_sid)
             # Another account's 429 on this webhook (pauses end before each claim): wait with it, unsent
             if notifier is not None and (until := self.webhooks_paused.get(notifier.webhook)) is not None:

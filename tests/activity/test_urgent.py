@@ -5,7 +5,7 @@ import json
 import pytest
 
 from guard.core.snapshot import WorkerKey
-from tests.activity.conftest import BREAK_SID, WRONG, activity_event, offline, outbox
+from tests.activity.conftest import BREAK_SID, READY_SID, WRONG, activity_callback, activity_event, offline, outbox
 from tests.helpers import (
     ACCOUNT_SID,
     ANN_URI,
@@ -159,3 +159,14 @@ def test_a_removal_goes_by_the_activity_its_fresh_fetch_saw(taskrouter, services
     kind, removed = outbox(services)[-1]
     assert kind == "remediation" and "still unreachable" not in removed["note"]
     assert (stored_state(services, KEY)["activity_name"], services.store.listing.unreachable_count()) == ("Offline", 0)
+
+
+def test_an_agent_whose_activity_is_learned_to_route_tasks_is_paged_as_available_not_as_becoming_so(
+    taskrouter, services
+):
+    taskrouter.post(activity_event(1, "Ready", READY_SID, contact_uri=WRONG))  # Ready: not known to route tasks yet
+    taskrouter.post(activity_callback("activity.created"))  # it does: the agent sat there all along
+    assert [(kind, payload["note"]) for kind, payload in outbox(services)] == [
+        ("drift", "contact_uri drifted"),
+        ("urgent", "the agent is available with a wrong contact_uri"),
+    ]

@@ -84,5 +84,13 @@ def test_a_known_drift_whose_availability_was_unknown_is_paged_as_available_not_
     """A release before 0006 stored no activity: an agent who was Available all along did not "become" available."""
     unknown, away = prior_of(DRIFT), replace(prior_of(DRIFT), activity_sid="WA" + "3" * 32, activity_name="Offline")
     assert unknown.activity_sid is None and away.available is None  # Offline: a name the guard cannot place
+    moving = transition(away, DRIFT, T0, available=True, activity_sid="WA" + "1" * 32)
     assert transition(unknown, DRIFT, T0, available=True).note == "the agent is available with a wrong contact_uri"
-    assert transition(away, DRIFT, T0, available=True).note == "the agent became available with a wrong contact_uri"
+    assert moving.note == "the agent became available with a wrong contact_uri"
+
+
+def test_an_activity_learned_to_route_tasks_pages_as_available_not_as_becoming_so():
+    """The agent sat in "Ready" all along; an activity.created event taught the guard that Ready routes tasks."""
+    ready = replace(prior_of(DRIFT), activity_sid="WA" + "4" * 32, activity_name="Ready")
+    change = transition(ready, DRIFT, T0, available=True, activity_sid=ready.activity_sid)
+    assert change.note == "the agent is available with a wrong contact_uri"

@@ -71,21 +71,30 @@ def settings_overrides(httpserver):
     return {"slack_webhook_url": httpserver.url_for(HOOK), "slack_timeout_seconds": 0.5, "slack_urgent_mention": PING}
 
 
-@pytest.mark.parametrize(("held_up", "pinged"), [(60, True), (30 * 60, True), (3 * 3600, False)])
-def test_a_page_held_up_by_an_outage_says_when_it_was_raised(taskrouter, services, httpserver, clock, held_up, pinged):
+@pytest.mark.parametrize(
+    ("held_up", "offline_since", "late"),
+    [(120, False, False), (30 * 60, False, True), (3 * 3600, False, True), (3 * 3600, True, True)],
+)
+def test_a_page_held_up_says_when_it_was_raised(taskrouter, services, httpserver, clock, held_up, offline_since, late):
     """Sent hours late, "available now" spoke of a moment long past, and a flapping agent's pages each pinged."""
     httpserver.expect_ordered_request(HOOK).respond_with_data("rollup_error", status=500)
     httpserver.expect_ordered_request(HOOK).respond_with_data("ok")
     available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
-    taskrouter.post(worker_event(contact_uri="sip:x", **available))
+    taskrouter.post(worker_event(contact_uri="sip:x", version=1, **available))
     services.delivery.run_once()
     clock.advance(held_up)
+    if offline_since:  # the agent left Available meanwhile: the page is about a moment that is over
+        taskrouter.post(worker_event(contact_uri="sip:x", version=2))
     services.delivery.run_once()
     message = posted(httpserver)[-1]
-    lead, rendered = message["blocks"][0]["text"]["text"], json.dumps(message)
-    assert (PING in lead, PING in message["text"]) == (pinged, pinged)
-    if held_up < 120:  # on time, near enough
-        assert "available now" in lead and "posted" not in rendered
-    else:
-        assert "available now" not in rendered and "could not reach this agent then" in lead
+    lead, header, rendered = (
+        message["blocks"][0]["text"]["text"],
+        message["blocks"][1]["text"]["text"],
+        json.dumps(message),
+    )
+    assert (PING in lead, PING in message["text"]) == (not offline_since, not offline_since)
+    assert ("available now" in lead, "Unreachable now" in header) == (not offline_since, not offline_since)
+    assert ("was available at" in lead, "Was unreachable" in header) == (offline_since, offline_since)
+    assert ("posted " in rendered) is late  # exactly 2 minutes is on time
+    if late:
         assert f"posted {held_up // 60 if held_up < 7200 else held_up // 3600}" in rendered
