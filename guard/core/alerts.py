@@ -132,7 +132,7 @@ class Alert(PostedLate):
     def title(self) -> str:
         """The header: the kind's title, or its failure title for a failed remediation."""
         failed = self.result == RemediationStatus.FAILED and self.spec.failed_title
-        return ":sos: Was unreachable" if self.over else failed or self.spec.title
+        return f":sos: Unreachable at {self.created_at:%H:%M} UTC" if self.over else failed or self.spec.title
 
     def fields(self) -> dict[str, Any]:
         """The alert as flat JSON values: the log line and the outbox payload."""

@@ -37,22 +37,23 @@ class PostedLate:
         """Posted more than LATE after it was raised."""
         return now - self.created_at > LATE
 
-    def posted(self, now: datetime, unreachable_now: bool | None = None) -> Self:
-        """As posted at `now`: a late one carries that time; a late page whose agent can ring now pings nobody.
+    def posted(self, now: datetime, stands: bool | None = None) -> Self:
+        """As posted at `now`: a late one carries that time; a late page that no longer stands pings nobody.
 
-        `unreachable_now`: what the guard holds of the worker at `now` (None: not known), so an agent still unable
-        to take calls is still pinged, and told "now".
+        `stands`: whether the page is still the worker's latest and its agent still cannot take calls, by what the
+        guard holds at `now` (None: not known, as for an activity it cannot place: the page goes out as raised).
         """
         if not self.late(now):
             return self
-        over = self.spec.urgent and unreachable_now is False
+        over = self.spec.urgent and stands is False
         return replace(self, posted_at=now, over=over, mention="" if over else self.mention)  # type: ignore[type-var]
 
     def urgent_lead(self) -> str:
-        """The sentence an urgent message opens with: past tense once the agent is no longer unreachable."""
+        """The sentence an urgent message opens with: in the past once a later message or the agent moved on."""
         if not self.over:
             return self.spec.lead
-        return f"was available at {self.created_at:%Y-%m-%d %H:%M} UTC without a working contact_uri; not now"
+        raised = f"{self.created_at:%Y-%m-%d %H:%M} UTC"
+        return f"was available at {raised} without a working contact_uri; for now, see the later messages and /status"
 
     def held_up(self) -> str | None:
         """What a late message says of its delay; None for one posted on time."""

@@ -88,11 +88,15 @@ def transition(
     entering = now_unreachable and not (prior is not None and prior.unreachable)
     paged_lately = urgent_at is not None and now - urgent_at < URGENT_QUIET
     if entering and not paged_lately:  # a resolved drift still pages when the agent is available without a value
-        # "became" only on a move from an activity the guard knew of (`activity_sid`: the worker's now). With none
-        # stored (a release before 0006 kept none), or the same one just learned to route tasks, the agent may
-        # have been available all along
+        # "became" only from an activity the guard knew of that routes no tasks, or moving from one it could not
+        # place (`activity_sid`: the worker's now). With none stored (a release before 0006 kept none), the same
+        # one just learned to route tasks, or one that routes tasks too, the agent may have been available all along
         was = (prior.activity_sid, prior.available) if prior is not None else (None, None)
-        went = "became" if was[0] is not None and (was[1] is False or was[0] != activity_sid) else "is"
+        went = (
+            "became"
+            if was[0] is not None and (was[1] is False or (was[1] is None and was[0] != activity_sid))
+            else "is"
+        )
         if alert is AlertKind.DRIFT:  # one urgent alert, not a drift plus an escalation
             note = f"{note} while the agent is available"
         elif alert is AlertKind.RESOLVED:

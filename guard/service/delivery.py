@@ -77,13 +77,17 @@ class Delivery:
         self.sharing = sharing
         self.failing: dict[str, _Failures] = {}  # by webhook: the posts that failed here since one Slack took
 
-    def _unreachable_now(self, key: WorkerKey) -> bool | None:
-        """Whether the guard holds the worker as unable to take calls now (None: not known): a late page pings then."""
+    def _page_stands(self, key: WorkerKey, raised: datetime) -> bool | None:
+        """Whether a late page still stands: its worker's latest, the agent still available (None: not known)."""
         try:
             state = self.worker_state(key)
-        except SQLAlchemyError:  # not known: the page pings as raised
+        except SQLAlchemyError:  # not known: the page goes out as raised
             return None
-        return None if state is None else state.unreachable
+        if state is None:
+            return None
+        if state.urgent_at != raised or state.available is False:  # a later page, an episode over, the agent away
+            return False
+        return True if state.available else None  # an activity the guard cannot place is never guessed
 
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
@@ -91,7 +95,7 @@ class Delivery:
         while not self.stopping.is_set() and (claimed := self._claim()) is not None:
             alert, now = claimed.alert, self.clock()
             late_page = alert.spec.urgent and alert.late(now)
-            alert = alert.posted(now, self._unreachable_now(alert.key) if late_page else None)
+            alert = alert.posted(now, self._page_stands(alert.key, alert.created_at) if late_page else None)
             notifier = self.notifier_for(alert.key.account_sid)
             # Another account's 429 on this webhook (pauses end before each claim): wait with it, unsent
             if notifier is not None and (until := self.webhooks_paused.get(notifier.webhook)) is not None:

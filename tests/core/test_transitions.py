@@ -94,3 +94,12 @@ def test_an_activity_learned_to_route_tasks_pages_as_available_not_as_becoming_s
     ready = replace(prior_of(DRIFT), activity_sid="WA" + "4" * 32, activity_name="Ready")
     change = transition(ready, DRIFT, T0, available=True, activity_sid=ready.activity_sid)
     assert change.note == "the agent is available with a wrong contact_uri"
+
+
+def test_a_move_between_two_activities_that_route_tasks_is_no_becoming_available():
+    """One update changed both the activity (Available to Ready, both routing tasks) and the value."""
+    ready = replace(prior_of(OK), activity_sid="WA" + "1" * 32, available=True)
+    change = transition(ready, DRIFT, T0, available=True, activity_sid="WA" + "4" * 32)
+    assert change.note == "contact_uri drifted while the agent is available"
+    pending = transition(ready, PENDING, T0, available=True, activity_sid="WA" + "4" * 32)
+    assert pending.note == "the agent is available with no contact_uri yet"

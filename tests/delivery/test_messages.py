@@ -3,13 +3,16 @@
 import json
 
 import pytest
+from werkzeug import Response
 
 from guard.adapters.slack import HEADER_MAX, TEXT_MAX
+from tests.activity.conftest import activity_callback
 from tests.delivery.conftest import outbox, posted
 from tests.fakes.slack import HOOK_PATH as HOOK
-from tests.helpers import ANN_URI, AVAILABLE_SID, worker_event, worker_sid
+from tests.helpers import ANN_URI, AVAILABLE_SID, OFFLINE_SID, worker_event, worker_sid
 
 PING = "<!subteam^S0ONCALL>"
+READY = "WA" + "4" * 32
 
 
 def test_drift_is_posted_with_blocks_and_fallback_text(taskrouter, services, httpserver, clock):
@@ -83,7 +86,8 @@ def test_a_page_held_up_says_when_it_was_raised(taskrouter, services, httpserver
     taskrouter.post(worker_event(contact_uri="sip:x", version=1, **available))
     services.delivery.run_once()
     clock.advance(held_up)
-    if offline_since:  # the agent left Available meanwhile: the page is about a moment that is over
+    if offline_since:  # the agent left Available meanwhile (for an activity known to route no tasks): it is over
+        taskrouter.post(activity_callback("activity.created", sid=OFFLINE_SID, name="Offline", available="false"))
         taskrouter.post(worker_event(contact_uri="sip:x", version=2))
     services.delivery.run_once()
     message = posted(httpserver)[-1]
@@ -94,7 +98,52 @@ def test_a_page_held_up_says_when_it_was_raised(taskrouter, services, httpserver
     )
     assert (PING in lead, PING in message["text"]) == (not offline_since, not offline_since)
     assert ("available now" in lead, "Unreachable now" in header) == (not offline_since, not offline_since)
-    assert ("was available at" in lead, "Was unreachable" in header) == (offline_since, offline_since)
+    assert ("was available at" in lead, "Unreachable at" in header) == (offline_since, offline_since)
     assert ("posted " in rendered) is late  # exactly 2 minutes is on time
     if late:
         assert f"posted {held_up // 60 if held_up < 7200 else held_up // 3600}" in rendered
+
+
+def refusing(httpserver):
+    """Slack refuses every post while the returned list holds True; answers ok once it is emptied."""
+    down = [True]
+    httpserver.expect_request(HOOK).respond_with_handler(
+        lambda _request: Response("rollup_error", status=500) if down else Response("ok")
+    )
+    return down
+
+
+def test_of_the_pages_an_outage_held_up_only_the_latest_of_an_agent_still_unreachable_pings(
+    taskrouter, services, httpserver, clock
+):
+    """A flapping agent queued a page an hour: when Slack came back, each one pinged and said "available now"."""
+    down = refusing(httpserver)
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    taskrouter.post(worker_event(contact_uri="sip:x", version=1, **available))
+    services.delivery.run_once()
+    clock.advance(3601)
+    taskrouter.post(worker_event(contact_uri="sip:x", version=2))  # a break
+    taskrouter.post(worker_event(contact_uri="sip:x", version=3, **available))  # back, still broken: paged again
+    services.delivery.run_once()
+    down.clear()
+    clock.advance(300)
+    services.delivery.run_once()
+    first, latest = [json.loads(request.get_data()) for request, answer in httpserver.log if answer.status_code == 200]
+    assert [PING in message["text"] for message in (first, latest)] == [False, True]
+    assert "Unreachable at" in first["blocks"][1]["text"]["text"] and "for now, see the later messages" in first["text"]
+    assert "available now" in latest["blocks"][0]["text"]["text"]
+
+
+def test_a_late_page_whose_agent_sits_in_an_activity_the_guard_cannot_place_pings_as_raised(
+    taskrouter, services, httpserver, clock
+):
+    """Unknown is never guessed to be away: the agent may well be taking tasks in "Ready"."""
+    down = refusing(httpserver)
+    taskrouter.post(worker_event(contact_uri="sip:x", WorkerActivityName="Available", WorkerActivitySid=AVAILABLE_SID))
+    services.delivery.run_once()
+    clock.advance(600)
+    taskrouter.post(worker_event(contact_uri="sip:x", version=2, WorkerActivityName="Ready", WorkerActivitySid=READY))
+    down.clear()
+    services.delivery.run_once()
+    [page] = posted(httpserver)[-1:]
+    assert PING in page["text"] and "Unreachable now" in page["blocks"][1]["text"]["text"]
