@@ -121,7 +121,7 @@ class Alert(PostedLate):
     result: str | None = None  # the remediation's status
     came_back: bool = False  # its value came back after the guard removed it: no Remove button (history.CAME_BACK)
     posted_at: datetime | None = None  # set when posted late (core/late.py); never stored
-    over: bool = False  # a late page whose agent is no longer unable to take calls (core/late.py); never stored
+    standing: str | None = None  # what a late page's worker is at when posted (core/late.py); never stored
 
     @property
     def spec(self) -> KindSpec:
@@ -132,7 +132,7 @@ class Alert(PostedLate):
     def title(self) -> str:
         """The header: the kind's title, or its failure title for a failed remediation."""
         failed = self.result == RemediationStatus.FAILED and self.spec.failed_title
-        return f":sos: Unreachable at {self.created_at:%H:%M} UTC" if self.over else failed or self.spec.title
+        return f":sos: Unreachable at {self.created_at:%H:%M} UTC" if self.standing else failed or self.spec.title
 
     def fields(self) -> dict[str, Any]:
         """The alert as flat JSON values: the log line and the outbox payload."""

@@ -20,12 +20,19 @@ class _Spec(Protocol):
     lead: str
 
 
+# What the guard holds of a late page's worker when it is posted (None: not known, as for an activity it cannot place)
+AWAY = (
+    "away"  # its latest page, the agent in an activity known to route no tasks: still pinged (the hour rule counts it)
+)
+OVER = "over"  # a later page of the worker, or the episode over: nobody pinged
+
+
 class PostedLate:
     """How an alert reads when posted: mixed into Alert, whose fields it reads."""
 
     created_at: datetime
     posted_at: datetime | None
-    over: bool
+    standing: str | None
     mention: str
 
     @property
@@ -37,23 +44,26 @@ class PostedLate:
         """Posted more than LATE after it was raised."""
         return now - self.created_at > LATE
 
-    def posted(self, now: datetime, stands: bool | None = None) -> Self:
-        """As posted at `now`: a late one carries that time; a late page that no longer stands pings nobody.
+    def posted(self, now: datetime, standing: str | None = None) -> Self:
+        """As posted at `now`: a late one carries that time; a late page outdone by a later one pings nobody.
 
-        `stands`: whether the page is still the worker's latest and its agent still cannot take calls, by what the
-        guard holds at `now` (None: not known, as for an activity it cannot place: the page goes out as raised).
+        Outdone: a later page of the worker, or the episode over. The worker's latest page still pings, the agent away
+        or not: the core counts it as paged (one page an hour), so a silent one would leave the agent's return unpaged.
         """
         if not self.late(now):
             return self
-        over = self.spec.urgent and stands is False
-        return replace(self, posted_at=now, over=over, mention="" if over else self.mention)  # type: ignore[type-var]
+        standing = standing if self.spec.urgent else None
+        mention = "" if standing == OVER else self.mention
+        return replace(self, posted_at=now, standing=standing, mention=mention)  # type: ignore[type-var]
 
     def urgent_lead(self) -> str:
         """The sentence an urgent message opens with: in the past once a later message or the agent moved on."""
-        if not self.over:
-            return self.spec.lead
-        raised = f"{self.created_at:%Y-%m-%d %H:%M} UTC"
-        return f"was available at {raised} without a working contact_uri; for now, see the later messages and /status"
+        raised = f"was available at {self.created_at:%Y-%m-%d %H:%M} UTC without a working contact_uri"
+        if self.standing == OVER:
+            return f"{raised}; for now, see the later messages and /status"
+        if self.standing == AWAY:
+            return f"{raised}; in an activity that routes no tasks now, and unable to take calls once back"
+        return self.spec.lead
 
     def held_up(self) -> str | None:
         """What a late message says of its delay; None for one posted on time."""

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from guard.adapters.alerts import Alerts, ClaimedAlert
 from guard.adapters.slack import SendResult, SlackNotifier
 from guard.clock import utcnow
+from guard.core.late import AWAY, OVER
 from guard.core.retry import retry_delay
 from guard.core.snapshot import WorkerKey
 from guard.core.state import WorkerState
@@ -77,17 +78,17 @@ class Delivery:
         self.sharing = sharing
         self.failing: dict[str, _Failures] = {}  # by webhook: the posts that failed here since one Slack took
 
-    def _page_stands(self, key: WorkerKey, raised: datetime) -> bool | None:
-        """Whether a late page still stands: its worker's latest, the agent still available (None: not known)."""
+    def _standing(self, key: WorkerKey, raised: datetime) -> str | None:
+        """What a late page's worker is at now (core/late.py: AWAY, OVER; None: as raised, or not known)."""
         try:
             state = self.worker_state(key)
         except SQLAlchemyError:  # not known: the page goes out as raised
             return None
         if state is None:
             return None
-        if state.urgent_at != raised or state.available is False:  # a later page, an episode over, the agent away
-            return False
-        return True if state.available else None  # an activity the guard cannot place is never guessed
+        if state.urgent_at != raised:  # a later page of the worker, or the episode over
+            return OVER
+        return AWAY if state.available is False else None  # an activity the guard cannot place is never guessed
 
     def run_once(self) -> int:
         """Deliver every alert that is due now: one attempt each, its outcome recorded; return how many."""
@@ -95,7 +96,7 @@ class Delivery:
         while not self.stopping.is_set() and (claimed := self._claim()) is not None:
             alert, now = claimed.alert, self.clock()
             late_page = alert.spec.urgent and alert.late(now)
-            alert = alert.posted(now, self._page_stands(alert.key, alert.created_at) if late_page else None)
+            alert = alert.posted(now, self._standing(alert.key, alert.created_at) if late_page else None)
             notifier = self.notifier_for(alert.key.account_sid)
             # Another account's 429 on this webhook (pauses end before each claim): wait with it, unsent
             if notifier is not None and (until := self.webhooks_paused.get(notifier.webhook)) is not None:
