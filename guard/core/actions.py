@@ -122,6 +122,7 @@ def decide_removal(
         )
         watched = shown(before) if before and stored.verdict.broken else stored.removed  # a value back is watched
         return Decision(Outcome.RECORDED, state=replace(stored, removed=watched, last_alert_at=now), alert=alert)
+    before_fetch = stored
     if activity is not None and activity.available is not None:
         stored = replace(stored, activity_sid=activity.sid, activity_name=activity.name, available=activity.available)
     shown_state = replace(stored, verdict=replace(stored.verdict, actual=before or stored.verdict.actual))
@@ -137,4 +138,12 @@ def decide_removal(
     # stale now, not a value back; an event made after it is newer (decision._after_removal).
     at_ms = max((stored.occurred_ms or 0) + 1, sent_ms if sent_ms is not None else int(now.timestamp() * 1000))
     pending = replace(pending, removed=shown(before) if before else stored.removed, occurred_ms=at_ms)
+    # The fetch saw the agent available and the guard had not paged it: this removal is the page, or nobody ever is
+    # (the removal's own update would find the agent already unreachable)
+    page = transition(before_fetch, pending.verdict, now, None, stored.available, stored.activity_sid)
+    if page.alert is AlertKind.URGENT:
+        pending = replace(pending, urgent_at=page.urgent_at)
+        alert = raise_alert(
+            AlertKind.URGENT, f"{page.note} (removed by {actor})", key, pending, routing, now, actor=actor
+        )
     return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)

@@ -13,6 +13,12 @@ from typing import Protocol, Self
 LATE = timedelta(minutes=2)  # held up longer than this, a message says when its alert was raised
 
 
+class _Verdict(Protocol):
+    """What this reads of an alert's verdict (guard/core/verdict.py)."""
+
+    actual: str | None
+
+
 class _Spec(Protocol):
     """What this reads of an alert kind's row (guard/core/alerts.py, KindSpec)."""
 
@@ -34,6 +40,7 @@ class PostedLate:
     posted_at: datetime | None
     standing: str | None
     mention: str
+    verdict: _Verdict
 
     @property
     def spec(self) -> _Spec:
@@ -61,8 +68,9 @@ class PostedLate:
         raised = f"was available at {self.created_at:%Y-%m-%d %H:%M} UTC without a working contact_uri"
         if self.standing == OVER:
             return f"{raised}; for now, see the later messages and /status"
-        if self.standing == AWAY:
-            return f"{raised}; in an activity that routes no tasks now, and unable to take calls once back"
+        if self.standing == AWAY:  # with no value, Flex writes one at the next login: back, the agent rings
+            back = "unable to take calls once back" if self.verdict.actual else "Flex writes one at the next login"
+            return f"{raised}; in an activity that routes no tasks now: {back}"
         return self.spec.lead
 
     def held_up(self) -> str | None:

@@ -170,3 +170,21 @@ def test_an_agent_whose_activity_is_learned_to_route_tasks_is_paged_as_available
         ("drift", "contact_uri drifted"),
         ("urgent", "the agent is available with a wrong contact_uri"),
     ]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_removal_whose_fresh_fetch_finds_the_agent_available_is_its_page(taskrouter, services, fake_api):
+    """Drift on a break; the agent came back before the removal, its event not in yet: nobody was ever paged."""
+    populate(fake_api, 1, drifting={1})
+    wrong = fake_api.attributes(WORKSPACE_SID, worker_sid(1))["contact_uri"]
+    taskrouter.post(offline(1, contact_uri=wrong, email=email(1)))  # a drift, no page; a removal is queued
+    fake_api.set_activity(WORKSPACE_SID, worker_sid(1), fake_api.add_flex_activities(WORKSPACE_SID)["Available"])
+    services.jobs.by_name["remediate"].run()
+    kind, page = outbox(services)[-1]
+    assert kind == "urgent" and page["note"].startswith("contact_uri removed") and "became available" in page["note"]
+    back = activity_event(2, contact_uri=wrong, email=email(1))  # the move, made before the removal, then the removal's
+    back["TimestampMs"] = str(int(back["TimestampMs"]) - 60_000)
+    taskrouter.post(back)
+    taskrouter.post(activity_event(3, contact_uri=None, email=email(1)))
+    assert [kind for kind, _ in outbox(services)] == ["drift", "urgent"]  # paged once
+    assert services.store.listing.unreachable_count() == 1

@@ -147,3 +147,19 @@ def test_a_late_page_whose_agent_sits_in_an_activity_the_guard_cannot_place_ping
     services.delivery.run_once()
     [page] = posted(httpserver)[-1:]
     assert PING in page["text"] and "Unreachable now" in page["blocks"][1]["text"]["text"]
+
+
+def test_a_late_page_of_an_agent_with_no_value_now_away_says_flex_writes_one_at_the_login(
+    taskrouter, services, httpserver, clock
+):
+    """Saying "unable to take calls once back" was false: signing in writes the value, and then the agent rings."""
+    down = refusing(httpserver)
+    taskrouter.post(activity_callback("activity.created", sid=OFFLINE_SID, name="Offline", available="false"))
+    taskrouter.post(worker_event(contact_uri=None, WorkerActivityName="Available", WorkerActivitySid=AVAILABLE_SID))
+    services.delivery.run_once()
+    clock.advance(1800)
+    taskrouter.post(worker_event(contact_uri=None, version=2))  # signed out: Offline
+    down.clear()
+    services.delivery.run_once()
+    lead = posted(httpserver)[-1]["blocks"][0]["text"]["text"]
+    assert "Flex writes one at the next login" in lead and "once back" not in lead
