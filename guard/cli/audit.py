@@ -191,10 +191,12 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
     # A worker fixed since the listing is reported as the fresh fetch found it: what is left, not what was
     fixed = {sid: o.fresh for sid, o in outcomes.items() if o.fresh is not None and not o.fresh.drifting}
     gone = {sid for sid, outcome in outcomes.items() if outcome.deleted}  # as the sweep leaves out a worker gone
+    # ... and in the activity the fresh fetch saw, newer than the listing's (an agent back from a break is paged)
+    seen = {sid: outcome.activity for sid, outcome in outcomes.items() if outcome.activity is not None}
     report.entries = [
-        replace(e, judged=fixed[e.sid])
+        replace(e, judged=fixed[e.sid], activity=seen.get(e.sid, e.activity))
         if e.sid in fixed
-        else replace(e, judged=e.judged.removed(actor))
+        else replace(e, judged=e.judged.removed(actor), activity=seen.get(e.sid, e.activity))
         if e.sid in removed and e.judged
         else e
         for e in report.entries

@@ -140,10 +140,10 @@ def decide_removal(
     pending = replace(pending, removed=shown(before) if before else stored.removed, occurred_ms=at_ms)
     # The fetch saw the agent available and the guard had not paged it: this removal is the page, or nobody ever is
     # (the removal's own update would find the agent already unreachable)
+    pending = replace(pending, changes=None, cause=None)  # the drift's update's: not this removal's
     page = transition(before_fetch, pending.verdict, now, None, stored.available, stored.activity_sid)
     if page.alert is AlertKind.URGENT:
         pending = replace(pending, urgent_at=page.urgent_at)
-        alert = raise_alert(
-            AlertKind.URGENT, f"{page.note} (removed by {actor})", key, pending, routing, now, actor=actor
-        )
-    return Decision(Outcome.RECORDED, state=replace(pending, changes=None, cause=None), alert=alert)
+        note = f"{page.note} (removed by {actor}; it was {shown(before) if before else 'no value'})"
+        alert = raise_alert(AlertKind.URGENT, note, key, pending, routing, now, actor=actor, result=status.value)
+    return Decision(Outcome.RECORDED, state=pending, alert=alert)

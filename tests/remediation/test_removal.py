@@ -201,3 +201,24 @@ def test_a_worker_fixed_meanwhile_is_skipped(runner, fake_api):
     code, out = audit(runner, "--remediate", "--yes", "--format", "json")
     report = json.loads(out)  # the report says what is left: the fresh fetch's verdict, not the listing's
     assert (code, report["summary"]["mismatch"], report["workers"][0]["verdict"]) == (0, 0, "ok")
+
+
+def test_an_audit_reports_a_removed_worker_in_the_activity_its_fresh_fetch_saw(runner, fake_api, services):
+    """The agent came back from a break between the listing and the removal: paged, yet reported not unreachable."""
+    populate(fake_api, 1, drifting={1})
+    listed, available = fake_api.worker_json, fake_api.add_flex_activities(WORKSPACE_SID)["Available"]
+
+    def back_before_the_fetch(workspace_sid, worker, listing):
+        if not listing and worker.get("activity_sid") != available:  # the removal's fetch: Available by now
+            fake_api.set_activity(WORKSPACE_SID, worker["sid"], available)
+        return listed(workspace_sid, fake_api.workspaces[WORKSPACE_SID][worker["sid"]], listing)
+
+    fake_api.worker_json = back_before_the_fetch
+    _, out = audit(runner, "--remediate", "--yes", "--actor", "lucille", "--format", "json")
+    report = json.loads(out)
+    [worker] = report["workers"]
+    assert (worker["verdict"], worker["unreachable"], report["summary"]["unreachable"]) == ("pending", True, 1)
+    with services.store.engine.connect() as connection:
+        [(kind, payload)] = connection.execute(select(alert.c.kind, alert.c.payload)).all()
+    page = json.loads(payload)
+    assert kind == "urgent" and "removed by lucille; it was client:" in page["note"] and page["changes"] is None
