@@ -192,7 +192,8 @@ def _remediate(api: TaskRouterApi, report: AuditReport, apply: bool, actor: str)
     fixed = {sid: o.fresh for sid, o in outcomes.items() if o.fresh is not None and not o.fresh.drifting}
     gone = {sid for sid, outcome in outcomes.items() if outcome.deleted}  # as the sweep leaves out a worker gone
     # ... and in the activity the fresh fetch saw, newer than the listing's (an agent back from a break is paged)
-    seen = {sid: outcome.activity for sid, outcome in outcomes.items() if outcome.activity is not None}
+    where = (report.account_sid, report.workspace_sid)  # placed as the listing's are (`available` may be null)
+    seen = {sid: placed(svc.pipeline, *where, o.activity) for sid, o in outcomes.items() if o.activity is not None}
     report.entries = [
         replace(e, judged=fixed[e.sid], activity=seen.get(e.sid, e.activity))
         if e.sid in fixed

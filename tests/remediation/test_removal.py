@@ -222,3 +222,13 @@ def test_an_audit_reports_a_removed_worker_in_the_activity_its_fresh_fetch_saw(r
         [(kind, payload)] = connection.execute(select(alert.c.kind, alert.c.payload)).all()
     page = json.loads(payload)
     assert kind == "urgent" and "removed by lucille; it was client:" in page["note"] and page["changes"] is None
+
+
+def test_a_removed_worker_whose_activity_says_no_availability_is_placed_as_the_listing_is(runner, fake_api):
+    """The API may answer `available: null`: the fresh fetch's activity is placed by name too (AVAILABLE_ACTIVITIES)."""
+    populate(fake_api, 1, drifting={1})
+    unsaid = {"activity_sid": "WA" + "a" * 32, "activity_name": "Available", "available": None}
+    fake_api.workspaces[WORKSPACE_SID][worker_sid(1)].update(unsaid)
+    _, out = audit(runner, "--remediate", "--yes", "--actor", "lucille", "--format", "json")
+    [worker] = json.loads(out)["workers"]
+    assert (worker["verdict"], worker["available"], worker["unreachable"]) == ("pending", True, True)
