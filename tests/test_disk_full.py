@@ -35,7 +35,11 @@ def small_disk(path):
 
 
 def fill(disk):
-    """Write to `disk` until it has no room left."""
+    """Empty guard.db's WAL, then write to `disk` until it has no room left."""
+    # SQLite writes over a checkpointed WAL's frames, which needs no new room: a full disk would go unseen
+    wal = sqlite3.connect(disk / "guard.db")
+    wal.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    wal.close()
     with open(disk / "filler", "wb", buffering=0) as filler, contextlib.suppress(OSError):  # nothing left to flush
         while True:
             filler.write(b"\0" * 65536)
