@@ -1,5 +1,6 @@
 """`flask --app wsgi audit` against a real local server playing the TaskRouter API."""
 
+import base64
 import csv
 import io
 import json
@@ -11,7 +12,17 @@ from guard.adapters.tables import audit_run
 from guard.service.last_change import NO_CHANGE
 from handlers.app import create_app
 from tests.conftest import make_settings
-from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, audit, email, fake_api_settings, populate, uri, worker_sid
+from tests.helpers import (
+    ACCOUNT_SID,
+    AUTH_TOKEN,
+    WORKSPACE_SID,
+    audit,
+    email,
+    fake_api_settings,
+    populate,
+    uri,
+    worker_sid,
+)
 
 
 @pytest.fixture
@@ -147,6 +158,19 @@ def test_a_worker_that_keeps_failing_is_an_error_and_the_sweep_goes_on(runner, f
     assert report["summary"]["error"] == 1 and report["summary"]["mismatch"] == 1
     failed = next(w for w in report["workers"] if w["verdict"] == "error")
     assert failed["sid"] == worker_sid(9) and "HTTP 500" in failed["detail"]
+
+
+def test_an_api_error_that_echoes_the_credentials_is_reported_without_them(runner, fake_api, caplog):
+    # A proxy or gateway in front of TaskRouter may echo the request: its text reaches reports, logs and Slack
+    fake_api.null_list_attributes = True
+    populate(fake_api, 3)
+    basic = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    echo = json.dumps({"code": 20003, "message": f"Authenticate Basic {basic} token={AUTH_TOKEN}", "status": 401})
+    fake_api.inject(401, times=50, path_contains=worker_sid(2), body=echo)
+    code, out = audit(runner, "--format", "json")
+    failed = next(w for w in json.loads(out)["workers"] if w["verdict"] == "error")
+    assert code == 2 and "HTTP 401" in failed["detail"] and "Authenticate Basic" in failed["detail"]
+    assert AUTH_TOKEN not in out + caplog.text and basic not in out + caplog.text
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -19,7 +21,7 @@ from urllib3.util.retry import Retry
 from guard.adapters.taskrouter_async import etag_of, fetch_workers, rest_error
 from guard.config.accounts import Credentials
 from guard.core.retry import RETRIED_STATUSES
-from guard.core.text import printable
+from guard.core.text import SECRET_MIN, printable
 
 PAGE_SIZE = 1000  # the API's maximum
 
@@ -41,6 +43,9 @@ class PreconditionFailed(Exception):
     """The worker changed since it was fetched (HTTP 412 on If-Match)."""
 
 
+# A proxy in front of TaskRouter may echo a request's credentials in its error text: describe() never repeats them
+_SECRETS: set[str] = set()  # each client's secret and its Basic header value
+_AUTHORIZATION = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]{20,}", re.IGNORECASE)  # not "basic auth"
 NOT_FOUND = 20404  # Twilio's error code for a resource that does not exist (a proxy's 404 page has none)
 TIMEOUT_SECONDS, RETRY_AFTER_MAX = 15.0, 30  # per try; the longest Retry-After honoured
 
@@ -81,6 +86,8 @@ class TaskRouterApi:
     ) -> None:
         """Build a twilio Client; `base_url` replaces https://taskrouter.twilio.com (tests, proxies)."""
         self.client = Client(credentials.username, credentials.password, credentials.account_sid)
+        basic = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+        _SECRETS.update(secret for secret in (credentials.password, basic) if len(secret) >= SECRET_MIN)
         self.client.http_client.timeout = timeout
         if not any(urllib.request.getproxies().values()):
             # twilio asks requests to merge environment settings on every call, which scans the whole
@@ -180,4 +187,7 @@ def _worker_record(worker: Any, etag: str | None) -> WorkerRecord:
 def describe(err: Exception) -> str:
     """A short, secret-free description of an API failure for reports and logs."""
     text = f"HTTP {err.status}: {err.msg}" if isinstance(err, TwilioRestException) else f"{type(err).__name__}: {err}"
-    return printable(text[:300])  # a server's text: one line, its control characters as escapes
+    for secret in tuple(_SECRETS):  # a copy: another account's client may be built meanwhile
+        text = text.replace(secret, "<secret>")
+    # a server's text: one line, its control characters as escapes
+    return printable(_AUTHORIZATION.sub(r"\1 <secret>", text)[:300])
