@@ -150,7 +150,7 @@ class WorkerStates:
                     worker_state.c.workspace_sid == workspace_sid,
                     worker_state.c.worker_sid.in_(worker_sids),
                 )
-                .values(removed=None)
+                .values(removed=None, watched=None)
             )
             with connected(self.bind) as connection:
                 connection.execute(statement)

@@ -12,6 +12,7 @@ from typing import Any
 from guard.core.activity import Activity, unreachable
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.decision import NAME_MAX, Decision, DecisionRules, Outcome
+from guard.core.history import still_watched
 from guard.core.snapshot import WorkerKey
 from guard.core.state import Intended, WorkerState
 from guard.core.statuses import RemediationStatus
@@ -120,8 +121,10 @@ def decide_removal(
         alert = raise_alert(
             AlertKind.REMEDIATION, note, key, shown_state, routing, now, actor=actor, result=status.value
         )
-        watched = shown(before) if before and stored.verdict.broken else stored.removed  # a value back is watched
-        return Decision(Outcome.RECORDED, state=replace(stored, removed=watched, last_alert_at=now), alert=alert)
+        removing = shown(before) if before and stored.verdict.broken else stored.removed  # a value back is watched
+        watched = still_watched(stored.removed, stored.watched, removing)
+        state = replace(stored, removed=removing, watched=watched, last_alert_at=now)
+        return Decision(Outcome.RECORDED, state=state, alert=alert)
     before_fetch = stored
     if activity is not None and activity.available is not None:
         stored = replace(stored, activity_sid=activity.sid, activity_name=activity.name, available=activity.available)
@@ -137,7 +140,9 @@ def decide_removal(
     # even if this clock is behind TaskRouter's: a copy of an older update (the other intake, an earlier fetch) is
     # stale now, not a value back; an event made after it is newer (decision._after_removal).
     at_ms = max((stored.occurred_ms or 0) + 1, sent_ms if sent_ms is not None else int(now.timestamp() * 1000))
-    pending = replace(pending, removed=shown(before) if before else stored.removed, occurred_ms=at_ms)
+    removing = shown(before) if before else stored.removed
+    watched = still_watched(stored.removed, stored.watched, removing)
+    pending = replace(pending, removed=removing, watched=watched, occurred_ms=at_ms)
     # The fetch saw the agent available and the guard had not paged it: this removal is the page, or nobody ever is
     # (the removal's own update would find the agent already unreachable)
     pending = replace(pending, changes=None, cause=None)  # the drift's update's: not this removal's

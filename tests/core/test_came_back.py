@@ -9,7 +9,7 @@ from guard.core.alerts import AlertKind
 from guard.core.decision import decide
 from guard.core.statuses import RemediationStatus
 from guard.core.verdict import Kind
-from tests.core.decisions import KEY, RULES, SLACK, T0, after, flex, snapshot
+from tests.core.decisions import FLEX_ID, KEY, RULES, SLACK, T0, after, flex, snapshot
 from tests.helpers import ANN_URI
 
 REMEDIATE = replace(RULES, remediate=True)
@@ -173,3 +173,21 @@ def test_a_value_put_back_after_the_update_was_sent_came_back_however_late_the_r
     back = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=1, milliseconds=400))  # a script, 0.4 s after
     decision = decide(back, removed, REMEDIATE, T0 + timedelta(seconds=31))
     assert decision.verdict.kind is Kind.MISMATCH and decision.alert.came_back and not decision.remove
+
+
+def test_a_value_back_after_another_wrong_one_was_removed_meanwhile_is_not_removed_again():
+    # Flex writes client:dscully at every login and a script writes the raw email in between: watching only the
+    # last value removed, the login's was removed at every login, the agent off voice each time (an outsider's loop)
+    raw = "client:" + FLEX_ID["email"]
+    drift = after(flex(1), flex(2, **DSCULLY, contact_uri=WRONG), rules=REMEDIATE)
+    removed = decide_removal(KEY, drift.state, "fmulder", removal(WRONG), SLACK, T0).state
+    echo = decide(flex(3, **DSCULLY, contact_uri=None), removed, REMEDIATE, T0).state
+    script = decide(flex(4, **DSCULLY, contact_uri=raw), echo, REMEDIATE, T0)
+    assert script.remove  # a value no login writes: removed again, as ever
+    removed = decide_removal(KEY, script.state, "fmulder", removal(raw), SLACK, T0).state
+    echo = decide(flex(5, **DSCULLY, contact_uri=None), removed, REMEDIATE, T0).state
+    back = decide(flex(6, **DSCULLY, contact_uri=WRONG), echo, REMEDIATE, T0)  # the next login
+    assert (back.remove, back.alert.came_back) == (False, True)
+    assert "came back after the guard removed it" in back.alert.note
+    fixed = decide(flex(7), back.state, REMEDIATE, T0)
+    assert (fixed.state.removed, fixed.state.watched) == (None, None)  # an accepted value ends both watches

@@ -350,3 +350,26 @@ def test_a_refused_update_is_said_as_taskrouter_said_it_even_when_the_journal_ca
     stuck = Stuck(services.store.engine, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)), timedelta(hours=1))
     removal = remove_contact_uri(api, worker_sid(1), Rules(), apply=True, journal=stuck)
     assert removal.status is RemediationStatus.FAILED and "403" in removal.detail  # not "unexpected error"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_login_value_back_after_a_script_value_was_removed_meanwhile_is_removed_once(taskrouter, services, fake_api):
+    """A login writes X, a script the raw email, in turn: watching the last value only, X went at every login."""
+    populate(fake_api, 1)
+    login, script = "client:aveal", "client:" + email(1)  # the name is no evidence of aveal: X is judged wrong
+    version = 0
+    for value in (login, script, login, script, login):
+        fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": value})
+        version += 1
+        written = worker_event(sid=worker_sid(1), email=email(1), contact_uri=value, version=version, name="Agent One")
+        assert taskrouter.post(written).status_code == 204
+        sent = len(fake_api.updates)
+        services.jobs.by_name["remediate"].run()
+        if len(fake_api.updates) > sent:  # the removal's own update
+            version += 1
+            echo = worker_event(sid=worker_sid(1), email=email(1), contact_uri=None, version=version, name="Agent One")
+            assert taskrouter.post(echo).status_code == 204
+    assert [r["before_value"] for r in remediations(services)] == [login, script, script]
+    with services.store.engine.connect() as connection:
+        notes = [json.loads(row.payload)["note"] for row in connection.execute(select(alert).order_by(alert.c.id))]
+    assert sum("came back after the guard removed it" in note for note in notes) == 2
