@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, exists, or_, update
+from sqlalchemy import Connection, Engine, and_, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from guard.adapters.db import connected
@@ -83,6 +83,17 @@ class SlackClicks:
         # out (a crash, or an answer that failed for now), so one click is never answered twice at once.
         with connected(self.bind) as connection:
             connection.execute(update(slack_click).where(slack_click.c.id == click_id).values(**values))
+
+
+    def acted_before(self, row: Mapping[str, Any]) -> bool:
+        """True when the other button of this approved click's message was applied first: its outcome is shown."""
+        action, message = (row["dedup_key"] or ":").split(":", 1)  # "{action}:{worker}:{message_ts}"
+        others = [f"{other}:{message}" for other in (Action.REMOVE, Action.IGNORE) if other != action]
+        query = select(slack_click.c.id).where(
+            slack_click.c.dedup_key.in_(others), slack_click.c.status.in_((ClickStatus.APPLIED, ClickStatus.ANSWERED))
+        )
+        with connected(self.bind) as connection:
+            return action in (Action.REMOVE, Action.IGNORE) and connection.execute(query.limit(1)).first() is not None
 
 
 def _unanswered(clicks: Any, now: datetime) -> tuple[Any, ...]:

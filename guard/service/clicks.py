@@ -99,7 +99,7 @@ class ClickJobs:
                 else "has no contact_uri now, so there is no value to mark intended"
             )
             text = f"{who}: {key.worker_sid} {why}."
-            return {"title": ":information_source: Nothing marked", "text": text}
+            return self._nothing_done(row, {"title": ":information_source: Nothing marked", "text": text})
         try:
             api = self.api_for(key.account_sid, key.workspace_sid)
         except ConfigError as err:  # credentials removed since the alert went out
@@ -123,7 +123,17 @@ class ClickJobs:
             answer["intended"] = worker_reference(key, shown(outcome.before) if outcome.before else None)
         elif outcome.status is RemediationStatus.FAILED:  # nothing may have changed: both buttons, to try again
             answer.update(_again(row))
-        return answer
+        return self._nothing_done(row, answer) if outcome.status is RemediationStatus.SKIPPED else answer
+
+    def _nothing_done(self, row: Mapping[str, Any], answer: dict[str, str]) -> dict[str, str]:
+        """The answer of a click that changed nothing: only to its clicker if the message shows the other's outcome.
+
+        Two approvers may click the alert's two buttons at once: the second replacing the message would hide what
+        the first one did.
+        """
+        if not self.pipeline.store.clicks.acted_before(row):
+            return answer
+        return {"title": answer["title"], "text": f"{answer['title']}: {answer['text']}", "ephemeral": "yes"}
 
     def _answer(self, row: Mapping[str, Any], answer: dict[str, str]) -> None:
         """Post the answer; after a transient failure the click is answered again when its lease runs out."""

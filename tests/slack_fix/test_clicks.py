@@ -173,6 +173,23 @@ def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift
     assert rows(services, ignore_rule) == 0
 
 
+@pytest.mark.parametrize(
+    "first, second", [("remove_contact_uri", "ignore_worker"), ("ignore_worker", "remove_contact_uri")]
+)
+def test_a_click_that_changes_nothing_leaves_the_outcome_of_the_one_before_on_its_message(
+    drift, client, services, slack, first, second
+):
+    """Two approvers click the two buttons of one alert at once: the second's 'nothing done' hid the first's outcome."""
+    assert click(client, first, slack=slack, number=1).status_code == 200
+    assert click(client, second, slack=slack, number=2).status_code == 200  # the same message
+    services.jobs.by_name["clicks"].run()
+    [done] = slack.answers_to(1)
+    assert done["replace_original"] is True and ("removed" in done["text"] or "marked" in done["text"])
+    [nothing] = slack.answers_to(2)
+    assert (nothing.get("response_type"), nothing["replace_original"]) == ("ephemeral", False)  # the outcome stays
+    assert "Nothing" in nothing["text"] or "nothing" in nothing["text"]
+
+
 def test_intended_on_a_worker_whose_value_was_removed_marks_nothing(drift, client, services, slack, taskrouter):
     click(client, slack=slack, number=1, message_ts="1.1")  # another approver removes it from one message
     click(client, "ignore_worker", slack=slack, number=2, message_ts="2.2")  # then Intended on a reminder
