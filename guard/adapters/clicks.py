@@ -84,7 +84,6 @@ class SlackClicks:
         with connected(self.bind) as connection:
             connection.execute(update(slack_click).where(slack_click.c.id == click_id).values(**values))
 
-
     def acted_before(self, row: Mapping[str, Any]) -> bool:
         """True when the other button of this approved click's message was applied first: its outcome is shown."""
         action, message = (row["dedup_key"] or ":").split(":", 1)  # "{action}:{worker}:{message_ts}"
