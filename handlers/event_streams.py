@@ -41,6 +41,7 @@ CHECKED_TYPES = frozenset(
 DELETED_TYPE = PREFIX + "worker.deleted"
 ACTIVITY_TYPES = frozenset(PREFIX + name for name in ("activity.created", "activity.updated", "activity.deleted"))
 BATCH_SECONDS = WAIT_SECONDS  # a whole batch committed within this, or 503: inside Event Streams' 5 s
+NOT_JSON = object()  # a body that does not parse
 
 
 @bp.post("/event-streams")
@@ -61,7 +62,7 @@ def receive_batch() -> Response | tuple[Response, int]:
         return _forged()
     if not isinstance(events, list | dict):
         count_event("event-streams", None, "bad_request")
-        return bad_request("body is not JSON" if events is None else "body is not a CloudEvent or an array of them")
+        return bad_request("body is not JSON" if events is NOT_JSON else "body is not a CloudEvent or an array of them")
     batch = events if isinstance(events, list) else [events]
     deadline = time.monotonic() + BATCH_SECONDS  # activity facts and worker events alike: 503 in time, then a retry
     counts = {"recorded": 0, "skipped": 0, "bad": 0}
@@ -174,13 +175,13 @@ def _forged() -> Response:
 
 
 def _json(text: str | None) -> Any:
-    """The parsed body, or None when it is not JSON."""
+    """The parsed body, or NOT_JSON (`null` is JSON, though no CloudEvent)."""
     if text is None:
-        return None
+        return NOT_JSON
     try:
         return json.loads(text)
     except (ValueError, RecursionError):
-        return None
+        return NOT_JSON
 
 
 def _signing_accounts(accounts: AccountDirectory, events: Any) -> list[Account | None]:

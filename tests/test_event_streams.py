@@ -115,6 +115,15 @@ def test_forged_or_malformed_bodies(client, services, kwargs, status):
     assert stored_state(services, KEY) is None
 
 
+@pytest.mark.parametrize(
+    ("body", "said"),
+    [("this is not json", "body is not JSON"), ("null", "body is not a CloudEvent or an array of them")],
+)
+def test_a_malformed_body_is_named_for_what_it_is(client, body, said):
+    response = post_cloudevents(client, [cloudevent(contact_uri="sip:x")], body=body)
+    assert (response.status_code, response.get_json()["error"]) == (400, said)  # null is JSON
+
+
 def test_signature_without_body_hash_in_the_url_is_rejected(client, services):
     from tests.helpers import sign
 
