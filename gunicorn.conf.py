@@ -10,7 +10,7 @@ import tempfile
 
 from guard.config import DEFAULT_DATABASE_URL, PUBLIC_BASE_URL_WARNING, ConfigError, Settings
 from guard.config.formats import beyond_loopback
-from guard.web import check_bind, check_metrics_directory, metric_files, web_concurrency
+from guard.web import check_bind, check_database_file, check_metrics_directory, metric_files, web_concurrency
 
 # Refuse to start, with one line naming the variable, before binding a port or forking workers.
 try:
@@ -18,6 +18,7 @@ try:
     workers = web_concurrency(os.environ)  # gunicorn's own reading took 0 (no worker at all)
     if settings.metrics_directory:
         check_metrics_directory(settings.metrics_directory, settings.database_url or DEFAULT_DATABASE_URL)
+    check_database_file(settings.database_url or DEFAULT_DATABASE_URL)
     if os.environ.get("GUARD_BIND_CHECKED") != str(os.getpid()):  # not again on a HUP: the master listens there
         check_bind(settings.listen_host, settings.port or 8000, sys.argv[1:], os.environ)
         os.environ["GUARD_BIND_CHECKED"] = str(os.getpid())

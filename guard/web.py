@@ -11,12 +11,14 @@ import errno
 import os
 import re
 import socket
+import sqlite3
 import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import make_url
 
+from guard.adapters.db import BUSY_REASONS, reason
 from guard.adapters.sqlite import sqlite_file
 from guard.config.env import ConfigError, EnvReader
 
@@ -47,6 +49,28 @@ def check_metrics_directory(directory: str, database_url: str) -> None:
     beside = database is not None and Path(database).resolve().parent == Path(directory).resolve()
     if beside or len(metric_files(directory)) != len(list(Path(directory).glob("*.db"))):
         raise ConfigError("PROMETHEUS_MULTIPROC_DIR must be a directory of its own (it holds other .db files)")
+
+
+def check_database_file(database_url: str) -> None:
+    """Refuse a SQLite path that cannot be opened before gunicorn starts: each worker's boot says it amid its lines.
+
+    A missing file is left for the worker to make (it may take back a recovered copy); another process's write turn
+    is waited out there.
+    """
+    database = sqlite_file(make_url(database_url))
+    if database is None:
+        return
+    try:
+        Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if os.path.exists(database):
+            connection = sqlite3.connect(database)
+            try:
+                connection.execute("PRAGMA schema_version")  # reads the header: "file is not a database"
+            finally:
+                connection.close()
+    except (OSError, sqlite3.Error) as err:
+        if reason(err) not in BUSY_REASONS:
+            raise ConfigError(f"DATABASE_URL: the SQLite file cannot be opened ({reason(err)})") from None
 
 
 def check_bind(host: str, port: int, argv: list[str], env: Mapping[str, str]) -> None:

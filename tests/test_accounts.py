@@ -144,14 +144,17 @@ LISTED = json.dumps({PROD: {"auth_token": PROD_TOKEN, "workspaces": [PROD_WS]}, 
             {"TWILIO_ACCOUNT_SID": STAGING, "TWILIO_WORKSPACE_SID": PROD_WS},
             "TWILIO_WORKSPACE_SID is listed under another",
         ),
-        ({"TWILIO_ACCOUNT_SID": PROD, "TWILIO_AUTH_TOKEN": "another"}, "TWILIO_AUTH_TOKEN differ from TWILIO_ACCOUNTS"),
+        (
+            {"TWILIO_ACCOUNT_SID": PROD, "TWILIO_AUTH_TOKEN": "another"},
+            "TWILIO_AUTH_TOKEN differs from TWILIO_ACCOUNTS' entry",
+        ),
         (
             {"TWILIO_ACCOUNT_SID": PROD, "TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s"},
             "TWILIO_API_KEY and TWILIO_API_SECRET differ from TWILIO_ACCOUNTS' entry",
         ),
         (  # a secret rotated in the single variable: the listed, revoked one was used without a word
             {"TWILIO_ACCOUNT_SID": STAGING, "TWILIO_API_KEY": "SK" + "2" * 32, "TWILIO_API_SECRET": "new"},
-            "TWILIO_API_SECRET differ from TWILIO_ACCOUNTS' entry",
+            "TWILIO_API_SECRET differs from TWILIO_ACCOUNTS' entry",
         ),
     ],
 )

@@ -186,6 +186,22 @@ def test_an_address_that_cannot_be_listened_on_stops_the_start_with_one_line(tmp
     assert not list(tmp_path.glob("guard-metrics-*"))  # no metrics directory left behind
 
 
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [("notadb.txt", "file is not a database"), ("afile/guard.db", "File exists"), ("/proc/none/g.db", "No such file")],
+)
+def test_a_sqlite_path_that_cannot_be_opened_stops_the_start_with_one_line(tmp_path, path, reason):
+    # Found by the workers as they boot, the line came amid gunicorn's own start and stop lines (an outsider's review)
+    (tmp_path / "notadb.txt").write_text("notes, not a database")
+    (tmp_path / "afile").write_text("a file where a directory would be made")
+    env = {"PATH": "/usr/bin:/bin", "PORT": "0", "TWILIO_AUTH_TOKEN": "t", "TMPDIR": str(tmp_path)}
+    env["DATABASE_URL"] = f"sqlite:///{tmp_path / path}"
+    result = subprocess.run(WEB, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
+    [line] = result.stderr.strip().splitlines()
+    assert result.returncode == 3 and line.startswith(CONFIG_ERROR + "DATABASE_URL: the SQLite file cannot be opened (")
+    assert reason in line and str(tmp_path) not in line
+
+
 @pytest.mark.parametrize(("address", "warned"), [("0.0.0.0", True), ("127.0.0.1", False)])  # noqa: S104 - asked for
 def test_a_bind_beyond_loopback_from_gunicorn_cmd_args_warns_without_public_base_url(tmp_path, address, warned):
     port = free_port()

@@ -189,8 +189,9 @@ def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str
         other["TWILIO_API_KEY"] = named.get("TWILIO_API_KEY") not in (None, entry.api_key)
         other["TWILIO_API_SECRET"] = named.get("TWILIO_API_SECRET") not in (None, entry.api_secret)
         if crossed := [name for name, differs in other.items() if differs]:
+            differ = "differs" if len(crossed) == 1 else "differ"
             raise ConfigError(
-                f"{_and(crossed)} differ from TWILIO_ACCOUNTS' entry of TWILIO_ACCOUNT_SID: set them there"
+                f"{_and(crossed)} {differ} from TWILIO_ACCOUNTS' entry of TWILIO_ACCOUNT_SID: set them there"
             )
     workspace = named.get("TWILIO_WORKSPACE_SID")
     if workspace and owners.get(workspace, sid) != sid:
