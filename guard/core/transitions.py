@@ -82,9 +82,12 @@ def transition(
     elif verdict.kind is Kind.NO_EMAIL and changed:
         alert, note = AlertKind.NO_EMAIL, verdict.detail
     # Urgency: one page when the worker enters "unreachable now", unless it was paged for this episode lately.
-    episode = prior is not None and prior.verdict.broken and verdict.broken
-    urgent_at = prior.urgent_at if episode and prior is not None else None
     now_unreachable = available is True and verdict.broken
+    # A "resolved" that does not say the agent is still unreachable ends the episode the admin was told of: coming
+    # back unable to take calls (from a break: no login writes the value) pages, within the hour or not
+    told_over = alert is AlertKind.RESOLVED and not now_unreachable
+    episode = prior is not None and prior.verdict.broken and verdict.broken and not told_over
+    urgent_at = prior.urgent_at if episode and prior is not None else None
     entering = now_unreachable and not (prior is not None and prior.unreachable)
     paged_lately = urgent_at is not None and now - urgent_at < URGENT_QUIET
     if entering and not paged_lately:  # a resolved drift still pages when the agent is available without a value

@@ -119,6 +119,22 @@ def test_after_a_removal_the_value_written_at_the_login_resolves_the_page(taskro
     assert outbox(services)[-1][1]["note"] == "contact_uri is correct again"
 
 
+@pytest.mark.parametrize("back_with", [None, "sip:desk@pbx.example.com"])
+def test_a_page_resolved_while_the_agent_is_away_pages_again_when_it_comes_back_unable(taskrouter, services, back_with):
+    # Paged, then the value removed while the agent was on a break: "resolved" was the admin's last word, and the
+    # hour's quiet held back the page when the agent came back with no value, or with a new wrong one (a model check)
+    taskrouter.post(activity_event(1, contact_uri=WRONG))  # paged
+    taskrouter.post(activity_event(2, "Break", BREAK_SID, contact_uri=WRONG))
+    taskrouter.post(activity_event(3, "Break", BREAK_SID, contact_uri=None))  # removed: resolved
+    taskrouter.post(activity_event(4, "Break", BREAK_SID, contact_uri=back_with))  # a new drift, if any
+    taskrouter.post(activity_event(5, contact_uri=back_with))  # back from the break: still logged in, no login
+    kinds = [kind for kind, _ in outbox(services)]
+    assert kinds == ["urgent", "resolved", *(["drift"] if back_with else []), "urgent"]
+    taskrouter.post(activity_event(6, "Break", BREAK_SID, contact_uri=back_with))
+    taskrouter.post(activity_event(7, contact_uri=back_with))  # flapping within the hour: paged once, as ever
+    assert [kind for kind, _ in outbox(services)] == kinds
+
+
 def test_event_streams_carry_the_activity_too(client, services):
     def moved(version, name, contact_uri):
         activity = {"worker_activity_sid": "WA" + "1" * 32, "worker_activity_name": name, "worker_version": version}
