@@ -135,6 +135,21 @@ def test_a_page_resolved_while_the_agent_is_away_pages_again_when_it_comes_back_
     assert [kind for kind, _ in outbox(services)] == kinds
 
 
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_paged_agent_whose_value_the_guard_removed_on_a_break_is_paged_again_on_coming_back(
+    taskrouter, services, fake_api
+):
+    populate(fake_api, 1, drifting={1})
+    wrong = fake_api.attributes(WORKSPACE_SID, worker_sid(1))["contact_uri"]
+    flex = fake_api.add_flex_activities(WORKSPACE_SID)
+    taskrouter.post(activity_event(1, contact_uri=wrong, email=email(1)))  # paged; a removal is queued
+    fake_api.set_activity(WORKSPACE_SID, worker_sid(1), flex["Break"])  # on a break before the removal ran
+    services.jobs.by_name["remediate"].run()  # "contact_uri removed": the admin's last word
+    taskrouter.post(activity_event(3, "Break", flex["Break"], contact_uri=None, email=email(1)))  # the removal's
+    taskrouter.post(activity_event(4, contact_uri=None, email=email(1)))  # back within the hour, no login
+    assert [kind for kind, _ in outbox(services)] == ["urgent", "remediation", "urgent"]
+
+
 def test_event_streams_carry_the_activity_too(client, services):
     def moved(version, name, contact_uri):
         activity = {"worker_activity_sid": "WA" + "1" * 32, "worker_activity_name": name, "worker_version": version}
