@@ -40,7 +40,7 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
         cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,
         removed=row["removed"],
-        watched=row["watched"],
+        watched=tuple(value for value in _json(row["watched"]) or () if isinstance(value, str)),
     )
 
 

@@ -92,7 +92,7 @@ def _state_row(state: WorkerState) -> dict[str, Any]:
         "changes": json.dumps(state.changes.as_json(), ensure_ascii=False) if state.changes else None,
         "cause": json.dumps(state.cause.as_json(), ensure_ascii=False) if state.cause else None,
         "removed": state.removed,
-        "watched": state.watched,
+        "watched": json.dumps(state.watched, ensure_ascii=False) if state.watched else None,
     }
 
 

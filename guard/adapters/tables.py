@@ -41,7 +41,7 @@ worker_state = Table(
     Column("changes", Text),  # JSON: what else the update that raised the current drift changed
     Column("cause", Text),  # JSON: who TaskRouter says made that update
     Column("removed", Text),  # the value the guard last removed, until the worker has an accepted one
-    Column("watched", Text),  # an earlier value it removed, one a login writes, until an accepted one
+    Column("watched", Text),  # JSON: earlier values it removed that a login writes, until an accepted one
     Index("ix_worker_state_verdict", "verdict"),
     Index("ix_worker_state_activity", "account_sid", "workspace_sid", "activity_sid"),
 )

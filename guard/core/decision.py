@@ -148,7 +148,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         changes=changes if explained else stored.changes if carried else None,
         cause=stored.cause if carried and not explained else None,
         removed=stored.removed if stored and verdict.broken else None,  # an accepted value ends the loop watch
-        watched=stored.watched if stored and verdict.broken else None,
+        watched=stored.watched if stored and verdict.broken else (),
     )
     # The episode an unpaged lookup was asked for ends: a value back, or a newer change that is asked about itself
     closes = explained or (stored is not None and stored.verdict.broken and not verdict.broken)

@@ -37,7 +37,7 @@ class Known:
     removal: str | None = None  # while no value is back since an update removed one: what the verdict said then
     diagnosis: Diagnosis | None = None  # the last verdict's
     skipped: bool = False  # the update being judged comes after versions the guard never received
-    watched: str | None = None  # an earlier value the guard removed, one a login writes (WorkerState.watched)
+    watched: tuple[str, ...] = ()  # earlier values the guard removed that a login writes (WorkerState.watched)
 
 
 # Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back, one a
@@ -53,7 +53,7 @@ def came_back(known: Known | None, actual: str | None) -> bool:
 
     A `sip:` value or a raw email never came from a login and never rang: removing it again takes nobody off voice.
     """
-    if known is None or actual is None or actual not in (known.removed, known.watched):
+    if known is None or actual is None or (actual != known.removed and actual not in known.watched):
         return False
     return login_writes(actual)
 
@@ -66,15 +66,19 @@ def login_writes(value: str) -> bool:
         return False
 
 
-def still_watched(removed: str | None, watched: str | None, removing: str | None) -> str | None:
-    """The earlier removed value to keep watching when the guard removes `removing`: the last one a login writes.
+WATCHED_MAX = 16  # earlier removed values kept per worker: far past any login and scripts taking turns
+
+
+def still_watched(removed: str | None, watched: tuple[str, ...], removing: str | None) -> tuple[str, ...]:
+    """The earlier removed values to keep watching when the guard removes `removing`: each one a login writes.
 
     A script's value removed between two of a login's would otherwise end the watch on the login's, and the guard
     would remove it at every login, taking the agent off voice each time.
     """
+    kept = [value for value in watched if value not in (removed, removing)]
     if removed is not None and removed != removing and login_writes(removed):
-        return removed
-    return watched if watched != removing else None
+        kept.append(removed)
+    return tuple(kept[-WATCHED_MAX:])
 
 
 def re_escaped(known: Known | None, actual: Any, recorded: Any) -> bool:

@@ -55,7 +55,7 @@ class WorkerState:
     changes: Changes | None = None  # what else the update that raised the current drift changed
     cause: Cause | None = None  # who TaskRouter says made that update, once looked up
     removed: str | None = None  # the value the guard last removed (history.CAME_BACK), until one is accepted
-    watched: str | None = None  # an earlier one a login writes (history.still_watched), until one is accepted
+    watched: tuple[str, ...] = ()  # earlier ones a login writes (history.still_watched), until one is accepted
 
     def known(self, adjacent: bool = False, skipped: bool = False) -> Known:
         """What the guard knew of the worker, as the judge reads it (`adjacent`: judging the next version).

@@ -3,6 +3,8 @@
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from guard.core.actions import decide_removal
 from guard.core.activity import Activity
 from guard.core.alerts import AlertKind
@@ -190,4 +192,32 @@ def test_a_value_back_after_another_wrong_one_was_removed_meanwhile_is_not_remov
     assert (back.remove, back.alert.came_back) == (False, True)
     assert "came back after the guard removed it" in back.alert.note
     fixed = decide(flex(7), back.state, REMEDIATE, T0)
-    assert (fixed.state.removed, fixed.state.watched) == (None, None)  # an accepted value ends both watches
+    assert (fixed.state.removed, fixed.state.watched) == (None, ())  # an accepted value ends the watch
+
+
+def written_in_turn(values):
+    """Write each value in turn (None: the right one, a login's), removing as REMEDIATE=remove does; what went."""
+    state, removed = decide(flex(1), None, REMEDIATE, T0).state, []
+    for version, value in enumerate(values, start=1):
+        changes = {} if value is None else {**DSCULLY, "contact_uri": value}
+        decision = decide(flex(10 * version, **changes), state, REMEDIATE, T0)
+        state = decision.state
+        if decision.remove:
+            removed.append(value)
+            state = decide_removal(KEY, state, "fmulder", removal(value), SLACK, T0).state
+            state = decide(flex(10 * version + 1, **{**changes, "contact_uri": None}), state, REMEDIATE, T0).state
+    return removed
+
+
+@pytest.mark.parametrize(
+    "scripts",
+    [("client:old1",), ("client:old1", "client:raw@example.com"), ("client:old1", "client:old2"), ("sip:x", "sip:y")],
+)
+def test_a_login_value_is_removed_once_whatever_values_scripts_write_between_its_returns(scripts):
+    # Watching two values, a script's value in the login's form pushed the login's out: it went at every login
+    removed = written_in_turn([WRONG, *scripts, WRONG, *scripts, WRONG])
+    assert removed.count(WRONG) == 1, removed
+
+
+def test_the_watch_ends_with_an_accepted_value():
+    assert written_in_turn([WRONG, "sip:x", None, WRONG]) == [WRONG, "sip:x", WRONG]

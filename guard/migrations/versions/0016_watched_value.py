@@ -1,4 +1,4 @@
-"""Revision 0016 (after 0015): an earlier value the guard removed, one a login writes, stays watched (no loop).
+"""Revision 0016 (after 0015): earlier values the guard removed that a login writes stay watched (no loop).
 
 Only the last removed value was watched: a script's value removed between two of a login's ended the watch, and the
 login's value was removed at every login. States from before start with nothing watched, as before.
@@ -12,7 +12,7 @@ down_revision = "0015"
 
 
 def upgrade() -> None:
-    """worker_state.watched."""
+    """worker_state.watched (JSON: a list of values)."""
     op.add_column("worker_state", Column("watched", Text()))
 
 
