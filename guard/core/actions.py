@@ -147,8 +147,10 @@ def decide_removal(
     # (the removal's own update would find the agent already unreachable)
     pending = replace(pending, changes=None, cause=None)  # the drift's update's: not this removal's
     page = transition(before_fetch, pending.verdict, now, None, stored.available, stored.activity_sid)
-    pending = replace(pending, urgent_at=page.urgent_at)  # a removal told while the agent is away ends the quiet
+    # Its message says the agent must sign in again: unlike a "resolved", it keeps the page's quiet (a script the
+    # guard keeps undoing would otherwise page at each of a flapping agent's returns)
     if page.alert is AlertKind.URGENT:
+        pending = replace(pending, urgent_at=page.urgent_at)
         note = f"{page.note} (removed by {actor}; it was {shown(before) if before else 'no value'})"
         alert = raise_alert(AlertKind.URGENT, note, key, pending, routing, now, actor=actor, result=status.value)
     return Decision(Outcome.RECORDED, state=pending, alert=alert)

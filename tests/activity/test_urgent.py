@@ -136,7 +136,7 @@ def test_a_page_resolved_while_the_agent_is_away_pages_again_when_it_comes_back_
 
 
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
-def test_a_paged_agent_whose_value_the_guard_removed_on_a_break_is_paged_again_on_coming_back(
+def test_a_paged_agent_whose_value_the_guard_removed_on_a_break_is_not_paged_again_within_the_hour(
     taskrouter, services, fake_api
 ):
     populate(fake_api, 1, drifting={1})
@@ -147,7 +147,9 @@ def test_a_paged_agent_whose_value_the_guard_removed_on_a_break_is_paged_again_o
     services.jobs.by_name["remediate"].run()  # "contact_uri removed": the admin's last word
     taskrouter.post(activity_event(3, "Break", flex["Break"], contact_uri=None, email=email(1)))  # the removal's
     taskrouter.post(activity_event(4, contact_uri=None, email=email(1)))  # back within the hour, no login
-    assert [kind for kind, _ in outbox(services)] == ["urgent", "remediation", "urgent"]
+    # The removal said the agent must sign in again: a script the guard keeps undoing paged at every return
+    assert [kind for kind, _ in outbox(services)] == ["urgent", "remediation"]
+    assert outbox(services)[1][1]["note"].endswith("the agent must sign out and in again")
 
 
 def test_event_streams_carry_the_activity_too(client, services):
