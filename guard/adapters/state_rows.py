@@ -40,8 +40,16 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
         cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,
         removed=row["removed"],
-        watched=tuple(value for value in _json(row["watched"]) or () if isinstance(value, str)),
+        watched=_watched(row["watched"]),
     )
+
+
+def _watched(text: str | None) -> tuple[str, ...]:
+    """The watched values: a JSON list of texts; a plain value as one (the column's first build wrote it so)."""
+    values = _json(text)
+    if isinstance(values, list):
+        return tuple(value for value in values if isinstance(value, str))
+    return (text,) if text and values is None else ()
 
 
 def _json(text: str | None) -> Any:

@@ -4,10 +4,10 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, select
+from sqlalchemy import create_engine, select, update
 
 from guard.adapters.journal import RemovalJournal
-from guard.adapters.tables import alert, metadata, removal_sent
+from guard.adapters.tables import alert, metadata, removal_sent, worker_state
 from guard.adapters.worker_listing import WorkerListing
 from guard.config import ConfigError
 from guard.core.rules import Rules
@@ -373,3 +373,18 @@ def test_a_login_value_back_after_a_script_value_was_removed_meanwhile_is_remove
     with services.store.engine.connect() as connection:
         notes = [json.loads(row.payload)["note"] for row in connection.execute(select(alert).order_by(alert.c.id))]
     assert sum("came back after the guard removed it" in note for note in notes) == 2
+
+
+@pytest.mark.parametrize(
+    ("stored", "watched"),
+    [("5", ()), ("true", ()), ('["client:aveal", 7]', ("client:aveal",)), ("client:aveal", ("client:aveal",))],
+)
+def test_the_watched_values_are_read_whatever_the_column_holds(taskrouter, services, stored, watched):
+    # A number crashed every event of the worker (500), clicks and removals; a plain value is a build's before the list
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:x")).status_code == 204
+    with services.store.engine.begin() as connection:
+        connection.execute(update(worker_state).values(watched=stored))
+    assert services.store.workers.state(key).watched == watched
+    later = worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:y", version=2)
+    assert taskrouter.post(later).status_code == 204
