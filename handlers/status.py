@@ -202,11 +202,12 @@ def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _parsed(row: dict[str, Any]) -> dict[str, Any]:
-    """The row with its JSON columns (changes, cause) read; an unreadable one as absent."""
+    """The row with its JSON columns (changes, cause) read; an unreadable one, or one holding no object, as absent."""
     row = dict(row)
     for name in ("changes", "cause"):
         try:
             row[name] = json.loads(row[name]) if isinstance(row.get(name), str) else row.get(name)
         except ValueError:
             row[name] = None
+        row[name] = row[name] if isinstance(row[name], dict) else None
     return row

@@ -37,8 +37,8 @@ def state_from_row(row: Mapping[str, Any]) -> WorkerState:
         urgent_at=row["urgent_at"],
         trusted=trusted,
         attributes=row["attributes"],
-        changes=Changes.from_json(changes) if (changes := _json(row["changes"])) else None,
-        cause=Cause.from_json(cause) if (cause := _json(row["cause"])) else None,
+        changes=Changes.from_json(changes) if isinstance(changes := _json(row["changes"]), dict) else None,
+        cause=Cause.from_json(cause) if isinstance(cause := _json(row["cause"]), dict) else None,
         removed=row["removed"],
         watched=_watched(row["watched"]),
     )

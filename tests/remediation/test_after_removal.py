@@ -26,6 +26,7 @@ from tests.helpers import (
     worker_event,
     worker_sid,
 )
+from tests.test_status import OPERATOR, PASSWORD
 
 
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
@@ -386,5 +387,19 @@ def test_the_watched_values_are_read_whatever_the_column_holds(taskrouter, servi
     with services.store.engine.begin() as connection:
         connection.execute(update(worker_state).values(watched=stored))
     assert services.store.workers.state(key).watched == watched
+    later = worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:y", version=2)
+    assert taskrouter.post(later).status_code == 204
+
+
+@pytest.mark.parametrize("settings_overrides", [{"status_password": PASSWORD}], indirect=True)
+@pytest.mark.parametrize("column", ["changes", "cause"])
+def test_a_json_column_that_holds_no_object_is_read_as_empty(taskrouter, services, client, column):
+    key = WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1))
+    assert taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:x")).status_code == 204
+    with services.store.engine.begin() as connection:
+        connection.execute(update(worker_state).values({column: "[5]"}))
+    assert getattr(services.store.workers.state(key), column) is None
+    assert client.get("/status", headers=OPERATOR).status_code == 200
+    assert client.get("/api/workers", headers=OPERATOR).get_json()["workers"][0][column] is None
     later = worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:y", version=2)
     assert taskrouter.post(later).status_code == 204
