@@ -270,6 +270,24 @@ def test_one_accounts_webhook_asking_to_wait_holds_up_that_account_only(taskrout
     assert services.delivery.run_once() == 1 and prod_slack.answers["429"] == 2  # asked again once it ended
 
 
+@pytest.mark.parametrize("settings_overrides", ["with_slack"], indirect=True)
+def test_one_accounts_webhook_that_gives_no_answer_holds_up_that_account_only(taskrouter, services, two_slacks, clock):
+    # Posted to for every alert of its backlog, a hung webhook held each one for SLACK_TIMEOUT_SECONDS: the other
+    # account's alerts, pages too, waited minutes behind it (an outsider's review)
+    prod_slack, staging_slack = two_slacks
+    prod_slack.stop()  # no answer at all
+    for number in (1, 2, 3):
+        event = worker_event(sid=worker_sid(number), AccountSid=PROD, WorkspaceSid=PROD_WS, contact_uri="sip:a")
+        taskrouter.post(event, token=PROD_TOKEN)
+    event = worker_event(sid=worker_sid(4), AccountSid=STAGING, WorkspaceSid=STAGING_WS, contact_uri="sip:b")
+    taskrouter.post(event, token=STAGING_TOKEN)
+    assert services.delivery.run_once() == 2  # production's webhook tried once, then it waits; staging's goes
+    assert len(staging_slack.received) == 1
+    assert services.delivery.seconds_until_due(600) <= 1.0  # until the failed post's own retry: ~1 s
+    clock.advance(1.1)
+    assert services.delivery.run_once() == 1  # one post tries the webhook again, not one per alert
+
+
 @pytest.mark.parametrize("settings_overrides", ["shared_slack"], indirect=True)
 def test_accounts_sharing_one_webhook_wait_together_when_it_asks_to(taskrouter, services, two_slacks, clock):
     shared, _ = two_slacks

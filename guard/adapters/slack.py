@@ -46,6 +46,7 @@ class SendResult:
     outcome: SendOutcome
     error: str = ""
     retry_after: float | None = None
+    unanswered: bool = False  # no HTTP answer (a timeout, a refused connection): the webhook failed, not the message
 
 
 def truncate(text: str, limit: int) -> str:
@@ -184,7 +185,7 @@ class SlackNotifier:
         try:
             response = self._client.send(text=text, blocks=blocks)
         except Exception as err:  # noqa: BLE001 - timeouts, refused connections, DNS: all transient
-            return SendResult(SendOutcome.RETRY, scrubbed(f"{type(err).__name__}: {err}", self._url))
+            return SendResult(SendOutcome.RETRY, scrubbed(f"{type(err).__name__}: {err}", self._url), unanswered=True)
         status, body = response.status_code, (response.body or "").strip()
         if 200 <= status < 300:
             return SendResult(SendOutcome.DELIVERED)

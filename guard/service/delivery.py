@@ -129,8 +129,12 @@ class Delivery:
                 failures.alerts.add(claimed.id)
                 if result.retry_after is not None:  # rate limited: the account's posts wait, this one first after
                     delay = max(MIN_PAUSE_SECONDS, min(self.retry_max_seconds, result.retry_after))
-                    self.paused[alert.key.account_sid] = now + timedelta(seconds=delay)
-                    self.webhooks_paused[notifier.webhook] = now + timedelta(seconds=delay)  # type: ignore[union-attr]
+                # Rate limited, or no answer at all (each post to a hung webhook waits out the timeout, and other
+                # accounts' alerts behind them): the webhook's posts wait; unanswered, a page's wait at most
+                if result.retry_after is not None or result.unanswered:
+                    pause = delay if result.retry_after is not None else min(delay, PAGE_RETRY_MAX_SECONDS)
+                    self.paused[alert.key.account_sid] = now + timedelta(seconds=pause)
+                    self.webhooks_paused[notifier.webhook] = now + timedelta(seconds=pause)  # type: ignore[union-attr]
                 retry_at = now + timedelta(seconds=delay)
                 held = self.alerts.finish(claimed.lease, AlertStatus.PENDING, now, result.error, retry_at)
                 said = (logging.WARNING, "alert_delivery_retry", {"error": result.error, "retry_in_s": round(delay, 2)})
