@@ -29,7 +29,7 @@ from guard.logs import log_event
 from guard.metrics import count_event
 from guard.service.writer import WAIT_SECONDS
 from handlers.errors import bad_request, forbidden
-from handlers.signing import refuse_non_utf8, signature_ok
+from handlers.signing import CROSSED, UNKNOWN, refuse_non_utf8, signature_ok
 
 bp = Blueprint("event_streams", __name__)
 log = logging.getLogger("guard.event_streams")
@@ -57,8 +57,8 @@ def receive_batch() -> Response | tuple[Response, int]:
     if not signature_ok(request, svc.settings, served, text):
         return _forged()
     events = _json(text)
-    signers = _signing_accounts(svc.accounts, events)
-    if signers != served and not signature_ok(request, svc.settings, signers, text, _why_none(signers)):
+    signers, why_none = _signing_accounts(svc.accounts, events)
+    if signers != served and not signature_ok(request, svc.settings, signers, text, why_none):
         return _forged()
     if not isinstance(events, list | dict):
         count_event("event-streams", None, "bad_request")
@@ -184,27 +184,28 @@ def _json(text: str | None) -> Any:
         return NOT_JSON
 
 
-def _signing_accounts(accounts: AccountDirectory, events: Any) -> list[Account | None]:
-    """Whose token may have signed: the one account the batch names, or every account if it names none."""
+def _signing_accounts(accounts: AccountDirectory, events: Any) -> tuple[list[Account | None], str]:
+    """Whose token may have signed: the one account the batch names, or every account if it names none; and why none.
+
+    One sink belongs to one account: a batch naming several, or a workspace another account lists, is forged.
+    """
     batch = events if isinstance(events, list) else [events]
-    named = {sid for event in batch if (sid := _account_named(event))}
+    named = {sid for event in batch if (sid := _claimed(event, "account_sid"))}
     if not named:
-        return list(accounts.accounts)
+        return list(accounts.accounts), UNKNOWN
     if len(named) > 1:
-        return []  # one sink belongs to one account: a mixed batch is forged
-    return [accounts.account_for(named.pop())]
+        return [], "the batch names several accounts; one sink belongs to one account"
+    sid = named.pop()
+    if any(accounts.crossed(sid, _claimed(event, "workspace_sid")) for event in batch):
+        return [], CROSSED
+    return [accounts.account_for(sid)], UNKNOWN
 
 
-def _why_none(signers: list[Account | None]) -> str:
-    """What the log says when no account may have signed: a mixed batch, or one naming an account not served."""
-    return "the batch names several accounts; one sink belongs to one account" if not signers else "unknown account"
-
-
-def _account_named(event: Any) -> str | None:
-    """The account SID a CloudEvent claims, if any."""
+def _claimed(event: Any, field: str) -> str | None:
+    """The account or workspace SID (`field`) a CloudEvent claims, if any."""
     data = event.get("data") if isinstance(event, dict) else None
     payload = data.get("payload") if isinstance(data, dict) else None
-    sid = (payload.get("account_sid") if isinstance(payload, dict) else None) or (
-        data.get("account_sid") if isinstance(data, dict) else None
+    sid = (payload.get(field) if isinstance(payload, dict) else None) or (
+        data.get(field) if isinstance(data, dict) else None
     )
     return sid if isinstance(sid, str) else None

@@ -128,7 +128,7 @@ class TaskRouterFastPath:
         if not signature or _SIGNATURE_SETTINGS in environ:  # another algorithm or key: the full path decides
             return None
         account = self.accounts.account_for(params.get("AccountSid"))
-        if not (account and account.auth_token):
+        if not (account and account.auth_token) or self.accounts.crossed(account.sid, params.get("WorkspaceSid")):
             return None
         expected = RequestValidator(account.auth_token).compute_signature(self._public_url(environ), params)
         return params if hmac.compare_digest(expected.encode(), signature.encode()) else None

@@ -23,6 +23,8 @@ from guard.metrics import count_event
 from handlers.errors import bad_request, forbidden
 
 log = logging.getLogger("guard.signature")
+UNKNOWN = "unknown account"  # why a signature was not checked, in the log
+CROSSED = "the workspace is another account's"
 
 
 def public_url(request: Request, settings: Settings) -> str:
@@ -39,7 +41,7 @@ def signature_ok(
     settings: Settings,
     candidates: Sequence[Account | None],
     params: Any,
-    unknown: str = "unknown account",
+    unknown: str = UNKNOWN,
 ) -> bool:
     """True when the signature verifies with the auth token of one of the `candidates`.
 

@@ -24,7 +24,7 @@ from guard.core.text import shown
 from guard.logs import log_event
 from guard.metrics import count_event
 from handlers.errors import bad_request, forbidden
-from handlers.signing import refuse_non_utf8, signature_ok
+from handlers.signing import CROSSED, UNKNOWN, refuse_non_utf8, signature_ok
 
 bp = Blueprint("taskrouter_events", __name__)
 log = logging.getLogger("guard.taskrouter_events")
@@ -51,7 +51,10 @@ def receive_event() -> Response:
         return refused  # werkzeug would drop the whole form: "EventType is missing", or a mismatched signature
     form = request.form
     event_type = form.get("EventType")
-    if not signature_ok(request, svc.settings, [svc.accounts.account_for(form.get("AccountSid"))], form):
+    account_sid = form.get("AccountSid")
+    crossed = svc.accounts.crossed(account_sid, form.get("WorkspaceSid"))
+    signer = None if crossed else svc.accounts.account_for(account_sid)
+    if not signature_ok(request, svc.settings, [signer], form, CROSSED if crossed else UNKNOWN):
         count_event("taskrouter", event_type, "bad_signature")
         return forbidden()
     if event_type and event_type not in ACTED_ON:

@@ -189,6 +189,18 @@ def test_each_account_signs_with_its_own_token(taskrouter, services):
     assert stored_state(services, WorkerKey(STAGING, STAGING_WS, worker_sid(1)))["verdict"] == "mismatch"
 
 
+def test_an_account_naming_a_workspace_another_account_lists_gets_403(taskrouter, client, services, capsys):
+    # Signed with staging's own token but about production's workspace: stored, alerted to staging's channel, and
+    # shown on /status beside production's workers (an outsider's review)
+    crossed = worker_event(contact_uri="sip:x", AccountSid=STAGING, WorkspaceSid=PROD_WS)
+    assert taskrouter.post(crossed, token=STAGING_TOKEN).status_code == 403
+    batch = [cloudevent(account_sid=STAGING, workspace_sid=PROD_WS, contact_uri="sip:x")]
+    assert post_cloudevents(client, batch, token=STAGING_TOKEN).status_code == 403
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "bad_signature" in line]
+    assert [line["reason"] for line in lines] == ["the workspace is another account's"] * 2
+    assert stored_state(services, WorkerKey(STAGING, PROD_WS, worker_sid(1))) is None
+
+
 def test_cross_account_forgery_and_unknown_accounts_get_403(taskrouter, client, services, capsys):
     forged = worker_event(contact_uri="sip:x", AccountSid=STAGING, WorkspaceSid=STAGING_WS)
     stranger = worker_event(contact_uri="sip:x", AccountSid=STRANGER)

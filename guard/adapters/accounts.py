@@ -27,6 +27,7 @@ class AccountDirectory:
         self._apis: dict[tuple[str, str], TaskRouterApi] = {}
         self._lookups: dict[tuple[str, str], TaskRouterApi] = {}
         self._lock = threading.Lock()
+        self._owners = {workspace: account.sid for account in self.accounts for workspace in account.workspaces}
 
     @property
     def accounts(self) -> tuple[Account, ...]:
@@ -39,6 +40,14 @@ class AccountDirectory:
             only = self.accounts[0]
             return only if only.sid is None or account_sid in (None, only.sid) else None
         return next((a for a in self.accounts if a.sid == account_sid), None)
+
+    def crossed(self, account_sid: str | None, workspace_sid: str | None) -> bool:
+        """True when `workspace_sid` is listed under another account than `account_sid`: no event of it is authentic.
+
+        Its own token signs it, but the state, alerts and /status rows would sit beside the other account's.
+        """
+        owner = self._owners.get(workspace_sid) if isinstance(workspace_sid, str) else None
+        return owner is not None and owner != account_sid
 
     def serves(self, account_sid: str) -> bool:
         """True when `account_sid` is one of the accounts named in the configuration."""
