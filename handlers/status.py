@@ -19,6 +19,7 @@ from guard.container import services
 from guard.core.cause import Cause, carried_by
 from guard.core.changes import Changes
 from guard.core.evidence import basis_text
+from guard.core.snapshot import WorkerKey
 from guard.core.statuses import AlertStatus
 from guard.core.text import printable
 from guard.core.verdict import Kind
@@ -172,6 +173,9 @@ def _display(row: dict[str, Any]) -> dict[str, Any]:
     """Add human time fields, what else changed and who changed it to a row for the template."""
     row = _parsed(row)
     row["basis_text"] = basis_text(row.get("basis"))
+    if services().settings.listed_accounts and row.get("account_sid"):  # several accounts: say whose it is
+        routing = services().accounts.routing_for(WorkerKey(row["account_sid"], row["workspace_sid"], ""))
+        row["where"] = f"{routing.account_label} · {routing.workspace_label}"
     if row.get("changes"):
         changes = Changes.from_json(row["changes"])
         row["changes_text"], row["changes_heading"] = changes.text(), changes.heading()

@@ -14,6 +14,7 @@ from guard.core.click import Action, Click
 from guard.core.snapshot import WorkerKey
 from tests.fakes.slack import FakeSlack
 from tests.helpers import cloudevent, email, populate, post_cloudevents, stored_state, worker_event, worker_sid
+from tests.test_status import OPERATOR, PASSWORD
 
 PROD, STAGING, STRANGER = "AC" + "1" * 32, "AC" + "2" * 32, "AC" + "3" * 32
 PROD_WS, STAGING_WS = "WS" + "1" * 32, "WS" + "2" * 32
@@ -53,6 +54,8 @@ def settings_overrides(request):
         overrides["slack_webhook_url"] = request.getfixturevalue("two_slacks")[0].url
     if getattr(request, "param", None) == "no_workspaces":
         overrides["listed_accounts"] = parse_accounts(json.dumps({PROD: {"auth_token": PROD_TOKEN}}))
+    if getattr(request, "param", None) == "with_status":
+        overrides["status_password"] = PASSWORD
     if getattr(request, "param", None) == "with_api":
         overrides["taskrouter_base_url"] = request.getfixturevalue("fake_api").url
     return overrides
@@ -187,6 +190,21 @@ def test_each_account_signs_with_its_own_token(taskrouter, services):
     assert taskrouter.post(staging, token=STAGING_TOKEN).status_code == 204
     assert stored_state(services, WorkerKey(PROD, PROD_WS, worker_sid(1)))["verdict"] == "mismatch"
     assert stored_state(services, WorkerKey(STAGING, STAGING_WS, worker_sid(1)))["verdict"] == "mismatch"
+
+
+@pytest.mark.parametrize("settings_overrides", ["with_status"], indirect=True)
+def test_the_status_page_says_whose_each_worker_is(taskrouter, client, services):
+    # The same worker SID and value in two accounts read the same on /status: production's outage or staging's?
+    for account, workspace, token in ((PROD, PROD_WS, PROD_TOKEN), (STAGING, STAGING_WS, STAGING_TOKEN)):
+        event = worker_event(contact_uri="sip:x", AccountSid=account, WorkspaceSid=workspace)
+        assert taskrouter.post(event, token=token).status_code == 204
+    page = client.get("/status", headers=OPERATOR).get_data(as_text=True)
+    rows = page.split('id="drift"')[1].split("<tbody>")[1].split("</tbody>")[0].split("<tr")[1:]
+    assert sorted("Production" in row for row in rows) == [False, True]
+    assert any(f"Production ({PROD}) · Flex prod" in row for row in rows)
+    assert any(f"Staging ({STAGING}) · {STAGING_WS}" in row for row in rows)
+    alerts = page.split('id="alerts"')[1].split("</tbody>")[0]
+    assert "Production" in alerts and "Staging" in alerts
 
 
 def test_an_account_naming_a_workspace_another_account_lists_gets_403(taskrouter, client, services, capsys):
