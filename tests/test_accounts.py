@@ -335,6 +335,16 @@ def test_accounts_sharing_one_webhook_wait_together_when_it_asks_to(taskrouter, 
     assert shared.answers["429"] == 2  # one refused post a pause, not one per account
 
 
+def test_the_alerts_of_an_account_taken_out_go_to_no_other_accounts_channel():
+    # Still queued when staging left TWILIO_ACCOUNTS, its alerts went to SLACK_WEBHOOK_URL: production's channel
+    default = "https://hooks.slack.com/services/T/B/default"
+    env = {"TWILIO_ACCOUNTS": json.dumps({PROD: {"auth_token": "t"}}), "SLACK_WEBHOOK_URL": default}
+    accounts = AccountDirectory(Settings.from_env(env))
+    assert (accounts.slack_url_for(PROD), accounts.slack_url_for(STAGING)) == (default, None)  # failed, not moved
+    single = AccountDirectory(Settings.from_env({"TWILIO_AUTH_TOKEN": "t", "SLACK_WEBHOOK_URL": default}))
+    assert single.slack_url_for(STAGING) == default  # one account: every alert is its own
+
+
 def test_slack_coming_back_releases_the_backlog_of_the_accounts_posting_there_only():
     third = "AC" + "4" * 32
     hooks = {PROD: "https://hooks.slack.com/services/T/B/one", third: "https://hooks.slack.com/services/T/B/one"}

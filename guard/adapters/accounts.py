@@ -61,8 +61,13 @@ class AccountDirectory:
         return account.credentials()
 
     def slack_url_for(self, account_sid: str) -> str | None:
-        """The account's own Slack webhook, else SLACK_WEBHOOK_URL, else None (log only)."""
+        """The account's own Slack webhook, else SLACK_WEBHOOK_URL, else None (log only).
+
+        None for an account TWILIO_ACCOUNTS no longer lists: its queued alerts must not reach another's channel.
+        """
         account = self.account_for(account_sid)
+        if account is None and self.settings.listed_accounts:
+            return None
         return (account.slack_webhook_url if account else None) or self.settings.slack_webhook_url
 
     def sharing_webhook(self, account_sid: str) -> frozenset[str] | None:
