@@ -38,7 +38,7 @@ def headline(
     if unreachable or drifting or failed:
         parts = [f"{unreachable} available now but cannot take calls; " if unreachable else ""]
         parts.append(f"{drifting} worker{'' if drifting == 1 else 's'} in drift")
-        parts.append(f", {failed} failed alert deliveries." if failed else ".")
+        parts.append(f", {failed} failed alert deliver{'y' if failed == 1 else 'ies'}." if failed else ".")
         return Headline("bad", " ".join(filter(None, ("".join(parts), refusals))))
     if not workers:
         return Headline("warn", " ".join(filter(None, ("No worker seen yet: nothing judged.", refusals))))

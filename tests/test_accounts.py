@@ -301,11 +301,17 @@ def test_one_accounts_webhook_asking_to_wait_holds_up_that_account_only(taskrout
 
 
 @pytest.mark.parametrize("settings_overrides", ["with_slack"], indirect=True)
-def test_one_accounts_webhook_that_gives_no_answer_holds_up_that_account_only(taskrouter, services, two_slacks, clock):
+@pytest.mark.parametrize("answer", ["none", "slow 500"])
+def test_one_accounts_webhook_that_gives_no_answer_holds_up_that_account_only(
+    taskrouter, services, two_slacks, clock, answer
+):
     # Posted to for every alert of its backlog, a hung webhook held each one for SLACK_TIMEOUT_SECONDS: the other
-    # account's alerts, pages too, waited minutes behind it (an outsider's review)
+    # account's alerts, pages too, waited minutes behind it (an outsider's review; a re-check: a gateway's late 5xx)
     prod_slack, staging_slack = two_slacks
-    prod_slack.stop()  # no answer at all
+    if answer == "none":
+        prod_slack.stop()
+    else:
+        prod_slack.latency, prod_slack.scripted = 1.1, ["500"] * 10
     for number in (1, 2, 3):
         event = worker_event(sid=worker_sid(number), AccountSid=PROD, WorkspaceSid=PROD_WS, contact_uri="sip:a")
         taskrouter.post(event, token=PROD_TOKEN)

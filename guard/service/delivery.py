@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,6 +32,8 @@ log = logging.getLogger("guard.delivery")
 MIN_PAUSE_SECONDS = 1.0  # a Retry-After of 0 must not turn into a tight loop of refused posts
 # A page (and what it waits behind) backs off to this at most, whatever ALERT_RETRY_MAX_SECONDS says
 PAGE_RETRY_MAX_SECONDS = 30.0
+SLOW_POST_SECONDS = 1.0  # a failed post that took this long pauses its webhook: a gateway's late 504 holds up the rest
+NO_WEBHOOK = "no Slack webhook for this account (none is configured, or TWILIO_ACCOUNTS no longer lists it)"
 # Posts of several alerts failing for this long, none taken between: an outage, whose pages go out next once Slack
 # takes one. One message Slack keeps refusing, or a quiet spell between two posts, is no outage: it keeps its backoff.
 OUTAGE_SECONDS = 10.0
@@ -105,10 +108,9 @@ class Delivery:
                     {"alert_id": claimed.id, "kind": alert.kind.value}
                 )
                 continue
-            if notifier is None:
-                result = SendResult(SendOutcome.FAILED, "no Slack webhook is configured for this account")
-            else:
-                result = notifier.send(alert)
+            started = time.monotonic()
+            result = notifier.send(alert) if notifier is not None else SendResult(SendOutcome.FAILED, NO_WEBHOOK)
+            slow = time.monotonic() - started >= SLOW_POST_SECONDS
             now = self.clock()
             fields = {"alert_id": claimed.id, "kind": alert.kind.value, "worker_sid": alert.key.worker_sid}
             if result.outcome is SendOutcome.DELIVERED:
@@ -129,9 +131,9 @@ class Delivery:
                 failures.alerts.add(claimed.id)
                 if result.retry_after is not None:  # rate limited: the account's posts wait, this one first after
                     delay = max(MIN_PAUSE_SECONDS, min(self.retry_max_seconds, result.retry_after))
-                # Rate limited, or no answer at all (each post to a hung webhook waits out the timeout, and other
-                # accounts' alerts behind them): the webhook's posts wait; unanswered, a page's wait at most
-                if result.retry_after is not None or result.unanswered:
+                # Rate limited, or no answer at all or a slow one (each post to a hung webhook waits out the timeout,
+                # and other accounts' alerts behind them): the webhook's posts wait; unanswered, a page's wait at most
+                if result.retry_after is not None or result.unanswered or slow:
                     pause = delay if result.retry_after is not None else min(delay, PAGE_RETRY_MAX_SECONDS)
                     self.paused[alert.key.account_sid] = now + timedelta(seconds=pause)
                     self.webhooks_paused[notifier.webhook] = now + timedelta(seconds=pause)  # type: ignore[union-attr]
