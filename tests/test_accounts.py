@@ -251,6 +251,9 @@ def test_alerts_go_to_each_accounts_own_slack_and_name_the_account(taskrouter, s
     assert list(staging_slack.messages()) == [(worker_sid(2), "drift")]
     shown = json.dumps(prod_slack.received[0])
     assert f"Production ({PROD})" in shown and f"Flex prod ({PROD_WS})" in shown
+    # A notification shows only the text: it names the account too (an on-call review: two pages read the same)
+    assert f"[Production ({PROD})]" in prod_slack.received[0]["text"]
+    assert f"[Staging ({STAGING})]" in staging_slack.received[0]["text"]
 
 
 @pytest.mark.parametrize("settings_overrides", ["no_workspaces"], indirect=True)

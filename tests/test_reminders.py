@@ -61,6 +61,12 @@ def test_reminders_of_agents_who_cannot_take_calls_now_go_first(taskrouter, serv
         query = select(alert.c.worker_sid).where(alert.c.kind == "reminder").order_by(alert.c.id)
         sids = [row.worker_sid for row in connection.execute(query)]
     assert sids[0] == worker_sid(4) and sorted(sids[1:]) == [worker_sid(1), worker_sid(2), worker_sid(3)]
+    with services.store.engine.connect() as connection:
+        query = select(alert.c.worker_sid, alert.c.payload).where(alert.c.kind == "reminder")
+        notes = {row.worker_sid: json.loads(row.payload)["note"] for row in connection.execute(query)}
+    # As its page said (an on-call review: the reminder of an agent who cannot take calls did not say so)
+    assert notes[worker_sid(4)].endswith("; available now: calls cannot reach this agent")
+    assert notes[worker_sid(1)].startswith("still drifting since ") and "available now" not in notes[worker_sid(1)]
 
 
 def test_no_reminders_when_off(taskrouter, services, clock):

@@ -98,6 +98,8 @@ def fix_buttons(reference: str, removable: bool = True, value: str | None = None
 def render(alert: Alert) -> tuple[str, list[Block]]:
     """Build the fallback text and the blocks for an alert, from its kind's row in the table."""
     name = printable(alert.worker_name or alert.key.worker_sid)  # whoever edits the worker writes it
+    # A late page's activity is the one it was raised in: its lead says where the agent is now
+    activity = "Activity when raised" if alert.standing else "Activity"
     verdict = alert.verdict
     header = truncate(f"{alert.title}: {name.replace(':', NO_EMOJI)}", HEADER_MAX)
     fields = [
@@ -111,10 +113,11 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
             ("Expected contact_uri", inline_code(verdict.expected)),
             ("Actual contact_uri", inline_code(verdict.actual)),
             ("Judged against", basis_text(verdict.basis)),
-            ("Activity", _activity_text(alert.activity_name, alert.available)),
+            (activity, _activity_text(alert.activity_name, alert.available)),
         )
     ]
-    summary = f"{alert.note}. {verdict.detail}".strip() if alert.note else verdict.detail
+    said = alert.note if alert.note != verdict.detail else ""  # no_email: the note is the detail
+    summary = f"{said}. {verdict.detail}".strip() if said else verdict.detail
     # An urgent alert opens with the mention (mrkdwn, so it pings) and says plainly what is wrong.
     lead = f"{alert.mention} *{escape(alert.urgent_lead())}*".strip() if alert.spec.urgent else ""
     blocks: list[Block] = [
@@ -146,7 +149,9 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
             blocks.append(fix_buttons(alert.buttons, removable=kept is None, value=verdict.actual))
     # The fallback text is mrkdwn too (notifications show it): escaped like the blocks, so a name cannot ping or link.
     values = f"expected {verdict.expected or '—'} actual {verdict.actual or '—'}"
-    body = f"{header} ({alert.key.worker_sid}) {values}: {summary}"
+    # With several accounts, which one: a notification shows only this text (one account's label is its SID alone)
+    account = f" [{alert.account_label}]" if alert.account_label not in ("", alert.key.account_sid) else ""
+    body = f"{header}{account} ({alert.key.worker_sid}) {values}: {summary}"
     if lead:
         body = f"{alert.urgent_lead()}. {body}"
     body = escape(printable(body))

@@ -88,7 +88,10 @@ def reminder(key: WorkerKey, state: WorkerState, routing: Routing, now: datetime
     since = f"since {state.since:%Y-%m-%d %H:%M} UTC"
     # An agent without a value: the time is the value's (it may have gone days before the agent became available)
     no_value = f"still unable to take calls (available, with no contact_uri {since}): {NO_VALUE}"
-    note = f"still drifting {since}" if state.verdict.drifting else no_value
+    drifting = f"still drifting {since}"
+    if unreachable(state.verdict, state.available):  # as the page said: the reminder says it again
+        drifting = f"{drifting}; available now: calls cannot reach this agent"
+    note = drifting if state.verdict.drifting else no_value
     return raise_alert(AlertKind.REMINDER, note, key, state, routing, now, source="reminder")
 
 

@@ -132,7 +132,8 @@ class Alert(PostedLate):
     def title(self) -> str:
         """The header: the kind's title, or its failure title for a failed remediation."""
         failed = self.result == RemediationStatus.FAILED and self.spec.failed_title
-        return f":sos: Unreachable at {self.created_at:%H:%M} UTC" if self.standing else failed or self.spec.title
+        unreachable_at = f":sos: Unreachable at {self.created_at:%Y-%m-%d %H:%M} UTC"
+        return unreachable_at if self.standing else failed or self.spec.title
 
     def fields(self) -> dict[str, Any]:
         """The alert as flat JSON values: the log line and the outbox payload."""
@@ -204,7 +205,7 @@ def raise_alert(
 def follow_up(alert: Alert, cause: Cause, now: datetime) -> Alert:
     """The second message, when TaskRouter named who changed a worker after its drift alert went out."""
     since = alert.changes.since_version if alert.changes else None
-    note = f"about the {alert.kind.value} alert of {alert.created_at:%H:%M:%S} UTC: {carried_by(cause, since)}"
+    note = f"about the {alert.kind.value} alert of {alert.created_at:%Y-%m-%d %H:%M:%S} UTC: {carried_by(cause, since)}"
     return replace(
         alert, kind=AlertKind.CAUSE, note=note, created_at=now, buttons=None, mention="", cause=cause, cause_note=None
     )

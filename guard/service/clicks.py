@@ -16,7 +16,7 @@ from guard.core.click import Action, Click, approver_refusal, refusal, worker_re
 from guard.core.history import CAME_BACK
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
-from guard.core.text import shown
+from guard.core.text import printable, shown
 from guard.core.verdict import Kind
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
@@ -27,7 +27,8 @@ ANSWER_LEASE = timedelta(minutes=2)  # an answer that failed for now is posted a
 log = logging.getLogger("guard.slack")
 ANSWER_ATTEMPTS = 5  # then the answer is given up on; the change itself was made and announced already
 NOT_MARKED = ":x: Nothing marked intended"
-FOOTNOTE = "Done from Slack by an approver; the guard fetched the worker and re-checked it first."
+FOOTNOTE = "Done from Slack by an approver."
+FETCHED = "Done from Slack by an approver; the guard fetched the worker and re-checked it first."
 TITLES = {
     RemediationStatus.REMOVED: ":broom: contact_uri removed",
     RemediationStatus.SKIPPED: ":information_source: Nothing removed",  # no longer drifting, or no value to remove
@@ -86,19 +87,19 @@ class ClickJobs:
         if (revoked := approver_refusal(row["user_id"], self.pipeline.settings.slack_approvers)) is not None:
             return {"text": revoked, "ephemeral": "yes", "reopen": "yes"}  # revoked since: nothing done, alert kept
         key = WorkerKey(row["account_sid"], row["workspace_sid"], row["worker_sid"])
-        actor, who = f"slack:{row['user_id']}", mention(row["user_id"])
+        actor, who, worker = f"slack:{row['user_id']}", mention(row["user_id"]), self._named(key)
         if row["action"] == Action.IGNORE:
             value, marked = self.pipeline.mark_intended(key, actor, row["value_digest"])
             shown_now = inline_code(value) if value else ""  # a worker's value: no backtick may end the code
             if marked:
-                text = f"{who} marked {shown_now} on {key.worker_sid} as intended: the guard ignores it from now on."
+                text = f"{who} marked {shown_now} on {worker} as intended: the guard ignores it from now on."
                 return {"title": ":white_check_mark: Marked intended", "text": text}
             why = (
                 f"has {shown_now} now, not the value this message showed: nothing was marked (see the newest alert)"
                 if value
                 else "has no contact_uri now, so there is no value to mark intended"
             )
-            text = f"{who}: {key.worker_sid} {why}."
+            text = f"{who}: {worker} {why}."
             return self._nothing_done(row, {"title": ":information_source: Nothing marked", "text": text})
         try:
             api = self.api_for(key.account_sid, key.workspace_sid)
@@ -114,16 +115,28 @@ class ClickJobs:
         record_removal(self.pipeline, key, outcome, actor)
         before = inline_code(outcome.before) if outcome.before else "the value"
         said = {
-            RemediationStatus.REMOVED: f"{who} removed {before} from {key.worker_sid}",
-            RemediationStatus.SKIPPED: f"{who} asked to remove it, but nothing was removed from {key.worker_sid}",
-        }.get(outcome.status, f"{who} asked to remove {before} from {key.worker_sid}, and it failed")
-        answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(outcome.detail)}."}
+            RemediationStatus.REMOVED: f"{who} removed {before} from {worker}",
+            RemediationStatus.SKIPPED: f"{who} asked to remove it, but nothing was removed from {worker}",
+        }.get(outcome.status, f"{who} asked to remove {before} from {worker}, and it failed")
+        detail = outcome.detail.removeprefix("removed; ")  # "… removed `x` from …: removed; Flex …" said it twice
+        answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(detail)}.", "fetched": "yes"}
         # Still drifting, and Intended is the way out: keep that button
         if outcome.detail in (CAME_BACK, REGISTERS, NO_EMAIL_KEPT):
             answer["intended"] = worker_reference(key, shown(outcome.before) if outcome.before else None)
         elif outcome.status is RemediationStatus.FAILED:  # nothing may have changed: both buttons, to try again
             answer.update(_again(row))
         return self._nothing_done(row, answer) if outcome.status is RemediationStatus.SKIPPED else answer
+
+    def _named(self, key: WorkerKey) -> str:
+        """How an answer names the worker: the answer replaces the alert, and with it the name and the account."""
+        state = self.pipeline.store.workers.state(key)
+        name = (
+            f"{escape(printable(state.name))} ({key.worker_sid})"
+            if state is not None and state.name
+            else key.worker_sid
+        )
+        routing = self.pipeline.accounts.routing_for(key)
+        return name if routing.account_label in ("", key.account_sid) else f"{name} in {escape(routing.account_label)}"
 
     def _nothing_done(self, row: Mapping[str, Any], answer: dict[str, str]) -> dict[str, str]:
         """The answer of a click that changed nothing: only to its clicker if the message shows the other's outcome.
@@ -140,7 +153,7 @@ class ClickJobs:
         if row["action"] == Action.REFUSE or "ephemeral" in answer:
             result = self.answers.ephemeral(row["response_url"], answer["text"])
         else:
-            texts = (answer["title"], answer["text"], FOOTNOTE)
+            texts = (answer["title"], answer["text"], FETCHED if "fetched" in answer else FOOTNOTE)
             result = self.answers.replace(
                 row["response_url"], *texts, intended=answer.get("intended"), retry=answer.get("retry", "")
             )

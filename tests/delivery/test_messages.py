@@ -5,8 +5,10 @@ import json
 import pytest
 from werkzeug import Response
 
-from guard.adapters.slack import HEADER_MAX, TEXT_MAX
+from guard.adapters.slack import HEADER_MAX, TEXT_MAX, render
+from guard.core.decision import decide
 from tests.activity.conftest import activity_callback
+from tests.core.decisions import RULES, T0, snapshot
 from tests.delivery.conftest import outbox, posted
 from tests.fakes.slack import HOOK_PATH as HOOK
 from tests.helpers import ANN_URI, AVAILABLE_SID, OFFLINE_SID, worker_event, worker_sid
@@ -99,6 +101,8 @@ def test_a_page_held_up_says_when_it_was_raised(taskrouter, services, httpserver
     assert PING in lead and PING in message["text"]  # its worker's latest page: counted as paged, so it pings
     assert ("available now" in lead, "Unreachable now" in header) == (not offline_since, not offline_since)
     assert ("routes no tasks now" in lead, "Unreachable at" in header) == (offline_since, offline_since)
+    # The activity it was raised in, so named; the day too (an outage may last days): an on-call review
+    assert ("*Activity when raised*" in rendered, "Unreachable at 20" in header) == (offline_since, offline_since)
     assert ("posted " in rendered) is late  # exactly 2 minutes is on time
     if late:
         assert f"posted {held_up // 60 if held_up < 7200 else held_up // 3600}" in rendered
@@ -163,3 +167,13 @@ def test_a_late_page_of_an_agent_with_no_value_now_away_says_flex_writes_one_at_
     services.delivery.run_once()
     lead = posted(httpserver)[-1]["blocks"][0]["text"]["text"]
     assert "Flex writes one at the next login" in lead and "once back" not in lead
+
+
+def test_a_contact_uri_without_email_says_so_once():
+    # Its note and its verdict's detail are the same sentence: the message said it twice (an on-call review)
+    decision = decide(snapshot("client:someone", email=None), None, RULES, T0)
+    text, blocks = render(decision.alert)
+    said = "contact_uri set but no email to check it against"
+    assert (
+        decision.alert.kind.value == "no_email" and text.count(said) == json.dumps(blocks[2].to_dict()).count(said) == 1
+    )

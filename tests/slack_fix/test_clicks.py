@@ -52,7 +52,9 @@ def test_an_approver_click_removes_and_reports(drift, client, services, slack, f
     [answer] = slack.answers_to(1)
     assert answer["replace_original"] is True
     assert "actions" not in json.dumps(answer["blocks"])
-    assert f"<@{APPROVER}> removed `{drift}` from {DRIFTING}" in answer["text"]
+    # The answer replaces the alert: it names the agent, and says the re-check it made (an on-call review)
+    assert f"<@{APPROVER}> removed `{drift}` from agent.1 ({DRIFTING}): Flex regenerates it" in answer["text"]
+    assert answer["blocks"][-1]["elements"][0]["text"].endswith("fetched the worker and re-checked it first.")
     [record] = remediations(services)
     assert (record["actor"], record["status"]) == (f"slack:{APPROVER}", "removed")
 
@@ -159,7 +161,8 @@ def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift
         kinds = [row.kind for row in connection.execute(select(alert.c.kind).order_by(alert.c.id))]
     assert kinds == ["drift", "resolved"]
     [answer] = slack.answers_to(1)
-    assert f"<@{APPROVER}> marked `{drift}`" in answer["text"]
+    assert f"<@{APPROVER}> marked `{drift}` on agent.1 ({DRIFTING})" in answer["text"]
+    assert answer["blocks"][-1]["elements"][0]["text"] == "Done from Slack by an approver."  # nothing was fetched
     # The rule holds for later events with that value, and /status lists it with a button that removes it.
     taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=drift, name="agent.1", version=9))
     assert stored_state(services, KEY)["verdict"] == "ignored"
