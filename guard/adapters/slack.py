@@ -111,7 +111,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
             ("Account", escape(truncate(alert.account_label, 500))),
             ("Workspace", escape(truncate(alert.workspace_label, 500))),
             ("Expected contact_uri", inline_code(verdict.expected)),
-            ("Actual contact_uri", inline_code(verdict.actual)),
+            ("Removed contact_uri" if alert.result == "removed" else "Actual contact_uri", inline_code(verdict.actual)),
             ("Judged against", basis_text(verdict.basis)),
             (activity, _activity_text(alert.activity_name, alert.available)),
         )

@@ -131,6 +131,8 @@ class Alert(PostedLate):
     @property
     def title(self) -> str:
         """The header: the kind's title, or its failure title for a failed remediation."""
+        if self.kind is AlertKind.RESOLVED and self.verdict.broken and self.available:  # /status lists the agent
+            return ":warning: Drift over, still unable to take calls"
         failed = self.result == RemediationStatus.FAILED and self.spec.failed_title
         unreachable_at = f":sos: Unreachable at {self.created_at:%Y-%m-%d %H:%M} UTC"
         return unreachable_at if self.standing else failed or self.spec.title

@@ -78,13 +78,17 @@ def test_the_fix_resolves_an_urgent_drift(taskrouter, services):
     assert stored_state(services, KEY)["urgent_at"] is None
 
 
-def test_removing_the_value_of_an_available_agent_says_it_stays_unreachable_until_the_next_login(taskrouter, services):
+def test_removing_the_value_of_an_available_agent_says_it_stays_unreachable_until_the_next_login(
+    taskrouter, services, slack
+):
     taskrouter.post(activity_event(1, contact_uri=WRONG))
     taskrouter.post(activity_event(2, contact_uri=None))  # removed: Flex writes it at the next login
     _, resolved = outbox(services)[-1]
     assert resolved["kind"] == "resolved"
     assert "still unreachable until the agent signs out and in again" in resolved["note"]
     assert services.store.listing.unreachable_count() == 1
+    services.delivery.run_once()  # not headed "Resolved" while /status lists the agent (an on-call review)
+    assert slack.received[-1]["text"].startswith(":warning: Drift over, still unable to take calls")
 
 
 def test_a_drift_resolved_by_an_update_that_makes_the_agent_available_without_a_value_pages(taskrouter, services):

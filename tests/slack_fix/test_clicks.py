@@ -57,6 +57,9 @@ def test_an_approver_click_removes_and_reports(drift, client, services, slack, f
     assert answer["blocks"][-1]["elements"][0]["text"].endswith("fetched the worker and re-checked it first.")
     [record] = remediations(services)
     assert (record["actor"], record["status"]) == (f"slack:{APPROVER}", "removed")
+    services.delivery.run_once()  # the removal's message: the value it shows is the one removed, not the one now
+    [removal] = [m for m in slack.received if m["text"].startswith(":broom: contact_uri removed")]
+    assert f"*Removed contact_uri*\n`{drift}`" in json.dumps(removal["blocks"]).replace("\\n", "\n")
 
 
 def test_a_click_whose_removal_is_slow_is_not_taken_up_again_meanwhile(drift, client, services, slack, fake_api):
