@@ -100,6 +100,8 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
     name = printable(alert.worker_name or alert.key.worker_sid)  # whoever edits the worker writes it
     # A late page's activity is the one it was raised in: its lead says where the agent is now
     activity = "Activity when raised" if alert.standing else "Activity"
+    removal = alert.kind is AlertKind.REMEDIATION and alert.result == "removed"  # a page a removal raised has none
+    actual = "Removed contact_uri" if removal else "Actual contact_uri"
     verdict = alert.verdict
     header = truncate(f"{alert.title}: {name.replace(':', NO_EMOJI)}", HEADER_MAX)
     fields = [
@@ -111,13 +113,14 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
             ("Account", escape(truncate(alert.account_label, 500))),
             ("Workspace", escape(truncate(alert.workspace_label, 500))),
             ("Expected contact_uri", inline_code(verdict.expected)),
-            ("Removed contact_uri" if alert.result == "removed" else "Actual contact_uri", inline_code(verdict.actual)),
+            (actual, inline_code(verdict.actual)),
             ("Judged against", basis_text(verdict.basis)),
             (activity, _activity_text(alert.activity_name, alert.available)),
         )
     ]
-    said = alert.note if alert.note != verdict.detail else ""  # no_email: the note is the detail
-    summary = f"{said}. {verdict.detail}".strip() if said else verdict.detail
+    summary = f"{alert.note}. {verdict.detail}".strip() if alert.note else verdict.detail
+    if alert.note and verdict.detail and verdict.detail in alert.note:  # no_email's note is it; a rule's ends with it
+        summary = alert.note
     # An urgent alert opens with the mention (mrkdwn, so it pings) and says plainly what is wrong.
     lead = f"{alert.mention} *{escape(alert.urgent_lead())}*".strip() if alert.spec.urgent else ""
     blocks: list[Block] = [

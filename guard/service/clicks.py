@@ -16,7 +16,7 @@ from guard.core.click import Action, Click, approver_refusal, refusal, worker_re
 from guard.core.history import CAME_BACK
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import ClickStatus, RemediationStatus, SendOutcome
-from guard.core.text import printable, shown
+from guard.core.text import shown
 from guard.core.verdict import Kind
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
@@ -119,7 +119,9 @@ class ClickJobs:
             RemediationStatus.SKIPPED: f"{who} asked to remove it, but nothing was removed from {worker}",
         }.get(outcome.status, f"{who} asked to remove {before} from {worker}, and it failed")
         detail = outcome.detail.removeprefix("removed; ")  # "… removed `x` from …: removed; Flex …" said it twice
-        answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(detail)}.", "fetched": "yes"}
+        answer = {"title": TITLES[outcome.status], "text": f"{said}: {escape(detail)}."}
+        if outcome.status is not RemediationStatus.FAILED:  # removed or kept after the fetch; a failure may precede it
+            answer["fetched"] = "yes"
         # Still drifting, and Intended is the way out: keep that button
         if outcome.detail in (CAME_BACK, REGISTERS, NO_EMAIL_KEPT):
             answer["intended"] = worker_reference(key, shown(outcome.before) if outcome.before else None)
@@ -131,12 +133,10 @@ class ClickJobs:
         """How an answer names the worker: the answer replaces the alert, and with it the name and the account."""
         state = self.pipeline.store.workers.state(key)
         name = (
-            f"{escape(printable(state.name))} ({key.worker_sid})"
-            if state is not None and state.name
-            else key.worker_sid
+            key.worker_sid if state is None or not state.name else f"{inline_code(state.name, 200)} ({key.worker_sid})"
         )
-        routing = self.pipeline.accounts.routing_for(key)
-        return name if routing.account_label in ("", key.account_sid) else f"{name} in {escape(routing.account_label)}"
+        several = len(self.pipeline.accounts.accounts) > 1
+        return f"{name} in {escape(self.pipeline.accounts.routing_for(key).account_label)}" if several else name
 
     def _nothing_done(self, row: Mapping[str, Any], answer: dict[str, str]) -> dict[str, str]:
         """The answer of a click that changed nothing: only to its clicker if the message shows the other's outcome.

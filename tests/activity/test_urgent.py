@@ -210,7 +210,7 @@ def test_an_agent_whose_activity_is_learned_to_route_tasks_is_paged_as_available
 
 
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
-def test_a_removal_whose_fresh_fetch_finds_the_agent_available_is_its_page(taskrouter, services, fake_api):
+def test_a_removal_whose_fresh_fetch_finds_the_agent_available_is_its_page(taskrouter, services, fake_api, slack):
     """Drift on a break; the agent came back before the removal, its event not in yet: nobody was ever paged."""
     populate(fake_api, 1, drifting={1})
     wrong = fake_api.attributes(WORKSPACE_SID, worker_sid(1))["contact_uri"]
@@ -219,6 +219,8 @@ def test_a_removal_whose_fresh_fetch_finds_the_agent_available_is_its_page(taskr
     services.jobs.by_name["remediate"].run()
     kind, page = outbox(services)[-1]
     assert kind == "urgent" and page["note"].startswith("contact_uri removed") and "became available" in page["note"]
+    services.delivery.run_once()  # no value now: its field is no removal message's "Removed contact_uri" (a re-check)
+    assert "*Actual contact_uri*" in json.dumps(slack.received[-1]["blocks"])
     back = activity_event(2, contact_uri=wrong, email=email(1))  # the move, made before the removal, then the removal's
     back["TimestampMs"] = str(int(back["TimestampMs"]) - 60_000)
     taskrouter.post(back)

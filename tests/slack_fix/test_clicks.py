@@ -53,7 +53,7 @@ def test_an_approver_click_removes_and_reports(drift, client, services, slack, f
     assert answer["replace_original"] is True
     assert "actions" not in json.dumps(answer["blocks"])
     # The answer replaces the alert: it names the agent, and says the re-check it made (an on-call review)
-    assert f"<@{APPROVER}> removed `{drift}` from agent.1 ({DRIFTING}): Flex regenerates it" in answer["text"]
+    assert f"<@{APPROVER}> removed `{drift}` from `agent.1` ({DRIFTING}): Flex regenerates it" in answer["text"]
     assert answer["blocks"][-1]["elements"][0]["text"].endswith("fetched the worker and re-checked it first.")
     [record] = remediations(services)
     assert (record["actor"], record["status"]) == (f"slack:{APPROVER}", "removed")
@@ -143,6 +143,16 @@ def test_forged_and_stale_clicks_get_401_and_cause_nothing(drift, client, servic
     assert rows(services, slack_click) == 0 and slack.responses == [] and fake_api.requests == []
 
 
+def test_a_removal_whose_fetch_failed_claims_no_re_check(drift, client, services, slack, fake_api):
+    fake_api.inject(503, times=50, method="GET")
+    assert click(client, slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    [answer] = slack.answers_to(1)
+    assert "and it failed" in answer["text"]
+    [footnote] = [block["elements"][0]["text"] for block in answer["blocks"] if block["type"] == "context"]
+    assert footnote == "Done from Slack by an approver."  # it failed before any fetch (a re-check)
+
+
 def test_a_double_click_removes_once(drift, client, services, slack, fake_api):
     assert click(client, slack=slack, number=1).status_code == 200
     assert click(client, slack=slack, number=2).status_code == 200  # the same message: the same request
@@ -164,8 +174,11 @@ def test_intended_ignores_the_worker_resolves_the_alert_and_can_be_removed(drift
         kinds = [row.kind for row in connection.execute(select(alert.c.kind).order_by(alert.c.id))]
     assert kinds == ["drift", "resolved"]
     [answer] = slack.answers_to(1)
-    assert f"<@{APPROVER}> marked `{drift}` on agent.1 ({DRIFTING})" in answer["text"]
+    assert f"<@{APPROVER}> marked `{drift}` on `agent.1` ({DRIFTING})" in answer["text"]
     assert answer["blocks"][-1]["elements"][0]["text"] == "Done from Slack by an approver."  # nothing was fetched
+    services.delivery.run_once()  # the resolved message says the rule once (a re-check: its note ends with it)
+    [resolved] = [m for m in slack.received if m["text"].startswith(":white_check_mark: Resolved")]
+    assert resolved["text"].count(f"value marked intended by slack:{APPROVER}") == 1
     # The rule holds for later events with that value, and /status lists it with a button that removes it.
     taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=drift, name="agent.1", version=9))
     assert stored_state(services, KEY)["verdict"] == "ignored"
