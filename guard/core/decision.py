@@ -98,9 +98,13 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         verdict = replace(verdict, detail=change.note)
     attributes = stored.attributes if snapshot.deleted and stored else snapshot.stored_copy()
     trusted = stored.trusted if stored else NOTHING_TRUSTED
-    if not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
-        email, recorded = usable_text(snapshot.attributes.get("email")), snapshot.attributes.get(IDENTITY_ATTRIBUTE)
-        identity = recorded if valid_identity(recorded) else trusted.identity
+    recorded = snapshot.attributes.get(IDENTITY_ATTRIBUTE)
+    if verdict.diagnosis is Diagnosis.EVIDENCE_CHANGED and valid_identity(recorded) and recorded != trusted.identity:
+        trusted = replace(trusted, set_aside=recorded)  # added or edited to fit the wrong value: never evidence
+    elif not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
+        email, aside = usable_text(snapshot.attributes.get("email")), trusted.set_aside
+        aside = aside if recorded == aside else None  # set aside while it stays; one recorded since decides
+        identity = recorded if valid_identity(recorded) and recorded != aside else trusted.identity
         if trusted.identity and identity and same_identity(identity, trusted.identity):
             identity = trusted.identity  # only re-escaped: the form the guard knew stays the one it trusts
         # The name an ok value matched stays trusted through renames and a wait for the next login (history.renamed),
@@ -110,7 +114,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         matched = (ok and verdict.basis is Basis.WORKER_NAME) or (not ok and trusted.name_matched)
         if matched and (not ok or verdict.expected != shown(contact_uri_for(name))):
             name = trusted.name  # not ok now, or ok against the trusted name after a rename
-        trusted = Trusted(shown(email) if email else trusted.email, name, identity, matched)
+        trusted = Trusted(shown(email) if email else trusted.email, name, identity, matched, aside)
     # A new drift, or a value removed by an update (broken until the next login): what changed, and who did it
     removed = verdict.diagnosis is Diagnosis.REMOVED and stored is not None and stored.verdict.actual is not None
     new_drift = (verdict.drifting or removed) and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)

@@ -50,6 +50,11 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
     if problem:
         return Diagnosis.UNUSABLE, f"not a storable client identity: {problem}"
     overruled = next((o for o in others if actual in o.accepted), None)
+    if overruled is not None and overruled.identity == primary.identity:  # one identity, escaped another way
+        return Diagnosis.NOT_IDENTITY, (
+            f"built from the {overruled.basis.noun} in another escape form than twilio_contact_identity records "
+            f"({primary.expected.removeprefix(SCHEME)}): the browser listens on {primary.expected}"
+        )
     if overruled is not None:
         return Diagnosis.NOT_IDENTITY, (
             f"built from the {overruled.basis.noun}, but Flex registers the identity recorded in "

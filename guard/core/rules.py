@@ -8,7 +8,7 @@ from typing import Any
 
 from guard.core.diagnosis import Diagnosis, built_from, diagnose, unregistrable
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Evidence, Policy, claimed, gather, usable_text
-from guard.core.history import REMOVAL_END, Known, re_escaped, remembered, restored, wiped
+from guard.core.history import REMOVAL_END, Known, re_escaped, remembered, restored, set_aside, wiped
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.swaps import left_email, left_name, renamed, trusted_name
 from guard.core.text import shown
@@ -54,6 +54,8 @@ class Rules:
             if forced is not None:
                 return forced
             email, recorded, history = restored(known, email, recorded)
+            recorded, aside = set_aside(known, recorded, self.policy)
+            history = _joined(aside, history)
         if email is None and not any(attributes.get(name) not in _ABSENT for name in AGENT_ATTRIBUTES):
             # A value, one removed, or a wipe not undone (drifting with no value): an agent's state, not a bot's
             had = known is not None and (known.actual is not None or known.removal is not None or known.drifting)

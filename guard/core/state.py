@@ -79,6 +79,7 @@ class WorkerState:
             verdict.diagnosis,
             skipped,
             self.watched,
+            self.trusted.set_aside,
         )
 
     def _removal(self) -> str | None:

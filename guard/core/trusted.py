@@ -15,10 +15,12 @@ class Trusted:
     name: str = ""
     identity: str | None = None
     name_matched: bool = False  # a value was judged ok against this name: it stays trusted after a rename
+    set_aside: str | None = None  # a twilio_contact_identity edited to fit a wrong value: no evidence while it stays
 
     def as_json(self) -> dict[str, Any]:
         """The trusted evidence as stored (adapters/state_rows.py reads it back)."""
-        return {"email": self.email, "name": self.name, "identity": self.identity, "name_matched": self.name_matched}
+        kept = {"email": self.email, "name": self.name, "identity": self.identity, "name_matched": self.name_matched}
+        return {**kept, "set_aside": self.set_aside} if self.set_aside else kept
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any], by_name: bool = False) -> Trusted:
@@ -26,7 +28,9 @@ class Trusted:
 
         A row of an older release has no `name_matched`: its verdict says it (ok against the name).
         """
-        text = {key: item if isinstance(item := value.get(key), str) else None for key in ("email", "identity")}
+        text = {
+            key: item if isinstance(item := value.get(key), str) else None for key in ("email", "identity", "set_aside")
+        }
         name, matched = value.get("name"), value.get("name_matched", by_name)
         return cls(**text, name=name if isinstance(name, str) else "", name_matched=matched is True)
 
