@@ -32,6 +32,12 @@ DYNO_SQLITE_WARNING = (
 )
 
 
+DEV_SERVER_WARNING = (
+    "guard: `flask run` starts no background jobs: alerts stay queued, undelivered, and removals, clicks and "
+    "reminders wait; run `make run` (python -m guard.web) instead"
+)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app from `settings` (default: the environment); a bad setting exits with one line.
 
@@ -46,8 +52,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     add_security_headers(app)
     register_error_handlers(app)
     cli.register(app)
-    if settings is None and click.get_current_context(silent=True) is not None:
+    if settings is None and (command := click.get_current_context(silent=True)) is not None:
         app.extensions[BUILD_SERVICES] = lambda webhooks=True: _build_for_command(app, webhooks)
+        if command.info_name == "run":  # gunicorn's hooks start the jobs (gunicorn.conf.py); this server has none
+            click.echo(DEV_SERVER_WARNING, err=True)
     else:
         _build(app, settings or settings_from_env())
     return app

@@ -3,6 +3,7 @@
 import sqlite3
 import threading
 
+import click
 import pytest
 from sqlalchemy import text
 
@@ -180,3 +181,10 @@ def test_migrate_says_what_it_did(tmp_path, request, database):
     assert [r.exit_code for r in outputs] == [0, 0]
     assert outputs[0].stdout == f"database migrated from empty (every table created) to {db.HEAD}\n"
     assert outputs[1].stdout == f"database already at the newest migration, {db.HEAD}\n"
+
+
+def test_flask_run_says_it_starts_no_background_jobs_and_other_commands_do_not(capsys):
+    for command, warned in (("run", True), ("audit", False)):
+        with click.Context(click.Command(command), info_name=command):
+            create_app()
+        assert ("starts no background jobs" in capsys.readouterr().err) is warned

@@ -129,6 +129,13 @@ class EnvReader:
             raise ConfigError(f"{name} must not contain ':' or control characters")
         return value
 
+    def password(self, name: str) -> str | None:
+        """A password typed into a login box: any text but control characters, which no browser's box can type."""
+        value = self.text(name)
+        if value is not None and has_control(value):
+            raise ConfigError(f"{name} must not contain control characters")
+        return value
+
     def directory(self, name: str) -> str | None:
         """Parse the path of an existing directory."""
         value = self.text(name)

@@ -26,7 +26,7 @@ REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES", "") == "1"
 def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this run's own, dropped at its end; skips (or fails in CI) when unreachable."""
     try:
-        _run_outside_transaction(TEST_DATABASE_URL, "SELECT 1")
+        _created_if_missing(TEST_DATABASE_URL)
     except Exception as err:  # noqa: BLE001 - any connection failure means "no server"
         if REQUIRE_POSTGRES:
             pytest.fail(f"PostgreSQL is required but unreachable at TEST_DATABASE_URL: {type(err).__name__}")
@@ -44,6 +44,17 @@ def postgres_url() -> Iterator[str]:
     finally:
         if url != TEST_DATABASE_URL:
             _drop_database(TEST_DATABASE_URL, make_url(url).database or "")
+
+
+def _created_if_missing(url: str) -> None:
+    """Connect to `url`; a server that answers without its database (a fresh install has no `test`) gets it made."""
+    try:
+        _run_outside_transaction(url, "SELECT 1")
+    except DBAPIError as err:
+        if "does not exist" not in str(err.orig):
+            raise
+        maintenance = make_url(url).set(database="postgres").render_as_string(hide_password=False)
+        _run_outside_transaction(maintenance, f'CREATE DATABASE "{make_url(url).database}"')
 
 
 def _own_database(url: str) -> str:
