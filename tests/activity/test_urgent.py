@@ -76,6 +76,8 @@ def test_the_fix_resolves_an_urgent_drift(taskrouter, services):
     taskrouter.post(activity_event(2))
     assert [kind for kind, _ in outbox(services)] == ["urgent", "resolved"]
     assert stored_state(services, KEY)["urgent_at"] is None
+    taskrouter.post(activity_event(3, contact_uri="client:another_2Ewrong"))  # broken again: a new episode
+    assert [kind for kind, _ in outbox(services)] == ["urgent", "resolved", "urgent"]
 
 
 def test_removing_the_value_of_an_available_agent_says_it_stays_unreachable_until_the_next_login(
