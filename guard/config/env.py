@@ -92,6 +92,8 @@ class EnvReader:
         text = self.text(name) or ""
         entries = [entry.strip() for entry in text.split(",") if entry.strip()]
         for number, entry in enumerate(entries, 1):
+            if ";" in entry:  # a list written for another tool: each half alone would be a rule
+                raise ConfigError(f"{name} entry {number} joins two values with ';': separate them with commas")
             if not is_sid(entry, "WK") and not is_email_glob(entry):
                 raise ConfigError(
                     f"{name} entry {number} is neither a worker SID (WK and 32 hex digits) nor an email glob"
