@@ -16,7 +16,7 @@ from guard.adapters.accounts import AccountDirectory
 from guard.adapters.slack_answers import SlackAnswers
 from guard.adapters.store import Store
 from guard.config import ConfigError, Settings
-from guard.service.activities import REFRESH_SECONDS, ActivityLearning, ActivityRefresh
+from guard.service.activities import REFRESH_SECONDS, UNPLACED_SECONDS, ActivityLearning, ActivityRefresh
 from guard.service.causes import CauseJobs
 from guard.service.clicks import ClickJobs
 from guard.service.delivery import Delivery
@@ -116,6 +116,13 @@ def build_services(settings: Settings, default_database: str) -> Services:
         # SQLite: the WAL copied back while only delivery writes (a Slack outage's retries), not only after events
         Job("checkpoint", store.checkpoint),
         Job("activities", activities.run, every=REFRESH_SECONDS, enabled=accounts.reaches_api(), lane="activities"),
+        Job(
+            "unplaced_activities",
+            activities.run_unplaced,
+            every=UNPLACED_SECONDS,
+            enabled=accounts.reaches_api(),
+            lane="activities",
+        ),
         # AVAILABLE_ACTIVITIES changed: after the refresh, so TaskRouter's own word is learned first; not behind clicks
         Job("activity_names", learning.place_by_names, every=REFRESH_SECONDS, lane="activities"),
         Job("causes", CauseJobs(pipeline, accounts).run_pending, enabled=accounts.reaches_api(), lane="lookups"),

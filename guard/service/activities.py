@@ -27,6 +27,9 @@ from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.activities")
 REFRESH_SECONDS = 600.0  # activities rarely change, and activity.* events tell the guard sooner when they do
+# A worker in an activity the guard cannot place (a workspace first seen, an activity made since the last refresh)
+# has its workspace's list fetched within this, once per such activity and process: not up to REFRESH_SECONDS later
+UNPLACED_SECONDS = 10.0
 # Workers judged per transaction when an activity is learned: a few milliseconds each, and statement sizes the
 # event writer compiles already (worker_batches: one per row count, up to its MAX_BATCH)
 LEARN_CHUNK = 64
@@ -130,12 +133,26 @@ class ActivityRefresh:
     def __init__(self, learning: ActivityLearning, accounts: AccountDirectory) -> None:
         """Learn through `learning`, reach the API through `accounts`."""
         self.learning, self.accounts = learning, accounts
+        self._asked: set[tuple[str, str, str]] = set()  # unplaced activities whose list this process fetched
 
     def run(self) -> int:
         """Learn the activities of every configured or seen workspace; return how many were learned."""
-        pipeline = self.learning.pipeline
         targets = {(account.sid, ws) for account, ws in self.accounts.audit_targets() if account.sid}
-        targets |= pipeline.store.activities.workspaces()
+        return self._learn(targets | self.learning.pipeline.store.activities.workspaces())
+
+    def run_unplaced(self) -> int:
+        """Fetch the list of each workspace with workers in an activity not placed yet, once per such activity."""
+        unplaced = {
+            (account, workspace, sid)
+            for account, workspace, sid, _ in self.learning.pipeline.store.activities.unplaced()
+        }
+        new = unplaced - self._asked
+        self._asked |= new  # an activity the list leaves unsaid (or a failed fetch) waits for the next refresh
+        return self._learn({(account, workspace) for account, workspace, _ in new}) if new else 0
+
+    def _learn(self, targets: set[tuple[str, str]]) -> int:
+        """Fetch and learn the Activities of each (account, workspace); how many were learned."""
+        pipeline = self.learning.pipeline
         learned = 0
         for account_sid, workspace_sid in sorted(targets):
             # What the list says held when it was asked for: a rename while it was read is newer, and wins
