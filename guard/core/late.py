@@ -52,14 +52,14 @@ class PostedLate:
         return now - self.created_at > LATE
 
     def posted(self, now: datetime, standing: str | None = None) -> Self:
-        """As posted at `now`: a late one carries that time; a late page outdone by a later one pings nobody.
+        """As posted at `now`: a late one carries that time; a page outdone by a later one pings nobody.
 
         Outdone: a later page of the worker, or the episode over. The worker's latest page still pings, the agent away
         or not: the core counts it as paged (one page an hour), so a silent one would leave the agent's return unpaged.
         """
-        if not self.late(now):
-            return self
         standing = standing if self.spec.urgent else None
+        if not self.late(now):  # on time, yet over already (fixed while its cause was looked up): nobody pinged
+            return replace(self, standing=OVER, mention="") if standing == OVER else self  # type: ignore[type-var]
         mention = "" if standing == OVER else self.mention
         return replace(self, posted_at=now, standing=standing, mention=mention)  # type: ignore[type-var]
 

@@ -82,7 +82,7 @@ class Delivery:
         self.failing: dict[str, _Failures] = {}  # by webhook: the posts that failed here since one Slack took
 
     def _standing(self, key: WorkerKey, raised: datetime) -> str | None:
-        """What a late page's worker is at now (core/late.py: AWAY, OVER; None: as raised, or not known)."""
+        """What a page's worker is at now (core/late.py: AWAY, OVER; None: as raised, or not known)."""
         try:
             state = self.worker_state(key)
         except SQLAlchemyError:  # not known: the page goes out as raised
@@ -98,8 +98,7 @@ class Delivery:
         attempts = 0
         while not self.stopping.is_set() and (claimed := self._claim()) is not None:
             alert, now = claimed.alert, self.clock()
-            late_page = alert.spec.urgent and alert.late(now)
-            alert = alert.posted(now, self._standing(alert.key, alert.created_at) if late_page else None)
+            alert = alert.posted(now, self._standing(alert.key, alert.created_at) if alert.spec.urgent else None)
             notifier = self.notifier_for(alert.key.account_sid)
             # Another account's 429 on this webhook (pauses end before each claim): wait with it, unsent
             if notifier is not None and (until := self.webhooks_paused.get(notifier.webhook)) is not None:

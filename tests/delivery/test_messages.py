@@ -138,6 +138,21 @@ def test_of_the_pages_an_outage_held_up_only_the_latest_of_an_agent_still_unreac
     assert "available now" in latest["blocks"][0]["text"]["text"]
 
 
+def test_a_page_whose_drift_was_fixed_before_it_went_out_pings_nobody_and_the_next_episodes_page_does(
+    taskrouter, services, httpserver
+):
+    """Held back seconds (the cause lookup's wait) while the value was fixed: it pinged "available now" after all."""
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    taskrouter.post(worker_event(contact_uri="sip:x", version=1, **available))
+    taskrouter.post(worker_event(version=2, **available))  # fixed before the page was posted
+    taskrouter.post(worker_event(contact_uri="sip:y", version=3, **available))  # broken again: a page of its own
+    services.delivery.run_once()
+    page, resolved, again = [json.loads(request.get_data()) for request, _ in httpserver.log]
+    assert [PING in message["text"] for message in (page, resolved, again)] == [False, False, True]
+    assert "for now, see the later messages" in page["text"] and "Raised" not in json.dumps(page)
+
+
 def test_a_late_page_whose_agent_sits_in_an_activity_the_guard_cannot_place_pings_as_raised(
     taskrouter, services, httpserver, clock
 ):
