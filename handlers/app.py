@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import click
 from flask import Flask
@@ -54,7 +55,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     cli.register(app)
     if settings is None and (command := click.get_current_context(silent=True)) is not None:
         app.extensions[BUILD_SERVICES] = lambda webhooks=True: _build_for_command(app, webhooks)
-        if command.info_name == "run":  # gunicorn's hooks start the jobs (gunicorn.conf.py); this server has none
+        # gunicorn's hooks start the jobs (gunicorn.conf.py), not this server's; said once, not by the reloader's child
+        if command.info_name == "run" and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
             click.echo(DEV_SERVER_WARNING, err=True)
     else:
         _build(app, settings or settings_from_env())

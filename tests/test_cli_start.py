@@ -183,8 +183,9 @@ def test_migrate_says_what_it_did(tmp_path, request, database):
     assert outputs[1].stdout == f"database already at the newest migration, {db.HEAD}\n"
 
 
-def test_flask_run_says_it_starts_no_background_jobs_and_other_commands_do_not(capsys):
-    for command, warned in (("run", True), ("audit", False)):
+def test_flask_run_says_it_starts_no_background_jobs_and_other_commands_do_not(capsys, monkeypatch):
+    for command, reloaded, warned in (("run", False, True), ("run", True, False), ("audit", False, False)):
+        monkeypatch.setenv("WERKZEUG_RUN_MAIN", "true" if reloaded else "")  # the reloader's child: said already
         with click.Context(click.Command(command), info_name=command):
             create_app()
         assert ("starts no background jobs" in capsys.readouterr().err) is warned

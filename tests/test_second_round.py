@@ -1,4 +1,4 @@
-"""Hardening, second round (issue 20): each finding through the real intake, as the README's findings table lists."""
+"""Hardening, second round (issue 20): each finding through the real intake, as docs/findings.md lists."""
 
 import json
 import os

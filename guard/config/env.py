@@ -128,14 +128,14 @@ class EnvReader:
         """A basic-auth user name: no colon (the header splits user and password at the first one)."""
         value = self.text(name)
         if value is not None and (":" in value or has_control(value)):
-            raise ConfigError(f"{name} must not contain ':' or control characters")
+            raise ConfigError(f"{name} must be UTF-8 text without ':' or control characters")
         return value
 
     def password(self, name: str) -> str | None:
         """A password typed into a login box: any text but control characters, which no browser's box can type."""
         value = self.text(name)
         if value is not None and has_control(value):
-            raise ConfigError(f"{name} must not contain control characters")
+            raise ConfigError(f"{name} must be UTF-8 text without control characters")
         return value
 
     def directory(self, name: str) -> str | None:

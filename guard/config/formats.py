@@ -10,7 +10,7 @@ _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?")  # `my_host
 _TOKEN = re.compile(r"[\x20-\x7e]+")
 _EMAIL = re.compile(r"[^@\s;]+@[^@\s;]+")
 _GLOB = re.compile(r"[^\s;]*[*?\[][^\s;]*")  # a wildcard, and no space or ';' (a list in another separator)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # and bytes that were no UTF-8 (Python's surrogateescape)
 
 
 def is_host(value: str) -> bool:
@@ -41,7 +41,7 @@ def is_email_glob(value: str) -> bool:
 
 
 def has_control(value: str) -> bool:
-    """True when `value` holds a control character."""
+    """True when `value` holds a control character, or a byte of the environment that was no UTF-8."""
     return bool(_CONTROL.search(value))
 
 

@@ -13,6 +13,7 @@ from enum import StrEnum
 
 from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
+from guard.core.aside import kept_aside
 from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
 from guard.core.contact_uri import contact_uri_for, same_identity
 from guard.core.deep_json import without
@@ -98,13 +99,12 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         verdict = replace(verdict, detail=change.note)
     attributes = stored.attributes if snapshot.deleted and stored else snapshot.stored_copy()
     trusted = stored.trusted if stored else NOTHING_TRUSTED
-    recorded = snapshot.attributes.get(IDENTITY_ATTRIBUTE)
-    if verdict.diagnosis is Diagnosis.EVIDENCE_CHANGED and valid_identity(recorded) and recorded != trusted.identity:
-        trusted = replace(trusted, set_aside=recorded)  # added or edited to fit the wrong value: never evidence
-    elif not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
-        email, aside = usable_text(snapshot.attributes.get("email")), trusted.set_aside
-        aside = aside if recorded == aside else None  # set aside while it stays; one recorded since decides
-        identity = recorded if valid_identity(recorded) and recorded != aside else trusted.identity
+    if not snapshot.deleted and verdict.diagnosis not in FORCED:  # a forced drift keeps what it is judged against
+        email, recorded = usable_text(snapshot.attributes.get("email")), snapshot.attributes.get(IDENTITY_ATTRIBUTE)
+        ok_otherwise = verdict.kind is Kind.OK and verdict.basis not in (None, Basis.TWILIO_CONTACT_IDENTITY)
+        aside = kept_aside(trusted, recorded, ok_otherwise, rules.judging.policy)
+        identity = recorded if valid_identity(recorded) and not (aside and same_identity(recorded, aside)) else None
+        identity = identity or trusted.identity
         if trusted.identity and identity and same_identity(identity, trusted.identity):
             identity = trusted.identity  # only re-escaped: the form the guard knew stays the one it trusts
         # The name an ok value matched stays trusted through renames and a wait for the next login (history.renamed),

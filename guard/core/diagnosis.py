@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 from typing import Any
 
-from guard.core.contact_uri import SCHEME, DecodeError, decode, split_scheme
+from guard.core.contact_uri import SCHEME, DecodeError, decode, same_identity, split_scheme
 from guard.core.evidence import Basis, Evidence
 from guard.core.text import shown, storable_problem, trimmed
 
@@ -50,7 +50,8 @@ def diagnose(evidence: list[Evidence], actual: Any, others: Sequence[Evidence] =
     if problem:
         return Diagnosis.UNUSABLE, f"not a storable client identity: {problem}"
     overruled = next((o for o in others if actual in o.accepted), None)
-    if overruled is not None and overruled.identity == primary.identity:  # one identity, escaped another way
+    body = split_scheme(actual)[1] if overruled is not None else None
+    if body is not None and same_identity(body, primary.expected.removeprefix(SCHEME)):  # one identity, other form
         return Diagnosis.NOT_IDENTITY, (
             f"built from the {overruled.basis.noun} in another escape form than twilio_contact_identity records "
             f"({primary.expected.removeprefix(SCHEME)}): the browser listens on {primary.expected}"

@@ -38,7 +38,7 @@ class Known:
     diagnosis: Diagnosis | None = None  # the last verdict's
     skipped: bool = False  # the update being judged comes after versions the guard never received
     watched: tuple[str, ...] = ()  # earlier values the guard removed that a login writes (WorkerState.watched)
-    set_aside: str | None = None  # a twilio_contact_identity edited to fit a wrong value (Trusted.set_aside)
+    set_aside: str | None = None  # a twilio_contact_identity a Flex login contradicted (Trusted.set_aside)
 
 
 # Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back, one a
@@ -111,6 +111,8 @@ def remembered(
 ) -> Verdict | None:
     """The verdict the history forces (wiped, identity rewritten, evidence edited to fit the value), or None."""
     email_shown = shown(known.email) if known.email else None
+    if known.set_aside and isinstance(recorded, str) and same_identity(recorded, known.set_aside):
+        recorded = None  # set aside (core/aside.py): no evidence, so neither a rewrite nor an edit
     # Without an email, a value removed is a removal (rules.py), and an agent stripped of every attribute a wipe
     if known.email and email is None and actual is None and recorded in ABSENT:
         return wiped(known)
@@ -146,18 +148,6 @@ def remembered(
         diagnosis = Diagnosis.EVIDENCE_CHANGED
         return Verdict(Kind.MISMATCH, email_shown, known.expected, known.actual, diagnosis, shown(detail), known.basis)
     return None
-
-
-def set_aside(known: Known, recorded: Any, policy: Policy) -> tuple[Any, str]:
-    """The recorded identity to judge by, and a note: the one trusted before while this one was edited to fit a value.
-
-    An identity added to fit a wrong value is no record of Flex's: after the value is removed, the login's own
-    value (the email's) must not be judged against it, nor removed.
-    """
-    if policy is not Policy.FLEX or not known.set_aside or recorded != known.set_aside:
-        return recorded, ""
-    note = f"{IDENTITY_ATTRIBUTE} {shown(recorded, 80)} set aside: it was edited to fit a wrong contact_uri"
-    return known.identity, note
 
 
 def _fits(actual: Any, email: str | None, recorded: Any, name: str, policy: Policy) -> bool:

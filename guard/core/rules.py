@@ -6,9 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from guard.core.aside import set_aside
 from guard.core.diagnosis import Diagnosis, built_from, diagnose, unregistrable
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Evidence, Policy, claimed, gather, usable_text
-from guard.core.history import REMOVAL_END, Known, re_escaped, remembered, restored, set_aside, wiped
+from guard.core.history import REMOVAL_END, Known, re_escaped, remembered, restored, wiped
 from guard.core.ignore import NO_RULES, IgnoreRules
 from guard.core.swaps import left_email, left_name, renamed, trusted_name
 from guard.core.text import shown
@@ -54,7 +55,7 @@ class Rules:
             if forced is not None:
                 return forced
             email, recorded, history = restored(known, email, recorded)
-            recorded, aside = set_aside(known, recorded, self.policy)
+            recorded, aside = set_aside(known, email, recorded, worker_name, raw_actual, self.policy)
             history = _joined(aside, history)
         if email is None and not any(attributes.get(name) not in _ABSENT for name in AGENT_ATTRIBUTES):
             # A value, one removed, or a wipe not undone (drifting with no value): an agent's state, not a bot's

@@ -3,6 +3,8 @@
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
+
 from guard.core.actions import decide_removal
 from guard.core.decision import decide
 from guard.core.statuses import RemediationStatus
@@ -38,13 +40,59 @@ def test_the_value_flexs_login_writes_after_the_removal_is_ok_and_never_removed(
     assert (later.verdict.kind, later.alert, later.remove) == (Kind.OK, None, False)
 
 
-def test_the_fitted_identity_never_makes_a_value_of_its_own_ok_and_a_new_one_decides_again():
-    state = removed_by_the_guard()
-    back = decide(at(3, contact_uri=WRONG, twilio_contact_identity="bobe"), state, REMEDIATE, T0)
-    assert (back.verdict.kind, back.verdict.expected) == (Kind.MISMATCH, ANN_URI)
-    login = decide(at(3, twilio_contact_identity="bobe"), state, REMEDIATE, T0)
-    recorded = decide(at(4, twilio_contact_identity="annv"), login.state, REMEDIATE, T0)  # Flex records one
-    assert (recorded.verdict.kind, recorded.verdict.expected) == (Kind.MISMATCH, "client:annv")
+def logged_in_again():
+    """The login after the guard's removal: Ann's value where there was none, the fitted identity still there."""
+    login = decide(at(3, twilio_contact_identity="bobe"), removed_by_the_guard(), REMEDIATE, T0)
+    assert login.verdict.kind is Kind.OK
+    return login.state
+
+
+def test_the_wrong_value_back_after_the_login_is_one_drift_repeated_by_no_later_event():
+    back = decide(at(4, contact_uri=WRONG, twilio_contact_identity="bobe"), logged_in_again(), REMEDIATE, T0)
+    assert (back.verdict.kind, back.verdict.diagnosis, back.verdict.expected) == (
+        Kind.MISMATCH,
+        "other_identity",
+        ANN_URI,
+    )
+    again = decide(at(5, contact_uri=WRONG, twilio_contact_identity="bobe"), back.state, REMEDIATE, T0)
+    assert (again.verdict.diagnosis, again.alert, again.remove) == ("other_identity", None, False)
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [{"twilio_contact_identity": None}, {"twilio_contact_identity": "bobe"}],  # dropped, then back
+        [{"twilio_contact_identity": "bob_65"}],  # re-escaped? no: another identity (e as _65) decides again
+    ],
+)
+def test_the_fitted_identity_stays_set_aside_until_another_identity_is_recorded(steps):
+    state = logged_in_again()
+    for version, change in enumerate(steps, 4):
+        decision = decide(at(version, **change), state, REMEDIATE, T0)
+        state = decision.state
+    kind = Kind.OK if steps[-1]["twilio_contact_identity"] == "bobe" else Kind.MISMATCH
+    assert (decision.verdict.kind, decision.remove) == (kind, kind is Kind.MISMATCH)
+
+
+def test_a_fitted_identity_in_the_other_escape_form_is_still_set_aside():
+    wrong, fitted, strict = "client:b_E9b", "b_E9b", "b_C3_A9b"  # bé: its JavaScript form, then the strict one
+    drift = after(at(1, contact_uri=wrong), at(2, contact_uri=wrong, twilio_contact_identity=fitted))
+    removal = (RemediationStatus.REMOVED, wrong, "contact_uri removed by guard", "guard")
+    state = decide_removal(KEY, drift.state, "Ann Veal", removal, SLACK, T0 + timedelta(seconds=2)).state
+    login = decide(at(3, twilio_contact_identity=fitted), state, REMEDIATE, T0)
+    escaped = decide(at(4, twilio_contact_identity=strict), login.state, REMEDIATE, T0)
+    assert (escaped.verdict.kind, escaped.alert, escaped.remove) == (Kind.OK, None, False)
+
+
+def test_an_identity_flex_recorded_on_a_drifting_worker_still_decides_after_the_login():
+    """Flex recorded its identity (fmulder) around a value the guard judged by the email: the login's is ok."""
+    fox = {"email": "agent@twilio.com", "contact_uri": "client:fmulder"}
+    drift = after(at(1, **fox), at(2, **fox, twilio_contact_identity="fmulder"))
+    assert drift.verdict.diagnosis == "evidence_changed"
+    removal = (RemediationStatus.REMOVED, "client:fmulder", "contact_uri removed by guard", "guard")
+    state = decide_removal(KEY, drift.state, "Ann Veal", removal, SLACK, T0 + timedelta(seconds=2)).state
+    login = decide(at(3, **fox, twilio_contact_identity="fmulder"), state, REMEDIATE, T0)
+    assert (login.verdict.kind, login.verdict.basis, login.remove) == (Kind.OK, "twilio_contact_identity", False)
 
 
 def test_a_value_in_the_other_escape_form_than_the_recorded_identity_says_so_not_another_identity():
@@ -55,3 +103,12 @@ def test_a_value_in_the_other_escape_form_than_the_recorded_identity_says_so_not
         "built from the email in another escape form than twilio_contact_identity records (jos_C3_A9b_40x_2Efr): "
         "the browser listens on client:jos_C3_A9b_40x_2Efr"
     )
+
+
+def test_the_escape_form_message_names_only_one_identity_escaped_another_way():
+    beyond_latin1 = {"email": "łukasz@x.pl", "twilio_contact_identity": "_142ukasz_40x_2Epl"}  # the JS form
+    verdict = after(snapshot(**beyond_latin1, contact_uri="client:_C5_82ukasz_40x_2Epl")).verdict
+    assert "in another escape form than twilio_contact_identity records (_142ukasz_40x_2Epl)" in verdict.detail
+    spaced = {"email": "ann@x.com ", "twilio_contact_identity": "ann_40x_2Ecom"}  # the value keeps the space
+    verdict = after(snapshot(**spaced, contact_uri="client:ann_40x_2Ecom_20")).verdict
+    assert verdict.kind is Kind.MISMATCH and "another escape form" not in verdict.detail

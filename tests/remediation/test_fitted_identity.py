@@ -28,6 +28,9 @@ def test_the_login_value_after_removing_a_fitted_one_is_ok_and_not_removed(taskr
     services.jobs.by_name["remediate"].run()  # removes client:bobe
     assert taskrouter.post(update(4, contact_uri=uri(1))).status_code == 204  # Flex's value; the identity left
     services.jobs.by_name["remediate"].run()
+    for later in (update(5, contact_uri=uri(1), twilio_contact_identity=None), update(6, contact_uri=uri(1))):
+        assert taskrouter.post(later).status_code == 204  # the identity dropped, then back as it was
+    services.jobs.by_name["remediate"].run()
     state = stored_state(services, KEY)
     assert (state["verdict"], state["basis"]) == ("ok", "email")
     assert [(r["before_value"], r["status"]) for r in remediations(services)] == [
