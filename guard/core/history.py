@@ -90,9 +90,15 @@ def re_escaped(known: Known | None, actual: Any, recorded: Any) -> bool:
     through a removal and the value Flex writes back. An identity recorded for the first time is no re-escape: it
     tells which form Flex registers, and alone decides.
     """
-    if known is None or not known.identity or not isinstance(recorded, str) or recorded == known.identity:
+    if known is None or not known.identity or not isinstance(recorded, str) or not isinstance(actual, str):
         return False
-    return actual == SCHEME + known.identity and same_identity(known.identity, recorded)
+    if not same_identity(known.identity, recorded):
+        return False
+    if recorded != known.identity and actual == SCHEME + known.identity:
+        return True
+    # The value that was ok, in the other form of the same identity (the attribute alone went back to the other)
+    kept = not known.drifting and known.actual == shown(actual) and actual.startswith(SCHEME)
+    return kept and same_identity(actual.removeprefix(SCHEME), recorded)
 
 
 def wiped(known: Known) -> Verdict:

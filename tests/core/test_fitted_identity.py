@@ -112,3 +112,15 @@ def test_the_escape_form_message_names_only_one_identity_escaped_another_way():
     spaced = {"email": "ann@x.com ", "twilio_contact_identity": "ann_40x_2Ecom"}  # the value keeps the space
     verdict = after(snapshot(**spaced, contact_uri="client:ann_40x_2Ecom_20")).verdict
     assert verdict.kind is Kind.MISMATCH and "another escape form" not in verdict.detail
+
+
+def test_a_value_ok_in_one_form_stays_ok_when_only_the_identity_attribute_goes_back_to_the_other_form():
+    js, strict, email = "jos_E9b_40x_2Efr", "jos_C3_A9b_40x_2Efr", "joséb@x.fr"
+    steps = [
+        at(1, email=email, twilio_contact_identity=js, contact_uri="client:" + js),
+        at(2, email=email, twilio_contact_identity=js, contact_uri=None),  # removed
+        at(3, email=email, twilio_contact_identity=strict, contact_uri="client:" + strict),  # the login, other form
+        at(4, email=email, twilio_contact_identity=js, contact_uri="client:" + strict),  # the attribute alone, back
+    ]
+    decision = after(*steps, rules=REMEDIATE)
+    assert (decision.verdict.kind, decision.alert, decision.remove) == (Kind.OK, None, False)
