@@ -52,5 +52,6 @@ def kept_aside(trusted: Trusted, recorded: Any, ok_otherwise: bool, policy: Poli
         return trusted.set_aside
     if trusted.set_aside and same_identity(recorded, trusted.set_aside):
         return trusted.set_aside
-    trusted_one = trusted.identity is not None and same_identity(recorded, trusted.identity)
-    return recorded if policy is Policy.FLEX and ok_otherwise and not trusted_one else None
+    if policy is not Policy.FLEX or not ok_otherwise:
+        return None
+    return None if trusted.identity is not None and same_identity(recorded, trusted.identity) else recorded
