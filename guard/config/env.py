@@ -132,7 +132,7 @@ class EnvReader:
         return value
 
     def password(self, name: str) -> str | None:
-        """A password typed into a login box: any text but control characters, which no browser's box can type."""
+        """A password typed into a login box: UTF-8 text without control characters, which no browser's box can type."""
         value = self.text(name)
         if value is not None and has_control(value):
             raise ConfigError(f"{name} must be UTF-8 text without control characters")

@@ -30,16 +30,16 @@ def set_aside(
     """
     if policy is not Policy.FLEX or not valid_identity(recorded):
         return recorded, ""
+    note = f"{IDENTITY_ATTRIBUTE} {shown(recorded, 80)} set aside: {ASIDE}"
     if known.set_aside and same_identity(recorded, known.set_aside):
-        return known.identity, f"{IDENTITY_ATTRIBUTE} {shown(recorded, 80)} set aside: {ASIDE}"
+        return known.identity, note
     if known.actual is not None or known.removed is None or known.basis not in (Basis.EMAIL, Basis.WORKER_NAME):
         return recorded, ""  # not the first value after the guard's removal, or judged by a recorded identity then
     if known.identity and same_identity(recorded, known.identity):
         return recorded, ""
     evidence, _ = gather(email, None, name, policy)
-    if any(item.expected == known.expected and actual in item.accepted for item in evidence):
-        return known.identity, f"{IDENTITY_ATTRIBUTE} {shown(recorded, 80)} set aside: {ASIDE}"
-    return recorded, ""
+    contradicted = any(item.expected == known.expected and actual in item.accepted for item in evidence)
+    return (known.identity, note) if contradicted else (recorded, "")
 
 
 def kept_aside(trusted: Trusted, recorded: Any, ok_otherwise: bool, policy: Policy) -> str | None:

@@ -15,7 +15,7 @@ class Trusted:
     name: str = ""
     identity: str | None = None
     name_matched: bool = False  # a value was judged ok against this name: it stays trusted after a rename
-    set_aside: str | None = None  # a twilio_contact_identity edited to fit a wrong value: no evidence while it stays
+    set_aside: str | None = None  # a twilio_contact_identity a Flex login contradicted: no evidence (core/aside.py)
 
     def as_json(self) -> dict[str, Any]:
         """The trusted evidence as stored (adapters/state_rows.py reads it back)."""
