@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.core.contact_uri import same_identity
-from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, Policy, gather, valid_identity
+from guard.core.contact_uri import SCHEME, same_identity
+from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy, gather, valid_identity
 from guard.core.history import Known
 from guard.core.text import shown
 from guard.core.trusted import Trusted
 
-ASIDE = "Flex's login wrote the value of the email or name after the guard removed the one it was edited to fit"
+ASIDE = "Flex's login wrote the value of the email or name after the guard removed this identity's"
 
 
 def set_aside(
@@ -23,23 +23,27 @@ def set_aside(
 ) -> tuple[Any, str]:
     """The recorded identity to judge by, and a note when the one recorded is set aside (the last trusted instead).
 
-    Set aside: a twilio_contact_identity a Flex login contradicted. After the guard removed a wrong value, the login
-    wrote exactly the value the guard expected from the email or name, while the attribute named another identity
-    (edited to fit the removed value): Flex registers the login's. Removing its value would take the agent off
-    voice. The attribute stays set aside, dropped or re-escaped, until another identity is recorded (kept_aside).
+    Set aside: a twilio_contact_identity a Flex login contradicted. It names the value the guard removed, and the
+    first value written since is the email's or name's, not its own: Flex registers the login's identity, and
+    removing that value would take the agent off voice. It stays set aside, dropped or re-escaped, until another
+    identity is recorded (kept_aside). Whether the removal's own update event came first does not matter.
     """
     if policy is not Policy.FLEX or not valid_identity(recorded):
         return recorded, ""
     note = f"{IDENTITY_ATTRIBUTE} {shown(recorded, 80)} set aside: {ASIDE}"
+    instead = None if known.identity and same_identity(known.identity, recorded) else known.identity
     if known.set_aside and same_identity(recorded, known.set_aside):
-        return known.identity, note
-    if known.actual is not None or known.removed is None or known.basis not in (Basis.EMAIL, Basis.WORKER_NAME):
-        return recorded, ""  # not the first value after the guard's removal, or judged by a recorded identity then
-    if known.identity and same_identity(recorded, known.identity):
-        return recorded, ""
+        return instead, note
+    if known.actual is not None or not _names(recorded, known.removed) or _names(recorded, actual):
+        return recorded, ""  # not the first value after the guard removed this identity's, or its own value
     evidence, _ = gather(email, None, name, policy)
-    contradicted = any(item.expected == known.expected and actual in item.accepted for item in evidence)
-    return (known.identity, note) if contradicted else (recorded, "")
+    contradicted = isinstance(actual, str) and any(actual in item.accepted for item in evidence)
+    return (instead, note) if contradicted else (recorded, "")
+
+
+def _names(identity: str, value: Any) -> bool:
+    """True when `value` is `client:` and `identity` (in either escape form)."""
+    return isinstance(value, str) and value.startswith(SCHEME) and same_identity(value.removeprefix(SCHEME), identity)
 
 
 def kept_aside(trusted: Trusted, recorded: Any, ok_otherwise: bool, policy: Policy) -> str | None:
@@ -52,6 +56,4 @@ def kept_aside(trusted: Trusted, recorded: Any, ok_otherwise: bool, policy: Poli
         return trusted.set_aside
     if trusted.set_aside and same_identity(recorded, trusted.set_aside):
         return trusted.set_aside
-    if policy is not Policy.FLEX or not ok_otherwise:
-        return None
-    return None if trusted.identity is not None and same_identity(recorded, trusted.identity) else recorded
+    return recorded if policy is Policy.FLEX and ok_otherwise else None

@@ -105,6 +105,8 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         aside = kept_aside(trusted, recorded, ok_otherwise, rules.judging.policy)
         identity = recorded if valid_identity(recorded) and not (aside and same_identity(recorded, aside)) else None
         identity = identity or trusted.identity
+        if aside and identity and same_identity(identity, aside):  # trusted before a login contradicted it
+            identity = None
         if trusted.identity and identity and same_identity(identity, trusted.identity):
             identity = trusted.identity  # only re-escaped: the form the guard knew stays the one it trusts
         # The name an ok value matched stays trusted through renames and a wait for the next login (history.renamed),

@@ -29,14 +29,17 @@ def removed_by_the_guard():
     return decide_removal(KEY, drift.state, "Ann Veal", removal, SLACK, T0 + timedelta(seconds=2)).state
 
 
-def test_the_value_flexs_login_writes_after_the_removal_is_ok_and_never_removed():
+@pytest.mark.parametrize("echo", [False, True])  # the removal's own update event, judged before the login
+def test_the_value_flexs_login_writes_after_the_removal_is_ok_and_never_removed(echo):
     state = removed_by_the_guard()
     assert (state.verdict.kind, state.verdict.expected) == (Kind.PENDING, ANN_URI)
-    login = decide(at(3, twilio_contact_identity="bobe"), state, REMEDIATE, T0)  # Ann's value, where there was none
+    if echo:
+        state = decide(at(3, contact_uri=None, twilio_contact_identity="bobe"), state, REMEDIATE, T0).state
+    login = decide(at(4, twilio_contact_identity="bobe"), state, REMEDIATE, T0)  # Ann's value, where there was none
     verdict = login.verdict
     assert (verdict.kind, verdict.basis, login.alert, login.remove) == (Kind.OK, "email", None, False)
     assert "twilio_contact_identity bobe set aside" in verdict.detail
-    later = decide(at(4, twilio_contact_identity="bobe"), login.state, REMEDIATE, T0)  # and on every later event
+    later = decide(at(5, twilio_contact_identity="bobe"), login.state, REMEDIATE, T0)  # and on every later event
     assert (later.verdict.kind, later.alert, later.remove) == (Kind.OK, None, False)
 
 

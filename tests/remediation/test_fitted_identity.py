@@ -19,13 +19,16 @@ def update(version, **changes):
 
 
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
-def test_the_login_value_after_removing_a_fitted_one_is_ok_and_not_removed(taskrouter, services, fake_api):
+@pytest.mark.parametrize("echo", [True, False])  # the removal's own update event arrives first, or is lost
+def test_the_login_value_after_removing_a_fitted_one_is_ok_and_not_removed(taskrouter, services, fake_api, echo):
     populate(fake_api, 1)
     fake_api.set_attributes(WORKSPACE_SID, sid(1), FITTED)
     for event in (update(1, twilio_contact_identity=None), update(2)):  # a wrong value, then the identity to fit it
         assert taskrouter.post(event).status_code == 204
     assert stored_state(services, KEY)["diagnosis"] == "evidence_changed"
     services.jobs.by_name["remediate"].run()  # removes client:bobe
+    if echo:
+        assert taskrouter.post(update(3, contact_uri=None)).status_code == 204
     assert taskrouter.post(update(4, contact_uri=uri(1))).status_code == 204  # Flex's value; the identity left
     services.jobs.by_name["remediate"].run()
     for later in (update(5, contact_uri=uri(1), twilio_contact_identity=None), update(6, contact_uri=uri(1))):
