@@ -92,6 +92,7 @@ def status_page() -> Response:
         "q": text,
         "sort": sort,
         "nonce": g.csp_nonce,
+        "as_of": f"{utcnow():%Y-%m-%d %H:%M:%S} UTC",  # the page does not refresh itself: say when it was true
     }
     response = Response(render_template("status.html", **context))
     response.headers["Content-Security-Policy"] = (

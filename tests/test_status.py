@@ -1,6 +1,8 @@
 """GET /status and /api/workers: access control, escaping, headers, data."""
 
 import base64
+import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -112,3 +114,20 @@ def test_every_answer_carries_security_headers(client):
     response = client.get("/healthz")
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_a_long_value_shows_its_start_and_the_rest_on_a_click(client, taskrouter):
+    long_value = "client:ice_40bluth" + "x" * 1000
+    taskrouter.post(worker_event(sid=worker_sid(1), contact_uri=long_value))
+    table = drift_table(client, "")
+    start = long_value[:64]
+    assert f"<summary><code>{start}…</code></summary><code>{long_value}</code>" in table
+    assert "<code>ann_2Eveal" not in table  # a short value is shown whole, as before
+    assert "<code>client:ann_2Eveal_40arresteddevelopment_2Ecom</code>" in table
+
+
+def test_the_page_says_when_it_was_true(client):
+    before = datetime.now(UTC).replace(microsecond=0)
+    html = client.get("/status", headers=OPERATOR).get_data(as_text=True)
+    [shown] = re.findall(r'id="as-of">As of (\S+ \S+) UTC; reload for newer\.', html)
+    assert before <= datetime.strptime(shown, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) <= datetime.now(UTC)
