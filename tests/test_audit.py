@@ -4,6 +4,7 @@ import base64
 import csv
 import io
 import json
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import select
@@ -165,12 +166,15 @@ def test_an_api_error_that_echoes_the_credentials_is_reported_without_them(runne
     fake_api.null_list_attributes = True
     populate(fake_api, 3)
     basic = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-    echo = json.dumps({"code": 20003, "message": f"Authenticate Basic {basic} token={AUTH_TOKEN}", "status": 401})
+    encoded = f"url={quote(AUTH_TOKEN, safe='')} b64={base64.b64encode(AUTH_TOKEN.encode()).decode()}"
+    message = f"Authenticate Basic {basic} token={AUTH_TOKEN} {encoded}"
+    echo = json.dumps({"code": 20003, "message": message, "status": 401})
     fake_api.inject(401, times=50, path_contains=worker_sid(2), body=echo)
     code, out = audit(runner, "--format", "json")
     failed = next(w for w in json.loads(out)["workers"] if w["verdict"] == "error")
     assert code == 2 and "HTTP 401" in failed["detail"] and "Authenticate Basic" in failed["detail"]
     assert AUTH_TOKEN not in out + caplog.text and basic not in out + caplog.text
+    assert "url=<secret> b64=<secret>" in failed["detail"]  # echoed encoded, too
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
 
 from requests import RequestException
 from requests.adapters import HTTPAdapter
@@ -86,8 +86,7 @@ class TaskRouterApi:
     ) -> None:
         """Build a twilio Client; `base_url` replaces https://taskrouter.twilio.com (tests, proxies)."""
         self.client = Client(credentials.username, credentials.password, credentials.account_sid)
-        basic = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
-        _SECRETS.update(secret for secret in (credentials.password, basic) if len(secret) >= SECRET_MIN)
+        _SECRETS.update(secret for secret in _forms(credentials) if len(secret) >= SECRET_MIN)
         self.client.http_client.timeout = timeout
         if not any(urllib.request.getproxies().values()):
             # twilio asks requests to merge environment settings on every call, which scans the whole
@@ -112,23 +111,23 @@ class TaskRouterApi:
     def each(self, listing: Any, **filters: Any) -> Iterator[Any]:
         """Every record of a twilio list resource (`filters` are its page() arguments), following next_page_url."""
         uri = getattr(listing, "_uri", "")  # only to name the resource in an error
-        page = _raising(partial(listing.page, page_size=PAGE_SIZE, **filters), uri)
+        page = answered(partial(listing.page, page_size=PAGE_SIZE, **filters), uri)
         while page is not None:
             yield from page
             next_url = page.next_page_url
-            page = _raising(partial(listing.get_page, self._rebase(next_url)), uri) if next_url else None
+            page = answered(partial(listing.get_page, self._rebase(next_url)), uri) if next_url else None
 
     def reachable(self) -> bool:
         """True when the workspace answers a listing with these credentials (so a 404 on a worker means it is gone)."""
         try:
-            _raising(partial(self.workers.page, page_size=1), "")
+            answered(partial(self.workers.page, page_size=1), "")
         except (TwilioException, RequestException):
             return False
         return True
 
     def fetch_worker(self, worker_sid: str) -> WorkerRecord:
         """One worker with its attributes and ETag."""
-        response = self.workers(worker_sid).fetch_with_http_info()
+        response = answered(self.workers(worker_sid).fetch_with_http_info, f"Workers/{worker_sid}")
         return _worker_record(response.data, etag_of(response.headers))
 
     def fetch_many(
@@ -161,8 +160,8 @@ class TaskRouterApi:
         return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + target.path, target.query, ""))
 
 
-def _raising(load: Callable[[], Any], uri: str) -> Any:
-    """Load a page; a failed one raises TwilioRestException with its status, like a fetch (twilio raises less)."""
+def answered(load: Callable[[], Any], uri: str) -> Any:
+    """Load a page or a fetch; a failed one raises TwilioRestException with its status (twilio raises less)."""
     try:
         return load()
     except TwilioRestException:
@@ -182,6 +181,13 @@ def _worker_record(worker: Any, etag: str | None) -> WorkerRecord:
     return WorkerRecord(
         worker.sid, name, worker.attributes, etag, worker.activity_sid, worker.activity_name, worker.available
     )
+
+
+def _forms(credentials: Credentials) -> tuple[str, ...]:
+    """The secret as a server may echo it: itself, its Basic header value, URL-encoded, and base64 alone."""
+    secret = credentials.password
+    basic = base64.b64encode(f"{credentials.username}:{secret}".encode()).decode()
+    return secret, basic, quote(secret, safe=""), quote_plus(secret), base64.b64encode(secret.encode()).decode()
 
 
 def describe(err: Exception) -> str:

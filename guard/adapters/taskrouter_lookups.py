@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from guard.adapters.taskrouter_api import TaskRouterApi
+from guard.adapters.taskrouter_api import TaskRouterApi, answered
 from guard.core.cause import Cause
 
 RETENTION_MS = 30 * 24 * 3600 * 1000  # TaskRouter keeps Events for 30 days
@@ -64,7 +64,8 @@ def list_activities(api: TaskRouterApi) -> list[ActivityRecord]:
 
 def fetch_event(api: TaskRouterApi, event_sid: str) -> ChangeRecord:
     """One Event by its SID (a callback's `Sid`)."""
-    return _change(api.client.taskrouter.v1.workspaces(api.workspace_sid).events(event_sid).fetch())
+    event = api.client.taskrouter.v1.workspaces(api.workspace_sid).events(event_sid)
+    return _change(answered(event.fetch, f"Events/{event_sid}"))
 
 
 def list_worker_changes(

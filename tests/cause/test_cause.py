@@ -138,6 +138,15 @@ def test_a_failing_lookup_lets_the_alert_go_out_saying_why(taskrouter, services,
     assert "who changed it:" in json.dumps(message["blocks"])
 
 
+def test_a_lookup_answered_200_with_no_json_fails_once_and_the_alert_says_why(taskrouter, services, slack, fake_api):
+    post(taskrouter, 1, BROKEN)
+    fake_api.inject(200, times=20, path_contains="/Events", body="<html>Sign in to the proxy</html>")
+    assert services.jobs.by_name["causes"].run() == 1  # answered (failed), not a traceback and a retry a minute
+    services.delivery.run_once()
+    [message] = slack.received
+    assert "the lookup failed (HTTP 200: the answer is not JSON)" in json.dumps(message["blocks"])
+
+
 def test_a_late_answer_across_missed_updates_names_the_update_that_carried_the_drift(
     taskrouter, services, slack, fake_api
 ):
