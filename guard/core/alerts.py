@@ -195,8 +195,9 @@ def raise_alert(
         workspace_label=routing.workspace_label or key.workspace_sid,
         buttons=worker_reference(key) if fixable else None,
         mention=routing.mention if spec.urgent else "",
-        activity_name=state.activity_name,
-        available=state.available,
+        # A deleted worker has no activity: its last one says nothing about who can take calls now
+        activity_name=None if state.deleted else state.activity_name,
+        available=None if state.deleted else state.available,
         changes=state.changes if spec.fix else None,
         cause=state.cause if spec.fix else None,
         came_back=back,

@@ -44,6 +44,18 @@ def test_resolved_message_is_visibly_different(taskrouter, services, httpserver,
     assert "regenerates it at the next login" in json.dumps(resolved)
 
 
+def test_a_deleted_workers_resolved_message_shows_no_activity(taskrouter, services, httpserver, clock):
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    taskrouter.post(worker_event(contact_uri="sip:x", version=1, **available))
+    taskrouter.post(worker_event("worker.deleted", version=2, **available))
+    services.delivery.run_once()
+    drift, resolved = posted(httpserver)
+    assert "`Available` (available)" in json.dumps(drift)
+    fields = json.dumps([block["fields"] for block in resolved["blocks"] if "fields" in block])
+    assert "Resolved" in json.dumps(resolved) and r"*Activity*\n\u2014" in fields and "Available" not in fields
+
+
 def test_long_values_respect_block_kit_limits(taskrouter, services, httpserver, clock):
     httpserver.expect_request(HOOK).respond_with_data("ok")
     long_name = "N" * 400
