@@ -1,8 +1,8 @@
 """A twilio_contact_identity a Flex login contradicted: set aside, so the login's own value is never removed.
 
-After the guard removed a wrong value, Flex's login wrote exactly the value the guard expected from the email or
-name, while the attribute named another identity (added or edited to fit the removed value). Flex registers the
-login's identity; judging by the attribute would call the working value drift and remove it again.
+After a wrong value was removed (by the guard or by hand), Flex's login wrote exactly the value the guard expected
+from the email or name, while the attribute named another identity (added or edited to fit the removed value). Flex
+registers the login's identity; judging by the attribute would call the working value drift and remove it again.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from guard.core.history import Known
 from guard.core.text import shown
 from guard.core.trusted import Trusted
 
-ASIDE = "Flex's login wrote the value of the email or name after the guard removed this identity's"
+ASIDE = "Flex's login wrote the value of the email or name after this identity's was removed"
 
 
 def set_aside(
@@ -34,11 +34,22 @@ def set_aside(
     instead = None if known.identity and same_identity(known.identity, recorded) else known.identity
     if known.set_aside and same_identity(recorded, known.set_aside):
         return instead, note
-    if known.actual is not None or not _names(recorded, known.removed) or _names(recorded, actual):
-        return recorded, ""  # not the first value after the guard removed this identity's, or its own value
+    removed = (known.removed, known.dropped, *known.watched)  # by the guard, by hand, or before the guard's last
+    if known.actual is not None or not any(_names(recorded, value) for value in removed) or _names(recorded, actual):
+        return recorded, ""  # not the first value after this identity's was removed, or its own value
     evidence, _ = gather(email, None, name, policy)
     contradicted = isinstance(actual, str) and any(actual in item.accepted for item in evidence)
     return (instead, note) if contradicted else (recorded, "")
+
+
+def still_dropped(before: str | None, drifting: bool, actual: str | None, kept: str | None) -> str | None:
+    """The wrong value an update removed (`before`, as stored, when it was `drifting`), kept while none is back.
+
+    Removed by hand, as Twilio advises, rather than by the guard: the login after it may contradict the identity too.
+    """
+    if actual is not None:
+        return None
+    return before if drifting and before is not None else kept
 
 
 def _names(identity: str, value: Any) -> bool:

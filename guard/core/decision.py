@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
-from guard.core.aside import kept_aside
+from guard.core.aside import kept_aside, still_dropped
 from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
 from guard.core.contact_uri import contact_uri_for, same_identity
 from guard.core.deep_json import without
@@ -116,7 +116,9 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         matched = (ok and verdict.basis is Basis.WORKER_NAME) or (not ok and trusted.name_matched)
         if matched and (not ok or verdict.expected != shown(contact_uri_for(name))):
             name = trusted.name  # not ok now, or ok against the trusted name after a rename
-        trusted = Trusted(shown(email) if email else trusted.email, name, identity, matched, aside)
+        was = (stored.verdict.actual, stored.verdict.drifting) if stored else (None, False)
+        dropped = still_dropped(*was, verdict.actual, trusted.dropped)
+        trusted = Trusted(shown(email) if email else trusted.email, name, identity, matched, aside, dropped)
     # A new drift, or a value removed by an update (broken until the next login): what changed, and who did it
     removed = verdict.diagnosis is Diagnosis.REMOVED and stored is not None and stored.verdict.actual is not None
     new_drift = (verdict.drifting or removed) and change.changed and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)

@@ -39,6 +39,7 @@ class Known:
     skipped: bool = False  # the update being judged comes after versions the guard never received
     watched: tuple[str, ...] = ()  # earlier values the guard removed that a login writes (WorkerState.watched)
     set_aside: str | None = None  # a twilio_contact_identity a Flex login contradicted (Trusted.set_aside)
+    dropped: str | None = None  # a wrong value an update removed, while none is back (Trusted.dropped)
 
 
 # Twilio's fix removes a wrong value and Flex writes the right one at the next login. The same value back, one a

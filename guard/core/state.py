@@ -80,6 +80,7 @@ class WorkerState:
             skipped,
             self.watched,
             self.trusted.set_aside,
+            self.trusted.dropped,
         )
 
     def _removal(self) -> str | None:

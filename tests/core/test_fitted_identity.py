@@ -43,6 +43,27 @@ def test_the_value_flexs_login_writes_after_the_removal_is_ok_and_never_removed(
     assert (later.verdict.kind, later.alert, later.remove) == (Kind.OK, None, False)
 
 
+def test_after_a_removal_by_hand_the_value_flexs_login_writes_is_ok_and_never_removed():
+    drift = after(at(1, contact_uri=WRONG), at(2, contact_uri=WRONG, twilio_contact_identity="bobe"))
+    by_hand = decide(at(3, contact_uri=None, twilio_contact_identity="bobe"), drift.state, REMEDIATE, T0)
+    login = decide(at(4, twilio_contact_identity="bobe"), by_hand.state, REMEDIATE, T0)
+    assert (login.verdict.kind, login.verdict.basis, login.alert, login.remove) == (Kind.OK, "email", None, False)
+    later = decide(at(5, twilio_contact_identity="bobe"), login.state, REMEDIATE, T0)
+    assert (later.verdict.kind, later.remove) == (Kind.OK, False)
+    own = decide(at(4, contact_uri=WRONG, twilio_contact_identity="bobe"), by_hand.state, REMEDIATE, T0)
+    assert (own.verdict.kind, own.verdict.basis) == (Kind.OK, "twilio_contact_identity")  # its own value: it decides
+
+
+def test_after_two_removals_by_the_guard_the_value_flexs_login_writes_is_ok():
+    script = decide(
+        at(3, contact_uri="client:zzz", twilio_contact_identity="bobe"), removed_by_the_guard(), REMEDIATE, T0
+    )
+    removal = (RemediationStatus.REMOVED, "client:zzz", "contact_uri removed by guard", "guard")
+    state = decide_removal(KEY, script.state, "Ann Veal", removal, SLACK, T0 + timedelta(seconds=3)).state
+    login = decide(at(5, twilio_contact_identity="bobe"), state, REMEDIATE, T0)
+    assert (login.verdict.kind, login.alert, login.remove) == (Kind.OK, None, False)
+
+
 def logged_in_again():
     """The login after the guard's removal: Ann's value where there was none, the fitted identity still there."""
     login = decide(at(3, twilio_contact_identity="bobe"), removed_by_the_guard(), REMEDIATE, T0)
