@@ -166,8 +166,11 @@ def test_an_api_error_that_echoes_the_credentials_is_reported_without_them(runne
     fake_api.null_list_attributes = True
     populate(fake_api, 3)
     basic = base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
-    encoded = f"url={quote(AUTH_TOKEN, safe='')} b64={base64.b64encode(AUTH_TOKEN.encode()).decode()}"
-    message = f"Authenticate Basic {basic} token={AUTH_TOKEN} {encoded}"
+    alone = base64.b64encode(AUTH_TOKEN.encode()).decode()
+    encoded = f"url={quote(AUTH_TOKEN, safe='')} b64={alone}"
+    # and as some echo it: unpadded, upper-cased, hex-encoded
+    other = f"raw={basic.rstrip('=')}. {alone.rstrip('=')}. {AUTH_TOKEN.upper()}. {AUTH_TOKEN.encode().hex()}."
+    message = f"Authenticate Basic {basic} token={AUTH_TOKEN} {encoded} {other}"
     echo = json.dumps({"code": 20003, "message": message, "status": 401})
     fake_api.inject(401, times=50, path_contains=worker_sid(2), body=echo)
     code, out = audit(runner, "--format", "json")
@@ -175,6 +178,7 @@ def test_an_api_error_that_echoes_the_credentials_is_reported_without_them(runne
     assert code == 2 and "HTTP 401" in failed["detail"] and "Authenticate Basic" in failed["detail"]
     assert AUTH_TOKEN not in out + caplog.text and basic not in out + caplog.text
     assert "url=<secret> b64=<secret>" in failed["detail"]  # echoed encoded, too
+    assert "raw=<secret>. <secret>. <secret>. <secret>." in failed["detail"]
 
 
 @pytest.mark.parametrize(

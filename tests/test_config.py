@@ -109,6 +109,8 @@ def test_defaults_are_safe():
         ("STATUS_USER", "ops:SECRET", "STATUS_USER must be UTF-8 text without ':' or control characters"),
         ("STATUS_PASSWORD", "pä\x01SECRET", "STATUS_PASSWORD must be UTF-8 text without control characters"),
         ("STATUS_PASSWORD", "p\udce4SECRET", "STATUS_PASSWORD must be UTF-8 text without control characters"),
+        ("STATUS_PASSWORD", "pass\x85SECRET", "STATUS_PASSWORD must be UTF-8 text without control characters"),
+        ("STATUS_USER", "ad\u2028SECRET", "STATUS_USER must be UTF-8 text without ':' or control characters"),
         ("SLACK_SIGNING_SECRET", "s\u00e9cret\x01SECRET", "SLACK_SIGNING_SECRET must be printable ASCII"),
         ("AVAILABLE_ACTIVITIES", ",,,", "AVAILABLE_ACTIVITIES must name at least one activity"),
         ("PUBLIC_BASE_URL", "https://guard.example.com:abc", "PUBLIC_BASE_URL " + BAD_PORT),

@@ -1,13 +1,15 @@
 """The REST lookups (activities, who changed a worker) and the workers' activity, against the fake TaskRouter API."""
 
+import json
 import threading
 import time
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from twilio.base.exceptions import TwilioRestException
 
-from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord
+from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
 from guard.adapters.taskrouter_lookups import ActivityRecord, fetch_event, list_activities, list_worker_changes
 from guard.config.accounts import Credentials
 from tests.fakes.taskrouter_api import FakeTaskRouter
@@ -190,3 +192,11 @@ def test_a_fetch_that_hangs_is_cut_at_the_timeout_and_tried_again(fake):
     finally:
         released.set()
     assert isinstance(results[worker_sid(1)], WorkerRecord) and len(requests_to(fake, worker_sid(1))) == 2
+
+
+def test_an_api_secret_echoed_json_escaped_or_percent_encoded_in_lower_case_is_redacted():
+    secret = "s3cr3t/api+secret/0123456789ABCDEF"
+    TaskRouterApi(Credentials(ACCOUNT_SID, "SK" + "7" * 32, secret), WORKSPACE_SID)
+    echoed = [json.dumps(secret).replace("/", "\\/"), quote(secret, safe="").lower(), secret.lower()]
+    text = describe(TwilioRestException(401, "uri", msg=" ".join(echoed)))
+    assert text == 'HTTP 401: "<secret>" <secret> <secret>'

@@ -113,7 +113,7 @@ class TaskRouterApi:
         uri = getattr(listing, "_uri", "")  # only to name the resource in an error
         page = answered(partial(listing.page, page_size=PAGE_SIZE, **filters), uri)
         while page is not None:
-            yield from page
+            yield from answered(partial(list, page), uri)  # twilio builds each record as it is read
             next_url = page.next_page_url
             page = answered(partial(listing.get_page, self._rebase(next_url)), uri) if next_url else None
 
@@ -168,6 +168,8 @@ def answered(load: Callable[[], Any], uri: str) -> Any:
         raise
     except ValueError:  # a 200 that is no JSON (a proxy's login page): a failed page, never a traceback
         raise rest_error(200, uri, "the answer is not JSON") from None
+    except (AttributeError, KeyError, TypeError):  # JSON of another shape (a list, a text, null): twilio trips on it
+        raise rest_error(200, uri, "the answer is not a TaskRouter resource") from None
     except TwilioException as err:
         response = err.args[1] if len(err.args) > 1 else None
         if not isinstance(response, Response):
@@ -184,16 +186,19 @@ def _worker_record(worker: Any, etag: str | None) -> WorkerRecord:
 
 
 def _forms(credentials: Credentials) -> tuple[str, ...]:
-    """The secret as a server may echo it: itself, its Basic header value, URL-encoded, and base64 alone."""
+    """The secret as a server may echo it: raw, Basic or base64 (padded or not), URL-, JSON- or hex-encoded."""
     secret = credentials.password
     basic = base64.b64encode(f"{credentials.username}:{secret}".encode()).decode()
-    return secret, basic, quote(secret, safe=""), quote_plus(secret), base64.b64encode(secret.encode()).decode()
+    alone = base64.b64encode(secret.encode()).decode()
+    encoded = (quote(secret, safe=""), quote_plus(secret), secret.replace("/", "\\/"), secret.encode().hex())
+    return secret, basic, basic.rstrip("="), alone, alone.rstrip("="), *encoded
 
 
 def describe(err: Exception) -> str:
     """A short, secret-free description of an API failure for reports and logs."""
     text = f"HTTP {err.status}: {err.msg}" if isinstance(err, TwilioRestException) else f"{type(err).__name__}: {err}"
-    for secret in tuple(_SECRETS):  # a copy: another account's client may be built meanwhile
-        text = text.replace(secret, "<secret>")
+    secrets = sorted(tuple(_SECRETS), key=len, reverse=True)  # a copy: another account's client may be built meanwhile
+    if secrets:  # in any case: a token upper-cased, %2f for %2F; the longest form first (a Basic value, padded)
+        text = re.sub("|".join(map(re.escape, secrets)), "<secret>", text, flags=re.IGNORECASE)
     # a server's text: one line, its control characters as escapes
     return printable(_AUTHORIZATION.sub(r"\1 <secret>", text)[:300])

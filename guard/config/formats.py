@@ -10,7 +10,9 @@ _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?")  # `my_host
 _TOKEN = re.compile(r"[\x20-\x7e]+")
 _EMAIL = re.compile(r"[^@\s;]+@[^@\s;]+")
 _GLOB = re.compile(r"[^\s;]*[*?\[][^\s;]*")  # a wildcard, and no space or ';' (a list in another separator)
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")  # and bytes that were no UTF-8 (Python's surrogateescape)
+# C0 and C1 controls, line and paragraph separators, a byte-order mark, the noncharacters U+FFFE/U+FFFF, and bytes
+# that were no UTF-8 (Python's surrogateescape): none of them can be typed into a login box
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
 
 
 def is_host(value: str) -> bool:

@@ -1,5 +1,6 @@
 """Which activities are available: learned from activity.* events and the REST Activities list, per workspace."""
 
+import json
 import time
 
 import pytest
@@ -95,9 +96,21 @@ def test_an_activity_the_api_lists_with_available_null_is_not_learned_as_routing
     assert [kind for kind, _ in outbox(services)] == ["urgent"]
 
 
-def test_an_activities_api_outage_is_logged_and_the_next_round_tries_again(services, fake_api, capsys):
+LISTED = {"meta": {"key": "activities", "next_page_url": None}}
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (503, None),
+        (200, "[]"),  # a 200 of JSON in another shape: a failed fetch too, never a traceback
+        (200, json.dumps({"activities": None, **LISTED})),
+        (200, json.dumps({"activities": ["Ready"], **LISTED})),
+    ],
+)
+def test_an_activities_api_outage_is_logged_and_the_next_round_tries_again(services, fake_api, capsys, status, body):
     fake_api.add_flex_activities(WORKSPACE_SID)
-    fake_api.inject(503, times=10, path_contains="/Activities")
+    fake_api.inject(status, times=10, path_contains="/Activities", **({"body": body} if body else {}))
     assert services.jobs.by_name["activities"].run() == 0
     assert '"event": "activities_fetch_failed"' in capsys.readouterr().out
     fake_api.faults.clear()

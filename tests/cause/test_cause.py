@@ -138,13 +138,24 @@ def test_a_failing_lookup_lets_the_alert_go_out_saying_why(taskrouter, services,
     assert "who changed it:" in json.dumps(message["blocks"])
 
 
-def test_a_lookup_answered_200_with_no_json_fails_once_and_the_alert_says_why(taskrouter, services, slack, fake_api):
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ("<html>Sign in to the proxy</html>", "the answer is not JSON"),
+        ("[]", "the answer is not a TaskRouter resource"),  # JSON of another shape: a list, a text, null
+        ('"ok"', "the answer is not a TaskRouter resource"),
+        ('{"error": "proxy says no"}', "the answer is not a TaskRouter resource"),  # the Events list's one key
+    ],
+)
+def test_a_lookup_answered_200_with_no_resource_fails_once_and_the_alert_says_why(
+    taskrouter, services, slack, fake_api, body, says
+):
     post(taskrouter, 1, BROKEN)
-    fake_api.inject(200, times=20, path_contains="/Events", body="<html>Sign in to the proxy</html>")
+    fake_api.inject(200, times=20, path_contains="/Events", body=body)
     assert services.jobs.by_name["causes"].run() == 1  # answered (failed), not a traceback and a retry a minute
     services.delivery.run_once()
     [message] = slack.received
-    assert "the lookup failed (HTTP 200: the answer is not JSON)" in json.dumps(message["blocks"])
+    assert f"the lookup failed (HTTP 200: {says})" in json.dumps(message["blocks"])
 
 
 def test_a_late_answer_across_missed_updates_names_the_update_that_carried_the_drift(
