@@ -46,6 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     `encode`, `decode` and `check` answer with no configuration and no database.
     """
     app = Flask("guard", instance_path=str(INSTANCE))
+    app.url_map.merge_slashes = False  # "//taskrouter/events" is a mistyped callback URL: a logged 404, no redirect
     blueprints = (taskrouter_events.bp, event_streams.bp, slack_interactions.bp, health.bp, metrics.bp, status.bp)
     for blueprint in blueprints:
         app.register_blueprint(blueprint)

@@ -81,7 +81,7 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:
         """Werkzeug errors (404, 405, 413 …) as JSON."""
-        if (err.code or 500) >= 400 and err.code != 404:
+        if (err.code or 500) >= 400 and (err.code != 404 or request.method == "POST"):  # a POST: a mistyped webhook
             log_event(log, logging.WARNING, "http_error", status=err.code, reason=err.name, path=request.path)
         response = error_response(err.code or 500, err.description or err.name)
         for name, value in err.get_headers():

@@ -179,9 +179,17 @@ def _json(text: str | None) -> Any:
     if text is None:
         return NOT_JSON
     try:
-        return json.loads(text)
+        return json.loads(text, parse_int=_integer)
     except (ValueError, RecursionError):
         return NOT_JSON
+
+
+def _integer(digits: str) -> int | str:
+    """A JSON integer; past int()'s 4,300 digits, its text: that element alone is bad, not the whole batch."""
+    try:
+        return int(digits)
+    except ValueError:
+        return digits
 
 
 def _signing_accounts(accounts: AccountDirectory, events: Any) -> tuple[list[Account | None], str]:

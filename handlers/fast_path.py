@@ -130,10 +130,13 @@ class TaskRouterFastPath:
         account = self.accounts.account_for(params.get("AccountSid"))
         if not (account and account.auth_token) or self.accounts.crossed(account.sid, params.get("WorkspaceSid")):
             return None
-        expected = RequestValidator(account.auth_token).compute_signature(self._public_url(environ), params)
+        url = self._public_url(environ)
+        if url is None:  # no valid host name: the full path refuses it and says why
+            return None
+        expected = RequestValidator(account.auth_token).compute_signature(url, params)
         return params if hmac.compare_digest(expected.encode(), signature.encode()) else None
 
-    def _public_url(self, environ: dict[str, Any]) -> str:
+    def _public_url(self, environ: dict[str, Any]) -> str | None:
         """The signed URL, as the full path rebuilds it; cached, as werkzeug's URL building costs ~20 µs."""
         key = tuple(environ.get(name) for name in _URL_KEYS)
         url = self._urls.get(key)

@@ -27,13 +27,21 @@ UNKNOWN = "unknown account"  # why a signature was not checked, in the log
 CROSSED = "the workspace is another account's"
 
 
-def public_url(request: Request, settings: Settings) -> str:
-    """The URL Twilio signed: PUBLIC_BASE_URL + path when set, else the URL as seen (ProxyFix-aware)."""
+def public_url(request: Request, settings: Settings) -> str | None:
+    """The URL Twilio signed: PUBLIC_BASE_URL + path when set, else the URL as seen (ProxyFix-aware).
+
+    None when the Host header (or X-Forwarded-Host) is no valid host name: Twilio signed no such URL.
+    """
     query = request.query_string.decode("latin-1")  # never fails: bytes that are no UTF-8 fail the signature instead
-    suffix = f"{request.path}?{query}" if query else request.path
+    raw = request.environ.get("PATH_INFO", "")
+    path = raw[: len(raw) - len(raw.lstrip("/"))][:-1] + request.path  # "//x" as pasted and signed (path says "/x")
+    suffix = f"{path}?{query}" if query else path
     if settings.public_base_url:
         return settings.public_base_url + suffix
-    return request.root_url.rstrip("/") + suffix
+    try:
+        return request.root_url.rstrip("/") + suffix
+    except UnicodeError:  # an IDNA label that does not decode ("xn--zz")
+        return None
 
 
 def signature_ok(
@@ -59,6 +67,8 @@ def signature_ok(
     fields = FormParams(params.lists()) if hasattr(params, "lists") else params
     if not signature:
         reason = "missing X-Twilio-Signature"
+    elif url is None:
+        reason = "the Host header is no valid host name"
     elif not tokens:
         reason = unknown
     elif algorithm.upper() not in (HMAC_SHA1, HMAC_SHA256):  # twilio's validator would log the sender's text

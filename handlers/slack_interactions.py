@@ -47,6 +47,7 @@ def _signed_by_slack(secret: str, body: bytes) -> bool:
     """True when X-Slack-Signature matches the body and X-Slack-Request-Timestamp is at most 5 minutes old."""
     try:
         return SignatureVerifier(secret).is_valid_request(body, dict(request.headers))
-    # A timestamp that is no number, a body that is no UTF-8, a signature that is not ASCII (compare_digest's TypeError)
-    except (ValueError, UnicodeDecodeError, TypeError):
+    # A timestamp that is no number or past a float (OverflowError), a body that is no UTF-8, a signature that is not
+    # ASCII (compare_digest's TypeError)
+    except (ValueError, OverflowError, UnicodeDecodeError, TypeError):
         return False

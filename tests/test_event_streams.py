@@ -1,5 +1,7 @@
 """POST /event-streams: signed CloudEvent batches, dedup by id, order, and bad elements."""
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -51,6 +53,18 @@ def test_mixed_batch_skips_other_types_and_logs_the_bad_element(client, services
     log = capsys.readouterr().out
     assert '"index": 1, "reason": "worker_attributes is not valid JSON"' in log
     assert '"index": 2, "reason": "event is not a JSON object"' in log
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
+@pytest.mark.parametrize("where", ["element", "worker_version"])
+def test_an_integer_past_pythons_digits_limit_is_one_bad_element_not_a_lost_batch(client, services, where):
+    huge = "9" * 5000  # int() refuses more than 4,300 digits
+    odd = cloudevent(sid=worker_sid(2))
+    odd["data"]["payload"]["worker_version"] = 987654321
+    batch = [cloudevent(contact_uri="sip:x"), odd if where == "worker_version" else {"x": 987654321}]
+    text = json.dumps(batch).replace("987654321", huge)
+    response = post_cloudevents(client, None, body=text)
+    assert response.status_code == 200 and response.get_json() == {"recorded": 1, "skipped": 0, "bad": 1}
     assert stored_state(services, KEY)["verdict"] == "mismatch"
 
 

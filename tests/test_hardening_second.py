@@ -4,11 +4,23 @@ import json
 import logging
 
 import pytest
+from twilio.request_validator import RequestValidator
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from guard.config import PUBLIC_BASE_URL_WARNING
+from guard.core.snapshot import WorkerKey
 from handlers.app import DYNO_SQLITE_WARNING, SHARED_ROUTER_WARNING, create_app
 from tests.conftest import make_settings
-from tests.helpers import ANN_URI, TaskRouterPoster, worker_event
+from tests.helpers import (
+    ACCOUNT_SID,
+    ANN_URI,
+    AUTH_TOKEN,
+    WORKSPACE_SID,
+    TaskRouterPoster,
+    stored_state,
+    worker_event,
+    worker_sid,
+)
 from tests.test_status import OPERATOR, PASSWORD, basic
 
 ROUTER = {"REMOTE_ADDR": "10.1.2.3"}  # Heroku's router: every request arrives from one of its addresses
@@ -127,3 +139,37 @@ def test_log_level_error_still_writes_every_alert_and_the_start_warnings(tmp_pat
     finally:
         app.extensions["guard"].store.engine.dispose()
         logging.getLogger().setLevel(logging.INFO)  # the level every other test's app sets
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type"),
+    [
+        ("/taskrouter/events", worker_event(), None),  # the full path
+        ("/taskrouter/events", worker_event("task.created"), None),  # the fast path checks its signature first
+        ("/event-streams?bodySHA256=00", "[]", "application/json"),
+    ],
+)
+def test_a_host_header_that_is_no_valid_host_name_gets_403_and_a_log_line_not_a_500(
+    app, services, capsys, path, body, content_type
+):
+    headers = {"Host": "xn--zz", "X-Twilio-Signature": "x"}  # no valid IDNA label: werkzeug cannot decode it
+    # Straight through WSGI: the test client decodes the host itself once the app has answered
+    environ = EnvironBuilder(path, method="POST", data=body, headers=headers, content_type=content_type).get_environ()
+    _, status, _ = run_wsgi_app(app, environ, buffered=True)
+    assert status.startswith("403")
+    assert '"reason": "the Host header is no valid host name"' in capsys.readouterr().out
+
+
+def test_a_callback_url_with_a_doubled_slash_is_served_as_signed_not_redirected(client, services):
+    form, url = worker_event(contact_uri="sip:x"), "http://localhost//taskrouter/events"  # as pasted into TaskRouter
+    signed = {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form)}
+    as_sent = {"PATH_INFO": "//taskrouter/events"}  # the test client would read "//taskrouter" as a host
+    assert client.post(data=form, headers=signed, environ_overrides=as_sent).status_code == 204
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(1)))["verdict"] == "mismatch"
+
+
+@pytest.mark.parametrize("path", ["/taskrouter/events/", "/taskrouter"])
+def test_a_callback_posted_to_a_mistyped_path_gets_a_logged_404(client, services, capsys, path):
+    assert client.post(path, data=worker_event()).status_code == 404
+    assert f'"event": "http_error", "status": 404, "reason": "Not Found", "path": "{path}"' in capsys.readouterr().out
+    assert client.get("/wp-login.php").status_code == 404 and capsys.readouterr().out == ""  # scanners stay quiet
