@@ -122,6 +122,16 @@ def test_defaults_are_safe():
             "postgres://u:SECRET@db:99999/guard",
             "DATABASE_URL has a port that is not a number from 0 to 65535",
         ),
+        (  # libpq would refuse it at every connection, and the service would look down, not misconfigured
+            "DATABASE_URL",
+            "postgres://u:SECRET@db/guard?sslmode=SECRET",
+            "DATABASE_URL has an sslmode that is not one of: disable, allow, prefer, require, verify-ca, verify-full",
+        ),
+        (
+            "DATABASE_URL",
+            "postgres://u:SECRET@db/guard?sslmod=SECRET",
+            "DATABASE_URL has an option PostgreSQL does not know: sslmod",
+        ),
     ],
 )
 def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from guard.cli.exits import EXIT_DRIFT, EXIT_ERROR, EXIT_OK
 from guard.config.env import ConfigError, EnvReader
+from guard.container import CONFIG_ERROR_EXIT
 from guard.core.contact_uri import DecodeError, contact_uri_for, decode
 from guard.core.deep_json import top_level
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
@@ -39,10 +40,12 @@ def decode_command(uri: str) -> None:
         raise SystemExit(EXIT_ERROR) from None
 
 
-def _source(ctx: click.Context, param: click.Parameter) -> str:
-    """Where a value came from, as an error names it: its environment variable or its option."""
-    from_env = ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT
-    return str(param.envvar) if from_env else param.opts[0]
+def _refused(ctx: click.Context, param: click.Parameter, problem: str) -> NoReturn:
+    """A bad value: from its environment variable, one line and exit 3, as the service starts; else a usage error."""
+    if ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT:
+        click.echo(f"guard: configuration error: {param.envvar} {problem}", err=True)
+        raise SystemExit(CONFIG_ERROR_EXIT)
+    raise click.BadParameter(problem, ctx, param, param.opts[0])
 
 
 def _policy(ctx: click.Context, param: click.Parameter, value: str) -> Policy:
@@ -50,7 +53,7 @@ def _policy(ctx: click.Context, param: click.Parameter, value: str) -> Policy:
     try:
         return Policy(value.strip().lower())
     except ValueError:
-        raise click.BadParameter("must be flex or email", ctx, param, _source(ctx, param)) from None
+        _refused(ctx, param, "must be flex or email")
 
 
 def _rules(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -60,7 +63,7 @@ def _rules(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         return read(name)
     except ConfigError as err:
-        raise click.BadParameter(str(err).removeprefix(f"{name} "), ctx, param, _source(ctx, param)) from None
+        _refused(ctx, param, str(err).removeprefix(f"{name} "))
 
 
 @click.command("check")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?")  # `my_host` and `localhost.` bind too
@@ -62,4 +63,26 @@ def url_problem(value: str) -> str | None:
         parts.port  # noqa: B018 - reading it checks it
     except ValueError:
         return "has a port that is not a number from 0 to 65535"
+    return None
+
+
+_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def postgres_option_problem(options: Mapping[str, str | tuple[str, ...]]) -> str | None:
+    """What libpq would refuse at every connection in a PostgreSQL URL's options (`?sslmode=…`), or None.
+
+    The option's name is said, never its value.
+    """
+    from psycopg import ProgrammingError  # only for a PostgreSQL URL: the lookups need no driver
+    from psycopg.conninfo import make_conninfo
+
+    for name in options:
+        try:
+            make_conninfo("", **{name: "1"})
+        except ProgrammingError:
+            return f"has an option PostgreSQL does not know: {name}"
+    sslmode = options.get("sslmode", "prefer")
+    if sslmode not in _SSLMODES:
+        return f"has an sslmode that is not one of: {', '.join(_SSLMODES)}"
     return None
