@@ -91,8 +91,8 @@ class StoreGauges(Collector):
     def collect(self) -> Iterator[Any]:
         """Whether the database answered; then workers in drift, pending first login, unreachable, the backlog."""
         up = GaugeMetricFamily("guard_database_up", "1 when the database answered this scrape (0: no database gauges).")
-        try:
-            gauges = list(self._from_database())
+        try:  # off the request thread, for PROBE_SECONDS at most: a hung database must not hang the scrape
+            gauges = self.store.probes.run(lambda: list(self._from_database()))
         except (SQLAlchemyError, DatabaseFileMissing, OSError) as err:  # the counters still answer: they show it
             log.warning("metrics_database_unavailable", extra={"fields": {"error": type(err).__name__}})
             gauges = []

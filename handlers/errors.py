@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 
+from guard.adapters.bounded import DatabaseSlow
 from guard.adapters.db import migration_fix, not_migrated
 from guard.adapters.sqlite import DatabaseFileMissing
 from guard.adapters.sqlite_writers import DatabaseBusy
@@ -58,6 +59,8 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
         fields["detail"] = detail.replace(str(secret), "***") if secret else detail
     elif isinstance(err, DatabaseFileMissing):
         reason, said = "file missing", "database file missing; retry later"
+    elif isinstance(err, DatabaseSlow):  # a read that got no answer in its bound (adapters/bounded.py)
+        reason, said = "no answer", "database not answering; retry later"
     elif isinstance(err, DatabaseBusy | TimeoutError | PoolTimeout):  # no turn, or no free connection, in 3 s
         reason, said = "busy", "database busy; retry later"
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
 
+from guard.adapters.bounded import DatabaseSlow
 from guard.container import services
 from guard.core.statuses import AlertStatus
 
@@ -12,11 +13,13 @@ bp = Blueprint("health", __name__)
 
 @bp.get("/healthz")
 def healthz() -> tuple[Response, int]:
-    """200 with outbox counts when the database answers, 503 when it does not."""
-    store = services().store
-    problem = store.problem()
-    if problem:
+    """200 with outbox counts when the database answers (in PROBE_SECONDS) and events get written, else 503."""
+    svc = services()
+    try:  # a batch for ever on one connection (it hangs): this process answers events 503, whatever a probe says
+        problem, counts = ("event writer stuck", None) if svc.writer.stuck() else svc.store.probes.run(svc.store.health)
+    except DatabaseSlow:
+        problem, counts = "unreachable", None
+    if problem or counts is None:
         return jsonify(database=problem, pending_alerts=None, failed_alerts=None), 503
-    counts = store.alerts.counts()
     pending, failed = counts.get(AlertStatus.PENDING, 0), counts.get(AlertStatus.FAILED, 0)
     return jsonify(database="ok", pending_alerts=pending, failed_alerts=failed), 200

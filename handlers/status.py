@@ -28,6 +28,7 @@ from guard.metrics import intake_outcomes
 from handlers.errors import bad_request, error_response
 from handlers.headline import headline
 from handlers.login_throttle import failed_login, refused
+from handlers.reads import bounded_read
 
 bp = Blueprint("status", __name__, template_folder="templates")
 log = logging.getLogger("guard.status")
@@ -71,6 +72,7 @@ def no_store(response: Response) -> Response:
 
 
 @bp.get("/status")
+@bounded_read
 def status_page() -> Response:
     """The overview: health, workers in drift, counts, recent alerts."""
     store = services().store
@@ -119,6 +121,7 @@ def remove_intended(rule_id: int) -> Response:
 
 
 @bp.get("/api/workers")
+@bounded_read
 def api_workers() -> Response | tuple[Response, int]:
     """The same data as JSON: `?verdict=mismatch`, `?q=text`, `?sort=since_desc|since_asc|name`."""
     verdict = request.args.get("verdict") or None

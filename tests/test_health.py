@@ -13,7 +13,9 @@ from sqlalchemy.exc import OperationalError
 from guard.adapters import db
 from handlers.app import create_app
 from tests.conftest import make_settings
+from tests.fakes.hanging_proxy import HangingProxy
 from tests.helpers import TaskRouterPoster, fake_api_settings, worker_event
+from tests.test_status import OPERATOR, PASSWORD
 
 
 def test_healthz_reports_database_and_outbox(client, taskrouter):
@@ -227,3 +229,42 @@ def test_a_postgres_a_newer_release_migrated_is_no_outage_for_healthz(postgres_u
         [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "database_not_migrated" in line]
         assert line["fix"].startswith("a newer release migrated the database")  # not `migrate`, which refuses
         app.extensions["guard"].store.engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_database_that_stops_answering_gets_503_in_seconds_and_leaves_the_event_threads_free(
+    postgres_url, monkeypatch
+):
+    """A proxy or network that holds every byte: health, scrapes and status pages answer 503, events still answer."""
+    monkeypatch.setattr("guard.adapters.store.READ_SECONDS", 1.0)  # the bounds (10 s and 3 s), shortened
+    monkeypatch.setattr("guard.adapters.store.PROBE_SECONDS", 1.0)
+    url = make_url(postgres_url)
+    with HangingProxy((url.host, url.port or 5432)) as proxy:
+        proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
+        app = create_app(make_settings(proxied, status_password=PASSWORD))
+        client, login = app.test_client(), OPERATOR
+        assert (
+            client.get("/healthz").status_code == 200 and client.get("/api/workers", headers=login).status_code == 200
+        )
+        proxy.hang()
+        health = [client.get("/healthz") for _ in range(3)]  # more than the probe slots: none may hang
+        assert [(r.status_code, r.get_json()["database"]) for r in health] == [(503, "unreachable")] * 3
+        assert "guard_database_up 0.0" in client.get("/metrics").get_data(as_text=True)
+        slow = client.get("/api/workers", headers=login)
+        assert (slow.status_code, slow.get_json()) == (503, {"error": "database not answering; retry later"})
+        assert TaskRouterPoster(client).post(worker_event(contact_uri="sip:x")).status_code == 503
+        proxy.resume()
+        assert _waited(lambda: client.get("/healthz").status_code == 200)
+        assert TaskRouterPoster(client).post(worker_event(contact_uri="sip:x", version=2)).status_code == 204
+        app.extensions["guard"].jobs.stop(timeout=5)
+        app.extensions["guard"].store.engine.dispose()
+
+
+def _waited(condition, seconds=30.0):
+    """True once `condition()` holds, polled until `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False

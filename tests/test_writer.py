@@ -208,3 +208,41 @@ def test_a_batch_that_fails_leaves_the_turn_free_for_requests(services, monkeypa
     with pytest.raises(Exception, match=r"(?i)int|range"):
         services.writer.record_all([snapshot(1), unstorable])
     assert services.writer.make_way() is True
+
+
+def test_healthz_says_when_a_batch_hangs_and_no_longer_once_it_is_written(services, client, monkeypatch):
+    """A batch stuck on a connection that hangs (not the database): this process answers events 503; health says so."""
+    monkeypatch.setattr(writer_module, "STUCK_SECONDS", 0.0)
+    inside, release = threading.Event(), threading.Event()
+    apply_events = services.pipeline.apply_events
+
+    def hung_apply(tx, snapshots, now):
+        inside.set()
+        release.wait(10)
+        return apply_events(tx, snapshots, now)
+
+    monkeypatch.setattr(services.pipeline, "apply_events", hung_apply)
+    assert client.get("/healthz").status_code == 200
+
+    def gives_up():  # its request answers 503 while the batch hangs
+        with pytest.raises(TimeoutError):
+            services.writer.record(snapshot(1))
+
+    request = threading.Thread(target=gives_up)
+    request.start()
+    assert inside.wait(10)
+    health = client.get("/healthz")
+    assert (health.status_code, health.get_json()["database"]) == (503, "event writer stuck")
+    request.join(10)
+    release.set()
+    assert _waited(lambda: client.get("/healthz").status_code == 200)
+
+
+def _waited(condition, seconds=10.0):
+    """True once `condition()` holds, polled until `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False

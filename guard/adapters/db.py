@@ -41,6 +41,16 @@ POOL_WAIT_SECONDS = 3.0  # as SQLite's turn: past it the sender retries (503) ra
 # PostgreSQL's SQLSTATEs for a missing table or column, or a NOT NULL a later migration lifts: a release phase skipped
 # (SQLite's "no such …" is an OperationalError, an outage already)
 NOT_MIGRATED = ("42P01", "42703", "23502")
+# libpq's defaults wait for ever on a server or network that stops answering: a connection attempt is bounded, an
+# idle connection whose peer is gone is found by keepalives, and one whose sent data goes unacknowledged fails
+LIBPQ_BOUNDS = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 15_000,  # ms
+}
 
 
 def normalize_url(url: str) -> str:
@@ -63,7 +73,11 @@ def make_engine(url: str, connections: int = 10, wait: float = POOL_WAIT_SECONDS
     # 10 by default: one per gunicorn thread (8) plus the writer and the background jobs. Half stay open; the rest
     # close when handed back, so idle dynos do not hold a small plan's connections (DATABASE_POOL_SIZE).
     kept = connections // 2
-    return create_engine(url, pool_pre_ping=True, pool_size=kept, max_overflow=connections - kept, pool_timeout=wait)
+    given = make_url(url).query  # what the URL sets itself stands
+    bounds = {name: value for name, value in LIBPQ_BOUNDS.items() if name not in given}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=kept, max_overflow=connections - kept, pool_timeout=wait, connect_args=bounds
+    )
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, select
 
 from guard.adapters.activities import Activities
 from guard.adapters.alerts import Alerts
+from guard.adapters.bounded import BoundedReads
 from guard.adapters.causes import CauseLookups
 from guard.adapters.clicks import SlackClicks
 from guard.adapters.db import behind
@@ -114,6 +115,10 @@ def _alert_row(alert: Alert, decision: Decision) -> dict[str, Any]:
     }
 
 
+PROBE_SECONDS = 3.0  # a health check or a scrape says "unreachable" past this
+READ_SECONDS = 10.0  # a status page answers 503 past this
+
+
 class Store:
     """Entry point to the database: `transaction()` for work that commits together, the repositories for the rest."""
 
@@ -132,6 +137,8 @@ class Store:
         self.retention = Retention(engine, between=self.checkpoint)  # the WAL stays small through a long prune
         # SQLite's writers take turns on the whole file, across processes (adapters/sqlite_writers.py).
         self.turn_shared = self._sqlite_file is not None
+        self.probes = BoundedReads(slots=2, seconds=PROBE_SECONDS)  # /healthz and the /metrics gauges
+        self.reads = BoundedReads(slots=4, seconds=READ_SECONDS)  # the status page and /api/workers
 
     def checkpoint(self) -> None:
         """SQLite: copy the WAL back into the file now and then (the event writer, between its turns)."""
@@ -143,6 +150,16 @@ class Store:
         """Repositories on one transaction that commits on success and rolls back on error."""
         with self.engine.begin() as connection:
             yield Transaction.on(connection)
+
+    def health(self) -> tuple[str | None, dict[str, int] | None]:
+        """What keeps the database from working (see problem), or None and the outbox's counts by status."""
+        problem = self.problem()
+        if problem is not None:
+            return problem, None
+        try:
+            return None, self.alerts.counts()
+        except Exception:  # noqa: BLE001 - it answered the probe, then not this
+            return "unreachable", None
 
     def problem(self) -> str | None:
         """What keeps the database from working ("unreachable", "file missing", "not migrated"), or None."""

@@ -37,6 +37,8 @@ MAX_BATCH = 64  # events to one transaction: enough to share a commit, few enoug
 WAIT_SECONDS = SQLITE_BUSY_SECONDS + 1
 # How long a request thread holds back while its process's writer has SQLite's write turn (make_way).
 MAKE_WAY_SECONDS = 0.02
+# A batch takes milliseconds, and SQLite's turn at most SQLITE_BUSY_SECONDS: one this old waits on a hung connection.
+STUCK_SECONDS = 30.0
 _STOP = object()
 Item = tuple[WorkerSnapshot, Slot]
 UNAVAILABLE = (OperationalError, DatabaseBusy, DatabaseFileMissing, PoolTimeout)  # a whole batch meets these alike
@@ -55,6 +57,7 @@ class EventWriter:
         self._turn_shared = pipeline.store.turn_shared
         self._turn_free = threading.Event()  # cleared while this writer holds SQLite's write turn
         self._turn_free.set()
+        self._writing_since: float | None = None  # time.monotonic() when its batch began; None between batches
 
     def record(self, snapshot: WorkerSnapshot) -> Outcome:
         """Queue one snapshot, wait until its batch is committed, announce it here; its outcome."""
@@ -94,6 +97,11 @@ class EventWriter:
         """
         return self._turn_free.wait(MAKE_WAY_SECONDS)
 
+    def stuck(self) -> bool:
+        """True when one batch has taken over STUCK_SECONDS: its database connection hangs, events here get 503."""
+        since = self._writing_since
+        return since is not None and time.monotonic() - since > STUCK_SECONDS
+
     def stop(self, timeout: float = 10.0) -> None:
         """Write what is queued, then end the thread."""
         if self._thread is not None and self._pid == os.getpid():
@@ -118,7 +126,12 @@ class EventWriter:
             if first is _STOP:
                 return
             items: list[Item] = [first]  # type: ignore[list-item]
-            for (_, slot), answer in zip(items, self._write_batch(items), strict=True):
+            self._writing_since = time.monotonic()
+            try:
+                answers = self._write_batch(items)
+            finally:
+                self._writing_since = None
+            for (_, slot), answer in zip(items, answers, strict=True):
                 if isinstance(answer, BaseException):
                     slot.fill(error=answer)
                 elif slot.fill(answer):  # its request gave up waiting: announced here, never lost
