@@ -22,7 +22,8 @@ from guard.service.clicks import ClickJobs
 from guard.service.delivery import Delivery
 from guard.service.jobs import Job, JobRunner, Wakeup
 from guard.service.pipeline import Pipeline
-from guard.service.remediation import RemediationJobs, removal_lease
+from guard.service.remediation import removal_lease
+from guard.service.remediation_jobs import RemediationJobs
 from guard.service.retention import prune
 from guard.service.rule_changes import RuleChanges
 from guard.service.writer import EventWriter

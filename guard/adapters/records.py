@@ -55,6 +55,12 @@ class Records:
         with connected(self.bind) as connection:
             connection.execute(update(remediation).where(remediation.c.id == job_id).values(**values))
 
+    def retry_remediation(self, job_id: int, at: datetime) -> None:
+        """Let a queued remediation, still pending, be claimed again from `at` (its lease ends then)."""
+        pending = and_(remediation.c.id == job_id, remediation.c.status == RemediationStatus.PENDING)
+        with connected(self.bind) as connection:
+            connection.execute(update(remediation).where(pending).values(lease_until=at))
+
     def take_removal(self, key: WorkerKey, actor: str, now: datetime, lease: timedelta) -> int | None:
         """Lease a removal of `key`'s worker for a caller about to apply it (an audit); None while one is under way.
 

@@ -16,7 +16,6 @@ from guard.adapters.journal import RemovalJournal, attributes_digest
 from guard.adapters.records import Records
 from guard.adapters.taskrouter_api import NOT_FOUND, PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
 from guard.clock import utcnow
-from guard.config import ConfigError
 from guard.core.activity import Activity
 from guard.core.click import value_digest
 from guard.core.deep_json import without
@@ -30,6 +29,7 @@ from guard.service.pipeline import Pipeline
 from guard.service.removals import Removal, record_removal
 
 log = logging.getLogger("guard.remediation")
+ApiFor = Callable[[str, str], TaskRouterApi]
 CONFLICT_RETRIES = 3  # refetch-and-retry rounds after a 412
 CALLS = 2 * (1 + CONFLICT_RETRIES)  # a fetch and an update per round: the most one removal makes
 REGISTERS = "its contact_uri is the identity the guard knew (what the browser registers): removing it would break it"
@@ -42,7 +42,6 @@ DELETED_DETAIL = "the worker was deleted in TaskRouter: nothing to remove"
 JOURNAL_BUSY_DETAIL = "the database was busy: nothing was sent; try again"
 LANDED = "sent by a try whose process stopped before its answer"
 NO_ETAG_DETAIL = "TaskRouter sent no ETag, so the removal could not be made conditional (If-Match): nothing sent"
-ApiFor = Callable[[str, str], TaskRouterApi]
 
 
 def remove_contact_uri(
@@ -180,35 +179,3 @@ def _why_kept(verdict: Verdict, known: Known | None) -> str:
     if came_back(known, verdict.actual):
         return CAME_BACK
     return NO_EMAIL_KEPT if verdict.expected is None else REGISTERS
-
-
-class RemediationJobs:
-    """Runs the removals the webhook path queued (REMEDIATE=remove), outside the request."""
-
-    def __init__(
-        self,
-        pipeline: Pipeline,
-        records: Records,
-        api_for: ApiFor,
-        lease: timedelta,
-    ) -> None:
-        """Claim jobs from `records`, reach each workspace through `api_for(account_sid, workspace_sid)`."""
-        self.pipeline, self.records, self.api_for = pipeline, records, api_for
-        self.lease = lease
-
-    def run_pending(self) -> int:
-        """Process every queued remediation (at the pipeline's time); return how many were handled."""
-        handled = 0
-        while (job := self.records.claim_remediation(self.pipeline.clock(), self.lease)) is not None:
-            key = WorkerKey(job["account_sid"], job["workspace_sid"], job["worker_sid"])
-            try:
-                api = self.api_for(key.account_sid, key.workspace_sid)
-            except ConfigError as err:  # credentials removed since it was queued: failed, not leased again for ever
-                removal = Removal(RemediationStatus.FAILED, None, f"{err}; nothing was changed")
-            else:
-                known = self.pipeline.known(key)
-                journal = RemovalJournal(self.pipeline.store.engine, key, self.lease)
-                removal = remove_contact_uri(api, key.worker_sid, self.pipeline.rules(), True, known, journal=journal)
-            record_removal(self.pipeline, key, removal, job["actor"], job_id=job["id"])
-            handled += 1
-        return handled

@@ -1,10 +1,13 @@
 """After a removal: no loops, a value written back is kept, the removal is watched until Flex writes one."""
 
+import contextlib
 import json
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, event, select, update
+from sqlalchemy.exc import OperationalError
 
 from guard.adapters.journal import RemovalJournal
 from guard.adapters.tables import alert, metadata, removal_sent, worker_state
@@ -14,6 +17,7 @@ from guard.core.rules import Rules
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
 from guard.service.remediation import JOURNAL_BUSY_DETAIL, remove_contact_uri
+from guard.service.remediation_jobs import RETRY_SECONDS
 from tests.helpers import (
     ACCOUNT_SID,
     WORKSPACE_SID,
@@ -403,3 +407,38 @@ def test_a_json_column_that_holds_no_object_is_read_as_empty(taskrouter, service
     assert client.get("/api/workers", headers=OPERATOR).get_json()["workers"][0][column] is None
     later = worker_event(sid=worker_sid(1), email=email(1), contact_uri="sip:y", version=2)
     assert taskrouter.post(later).status_code == 204
+
+
+@contextmanager
+def failing_once(engine, table):
+    """The next statement on `table` fails as a connection reset does (a failover, pg_terminate_backend)."""
+    left = [1]
+
+    def reset(connection, cursor, statement, parameters, context, executemany):
+        if left and f" {table}" in statement:
+            left.pop()
+            raise OperationalError(statement, parameters, Exception("server closed the connection unexpectedly"))
+
+    event.listen(engine, "before_cursor_execute", reset)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", reset)
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+@pytest.mark.parametrize("table", ["removal_sent", "worker_state"])  # the journal's write; the state's read first
+def test_a_queued_removal_that_meets_a_connection_reset_before_sending_is_tried_again_soon(
+    taskrouter, services, fake_api, clock, table
+):
+    populate(fake_api, 1, drifting={1})
+    taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=1))
+    jobs = services.jobs.by_name["remediate"].run.__self__
+    with failing_once(services.store.engine, table), contextlib.suppress(OperationalError):
+        jobs.run_pending()  # the round ends on the outage, and the job runner logs it
+    [record] = remediations(services)
+    assert (record["status"], fake_api.updates) == ("pending", []), record["detail"]  # not failed for good, nor sent
+    clock.advance(RETRY_SECONDS + 1)  # then soon, not once the 33-minute lease runs out
+    assert jobs.run_pending() == 1
+    [record] = remediations(services)
+    assert (record["status"], len(fake_api.updates)) == ("removed", 1)
