@@ -53,6 +53,11 @@ class CauseJobs:
                     causes.retry(request, clock() + timedelta(seconds=5 * 2**request.attempts), describe(err))
                     continue
                 status, cause, note = "failed", None, f"who changed it: the lookup failed ({describe(err)})"
+            if status == "none":  # TaskRouter's Events lag behind its callbacks: the update may be listed soon
+                if request.attempts < ATTEMPTS:
+                    causes.retry(request, clock() + timedelta(seconds=5 * 2**request.attempts), note)
+                    continue
+                note = f"{note} (asked {request.attempts} times)"
             late = causes.finish(request, status, cause, note, clock())
             answered += 1
             fields = {"worker_sid": request.key.worker_sid, "status": status, "late": late is not None}
@@ -64,7 +69,7 @@ class CauseJobs:
         return answered
 
     def _look_up(self, request: CauseRequest) -> tuple[str, Cause | None, str]:
-        """(status, cause, note): found, none (TaskRouter has no such event), or failed (no credentials)."""
+        """(status, cause, note): found, none (TaskRouter lists no such event yet), or failed (no credentials)."""
         try:
             api = self.accounts.lookup_api_for(request.key.account_sid, request.key.workspace_sid)
         except ConfigError as err:
@@ -91,7 +96,7 @@ class CauseJobs:
             if (cause := newest_at_or_before(found, lookup.occurred_ms, lookup.after_ms)) is not None:
                 break
         if cause is None:
-            return "none", None, "who changed it: TaskRouter has no worker.attributes.update event for this change"
+            return "none", None, "who changed it: TaskRouter lists no worker.attributes.update event for this change"
         return "found", cause, ""
 
 

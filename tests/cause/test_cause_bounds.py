@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from guard.service.causes import CauseJobs
 from tests.cause.conftest import outbox
-from tests.cause.test_cause import BROKEN, HEALTHY, _expire_the_wait, post
+from tests.cause.test_cause import BROKEN, HEALTHY, _answered_after_every_try, _expire_the_wait, post
 from tests.helpers import WORKSPACE_SID, cloudevent, post_cloudevents, worker_sid
 
 SYNC = {"actor_sid": "SK" + "5" * 32, "actor_type": "account", "source": "api", "source_ip_address": "198.51.100.5"}
@@ -24,7 +24,7 @@ def test_an_update_not_listed_yet_is_never_blamed_on_the_one_before_it_that_the_
     sync = post(taskrouter, 1, HEALTHY, Timestamp=str((now - 240_000) // 1000), TimestampMs=str(now - 240_000))
     fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sync, at_ms=now - 240_000, **SYNC)
     post(taskrouter, 2, BROKEN)  # its Event not listed yet (TaskRouter's lag): the fetch finds none, the list decides
-    services.jobs.by_name["causes"].run()
+    _answered_after_every_try(services)
     [(_, payload)] = outbox(services)
     assert payload["cause"] is None and "no worker.attributes.update event" in payload["cause_note"]
 
