@@ -11,6 +11,7 @@ from guard.core.text import shown
 
 PENDING_NOTE = "who changed it: still being looked up in TaskRouter's events; a second message follows if it answers"
 NO_CREDENTIALS_NOTE = "who changed it: not looked up (no REST credentials for this account)"
+UNNAMED_NOTE = "who changed it: not named by TaskRouter so far"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from enum import StrEnum
 from guard.core.activity import Activity
 from guard.core.alerts import Alert, AlertKind, Routing, raise_alert
 from guard.core.aside import kept_aside, still_dropped
-from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, Lookup
+from guard.core.cause import NO_CREDENTIALS_NOTE, PENDING_NOTE, UNNAMED_NOTE, Lookup
 from guard.core.contact_uri import contact_uri_for, same_identity
 from guard.core.deep_json import without
 from guard.core.diagnosis import Diagnosis
@@ -163,7 +163,10 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     if change.alert is None:
         return Decision(Outcome.RECORDED, verdict, state, lookup=lookup, closes=closes)
     previous = stored.verdict.actual if stored else None
-    note = PENDING_NOTE if asked else NO_CREDENTIALS_NOTE if new_drift and not rules.routing.lookups else None
+    # A page of a drift raised before (the agent now available) says why it names nobody, as the first alert did
+    unnamed = not explained and state.cause is None and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)
+    unknown = NO_CREDENTIALS_NOTE if not rules.routing.lookups else UNNAMED_NOTE if unnamed else None
+    note = PENDING_NOTE if asked else unknown if new_drift or unnamed else None
     context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous, "cause_note": note}
     alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
     remove = rules.remediate and verdict.removable and not state.came_back

@@ -351,3 +351,22 @@ def test_a_lookup_pending_across_the_upgrade_to_0013_keeps_its_drifts_missed_upd
     command.upgrade(config, "head")
     with services.store.engine.connect() as connection:
         assert connection.execute(select(cause_lookup.c.since_version)).scalars().all() == [1]
+
+
+@pytest.mark.parametrize(
+    ("settings_overrides", "said"),
+    [
+        ({}, "who changed it: not named by TaskRouter so far"),  # it lists no update for it
+        ({"account_sid": None}, "who changed it: not looked up (no REST credentials for this account)"),
+    ],
+    indirect=["settings_overrides"],
+)
+def test_the_page_when_the_agent_becomes_available_says_why_it_names_nobody(taskrouter, services, fake_api, said):
+    fake_api.add_event(WORKSPACE_SID, "worker.activity.update", worker_sid(7))  # a workspace TaskRouter knows
+    post(taskrouter, 1, HEALTHY)
+    post(taskrouter, 2, BROKEN)  # Offline: a drift alert, no page; TaskRouter names nobody
+    _answered_after_every_try(services)
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    post(taskrouter, 3, BROKEN, EventType="worker.activity.update", **available)
+    [*_, (kind, page)] = outbox(services)
+    assert (kind, page["cause"], page["cause_note"]) == ("urgent", None, said)
