@@ -184,8 +184,8 @@ def _display(row: dict[str, Any]) -> dict[str, Any]:
         changes = Changes.from_json(row["changes"])
         row["changes_text"], row["changes_heading"] = changes.text(), changes.heading()
     if row.get("cause"):
-        since = Changes.from_json(row["changes"]).since_version if row.get("changes") else None
-        row["cause_text"] = carried_by(Cause.from_json(row["cause"]), since)
+        changes = Changes.from_json(row["changes"]) if row.get("changes") else None
+        row["cause_text"] = carried_by(Cause.from_json(row["cause"]), changes)
     for name in ("since", "created_at", "remediation_at"):
         if isinstance(row.get(name), datetime):
             row[f"{name}_text"] = f"{row[name]:%Y-%m-%d %H:%M} UTC"

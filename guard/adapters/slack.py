@@ -133,8 +133,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
         heading = f"*{alert.changes.heading()}*\n"
         listed = truncate(escape(alert.changes.text()).replace("`", "'"), TEXT_MAX - len(heading) - 6)
         blocks.append(SectionBlock(text=MarkdownTextObject(text=f"{heading}```{listed}```")))  # cut inside, closed
-    since = alert.changes.since_version if alert.changes else None
-    who = carried_by(alert.cause, since) if alert.cause else alert.cause_note
+    who = carried_by(alert.cause, alert.changes) if alert.cause else alert.cause_note
     if who and alert.kind is not AlertKind.CAUSE:  # a late answer's note says it already
         blocks.append(ContextBlock(elements=[plain(who)]))
     if late := alert.held_up():

@@ -207,8 +207,8 @@ def raise_alert(
 
 def follow_up(alert: Alert, cause: Cause, now: datetime) -> Alert:
     """The second message, when TaskRouter named who changed a worker after its drift alert went out."""
-    since = alert.changes.since_version if alert.changes else None
-    note = f"about the {alert.kind.value} alert of {alert.created_at:%Y-%m-%d %H:%M:%S} UTC: {carried_by(cause, since)}"
+    note = f"about the {alert.kind.value} alert of {alert.created_at:%Y-%m-%d %H:%M:%S} UTC: "
+    note += carried_by(cause, alert.changes)
     return replace(
         alert, kind=AlertKind.CAUSE, note=note, created_at=now, buttons=None, mention="", cause=cause, cause_note=None
     )

@@ -7,10 +7,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from guard.core.changes import Changes
 from guard.core.text import shown
 
 PENDING_NOTE = "who changed it: still being looked up in TaskRouter's events; a second message follows if it answers"
 NO_CREDENTIALS_NOTE = "who changed it: not looked up (no REST credentials for this account)"
+FIRST_SIGHT = "the guard had no earlier copy of this worker, and an earlier update may have made the change"
 UNNAMED_NOTE = "who changed it: not named by TaskRouter so far"
 
 
@@ -89,11 +91,13 @@ def _slack(at_ms: int) -> int:
     return 2000 if at_ms % 1000 == 0 else 100
 
 
-def carried_by(cause: Cause, since_version: int | None) -> str:
-    """The cause for people; when updates before it never reached the guard, said to be the one that carried it."""
-    if since_version is None:
+def carried_by(cause: Cause, changes: Changes | None) -> str:
+    """The cause for people; said to be maybe not the maker when the guard missed updates, or saw none before it."""
+    if changes is not None and changes.first_sight:
+        return f"{cause.text()}: {FIRST_SIGHT}"
+    if changes is None or changes.since_version is None:
         return cause.text()
     return (
-        f"{cause.text()}: the update that carried the drift; updates since version {since_version} never reached the "
-        "guard, and one of them may have made it"
+        f"{cause.text()}: the update that carried the drift; updates since version {changes.since_version} never "
+        "reached the guard, and one of them may have made it"
     )

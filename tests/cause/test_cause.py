@@ -370,3 +370,15 @@ def test_the_page_when_the_agent_becomes_available_says_why_it_names_nobody(task
     post(taskrouter, 3, BROKEN, EventType="worker.activity.update", **available)
     [*_, (kind, page)] = outbox(services)
     assert (kind, page["cause"], page["cause_note"]) == ("urgent", None, said)
+
+
+def test_on_first_sight_the_update_named_is_said_to_be_maybe_not_the_one_that_made_the_change(
+    taskrouter, services, slack, fake_api
+):
+    sid = post(taskrouter, 40, BROKEN)  # the first the guard hears of this worker: an admin's skills edit
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid, actor_sid="US" + "9" * 32)
+    services.jobs.by_name["causes"].run()
+    services.delivery.run_once()
+    [message] = slack.received
+    said = "the guard had no earlier copy of this worker, and an earlier update may have made the change"
+    assert "US" + "9" * 32 in json.dumps(message["blocks"]) and said in json.dumps(message["blocks"])
