@@ -23,6 +23,7 @@ from guard.core.fields import (
     require_sid,
     storable_text,
 )
+from guard.core.sid import is_sid
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.text import shown
 from guard.logs import log_event
@@ -129,6 +130,7 @@ def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | ActivityFact | None
         version=optional_int(payload.get("worker_version"), "data.payload.worker_version"),
         occurred_ms=occurred_ms,
         event_id=storable_text(event_id, "id", limit=64),
+        event_sid=sid if is_sid(sid := payload.get("sid"), "EV") else None,  # who made it: TaskRouter's Event
         source="event-streams",
         activity=parse_activity(
             payload.get("worker_activity_sid"), payload.get("worker_activity_name"), "data.payload.worker_activity_sid"

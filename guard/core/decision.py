@@ -126,7 +126,13 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     explained = new_drift or (removed and change.changed and change.alert is None)
     asked = explained and snapshot.source in LOOKED_UP and rules.routing.lookups
     after_ms = stored.occurred_ms if stored else None  # its update is not the cause (nor an older one)
-    lookup = Lookup(snapshot.event_id, snapshot.source, snapshot.occurred_ms, rules.cause_wait, after_ms=after_ms)
+    lookup = Lookup(
+        snapshot.event_sid or snapshot.event_id,
+        snapshot.source,
+        snapshot.occurred_ms,
+        rules.cause_wait,
+        after_ms=after_ms,
+    )
     lookup = lookup if asked else None
     changes = snapshot.changes_since(stored.attributes if stored else None) if explained else None
     if changes is not None and stored is not None and _skipped(stored.version, snapshot.version):

@@ -47,6 +47,7 @@ class WorkerSnapshot:
     source: str = "taskrouter"
     activity: Activity | None = None  # None: the event named no activity (the stored one stands)
     attributes_text: str | None = None  # the attributes' JSON as sent, for the copy the state keeps
+    event_sid: str | None = None  # the TaskRouter Event (EV…) a delivery reports, when not its event_id (a callback's)
 
     def stored_copy(self) -> str:
         """The attributes as the state keeps them: their JSON text as sent when that is safe and short enough.

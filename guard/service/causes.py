@@ -76,7 +76,7 @@ class CauseJobs:
             return "failed", None, f"who changed it: not looked up ({err})"
         lookup = request.lookup
         carried = False  # TaskRouter lists the event that carried the drift, not an update: the update is before it
-        if lookup.source == "taskrouter" and is_sid(lookup.event_id, "EV"):
+        if is_sid(lookup.event_id, "EV"):  # a callback's Sid, or the Event a CloudEvent's payload names
             try:
                 record = fetch_event(api, lookup.event_id or "")
                 if record.event_type in SETS_ATTRIBUTES:

@@ -77,13 +77,22 @@ def test_with_credentials_the_alert_waits_for_and_names_who_changed_it(taskroute
 
 
 @pytest.mark.parametrize("ago_ms", [60_000, 3 * 3600_000, 20 * 86400_000], ids=["1min", "3h", "20d"])
-def test_a_drift_first_carried_by_an_activity_change_names_the_update_before_it(taskrouter, services, fake_api, ago_ms):
+@pytest.mark.parametrize("intake", ["taskrouter", "event-streams"])  # the CloudEvent's payload names its Event too
+def test_a_drift_first_carried_by_an_activity_change_names_the_update_before_it(
+    taskrouter, client, services, fake_api, ago_ms, intake
+):
     post(taskrouter, 1, HEALTHY)
     breaker = {"actor_sid": "US" + "1" * 32, "actor_type": "user", "source": "api", "source_ip_address": "198.51.100.9"}
     now = int(time.time() * 1000)  # version 2 broke the value; its callback never reached the guard
     copied(services, now - ago_ms - 60_000)  # the guard's copy (version 1) is older than version 2
     fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now - ago_ms, **breaker)
-    sid = post(taskrouter, 3, BROKEN, EventType="worker.activity.update")  # the agent goes Available
+    if intake == "taskrouter":
+        sid = post(taskrouter, 3, BROKEN, EventType="worker.activity.update")  # the agent goes Available
+    else:
+        event = cloudevent("worker.activity.update", worker_version="3")
+        event["data"]["payload"]["worker_attributes"] = json.dumps(BROKEN)
+        sid = event["data"]["payload"]["sid"]
+        assert post_cloudevents(client, [event]).status_code == 200
     agent = {"actor_sid": worker_sid(1), "actor_type": "worker", "source": "web", "source_ip_address": "192.0.2.50"}
     fake_api.add_event(WORKSPACE_SID, "worker.activity.update", worker_sid(1), sid=sid, **agent)
     services.jobs.by_name["causes"].run()

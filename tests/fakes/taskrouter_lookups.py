@@ -74,7 +74,7 @@ class LookupState:
         `fields` override the resource's own: actor_sid, actor_type, actor_url, source, source_ip_address,
         description, event_data, sid.
         """
-        sid = fields.pop("sid", None) or f"EV{next(_event_numbers):032x}"
+        sid = fields.pop("sid", None) or f"EVf{next(_event_numbers):031x}"  # never a delivery helper's EV0…
         worker = self.workspaces.get(workspace_sid, {}).get(worker_sid or "")
         name = worker["friendly_name"] if worker else None
         event = {
