@@ -205,10 +205,13 @@ def raise_alert(
     )
 
 
-def follow_up(alert: Alert, cause: Cause, now: datetime) -> Alert:
-    """The second message, when TaskRouter named who changed a worker after its drift alert went out."""
+def follow_up(alert: Alert, cause: Cause, now: datetime, over: bool = False) -> Alert:
+    """The second message, when TaskRouter named who changed a worker after its drift alert went out.
+
+    `over`: that drift has ended since (fixed, or the worker deleted): the message says so, not as if current.
+    """
     note = f"about the {alert.kind.value} alert of {alert.created_at:%Y-%m-%d %H:%M:%S} UTC: "
-    note += carried_by(cause, alert.changes)
+    note += carried_by(cause, alert.changes) + ("; that drift is over now" if over else "")
     return replace(
         alert, kind=AlertKind.CAUSE, note=note, created_at=now, buttons=None, mention="", cause=cause, cause_note=None
     )

@@ -9,7 +9,7 @@ tried again later, at most a few times, never by sleeping in the delivery thread
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from requests import RequestException
 from twilio.base.exceptions import TwilioException, TwilioRestException
@@ -23,6 +23,7 @@ from guard.core.alerts import follow_up
 from guard.core.cause import Cause, newest_at_or_before
 from guard.core.decision import Decision, Outcome
 from guard.core.sid import is_sid
+from guard.core.snapshot import WorkerKey
 from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
@@ -65,8 +66,14 @@ class CauseJobs:
             if late is None:
                 self.pipeline.wake()  # the alert waited for this answer: it may go out now
             elif cause is not None:
-                self.pipeline.publish(request.key, Decision(Outcome.RECORDED, alert=follow_up(late, cause, clock())))
+                answer = follow_up(late, cause, clock(), over=self._over(request.key, late.since))
+                self.pipeline.publish(request.key, Decision(Outcome.RECORDED, alert=answer))
         return answered
+
+    def _over(self, key: WorkerKey, since: datetime | None) -> bool:
+        """True when the drift an answer is about has ended: the worker fine, deleted, or in a later episode."""
+        state = self.pipeline.store.workers.state(key)
+        return state is None or not (state.verdict.broken or state.verdict.drifting) or state.since != since
 
     def _look_up(self, request: CauseRequest) -> tuple[str, Cause | None, str]:
         """(status, cause, note): found, none (TaskRouter lists no such event yet), or failed (no credentials)."""

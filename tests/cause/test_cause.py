@@ -391,3 +391,21 @@ def test_on_first_sight_the_update_named_is_said_to_be_maybe_not_the_one_that_ma
     [message] = slack.received
     said = "the guard had no earlier copy of this worker, and an earlier update may have made the change"
     assert "US" + "9" * 32 in json.dumps(message["blocks"]) and said in json.dumps(message["blocks"])
+
+
+def test_a_late_answer_for_a_drift_over_since_says_so(taskrouter, services, slack, fake_api):
+    fake_api.add_event(WORKSPACE_SID, "worker.activity.update", worker_sid(7))  # a workspace TaskRouter knows
+    post(taskrouter, 1, HEALTHY)
+    sid = post(taskrouter, 2, BROKEN)
+    fake_api.inject(503, times=2, path_contains="/Events")  # the first try fails: the alert goes out without it
+    services.jobs.by_name["causes"].run()
+    _expire_the_wait(services)
+    services.delivery.run_once()
+    post(taskrouter, 3, HEALTHY)  # fixed: Resolved
+    services.delivery.run_once()
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid, actor_sid="US" + "9" * 32)
+    _release_retries(services)
+    services.jobs.by_name["causes"].run()
+    services.delivery.run_once()
+    assert [kind for kind, _ in outbox(services)] == ["drift", "resolved", "cause"]
+    assert outbox(services)[-1][1]["note"].endswith("; that drift is over now")
