@@ -20,7 +20,7 @@ from urllib3.util.retry import Retry
 
 from guard.adapters.taskrouter_async import etag_of, fetch_workers, rest_error
 from guard.config.accounts import Credentials
-from guard.core.retry import RETRIED_STATUSES
+from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 from guard.core.text import SECRET_MIN, printable
 
 PAGE_SIZE = 1000  # the API's maximum
@@ -93,6 +93,8 @@ class TaskRouterApi:
             # environment for proxies; with no proxy configured that is pure overhead (~0.5 ms a request).
             self.client.http_client.session.trust_env = False
         adapter = _retrying_adapter(pool_size, retries, retry_after_max)
+        self.retry_after: float | None = None  # what the last 429 asked for, in seconds (the caller's next try)
+        self.client.http_client.session.hooks["response"].append(self._remember_retry_after)
         for scheme in ("https://", "http://"):
             self.client.http_client.session.mount(scheme, adapter)
         self.base_url = base_url
@@ -124,6 +126,11 @@ class TaskRouterApi:
         except (TwilioException, RequestException):
             return False
         return True
+
+    def _remember_retry_after(self, response: Any, *_args: Any, **_kwargs: Any) -> None:
+        """A requests response hook: keep a 429's Retry-After."""
+        if response.status_code == 429:
+            self.retry_after = parse_retry_after(response.headers.get("Retry-After"))
 
     def fetch_worker(self, worker_sid: str) -> WorkerRecord:
         """One worker with its attributes and ETag."""

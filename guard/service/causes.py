@@ -28,6 +28,7 @@ from guard.logs import log_event
 from guard.service.pipeline import Pipeline
 
 log = logging.getLogger("guard.causes")
+RETRY_AFTER_MAX = 600.0  # a 429 asking longer is retried then (the alert went out long before, saying why)
 ATTEMPTS = 4  # then the alert has long gone out, saying the lookup failed
 NEAR_MS = 10 * 60 * 1000  # an Event list looks this far back from the change (then 30 days for a carried drift)
 PER_ROUND = 50  # lookups per round, so a burst of drifts cannot keep the lane busy for long
@@ -51,7 +52,9 @@ class CauseJobs:
                 status, cause, note = self._look_up(request)
             except (TwilioException, RequestException) as err:
                 if request.attempts < ATTEMPTS and _transient(err):
-                    causes.retry(request, clock() + timedelta(seconds=5 * 2**request.attempts), describe(err))
+                    asked = min(getattr(err, "retry_after", None) or 0.0, RETRY_AFTER_MAX)  # a 429's Retry-After
+                    wait = max(5 * 2**request.attempts, asked)
+                    causes.retry(request, clock() + timedelta(seconds=wait), describe(err))
                     continue
                 status, cause, note = "failed", None, f"who changed it: the lookup failed ({describe(err)})"
             if status == "none":  # TaskRouter's Events lag behind its callbacks: the update may be listed soon
@@ -76,11 +79,22 @@ class CauseJobs:
         return state is None or not (state.verdict.broken or state.verdict.drifting) or state.since != since
 
     def _look_up(self, request: CauseRequest) -> tuple[str, Cause | None, str]:
-        """(status, cause, note): found, none (TaskRouter lists no such event yet), or failed (no credentials)."""
+        """(status, cause, note): found, none (TaskRouter lists no such event yet), or failed (no credentials).
+
+        A 429 carries the wait it asked for (`retry_after`), for the next try.
+        """
         try:
             api = self.accounts.lookup_api_for(request.key.account_sid, request.key.workspace_sid)
         except ConfigError as err:
             return "failed", None, f"who changed it: not looked up ({err})"
+        try:
+            return self._ask(api, request)
+        except TwilioRestException as err:
+            err.retry_after = api.retry_after if err.status == 429 else None  # type: ignore[attr-defined]
+            raise
+
+    def _ask(self, api: TaskRouterApi, request: CauseRequest) -> tuple[str, Cause | None, str]:
+        """The lookup itself: the Event the delivery names, then the worker's updates before the change."""
         lookup = request.lookup
         carried = False  # TaskRouter lists the event that carried the drift, not an update: the update is before it
         if is_sid(lookup.event_id, "EV"):  # a callback's Sid, or the Event a CloudEvent's payload names

@@ -409,3 +409,14 @@ def test_a_late_answer_for_a_drift_over_since_says_so(taskrouter, services, slac
     services.delivery.run_once()
     assert [kind for kind, _ in outbox(services)] == ["drift", "resolved", "cause"]
     assert outbox(services)[-1][1]["note"].endswith("; that drift is over now")
+
+
+def test_a_lookup_told_to_retry_after_a_minute_waits_that_long(taskrouter, services, fake_api):
+    post(taskrouter, 1, HEALTHY)
+    sid = post(taskrouter, 2, BROKEN)
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), sid=sid)
+    fake_api.inject(429, times=100, path_contains="/Events", Retry_After="60")
+    services.jobs.by_name["causes"].run()
+    with services.store.engine.connect() as connection:
+        [(due, created)] = connection.execute(select(cause_lookup.c.next_attempt_at, cause_lookup.c.created_at))
+    assert (due - created).total_seconds() >= 60  # as TaskRouter asked, not the 5 s backoff
