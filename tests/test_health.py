@@ -15,6 +15,7 @@ from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.fakes.hanging_proxy import HangingProxy
 from tests.helpers import TaskRouterPoster, fake_api_settings, worker_event
+from tests.processes import wait_for
 from tests.test_status import OPERATOR, PASSWORD
 
 
@@ -254,17 +255,7 @@ def test_a_database_that_stops_answering_gets_503_in_seconds_and_leaves_the_even
         assert (slow.status_code, slow.get_json()) == (503, {"error": "database not answering; retry later"})
         assert TaskRouterPoster(client).post(worker_event(contact_uri="sip:x")).status_code == 503
         proxy.resume()
-        assert _waited(lambda: client.get("/healthz").status_code == 200)
+        assert wait_for(lambda: client.get("/healthz").status_code == 200)
         assert TaskRouterPoster(client).post(worker_event(contact_uri="sip:x", version=2)).status_code == 204
         app.extensions["guard"].jobs.stop(timeout=5)
         app.extensions["guard"].store.engine.dispose()
-
-
-def _waited(condition, seconds=30.0):
-    """True once `condition()` holds, polled until `seconds` pass."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False

@@ -15,6 +15,7 @@ from guard.service import writer as writer_module
 from guard.service.slot import Slot
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, email, stored_state, uri, worker_event, worker_sid
+from tests.processes import wait_for
 from tests.test_metrics import sample, scrape
 
 
@@ -235,14 +236,4 @@ def test_healthz_says_when_a_batch_hangs_and_no_longer_once_it_is_written(servic
     assert (health.status_code, health.get_json()["database"]) == (503, "event writer stuck")
     request.join(10)
     release.set()
-    assert _waited(lambda: client.get("/healthz").status_code == 200)
-
-
-def _waited(condition, seconds=10.0):
-    """True once `condition()` holds, polled until `seconds` pass."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
+    assert wait_for(lambda: client.get("/healthz").status_code == 200)
