@@ -4,6 +4,7 @@ import json
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import pytest
@@ -259,3 +260,11 @@ def test_a_database_that_stops_answering_gets_503_in_seconds_and_leaves_the_even
         assert TaskRouterPoster(client).post(worker_event(contact_uri="sip:x", version=2)).status_code == 204
         app.extensions["guard"].jobs.stop(timeout=5)
         app.extensions["guard"].store.engine.dispose()
+
+
+def test_concurrent_health_checks_and_pages_of_a_healthy_database_all_answer(app, services):
+    """More at once than the read slots: they wait their turn, never a false "unreachable"."""
+    paths = ["/healthz"] * 6 + ["/metrics"] * 2
+    with ThreadPoolExecutor(len(paths)) as pool:
+        codes = list(pool.map(lambda path: app.test_client().get(path).status_code, paths))
+    assert codes == [200] * len(paths)

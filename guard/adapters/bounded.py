@@ -1,12 +1,13 @@
 """Database reads that cannot hold a request for ever: each on its own thread, a few at once, each waited for a bound.
 
 A database that stops answering (a proxy that hangs, a network that drops packets) then holds those few threads,
-never the request threads that take events: health checks and status pages answer 503 in seconds instead.
+and a request thread only for the bound: health checks and status pages answer 503 in seconds, events go on.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -18,7 +19,7 @@ class DatabaseSlow(TimeoutError):
 
 
 class BoundedReads:
-    """Runs reads off the caller's thread: at most `slots` at once, each waited for at most `seconds`."""
+    """Runs reads off the caller's thread: at most `slots` at once, each caller waiting at most `seconds` in all."""
 
     def __init__(self, slots: int, seconds: float) -> None:
         """Allow `slots` reads at once, each `seconds`."""
@@ -26,9 +27,10 @@ class BoundedReads:
         self.seconds = seconds
 
     def run(self, read: Callable[[], T]) -> T:
-        """`read()`'s result or exception; DatabaseSlow when it takes longer than `seconds`, or no slot is free."""
-        if not self._slots.acquire(blocking=False):
-            raise DatabaseSlow("every database read slot waits on an answer")
+        """`read()`'s result or exception; DatabaseSlow when no slot frees and it ends within `seconds` in all."""
+        deadline = time.monotonic() + self.seconds
+        if not self._slots.acquire(timeout=self.seconds):  # a free slot soon while the database answers
+            raise DatabaseSlow(f"no database read slot freed within {self.seconds:g} s")
         outcome: list[Any] = []
         done = threading.Event()
 
@@ -42,7 +44,7 @@ class BoundedReads:
                 done.set()
 
         threading.Thread(target=reading, name="guard-db-read", daemon=True).start()
-        if not done.wait(self.seconds):
+        if not done.wait(max(0.0, deadline - time.monotonic())):
             raise DatabaseSlow(f"the database gave no answer within {self.seconds:g} s")
         if isinstance(outcome[0], BaseException):
             raise outcome[0]
