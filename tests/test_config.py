@@ -27,6 +27,9 @@ def test_defaults_are_safe():
     assert settings.database_url is None  # the SQLite file under instance/
 
 
+REFUSED = "DATABASE_URL has a value PostgreSQL refuses for its option"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "message"),
     [
@@ -125,7 +128,11 @@ def test_defaults_are_safe():
         (  # libpq would refuse it at every connection, and the service would look down, not misconfigured
             "DATABASE_URL",
             "postgres://u:SECRET@db/guard?sslmode=SECRET",
-            "DATABASE_URL has an sslmode that is not one of: disable, allow, prefer, require, verify-ca, verify-full",
+            "DATABASE_URL has a value PostgreSQL refuses for its option sslmode",
+        ),
+        *(  # each host's in a list too (a second port)
+            ("DATABASE_URL", f"postgres://u:SECRET@db/guard?{query}=SECRET", f"{REFUSED} {query.rpartition('&')[2]}")
+            for query in ("connect_timeout", "target_session_attrs", "keepalives", "hostaddr", "port=5432&port")
         ),
         (
             "DATABASE_URL",
@@ -150,7 +157,10 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
      ("DATABASE_URL", "postgresql://u:pa/ss?w#d@db:5432/guard"), ("DATABASE_URL", "postgresql://u:p%40ss@db/guard"),
      ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com;transport=tls, +1*, client:support-desk, client:support-*"),
      ("INTENDED_CONTACT_URIS", "tel:*;phone-context=+1*, sip:+1*;npdi;rn=+1*@gw.example.com, sip:*;transport=*"),
-     ("DATABASE_POOL_SIZE", "2")],
+     ("DATABASE_POOL_SIZE", "2"),
+     ("DATABASE_URL", "postgres://u@a,b/guard?port=5432,5433&sslmode=require&target_session_attrs=read-write"),
+     ("DATABASE_URL", "postgres://u@db/guard?sslmode=&options=-csearch_path%3Dx&sslrootcert=system&connect_timeout=9"),
+     ("DATABASE_URL", "postgres://u@db/guard?hostaddr=10.0.0.5&keepalives=1&gssencmode=disable&application_name=g")],
 )  # fmt: skip
 def test_good_values_of_the_checked_settings_are_taken(name, value):
     Settings.from_env({**BASE, name: value})

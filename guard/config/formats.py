@@ -18,10 +18,15 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-
 
 def is_host(value: str) -> bool:
     """True for an IP address or a host name (`999.1.1.1` is neither)."""
+    return is_ip(value) or (bool(_HOST.fullmatch(value)) and not value.replace(".", "").isdigit())
+
+
+def is_ip(value: str) -> bool:
+    """True for an IPv4 or IPv6 address."""
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        return bool(_HOST.fullmatch(value)) and not value.replace(".", "").isdigit()
+        return False
     return True
 
 
@@ -66,7 +71,22 @@ def url_problem(value: str) -> str | None:
     return None
 
 
-_SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# The values libpq checks only as it connects: refused there, they would fail every connection as if the database
+# were down (an integer option that is no number even fails as a bug)
+_NUMBERS = (
+    "port",
+    "connect_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_count",
+    "tcp_user_timeout",
+)
+_CHOICES = {
+    "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
+    "gssencmode": ("disable", "prefer", "require"),
+    "target_session_attrs": ("any", "read-write", "read-only", "primary", "standby", "prefer-standby"),
+}
 
 
 def postgres_option_problem(options: Mapping[str, str | tuple[str, ...]]) -> str | None:
@@ -77,12 +97,23 @@ def postgres_option_problem(options: Mapping[str, str | tuple[str, ...]]) -> str
     from psycopg import ProgrammingError  # only for a PostgreSQL URL: the lookups need no driver
     from psycopg.conninfo import make_conninfo
 
-    for name in options:
+    for name, given in options.items():
         try:
             make_conninfo("", **{name: "1"})
         except ProgrammingError:
             return f"has an option PostgreSQL does not know: {name}"
-    sslmode = options.get("sslmode", "prefer")
-    if sslmode not in _SSLMODES:
-        return f"has an sslmode that is not one of: {', '.join(_SSLMODES)}"
+        values = [
+            part.strip() for value in ((given,) if isinstance(given, str) else given) for part in value.split(",")
+        ]
+        if not _valid(name, [value for value in values if value]):  # empty: libpq's default
+            return f"has a value PostgreSQL refuses for its option {name}"
     return None
+
+
+def _valid(name: str, values: list[str]) -> bool:
+    """True when libpq takes each of `values` for option `name` (one per host where it lists several)."""
+    if name in _NUMBERS:
+        return all(value.lstrip("-").isdigit() and (name != "port" or 0 < int(value) < 65536) for value in values)
+    if name == "hostaddr":
+        return all(is_ip(value) for value in values)
+    return all(value in _CHOICES.get(name, (value,)) for value in values)
