@@ -208,6 +208,17 @@ def test_a_vanished_sqlite_file_fails_the_health_check(tmp_path):
     assert (response.status_code, response.get_json()["database"]) == (503, "file missing")
 
 
+def test_a_start_that_finds_a_recovered_copy_beside_another_file_says_so_and_keeps_both(tmp_path, capsys):
+    """The file was replaced (a backup moved over it): the copy holds what was acknowledged since; an admin decides."""
+    path = tmp_path / "guard.db"
+    create_app(make_settings(f"sqlite:///{path}")).extensions["guard"].store.engine.dispose()
+    shutil.copyfile(path, tmp_path / "guard.db.recovered")  # as the guard leaves it when its file vanishes
+    create_app(make_settings(f"sqlite:///{path}")).extensions["guard"].store.engine.dispose()
+    said = [line for line in capsys.readouterr().out.splitlines() if "sqlite_recovered_copy_not_taken" in line]
+    assert len(said) == 1 and '"level": "error"' in said[0] and "guard.db.recovered" in said[0]
+    assert (tmp_path / "guard.db.recovered").exists()
+
+
 @contextlib.contextmanager
 def read_only(path):
     """The file read-only for this process: immutable for root (who ignores modes), mode 0444 for anyone else."""

@@ -2,6 +2,7 @@
 
 import json
 import os
+import sqlite3
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -268,3 +269,17 @@ def test_concurrent_health_checks_and_pages_of_a_healthy_database_all_answer(app
     with ThreadPoolExecutor(len(paths)) as pool:
         codes = list(pool.map(lambda path: app.test_client().get(path).status_code, paths))
     assert codes == [200] * len(paths)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_sqlites_write_lock_held_by_another_process_is_busy_not_unreachable(app, client, database_url, monkeypatch):
+    monkeypatch.setattr(app.extensions["guard"].store.probes, "seconds", 10.0)  # past SQLite's own 3 s wait
+    holder = sqlite3.connect(make_url(database_url).database, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # the sqlite3 shell, a backup script: the file answers, writes wait
+    try:
+        health = client.get("/healthz")
+        assert (health.status_code, health.get_json()["database"]) == (503, "busy")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert client.get("/healthz").status_code == 200

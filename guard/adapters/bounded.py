@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+SLOT_WAIT_SECONDS = 0.5
 
 
 class DatabaseSlow(TimeoutError):
@@ -19,7 +20,7 @@ class DatabaseSlow(TimeoutError):
 
 
 class BoundedReads:
-    """Runs reads off the caller's thread: at most `slots` at once, each caller waiting at most `seconds` in all."""
+    """Runs reads off the caller's thread: at most `slots` at once, each waited for at most `seconds` in all."""
 
     def __init__(self, slots: int, seconds: float) -> None:
         """Allow `slots` reads at once, each `seconds`."""
@@ -29,8 +30,10 @@ class BoundedReads:
     def run(self, read: Callable[[], T]) -> T:
         """`read()`'s result or exception; DatabaseSlow when no slot frees and it ends within `seconds` in all."""
         deadline = time.monotonic() + self.seconds
-        if not self._slots.acquire(timeout=self.seconds):  # a free slot soon while the database answers
-            raise DatabaseSlow(f"no database read slot freed within {self.seconds:g} s")
+        # While the database answers, a slot frees in milliseconds; while it does not, a burst of callers must not
+        # each hold a request thread for the whole bound (events queue behind them): they wait briefly, then 503
+        if not self._slots.acquire(timeout=min(SLOT_WAIT_SECONDS, self.seconds)):
+            raise DatabaseSlow("every database read slot is taken by a read still waiting on the database")
         outcome: list[Any] = []
         done = threading.Event()
 

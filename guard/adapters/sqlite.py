@@ -157,6 +157,9 @@ def _prepare(database: str) -> None:
         if os.path.exists(recovered) and (not os.path.exists(database) or os.path.getsize(database) == 0):
             os.replace(recovered, database)
             log.warning("sqlite_file_recovered", extra={"fields": {"from": recovered}})
+        elif os.path.exists(recovered):  # the file was replaced, not lost: which one holds the truth, an admin knows
+            fix = "keep the file in use, or stop the service and move the copy over it; then delete the other"
+            log.error("sqlite_recovered_copy_not_taken", extra={"fields": {"copy": recovered, "fix": fix}})
         with closing(sqlite3.connect(database, timeout=SQLITE_BUSY_SECONDS)) as connection:
             connection.execute("PRAGMA journal_mode=WAL")
 

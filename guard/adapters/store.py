@@ -16,12 +16,12 @@ from guard.adapters.alerts import Alerts
 from guard.adapters.bounded import BoundedReads
 from guard.adapters.causes import CauseLookups
 from guard.adapters.clicks import SlackClicks
-from guard.adapters.db import behind
+from guard.adapters.db import BUSY_REASONS, behind
 from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
 from guard.adapters.retention import Retention
 from guard.adapters.sqlite import disk_full, file_identity, sqlite_file, writable
-from guard.adapters.sqlite_writers import Checkpoints
+from guard.adapters.sqlite_writers import Checkpoints, DatabaseBusy
 from guard.adapters.worker_listing import WorkerListing
 from guard.adapters.workers import WorkerStates, key_params
 from guard.core.alerts import Alert
@@ -173,6 +173,8 @@ class Store:
             with self.engine.connect() as connection:
                 connection.execute(select(1))
             missing = not self._sqlite_file and behind(self.engine)  # SQLite migrates as it starts
-        except Exception:  # noqa: BLE001 - any failure means "unreachable" to the health check
-            return "unreachable"
+        except Exception as err:  # noqa: BLE001 - any failure means "unreachable" to the health check
+            # but SQLite's write lock held past its 3 s by another process: the file answers, writes wait
+            locked = isinstance(err, DatabaseBusy) or any(reason in str(err) for reason in BUSY_REASONS)
+            return "busy" if locked else "unreachable"
         return "not migrated" if missing else None  # events get 503 until the release phase runs

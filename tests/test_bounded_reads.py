@@ -1,0 +1,36 @@
+"""Database reads on bounded threads (adapters/bounded.py): a hung database holds a few threads, never the callers."""
+
+import threading
+
+import pytest
+
+from guard.adapters.bounded import BoundedReads, DatabaseSlow
+from tests.processes import wait_for
+
+
+def test_a_caller_finding_every_slot_held_by_a_hung_read_gives_up_soon_not_after_the_whole_bound():
+    """A burst of health checks against a database that does not answer must not hold request threads for long."""
+    reads, hung = BoundedReads(slots=2, seconds=60.0), threading.Event()
+    for _ in range(2):  # two reads that wait on the database, each for up to its 60 s
+        threading.Thread(target=lambda: reads.run(lambda: hung.wait(60)), daemon=True).start()
+    outcome = []
+    threading.Thread(target=lambda: outcome.append(_raised(reads.run, lambda: "answered")), daemon=True).start()
+    try:
+        assert wait_for(lambda: outcome, timeout=10.0), "the third caller waited out the hung reads' bound"
+        assert isinstance(outcome[0], DatabaseSlow)
+    finally:
+        hung.set()
+    assert wait_for(lambda: _raised(reads.run, lambda: "answered") == "answered")  # the slots free with the reads
+
+
+def test_a_reads_own_error_reaches_its_caller():
+    with pytest.raises(ZeroDivisionError):
+        BoundedReads(slots=1, seconds=5.0).run(lambda: 1 / 0)
+
+
+def _raised(call, *args):
+    """What `call(*args)` returned, or the exception it raised."""
+    try:
+        return call(*args)
+    except Exception as err:  # noqa: BLE001 - the test looks at which
+        return err
