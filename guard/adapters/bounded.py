@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-SLOT_WAIT_SECONDS = 0.5
+SLOT_WAIT_SECONDS = 0.25
 
 
 class DatabaseSlow(TimeoutError):
