@@ -17,8 +17,8 @@ def healthz() -> tuple[Response, int]:
     svc = services()
     try:  # a batch for ever on one connection (it hangs): this process answers events 503, whatever a probe says
         problem, counts = ("event writer stuck", None) if svc.writer.stuck() else svc.store.probes.run(svc.store.health)
-    except DatabaseSlow:
-        problem, counts = "unreachable", None
+    except DatabaseSlow:  # a SQLite file answers; its probe waits for the write turn another writer holds
+        problem, counts = "busy" if svc.store.turn_shared else "unreachable", None
     if problem or counts is None:
         return jsonify(database=problem, pending_alerts=None, failed_alerts=None), 503
     pending, failed = counts.get(AlertStatus.PENDING, 0), counts.get(AlertStatus.FAILED, 0)

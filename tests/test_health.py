@@ -273,7 +273,6 @@ def test_concurrent_health_checks_and_pages_of_a_healthy_database_all_answer(app
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_sqlites_write_lock_held_by_another_process_is_busy_not_unreachable(app, client, database_url, monkeypatch):
-    monkeypatch.setattr(app.extensions["guard"].store.probes, "seconds", 10.0)  # past SQLite's own 3 s wait
     holder = sqlite3.connect(make_url(database_url).database, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # the sqlite3 shell, a backup script: the file answers, writes wait
     try:

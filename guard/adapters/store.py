@@ -21,7 +21,7 @@ from guard.adapters.intended import IntendedValues
 from guard.adapters.records import Records
 from guard.adapters.retention import Retention
 from guard.adapters.sqlite import disk_full, file_identity, sqlite_file, writable
-from guard.adapters.sqlite_writers import Checkpoints, DatabaseBusy
+from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, Checkpoints, DatabaseBusy
 from guard.adapters.worker_listing import WorkerListing
 from guard.adapters.workers import WorkerStates, key_params
 from guard.core.alerts import Alert
@@ -115,7 +115,7 @@ def _alert_row(alert: Alert, decision: Decision) -> dict[str, Any]:
     }
 
 
-PROBE_SECONDS = 3.0  # a health check or a scrape says "unreachable" past this
+PROBE_SECONDS = SQLITE_BUSY_SECONDS + 0.5  # past SQLite's own wait for its lock ("busy"); then "unreachable"
 READ_SECONDS = 10.0  # a status page answers 503 past this
 
 
