@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
 from guard.adapters.sqlite import DatabaseFileMissing
+from guard.adapters.sqlite_writers import DatabaseBusy
 from guard.adapters.store import Store
 from guard.core.statuses import AlertStatus
 from guard.core.verdict import Kind
@@ -92,8 +93,8 @@ class StoreGauges(Collector):
         """Whether the database answered; then workers in drift, pending first login, unreachable, the backlog."""
         up = GaugeMetricFamily("guard_database_up", "1 when the database answered this scrape (0: no database gauges).")
         try:  # off the request thread, for PROBE_SECONDS at most: a hung database must not hang the scrape
-            gauges = self.store.probes.run(lambda: list(self._from_database()))
-        except (SQLAlchemyError, DatabaseFileMissing, OSError) as err:  # the counters still answer: they show it
+            gauges = self.store.probes.shared("gauges", lambda: list(self._from_database()))
+        except (SQLAlchemyError, DatabaseFileMissing, DatabaseBusy, OSError) as err:  # the counters still answer
             log.warning("metrics_database_unavailable", extra={"fields": {"error": type(err).__name__}})
             gauges = []
         up.add_metric([], 1 if gauges else 0)

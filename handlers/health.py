@@ -16,7 +16,9 @@ def healthz() -> tuple[Response, int]:
     """200 with outbox counts when the database answers (in PROBE_SECONDS) and events get written, else 503."""
     svc = services()
     try:  # a batch for ever on one connection (it hangs): this process answers events 503, whatever a probe says
-        problem, counts = ("event writer stuck", None) if svc.writer.stuck() else svc.store.probes.run(svc.store.health)
+        problem, counts = (
+            ("event writer stuck", None) if svc.writer.stuck() else svc.store.probes.shared("health", svc.store.health)
+        )
     except DatabaseSlow:  # a SQLite file answers; its probe waits for the write turn another writer holds
         problem, counts = "busy" if svc.store.turn_shared else "unreachable", None
     if problem or counts is None:

@@ -10,7 +10,7 @@ from tests.processes import wait_for
 
 def test_a_caller_finding_every_slot_held_by_a_hung_read_gives_up_soon_not_after_the_whole_bound():
     """A burst of health checks against a database that does not answer must not hold request threads for long."""
-    reads, hung = BoundedReads(slots=2, seconds=60.0), threading.Event()
+    reads, hung = BoundedReads(slots=2, seconds=60.0, slot_wait=0.25), threading.Event()  # as the pages are
     for _ in range(2):  # two reads that wait on the database, each for up to its 60 s
         threading.Thread(target=lambda: reads.run(lambda: hung.wait(60)), daemon=True).start()
     outcome = []
@@ -21,6 +21,24 @@ def test_a_caller_finding_every_slot_held_by_a_hung_read_gives_up_soon_not_after
     finally:
         hung.set()
     assert wait_for(lambda: _raised(reads.run, lambda: "answered") == "answered")  # the slots free with the reads
+
+
+def test_callers_asking_the_same_at_once_share_one_read_and_its_answer():
+    """Health checks and scrapes at once: one slot between them, so none gets a false "unreachable"."""
+    reads, started, calls = BoundedReads(slots=1, seconds=30.0), threading.Event(), []
+
+    def slow_read():  # a read under way for a few seconds while the next caller asks
+        calls.append("slow")
+        started.set()
+        threading.Event().wait(3)
+        return "first"
+
+    first = []
+    threading.Thread(target=lambda: first.append(reads.shared("health", slow_read)), daemon=True).start()
+    assert started.wait(10)
+    assert reads.shared("health", lambda: calls.append("own") or "own") == "first"  # joined, not a read of its own
+    assert wait_for(lambda: first) == ["first"] and calls == ["slow"]
+    assert reads.shared("health", lambda: "again") == "again"  # once answered, the next caller reads anew
 
 
 def test_a_reads_own_error_reaches_its_caller():

@@ -6,13 +6,17 @@ and a request thread only for the bound: health checks and status pages answer 5
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-SLOT_WAIT_SECONDS = 0.25
+JOIN_SECONDS = 1.0  # a healthy database answers a shared read in milliseconds, under load in well under this
+QUIET_SECONDS = 10.0  # after a slow failure, callers get it at once this long before a new read is tried
 
 
 class DatabaseSlow(TimeoutError):
@@ -20,19 +24,61 @@ class DatabaseSlow(TimeoutError):
 
 
 class BoundedReads:
-    """Runs reads off the caller's thread: at most `slots` at once, each waited for at most `seconds` in all."""
+    """Runs reads off the caller's thread: at most `slots` at once, each waited for at most `seconds` in all.
 
-    def __init__(self, slots: int, seconds: float) -> None:
+    `slot_wait`: how long a caller waits for a free slot (at most `seconds`): short where a burst of callers must
+    not each hold a request thread for the whole bound while the database does not answer.
+    """
+
+    def __init__(self, slots: int, seconds: float, slot_wait: float | None = None) -> None:
         """Allow `slots` reads at once, each `seconds`."""
         self._slots = threading.BoundedSemaphore(slots)
-        self.seconds = seconds
+        self.seconds, self.slot_wait = seconds, min(slot_wait or seconds, seconds)
+        self._sharing = threading.Lock()
+        self._runs: dict[str, tuple[int, float, Future[Any]]] = {}  # by name: its process, start and read under way
+
+    def shared(self, name: str, read: Callable[[], T]) -> T:
+        """`run(read)`, joined by every caller asking for `name` meanwhile: one read answers them all.
+
+        Health checks and scrapes ask the same at once: they take one slot between them, never a false 503. A read
+        under way for over JOIN_SECONDS gets no more waiters: the database is slow, and a burst of callers must not
+        each hold a request thread for the whole bound (events queue behind them); they answer DatabaseSlow at once.
+        """
+        with self._sharing:
+            pid, began, run = self._runs.get(name, (0, 0.0, None))
+            if run is not None and run.done() and pid == os.getpid() and time.monotonic() < began + self._quiet(run):
+                raise DatabaseSlow("the database gave no answer to the read just before") from run.exception()
+            if run is None or run.done() or pid != os.getpid():
+                began, run = time.monotonic(), Future()
+                self._runs[name] = (os.getpid(), began, run)
+                threading.Thread(target=self._settle, args=(run, read), name="guard-db-read", daemon=True).start()
+        age = time.monotonic() - began
+        try:
+            return run.result(timeout=self.seconds + 1.0 - age if age < JOIN_SECONDS else 0.0)  # type: ignore[no-any-return]
+        except FutureTimeout:
+            raise DatabaseSlow(f"the database gave no answer within {self.seconds:g} s") from None
+
+    def _quiet(self, run: Future[Any]) -> float:
+        """How long after a shared read began its answer stands for the next callers: a slow failure, a while."""
+        failed = run.exception() is not None
+        return self.seconds + QUIET_SECONDS if failed and run.took >= JOIN_SECONDS else 0.0  # type: ignore[attr-defined]
+
+    def _settle(self, run: Future[Any], read: Callable[[], Any]) -> None:
+        """Run one shared read and hand its outcome to everyone waiting on `run`."""
+        started = time.monotonic()
+        try:
+            answer = self.run(read)
+        except BaseException as err:  # noqa: BLE001 - handed to the callers as it is
+            run.took = time.monotonic() - started  # type: ignore[attr-defined]
+            run.set_exception(err)
+        else:
+            run.took = time.monotonic() - started  # type: ignore[attr-defined]
+            run.set_result(answer)
 
     def run(self, read: Callable[[], T]) -> T:
         """`read()`'s result or exception; DatabaseSlow when no slot frees and it ends within `seconds` in all."""
         deadline = time.monotonic() + self.seconds
-        # While the database answers, a slot frees in milliseconds; while it does not, a burst of callers must not
-        # each hold a request thread for the whole bound (events queue behind them): they wait briefly, then 503
-        if not self._slots.acquire(timeout=min(SLOT_WAIT_SECONDS, self.seconds)):
+        if not self._slots.acquire(timeout=self.slot_wait):
             raise DatabaseSlow("every database read slot is taken by a read still waiting on the database")
         outcome: list[Any] = []
         done = threading.Event()
