@@ -73,6 +73,12 @@ class CauseLookups:
         with connected(self.bind) as connection:
             connection.execute(update(cause_lookup).where(*_held(request)).values(**values))
 
+    def postpone(self, request: CauseRequest, at: datetime, detail: str) -> None:
+        """Hold a lookup not asked (its account must wait) until `at`, its claim's try not spent."""
+        values = {"next_attempt_at": at, "lease_until": None, "detail": detail, "attempts": cause_lookup.c.attempts - 1}
+        with connected(self.bind) as connection:
+            connection.execute(update(cause_lookup).where(*_held(request)).values(**values))
+
     def finish(self, request: CauseRequest, status: str, cause: Cause | None, note: str, now: datetime) -> Alert | None:
         """Record the answer; attach it to the alert if that still waits, else return the alert it came too late for.
 

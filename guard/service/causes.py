@@ -42,24 +42,31 @@ class CauseJobs:
     def __init__(self, pipeline: Pipeline, accounts: AccountDirectory, lease: timedelta = timedelta(seconds=60)):
         """Look up through `accounts`' quick REST clients; record through `pipeline`."""
         self.pipeline, self.accounts, self.lease = pipeline, accounts, lease
+        self._held: dict[str, tuple[datetime, str]] = {}  # by account: a 429 asked its lookups to wait until then
 
     def run_pending(self) -> int:
         """Answer every lookup that is due (up to PER_ROUND); return how many were answered."""
         causes, clock = self.pipeline.store.causes, self.pipeline.clock
         answered = 0
         while answered < PER_ROUND and (request := causes.claim(clock(), self.lease)) is not None:
+            until, why = self._held.get(request.key.account_sid, (None, ""))
+            if until is not None and until > clock():  # TaskRouter asked this account to wait: not asked, no try spent
+                causes.postpone(request, until, why)
+                continue
             try:
                 status, cause, note = self._look_up(request)
             except (TwilioException, RequestException) as err:
                 if request.attempts < ATTEMPTS and _transient(err):
                     asked = min(getattr(err, "retry_after", None) or 0.0, RETRY_AFTER_MAX)  # a 429's Retry-After
-                    wait = max(5 * 2**request.attempts, asked)
-                    causes.retry(request, clock() + timedelta(seconds=wait), describe(err))
+                    at = clock() + timedelta(seconds=max(5 * 2**request.attempts, asked))  # 10, 20, 40 s, or as asked
+                    causes.retry(request, at, describe(err))
+                    if isinstance(err, TwilioRestException) and err.status == 429:  # the account's limit, not a call's
+                        self._held[request.key.account_sid] = (at, describe(err))
                     continue
                 status, cause, note = "failed", None, f"who changed it: the lookup failed ({describe(err)})"
             if status == "none":  # TaskRouter's Events lag behind its callbacks: the update may be listed soon
-                if request.attempts < ATTEMPTS:
-                    causes.retry(request, clock() + timedelta(seconds=5 * 2**request.attempts), note)
+                if request.attempts < ATTEMPTS:  # 5, 10 and 20 s after the first try (attempts counts this one)
+                    causes.retry(request, clock() + timedelta(seconds=5 * 2 ** (request.attempts - 1)), note)
                     continue
                 note = f"{note} (asked {request.attempts} times)"
             late = causes.finish(request, status, cause, note, clock())
