@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from guard.adapters import bounded
 from guard.adapters.bounded import BoundedReads, DatabaseSlow
 from tests.processes import wait_for
 
@@ -39,6 +40,35 @@ def test_callers_asking_the_same_at_once_share_one_read_and_its_answer():
     assert reads.shared("health", lambda: calls.append("own") or "own") == "first"  # joined, not a read of its own
     assert wait_for(lambda: first) == ["first"] and calls == ["slow"]
     assert reads.shared("health", lambda: "again") == "again"  # once answered, the next caller reads anew
+
+
+def test_a_caller_joining_a_slow_read_late_gets_the_answer_just_given_not_a_false_503(monkeypatch):
+    """A healthy but slow database (a check of 1.5 s): a probe that comes late to a check under way is answered."""
+    monkeypatch.setattr(bounded, "JOIN_SECONDS", 0.0)  # every caller that joins comes "late"
+    reads, release, started = BoundedReads(slots=2, seconds=3.5), threading.Event(), threading.Event()
+    assert reads.shared("health", lambda: "ok a moment ago") == "ok a moment ago"
+    hold = lambda: started.set() or release.wait(10)  # noqa: E731 - a read the test releases
+    slow = threading.Thread(target=reads.shared, args=("health", hold), daemon=True)
+    slow.start()
+    assert started.wait(10)
+    try:
+        assert reads.shared("health", lambda: "not asked") == "ok a moment ago"  # before: DatabaseSlow, a 503
+    finally:
+        release.set()
+    slow.join(10)
+
+
+def test_a_caller_joining_a_slow_read_late_with_no_answer_given_lately_gives_up_at_once(monkeypatch):
+    monkeypatch.setattr(bounded, "JOIN_SECONDS", 0.0)
+    reads, release, started = BoundedReads(slots=2, seconds=3.5), threading.Event(), threading.Event()
+    hold = lambda: started.set() or release.wait(10)  # noqa: E731 - a read the test releases
+    threading.Thread(target=reads.shared, args=("health", hold), daemon=True).start()
+    assert started.wait(10)
+    try:
+        with pytest.raises(DatabaseSlow, match="under way"):  # says what it saw, not "no answer within 3.5 s"
+            reads.shared("health", lambda: "not asked")
+    finally:
+        release.set()
 
 
 def test_a_reads_own_error_reaches_its_caller():

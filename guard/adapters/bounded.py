@@ -36,35 +36,48 @@ class BoundedReads:
         self.seconds, self.slot_wait = seconds, min(slot_wait or seconds, seconds)
         self._sharing = threading.Lock()
         self._runs: dict[str, tuple[int, float, Future[Any]]] = {}  # by name: its process, start and read under way
+        self._answers: dict[str, tuple[int, float, Any]] = {}  # by name: its process, when, and the last answer
 
     def shared(self, name: str, read: Callable[[], T]) -> T:
         """`run(read)`, joined by every caller asking for `name` meanwhile: one read answers them all.
 
         Health checks and scrapes ask the same at once: they take one slot between them, never a false 503. A read
         under way for over JOIN_SECONDS gets no more waiters: the database is slow, and a burst of callers must not
-        each hold a request thread for the whole bound (events queue behind them); they answer DatabaseSlow at once.
+        each hold a request thread for the whole bound (events queue behind them). They get the answer given in the
+        last QUIET_SECONDS at once (a slow but healthy database), else DatabaseSlow.
         """
         with self._sharing:
             pid, began, run = self._runs.get(name, (0, 0.0, None))
+            joined = True
             if run is not None and run.done() and pid == os.getpid() and time.monotonic() < began + self._quiet(run):
                 raise DatabaseSlow("the database gave no answer to the read just before") from run.exception()
             if run is None or run.done() or pid != os.getpid():
-                began, run = time.monotonic(), Future()
+                began, run, joined = time.monotonic(), Future(), False
                 self._runs[name] = (os.getpid(), began, run)
-                threading.Thread(target=self._settle, args=(run, read), name="guard-db-read", daemon=True).start()
+                threading.Thread(target=self._settle, args=(name, run, read), name="guard-db-read", daemon=True).start()
         age = time.monotonic() - began
+        if joined and age >= JOIN_SECONDS:
+            return self._lately(name, age)
         try:
-            return run.result(timeout=self.seconds + 1.0 - age if age < JOIN_SECONDS else 0.0)  # type: ignore[no-any-return]
+            return run.result(timeout=self.seconds + 1.0 - age)  # type: ignore[no-any-return]
         except FutureTimeout:
             raise DatabaseSlow(f"the database gave no answer within {self.seconds:g} s") from None
+
+    def _lately(self, name: str, age: float) -> Any:
+        """The answer to `name` given in the last QUIET_SECONDS here, or DatabaseSlow: a read under way is slow."""
+        with self._sharing:
+            pid, answered, answer = self._answers.get(name, (0, 0.0, None))
+        if pid == os.getpid() and time.monotonic() - answered < QUIET_SECONDS:
+            return answer
+        raise DatabaseSlow(f"the database is slow: a read under way for {age:.1f} s has no answer yet")
 
     def _quiet(self, run: Future[Any]) -> float:
         """How long after a shared read began its answer stands for the next callers: a slow failure, a while."""
         failed = run.exception() is not None
         return self.seconds + QUIET_SECONDS if failed and run.took >= JOIN_SECONDS else 0.0  # type: ignore[attr-defined]
 
-    def _settle(self, run: Future[Any], read: Callable[[], Any]) -> None:
-        """Run one shared read and hand its outcome to everyone waiting on `run`."""
+    def _settle(self, name: str, run: Future[Any], read: Callable[[], Any]) -> None:
+        """Run one shared read and hand its outcome to everyone waiting on `run`; keep an answer for late callers."""
         started = time.monotonic()
         try:
             answer = self.run(read)
@@ -73,6 +86,8 @@ class BoundedReads:
             run.set_exception(err)
         else:
             run.took = time.monotonic() - started  # type: ignore[attr-defined]
+            with self._sharing:
+                self._answers[name] = (os.getpid(), time.monotonic(), answer)
             run.set_result(answer)
 
     def run(self, read: Callable[[], T]) -> T:
