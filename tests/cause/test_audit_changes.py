@@ -55,3 +55,15 @@ def test_a_failed_lookup_is_said_and_the_audit_goes_on(runner, fake_api):
     _, out = audit(runner, "--format", "csv", "--only", "drift")
     [row] = list(csv.DictReader(io.StringIO(out)))  # the CSV says why it names nobody, as the JSON does
     assert row["last_change_event_sid"] == "" and "HTTP 403" in row["last_change_note"]
+
+
+def test_once_a_lookup_fails_on_a_busy_or_failing_events_api_the_rest_are_not_asked(runner, fake_api):
+    """Events answering 503 (or 429) must not hold the drift report, alerts and removals for every worker's retries."""
+    populate(fake_api, 6, drifting={1, 2, 3, 4, 5, 6})
+    fake_api.inject(503, times=1000, path_contains="/Events")
+    code, out = audit(runner, "--format", "json", "--concurrency", "1")
+    asked = [path for _, path in fake_api.requests if "/Events" in path]
+    assert len(asked) == 3  # one lookup and its two retries; before, each of the six took its three
+    notes = [row["last_change_note"] for row in json.loads(out)["workers"]]
+    assert code == 1 and sum("HTTP 503" in note for note in notes) == 6
+    assert sum(note.startswith("not looked up") for note in notes) == 5
