@@ -163,6 +163,16 @@ def test_429_waits_as_long_as_retry_after_says(fake, api):
     assert len(requests_to(fake, "/Activities")) == 2 * (1 + 2)  # two listings of 2 pages, one retry each
 
 
+@pytest.mark.parametrize("asked", ["0.5", "soon"])
+def test_a_retry_after_that_is_no_whole_number_or_date_is_still_a_429_retried(fake, asked):
+    """urllib3 refuses `Retry-After: 0.5` (InvalidHeader, a ValueError): the listing failed as "HTTP 200, not JSON"."""
+    quick = TaskRouterApi(Credentials(ACCOUNT_SID, AUTH_TOKEN, ACCOUNT_SID), WORKSPACE_SID, fake.url, retry_after_max=1)
+    fake.add_flex_activities(WORKSPACE_SID)
+    fake.inject(429, times=1, path_contains="/Activities", Retry_After=asked)
+    assert len(list_activities(quick)) == 4  # junk waits the longest honoured (1 s here), as a date far off would
+    assert len(requests_to(fake, "/Activities")) == 3  # the 429, its retry, the second page
+
+
 def test_a_server_that_keeps_failing_surfaces_the_last_status(fake):
     api = TaskRouterApi(Credentials(ACCOUNT_SID, ACCOUNT_SID, AUTH_TOKEN), WORKSPACE_SID, fake.url, retries=1)
     fake.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1))

@@ -16,6 +16,7 @@ from requests.adapters import HTTPAdapter
 from twilio.base.exceptions import TwilioException, TwilioRestException
 from twilio.http.response import Response
 from twilio.rest import Client
+from urllib3.exceptions import InvalidHeader
 from urllib3.util.retry import Retry
 
 from guard.adapters.taskrouter_async import etag_of, fetch_workers, rest_error
@@ -55,9 +56,20 @@ def longest_call_seconds(retries: int) -> float:
     return (retries + 1) * TIMEOUT_SECONDS + retries * RETRY_AFTER_MAX
 
 
+class _Retry(Retry):
+    """urllib3's Retry, reading a Retry-After that is no whole number or date (`0.5`, `soon`) instead of failing."""
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        """Seconds to wait: urllib3's reading, else the number given, else the longest honoured (capped either way)."""
+        try:
+            return super().parse_retry_after(retry_after)
+        except InvalidHeader:  # a ValueError: answered() would call the 429 a 200 that is no JSON
+            return min(parse_retry_after(retry_after) or 0.0, self.retry_after_max)
+
+
 def _retrying_adapter(pool_size: int, retries: int, retry_after_max: int = RETRY_AFTER_MAX) -> HTTPAdapter:
     """An HTTP adapter that retries 429 (honouring Retry-After), 5xx and connection errors."""
-    retry = Retry(
+    retry = _Retry(
         total=retries,
         backoff_factor=0.5,
         backoff_jitter=0.25,
