@@ -44,6 +44,10 @@ class PreconditionFailed(Exception):
     """The worker changed since it was fetched (HTTP 412 on If-Match)."""
 
 
+class AnswerUnread(Exception):
+    """An update answered with a success status and a body that is no worker (a proxy's page): applied or not."""
+
+
 # A proxy in front of TaskRouter may echo a request's credentials in its error text: describe() never repeats them
 _SECRETS: set[str] = set()  # each client's secret and its Basic header value
 _AUTHORIZATION = re.compile(r"\b(Basic|Bearer)\s+[A-Za-z0-9+/=._~-]{20,}", re.IGNORECASE)  # not "basic auth"
@@ -165,10 +169,12 @@ class TaskRouterApi:
     def update_attributes(self, worker_sid: str, attributes_json: str, if_match: str) -> None:
         """Replace the worker's attributes with `attributes_json`, only if it still has the ETag `if_match`."""
         try:
-            self.workers(worker_sid).update(attributes=attributes_json, if_match=if_match)
+            answered(partial(self.workers(worker_sid).update, attributes=attributes_json, if_match=if_match), "")
         except TwilioRestException as err:
             if err.status == 412:
                 raise PreconditionFailed(worker_sid) from None
+            if err.status < 300:  # answered() says so of a 2xx it cannot read
+                raise AnswerUnread(describe(err)) from None
             raise
 
     def _rebase(self, url: str) -> str:

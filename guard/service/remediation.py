@@ -14,7 +14,14 @@ from twilio.base.exceptions import TwilioException, TwilioRestException
 from guard.adapters.db import OUTAGES
 from guard.adapters.journal import RemovalJournal, attributes_digest
 from guard.adapters.records import Records
-from guard.adapters.taskrouter_api import NOT_FOUND, PreconditionFailed, TaskRouterApi, describe, longest_call_seconds
+from guard.adapters.taskrouter_api import (
+    NOT_FOUND,
+    AnswerUnread,
+    PreconditionFailed,
+    TaskRouterApi,
+    describe,
+    longest_call_seconds,
+)
 from guard.clock import utcnow
 from guard.core.activity import Activity
 from guard.core.click import value_digest
@@ -63,6 +70,7 @@ def remove_contact_uri(
     """
     sent: tuple[str | None, dict[str, Any]] | None = None  # the value an update of ours removed, and what it left
     sent_ms: int | None = None  # when it was sent
+    unread: str | None = None  # why the last update's answer could not be read: the next fetch tells if it landed
     try:
         landed = journal.landed(int(utcnow().timestamp() * 1000)) if journal is not None else None
     except OUTAGES:
@@ -122,6 +130,9 @@ def remove_contact_uri(
                 api.update_attributes(worker_sid, remaining, if_match=record.etag)
             except PreconditionFailed:
                 continue  # someone else changed the worker in between (or our retried update did): look again
+            except AnswerUnread as err:
+                unread = str(err)
+                continue  # a success with a page for an answer: the next fetch shows whether ours landed
             except TwilioRestException as err:
                 # Refused: nothing applied, nothing to remember. Not a 429: it may answer a retry of an update that
                 # landed (its answer lost), and the retry that would tell was never made.
@@ -132,6 +143,8 @@ def remove_contact_uri(
             done = (RemediationStatus.REMOVED, verdict.actual, REMOVED_DETAIL, record.name)
             return Removal(*done, activity=seen, sent_ms=sent_ms)
         detail = f"the worker changed under us {1 + CONFLICT_RETRIES} times (HTTP 412)"
+        if unread is not None:
+            detail = f"the update's answer could not be read ({unread}), and the value is still there"
         return Removal(RemediationStatus.FAILED, None, detail)
     except (TwilioException, RequestException, InvalidSnapshot) as err:
         if _gone(api, err):  # deleted since: no failure to try again

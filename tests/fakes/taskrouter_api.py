@@ -63,6 +63,7 @@ class FakeTaskRouter(LookupState):
         self.after_update: Callable[[str], None] | None = None  # runs once applied, before the answer is sent
         self.after_page: Callable[[str], None] | None = None  # runs once a list page is read, before it is sent
         self.lost_answers = 0  # updates applied, then answered 503 (a gateway that lost the answer)
+        self.garbled_answers = 0  # updates applied, then answered 200 with a page that is no JSON (a proxy's)
         self.send_etags = True  # False: fetches come without an ETag header
 
     @property

@@ -155,10 +155,13 @@ class WorkerApiHandler(BaseHTTPRequestHandler):
             answer = api.worker_json(workspace_sid, worker, False)
             etag = f'"{worker["version"]}"'
             lost, api.lost_answers = api.lost_answers > 0, max(api.lost_answers - 1, 0)
+            garbled, api.garbled_answers = api.garbled_answers > 0, max(api.garbled_answers - 1, 0)
         if api.after_update:
             api.after_update(worker_sid)
         if lost:
             return self._send(503, {"code": 20503, "message": "Service Unavailable", "status": 503})
+        if garbled:
+            return self._send_text(200, "<html>ok</html>")
         return self._send(200, answer, {"ETag": etag})
 
     def _send_text(self, status: int, text: str) -> None:

@@ -126,6 +126,30 @@ def test_a_removal_whose_answer_was_lost_is_still_the_guards_removal(taskrouter,
 
 
 @pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_removal_answered_200_with_a_page_that_is_no_json_is_looked_at_again(taskrouter, services, fake_api, caplog):
+    """Applied, answered by a proxy's page: the worker is fetched again, and the value gone is the guard's removal."""
+    populate(fake_api, 1)
+    wrong = uri(2)
+    fake_api.set_attributes(WORKSPACE_SID, worker_sid(1), {"email": email(1), "contact_uri": wrong})
+    fake_api.garbled_answers = 1
+    taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=wrong, version=1))
+    services.jobs.by_name["remediate"].run()
+    [record] = remediations(services)
+    assert (record["status"], record["before_value"]) == ("removed", wrong)  # before: failed, JSONDecodeError
+    assert len(fake_api.updates) == 1 and "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
+def test_a_removal_a_proxy_always_answers_with_its_page_fails_saying_so(taskrouter, services, fake_api):
+    populate(fake_api, 1, drifting={1})
+    fake_api.inject(200, times=10, method="POST", body="<html>sign in</html>")  # never reaches TaskRouter
+    taskrouter.post(worker_event(sid=worker_sid(1), email=email(1), contact_uri=uri(2), version=1))
+    services.jobs.by_name["remediate"].run()
+    [record] = remediations(services)
+    assert record["status"] == "failed" and "answer could not be read" in record["detail"]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"remediate": "remove"}], indirect=True)
 def test_a_wipe_by_another_writer_during_a_removal_is_not_the_guards_removal(taskrouter, services, fake_api):
     """A script wipes the worker between the guard's fetch and its update: the 412 is real, nothing of ours landed."""
     populate(fake_api, 1)
