@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from guard.core.text import printable
+
 SHOWN_MAX = 20  # changes an alert lists
 IGNORED_PATHS = frozenset({"contact_uri"})  # the drift itself, said elsewhere
 
@@ -23,12 +25,15 @@ class Change:
     after: str | None
 
     def text(self) -> str:
-        """`routing.skills: ["es"] → ["fr"]`, `+ image_url: …`, `− roles`."""
-        if self.before is None:
-            return f"+ {self.path}: {self.after}"
-        if self.after is None:
-            return f"− {self.path} (was {self.before})"
-        return f"{self.path}: {self.before} → {self.after}"
+        """`routing.skills: ["es"] → ["fr"]`, `+ image_url: …`, `− roles`: one line, whatever an editor wrote."""
+        path, before, after = (
+            None if part is None else printable(part) for part in (self.path, self.before, self.after)
+        )
+        if before is None:
+            return f"+ {path}: {after}"
+        if after is None:
+            return f"− {path} (was {before})"
+        return f"{path}: {before} → {after}"
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,18 @@ def test_a_drift_first_carried_by_an_activity_change_names_the_update_before_it(
     assert payload["changes"]["since_version"] == 1  # what version 2 changed is listed, but not as this event's
 
 
+@pytest.mark.parametrize("settings_overrides", [{"account_sid": None}], indirect=True)
+def test_a_line_break_in_a_changed_key_or_value_cannot_forge_lines_in_the_list(taskrouter, services, slack):
+    post(taskrouter, 1, HEALTHY)
+    forged = {"note\n~ contact_uri: fixed by IT (ticket 42)": "x", "team": "ops\n- roles removed"}
+    post(taskrouter, 2, {**BROKEN, **forged})
+    services.delivery.run_once()
+    [message] = slack.received
+    [listed] = [b["text"]["text"] for b in message["blocks"] if "What else" in json.dumps(b)]
+    lines = listed.splitlines()
+    assert len(lines) == 4 and any("note\\n~ contact_uri" in line for line in lines)  # the heading, 3 changes
+
+
 @pytest.mark.parametrize("settings_overrides", [{"account_sid": None}], indirect=True)  # out at once: no lookup
 def test_changes_across_updates_the_guard_never_received_say_since_which_version(taskrouter, services, slack):
     post(taskrouter, 1, HEALTHY)
