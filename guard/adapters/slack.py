@@ -37,6 +37,7 @@ from guard.core.text import printable, scrubbed
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
 NO_EMOJI = ":\u200b"  # a colon a worker's name puts in the header, which renders `:shortcode:` as emoji
+BLOCKS_REFUSED = "HTTP 400 invalid_blocks"  # and invalid_blocks_format: the message's blocks, not the webhook
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,14 @@ class SlackNotifier:
     def send(self, alert: Alert) -> SendResult:
         """Post one alert and classify the answer."""
         text, blocks = render(alert)
+        result = self._post(text, blocks)
+        if result.outcome is SendOutcome.FAILED and result.error.startswith(BLOCKS_REFUSED):
+            # Blocks the guard rendered and Slack refuses (a limit it counts otherwise): the fallback text says it all
+            result = self._post(text, None)
+        return result
+
+    def _post(self, text: str, blocks: list[Any] | None) -> SendResult:
+        """Post the text (and blocks) once, and classify the answer."""
         try:
             response = self._client.send(text=text, blocks=blocks)
         except Exception as err:  # noqa: BLE001 - timeouts, refused connections, DNS: all transient

@@ -1,5 +1,6 @@
 """Failed posts to Slack: backoff, Retry-After up to its cap, permanent errors, timeouts, and order kept."""
 
+import json
 import time
 
 import pytest
@@ -63,6 +64,21 @@ def test_retry_after_is_honoured_up_to_the_cap_and_never_longer(taskrouter, serv
     clock.advance(0.2)  # past ALERT_RETRY_MAX_SECONDS (1 s in the test settings)
     assert services.delivery.run_once() == 1
     assert outbox(services) == [("drift", "delivered", 2)]
+
+
+def test_blocks_slack_refuses_are_sent_again_as_the_plain_text_alone(taskrouter, services, httpserver):
+    """A page the guard rendered in a way Slack refuses (400 invalid_blocks) still reaches the channel, as text."""
+
+    def answer(request):
+        refused = "blocks" in json.loads(request.get_data())
+        return Response("invalid_blocks", status=400) if refused else Response("ok")
+
+    httpserver.expect_request(HOOK).respond_with_handler(answer)
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.delivery.run_once()
+    assert outbox(services) == [("drift", "delivered", 1)]
+    first, second = (json.loads(request.get_data()) for request, _ in httpserver.log)
+    assert "blocks" in first and "blocks" not in second and second["text"] == first["text"]
 
 
 @pytest.mark.parametrize(
