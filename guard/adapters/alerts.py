@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, case, func, select, update
+from sqlalchemy import Connection, Engine, case, exists, func, select, update
 
 from guard.adapters.db import connected
 from guard.adapters.hot import HotStatement
@@ -165,6 +165,21 @@ class Alerts:
         query = select(func.min(held)).where(outbox.c.status == AlertStatus.PENDING, first, *waiting)
         with connected(self.bind) as connection:
             return connection.execute(query).scalar()
+
+    def requeue_failed(self, now: datetime, since: datetime | None = None) -> tuple[int, int]:
+        """Queue again, due now, the alerts that failed for good (raised since `since`): (queued, left as failed).
+
+        One whose worker has a later alert delivered is left: the channel has its newer news already.
+        """
+        later = outbox.alias("later")
+        same_worker = (later.c[name] == outbox.c[name] for name in ("account_sid", "workspace_sid", "worker_sid"))
+        overtaken = exists().where(*same_worker, later.c.id > outbox.c.id, later.c.status == AlertStatus.DELIVERED)
+        failed = (outbox.c.status == AlertStatus.FAILED, *(() if since is None else (outbox.c.created_at >= since,)))
+        again = {"status": AlertStatus.PENDING, "attempts": 0, "next_attempt_at": now, "lease_until": None}
+        with connected(self.bind) as connection:
+            queued = connection.execute(update(outbox).where(*failed, ~overtaken).values(**again)).rowcount
+            left = connection.execute(select(func.count()).select_from(outbox).where(*failed)).scalar() or 0
+        return queued, left
 
     def counts(self) -> dict[str, int]:
         """Outbox rows by status."""

@@ -1,15 +1,18 @@
-"""The operations: `migrate` (the release phase) and `deliver` (the background worker in the foreground)."""
+"""The operations: `migrate` (the release phase), `deliver` (the background worker) and `resend` (after an outage)."""
 
 from __future__ import annotations
 
 import contextlib
 import signal
+from datetime import timedelta
+from typing import NoReturn
 
 import click
 from flask.cli import with_appcontext
 from sqlalchemy.exc import OperationalError
 
 from guard.adapters import db
+from guard.clock import utcnow
 from guard.container import services
 
 
@@ -21,9 +24,7 @@ def migrate_command() -> None:
     try:  # SQLite migrates itself when the services are built: report that run rather than a second, empty one.
         before, after = svc.migrated or db.upgrade(svc.store.engine)
     except OperationalError as err:  # one line, as a bad setting gets, not a traceback of the driver's
-        reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
-        click.echo(f"error: the database cannot be reached: {reason}", err=True)
-        raise SystemExit(2) from None
+        _unreachable(err)
     except db.DatabaseAhead as err:  # a rollback past a migration: Heroku's release phase stops on this line
         click.echo(f"error: {err}", err=True)
         raise SystemExit(2) from None
@@ -42,3 +43,28 @@ def deliver_command() -> None:
     with contextlib.suppress(KeyboardInterrupt):
         jobs.run_forever()
     jobs.stop()  # the other lanes finish the job in flight (a removal, a click) before the process ends
+
+
+@click.command("resend")
+@click.option("--hours", type=click.FloatRange(0, min_open=True), help="Only alerts raised in the last HOURS.")
+@with_appcontext
+def resend_command(hours: float | None) -> None:
+    """Queue again the alerts Slack refused for good (an archived channel, a webhook removed), once it is fixed."""
+    now = utcnow()
+    try:
+        queued, left = services().store.alerts.requeue_failed(
+            now, None if hours is None else now - timedelta(hours=hours)
+        )
+    except OperationalError as err:
+        _unreachable(err)
+    said = f"{queued} failed alert{'' if queued == 1 else 's'} queued again"
+    if left:
+        said += f" ({left} left: a later alert of the same worker was delivered)"
+    click.echo(f"{said}; delivery sends them (the service's, or `flask --app wsgi deliver`)")
+
+
+def _unreachable(err: OperationalError) -> NoReturn:
+    """Say in one line that the database cannot be reached, and exit 2."""
+    reason = str(err.orig).strip().splitlines()[0] if err.orig else type(err).__name__
+    click.echo(f"error: the database cannot be reached: {reason}", err=True)
+    raise SystemExit(2) from None
