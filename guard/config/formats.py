@@ -59,7 +59,10 @@ def url_problem(value: str) -> str | None:
     A space or control character would reach the HTTP client at every delivery, whose error quotes the
     path: the secret part of a Slack webhook URL, in the log and on the status page.
     """
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # `https://[::1`, `https://[host]`: its message quotes the host, and this the path too
+        return "has a bracketed host that is not an IPv6 address"
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return "must be an http:// or https:// URL"
     if not value.isascii() or " " in value or has_control(value):  # U+00A0, U+2028: never sendable either
