@@ -52,3 +52,17 @@ def test_a_url_with_a_bad_ipv6_bracket_is_refused_in_one_line_unechoed(name, val
 def test_a_webhook_url_with_a_bad_ipv6_bracket_stops_the_start_with_one_line_not_a_traceback():
     result = start("SLACK_WEBHOOK_URL", "https://[::1/services/T0/B0/SECRET")
     assert (result.returncode, result.stderr) == (3, f"guard: configuration error: SLACK_WEBHOOK_URL {NOT_IPV6}\n")
+
+
+NOT_JSON = "TWILIO_ACCOUNTS is not valid JSON"
+DEEP = "[" * 5000 + "]" * 5000
+
+
+@pytest.mark.parametrize("document", [DEEP, ACCOUNT + '"workspaces": ' + DEEP + "}}"])
+def test_a_deeply_nested_twilio_accounts_is_refused_as_not_valid_json(document):
+    assert refusal({"TWILIO_ACCOUNTS": document}) == NOT_JSON
+
+
+def test_a_deeply_nested_twilio_accounts_stops_the_start_with_one_line_not_a_traceback():
+    result = start("TWILIO_ACCOUNTS", DEEP)
+    assert (result.returncode, result.stderr) == (3, f"guard: configuration error: {NOT_JSON}\n")

@@ -81,7 +81,7 @@ def parse_accounts(raw: str | None) -> tuple[Account, ...]:
         return ()
     try:
         document = json.loads(raw, object_pairs_hook=_unique_keys)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:  # `[[[…]]]` thousands deep: the decoder recurses per level
         raise ConfigError(
             f"TWILIO_ACCOUNTS {err}" if isinstance(err, RepeatedKey) else "TWILIO_ACCOUNTS is not valid JSON"
         ) from None
