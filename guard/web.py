@@ -89,6 +89,8 @@ def check_bind(host: str, port: int, argv: list[str], env: Mapping[str, str]) ->
         with socket.socket(family, kind, protocol) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as gunicorn binds
             probe.bind(address)
+    except UnicodeError:  # a name the idna codec cannot encode (from a caller that did not check it as HOST is)
+        raise ConfigError("HOST must be an IP address or a host name") from None
     except OSError as err:
         raise ConfigError(
             _BIND_PROBLEMS.get(err.errno, f"HOST and PORT cannot be listened on ({err.strerror})")

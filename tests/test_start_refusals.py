@@ -66,3 +66,31 @@ def test_a_deeply_nested_twilio_accounts_is_refused_as_not_valid_json(document):
 def test_a_deeply_nested_twilio_accounts_stops_the_start_with_one_line_not_a_traceback():
     result = start("TWILIO_ACCOUNTS", DEEP)
     assert (result.returncode, result.stderr) == (3, f"guard: configuration error: {NOT_JSON}\n")
+
+
+NOT_A_HOST = "HOST must be an IP address or a host name"
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["x..y", "a" * 64, "a." + "b" * 64 + ".c", ".".join(["a" * 63] * 4) + ".b"],  # the last: 257 characters
+)
+def test_a_host_name_with_an_empty_or_overlong_label_is_refused(host):
+    assert refusal({"HOST": host}) == NOT_A_HOST
+
+
+@pytest.mark.parametrize("host", ["a" * 63, "a" * 63 + ".example.", "my_host", "localhost."])
+def test_a_host_name_of_full_length_labels_is_still_taken(host):
+    assert Settings.from_env({**BASE, "HOST": host}).host == host
+
+
+def test_a_host_idna_cannot_encode_stops_the_start_with_one_line_naming_host():
+    result = start("HOST", "x..y")
+    assert (result.returncode, result.stderr) == (3, f"guard: configuration error: {NOT_A_HOST}\n")
+
+
+def test_check_bind_names_host_when_idna_cannot_encode_it():
+    from guard.web import check_bind
+
+    with pytest.raises(ConfigError, match=r"^HOST "):
+        check_bind("x..y", 25602, [], {})

@@ -18,7 +18,12 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-
 
 def is_host(value: str) -> bool:
     """True for an IP address or a host name (`999.1.1.1` is neither)."""
-    return is_ip(value) or (bool(_HOST.fullmatch(value)) and not value.replace(".", "").isdigit())
+    if is_ip(value):
+        return True
+    name = value.removesuffix(".")  # the root's dot: `localhost.` is fully qualified
+    # DNS's limits, which the idna codec enforces at bind: `x..y` or a 64-character label failed there, unnamed
+    labels_fit = len(name) <= 253 and all(0 < len(label) <= 63 for label in name.split("."))
+    return bool(_HOST.fullmatch(value)) and labels_fit and not value.replace(".", "").isdigit()
 
 
 def is_ip(value: str) -> bool:
