@@ -94,3 +94,51 @@ def test_check_bind_names_host_when_idna_cannot_encode_it():
 
     with pytest.raises(ConfigError, match=r"^HOST "):
         check_bind("x..y", 25602, [], {})
+
+
+REFUSED = "DATABASE_URL has a value PostgreSQL refuses for its option"
+SEVERAL_HOSTS = (
+    "DATABASE_URL names several hosts in its netloc, which SQLAlchemy cannot read: "
+    "write them as ?host=h1,h2&port=5432,5433"
+)
+
+
+@pytest.mark.parametrize(
+    ("query", "option"),
+    [
+        ("sslmode=disable,require", "sslmode"),  # one value: a comma lists hosts' values only for host, hostaddr, port
+        ("target_session_attrs=any,read-write", "target_session_attrs"),
+        ("keepalives_count=4294967297", "keepalives_count"),  # libpq's integers are 32-bit
+        ("tcp_user_timeout=99999999999", "tcp_user_timeout"),
+        ("keepalives=2147483648", "keepalives"),
+        ("keepalives_idle=-5", "keepalives_idle"),  # libpq sets it as 0, which Linux refuses at every connection
+        ("keepalives_interval=0", "keepalives_interval"),
+        ("keepalives_count=-1", "keepalives_count"),
+    ],
+)
+def test_a_database_option_libpq_refuses_at_every_connection_stops_the_start(query, option):
+    assert refusal({"DATABASE_URL": f"postgres://u:SECRET@db/guard?{query}"}) == f"{REFUSED} {option}"
+
+
+def test_several_hosts_in_the_netloc_are_refused_with_the_form_that_works():
+    said = refusal({"DATABASE_URL": "postgresql://u:SECRET@h1:5432,h2:5433/db"})
+    assert said == SEVERAL_HOSTS
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://u:p@host:5432/db?sslmode=require",  # Heroku's
+        "postgresql://u:p@/db?host=h1,h2&port=5432,5433",
+        "postgresql://u:p@/db?hostaddr=10.0.0.1,10.0.0.2&host=a,b",
+        "postgresql://u@db/guard?options=-c%20statement_timeout%3D5000",
+        "postgresql://u@/guard?host=/var/run/postgresql",
+        "postgresql://u@db/guard?connect_timeout=-5",  # psycopg then waits its own default: it connects
+        "postgresql://u@db/guard?connect_timeout=99999999999",  # psycopg reads it, not libpq
+        "postgresql://u@db/guard?tcp_user_timeout=-5&keepalives=-1",  # libpq takes them as 0 (the system's default)
+        "postgresql://u@db/guard?keepalives_count=2147483647&tcp_user_timeout=-2147483648",
+        "postgresql://u@db/guard?keepalives_idle=1&keepalives_interval=1&keepalives_count=+1",
+    ],
+)
+def test_what_libpq_connects_with_is_still_taken(url):
+    Settings.from_env({**BASE, "DATABASE_URL": url})

@@ -31,6 +31,9 @@ _MENTION = re.compile(
 _DATABASES = ("sqlite", "sqlite+pysqlite", "postgres", "postgresql", "postgresql+psycopg")  # as make_engine takes them
 _WHOLE = re.compile(r"[+-]?[0-9]+(?:\.0*)?")  # digits, as a person writes a count: not 1e3, 8_000 or 0x10
 _NOT_BASE = "must be a base URL (https://host, or https://host/path), with no query or fragment"
+_SEVERAL_HOSTS = (
+    "names several hosts in its netloc, which SQLAlchemy cannot read: write them as ?host=h1,h2&port=5432,5433"
+)
 _FLAGS = {"1": True, "true": True, "yes": True, "on": True, "0": False, "false": False, "no": False, "off": False}
 
 
@@ -159,6 +162,8 @@ class EnvReader:
         try:  # read as SQLAlchemy reads it: its driver connects to what it finds
             url = make_url(value)
         except ValueError:
+            if "," in rest.partition("/")[0].rpartition("@")[2]:  # libpq's `h1:5432,h2:5433`: a port of `5432,h2`
+                raise ConfigError(f"{name} {_SEVERAL_HOSTS}") from None
             raise ConfigError(f"{name} has a port that is not a number from 0 to 65535") from None
         if url.port is not None and not 0 <= url.port <= 65535:
             raise ConfigError(f"{name} has a port that is not a number from 0 to 65535")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
@@ -80,16 +81,20 @@ def url_problem(value: str) -> str | None:
 
 
 # The values libpq checks only as it connects: refused there, they would fail every connection as if the database
-# were down (an integer option that is no number even fails as a bug)
-_NUMBERS = (
-    "port",
-    "connect_timeout",
-    "keepalives",
-    "keepalives_idle",
-    "keepalives_interval",
-    "keepalives_count",
-    "tcp_user_timeout",
-)
+# were down (an integer option that is no number even fails as a bug). libpq reads them as a C int (32 bits).
+_INT_MAX = 2**31 - 1
+_NUMBERS: dict[str, tuple[float, float]] = {
+    "port": (1, 65535),
+    "connect_timeout": (-math.inf, math.inf),  # psycopg reads it, not libpq; 0 or less is its default wait
+    "keepalives": (-_INT_MAX - 1, _INT_MAX),
+    "tcp_user_timeout": (-_INT_MAX - 1, _INT_MAX),  # below 0 libpq sets 0: the system's default
+    # below 1 libpq sets 0, which Linux refuses at every TCP connection (setsockopt: "Invalid argument")
+    "keepalives_idle": (1, _INT_MAX),
+    "keepalives_interval": (1, _INT_MAX),
+    "keepalives_count": (1, _INT_MAX),
+}
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # as strtol reads it
+_LISTS = ("host", "hostaddr", "port")  # the options libpq reads as one value per host, comma-separated
 _CHOICES = {
     "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
     "gssencmode": ("disable", "prefer", "require"),
@@ -110,9 +115,8 @@ def postgres_option_problem(options: Mapping[str, str | tuple[str, ...]]) -> str
             make_conninfo("", **{name: "1"})
         except ProgrammingError:
             return f"has an option PostgreSQL does not know: {name}"
-        values = [
-            part.strip() for value in ((given,) if isinstance(given, str) else given) for part in value.split(",")
-        ]
+        each = (given,) if isinstance(given, str) else given
+        values = [part.strip() for value in each for part in (value.split(",") if name in _LISTS else (value,))]
         if not _valid(name, [value for value in values if value]):  # empty: libpq's default
             return f"has a value PostgreSQL refuses for its option {name}"
     return None
@@ -121,7 +125,8 @@ def postgres_option_problem(options: Mapping[str, str | tuple[str, ...]]) -> str
 def _valid(name: str, values: list[str]) -> bool:
     """True when libpq takes each of `values` for option `name` (one per host where it lists several)."""
     if name in _NUMBERS:
-        return all(value.lstrip("-").isdigit() and (name != "port" or 0 < int(value) < 65536) for value in values)
+        low, high = _NUMBERS[name]
+        return all(_INTEGER.fullmatch(value) and low <= int(value) <= high for value in values)
     if name == "hostaddr":
         return all(is_ip(value) for value in values)
     return all(value in _CHOICES.get(name, (value,)) for value in values)
