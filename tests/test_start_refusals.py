@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from guard.config import ConfigError, Settings
-from tests.processes import ROOT
+from tests.processes import ROOT, flask_cli
 
 BASE = {"TWILIO_AUTH_TOKEN": "secret-token"}
 ACCOUNT = '{"AC' + "a" * 32 + '": {"auth_token": "t", '
@@ -142,3 +142,10 @@ def test_several_hosts_in_the_netloc_are_refused_with_the_form_that_works():
 )
 def test_what_libpq_connects_with_is_still_taken(url):
     Settings.from_env({**BASE, "DATABASE_URL": url})
+
+
+def test_check_takes_a_blank_identity_policy_as_the_default_as_the_service_does():
+    result = flask_cli("check", "--email", "a@b.example", "--contact-uri", "client:a_40b_2Eexample",
+                       IDENTITY_POLICY="   ")  # fmt: skip
+    assert (result.returncode, result.stderr) == (0, "")
+    assert Settings.from_env({**BASE, "IDENTITY_POLICY": "   "}).identity_policy.value == "flex"

@@ -50,6 +50,8 @@ def _refused(ctx: click.Context, param: click.Parameter, problem: str) -> NoRetu
 
 def _policy(ctx: click.Context, param: click.Parameter, value: str) -> Policy:
     """The policy asked for; a bad one named where it came from (IDENTITY_POLICY or --policy)."""
+    if not value.strip() and ctx.get_parameter_source(param.name or "") is click.core.ParameterSource.ENVIRONMENT:
+        return Policy.FLEX  # a blank variable is the default, as the service reads it
     try:
         return Policy(value.strip().lower())
     except ValueError:
