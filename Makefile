@@ -9,8 +9,10 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt requirements-bench.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# exec: the service is make's own child, as the Procfile's; make cannot pass its exit code on (it says `Error 3` in a
+# line of its own and exits 2), so the recipe is not echoed: the refusal is the one line the guard printed above it
 run: $(BIN)/.installed
-	$(BIN)/python -m guard.web
+	@exec $(BIN)/python -m guard.web
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

@@ -1,5 +1,6 @@
 """Values that crashed the start, or that libpq refuses at every connection: one line naming them, exit 3."""
 
+import shutil
 import subprocess
 import sys
 
@@ -149,3 +150,17 @@ def test_check_takes_a_blank_identity_policy_as_the_default_as_the_service_does(
                        IDENTITY_POLICY="   ")  # fmt: skip
     assert (result.returncode, result.stderr) == (0, "")
     assert Settings.from_env({**BASE, "IDENTITY_POLICY": "   "}).identity_policy.value == "flex"
+
+
+def test_make_run_refuses_with_the_one_line_and_only_make_s_own_note():
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    venv = sys.prefix  # the running interpreter's: nothing installed, whatever the files' times say
+    env = {"PATH": "/usr/bin:/bin", "PORT": "25603", "TWILIO_AUTH_TOKEN": "t", "HISTORY_DAYS": "x"}
+    result = subprocess.run([make, f"VENV={venv}", "-o", f"{venv}/bin/.installed", "run"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=30)  # fmt: skip
+    line = "guard: configuration error: HISTORY_DAYS must be a whole number from 0 to 36500"
+    assert (result.stdout, result.stderr.splitlines()[0]) == ("", line)
+    assert [note.rpartition(" ")[2] for note in result.stderr.splitlines()[1:]] == ["3"]  # make's `… Error 3`
+    assert result.returncode == 2  # make's own code for any failed recipe
