@@ -7,6 +7,7 @@ The change and its answer on the click's response_url happen in the background (
 from __future__ import annotations
 
 import logging
+import time
 
 from flask import Blueprint, Response, abort, request
 from slack_sdk.signature import SignatureVerifier
@@ -19,6 +20,7 @@ from handlers.errors import bad_request, error_response
 
 bp = Blueprint("slack_interactions", __name__)
 log = logging.getLogger("guard.slack")
+SIGNATURE_MAX_AGE = 300  # seconds: slack_sdk's SignatureVerifier, as Slack asks
 
 
 @bp.post("/slack/interactions")
@@ -30,7 +32,8 @@ def receive_click() -> Response:
         abort(404)  # the buttons are off: no such endpoint
     body = request.get_data(cache=True)
     if not _signed_by_slack(secret, body):
-        log_event(log, logging.WARNING, "bad_slack_signature", path=request.path, remote=request.remote_addr)
+        why = _why_refused(request.headers.get("X-Slack-Request-Timestamp"), request.headers.get("X-Slack-Signature"))
+        log_event(log, logging.WARNING, "bad_slack_signature", path=request.path, remote=request.remote_addr, why=why)
         return error_response(401, "invalid or stale X-Slack-Signature")
     payload = request.form.get("payload")
     if payload is None:
@@ -51,3 +54,17 @@ def _signed_by_slack(secret: str, body: bytes) -> bool:
     # ASCII (compare_digest's TypeError)
     except (ValueError, OverflowError, UnicodeDecodeError, TypeError):
         return False
+
+
+def _why_refused(timestamp: str | None, signature: str | None) -> str:
+    """Why a click was refused, for the log line: a clock off or a secret rotated is told apart from a forgery."""
+    if not timestamp or not signature:
+        return "X-Slack-Signature or X-Slack-Request-Timestamp missing"
+    if not timestamp.strip().isdigit():
+        return "timestamp is no whole number"
+    if len(timestamp.strip()) > 12:  # past int()'s 4,300 digits too
+        return "timestamp far off this clock"
+    off = abs(int(time.time()) - int(timestamp))
+    if off > SIGNATURE_MAX_AGE:
+        return f"timestamp {off} s off this clock (5 minutes at most)"
+    return "signature does not match (another signing secret, or a changed body)"

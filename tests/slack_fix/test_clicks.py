@@ -107,19 +107,22 @@ def test_anyone_else_gets_an_ephemeral_no_and_nothing_changes(drift, client, ser
 
 
 @pytest.mark.parametrize(
-    "forgery",
+    ("forgery", "why"),  # what the log line says: a clock off, or a secret rotated, is found from it
     [
-        "another secret",
-        "six minutes old",
-        "six minutes ahead",
-        "no signature",
-        "timestamp not a number",
-        "timestamp of 400 digits",
-        "body changed",
-        "signature not ASCII",
+        ("another secret", "signature does not match"),
+        ("six minutes old", "timestamp 360 s off this clock"),
+        ("six minutes ahead", "timestamp 360 s off this clock"),
+        ("no signature", "X-Slack-Signature or X-Slack-Request-Timestamp missing"),
+        ("timestamp not a number", "timestamp is no whole number"),
+        ("timestamp of 400 digits", "timestamp far off this clock"),
+        ("timestamp of 5000 digits", "timestamp far off this clock"),
+        ("body changed", "signature does not match"),
+        ("signature not ASCII", "signature does not match"),
     ],
 )
-def test_forged_and_stale_clicks_get_401_and_cause_nothing(drift, client, services, slack, fake_api, forgery):
+def test_forged_and_stale_clicks_get_401_and_cause_nothing(
+    drift, client, services, slack, fake_api, forgery, why, capsys
+):
     payload = click_payload("remove_contact_uri", REFERENCE, slack.response_url(1))
     now = int(time.time())
     body, headers = {
@@ -135,6 +138,10 @@ def test_forged_and_stale_clicks_get_401_and_cause_nothing(drift, client, servic
             signed_click(payload)[0],
             {**signed_click(payload)[1], "X-Slack-Request-Timestamp": "9" * 400},
         ),
+        "timestamp of 5000 digits": lambda: (  # past int()'s limit
+            signed_click(payload)[0],
+            {**signed_click(payload)[1], "X-Slack-Request-Timestamp": "9" * 5000},
+        ),
         "body changed": lambda: (signed_click(payload)[0] + b"x", signed_click(payload)[1]),
         "signature not ASCII": lambda: (
             signed_click(payload)[0],
@@ -146,6 +153,8 @@ def test_forged_and_stale_clicks_get_401_and_cause_nothing(drift, client, servic
     assert response.status_code == 401
     services.jobs.by_name["clicks"].run()
     assert rows(services, slack_click) == 0 and slack.responses == [] and fake_api.requests == []
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "bad_slack_signature" in line]
+    assert json.loads(line)["why"].startswith(why)
 
 
 def test_a_removal_whose_fetch_failed_claims_no_re_check(drift, client, services, slack, fake_api):
