@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from guard.adapters.db import OUTAGES
 from guard.adapters.journal import RemovalJournal
@@ -20,6 +21,17 @@ from guard.service.removals import Removal, record_removal
 RETRY_SECONDS = 10
 
 
+@dataclass(frozen=True)
+class Unrecorded:
+    """A removal done (TaskRouter answered) whose record met a database error: recorded from here, not done again."""
+
+    job_id: int
+    key: WorkerKey
+    removal: Removal
+    actor: str
+    since: datetime
+
+
 class RemediationJobs:
     """Runs the removals the webhook path queued (REMEDIATE=remove), outside the request."""
 
@@ -33,10 +45,25 @@ class RemediationJobs:
         """Claim jobs from `records`, reach each workspace through `api_for(account_sid, workspace_sid)`."""
         self.pipeline, self.records, self.api_for = pipeline, records, api_for
         self.lease = lease
+        self._unrecorded: list[Unrecorded] = []  # each still leased to this process, so no other takes it up
+
+    def _record_unrecorded(self) -> int:
+        """Record the removals done whose record failed, first: a database error ends the round, tried next round.
+
+        One older than its lease is left: another process may have taken it up, and its journal knows it as ours.
+        """
+        done = 0
+        while self._unrecorded:
+            held = self._unrecorded[0]
+            if self.pipeline.clock() - held.since < self.lease:
+                record_removal(self.pipeline, held.key, held.removal, held.actor, job_id=held.job_id)
+                done += 1
+            self._unrecorded.pop(0)
+        return done
 
     def run_pending(self) -> int:
         """Process every queued remediation (at the pipeline's time); return how many were handled."""
-        handled = 0
+        handled = self._record_unrecorded()
         while (job := self.records.claim_remediation(self.pipeline.clock(), self.lease)) is not None:
             key = WorkerKey(job["account_sid"], job["workspace_sid"], job["worker_sid"])
             try:
@@ -56,7 +83,11 @@ class RemediationJobs:
                 if removal.status is RemediationStatus.FAILED and removal.detail == JOURNAL_BUSY_DETAIL:
                     self._again(job["id"])  # nothing was sent either
                     continue
-            record_removal(self.pipeline, key, removal, job["actor"], job_id=job["id"])
+            try:
+                record_removal(self.pipeline, key, removal, job["actor"], job_id=job["id"])
+            except OUTAGES:  # TaskRouter did it: recorded as it was from here, in the next round, not sent again
+                self._unrecorded.append(Unrecorded(job["id"], key, removal, job["actor"], self.pipeline.clock()))
+                raise
             handled += 1
         return handled
 
