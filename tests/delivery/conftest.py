@@ -24,3 +24,19 @@ def outbox(services):
         from guard.adapters.tables import alert
 
         return [(r.kind, r.status, r.attempts) for r in connection.execute(alert.select().order_by(alert.c.id))]
+
+
+def drift_then_fixed(taskrouter, services):
+    """A drift (version 1), a delivery round, the value fixed (version 2), another round."""
+    from tests.helpers import ANN_URI, worker_event
+
+    taskrouter.post(worker_event(contact_uri="sip:x", version=1))
+    services.delivery.run_once()
+    taskrouter.post(worker_event(contact_uri=ANN_URI, version=2))
+    services.delivery.run_once()
+
+
+def slack_answers(httpserver, *answers):
+    """Slack answers the next posts so, in order: (body, status) each."""
+    for body, status in answers:
+        httpserver.expect_ordered_request(HOOK).respond_with_data(body, status=status)

@@ -7,9 +7,9 @@ import pytest
 from werkzeug import Response
 
 from guard.adapters.tables import alert
-from tests.delivery.conftest import outbox, posted
+from tests.delivery.conftest import drift_then_fixed, outbox, posted
 from tests.fakes.slack import HOOK_PATH as HOOK
-from tests.helpers import ANN_URI, worker_event
+from tests.helpers import worker_event
 
 
 def test_500_is_retried_with_backoff_then_delivered(taskrouter, services, httpserver, clock):
@@ -157,10 +157,7 @@ def test_timeouts_and_refused_connections_are_retried(taskrouter, services, http
 def test_resolved_never_overtakes_a_drift_waiting_for_retry(taskrouter, services, httpserver, clock):
     httpserver.expect_ordered_request(HOOK).respond_with_data("rollup_error", status=500)
     httpserver.expect_request(HOOK).respond_with_data("ok")
-    taskrouter.post(worker_event(contact_uri="sip:x", version=1))
-    services.delivery.run_once()
-    taskrouter.post(worker_event(contact_uri=ANN_URI, version=2))
-    services.delivery.run_once()
+    drift_then_fixed(taskrouter, services)
     assert [kind for kind, status, _ in outbox(services) if status == "delivered"] == []
     clock.advance(2)
     services.delivery.run_once()
