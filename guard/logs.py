@@ -11,6 +11,9 @@ from typing import Any
 
 # Libraries that log request URLs or headers at DEBUG/INFO; those URLs can carry secrets.
 _QUIET_LOGGERS = ("slack_sdk", "twilio", "urllib3", "aiohttp", "aiohttp_retry", "alembic")
+# The guard logs each failed Slack post itself, with its alert and at its weight (a retry is a warning); the client's
+# own error line on a timeout names no alert, and pages whoever alerts on error lines for a hiccup handled
+_SAID_BY_THE_GUARD = ("slack_sdk.webhook.client",)
 
 
 _RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # what a worker's name may carry
@@ -69,6 +72,8 @@ def configure_logging(level: str, cli: bool = False) -> None:
         logging.getLogger(name).setLevel(min(logging.getLevelName(level), logging.INFO))
     for name in _QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    for name in _SAID_BY_THE_GUARD:
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def log_event(logger: logging.Logger, level: int, event: str, **fields: Any) -> None:

@@ -1,6 +1,7 @@
 """Failed posts to Slack: backoff, Retry-After up to its cap, permanent errors, timeouts, and order kept."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -163,3 +164,23 @@ def test_resolved_never_overtakes_a_drift_waiting_for_retry(taskrouter, services
     services.delivery.run_once()
     kinds = [m["blocks"][0]["text"]["text"].split(":")[1] for m in posted(httpserver)]
     assert kinds == ["rotating_light", "rotating_light", "white_check_mark"]
+
+
+def test_a_slack_timeout_is_logged_once_by_the_guard_with_its_alert_not_as_an_error(
+    taskrouter, services, httpserver, capsys
+):
+    """slack_sdk's own error line on a timeout named no alert, and paged whoever alerts on error lines."""
+    answered = threading.Event()
+
+    def slow(_request):  # past the 0.5 s timeout, then a late answer nobody reads
+        answered.wait(2)
+        return Response("ok")
+
+    httpserver.expect_request(HOOK).respond_with_handler(slow)
+    taskrouter.post(worker_event(contact_uri="sip:x"))
+    services.delivery.run_once()
+    answered.set()
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [line["event"] for line in lines if line["logger"].startswith("slack_sdk")] == []
+    [retry] = [line for line in lines if line["event"] == "alert_delivery_retry"]
+    assert retry["level"] == "warning" and retry["worker_sid"]
