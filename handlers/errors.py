@@ -17,6 +17,7 @@ from guard.adapters.sqlite import DatabaseFileMissing
 from guard.adapters.sqlite_writers import DatabaseBusy
 from guard.container import services
 from guard.logs import log_event
+from guard.service.slot import WriterBehind
 
 log = logging.getLogger("guard.http")
 
@@ -52,6 +53,7 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
         log_event(log, logging.ERROR, "database_not_migrated", fix=migration_fix(engine), error=missing, path=path)
         return "database not migrated; retry later"
     fields: dict[str, str] = {}
+    level = logging.ERROR
     if isinstance(err, OperationalError):  # the driver's first line: "too many connections for role …" (no password)
         reason, said = type(err.orig).__name__, "database unavailable; retry later"
         detail = (str(err.orig).strip().splitlines() or [""])[0][:300]
@@ -61,11 +63,13 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
         reason, said = "file missing", "database file missing; retry later"
     elif isinstance(err, DatabaseSlow):  # a read that got no answer in its bound (adapters/bounded.py)
         reason, said = "no answer", "database not answering; retry later"
+    elif isinstance(err, WriterBehind):  # events queued before it took its time: a burst, not an outage (yet)
+        reason, said, level = "event writer behind", "database busy; retry later", logging.WARNING
     elif isinstance(err, DatabaseBusy | TimeoutError | PoolTimeout):  # no turn, or no free connection, in 3 s
         reason, said = "busy", "database busy; retry later"
     else:
         return None
-    log_event(log, logging.ERROR, "database_unavailable", error=reason, path=path, **fields)
+    log_event(log, level, "database_unavailable", error=reason, path=path, **fields)
     return said
 
 

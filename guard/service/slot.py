@@ -9,6 +9,10 @@ from typing import cast
 from guard.core.decision import Decision
 
 
+class WriterBehind(TimeoutError):
+    """No commit before the request's deadline: its process's writer is behind (or its database slow): 503."""
+
+
 class Slot:
     """Where the writer leaves one event's decision (or error) for the request that waits on it.
 
@@ -17,14 +21,14 @@ class Slot:
     when the request gave up waiting, so no committed alert goes unlogged.
     """
 
-    __slots__ = ("_ready", "abandoned", "decision", "error")
+    __slots__ = ("_ready", "abandoned", "decision", "droppable", "error")
     _handoff = threading.Lock()  # makes "filled" and "given up" exclusive; only contended on a timeout
 
-    def __init__(self) -> None:
-        """An empty slot."""
+    def __init__(self, droppable: bool = False) -> None:
+        """An empty slot; `droppable`: once its request gives up, the event is not written (its sender retries)."""
         self.decision: Decision | None = None
         self.error: BaseException | None = None
-        self.abandoned = False
+        self.abandoned, self.droppable = False, droppable
         self._ready = threading.Lock()
         self._ready.acquire()
 
@@ -40,7 +44,7 @@ class Slot:
     def wait(self, deadline: float) -> Decision:
         """The decision once committed, or the error raised here; TimeoutError past `deadline` (503)."""
         if not self._ready.acquire(timeout=max(0.0, deadline - time.monotonic())) and not self.abandon():
-            raise TimeoutError("no commit before the deadline")  # 503 (handlers/errors.py)
+            raise WriterBehind("no commit before the deadline")  # 503 (handlers/errors.py)
         if self.error is not None:
             raise self.error
         return cast(Decision, self.decision)
@@ -52,3 +56,7 @@ class Slot:
                 return True
             self.abandoned = True
             return False
+
+    def dropped(self) -> bool:
+        """True when its request gave up before the writer took the event, and its sender sends it again."""
+        return self.abandoned and self.droppable

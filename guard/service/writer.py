@@ -63,12 +63,16 @@ class EventWriter:
         """Queue one snapshot, wait until its batch is committed, announce it here; its outcome."""
         return self.record_all([snapshot])[0]
 
-    def record_all(self, snapshots: Sequence[WorkerSnapshot], deadline: float | None = None) -> list[Outcome]:
+    def record_all(
+        self, snapshots: Sequence[WorkerSnapshot], deadline: float | None = None, droppable: bool = False
+    ) -> list[Outcome]:
         """Queue snapshots (one, or an Event Streams batch) at once; announce each once committed; the outcomes.
 
-        TimeoutError (503) past `deadline` (time.monotonic(); by default WAIT_SECONDS from now).
+        TimeoutError (503) past `deadline` (time.monotonic(); by default WAIT_SECONDS from now). `droppable`: events
+        not taken by then are left unwritten (Event Streams retries for hours; written late, they only lengthen the
+        queue its retry waits behind). A TaskRouter callback is tried again once only: its event is written anyway.
         """
-        slots, deadline = [Slot() for _ in snapshots], deadline or time.monotonic() + WAIT_SECONDS
+        slots, deadline = [Slot(droppable) for _ in snapshots], deadline or time.monotonic() + WAIT_SECONDS
         for item in zip(snapshots, slots, strict=True):
             self._queue.put(item)
         self._running()
@@ -125,6 +129,8 @@ class EventWriter:
             first = self._queue.get()
             if first is _STOP:
                 return
+            if first[1].dropped():  # type: ignore[index]
+                continue
             items: list[Item] = [first]  # type: ignore[list-item]
             self._writing_since = time.monotonic()
             try:
@@ -152,7 +158,8 @@ class EventWriter:
             if item is _STOP:
                 self._queue.put(_STOP)  # after this batch
                 break
-            items.append(item)  # type: ignore[arg-type]
+            if not item[1].dropped():  # type: ignore[index]
+                items.append(item)  # type: ignore[arg-type]
         items.sort(key=lambda item: (item[0].key.account_sid, item[0].key.workspace_sid, item[0].key.worker_sid))
 
     @contextmanager

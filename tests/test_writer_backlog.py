@@ -1,0 +1,57 @@
+"""A batch its sender gave up on is not written behind the writer's backlog: Event Streams sends it again."""
+
+import json
+import threading
+import time
+
+import pytest
+
+from handlers import event_streams
+from tests.helpers import cloudevent, post_cloudevents, stored_state, worker_sid
+from tests.test_writer import key, snapshot
+
+
+def _writer_held(services, monkeypatch):
+    """Hold the event writer inside its next batch until the returned event is set; wait until it is there."""
+    inside, release = threading.Event(), threading.Event()
+    apply_events = services.pipeline.apply_events
+
+    def hung_once(tx, snapshots, now):
+        if not release.is_set():
+            inside.set()
+            release.wait(10)
+        return apply_events(tx, snapshots, now)
+
+    monkeypatch.setattr(services.pipeline, "apply_events", hung_once)
+    first = threading.Thread(target=services.writer.record, args=(snapshot(1),))
+    first.start()
+    assert inside.wait(10)
+    return release, first
+
+
+def test_a_batch_answered_503_is_dropped_from_the_queue_not_written_after_its_retry(services, monkeypatch):
+    """Event Streams retries for 4 hours: written late, the batch only lengthened the queue its retry waits behind."""
+    release, first = _writer_held(services, monkeypatch)  # the writer busy with a long batch
+    batch = [snapshot(n, contact_uri="client:wrong") for n in range(2, 7)]
+    with pytest.raises(TimeoutError):
+        services.writer.record_all(batch, time.monotonic() + 0.2, droppable=True)
+    release.set()
+    first.join(10)
+    services.writer.record(snapshot(7))  # queued after the batch: once answered, the batch was taken or left
+    assert stored_state(services, key(1)) and stored_state(services, key(7))
+    assert [stored_state(services, key(n)) for n in range(2, 7)] == [None] * 5
+
+
+def test_a_batch_its_process_could_not_commit_in_time_is_said_as_a_queue_behind_not_a_database_down(
+    services, client, monkeypatch, capsys
+):
+    monkeypatch.setattr(event_streams, "BATCH_SECONDS", 0.3)
+    release, first = _writer_held(services, monkeypatch)
+    try:
+        answer = post_cloudevents(client, [cloudevent(sid=worker_sid(2), contact_uri="client:wrong")])
+    finally:
+        release.set()
+        first.join(10)
+    assert answer.status_code == 503
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "database_unavailable" in line]
+    assert (line["level"], line["error"]) == ("warning", "event writer behind")  # was: error, "busy"
