@@ -86,7 +86,10 @@ def status_page() -> Response:
     context = {
         "health": health,
         "headline": headline(totals, health["failed_deliveries"], intake_outcomes(), store.records.latest_audit_runs()),
-        "drift": [_display(w) for w in store.listing.listing(None, text, sort, cannot_ring=True)],
+        "drift": [
+            _display(w)
+            for w in store.listing.listing(None, text, sort, cannot_ring=True, named=services().accounts.named(text))
+        ],
         "counts": {v: verdicts.get(v, 0) for v in QUIET_VERDICTS},  # "other workers": less those listed above
         "listed_pending": store.listing.unreachable_count(Kind.PENDING),
         "alerts": [_display(a) for a in store.alerts.recent()],
@@ -131,7 +134,8 @@ def api_workers() -> Response | tuple[Response, int]:
     if sort not in SORTS:
         return bad_request(f"sort must be one of: {', '.join(SORTS)}")
     store = services().store
-    workers = store.listing.listing(verdict, _search_text(), sort)
+    text = _search_text()
+    workers = store.listing.listing(verdict, text, sort, named=services().accounts.named(text))
     counts, unreachable = store.listing.verdict_counts(), store.listing.unreachable_count()
     rows = [_jsonable(w) for w in workers]
     return jsonify(counts=counts, unreachable=unreachable, health=_health(), workers=rows)

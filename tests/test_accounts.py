@@ -207,6 +207,18 @@ def test_the_status_page_says_whose_each_worker_is(taskrouter, client, services)
     assert "Production" in alerts and "Staging" in alerts
 
 
+@pytest.mark.parametrize("settings_overrides", ["with_status"], indirect=True)
+@pytest.mark.parametrize("search", ["Staging", "staging", STAGING, STAGING_WS])
+def test_the_status_page_and_api_filter_by_account_or_workspace(taskrouter, client, services, search):
+    for account, workspace, token in ((PROD, PROD_WS, PROD_TOKEN), (STAGING, STAGING_WS, STAGING_TOKEN)):
+        event = worker_event(contact_uri="sip:x", AccountSid=account, WorkspaceSid=workspace)
+        assert taskrouter.post(event, token=token).status_code == 204
+    [row] = client.get(f"/api/workers?q={search}", headers=OPERATOR).get_json()["workers"]
+    assert (row["account_sid"], row["workspace_sid"]) == (STAGING, STAGING_WS)
+    page = client.get(f"/status?q={search}", headers=OPERATOR).get_data(as_text=True)
+    assert "Staging (" in page.split('id="drift"')[1].split("</tbody>")[0]
+
+
 def test_an_account_naming_a_workspace_another_account_lists_gets_403(taskrouter, client, services, capsys):
     # Signed with staging's own token but about production's workspace: stored, alerted to staging's channel, and
     # shown on /status beside production's workers (an outsider's review)

@@ -134,6 +134,19 @@ class AccountDirectory:
         """Every (account, workspace) configured for audits."""
         return [(account, workspace) for account in self.accounts for workspace in account.workspaces]
 
+    def named(self, text: str) -> list[tuple[str, str | None]]:
+        """(account, workspace or None for all of its) whose configured name contains `text`, in any case."""
+        needle, found = text.casefold(), []
+        for account in self.accounts if text else ():
+            if account.sid and needle in account.name.casefold():
+                found.append((account.sid, None))
+            found += [
+                (account.sid, ws)
+                for ws, name in account.workspaces.items()
+                if account.sid and needle in name.casefold()
+            ]
+        return found
+
     def _buttons(self, account: Account | None) -> bool:
         """True when the account's alerts carry the Slack fix buttons: a signing secret and REST credentials."""
         return bool(self.settings.slack_signing_secret) and account is not None and has_credentials(account)

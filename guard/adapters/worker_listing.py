@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, case, func, or_, select
@@ -77,10 +78,12 @@ class WorkerListing:
         sort: str = DEFAULT_SORT,
         limit: int = 20_000,
         cannot_ring: bool = False,
+        named: Sequence[tuple[str, str | None]] = (),
     ) -> list[dict[str, Any]]:
         """Workers (of one verdict, matching `search`) with their activity and latest remediation.
 
         `sort` is a SORTS key; `cannot_ring` lists the workers in drift and the unreachable ones, unreachable first.
+        `named`: the (account, workspace or None) whose configured names `search` matched: their workers match too.
         """
         latest = (
             select(func.max(remediation.c.id).label("id"))
@@ -103,8 +106,14 @@ class WorkerListing:
             query = query.where(or_(worker_state.c.verdict == Kind.MISMATCH, UNREACHABLE_NOW))
         if search:
             pattern = contains_pattern(search)
-            columns = (worker_state.c.name, worker_state.c.email, worker_state.c.worker_sid, worker_state.c.actual)
-            query = query.where(or_(*(column.ilike(pattern, escape=LIKE_ESCAPE) for column in columns)))
+            columns = ("name", "email", "worker_sid", "actual", "account_sid", "workspace_sid")
+            matches = [worker_state.c[column].ilike(pattern, escape=LIKE_ESCAPE) for column in columns]
+            for account, workspace in named:  # "Staging" finds the workers of the account or workspace so named
+                place = [worker_state.c.account_sid == account]
+                matches.append(
+                    and_(*place, *(() if workspace is None else (worker_state.c.workspace_sid == workspace,)))
+                )
+            query = query.where(or_(*matches))
         first = (unreachable.desc(),) if cannot_ring else ()
         query = query.order_by(*first, SORTS[sort], worker_state.c.worker_sid).limit(limit)
         with connected(self.bind) as connection:
