@@ -40,6 +40,9 @@ def forbidden() -> Response:
     return error_response(403, "invalid or missing X-Twilio-Signature")
 
 
+DEADLOCK = "40P01"  # PostgreSQL's SQLSTATE: one of the two transactions is rolled back, its sender retries
+
+
 def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
     """Log why the database cannot take a write now and return what to answer (503), or None for anything else.
 
@@ -59,6 +62,9 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
         detail = (str(err.orig).strip().splitlines() or [""])[0][:300]
         secret = engine.url.password
         fields["detail"] = detail.replace(str(secret), "***") if secret else detail
+        if getattr(err.orig, "sqlstate", None) == DEADLOCK:  # writers here take their locks in one order
+            reason, level = "deadlock", logging.WARNING
+            fields["hint"] = "another transaction took the same rows in another order (a release phase's migration?)"
     elif isinstance(err, DatabaseFileMissing):
         reason, said = "file missing", "database file missing; retry later"
     elif isinstance(err, DatabaseSlow):  # a read that got no answer in its bound (adapters/bounded.py)

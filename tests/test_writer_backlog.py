@@ -7,7 +7,7 @@ import time
 import pytest
 
 from handlers import event_streams
-from tests.helpers import cloudevent, post_cloudevents, stored_state, worker_sid
+from tests.helpers import cloudevent, post_cloudevents, stored_state, worker_event, worker_sid
 from tests.test_writer import key, snapshot
 
 
@@ -55,3 +55,18 @@ def test_a_batch_its_process_could_not_commit_in_time_is_said_as_a_queue_behind_
     assert answer.status_code == 503
     [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "database_unavailable" in line]
     assert (line["level"], line["error"]) == ("warning", "event writer behind")  # was: error, "busy"
+
+
+def test_a_deadlock_is_answered_503_and_said_as_one_not_as_the_database_down(services, taskrouter, monkeypatch, capsys):
+    """A release phase's migration taking the tables in another order: a few events 503, the sender retries."""
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    def deadlocked(tx, snapshots, now):
+        raise OperationalError("UPDATE worker_state", {}, psycopg.errors.DeadlockDetected("deadlock detected"))
+
+    monkeypatch.setattr(services.pipeline, "apply_events", deadlocked)
+    assert taskrouter.post(worker_event(contact_uri="sip:x")).status_code == 503
+    [line] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "database_unavailable" in line]
+    assert (line["level"], line["error"]) == ("warning", "deadlock")
+    assert "migration" in line["hint"]
