@@ -67,7 +67,8 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
             fields["hint"] = "another transaction took the same rows in another order (a release phase's migration?)"
     elif isinstance(err, DatabaseFileMissing):
         reason, said = "file missing", "database file missing; retry later"
-    elif isinstance(err, DatabaseSlow):  # a read that got no answer in its bound (adapters/bounded.py)
+    # A read that got no answer in its bound (adapters/bounded.py), or the writer's batch waiting past a SQLite turn
+    elif isinstance(err, DatabaseSlow) or (isinstance(err, WriterBehind) and err.stalled):
         reason, said = "no answer", "database not answering; retry later"
     elif isinstance(err, WriterBehind):  # events queued before it took its time: a burst, not an outage (yet)
         reason, said, level = "event writer behind", "database busy; retry later", logging.WARNING

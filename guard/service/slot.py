@@ -12,6 +12,8 @@ from guard.core.decision import Decision
 class WriterBehind(TimeoutError):
     """No commit before the request's deadline: its process's writer is behind (or its database slow): 503."""
 
+    stalled = False  # set by the writer: its batch then waited on the database longer than a SQLite turn may
+
 
 class Slot:
     """Where the writer leaves one event's decision (or error) for the request that waits on it.

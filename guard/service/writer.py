@@ -26,9 +26,10 @@ from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, DatabaseBusy
 from guard.adapters.store import Transaction
 from guard.core.decision import Decision, Outcome
 from guard.core.snapshot import WorkerSnapshot
+from guard.logs import log_event
 from guard.metrics import WORKER_EVENTS
 from guard.service.pipeline import Pipeline
-from guard.service.slot import Slot
+from guard.service.slot import Slot, WriterBehind
 
 log = logging.getLogger("guard.writer")
 MAX_BATCH = 64  # events to one transaction: enough to share a commit, few enough to keep each wait short
@@ -39,6 +40,7 @@ WAIT_SECONDS = SQLITE_BUSY_SECONDS + 1
 MAKE_WAY_SECONDS = 0.02
 # A batch takes milliseconds, and SQLite's turn at most SQLITE_BUSY_SECONDS: one this old waits on a hung connection.
 STUCK_SECONDS = 30.0
+STALLED_SECONDS = SQLITE_BUSY_SECONDS  # a batch older than this when a request gives up: the database is not answering
 _STOP = object()
 Item = tuple[WorkerSnapshot, Slot]
 UNAVAILABLE = (OperationalError, DatabaseBusy, DatabaseFileMissing, PoolTimeout)  # a whole batch meets these alike
@@ -84,7 +86,10 @@ class EventWriter:
                     self.make_way()
                 self.pipeline.announce(decision)  # on the request's thread: the writer goes back to writing
                 outcomes.append(decision.outcome)
-        except BaseException:
+        except BaseException as err:
+            if isinstance(err, WriterBehind):  # the log says whether the database or a burst held it up
+                since = self._writing_since
+                err.stalled = since is not None and time.monotonic() - since > STALLED_SECONDS
             for rest in slots[len(outcomes) + 1 :]:  # not waited for: whoever has the decision announces it
                 if rest.abandon() and rest.decision is not None:
                     self.pipeline.announce(rest.decision)
@@ -137,12 +142,24 @@ class EventWriter:
                 answers = self._write_batch(items)
             finally:
                 self._writing_since = None
-            for (_, slot), answer in zip(items, answers, strict=True):
+            for (snapshot, slot), answer in zip(items, answers, strict=True):
                 if isinstance(answer, BaseException):
-                    slot.fill(error=answer)
+                    if slot.fill(error=answer):  # its request gave up (503): it is said, never silently lost
+                        self._not_recorded(snapshot, answer)
                 elif slot.fill(answer):  # its request gave up waiting: announced here, never lost
                     self.pipeline.announce(answer)
             self.pipeline.store.checkpoint()  # after the answers, outside the write turn
+
+    def _not_recorded(self, snapshot: WorkerSnapshot, err: BaseException) -> None:
+        """Log an event its sender was told to send again (503) that could not be written after all, and its verdict."""
+        try:
+            judged = (
+                "deleted" if snapshot.deleted else self.pipeline.settings.rules.judge(**_judged(snapshot)).kind.value
+            )
+        except Exception:  # noqa: BLE001 - the line goes out all the same
+            judged = "unknown"
+        fields = {"worker_sid": snapshot.key.worker_sid, "event_id": snapshot.event_id, "source": snapshot.source}
+        log_event(log, logging.ERROR, "event_not_recorded", **fields, verdict=judged, error=type(err).__name__)
 
     def _take_queued(self, items: list[Item]) -> None:
         """Add what has queued up to `items` (up to MAX_BATCH), in one order of workers.
@@ -193,3 +210,8 @@ class EventWriter:
                 except Exception as err:  # noqa: BLE001 - the request answers it (503, or 500 and logged)
                     answers.append(err)
             return answers
+
+
+def _judged(snapshot: WorkerSnapshot) -> dict[str, object]:
+    """What the verdict on an event alone reads: its attributes, worker SID and name."""
+    return {"attributes": snapshot.attributes, "worker_sid": snapshot.key.worker_sid, "worker_name": snapshot.name}
