@@ -158,7 +158,7 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
      ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com;transport=tls, +1*, client:support-desk, client:support-*"),
      ("INTENDED_CONTACT_URIS", "tel:*;phone-context=+1*, sip:+1*;npdi;rn=+1*@gw.example.com, sip:*;transport=*"),
      ("DATABASE_POOL_SIZE", "2"),
-     ("DATABASE_URL", "postgres://u@a,b/guard?port=5432,5433&sslmode=require&target_session_attrs=read-write"),
+     ("DATABASE_URL", "postgres://u@/guard?host=a,b&port=5432,5433&sslmode=require&target_session_attrs=read-write"),
      ("DATABASE_URL", "postgres://u@db/guard?sslmode=&options=-csearch_path%3Dx&sslrootcert=system&connect_timeout=9"),
      ("DATABASE_URL", "postgres://u@db/guard?hostaddr=10.0.0.5&keepalives=1&gssencmode=disable&application_name=g")],
 )  # fmt: skip

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 
 from sqlalchemy import make_url
 
-from guard.config.formats import has_control, is_email_glob, is_host, is_token, postgres_option_problem, url_problem
+from guard.config.formats import (
+    has_control,
+    hosts_problem,
+    is_email_glob,
+    is_host,
+    is_token,
+    postgres_option_problem,
+    url_problem,
+)
 from guard.core.ignore import email_glob_problem, value_glob_problem
 from guard.core.sid import canonical_sid, is_sid
 
@@ -169,7 +177,7 @@ class EnvReader:
             raise ConfigError(f"{name} has a port that is not a number from 0 to 65535")
         if "@" in (url.host or ""):  # the password ends at the first @: the rest would be a host named in errors
             raise ConfigError(f"{name} has an @ in its user or password: write it as %40")
-        if scheme.startswith("postgres") and (problem := postgres_option_problem(url.query)):
+        if scheme.startswith("postgres") and (problem := postgres_option_problem(url.query) or hosts_problem(url)):
             raise ConfigError(f"{name} {problem}")  # or every connection fails, as if the database were down
         return value
 

@@ -6,7 +6,11 @@ import ipaddress
 import math
 import re
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
 
 _HOST = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_.])?")  # `my_host` and `localhost.` bind too
 _TOKEN = re.compile(r"[\x20-\x7e]+")
@@ -119,6 +123,18 @@ def postgres_option_problem(options: Mapping[str, str | tuple[str, ...]]) -> str
         values = [part.strip() for value in each for part in (value.split(",") if name in _LISTS else (value,))]
         if not _valid(name, [value for value in values if value]):  # empty: libpq's default
             return f"has a value PostgreSQL refuses for its option {name}"
+    return None
+
+
+def hosts_problem(url: URL) -> str | None:
+    """SQLAlchemy's refusal of a PostgreSQL URL's hosts and ports, said as the fix, or None."""
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg  # only for a PostgreSQL URL
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        PGDialect_psycopg().create_connect_args(url)
+    except ArgumentError:  # "number of hosts and ports don't match": else a traceback in every worker
+        return "has a port for each host, or one for all: the numbers of hosts and ports differ"
     return None
 
 
