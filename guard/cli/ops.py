@@ -50,17 +50,19 @@ def deliver_command() -> None:
 @with_appcontext
 def resend_command(hours: float | None) -> None:
     """Queue again the alerts Slack refused for good (an archived channel, a webhook removed), once it is fixed."""
-    now = utcnow()
+    now, store = utcnow(), services().store
+    where = store.engine.url.render_as_string(hide_password=True)
     try:
-        queued, left = services().store.alerts.requeue_failed(
-            now, None if hours is None else now - timedelta(hours=hours)
-        )
+        if not store.alerts.counts():  # a mistyped DATABASE_URL: SQLite made a new, empty file just now
+            click.echo(f"error: {where} holds no alert at all: is DATABASE_URL the service's?", err=True)
+            raise SystemExit(2)
+        queued, left = store.alerts.requeue_failed(now, None if hours is None else now - timedelta(hours=hours))
     except OperationalError as err:
         _unreachable(err)
     said = f"{queued} failed alert{'' if queued == 1 else 's'} queued again"
     if left:
         said += f" ({left} left: a later alert of the same worker was delivered)"
-    click.echo(f"{said}; delivery sends them (the service's, or `flask --app wsgi deliver`)")
+    click.echo(f"{said} in {where}; delivery sends them (the service's, or `flask --app wsgi deliver`)")
 
 
 def _unreachable(err: OperationalError) -> NoReturn:

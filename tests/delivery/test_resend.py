@@ -23,3 +23,10 @@ def test_an_alert_a_later_one_of_the_same_worker_overtook_is_not_sent_again(task
     result = runner.invoke(args=["resend"])
     assert result.exit_code == 0 and "0 failed alerts queued again (1 left: a later alert" in result.output
     assert outbox(services)[0] == ("drift", "failed", 1)
+
+
+def test_a_database_with_no_alert_at_all_is_named_and_refused_not_reported_as_nothing_to_resend(runner, services):
+    """A mistyped DATABASE_URL makes a new, empty SQLite file: "0 queued" would read as all sent."""
+    result = runner.invoke(args=["resend"])
+    assert result.exit_code == 2
+    assert "holds no alert at all" in result.output and services.store.engine.url.database in result.output
