@@ -77,13 +77,18 @@ def audit_command(
             TaskRouterApi(account.credentials(), ws, settings.taskrouter_base_url, concurrency, settings.api_retries)
             for account, ws in targets
         ]
+        # Who changed it last is extra: one retry, a Retry-After waited 2 s at most, never the sweep's minutes
+        lookups = [
+            TaskRouterApi(account.credentials(), ws, settings.taskrouter_base_url, concurrency, 1, 5.0, 2)
+            for account, ws in targets
+        ]
     except ConfigError as err:
         click.echo(f"error: {err}", err=True)
         raise SystemExit(EXIT_ERROR) from None
     reports: list[AuditReport] = []
     outcomes: dict[tuple[str, str, str], Removal] = {}
     try:
-        for api in apis:
+        for api, lookup in zip(apis, lookups, strict=True):
             report = _sweep_one(api, concurrency, output)
             reports.append(report)
             if report.failure:  # recorded too: /status must not keep the previous run's all-clear
@@ -91,7 +96,7 @@ def audit_command(
                 failed = (report.started_at, utcnow(), {"listing_failed": 1}, EXIT_ERROR, alert)
                 svc.store.records.add_audit_run(report.account_sid, report.workspace_sid, *failed)
                 continue
-            find_last_changes(api, report, concurrency)  # who changed each drifting worker last
+            find_last_changes(lookup, report, concurrency)  # who changed each drifting worker last
             if alert:
                 feed_pipeline(svc.pipeline, report)
             if remediate:

@@ -63,7 +63,17 @@ def test_once_a_lookup_fails_on_a_busy_or_failing_events_api_the_rest_are_not_as
     fake_api.inject(503, times=1000, path_contains="/Events")
     code, out = audit(runner, "--format", "json", "--concurrency", "1")
     asked = [path for _, path in fake_api.requests if "/Events" in path]
-    assert len(asked) == 3  # one lookup and its two retries; before, each of the six took its three
+    assert len(asked) == 2  # one lookup and its one retry; before, each of the six took the sweep's three
     notes = [row["last_change_note"] for row in json.loads(out)["workers"]]
     assert code == 1 and sum("HTTP 503" in note for note in notes) == 6
     assert sum(note.startswith("not looked up") for note in notes) == 5
+
+
+def test_a_429_on_the_events_api_holds_the_report_seconds_not_every_retry_it_asks_for(runner, fake_api):
+    """Lookups under way when TaskRouter asks for a pause: one retry each, its Retry-After waited 2 s at most."""
+    populate(fake_api, 4, drifting={1, 2, 3, 4})
+    fake_api.inject(429, times=1000, path_contains="/Events", Retry_After="20")
+    code, out = audit(runner, "--format", "json", "--concurrency", "4")
+    asked = [path for _, path in fake_api.requests if "/Events" in path]
+    assert code == 1 and len(asked) == 4 * 2  # before: the sweep's client, 3 tries each, 20 s before each retry
+    assert all("HTTP 429" in row["last_change_note"] for row in json.loads(out)["workers"])
