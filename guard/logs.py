@@ -13,7 +13,7 @@ from typing import Any
 _QUIET_LOGGERS = ("slack_sdk", "twilio", "urllib3", "aiohttp", "aiohttp_retry", "alembic")
 # The guard logs each failed Slack post itself, with its alert and at its weight (a retry is a warning); the client's
 # own error line on a timeout names no alert, and pages whoever alerts on error lines for a hiccup handled
-_SAID_BY_THE_GUARD = ("slack_sdk.webhook.client",)
+_SAID_BY_THE_GUARD = ("slack_sdk.webhook.client", "urllib3.connectionpool")  # urllib3: each TaskRouter retry
 
 
 _RAW = re.compile("[\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")  # what a worker's name may carry

@@ -1,6 +1,7 @@
 """The REST lookups (activities, who changed a worker) and the workers' activity, against the fake TaskRouter API."""
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from twilio.base.exceptions import TwilioRestException
 from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord, describe
 from guard.adapters.taskrouter_lookups import ActivityRecord, fetch_event, list_activities, list_worker_changes
 from guard.config.accounts import Credentials
+from guard.logs import configure_logging
 from tests.fakes.taskrouter_api import FakeTaskRouter
 from tests.helpers import ACCOUNT_SID, AUTH_TOKEN, WORKSPACE_SID, worker_sid
 
@@ -146,6 +148,18 @@ def test_5xx_is_retried(fake, api):
     fake.inject(503, times=1, path_contains="/Events")
     assert len(list_worker_changes(api, worker_sid(1))) == 1
     assert len(requests_to(fake, "/Events")) == 3
+
+
+def test_a_retried_connection_failure_is_said_by_the_guard_alone(caplog):
+    """urllib3's own warning for each retry names no job, account or worker: the guard's failure line does."""
+    configure_logging("INFO")  # as the service runs
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"  # bound, not listening: refused
+        down = TaskRouterApi(Credentials(ACCOUNT_SID, AUTH_TOKEN, ACCOUNT_SID), WORKSPACE_SID, url, retries=1)
+        with pytest.raises(Exception):  # noqa: B017 - whichever: the call failed
+            list_activities(down)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("urllib3")] == []
 
 
 def test_429_waits_as_long_as_retry_after_says(fake, api):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,10 +34,12 @@ from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 from guard.core.statuses import SendOutcome
 from guard.core.text import printable, scrubbed
+from guard.logs import log_event
 
 # Block Kit limits: header 150 characters, section text 3000, field 2000.
 HEADER_MAX, TEXT_MAX, FIELD_MAX = 150, 3000, 2000
 NO_EMOJI = ":\u200b"  # a colon a worker's name puts in the header, which renders `:shortcode:` as emoji
+log = logging.getLogger("guard.slack")
 BLOCKS_REFUSED = "HTTP 400 invalid_blocks"  # and invalid_blocks_format: the message's blocks, not the webhook
 
 
@@ -193,6 +196,8 @@ class SlackNotifier:
         result = self._post(text, blocks)
         if result.outcome is SendOutcome.FAILED and result.error.startswith(BLOCKS_REFUSED):
             # Blocks the guard rendered and Slack refuses (a limit it counts otherwise): the fallback text says it all
+            fields = {"kind": alert.kind.value, "worker_sid": alert.key.worker_sid, "error": result.error}
+            log_event(log, logging.WARNING, "alert_sent_as_text", **fields)  # no buttons: say why, so it is fixed
             result = self._post(text, None)
         return result
 

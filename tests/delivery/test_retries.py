@@ -67,7 +67,7 @@ def test_retry_after_is_honoured_up_to_the_cap_and_never_longer(taskrouter, serv
     assert outbox(services) == [("drift", "delivered", 2)]
 
 
-def test_blocks_slack_refuses_are_sent_again_as_the_plain_text_alone(taskrouter, services, httpserver):
+def test_blocks_slack_refuses_are_sent_again_as_the_plain_text_alone(taskrouter, services, httpserver, capsys):
     """A page the guard rendered in a way Slack refuses (400 invalid_blocks) still reaches the channel, as text."""
 
     def answer(request):
@@ -80,6 +80,8 @@ def test_blocks_slack_refuses_are_sent_again_as_the_plain_text_alone(taskrouter,
     assert outbox(services) == [("drift", "delivered", 1)]
     first, second = (json.loads(request.get_data()) for request, _ in httpserver.log)
     assert "blocks" in first and "blocks" not in second and second["text"] == first["text"]
+    [said] = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "alert_sent_as_text" in line]
+    assert said["level"] == "warning" and "invalid_blocks" in said["error"] and said["worker_sid"]
 
 
 @pytest.mark.parametrize(
