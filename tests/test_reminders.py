@@ -124,3 +124,22 @@ def test_an_account_taken_out_of_the_configuration_gets_no_more_reminders(databa
         restarted.extensions["guard"].jobs.stop(timeout=5)
         restarted.extensions["guard"].writer.stop(timeout=5)
         restarted.extensions["guard"].store.engine.dispose()
+
+
+SLACK_PENDING = {"alert_repeat": timedelta(hours=1), "slack_webhook_url": "http://127.0.0.1:9/services/T0/B0/XYZ"}
+
+
+@pytest.mark.parametrize("settings_overrides", [SLACK_PENDING])
+def test_no_reminder_while_the_alert_it_repeats_waits_in_the_outbox_and_the_hour_counts_from_its_post(
+    taskrouter, services, clock, settings_overrides
+):
+    """A flood at Slack's pace: a reminder queued behind the drift it repeats only grows the backlog."""
+    taskrouter.post(worker_event(sid=worker_sid(1), contact_uri="sip:x"))  # its alert waits for Slack
+    clock.advance(3 * 3600)
+    assert services.pipeline.send_reminders() == 0 and kinds(services) == ["drift"]
+    with services.store.engine.begin() as connection:  # posted now, three hours after it was raised
+        connection.execute(alert.update().values(status="delivered", delivered_at=services.pipeline.clock()))
+    clock.advance(1800)
+    assert services.pipeline.send_reminders() == 0  # an hour from its post, not from when it was raised
+    clock.advance(1800 + 1)
+    assert services.pipeline.send_reminders() == 1 and kinds(services) == ["drift", "reminder"]

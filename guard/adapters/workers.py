@@ -8,15 +8,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, bindparam, func, or_, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, or_, select, text, tuple_, update
 
 from guard.adapters.db import connected
 from guard.adapters.state_rows import state_from_row
+from guard.adapters.tables import alert as outbox
 from guard.adapters.tables import worker_state
 from guard.adapters.worker_batches import PK, Claim, claim_all, lock_workers, save_all, with_intended
 from guard.core.history import Known
 from guard.core.snapshot import WorkerKey, WorkerSnapshot
 from guard.core.state import WorkerState
+from guard.core.statuses import AlertStatus
 from guard.core.verdict import Kind
 
 log = logging.getLogger("guard.db")
@@ -109,7 +111,11 @@ class WorkerStates:
         # A drift, or an available agent with no value: both still cannot be reached (guard/core/activity.py)
         waiting = and_(worker_state.c.verdict == Kind.PENDING, worker_state.c.available.is_(True))
         open_ = or_(worker_state.c.verdict == Kind.MISMATCH, waiting)
-        due = select(*key).where(open_, last <= cutoff).order_by(*key)
+        # Not while an alert of the worker waits for Slack (a flood at Slack's pace), nor within the period after
+        # its last post: counted from when it was posted, not raised, a reminder never lands next to the alert
+        same_worker = (outbox.c[name] == worker_state.c[name] for name in PK)
+        recent = or_(outbox.c.status == AlertStatus.PENDING, outbox.c.delivered_at > cutoff)
+        due = select(*key).where(open_, last <= cutoff, ~exists().where(*same_worker, recent)).order_by(*key)
         statement = (
             update(worker_state)
             .where(tuple_(*key).in_(due.with_for_update()))
