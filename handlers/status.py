@@ -83,13 +83,12 @@ def status_page() -> Response:
     verdicts, health = store.listing.verdict_counts(), _health()
     # the headline counts every worker, whatever the search: a filter never reads as "all clear"
     totals = (store.listing.unreachable_count(), verdicts.get(Kind.MISMATCH, 0), sum(verdicts.values()))
+    drift = store.listing.listing(None, text, sort, cannot_ring=True, named=services().accounts.named(text))
     context = {
         "health": health,
         "headline": headline(totals, health["failed_deliveries"], intake_outcomes(), store.records.latest_audit_runs()),
-        "drift": [
-            _display(w)
-            for w in store.listing.listing(None, text, sort, cannot_ring=True, named=services().accounts.named(text))
-        ],
+        "drift": [_display(w) for w in drift],
+        "truncated": drift.truncated,  # past LISTED_MAX rows: the page says so
         "counts": {v: verdicts.get(v, 0) for v in QUIET_VERDICTS},  # "other workers": less those listed above
         "listed_pending": store.listing.unreachable_count(Kind.PENDING),
         "alerts": [_display(a) for a in store.alerts.recent()],
@@ -138,7 +137,7 @@ def api_workers() -> Response | tuple[Response, int]:
     workers = store.listing.listing(verdict, text, sort, named=services().accounts.named(text))
     counts, unreachable = store.listing.verdict_counts(), store.listing.unreachable_count()
     rows = [_jsonable(w) for w in workers]
-    return jsonify(counts=counts, unreachable=unreachable, health=_health(), workers=rows)
+    return jsonify(counts=counts, unreachable=unreachable, health=_health(), workers=rows, truncated=workers.truncated)
 
 
 def _removal_token(rule: Mapping[str, Any]) -> str:

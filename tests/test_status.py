@@ -131,3 +131,18 @@ def test_the_page_says_when_it_was_true(client):
     html = client.get("/status", headers=OPERATOR).get_data(as_text=True)
     [shown] = re.findall(r'id="as-of">As of (\S+ \S+) UTC; reload for newer\.', html)
     assert before <= datetime.strptime(shown, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC) <= datetime.now(UTC)
+
+
+def test_a_list_cut_at_its_limit_says_so_on_the_page_and_in_the_api(taskrouter, client, monkeypatch):
+    """20,000 rows at most (a page a browser still renders): past that, the rest must not vanish unsaid."""
+    from guard.adapters import worker_listing
+
+    monkeypatch.setattr(worker_listing, "LISTED_MAX", 2)
+    for n in range(1, 4):
+        taskrouter.post(worker_event(sid=worker_sid(n), contact_uri="sip:x"))
+    answer = client.get("/api/workers?verdict=mismatch", headers=OPERATOR).get_json()
+    assert len(answer["workers"]) == 2 and answer["truncated"] is True and answer["counts"]["mismatch"] == 3
+    page = client.get("/status", headers=OPERATOR).get_data(as_text=True)
+    assert "Only the first 2 are listed" in page
+    client_all = client.get("/api/workers?verdict=mismatch&q=nobody", headers=OPERATOR).get_json()
+    assert client_all["truncated"] is False

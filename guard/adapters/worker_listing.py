@@ -46,6 +46,15 @@ def _this_episode(fix: Any) -> Any:
     return or_(fix.c.status == RemediationStatus.PENDING, still_removed, fix.c.requested_at >= worker_state.c.since)
 
 
+LISTED_MAX = 20_000  # rows a page or an answer lists at most: a browser still renders it, in seconds
+
+
+class Listed(list[dict[str, Any]]):
+    """The rows listed, and whether more matched than were listed."""
+
+    truncated = False
+
+
 def contains_pattern(text_: str) -> str:
     """A LIKE pattern that finds `text_` literally: % and _ are escaped, NUL is searched as the state shows it."""
     literal = shown(text_).replace(LIKE_ESCAPE, LIKE_ESCAPE * 2).replace("%", r"\%").replace("_", r"\_")
@@ -76,10 +85,10 @@ class WorkerListing:
         verdict: str | None = None,
         search: str = "",
         sort: str = DEFAULT_SORT,
-        limit: int = 20_000,
+        limit: int | None = None,
         cannot_ring: bool = False,
         named: Sequence[tuple[str, str | None]] = (),
-    ) -> list[dict[str, Any]]:
+    ) -> Listed:
         """Workers (of one verdict, matching `search`) with their activity and latest remediation.
 
         `sort` is a SORTS key; `cannot_ring` lists the workers in drift and the unreachable ones, unreachable first.
@@ -115,6 +124,10 @@ class WorkerListing:
                 )
             query = query.where(or_(*matches))
         first = (unreachable.desc(),) if cannot_ring else ()
-        query = query.order_by(*first, SORTS[sort], worker_state.c.worker_sid).limit(limit)
+        limit = limit or LISTED_MAX
+        query = query.order_by(*first, SORTS[sort], worker_state.c.worker_sid).limit(limit + 1)
         with connected(self.bind) as connection:
-            return [dict(row._mapping) for row in connection.execute(query)]
+            rows = Listed(dict(row._mapping) for row in connection.execute(query))
+        rows.truncated = len(rows) > limit  # one more than shown: the list says it was cut
+        del rows[limit:]
+        return rows
