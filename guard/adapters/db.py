@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # The newest revision in guard/migrations/versions (tests/test_migrations.py keeps it honest). Knowing it
 # lets a start on an up-to-date database skip importing Alembic, a third of the CLI's start-up time.
-HEAD = "0016"
+HEAD = "0017"
 # What an operator runs to migrate (the Procfile's release phase); named in error messages.
 MIGRATE_COMMAND = "flask --app wsgi migrate"
 # The database cannot work now (unreachable, full, busy, its file gone): a job's round fails, no bug

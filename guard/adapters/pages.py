@@ -36,7 +36,9 @@ def first_of_each_worker() -> Any:
 def _earliest_pages() -> Any:
     """Each worker's earliest pending page, by id (few rows: pages only)."""
     worker = [outbox.c[n] for n in WORKER]
-    pages = and_(outbox.c.status == AlertStatus.PENDING, outbox.c.kind == AlertKind.URGENT.value)
+    # `kind`: an older release beside this one (a rolling deploy) writes pages without `page`
+    first = or_(outbox.c.page.is_(True), outbox.c.kind == AlertKind.URGENT.value)
+    pages = and_(outbox.c.status == AlertStatus.PENDING, first)
     return select(*worker, func.min(outbox.c.id).label("page_id")).where(pages).group_by(*worker).subquery("paged")
 
 

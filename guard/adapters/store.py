@@ -24,7 +24,7 @@ from guard.adapters.sqlite import disk_full, file_identity, sqlite_file, writabl
 from guard.adapters.sqlite_writers import SQLITE_BUSY_SECONDS, Checkpoints, DatabaseBusy
 from guard.adapters.worker_listing import WorkerListing
 from guard.adapters.workers import WorkerStates, key_params
-from guard.core.alerts import Alert
+from guard.core.alerts import Alert, AlertKind
 from guard.core.decision import REMEDIATION_ACTOR, Decision
 from guard.core.snapshot import WorkerKey
 from guard.core.state import WorkerState
@@ -105,6 +105,7 @@ def _alert_row(alert: Alert, decision: Decision) -> dict[str, Any]:
     return {
         **key_params(alert.key),
         "kind": alert.kind.value,
+        "page": alert.kind is AlertKind.URGENT or alert.answers_page,  # goes out in the pages' turn (adapters/pages.py)
         "channel": alert.channel.value,
         "payload": json.dumps(alert.fields(), ensure_ascii=False),
         "status": AlertStatus.DELIVERED if done else AlertStatus.PENDING,

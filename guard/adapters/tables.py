@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, MetaData, String, Table, Text, false
 
 from guard.adapters.utc_datetime import UTCDateTime
 
@@ -85,6 +85,7 @@ alert = Table(
     Column("last_error", Text),
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime),
+    Column("page", Boolean, nullable=False, server_default=false()),  # a page, or the resolved that answers one
     Index("ix_alert_due", "status", "next_attempt_at"),
     Index("ix_alert_worker", "account_sid", "workspace_sid", "worker_sid", "status"),
 )

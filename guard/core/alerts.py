@@ -120,6 +120,7 @@ class Alert(PostedLate):
     actor: str | None = None  # who remediated
     result: str | None = None  # the remediation's status
     came_back: bool = False  # its value came back after the guard removed it: no Remove button (history.CAME_BACK)
+    answers_page: bool = False  # a resolved ending an episode someone was paged for: it goes out in the pages' turn
     posted_at: datetime | None = None  # set when posted late (core/late.py); never stored
     standing: str | None = None  # what a late page's worker is at when posted (core/late.py); never stored
 

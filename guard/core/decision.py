@@ -174,6 +174,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     unknown = NO_CREDENTIALS_NOTE if not rules.routing.lookups else UNNAMED_NOTE if unnamed else None
     note = PENDING_NOTE if asked else unknown if new_drift or unnamed else None
     context = {"source": snapshot.source, "version": snapshot.version, "previous_actual": previous, "cause_note": note}
+    context["answers_page"] = change.alert is AlertKind.RESOLVED and stored is not None and stored.urgent_at is not None
     alert = raise_alert(change.alert, change.note, snapshot.key, state, rules.routing, now, **context)
     remove = rules.remediate and verdict.removable and not state.came_back
     remove = remove and change.alert in (AlertKind.DRIFT, AlertKind.URGENT)

@@ -7,7 +7,7 @@ from werkzeug import Response
 from tests.activity.conftest import activity_event
 from tests.delivery.conftest import outbox, posted
 from tests.fakes.slack import HOOK_PATH as HOOK
-from tests.helpers import worker_event, worker_sid
+from tests.helpers import ANN_URI, worker_event, worker_sid
 
 WRONG = "sip:rewritten-by-a-script"
 
@@ -175,3 +175,15 @@ def test_a_page_never_waits_behind_another_workers_backlog_raised_before_that_wo
     assert taskrouter.post(activity_event(13, sid=flapping, contact_uri="sip:13@pbx")).status_code == 204  # its page
     assert services.delivery.run_once() == 14
     assert _kinds(httpserver)[0] == "sos" and worker_sid(1) in json.dumps(posted(httpserver)[0])  # A's, raised first
+
+
+def test_a_resolved_that_answers_a_page_goes_out_in_the_pages_turn(taskrouter, services, httpserver):
+    """The on-call was paged: that the agent rings again must not wait behind a flood about agents who are away."""
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204  # paged
+    assert services.delivery.run_once() == 1
+    for number in (2, 3, 4):  # offline agents' drifts, raised before the fix
+        assert taskrouter.post(worker_event(sid=worker_sid(number), contact_uri=WRONG)).status_code == 204
+    assert taskrouter.post(activity_event(2, contact_uri=ANN_URI)).status_code == 204  # Flex wrote the value
+    assert services.delivery.run_once() == 4
+    assert _kinds(httpserver) == ["sos", "white_check_mark", "rotating_light", "rotating_light", "rotating_light"]
