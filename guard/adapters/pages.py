@@ -27,6 +27,11 @@ def _pending_of_the_same_worker(a: Any, name: str) -> tuple[Any, Any]:
     return other, and_(*(other.c[n] == a.c[n] for n in WORKER), other.c.status == AlertStatus.PENDING)
 
 
+def is_page(a: Any) -> Any:
+    """Row `a` is a page, or the resolved that answers one (`kind`: an older release writes pages without `page`)."""
+    return or_(a.c.page.is_(True), a.c.kind == AlertKind.URGENT.value)
+
+
 def first_of_each_worker() -> Any:
     """The id of each worker's earliest pending alert: the only one of its alerts that may go now."""
     pending = outbox.c.status == AlertStatus.PENDING
@@ -36,9 +41,7 @@ def first_of_each_worker() -> Any:
 def _earliest_pages() -> Any:
     """Each worker's earliest pending page, by id (few rows: pages only)."""
     worker = [outbox.c[n] for n in WORKER]
-    # `kind`: an older release beside this one (a rolling deploy) writes pages without `page`
-    first = or_(outbox.c.page.is_(True), outbox.c.kind == AlertKind.URGENT.value)
-    pages = and_(outbox.c.status == AlertStatus.PENDING, first)
+    pages = and_(outbox.c.status == AlertStatus.PENDING, is_page(outbox))
     return select(*worker, func.min(outbox.c.id).label("page_id")).where(pages).group_by(*worker).subquery("paged")
 
 
@@ -61,7 +64,7 @@ def page_turn(_a: Any) -> Any:
 def page_behind(a: Any) -> Any:
     """Row `a`'s worker has a later pending page: it waits for `a`."""
     page, pending = _pending_of_the_same_worker(a, "page")
-    return select(page.c.id).where(pending, page.c.kind == AlertKind.URGENT.value, page.c.id > a.c.id).exists()
+    return select(page.c.id).where(pending, is_page(page), page.c.id > a.c.id).exists()
 
 
 class Pages:
@@ -72,8 +75,8 @@ class Pages:
         self.bind = bind
 
     def waits_behind(self, alert_id: int) -> bool:
-        """True when a page of the same worker waits for this alert: it backs off like a page."""
-        query = select(outbox.c.id).where(outbox.c.id == alert_id, page_behind(outbox))
+        """True when this alert answers a page, or a page of the same worker waits for it: it backs off like a page."""
+        query = select(outbox.c.id).where(outbox.c.id == alert_id, or_(is_page(outbox), page_behind(outbox)))
         with connected(self.bind) as connection:
             return connection.execute(query).first() is not None
 
@@ -89,7 +92,7 @@ class Pages:
             outbox.c.attempts > 0,
             outbox.c.next_attempt_at > now,
             or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now),
-            or_(outbox.c.kind == AlertKind.URGENT.value, page_behind(outbox)),
+            or_(is_page(outbox), page_behind(outbox)),
             *mine,
         )
         with connected(self.bind) as connection:

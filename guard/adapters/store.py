@@ -65,7 +65,8 @@ class Transaction:
         for key, decision in decisions:
             state, alert = decision.state, decision.alert
             alert_id = self.alerts.insert(_alert_row(alert, decision)) if alert is not None else None
-            if alert is not None and alert_id is not None and alert.spec.urgent and alert.channel is Channel.SLACK:
+            paged = alert is not None and (alert.spec.urgent or alert.answers_page)
+            if alert is not None and alert_id is not None and paged and alert.channel is Channel.SLACK:
                 self.alerts.pages.hasten_before(key, alert_id, now)  # rare: only a page, and only a backed-off one
             if decision.lookup is not None:  # with no alert, the answer waits on the state for the page to come
                 self.causes.queue(alert_id, key, decision.lookup, now)

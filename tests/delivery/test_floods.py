@@ -187,3 +187,26 @@ def test_a_resolved_that_answers_a_page_goes_out_in_the_pages_turn(taskrouter, s
     assert taskrouter.post(activity_event(2, contact_uri=ANN_URI)).status_code == 204  # Flex wrote the value
     assert services.delivery.run_once() == 4
     assert _kinds(httpserver) == ["sos", "white_check_mark", "rotating_light", "rotating_light", "rotating_light"]
+
+
+def test_a_resolved_that_answers_a_page_backs_off_like_a_page_and_goes_first_when_slack_is_back(
+    taskrouter, services, httpserver, clock
+):
+    services.delivery.retry_max_seconds = 300
+    slack = SlackOutage(httpserver)
+    slack.up = True
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204  # paged, posted
+    assert services.delivery.run_once() == 1
+    slack.up = False
+    assert taskrouter.post(activity_event(2, contact_uri=ANN_URI)).status_code == 204  # its resolved: Slack is down
+    services.delivery.run_once()
+    fail_until_backed_off(services, clock, 7)
+    assert services.delivery.seconds_until_due(3600) <= 30  # a page's backoff, not the 300 s cap
+    for number in (2, 3, 4):  # a flood about agents who are away, meanwhile
+        assert taskrouter.post(worker_event(sid=worker_sid(number), contact_uri=WRONG)).status_code == 204
+    services.delivery.run_once()
+    slack.up = True
+    clock.advance(1.01)
+    services.delivery.run_once()
+    # The first post Slack takes makes the backlog due (as for a page): before, the resolved came 97 s later
+    assert slack.taken == ["sos", "rotating_light", "white_check_mark", "rotating_light", "rotating_light"]
