@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from guard.core.snapshot import WorkerKey
-from tests.helpers import ACCOUNT_SID, WORKSPACE_SID, stored_state, worker_event, worker_sid
+from tests.helpers import ACCOUNT_SID, AVAILABLE_SID, WORKSPACE_SID, stored_state, worker_event, worker_sid
 
 PASSWORD = "correct horse battery staple"
 
@@ -146,3 +146,16 @@ def test_a_list_cut_at_its_limit_says_so_on_the_page_and_in_the_api(taskrouter, 
     assert "Only the first 2 are listed" in page
     client_all = client.get("/api/workers?verdict=mismatch&q=nobody", headers=OPERATOR).get_json()
     assert client_all["truncated"] is False
+
+
+def test_a_cut_api_list_keeps_the_agents_who_cannot_take_calls(taskrouter, client, monkeypatch):
+    """Sorted newest first, the oldest drift (an available agent, paged) would fall past the cut."""
+    from guard.adapters import worker_listing
+
+    monkeypatch.setattr(worker_listing, "LISTED_MAX", 2)
+    available = {"WorkerActivityName": "Available", "WorkerActivitySid": AVAILABLE_SID}
+    taskrouter.post(worker_event(sid=worker_sid(1), contact_uri="sip:x", **available))  # cannot take calls
+    for n in (2, 3):
+        taskrouter.post(worker_event(sid=worker_sid(n), contact_uri="sip:x"))  # offline, newer
+    answer = client.get("/api/workers?verdict=mismatch", headers=OPERATOR).get_json()
+    assert answer["truncated"] is True and worker_sid(1) in [row["worker_sid"] for row in answer["workers"]]

@@ -91,7 +91,7 @@ class WorkerListing:
     ) -> Listed:
         """Workers (of one verdict, matching `search`) with their activity and latest remediation.
 
-        `sort` is a SORTS key; `cannot_ring` lists the workers in drift and the unreachable ones, unreachable first.
+        `sort` is a SORTS key, after who cannot take calls now; `cannot_ring` lists the workers in drift and those.
         `named`: the (account, workspace or None) whose configured names `search` matched: their workers match too.
         """
         latest = (
@@ -123,7 +123,7 @@ class WorkerListing:
                     and_(*place, *(() if workspace is None else (worker_state.c.workspace_sid == workspace,)))
                 )
             query = query.where(or_(*matches))
-        first = (unreachable.desc(),) if cannot_ring else ()
+        first = (unreachable.desc(),)  # whatever the sort: a list cut at LISTED_MAX keeps who cannot take calls
         limit = limit or LISTED_MAX
         query = query.order_by(*first, SORTS[sort], worker_state.c.worker_sid).limit(limit + 1)
         with connected(self.bind) as connection:
