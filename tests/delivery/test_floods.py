@@ -210,3 +210,26 @@ def test_a_resolved_that_answers_a_page_backs_off_like_a_page_and_goes_first_whe
     services.delivery.run_once()
     # The first post Slack takes makes the backlog due (as for a page): before, the resolved came 97 s later
     assert slack.taken == ["sos", "rotating_light", "white_check_mark", "rotating_light", "rotating_light"]
+
+
+def test_the_upgrade_to_0017_marks_the_pages_and_the_resolveds_answering_them_that_wait(
+    taskrouter, services, httpserver
+):
+    """Upgraded in the middle of a flood: what waits keeps its turn, as if this release had written it."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from guard.adapters import db
+    from guard.adapters.tables import alert
+
+    httpserver.expect_request(HOOK).respond_with_data("ok")
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204  # paged
+    assert services.delivery.run_once() == 1
+    assert taskrouter.post(worker_event(sid=worker_sid(2), contact_uri=WRONG)).status_code == 204  # away: a drift
+    assert taskrouter.post(activity_event(2, contact_uri=ANN_URI)).status_code == 204  # the page's resolved waits
+    config = db.alembic_config(services.store.engine)
+    command.downgrade(config, "0016")  # the release before: no `page`
+    command.upgrade(config, "head")
+    with services.store.engine.connect() as connection:
+        rows = connection.execute(select(alert.c.kind, alert.c.page).order_by(alert.c.id)).all()
+    assert [(kind, bool(page)) for kind, page in rows] == [("urgent", True), ("drift", False), ("resolved", True)]

@@ -7,6 +7,17 @@ behind every older alert about agents who are away, hours for thousands. Pages f
 from alembic import op
 from sqlalchemy import Boolean, Column, false
 
+# A resolved still waiting whose worker's last page before it is not answered yet: it answers that page
+ANSWERING = """
+UPDATE alert SET page = true WHERE kind = 'resolved' AND status = 'pending' AND EXISTS (
+    SELECT 1 FROM alert p
+    WHERE p.account_sid = alert.account_sid AND p.workspace_sid = alert.workspace_sid
+      AND p.worker_sid = alert.worker_sid AND p.kind = 'urgent' AND p.id < alert.id
+      AND NOT EXISTS (
+        SELECT 1 FROM alert r
+        WHERE r.account_sid = alert.account_sid AND r.workspace_sid = alert.workspace_sid
+          AND r.worker_sid = alert.worker_sid AND r.kind = 'resolved' AND r.id > p.id AND r.id < alert.id))
+"""
 revision = "0017"
 down_revision = "0016"
 
@@ -15,6 +26,7 @@ def upgrade() -> None:
     """alert.page: a page, or a resolved that answers one."""
     op.add_column("alert", Column("page", Boolean(), nullable=False, server_default=false()))
     op.execute("UPDATE alert SET page = true WHERE kind = 'urgent'")
+    op.execute(ANSWERING)
 
 
 def downgrade() -> None:
