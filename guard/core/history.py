@@ -135,7 +135,12 @@ def remembered(
         if actual is None:
             detail = f"no contact_uri yet; Flex writes it at the next login ({changed})"
             return Verdict(Kind.PENDING, email_shown, expected, None, diagnosis, shown(detail), basis)
-        follows = "; contact_uri follows the new one" if actual == SCHEME + str(recorded) else ""
+        follows = actual == SCHEME + str(recorded)
+        # Written where there was none, and not the guard's own removed value back (alerted as such): Flex's login,
+        # from what the browser registers. Judged on the new identity, trusted from now on (renamed at the IdP).
+        if follows and known.actual is None and not came_back(known, actual):
+            return None
+        follows = "; contact_uri follows the new one" if follows else ""
         detail = (
             f"{changed}{follows}: a Flex user's identity does not change on its own, and the browser still "
             "registers the old one"

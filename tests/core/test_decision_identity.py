@@ -301,3 +301,18 @@ def test_the_swap_drift_of_an_email_too_long_to_show_whole_stays_a_drift():
     drift = after(ok, dana(2, "dana.scully", email=long_email, contact_uri="client:dana_2Escully"))
     again = decide(dana(3, "dana.scully", email=long_email, contact_uri="client:dana_2Escully"), drift.state, RULES, T0)
     assert (again.verdict.kind, again.alert) == (Kind.MISMATCH, None)
+
+
+@pytest.mark.parametrize("gone", ["removed", "dropped with the rewrite"])
+def test_the_new_identitys_value_a_login_writes_where_there_was_none_is_trusted_and_never_removed(gone):
+    remediate = replace(RULES, remediate=True)
+    renamed = {"email": "dana.mulder@fbi.example", "twilio_contact_identity": "dana_2Emulder_40fbi_2Eexample"}
+    history = [flex(1), flex(2, **renamed)] if gone == "removed" else [flex(1)]
+    history += [flex(len(history) + 1, **renamed, contact_uri=None)]
+    login = flex(len(history) + 1, **renamed, contact_uri="client:dana_2Emulder_40fbi_2Eexample")
+    decision = after(*history, login, rules=remediate)
+    assert (decision.verdict.kind, decision.remove) == (Kind.OK, False)  # the value Flex's login wrote rings
+    assert decision.state.trusted.identity == "dana_2Emulder_40fbi_2Eexample"
+    assert decision.alert is None  # no drift raised again (the removal resolved it), no page
+    rewritten_with_it = after(flex(1), flex(2, **renamed, contact_uri="client:dana_2Emulder_40fbi_2Eexample"))
+    assert rewritten_with_it.verdict.diagnosis == "identity_changed"  # replaced, not written where there was none
