@@ -43,7 +43,8 @@ def now_ignored(
     state = replace(state, urgent_at=None)  # ignored: the broken episode is over
     if change.alert is None:
         return Decision(Outcome.RECORDED, state=state, closes=True)
-    alert = raise_alert(change.alert, note, key, state, routing, now)
+    answers_page = change.alert is AlertKind.RESOLVED and stored.urgent_at is not None  # in the pages' turn
+    alert = raise_alert(change.alert, note, key, state, routing, now, answers_page=answers_page)
     return Decision(Outcome.RECORDED, state=state, alert=alert, closes=True)
 
 

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from guard.adapters.tables import alert
 from guard.core.evidence import IDENTITY_ATTRIBUTE as IDENTITY
@@ -139,3 +140,15 @@ def test_a_copy_kept_with_a_judged_value_cut_waits_for_the_next_event(
     with restarted(database_url, settings_overrides, ignore=NO_RULES) as after:
         assert after.jobs.by_name["rules"].run() == 0
         assert verdicts(after)[worker_sid(1)] == Kind.IGNORED
+
+
+@pytest.mark.parametrize("setting", COVERED)
+def test_the_resolved_of_a_paged_agent_a_new_setting_covers_goes_out_in_the_pages_turn(
+    taskrouter, services, database_url, settings_overrides, setting
+):
+    taskrouter.post(activity_event(1, contact_uri=WRONG))  # paged
+    with restarted(database_url, settings_overrides, ignore=COVERED[setting]) as after:
+        assert after.jobs.by_name["rules"].run() == 1
+        with after.store.engine.connect() as connection:
+            rows = connection.execute(select(alert.c.kind, alert.c.page).order_by(alert.c.id)).all()
+        assert [(kind, bool(page)) for kind, page in rows] == [("urgent", True), ("resolved", True)]

@@ -233,3 +233,30 @@ def test_the_upgrade_to_0017_marks_the_pages_and_the_resolveds_answering_them_th
     with services.store.engine.connect() as connection:
         rows = connection.execute(select(alert.c.kind, alert.c.page).order_by(alert.c.id)).all()
     assert [(kind, bool(page)) for kind, page in rows] == [("urgent", True), ("drift", False), ("resolved", True)]
+
+
+def test_the_upgrade_to_0017_marks_a_resolved_after_a_drift_over_still_unable_as_the_live_code_does(
+    taskrouter, services
+):
+    """The value removed while available ("Drift over, still unable"), then written at the login: both answer."""
+    from alembic import command
+    from sqlalchemy import select
+
+    from guard.adapters import db
+    from guard.adapters.tables import alert
+
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204  # paged
+    assert taskrouter.post(activity_event(2, contact_uri=None)).status_code == 204  # removed: still unable
+    assert taskrouter.post(activity_event(3, contact_uri=ANN_URI)).status_code == 204  # the login writes it
+
+    def marked():
+        with services.store.engine.connect() as connection:
+            rows = connection.execute(select(alert.c.kind, alert.c.page).order_by(alert.c.id)).all()
+        return [(kind, bool(page)) for kind, page in rows]
+
+    live = marked()
+    assert live == [("urgent", True), ("resolved", True), ("resolved", True)]
+    config = db.alembic_config(services.store.engine)
+    command.downgrade(config, "0016")
+    command.upgrade(config, "head")
+    assert marked() == live

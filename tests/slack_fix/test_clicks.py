@@ -272,3 +272,22 @@ def test_a_rule_stored_without_a_value_ignores_no_value(drift, services, taskrou
     wrong = "client:ann_40x_2Ecom"
     taskrouter.post(worker_event(sid=DRIFTING, email=email(1), contact_uri=wrong, name="agent.1", version=9))
     assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
+def test_ignoring_a_paged_agent_from_slack_sends_its_resolved_before_a_flood_about_agents_away(
+    fake_api, client, taskrouter, services, slack
+):
+    from tests.activity.conftest import activity_event
+
+    populate(fake_api, 2, drifting={1})
+    paged = activity_event(1, sid=DRIFTING, email=email(1), contact_uri="client:" + email(1), name="agent.1")
+    assert taskrouter.post(paged).status_code == 204
+    services.delivery.run_once()
+    delivered = len(slack.received)
+    for number in (5, 6, 7):  # drifts of agents who are away, queued before the click
+        assert taskrouter.post(worker_event(sid=f"WK{number:032d}", contact_uri="sip:x")).status_code == 204
+    assert click(client, "ignore_worker", slack=slack).status_code == 200
+    services.jobs.by_name["clicks"].run()
+    while services.delivery.run_once():
+        pass
+    assert slack.received[delivered]["text"].startswith(":white_check_mark:")  # the page's answer, first

@@ -4,20 +4,21 @@ In a flood at Slack's pace, pages go first; the resolved telling the paged on-ca
 behind every older alert about agents who are away, hours for thousands. Pages from before are marked as such.
 """
 
-from alembic import op
-from sqlalchemy import Boolean, Column, false
+import json
+from typing import Any
 
-# A resolved still waiting whose worker's last page before it is not answered yet: it answers that page
-ANSWERING = """
-UPDATE alert SET page = true WHERE kind = 'resolved' AND status = 'pending' AND EXISTS (
-    SELECT 1 FROM alert p
-    WHERE p.account_sid = alert.account_sid AND p.workspace_sid = alert.workspace_sid
-      AND p.worker_sid = alert.worker_sid AND p.kind = 'urgent' AND p.id < alert.id
-      AND NOT EXISTS (
-        SELECT 1 FROM alert r
-        WHERE r.account_sid = alert.account_sid AND r.workspace_sid = alert.workspace_sid
-          AND r.worker_sid = alert.worker_sid AND r.kind = 'resolved' AND r.id > p.id AND r.id < alert.id))
-"""
+from alembic import op
+from sqlalchemy import Boolean, Column, bindparam, false, text
+
+# The workers with a resolved still waiting, and their alerts in order
+WAITING = text(
+    "SELECT DISTINCT account_sid, workspace_sid, worker_sid FROM alert WHERE kind = 'resolved' AND status = 'pending'"
+)
+HISTORY = text(
+    "SELECT id, kind, status, payload FROM alert "
+    "WHERE account_sid = :account_sid AND workspace_sid = :workspace_sid AND worker_sid = :worker_sid ORDER BY id"
+)
+MARK = text("UPDATE alert SET page = true WHERE id IN :ids").bindparams(bindparam("ids", expanding=True))
 revision = "0017"
 down_revision = "0016"
 
@@ -26,7 +27,34 @@ def upgrade() -> None:
     """alert.page: a page, or a resolved that answers one."""
     op.add_column("alert", Column("page", Boolean(), nullable=False, server_default=false()))
     op.execute("UPDATE alert SET page = true WHERE kind = 'urgent'")
-    op.execute(ANSWERING)
+    connection = op.get_bind()
+    for key in connection.execute(WAITING).mappings().all():
+        if ids := _answering(connection.execute(HISTORY, dict(key)).all()):
+            connection.execute(MARK, {"ids": ids})
+
+
+def _answering(history: list[Any]) -> list[int]:
+    """The waiting resolveds of one worker's alerts that answer a page: its episode had one, not yet told over.
+
+    A resolved that says the agent is still unable to take calls ("Drift over, still unable") keeps the episode
+    going, as the live decision does (transitions.py): the resolved after it answers the same page.
+    """
+    paged, ids = False, []
+    for alert_id, kind, status, payload in history:
+        if kind == "urgent":
+            paged = True
+        elif kind == "resolved":
+            if paged and status == "pending":
+                ids.append(alert_id)
+            paged = paged and _still_unable(json.loads(payload or "{}"))
+    return ids
+
+
+def _still_unable(fields: dict[str, Any]) -> bool:
+    """True when a resolved's payload says the agent is still available and cannot ring (Verdict.broken)."""
+    verdict, actual = fields.get("verdict"), fields.get("actual")
+    broken = verdict == "pending" or (verdict == "mismatch" and (actual is None or actual != fields.get("expected")))
+    return fields.get("available") is True and broken
 
 
 def downgrade() -> None:
