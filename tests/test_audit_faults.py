@@ -221,3 +221,10 @@ def test_a_worker_that_could_not_be_fetched_is_kept_by_every_filter_and_logged(r
     assert (row["activity"], row["available"]) == ("Available", True)  # as the listing said
     logged = [json.loads(line) for line in result.stderr.splitlines() if "audit_worker_failed" in line]
     assert [line["worker_sid"] for line in logged] == [worker_sid(2)]
+
+
+@pytest.mark.parametrize("actor", ["", "   "])
+def test_a_blank_actor_is_refused_before_anything_is_removed(runner, fake_api, actor):
+    populate(fake_api, 2, drifting={1})
+    result = runner.invoke(args=["audit", "--remediate", "--yes", "--actor", actor])
+    assert result.exit_code == 2 and "--actor" in result.output and not fake_api.updates

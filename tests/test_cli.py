@@ -145,3 +145,14 @@ def test_check_shows_control_characters_of_a_value_as_escapes(runner):
 def test_check_with_no_worker_to_judge_is_a_usage_error(runner):
     result = runner.invoke(args=["check"])
     assert result.exit_code == 2 and "nothing to check" in result.output and "verdict" not in result.output
+
+
+def test_decode_shows_control_characters_as_escapes(runner):
+    """A value pasted from a worker comes from whoever can edit it: a terminal shows what was written."""
+    result = runner.invoke(args=["decode", "client:_1B_5B_33_31_6Dred_E2_80_AE"])
+    assert result.exit_code == 0 and result.output == "\\x1b[31mred\\u202e\n"
+
+
+def test_encode_leaves_out_the_whitespace_around_an_email_as_the_verdict_does(runner):
+    result = runner.invoke(args=["encode", " ann.veal@arresteddevelopment.com\u200b "])
+    assert result.exit_code == 0 and result.output == ANN_URI + "\n"

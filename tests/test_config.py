@@ -1,5 +1,6 @@
 """Configuration is read once from the environment and rejected with one line naming the variable."""
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -285,3 +286,23 @@ def test_an_ignore_workers_glob_that_matches_every_email_is_refused(glob):
     # The guard silently off for every agent, as INTENDED_CONTACT_URIS=* was before it was refused
     with pytest.raises(ConfigError, match="IGNORE_WORKERS entry 2 matches every email"):
         Settings.from_env({**BASE, "IGNORE_WORKERS": f"*@contractors.example.com, {glob}"})
+
+
+def test_null_for_an_optional_field_of_twilio_accounts_is_taken_as_absent():
+    """Config generators (Terraform's jsonencode) write null for a field left unset."""
+    workspace = "WS" + "b" * 32
+    document = {
+        "AC" + "a" * 32: {
+            "auth_token": "t", "name": None, "slack_webhook_url": None, "api_key": None, "api_secret": None,
+            "workspaces": {workspace: None},
+        }
+    }  # fmt: skip
+    [account] = Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(document)}).accounts
+    assert (account.name, account.slack_webhook_url, account.api_key, account.workspaces) == (
+        "",
+        None,
+        None,
+        {workspace: ""},
+    )
+    with pytest.raises(ConfigError, match="auth_token is missing"):
+        Settings.from_env({"TWILIO_ACCOUNTS": json.dumps({"AC" + "a" * 32: {"auth_token": None}})})

@@ -51,7 +51,10 @@ from guard.service.removals import Removal
 @click.option("--alert", is_flag=True, help="Feed the verdicts into the state and alert pipeline.")
 @click.option("--remediate", is_flag=True, help="Plan the removal of every wrong contact_uri (a dry run).")
 @click.option("--yes", is_flag=True, help="With --remediate: apply the removals.")
-@click.option("--actor", default=lambda: _user(), help="Who is remediating, for the record (default: your user name).")
+@click.option(
+    "--actor", default=lambda: _user(), callback=lambda ctx, param, value: _named(ctx, param, value),
+    help="Who is remediating, for the record (default: your user name).",
+)  # fmt: skip
 @with_appcontext
 def audit_command(
     output: str,
@@ -116,6 +119,13 @@ def audit_command(
     render = {"table": render_table, "json": render_json, "csv": render_csv}[output]
     click.echo(render(reports, only, outcomes))
     raise SystemExit(combined_exit_code(reports))  # a failed removal is an error (AuditReport.exit_code)
+
+
+def _named(ctx: click.Context, param: click.Parameter, actor: str) -> str:
+    """The actor, named: a blank one would record each removal as nobody's."""
+    if not actor.strip():
+        raise click.BadParameter("must name who is remediating", ctx, param)
+    return actor.strip()
 
 
 def _user() -> str:

@@ -15,7 +15,7 @@ from guard.core.deep_json import top_level
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
 from guard.core.ignore import IgnoreRules
 from guard.core.rules import Rules
-from guard.core.text import printable
+from guard.core.text import printable, trimmed
 from guard.core.verdict import Kind
 
 
@@ -26,7 +26,7 @@ def encode_command(email: str) -> None:
     if not email.strip():
         click.echo("error: the email is empty", err=True)
         raise SystemExit(EXIT_ERROR)
-    click.echo(contact_uri_for(email))
+    click.echo(contact_uri_for(trimmed(email)))  # as the verdict reads an email with a paste's spaces around it
 
 
 @click.command("decode")
@@ -34,7 +34,7 @@ def encode_command(email: str) -> None:
 def decode_command(uri: str) -> None:
     """Print the identity (usually the email) a contact_uri encodes, or exit 2 with the reason it is malformed."""
     try:
-        click.echo(decode(uri))
+        click.echo(printable(decode(uri)))  # a value anyone who edits a worker wrote: escape its control characters
     except DecodeError as err:
         click.echo(f"error: {err}", err=True)
         raise SystemExit(EXIT_ERROR) from None

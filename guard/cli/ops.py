@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 from datetime import timedelta
 from typing import NoReturn
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import URL
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from guard.adapters import db
 from guard.clock import utcnow
@@ -45,13 +47,25 @@ def deliver_command() -> None:
     jobs.stop()  # the other lanes finish the job in flight (a removal, a click) before the process ends
 
 
+HOURS_MAX = 1_000_000.0  # over a century: "all of them", and still a date
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """`--hours` as a number of hours (click's range lets NaN through)."""
+    if value is not None and math.isnan(value):
+        raise click.BadParameter("must be a number of hours", ctx, param)
+    return value
+
+
 @click.command("resend")
-@click.option("--hours", type=click.FloatRange(0, min_open=True), help="Only alerts raised in the last HOURS.")
+@click.option(
+    "--hours", type=click.FloatRange(0, HOURS_MAX, min_open=True), callback=_finite, help="Only the last HOURS' alerts."
+)
 @with_appcontext
 def resend_command(hours: float | None) -> None:
     """Queue again the alerts Slack refused for good (an archived channel, a webhook removed), once it is fixed."""
     now, store = utcnow(), services().store
-    where = store.engine.url.render_as_string(hide_password=True)
+    where = _shown(store.engine.url)
     try:
         if not store.alerts.counts():  # a mistyped DATABASE_URL: SQLite made a new, empty file just now
             click.echo(f"error: {where} holds no alert at all: is DATABASE_URL the service's?", err=True)
@@ -59,10 +73,21 @@ def resend_command(hours: float | None) -> None:
         queued, left = store.alerts.requeue_failed(now, None if hours is None else now - timedelta(hours=hours))
     except OperationalError as err:
         _unreachable(err)
+    except ProgrammingError as err:  # a database that exists and was never migrated (a mistyped name, a new add-on)
+        if (missing := db.not_migrated(err, store.engine)) is None:
+            raise
+        click.echo(f"error: {where} has no guard tables ({missing}): run `{db.MIGRATE_COMMAND}` first", err=True)
+        raise SystemExit(2) from None
     said = f"{queued} failed alert{'' if queued == 1 else 's'} queued again"
     if left:
         said += f" ({left} left: a later alert of the same worker was delivered)"
     click.echo(f"{said} in {where}; delivery sends them (the service's, or `flask --app wsgi deliver`)")
+
+
+def _shown(url: URL) -> str:
+    """The database's URL without its password, also one given as a libpq option (`?password=`)."""
+    hidden = {name: "***" for name in ("password", "sslpassword") if name in url.query}
+    return url.update_query_dict(hidden).render_as_string(hide_password=True)
 
 
 def _unreachable(err: OperationalError) -> NoReturn:

@@ -125,6 +125,7 @@ def _account(number: int, sid: str, entry: Any) -> Account:
     if unknown:
         known = ", ".join(sorted(_KEYS))
         raise ConfigError(f"{where} has {len(unknown)} unknown key{'s' if len(unknown) > 1 else ''} (known: {known})")
+    entry = {key: value for key, value in entry.items() if value is not None}  # a generator's null: left unset
     for key in _KEYS - {"workspaces"}:
         if key in entry and not isinstance(entry[key], str):
             raise ConfigError(f"{where}: {key} must be a string")
@@ -160,7 +161,7 @@ def _workspaces(where: str, value: Any) -> dict[str, str]:
         value = {sid.strip() if isinstance(sid, str) else repr(sid): "" for sid in value}
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: workspaces must be a list of SIDs or an object of SID: name")
-    value = {sid.strip(): name for sid, name in value.items()}  # trimmed as every value is
+    value = {sid.strip(): "" if name is None else name for sid, name in value.items()}  # trimmed; null: no name
     for number, (sid, name) in enumerate(value.items(), 1):
         if not is_sid(sid, "WS") or not isinstance(name, str):
             raise ConfigError(f"{where}: workspace #{number} is not a Workspace SID (WS…) with a name")

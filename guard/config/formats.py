@@ -134,7 +134,7 @@ def hosts_problem(url: URL) -> str | None:
     try:
         PGDialect_psycopg().create_connect_args(url)
     except ArgumentError:  # "number of hosts and ports don't match": else a traceback in every worker
-        return "has a port for each host, or one for all: the numbers of hosts and ports differ"
+        return "has a port for each host, or none: the numbers of hosts and ports differ"
     return None
 
 
