@@ -43,6 +43,7 @@ DELETED_TYPE = PREFIX + "worker.deleted"
 ACTIVITY_TYPES = frozenset(PREFIX + name for name in ("activity.created", "activity.updated", "activity.deleted"))
 BATCH_SECONDS = WAIT_SECONDS  # a whole batch committed within this, or 503: inside Event Streams' 5 s
 NOT_JSON = object()  # a body that does not parse
+BAD_LOGGED = 20  # bad elements logged one by one per batch; the rest in one line
 
 
 @bp.post("/event-streams")
@@ -77,7 +78,8 @@ def receive_batch() -> Response | tuple[Response, int]:
         except InvalidSnapshot as err:
             counts["bad"] += 1
             count_event("event-streams", event_type, "bad_request")
-            log_event(log, logging.WARNING, "bad_cloudevent", index=index, reason=str(err), **_named(event))
+            if counts["bad"] <= BAD_LOGGED:
+                log_event(log, logging.WARNING, "bad_cloudevent", index=index, reason=str(err), **_named(event))
             continue
         if snapshot is None:
             counts["skipped"] += 1
@@ -89,6 +91,8 @@ def receive_batch() -> Response | tuple[Response, int]:
         else:
             snapshots.append(snapshot)
         counts["recorded"] += 1
+    if counts["bad"] > BAD_LOGGED:  # one line for the rest: a batch of junk is no reason to flood the log
+        log_event(log, logging.WARNING, "bad_cloudevents_not_logged", more=counts["bad"] - BAD_LOGGED)
     # A few transactions for the whole batch, committed before the answer; past the deadline, what is not taken is left
     svc.writer.record_all(snapshots, deadline, droppable=True)
     return jsonify(counts), 200

@@ -49,6 +49,7 @@ def require_login() -> Response | None:
         auth, garbled = request.authorization, False
     except ValueError:  # werkzeug's base64 decode of a header that is no ASCII: a failed login, never a 500
         auth, garbled = None, True
+    garbled = garbled or (auth is None and bool(request.headers.get("Authorization")))  # `Basic !!!!`: no base64
     user = (auth.username or "") if auth and auth.type == "basic" else ""
     password = (auth.password or "") if auth and auth.type == "basic" else ""
     # Both comparisons always run, in constant time, so timing tells nothing about which one failed.
@@ -114,6 +115,8 @@ def remove_intended(rule_id: int) -> Response:
     rule = intended.rule(rule_id)
     # Browsers resend basic-auth credentials on any site's form: the token proves the form came from our page.
     if rule is not None and not hmac.compare_digest(sent.encode(), _removal_token(rule).encode()):
+        # What a cross-site forgery looks like (or a page older than the rule): said, as every refusal is
+        log_event(log, logging.WARNING, "status_form_refused", rule_id=rule_id, why="missing or wrong form token")
         return error_response(403, "missing or wrong form token; reload /status")
     removed = intended.remove(rule_id, rule["created_at"]) if rule is not None else None
     if removed is None:

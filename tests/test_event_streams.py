@@ -157,3 +157,12 @@ def test_non_utf8_body_is_forbidden(client):
 def test_non_utf8_body_is_a_400_when_signatures_are_off(client, settings_overrides):
     response = client.post("/event-streams", data=b"\xff\xfe")
     assert (response.status_code, response.get_json()) == (400, {"error": "body is not UTF-8"})
+
+
+def test_a_batch_of_junk_logs_its_first_bad_elements_and_one_line_for_the_rest(client, services, capsys):
+    """200,000 bad elements were 200,000 log lines (40 MB from one request): a log drain's quota, not a record."""
+    response = post_cloudevents(client, [0] * 500 + [cloudevent(contact_uri="sip:x")])
+    assert response.get_json() == {"recorded": 1, "skipped": 0, "bad": 500}
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "bad_cloudevent" in line]
+    assert [line["index"] for line in lines[:-1]] == list(range(20))
+    assert (lines[-1]["event"], lines[-1]["more"], lines[-1]["level"]) == ("bad_cloudevents_not_logged", 480, "warning")

@@ -38,3 +38,12 @@ def test_what_an_editor_wrote_shows_its_control_characters_escaped(client, taskr
     assert taskrouter.post(worker_event(contact_uri=reversed_value, WorkerName="ann\u202eveal")).status_code == 204
     page = client.get("/status", headers=OPERATOR).get_data(as_text=True)
     assert "\u202e" not in page and "client:\\u202emoc" in page
+
+
+def test_a_wrong_form_token_is_refused_and_logged_as_a_forgery_would_be(client, services, capsys):
+    services.store.intended.add(key(1), "slack:U1", "sip:desk1@pbx.example.com", utcnow())
+    action, _ = removal_form(client)
+    assert client.post(action, headers=OPERATOR, data={"token": "abc"}).status_code == 403
+    [line] = [line for line in capsys.readouterr().out.splitlines() if "status_form_refused" in line]
+    assert '"level": "warning"' in line and action.split("/")[3] in line
+    assert len(services.store.intended.rules()) == 1
