@@ -303,16 +303,46 @@ def test_the_swap_drift_of_an_email_too_long_to_show_whole_stays_a_drift():
     assert (again.verdict.kind, again.alert) == (Kind.MISMATCH, None)
 
 
+RENAMED = {"email": "dana.mulder@fbi.example", "twilio_contact_identity": "dana_2Emulder_40fbi_2Eexample"}
+NEW_VALUE = "client:dana_2Emulder_40fbi_2Eexample"
+
+
 @pytest.mark.parametrize("gone", ["removed", "dropped with the rewrite"])
-def test_the_new_identitys_value_a_login_writes_where_there_was_none_is_trusted_and_never_removed(gone):
+def test_the_new_identitys_value_written_where_the_rewrite_left_none_is_alerted_never_removed_nor_paged(gone):
+    # A user renamed at the IdP: the login writes the new identity's value (a script could write it too)
     remediate = replace(RULES, remediate=True)
-    renamed = {"email": "dana.mulder@fbi.example", "twilio_contact_identity": "dana_2Emulder_40fbi_2Eexample"}
-    history = [flex(1), flex(2, **renamed)] if gone == "removed" else [flex(1)]
-    history += [flex(len(history) + 1, **renamed, contact_uri=None)]
-    login = flex(len(history) + 1, **renamed, contact_uri="client:dana_2Emulder_40fbi_2Eexample")
+    history = [flex(1), flex(2, **RENAMED)] if gone == "removed" else [flex(1)]
+    history += [flex(len(history) + 1, **RENAMED, contact_uri=None)]
+    login = flex(len(history) + 1, **RENAMED, contact_uri=NEW_VALUE)
     decision = after(*history, login, rules=remediate)
-    assert (decision.verdict.kind, decision.remove) == (Kind.OK, False)  # the value Flex's login wrote rings
-    assert decision.state.trusted.identity == "dana_2Emulder_40fbi_2Eexample"
-    assert decision.alert is None  # no drift raised again (the removal resolved it), no page
-    rewritten_with_it = after(flex(1), flex(2, **renamed, contact_uri="client:dana_2Emulder_40fbi_2Eexample"))
-    assert rewritten_with_it.verdict.diagnosis == "identity_changed"  # replaced, not written where there was none
+    verdict = decision.verdict
+    assert (verdict.kind, verdict.diagnosis, verdict.broken, decision.remove) == (
+        Kind.MISMATCH, "identity_changed", False, False
+    )  # fmt: skip
+    assert "mark it intended" in verdict.detail and decision.alert.kind is AlertKind.DRIFT
+    again = decide(flex(len(history) + 2, **RENAMED, contact_uri=NEW_VALUE), decision.state, remediate, T0)
+    assert (again.verdict.broken, again.remove, again.alert) == (False, False, None)  # the next event: the same
+
+
+def test_the_new_identitys_value_is_still_drift_where_the_rewrite_was_not_seen_first():
+    remediate = replace(RULES, remediate=True)
+    cases = {
+        "replaced in the rewrite's own update": [flex(1)],
+        "after attributes wiped": [flex(1), flex(2, email=None, twilio_contact_identity=None, contact_uri=None)],
+        "after a working value removed": [flex(1), flex(2, contact_uri=None)],
+        "after versions missed": [flex(1), flex(2, **RENAMED), flex(3, **RENAMED, contact_uri=None)],
+    }
+    for name, history in cases.items():
+        version = 5 if name == "after versions missed" else len(history) + 1
+        decision = after(*history, flex(version, **RENAMED, contact_uri=NEW_VALUE), rules=remediate)
+        assert (decision.verdict.broken, decision.remove) == (True, True), name
+
+
+def test_a_wrong_value_dropped_then_back_with_the_identity_edited_to_fit_is_still_drift():
+    remediate = replace(RULES, remediate=True)
+    wrong = "client:agent_40twilio_2Ecom"  # the email's value: the browser registers fmulder
+    history = [flex(1), flex(2, contact_uri=wrong), flex(3, contact_uri=None)]
+    decision = after(
+        *history, flex(4, twilio_contact_identity="agent_40twilio_2Ecom", contact_uri=wrong), rules=remediate
+    )
+    assert (decision.verdict.broken, decision.remove) == (True, True)
