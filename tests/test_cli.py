@@ -156,3 +156,22 @@ def test_decode_shows_control_characters_as_escapes(runner):
 def test_encode_leaves_out_the_whitespace_around_an_email_as_the_verdict_does(runner):
     result = runner.invoke(args=["encode", " ann.veal@arresteddevelopment.com\u200b "])
     assert result.exit_code == 0 and result.output == ANN_URI + "\n"
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("client:_5Cx1b", "\\\\x1b"),  # the text \x1b, told apart from the character
+        ("client:_E2_80_8Bann", "\\u200bann"),  # a zero-width space
+        ("client:_C2_A0ann", "\\xa0ann"),  # a no-break space, not a plain one
+    ],
+)
+def test_decode_shows_what_a_terminal_would_hide_or_blur(runner, uri, shown):
+    result = runner.invoke(args=["decode", uri])
+    assert result.exit_code == 0 and result.output == shown + "\n"
+
+
+@pytest.mark.parametrize("blank", ["\u200b", "\ufeff \u00a0"])
+def test_encode_refuses_an_email_of_only_invisible_characters(runner, blank):
+    result = runner.invoke(args=["encode", blank])
+    assert result.exit_code == 2 and "empty" in result.output

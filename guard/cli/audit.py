@@ -25,6 +25,7 @@ from guard.container import Services, services
 from guard.core.sid import canonical_sid, is_sid
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
+from guard.core.text import printable, trimmed
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
 from guard.service.activities import placed
@@ -123,9 +124,9 @@ def audit_command(
 
 def _named(ctx: click.Context, param: click.Parameter, actor: str) -> str:
     """The actor, named: a blank one would record each removal as nobody's."""
-    if not actor.strip():
-        raise click.BadParameter("must name who is remediating", ctx, param)
-    return actor.strip()
+    if not trimmed(actor) or printable(actor) != actor:  # only spaces, zero-width or control characters
+        raise click.BadParameter("must name who is remediating, in printable characters", ctx, param)
+    return trimmed(actor)
 
 
 def _user() -> str:
