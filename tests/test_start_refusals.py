@@ -126,10 +126,24 @@ def test_several_hosts_in_the_netloc_are_refused_with_the_form_that_works():
     assert said == SEVERAL_HOSTS
 
 
-@pytest.mark.parametrize("query", ["port=5432,5433", "host=a,b&port=5432,5432,5432", "host=a,b&port=5432"])
+@pytest.mark.parametrize(
+    "query",
+    ["port=5432,5433", "host=a,b&port=5432,5432,5432", "host=a,b&port=5432", "hostaddr=1.1.1.1,2.2.2.2&port=1,2"],
+)
 def test_ports_that_do_not_match_the_hosts_are_refused_in_one_line(query):
     said = refusal({"DATABASE_URL": f"postgresql://u:SECRET@h/db?{query}"})
-    assert said == "DATABASE_URL has a port for each host, or none: the numbers of hosts and ports differ"
+    assert said == (
+        "DATABASE_URL has a port for each host (of host=, not hostaddr=), or none: "
+        "the numbers of hosts and ports differ"
+    )
+
+
+@pytest.mark.parametrize("query", ["host=a&host=b&port=1&port=2", "host=a:1&host=b:2&port=1,2"])
+def test_two_forms_of_several_hosts_mixed_are_refused_with_both_forms_that_work(query):
+    said = refusal({"DATABASE_URL": f"postgresql://u:SECRET@/db?{query}"})
+    assert said == (
+        "DATABASE_URL mixes two forms of several hosts: give ?host=h1,h2&port=p1,p2 or ?host=h1:p1&host=h2:p2"
+    )
 
 
 @pytest.mark.parametrize(

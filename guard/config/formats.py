@@ -133,8 +133,11 @@ def hosts_problem(url: URL) -> str | None:
 
     try:
         PGDialect_psycopg().create_connect_args(url)
-    except ArgumentError:  # "number of hosts and ports don't match": else a traceback in every worker
-        return "has a port for each host, or none: the numbers of hosts and ports differ"
+    except ArgumentError as err:  # else a traceback in every worker
+        if "mix" in str(err):
+            return "mixes two forms of several hosts: give ?host=h1,h2&port=p1,p2 or ?host=h1:p1&host=h2:p2"
+        # Ports count against `host` (or the netloc's), never against `hostaddr`
+        return "has a port for each host (of host=, not hostaddr=), or none: the numbers of hosts and ports differ"
     return None
 
 

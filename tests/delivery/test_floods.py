@@ -260,3 +260,27 @@ def test_the_upgrade_to_0017_marks_a_resolved_after_a_drift_over_still_unable_as
     command.downgrade(config, "0016")
     command.upgrade(config, "head")
     assert marked() == live
+
+
+def test_the_upgrade_to_0017_marks_a_failed_resolved_resend_may_queue_and_stops_on_no_odd_payload(taskrouter, services):
+    from alembic import command
+    from sqlalchemy import select
+
+    from guard.adapters import db
+    from guard.adapters.tables import alert
+
+    assert taskrouter.post(activity_event(1, contact_uri=WRONG)).status_code == 204  # paged
+    assert taskrouter.post(activity_event(2, contact_uri=ANN_URI)).status_code == 204  # its resolved
+    assert taskrouter.post(activity_event(3, sid=worker_sid(2), contact_uri=WRONG)).status_code == 204
+    assert taskrouter.post(activity_event(4, sid=worker_sid(2), contact_uri=ANN_URI)).status_code == 204
+    config = db.alembic_config(services.store.engine)
+    command.downgrade(config, "0016")
+    with services.store.engine.begin() as connection:  # Slack refused the first for good; the other was edited
+        ids = connection.execute(select(alert.c.id).where(alert.c.kind == "resolved").order_by(alert.c.id)).scalars()
+        failed, edited = list(ids)
+        connection.execute(alert.update().where(alert.c.id == failed).values(status="failed"))
+        connection.execute(alert.update().where(alert.c.id == edited).values(payload="[]"))
+    command.upgrade(config, "head")
+    with services.store.engine.connect() as connection:
+        rows = connection.execute(select(alert.c.id, alert.c.page).where(alert.c.kind == "resolved")).all()
+    assert dict(rows) == {failed: True, edited: True}  # an odd payload is read as no payload
