@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NoReturn
@@ -144,9 +145,12 @@ def settings_from_env(webhooks: bool = True) -> Settings:
         raise SystemExit(CONFIG_ERROR_EXIT) from None
 
 
-def services(webhooks: bool = True) -> Services:
-    """The services of the current Flask app, built on first use under the CLI (see settings_from_env)."""
+def services(webhooks: bool = True, vet: Callable[[Settings], None] | None = None) -> Services:
+    """The services of the current Flask app, built on first use under the CLI (see settings_from_env).
+
+    `vet` checks the settings first (the audit's REST settings): a refusal opens no database.
+    """
     extensions = current_app.extensions
     if "guard" not in extensions:
-        extensions[BUILD_SERVICES](webhooks)
+        extensions[BUILD_SERVICES](webhooks, vet)
     return extensions["guard"]

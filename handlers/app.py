@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 
 import click
 from flask import Flask
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app)
     cli.register(app)
     if settings is None and (command := click.get_current_context(silent=True)) is not None:
-        app.extensions[BUILD_SERVICES] = lambda webhooks=True: _build_for_command(app, webhooks)
+        app.extensions[BUILD_SERVICES] = lambda webhooks=True, vet=None: _build_for_command(app, webhooks, vet)
         # gunicorn's hooks start the jobs (gunicorn.conf.py), not this server's; said once, not by the reloader's child
         if command.info_name == "run" and os.environ.get("WERKZEUG_RUN_MAIN") != "true":
             click.echo(DEV_SERVER_WARNING, err=True)
@@ -64,10 +65,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
-def _build_for_command(app: Flask, webhooks: bool) -> None:
+def _build_for_command(app: Flask, webhooks: bool, vet: Callable[[Settings], None] | None) -> None:
     """Build the services for a command: a database busy or full is its error (2), not "drift found" (1)."""
+    settings = settings_from_env(webhooks)
+    if vet is not None:
+        vet(settings)  # its refusal comes before any database is opened
     try:
-        _build(app, settings_from_env(webhooks))
+        _build(app, settings)
     except SystemExit as stop:
         raise SystemExit(EXIT_ERROR if stop.code == BUSY_EXIT else stop.code) from None
 

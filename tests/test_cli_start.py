@@ -189,3 +189,10 @@ def test_flask_run_says_it_starts_no_background_jobs_and_other_commands_do_not(c
         with click.Context(click.Command(command), info_name=command):
             create_app()
         assert ("starts no background jobs" in capsys.readouterr().err) is warned
+
+
+def test_an_audit_missing_its_rest_settings_opens_no_database_and_says_one_line(tmp_path):
+    """A one-off dyno with half the environment: no stray SQLite file, no "app_ready" before the refusal."""
+    result = flask_cli("audit", DATABASE_URL=f"sqlite:///{tmp_path}/guard.db")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: ") and not list(tmp_path.iterdir())

@@ -14,14 +14,15 @@ from sqlalchemy.exc import SQLAlchemyError
 from twilio.base.exceptions import TwilioException
 
 from guard.adapters import db
+from guard.adapters.accounts import AccountDirectory
 from guard.adapters.taskrouter_api import TaskRouterApi, describe
 from guard.cli.exits import EXIT_ERROR
 from guard.cli.progress import ProgressBar
 from guard.cli.report import render_csv, render_json, render_table
 from guard.clock import utcnow
-from guard.config import ConfigError
+from guard.config import ConfigError, Settings
 from guard.config.accounts import Account, not_set
-from guard.container import Services, services
+from guard.container import services
 from guard.core.sid import canonical_sid, is_sid
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
@@ -70,12 +71,16 @@ def audit_command(
     """Sweep every configured workspace; exit 0 no drift, 1 drift found, 2 error."""
     if yes and not remediate:
         raise click.UsageError("--yes only makes sense with --remediate")
-    svc = services(webhooks=False)  # the audit needs REST settings, not the webhooks' auth token
+    try:  # the audit needs REST settings, not the webhooks' auth token; checked before any database is opened
+        svc = services(webhooks=False, vet=lambda settings: _targets(settings, AccountDirectory(settings), workspaces))
+    except ConfigError as err:
+        click.echo(f"error: {err}", err=True)
+        raise SystemExit(EXIT_ERROR) from None
     if alert and remediate and not yes and svc.settings.remediate == "remove":  # a dry run must change nothing
         raise click.UsageError("--alert queues real removals (REMEDIATE=remove) in a dry run: drop one or add --yes")
     configure_logging(svc.settings.log_level, cli=True)  # stdout carries the report
     try:
-        targets = _targets(svc, workspaces)
+        targets = _targets(svc.settings, svc.accounts, workspaces)
         settings = svc.settings
         apis = [
             TaskRouterApi(account.credentials(), ws, settings.taskrouter_base_url, concurrency, settings.api_retries)
@@ -145,10 +150,9 @@ def _workspace_sids(sids: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(canonical_sid(sid) for sid in sids))  # given twice, swept once; as Twilio writes it
 
 
-def _targets(svc: Services, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:
+def _targets(settings: Settings, accounts: AccountDirectory, chosen: tuple[str, ...]) -> list[tuple[Account, str]]:
     """The (account, workspace) pairs to sweep: all configured, or the ones chosen with --workspace."""
-    settings = svc.settings
-    targets = svc.accounts.audit_targets()
+    targets = accounts.audit_targets()
     if chosen:
         unknown = sorted(set(chosen) - {ws for _, ws in targets})
         if unknown and settings.listed_accounts:
