@@ -122,7 +122,7 @@ def render(alert: Alert) -> tuple[str, list[Block]]:
             (activity, _activity_text(alert.activity_name, alert.available)),
         )
     ]
-    summary = f"{alert.note}. {verdict.detail}".strip() if alert.note else verdict.detail
+    summary = f"{alert.note}. {_sentence(verdict.detail)}".strip() if alert.note else verdict.detail
     if alert.note and verdict.detail and verdict.detail in alert.note:  # no_email's note is it; a rule's ends with it
         summary = alert.note
     # An urgent alert opens with the mention (mrkdwn, so it pings) and says plainly what is wrong.
@@ -224,3 +224,9 @@ def _retry_after(headers: dict[str, Any]) -> float | None:
         if name.lower() == "retry-after":
             return parse_retry_after(value[0] if isinstance(value, list) else value)
     return None
+
+
+def _sentence(detail: str | None) -> str:
+    """A detail that starts a sentence after the note: capitalized, unless it opens with a name (`contact_uri`)."""
+    first = (detail or "").split(" ", 1)[0]
+    return (detail or "") if not first.isalpha() or not first.islower() else detail[:1].upper() + detail[1:]  # type: ignore[index]

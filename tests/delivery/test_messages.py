@@ -25,7 +25,7 @@ def test_drift_is_posted_with_blocks_and_fallback_text(taskrouter, services, htt
     rendered = json.dumps(message)
     for shown in ("Ann Veal", worker_sid(1), "ann.veal@arresteddevelopment.com", ANN_URI, "client:bob_40x_2Eio"):
         assert shown in rendered
-    assert "decodes to a different email: bob@x.io" in rendered
+    assert "contact_uri drifted. Decodes to a different email: bob@x.io" in rendered  # one sentence each
     assert "remove `contact_uri`" in rendered and "Never type a value in" in rendered
     assert message["blocks"][0]["type"] == "header"
     assert "drift" in message["text"] and ANN_URI in message["text"]
@@ -78,7 +78,7 @@ def test_a_drift_with_nothing_to_remove_advises_signing_in_again(taskrouter, ser
     services.delivery.run_once()
     [message] = posted(httpserver)
     rendered = json.dumps(message)
-    assert "attributes wiped" in rendered and "remove `contact_uri`" not in rendered
+    assert "Attributes wiped" in rendered and "remove `contact_uri`" not in rendered
     assert "sign out and in again" in rendered
 
 
