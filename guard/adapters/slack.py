@@ -228,5 +228,6 @@ def _retry_after(headers: dict[str, Any]) -> float | None:
 
 def _sentence(detail: str | None) -> str:
     """A detail that starts a sentence after the note: capitalized, unless it opens with a name (`contact_uri`)."""
-    first = (detail or "").split(" ", 1)[0]
-    return (detail or "") if not first.isalpha() or not first.islower() else detail[:1].upper() + detail[1:]  # type: ignore[index]
+    text = detail or ""
+    first = text.split(" ", 1)[0]
+    return text[:1].upper() + text[1:] if first.isalpha() and first.islower() else text
