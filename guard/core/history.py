@@ -135,15 +135,7 @@ def remembered(
         if actual is None:
             detail = f"no contact_uri yet; Flex writes it at the next login ({changed})"
             return Verdict(Kind.PENDING, email_shown, expected, None, diagnosis, shown(detail), basis)
-        follows = actual == SCHEME + str(recorded)
-        if follows and _login_after_rewrite(known, shown(actual)):
-            detail = (
-                f"{changed}; contact_uri was then written for the new one where there was none, as a Flex login "
-                "writes what the browser registers (a user renamed at the identity provider?), or as a script could: "
-                "not removed; mark it intended if the change is right"
-            )
-            return Verdict(Kind.MISMATCH, email_shown, shown(actual), shown(actual), diagnosis, shown(detail), basis)
-        follows = "; contact_uri follows the new one" if follows else ""
+        follows = "; contact_uri follows the new one" if actual == SCHEME + str(recorded) else ""
         detail = (
             f"{changed}{follows}: a Flex user's identity does not change on its own, and the browser still "
             "registers the old one"
@@ -163,20 +155,6 @@ def remembered(
         diagnosis = Diagnosis.EVIDENCE_CHANGED
         return Verdict(Kind.MISMATCH, email_shown, known.expected, known.actual, diagnosis, shown(detail), known.basis)
     return None
-
-
-def _login_after_rewrite(known: Known, actual: str) -> bool:
-    """True when `actual`, the rewritten identity's value, was written where the rewrite's drift left none.
-
-    Which identity the browser registers is then not known (a login writes its own; a script could write this):
-    like the value of the old identity, it is alerted, never removed, never paged. Not the guard's removed value
-    back (came back), nor one an update dropped as drift, nor one written after updates the guard missed.
-    """
-    if known.diagnosis is not Diagnosis.IDENTITY_CHANGED:
-        return False
-    if known.actual is not None:  # judged so before: it stays so on the worker's next events
-        return known.drifting and known.actual == known.expected == actual
-    return not known.skipped and actual != known.dropped and not came_back(known, actual)
 
 
 def _fits(actual: Any, email: str | None, recorded: Any, name: str, policy: Policy) -> bool:

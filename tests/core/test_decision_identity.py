@@ -307,23 +307,6 @@ RENAMED = {"email": "dana.mulder@fbi.example", "twilio_contact_identity": "dana_
 NEW_VALUE = "client:dana_2Emulder_40fbi_2Eexample"
 
 
-@pytest.mark.parametrize("gone", ["removed", "dropped with the rewrite"])
-def test_the_new_identitys_value_written_where_the_rewrite_left_none_is_alerted_never_removed_nor_paged(gone):
-    # A user renamed at the IdP: the login writes the new identity's value (a script could write it too)
-    remediate = replace(RULES, remediate=True)
-    history = [flex(1), flex(2, **RENAMED)] if gone == "removed" else [flex(1)]
-    history += [flex(len(history) + 1, **RENAMED, contact_uri=None)]
-    login = flex(len(history) + 1, **RENAMED, contact_uri=NEW_VALUE)
-    decision = after(*history, login, rules=remediate)
-    verdict = decision.verdict
-    assert (verdict.kind, verdict.diagnosis, verdict.broken, decision.remove) == (
-        Kind.MISMATCH, "identity_changed", False, False
-    )  # fmt: skip
-    assert "mark it intended" in verdict.detail and decision.alert.kind is AlertKind.DRIFT
-    again = decide(flex(len(history) + 2, **RENAMED, contact_uri=NEW_VALUE), decision.state, remediate, T0)
-    assert (again.verdict.broken, again.remove, again.alert) == (False, False, None)  # the next event: the same
-
-
 def test_the_new_identitys_value_is_still_drift_where_the_rewrite_was_not_seen_first():
     remediate = replace(RULES, remediate=True)
     cases = {
