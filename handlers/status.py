@@ -83,7 +83,13 @@ def status_page() -> Response:
     g.csp_nonce = secrets.token_urlsafe(16)
     verdicts, health = store.listing.verdict_counts(), _health()
     # the headline counts every worker, whatever the search: a filter never reads as "all clear"
-    totals = (store.listing.unreachable_count(), verdicts.get(Kind.MISMATCH, 0), sum(verdicts.values()))
+    listing = store.listing
+    totals = (
+        listing.unreachable_count(),
+        verdicts.get(Kind.MISMATCH, 0),
+        sum(verdicts.values()),
+        listing.unplaced_count(),
+    )
     drift = store.listing.listing(None, text, sort, cannot_ring=True, named=services().accounts.named(text))
     context = {
         "health": health,
