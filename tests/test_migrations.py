@@ -110,3 +110,25 @@ def test_two_migrations_at_once_on_a_new_postgres_say_who_created_the_tables(pos
     finally:
         _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert befores == [[db.HEAD, None]] * 3
+
+
+def test_0017_counts_a_drift_whose_value_the_browser_registers_as_the_end_of_a_paged_episode():
+    """As the live decision does (it clears urgent_at): the resolved after it answers no page."""
+    import importlib.util
+    import json
+
+    path = db.MIGRATIONS / "versions" / "0017_answering_pages.py"
+    spec = importlib.util.spec_from_file_location("migration_0017", path)
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    rings = json.dumps({"verdict": "mismatch", "expected": "client:a", "actual": "client:a"})
+    wrong = json.dumps({"verdict": "mismatch", "expected": "client:a", "actual": "client:b"})
+    resolved = json.dumps({"verdict": "ok"})
+    history = [
+        (1, "urgent", "delivered", wrong),
+        (2, "drift", "delivered", rings),
+        (3, "resolved", "pending", resolved),
+    ]
+    assert migration._answering(history) == []
+    history[1] = (2, "drift", "delivered", wrong)  # still unable to ring: the page's episode goes on
+    assert migration._answering(history) == [3]

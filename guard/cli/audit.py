@@ -26,7 +26,7 @@ from guard.container import services
 from guard.core.sid import canonical_sid, is_sid
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
-from guard.core.text import printable, trimmed
+from guard.core.text import hidden, printable, trimmed
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
 from guard.service.activities import placed
@@ -129,7 +129,7 @@ def audit_command(
 
 def _named(ctx: click.Context, param: click.Parameter, actor: str) -> str:
     """The actor, named: a blank one would record each removal as nobody's."""
-    if not trimmed(actor) or printable(actor) != actor:  # only spaces, zero-width or control characters
+    if all(hidden(char) for char in trimmed(actor)) or printable(actor) != actor:  # invisible, or control characters
         raise click.BadParameter("must name who is remediating, in printable characters", ctx, param)
     return trimmed(actor)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import unicodedata
 from typing import Any, NoReturn
 
 import click
@@ -16,7 +15,7 @@ from guard.core.deep_json import top_level
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Policy
 from guard.core.ignore import IgnoreRules
 from guard.core.rules import Rules
-from guard.core.text import printable, trimmed
+from guard.core.text import hidden, printable, shown_plainly, trimmed
 from guard.core.verdict import Kind
 
 
@@ -24,7 +23,7 @@ from guard.core.verdict import Kind
 @click.argument("email")
 def encode_command(email: str) -> None:
     """Print the contact_uri Flex derives from EMAIL (or a username identity); exit 2 when it is blank."""
-    if not trimmed(email):  # spaces, or only zero-width characters: `client:` alone never rings
+    if not any(not hidden(char) for char in trimmed(email)):  # spaces, or invisible: `client:` alone never rings
         click.echo("error: the email is empty", err=True)
         raise SystemExit(EXIT_ERROR)
     click.echo(contact_uri_for(trimmed(email)))  # as the verdict reads an email with a paste's spaces around it
@@ -35,26 +34,10 @@ def encode_command(email: str) -> None:
 def decode_command(uri: str) -> None:
     """Print the identity (usually the email) a contact_uri encodes, or exit 2 with the reason it is malformed."""
     try:
-        click.echo(_visible(decode(uri)))
+        click.echo(shown_plainly(decode(uri)))  # what an editor wrote: nothing hidden, nothing blurred
     except DecodeError as err:
         click.echo(f"error: {err}", err=True)
         raise SystemExit(EXIT_ERROR) from None
-
-
-def _visible(text: str) -> str:
-    """`text` as written, what a terminal hides or blurs shown as an escape: control, format and odd space characters.
-
-    A value anyone who edits a worker wrote; a backslash is escaped too, so the text of an escape is told apart.
-    """
-    return "".join(
-        char.encode("unicode_escape").decode("ascii")
-        if char == "\\" or (char != " " and unicodedata.category(char) in _HIDDEN)
-        else char
-        for char in text
-    )
-
-
-_HIDDEN = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp"})
 
 
 def _refused(ctx: click.Context, param: click.Parameter, problem: str) -> NoReturn:

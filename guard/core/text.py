@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -58,6 +59,24 @@ def trimmed(text: str) -> str:
 def printable(text: str) -> str:
     r"""`text` on one line as written, each control character shown as its escape (`\r`, `\x1b`, `\u202e`)."""
     return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
+
+
+# Characters a terminal shows as nothing or as a blank: controls, format marks, odd spaces, private use, combining
+# marks (a + U+0301 looks like á), and the blank letters of Hangul and Braille.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Mn", "Me"})
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def hidden(char: str) -> bool:
+    """True when a terminal would hide `char` or blur it with another (a plain space is neither)."""
+    return char != " " and (unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LETTERS)
+
+
+def shown_plainly(text: str) -> str:
+    """`text` as written, each hidden character and each backslash as its escape (a backslash doubled)."""
+    return "".join(
+        char.encode("unicode_escape").decode("ascii") if char == "\\" or hidden(char) else char for char in text
+    )
 
 
 def scrubbed(message: str, url: str) -> str:

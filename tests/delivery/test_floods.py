@@ -279,7 +279,7 @@ def test_the_upgrade_to_0017_marks_a_failed_resolved_resend_may_queue_and_stops_
         ids = connection.execute(select(alert.c.id).where(alert.c.kind == "resolved").order_by(alert.c.id)).scalars()
         failed, edited = list(ids)
         connection.execute(alert.update().where(alert.c.id == failed).values(status="failed"))
-        connection.execute(alert.update().where(alert.c.id == edited).values(payload="[]"))
+        connection.execute(alert.update().where(alert.c.id == edited).values(payload="[" * 100_000 + "]" * 100_000))
     command.upgrade(config, "head")
     with services.store.engine.connect() as connection:
         rows = connection.execute(select(alert.c.id, alert.c.page).where(alert.c.kind == "resolved")).all()

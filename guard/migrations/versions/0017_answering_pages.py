@@ -44,6 +44,8 @@ def _answering(history: list[Any]) -> list[int]:
     for alert_id, kind, status, payload in history:
         if kind == "urgent":
             paged = True
+        elif kind == "drift" and not _broken(_fields(payload)):  # a value the browser registers: the episode is over
+            paged = False
         elif kind == "resolved":
             if paged and status in ("pending", "failed"):  # a failed one may be queued again (`resend`)
                 ids.append(alert_id)
@@ -55,16 +57,20 @@ def _fields(payload: str | None) -> dict[str, Any]:
     """A payload's fields; none for one no release wrote (edited by hand): the release phase must not stop on it."""
     try:
         fields = json.loads(payload or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return fields if isinstance(fields, dict) else {}
 
 
 def _still_unable(fields: dict[str, Any]) -> bool:
-    """True when a resolved's payload says the agent is still available and cannot ring (Verdict.broken)."""
+    """True when a resolved's payload says the agent is still available and cannot ring."""
+    return fields.get("available") is True and _broken(fields)
+
+
+def _broken(fields: dict[str, Any]) -> bool:
+    """Verdict.broken from a payload: no value yet, or a wrong one (not the one the browser registers)."""
     verdict, actual = fields.get("verdict"), fields.get("actual")
-    broken = verdict == "pending" or (verdict == "mismatch" and (actual is None or actual != fields.get("expected")))
-    return fields.get("available") is True and broken
+    return verdict == "pending" or (verdict == "mismatch" and (actual is None or actual != fields.get("expected")))
 
 
 def downgrade() -> None:
