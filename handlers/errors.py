@@ -60,8 +60,10 @@ def database_trouble(err: Exception, path: str, engine: Engine) -> str | None:
     if isinstance(err, OperationalError):  # the driver's first line: "too many connections for role …" (no password)
         reason, said = type(err.orig).__name__, "database unavailable; retry later"
         detail = (str(err.orig).strip().splitlines() or [""])[0][:300]
-        secret = engine.url.password
-        fields["detail"] = detail.replace(str(secret), "***") if secret else detail
+        url = engine.url  # a password may be the netloc's or a libpq option's (`?password=`, `?sslpassword=`)
+        for secret in (url.password, url.query.get("password"), url.query.get("sslpassword")):
+            detail = detail.replace(str(secret), "***") if isinstance(secret, str) and secret else detail
+        fields["detail"] = detail
         if getattr(err.orig, "sqlstate", None) == DEADLOCK:  # writers here take their locks in one order
             reason, level = "deadlock", logging.WARNING
             fields["hint"] = "another transaction took the same rows in another order (a release phase's migration?)"

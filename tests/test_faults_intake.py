@@ -105,3 +105,20 @@ def test_forged_signatures_get_403_and_no_side_effects(tmp_path, figures):
         list(answers.values()),
         "pytest tests/test_faults_intake.py -k signatures",
     )
+
+
+def test_a_database_error_naming_a_password_given_as_a_query_option_logs_no_password(caplog):
+    """A driver or proxy might echo it (libpq's own lines do not): hidden as the netloc's password is."""
+    from sqlalchemy.exc import OperationalError
+
+    from guard.adapters import db
+    from handlers.errors import database_trouble
+
+    engine = db.make_engine("postgresql://guard@db.example/guard?password=s3cretpw&sslpassword=k3ypw")
+    try:
+        err = OperationalError("SELECT 1", {}, Exception("refused for password s3cretpw (key k3ypw)"))
+        assert database_trouble(err, "/taskrouter/events", engine) == "database unavailable; retry later"
+    finally:
+        engine.dispose()
+    logged = " ".join(str(getattr(record, "fields", "")) for record in caplog.records)
+    assert "refused for password ***" in logged and "s3cretpw" not in logged and "k3ypw" not in logged
