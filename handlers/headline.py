@@ -21,30 +21,20 @@ class Headline:
     text: str
 
 
-UNPLACED = (
-    "{count} worker{s} that cannot ring sit{verb} in an activity the guard cannot place: whether {they} can take calls "
-    "is not known (name it in AVAILABLE_ACTIVITIES, or give REST credentials)."
-)
-
-
 def headline(
-    counts: tuple[int, int, int, int],
+    counts: tuple[int, int, int],
     failed: int,
     intake: Mapping[str, int],
     audits: Sequence[Mapping[str, Any]],
 ) -> Headline:
     """What the page says first, from the state's counts, failed deliveries, intake outcomes and latest audits.
 
-    `counts`: (unreachable, drifting, workers, unplaced); `intake`: since this start; `audits`: each workspace's
-    latest. An all-clear needs workers judged, callbacks that verify, no audit that found what the state lacks, and
-    no worker unable to ring in an activity the guard cannot place.
+    `counts`: (unreachable, drifting, workers); `intake`: since this start; `audits`: each workspace's latest.
+    An all-clear needs workers judged, callbacks that verify, and no audit that found what the state lacks.
     """
-    unreachable, drifting, workers, unplaced = counts
-    one = unplaced == 1
-    unknown = UNPLACED.format(
-        count=unplaced, s="" if one else "s", verb="s" if one else "", they="it" if one else "they"
-    )
-    refusals = " ".join(filter(None, (unknown if unplaced else "", _refused(intake))))
+    unreachable, drifting, workers = counts
+    refused, verified = intake.get("bad_signature", 0), intake.get("accepted", 0) + intake.get("ignored", 0)
+    refusals = REFUSED.format(refused=refused, s="" if refused == 1 else "s") if refused and not verified else ""
     if unreachable or drifting or failed:
         parts = [f"{unreachable} available now but cannot take calls; " if unreachable else ""]
         parts.append(f"{drifting} worker{'' if drifting == 1 else 's'} in drift")
@@ -60,12 +50,6 @@ def headline(
         more = f" ({len(found) - 1} more workspaces too.)" if len(found) > 1 else ""
         return Headline("warn", " ".join(filter(None, (found[0] + more if found else "", refusals))))
     return Headline("ok", "All agents' contact_uri values are as Flex derives them.")
-
-
-def _refused(intake: Mapping[str, int]) -> str:
-    """The warning when every callback since the start failed its signature, or ""."""
-    refused, verified = intake.get("bad_signature", 0), intake.get("accepted", 0) + intake.get("ignored", 0)
-    return REFUSED.format(refused=refused, s="" if refused == 1 else "s") if refused and not verified else ""
 
 
 def _audit_text(run: Mapping[str, Any], counts: Mapping[str, int]) -> str:

@@ -83,13 +83,7 @@ def status_page() -> Response:
     g.csp_nonce = secrets.token_urlsafe(16)
     verdicts, health = store.listing.verdict_counts(), _health()
     # the headline counts every worker, whatever the search: a filter never reads as "all clear"
-    listing = store.listing
-    totals = (
-        listing.unreachable_count(),
-        verdicts.get(Kind.MISMATCH, 0),
-        sum(verdicts.values()),
-        listing.unplaced_count(),
-    )
+    totals = (store.listing.unreachable_count(), verdicts.get(Kind.MISMATCH, 0), sum(verdicts.values()))
     drift = store.listing.listing(None, text, sort, cannot_ring=True, named=services().accounts.named(text))
     context = {
         "health": health,

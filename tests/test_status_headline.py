@@ -122,15 +122,3 @@ def test_an_audit_that_could_not_list_its_workers_is_no_all_clear(client, taskro
     fake_api.inject(503, times=50, path_contains="/Workers")  # the next audit cannot even list
     assert audit(runner)[0] == 2
     assert "could not list its workers" in headline(client)
-
-
-def test_an_agent_without_a_value_in_an_activity_the_guard_cannot_place_is_no_all_clear(client, taskrouter):
-    """No activity event, no REST answer, a name AVAILABLE_ACTIVITIES does not list: whether it rings is unknown."""
-    unknown = {"WorkerActivitySid": "WA" + "9" * 32, "WorkerActivityName": "Ready"}
-    assert taskrouter.post(worker_event(sid=worker_sid(1), contact_uri=None, **unknown)).status_code == 204
-    said = headline(client)
-    assert ALL_CLEAR not in said and "state-warn" in said
-    assert "1 worker that cannot ring sits in an activity the guard cannot place" in said
-    assert taskrouter.post(worker_event(sid=worker_sid(2), contact_uri="sip:x", **unknown)).status_code == 204
-    said = headline(client)  # beside a drift: said too
-    assert "1 worker in drift" in said and "2 workers that cannot ring sit in an activity" in said

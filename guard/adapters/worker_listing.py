@@ -33,7 +33,6 @@ _RINGS_ANYWAY = and_(
 )
 BROKEN = or_(worker_state.c.verdict == Kind.PENDING, and_(worker_state.c.verdict == Kind.MISMATCH, ~_RINGS_ANYWAY))
 UNREACHABLE_NOW = and_(worker_state.c.available.is_(True), BROKEN)
-UNPLACED = and_(worker_state.c.available.is_(None), BROKEN)  # unable to ring, in an activity not known to route
 
 
 def _this_episode(fix: Any) -> Any:
@@ -80,11 +79,6 @@ class WorkerListing:
         where = UNREACHABLE_NOW if verdict is None else and_(UNREACHABLE_NOW, worker_state.c.verdict == verdict)
         with connected(self.bind) as connection:
             return connection.execute(select(func.count()).where(where)).scalar() or 0
-
-    def unplaced_count(self) -> int:
-        """How many workers cannot ring in an activity the guard cannot place: whether they take calls is unknown."""
-        with connected(self.bind) as connection:
-            return connection.execute(select(func.count()).where(UNPLACED)).scalar() or 0
 
     def listing(
         self,
