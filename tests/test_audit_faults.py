@@ -223,7 +223,7 @@ def test_a_worker_that_could_not_be_fetched_is_kept_by_every_filter_and_logged(r
     assert [line["worker_sid"] for line in logged] == [worker_sid(2)]
 
 
-@pytest.mark.parametrize("actor", ["", "   ", "\u200b", "\x1b[2K", "\u00ad", "\u3164"])
+@pytest.mark.parametrize("actor", ["", "   ", "\u200b", "\x1b[2K", "\u00ad", "\u3164", "\u2065", "al\u200bice"])
 def test_a_blank_actor_is_refused_before_anything_is_removed(runner, fake_api, actor):
     populate(fake_api, 2, drifting={1})
     result = runner.invoke(args=["audit", "--remediate", "--yes", "--actor", actor])

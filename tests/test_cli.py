@@ -167,6 +167,7 @@ def test_encode_leaves_out_the_whitespace_around_an_email_as_the_verdict_does(ru
         ("client:_E3_85_A4ann", "\\u3164ann"),  # a Hangul filler: a letter that shows as a blank
         ("client:a_CC_81nn", "a\\u0301nn"),  # a combining accent: told apart from the precomposed á
         ("client:_EE_80_80x", "\\ue000x"),  # private use
+        ("client:ann_E2_81_A5_40x_2Ecom", "ann\\u2065@x.com"),  # not assigned yet: no terminal draws it
     ],
 )
 def test_decode_shows_what_a_terminal_would_hide_or_blur(runner, uri, shown):
@@ -174,7 +175,7 @@ def test_decode_shows_what_a_terminal_would_hide_or_blur(runner, uri, shown):
     assert result.exit_code == 0 and result.output == shown + "\n"
 
 
-@pytest.mark.parametrize("blank", ["\u200b", "\ufeff \u00a0", "\u00ad", "\u3164", "\u2800"])
+@pytest.mark.parametrize("blank", ["\u200b", "\ufeff \u00a0", "\u00ad", "\u3164", "\u2800", "\u2065"])
 def test_encode_refuses_an_email_of_only_invisible_characters(runner, blank):
     result = runner.invoke(args=["encode", blank])
     assert result.exit_code == 2 and "empty" in result.output

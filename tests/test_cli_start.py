@@ -191,8 +191,21 @@ def test_flask_run_says_it_starts_no_background_jobs_and_other_commands_do_not(c
         assert ("starts no background jobs" in capsys.readouterr().err) is warned
 
 
-def test_an_audit_missing_its_rest_settings_opens_no_database_and_says_one_line(tmp_path):
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        ((), {}),
+        (("--workspace", "WS" + "c" * 32), {}),  # a workspace chosen: its account's credentials still checked
+        (
+            ("--alert", "--remediate"),  # a dry run that would queue real removals: a usage error, first
+            {"REMEDIATE": "remove", "TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_WORKSPACE_SID": "WS" + "1" * 32},
+        ),
+    ],
+)
+def test_an_audit_refused_for_its_settings_opens_no_database_and_says_one_line(tmp_path, args, env):
     """A one-off dyno with half the environment: no stray SQLite file, no "app_ready" before the refusal."""
-    result = flask_cli("audit", DATABASE_URL=f"sqlite:///{tmp_path}/guard.db")
-    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
-    assert result.stderr.startswith("error: ") and not list(tmp_path.iterdir())
+    env = {"DATABASE_URL": f"sqlite:///{tmp_path}/guard.db", "TWILIO_AUTH_TOKEN": "t", **env}
+    result = flask_cli("audit", *args, **env)
+    errors = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert result.returncode == 2 and not list(tmp_path.iterdir()) and "app_ready" not in result.stderr
+    assert errors[-1].startswith("error: ") or errors[-1].startswith("Error: "), errors

@@ -184,3 +184,10 @@ def test_make_run_refuses_with_the_one_line_and_only_make_s_own_note():
     assert (result.stdout, result.stderr.splitlines()[0]) == ("", line)
     assert [note.rpartition(" ")[2] for note in result.stderr.splitlines()[1:]] == ["3"]  # make's `… Error 3`
     assert result.returncode == 2  # make's own code for any failed recipe
+
+
+def test_ports_inside_a_list_of_hosts_are_refused_with_both_forms_that_work():
+    said = refusal({"DATABASE_URL": "postgresql://u:SECRET@/db?host=db1:5432,db2:5433"})  # libpq: no host "db1:5432"
+    assert said == (
+        "DATABASE_URL puts a port inside a list of ?host=: give ?host=h1,h2&port=p1,p2 or ?host=h1:p1&host=h2:p2"
+    )

@@ -26,7 +26,7 @@ from guard.container import services
 from guard.core.sid import canonical_sid, is_sid
 from guard.core.snapshot import WorkerKey
 from guard.core.statuses import RemediationStatus
-from guard.core.text import hidden, printable, trimmed
+from guard.core.text import hidden, trimmed
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
 from guard.service.activities import placed
@@ -71,17 +71,19 @@ def audit_command(
     """Sweep every configured workspace; exit 0 no drift, 1 drift found, 2 error."""
     if yes and not remediate:
         raise click.UsageError("--yes only makes sense with --remediate")
-    try:  # the audit needs REST settings, not the webhooks' auth token; checked before any database is opened
-        svc = services(webhooks=False, vet=lambda settings: _targets(settings, AccountDirectory(settings), workspaces))
-    except ConfigError as err:
-        click.echo(f"error: {err}", err=True)
-        raise SystemExit(EXIT_ERROR) from None
-    if alert and remediate and not yes and svc.settings.remediate == "remove":  # a dry run must change nothing
-        raise click.UsageError("--alert queues real removals (REMEDIATE=remove) in a dry run: drop one or add --yes")
-    configure_logging(svc.settings.log_level, cli=True)  # stdout carries the report
-    try:
-        targets = _targets(svc.settings, svc.accounts, workspaces)
-        settings = svc.settings
+    dry_alert = alert and remediate and not yes
+
+    def vetted(settings: Settings) -> list[tuple[Account, str]]:
+        """The targets, with their REST credentials; refused before any database is opened."""
+        if dry_alert and settings.remediate == "remove":  # a dry run must change nothing
+            raise click.UsageError(
+                "--alert queues real removals (REMEDIATE=remove) in a dry run: drop one or add --yes"
+            )
+        return _targets(settings, AccountDirectory(settings), workspaces)
+
+    try:  # the audit needs REST settings, not the webhooks' auth token
+        svc = services(webhooks=False, vet=vetted)
+        targets, settings = vetted(svc.settings), svc.settings  # services built before (tests) were not vetted
         apis = [
             TaskRouterApi(account.credentials(), ws, settings.taskrouter_base_url, concurrency, settings.api_retries)
             for account, ws in targets
@@ -94,6 +96,7 @@ def audit_command(
     except ConfigError as err:
         click.echo(f"error: {err}", err=True)
         raise SystemExit(EXIT_ERROR) from None
+    configure_logging(svc.settings.log_level, cli=True)  # stdout carries the report
     reports: list[AuditReport] = []
     outcomes: dict[tuple[str, str, str], Removal] = {}
     try:
@@ -129,7 +132,7 @@ def audit_command(
 
 def _named(ctx: click.Context, param: click.Parameter, actor: str) -> str:
     """The actor, named: a blank one would record each removal as nobody's."""
-    if all(hidden(char) for char in trimmed(actor)) or printable(actor) != actor:  # invisible, or control characters
+    if not trimmed(actor) or any(hidden(char) for char in trimmed(actor)):  # blank, or a look-alike of a name
         raise click.BadParameter("must name who is remediating, in printable characters", ctx, param)
     return trimmed(actor)
 
@@ -163,6 +166,8 @@ def _targets(settings: Settings, accounts: AccountDirectory, chosen: tuple[str, 
         raise ConfigError("TWILIO_ACCOUNTS lists no workspaces: give an account its `workspaces` and REST credentials")
     if not targets:  # name the missing credentials too: one run, the whole fix
         raise not_set([*settings.accounts[0].missing_for_rest(), "TWILIO_WORKSPACE_SID"])
+    for account, _ in targets:  # a chosen workspace too: its account's credentials (ConfigError names them)
+        account.credentials()
     return targets
 
 

@@ -87,7 +87,7 @@ def resend_command(hours: float | None) -> None:
 def _shown(url: URL) -> str:
     """The database's URL without its password, also one given as a libpq option (`?password=`)."""
     hidden = {name: "***" for name in ("password", "sslpassword") if name in url.query}
-    return url.update_query_dict(hidden).render_as_string(hide_password=True)
+    return url.update_query_dict(hidden).render_as_string(hide_password=True).replace("%2A%2A%2A", "***")
 
 
 def _unreachable(err: OperationalError) -> NoReturn:

@@ -98,6 +98,7 @@ _NUMBERS: dict[str, tuple[float, float]] = {
     "keepalives_count": (1, _INT_MAX),
 }
 _INTEGER = re.compile(r"[+-]?[0-9]+")  # as strtol reads it
+_HOST_PORT = re.compile(r"[^/\[\]:,]+:[0-9]+")  # `db1:5432`: not a socket directory, not an IPv6 address
 _LISTS = ("host", "hostaddr", "port")  # the options libpq reads as one value per host, comma-separated
 _CHOICES = {
     "sslmode": ("disable", "allow", "prefer", "require", "verify-ca", "verify-full"),
@@ -131,6 +132,11 @@ def hosts_problem(url: URL) -> str | None:
     from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg  # only for a PostgreSQL URL
     from sqlalchemy.exc import ArgumentError
 
+    given = url.query.get("host")
+    lists = [value.split(",") for value in ((given,) if isinstance(given, str) else given or ())]
+    # libpq takes "db1:5432" in a list as a host name, and every connection fails
+    if any(len(items) > 1 and any(_HOST_PORT.fullmatch(item.strip()) for item in items) for items in lists):
+        return "puts a port inside a list of ?host=: give ?host=h1,h2&port=p1,p2 or ?host=h1:p1&host=h2:p2"
     try:
         PGDialect_psycopg().create_connect_args(url)
     except ArgumentError as err:  # else a traceback in every worker

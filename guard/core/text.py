@@ -61,9 +61,9 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
-# Characters a terminal shows as nothing or as a blank: controls, format marks, odd spaces, private use, combining
-# marks (a + U+0301 looks like á), and the blank letters of Hangul and Braille.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Mn", "Me"})
+# Characters a terminal shows as nothing or as a blank: controls, format marks, odd spaces, private use, unassigned
+# code points, combining marks (a + U+0301 looks like á), and the blank letters of Hangul and Braille.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cn", "Mn", "Me"})  # Cn: not assigned yet
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 
 

@@ -64,7 +64,7 @@ def test_a_password_given_as_a_query_option_is_not_printed(empty_postgres):
     finally:
         app.extensions["guard"].store.engine.dispose()
     assert result.exit_code == 2 and make_url(empty_postgres).database in result.output
-    assert "s3cretpw" not in result.output and "k3ypw" not in result.output
+    assert "s3cretpw" not in result.output and "k3ypw" not in result.output and "?password=***" in result.output
 
 
 @pytest.mark.parametrize("hours", ["1e9", "inf", "nan"])
