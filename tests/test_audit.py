@@ -219,3 +219,23 @@ def test_an_unreachable_api_is_retried_then_exits_2(runner, fake_api):
     result = runner.invoke(args=["audit", "--format", "json"])
     assert result.exit_code == 2
     assert result.stderr.splitlines()[-1].startswith(f"error: {WORKSPACE_SID}: listing workers failed: ConnectionError")
+
+
+def test_a_worker_listed_twice_while_workers_change_counts_once(runner, fake_api):
+    """A worker created while the pages are read shifts the next page: its first row is the last one again."""
+    populate(fake_api, 6, drifting={3})
+    fake_api.max_page_size = 3
+
+    def created_meanwhile(listed):
+        fake_api.after_page = None
+        workers = fake_api.workspaces[WORKSPACE_SID]
+        fake_api.add_worker(WORKSPACE_SID, worker_sid(7), "agent.7", {"email": email(7), "contact_uri": uri(7)})
+        reordered = {worker_sid(7): workers.pop(worker_sid(7)), **workers}  # listed first, as a newer sort may
+        workers.clear()
+        workers.update(reordered)
+
+    fake_api.after_page = created_meanwhile
+    code, out = audit(runner, "--format", "json")
+    report = json.loads(out)
+    assert code == 1 and report["summary"]["total"] == 6 and report["summary"]["mismatch"] == 1
+    assert sorted(w["sid"] for w in report["workers"]) == [worker_sid(n) for n in range(1, 7)]

@@ -228,3 +228,16 @@ def test_a_blank_actor_is_refused_before_anything_is_removed(runner, fake_api, a
     populate(fake_api, 2, drifting={1})
     result = runner.invoke(args=["audit", "--remediate", "--yes", "--actor", actor])
     assert result.exit_code == 2 and "--actor" in result.output and not fake_api.updates
+
+
+def test_an_audit_stopped_with_ctrl_c_exits_2_not_the_1_of_drift_found(runner, fake_api, monkeypatch):
+    from guard.cli import audit as audit_cli
+
+    populate(fake_api, 2, drifting={1})
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(audit_cli, "_sweep_one", interrupted)
+    result = runner.invoke(args=["audit"])
+    assert result.exit_code == 2 and "interrupted" in result.output

@@ -209,3 +209,10 @@ def test_an_audit_refused_for_its_settings_opens_no_database_and_says_one_line(t
     errors = [line for line in result.stderr.strip().splitlines() if line.strip()]
     assert result.returncode == 2 and not list(tmp_path.iterdir()) and "app_ready" not in result.stderr
     assert errors[-1].startswith("error: ") or errors[-1].startswith("Error: "), errors
+
+
+def test_an_audit_whose_database_does_not_answer_says_so_without_a_migration_hint():
+    rest = {"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "t", "TWILIO_WORKSPACE_SID": "WS" + "1" * 32}
+    result = flask_cli("audit", **NO_DATABASE, **rest)
+    assert result.returncode == 2 and "error: database: OperationalError" in result.stderr
+    assert "migrate" not in result.stderr  # a migration cannot make a server answer

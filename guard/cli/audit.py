@@ -122,8 +122,12 @@ def audit_command(
     except (SQLAlchemyError, *db.OUTAGES) as err:
         # Exit 2, not the traceback's 1: a cron job would read 1 as "drift found".
         reason = str(getattr(err, "orig", None) or err).splitlines()[0][:200]
-        hint = f" (run `{db.MIGRATE_COMMAND}` if new)" if isinstance(err, SQLAlchemyError) else ""
+        # A migration helps a database with missing tables, not one that does not answer
+        hint = f" (run `{db.MIGRATE_COMMAND}` if new)" if db.not_migrated(err, svc.store.engine) else ""
         click.echo(f"error: database: {type(err).__name__}: {reason}{hint}", err=True)
+        raise SystemExit(EXIT_ERROR) from None
+    except KeyboardInterrupt:  # Ctrl-C: an error (2), not click's "Aborted!" and 1, which reads as "drift found"
+        click.echo("error: interrupted; a removal under way is recorded as such", err=True)
         raise SystemExit(EXIT_ERROR) from None
     render = {"table": render_table, "json": render_json, "csv": render_csv}[output]
     click.echo(render(reports, only, outcomes))

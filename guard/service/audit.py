@@ -163,7 +163,8 @@ def sweep(
     history = history or {}
     report = AuditReport(account_sid, api.workspace_sid, utcnow())
     listed_ms = _now_ms()
-    listed = list(api.list_workers())
+    # A worker listed twice (pages shifted by a worker created or deleted meanwhile) is one worker: its last copy
+    listed = list({record.sid: record for record in api.list_workers()}.values())
     entries: dict[str, AuditEntry] = {}
     hidden = [record for record in listed if record.attributes_json is None]
     for record in listed:
