@@ -179,3 +179,11 @@ def test_decode_shows_what_a_terminal_would_hide_or_blur(runner, uri, shown):
 def test_encode_refuses_an_email_of_only_invisible_characters(runner, blank):
     result = runner.invoke(args=["encode", blank])
     assert result.exit_code == 2 and "empty" in result.output
+
+
+@pytest.mark.parametrize("identity", ["राम@x.in", "李明@x.cn", "josé@x.fr"])
+def test_decode_shows_scripts_written_with_combining_marks_as_written(runner, identity):
+    from guard.core.contact_uri import contact_uri_for
+
+    result = runner.invoke(args=["decode", contact_uri_for(identity)])
+    assert result.exit_code == 0 and result.output == identity + "\n"

@@ -62,20 +62,28 @@ def printable(text: str) -> str:
 
 
 # Characters a terminal shows as nothing or as a blank: controls, format marks, odd spaces, private use, unassigned
-# code points, combining marks (a + U+0301 looks like á), and the blank letters of Hangul and Braille.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cn", "Mn", "Me"})  # Cn: not assigned yet
+# code points, and the blank letters of Hangul and Braille.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cn"})  # Cn: not assigned yet
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_COMBINING = frozenset({"Mn", "Me"})
 
 
 def hidden(char: str) -> bool:
-    """True when a terminal would hide `char` or blur it with another (a plain space is neither)."""
+    """True when a terminal would show `char` as nothing or as a blank (a plain space is neither)."""
     return char != " " and (unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LETTERS)
 
 
 def shown_plainly(text: str) -> str:
-    """`text` as written, each hidden character and each backslash as its escape (a backslash doubled)."""
+    """`text` as written, each hidden character and each backslash as its escape (a backslash doubled).
+
+    A combining mark on an ASCII letter is escaped too (a + U+0301 looks like the precomposed á); in scripts that
+    write with such marks (Devanagari, Thai) they stay as written.
+    """
     return "".join(
-        char.encode("unicode_escape").decode("ascii") if char == "\\" or hidden(char) else char for char in text
+        char.encode("unicode_escape").decode("ascii")
+        if char == "\\" or hidden(char) or (unicodedata.category(char) in _COMBINING and text[at - 1 : at].isascii())
+        else char
+        for at, char in enumerate(text)
     )
 
 
