@@ -241,3 +241,10 @@ def test_an_audit_stopped_with_ctrl_c_exits_2_not_the_1_of_drift_found(runner, f
     monkeypatch.setattr(audit_cli, "_sweep_one", interrupted)
     result = runner.invoke(args=["audit"])
     assert result.exit_code == 2 and "interrupted" in result.output
+
+
+@pytest.mark.parametrize("actor", ["सुनील कुमार", "สมศักดิ์", "José Müller", "王小明", "Ana 🩷", "ops@example.com"])
+def test_names_in_any_script_are_taken_as_the_actor(actor):
+    from guard.cli.audit import _named
+
+    assert _named(None, None, f" {actor} ") == actor

@@ -61,16 +61,20 @@ def printable(text: str) -> str:
     return _UNPRINTABLE.sub(lambda found: found.group().encode("unicode_escape").decode("ascii"), text)
 
 
-# Characters a terminal shows as nothing or as a blank: controls, format marks, odd spaces, private use, unassigned
-# code points, and the blank letters of Hangul and Braille.
-_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co", "Cn"})  # Cn: not assigned yet
+# Characters a terminal shows as nothing or as a blank: controls, format marks, odd spaces, private use, the
+# blank letters of Hangul and Braille, and the code points Unicode reserves as ignorable (drawn as nothing once
+# assigned). Other unassigned code points are left alone: Python's tables lag Unicode (a newer emoji reads as one).
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zs", "Zl", "Zp", "Co"})
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_IGNORABLE = frozenset({0x2065, *range(0xFFF0, 0xFFF9), *range(0xE0000, 0xE1000)})
 _COMBINING = frozenset({"Mn", "Me"})
 
 
 def hidden(char: str) -> bool:
     """True when a terminal would show `char` as nothing or as a blank (a plain space is neither)."""
-    return char != " " and (unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LETTERS)
+    if char == " ":
+        return False
+    return unicodedata.category(char) in _HIDDEN_CATEGORIES or char in _BLANK_LETTERS or ord(char) in _IGNORABLE
 
 
 def shown_plainly(text: str) -> str:
