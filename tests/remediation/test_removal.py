@@ -150,7 +150,7 @@ def test_an_audit_interrupted_mid_removal_ends_the_workers_turn_at_once(runner, 
 
     monkeypatch.setattr("guard.service.remediation.remove_contact_uri", interrupted)
     result = runner.invoke(args=["audit", "--remediate", "--yes"])
-    assert result.exit_code == 1 and "Aborted!" in result.output  # click's answer to Ctrl-C
+    assert result.exit_code == 2 and "interrupted" in result.output  # an error, not the 1 of "drift found"
     [record] = remediations(services)
     assert (record["status"], record["lease_until"]) == ("failed", None)  # not pending, holding clicks for 33 min
     assert "interrupted" in record["detail"]
