@@ -116,7 +116,12 @@ def snapshot_from_cloudevent(event: Any) -> WorkerSnapshot | ActivityFact | None
     payload = data.get("payload") if isinstance(data, dict) else None
     if not isinstance(payload, dict):
         raise InvalidSnapshot("data.payload is missing")
-    occurred_ms = optional_time_ms(payload.get("timestamp") or data.get("timestamp"), "data.payload.timestamp")
+    stamp = payload.get("timestamp") or data.get("timestamp")
+    occurred_ms = (
+        optional_time_ms(stamp, "data.payload.timestamp") if stamp else optional_time_ms(event.get("time"), "time")
+    )
+    if occurred_ms is None:  # unordered, a late copy would overwrite newer state, and no replay window would hold it
+        raise InvalidSnapshot("no time: data.payload.timestamp and time are missing")
     account_sid = require_sid(payload.get("account_sid") or data.get("account_sid"), "data.payload.account_sid", "AC")
     if event_type in ACTIVITY_TYPES:
         return _activity_fact(payload, account_sid, event_type, occurred_ms, storable_text(event_id, "id", limit=64))

@@ -166,3 +166,26 @@ def test_a_batch_of_junk_logs_its_first_bad_elements_and_one_line_for_the_rest(c
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "bad_cloudevent" in line]
     assert [line["index"] for line in lines[:-1]] == list(range(20))
     assert (lines[-1]["event"], lines[-1]["more"], lines[-1]["level"]) == ("bad_cloudevents_not_logged", 480, "warning")
+
+
+def _untimed(event, time=None):
+    """The event without data's timestamps; its CloudEvent `time` set to `time` (removed when None)."""
+    del event["data"]["timestamp"], event["data"]["payload"]["timestamp"]
+    event.pop("time") if time is None else event.update(time=time)
+    return event
+
+
+def test_an_event_without_data_timestamps_is_ordered_by_its_cloudevent_time(client, services):
+    post_cloudevents(client, [cloudevent(contact_uri="sip:x", timestamp=minutes_ago(1))])
+    older = _untimed(cloudevent(contact_uri=ANN_URI), time=minutes_ago(10))  # no worker_version either
+    post_cloudevents(client, [older])
+    assert stored_state(services, KEY)["verdict"] == "mismatch"  # the late copy does not end the drift
+    assert alert_kinds(services) == [(worker_sid(1), "drift")]
+
+
+def test_an_event_with_no_time_at_all_is_a_bad_element_it_could_not_be_ordered(client, services, capsys):
+    post_cloudevents(client, [cloudevent(contact_uri="sip:x", timestamp=minutes_ago(1))])
+    response = post_cloudevents(client, [_untimed(cloudevent(contact_uri=ANN_URI))])
+    assert response.get_json() == {"recorded": 0, "skipped": 0, "bad": 1}
+    assert "no time: data.payload.timestamp and time are missing" in capsys.readouterr().out
+    assert stored_state(services, KEY)["verdict"] == "mismatch"
