@@ -45,10 +45,9 @@ class Slack(StrEnum):
 
 @dataclass(frozen=True)
 class KindSpec:
-    """One row of the table: how a kind of alert is titled, ranked, routed and logged."""
+    """One row of the table: how a kind of alert is titled, routed and logged."""
 
     title: str  # Slack's header, before the worker's name
-    severity: str  # critical, warning or info
     slack: Slack
     fix: bool  # carries the advice and, where the account allows them, the Remove / Intended buttons
     log_level: int
@@ -59,23 +58,22 @@ class KindSpec:
 
 WARNING, INFO = logging.WARNING, logging.INFO
 KINDS: Mapping[AlertKind, KindSpec] = {
-    # title, severity, when it goes to Slack, whether it carries the fix, log level
-    AlertKind.DRIFT: KindSpec(":rotating_light: contact_uri drift", "critical", Slack.ALWAYS, True, WARNING),
+    # title, when it goes to Slack, whether it carries the fix, log level
+    AlertKind.DRIFT: KindSpec(":rotating_light: contact_uri drift", Slack.ALWAYS, True, WARNING),
     AlertKind.URGENT: KindSpec(
         ":sos: Unreachable now",
-        "critical",
         Slack.ALWAYS,
         True,
         logging.ERROR,
         urgent=True,
         lead="available now: calls cannot reach this agent",
     ),
-    AlertKind.REMINDER: KindSpec(":repeat: Reminder", "warning", Slack.ALWAYS, True, WARNING),
-    AlertKind.RESOLVED: KindSpec(":white_check_mark: Resolved", "info", Slack.ALWAYS, False, INFO),
-    AlertKind.NO_EMAIL: KindSpec(":warning: contact_uri without email", "warning", Slack.OPT_IN, False, WARNING),
-    AlertKind.CAUSE: KindSpec(":mag: Who changed it", "info", Slack.ALWAYS, False, INFO),
+    AlertKind.REMINDER: KindSpec(":repeat: Reminder", Slack.ALWAYS, True, WARNING),
+    AlertKind.RESOLVED: KindSpec(":white_check_mark: Resolved", Slack.ALWAYS, False, INFO),
+    AlertKind.NO_EMAIL: KindSpec(":warning: contact_uri without email", Slack.OPT_IN, False, WARNING),
+    AlertKind.CAUSE: KindSpec(":mag: Who changed it", Slack.ALWAYS, False, INFO),
     AlertKind.REMEDIATION: KindSpec(
-        ":broom: contact_uri removed", "info", Slack.ALWAYS, False, INFO, failed_title=":x: contact_uri removal failed"
+        ":broom: contact_uri removed", Slack.ALWAYS, False, INFO, failed_title=":x: contact_uri removal failed"
     ),
 }
 

@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -124,11 +123,6 @@ def approver_refusal(user_id: str, approvers: Collection[str]) -> str | None:
     if user_id not in approvers:
         return f"<@{user_id}> is not in SLACK_APPROVERS, so this button does nothing for you. Nothing was changed."
     return None
-
-
-def intended_label(actor: str, created_at: datetime) -> str:
-    """How a verdict names who marked a value intended, and when."""
-    return f"{actor} on {created_at:%Y-%m-%d %H:%M} UTC"
 
 
 def _reference(value: Any) -> tuple[WorkerKey, str | None]:
