@@ -1,7 +1,7 @@
 """Prometheus metrics. Under gunicorn they run in multiprocess mode so figures add up across workers.
 
 Counters and histograms live in each process (files under PROMETHEUS_MULTIPROC_DIR); the gauges
-(workers in drift, pending first login, outbox backlog) are read from the database at scrape time,
+(workers in drift, pending first login, unreachable, outbox backlog, database up) are read at scrape time,
 so every process reports the same truth.
 """
 
@@ -40,7 +40,9 @@ WORKER_EVENTS = Counter(
     "guard_worker_events_total", "Worker events committed, by what the guard made of them.", ["source", "outcome"]
 )
 ALERTS = Counter("guard_alerts_total", "Alerts by kind and delivery result.", ["kind", "result"])
-REQUEST_LATENCY = Histogram("guard_request_duration_seconds", "HTTP request latency.", ["endpoint"])
+REQUEST_LATENCY = Histogram(
+    "guard_request_duration_seconds", "HTTP request latency (ignored TaskRouter events are not timed).", ["endpoint"]
+)
 DELIVERY_LATENCY = Histogram(
     "guard_alert_delivery_latency_seconds",
     "Time from an alert's creation to its delivery to Slack.",

@@ -13,6 +13,7 @@ from guard.adapters.accounts import AccountDirectory
 from guard.config.accounts import Account
 from guard.container import services
 from guard.core.activity import ActivityFact
+from guard.core.decision import Outcome
 from guard.core.fields import (
     InvalidSnapshot,
     optional_int,
@@ -68,7 +69,7 @@ def receive_batch() -> Response | tuple[Response, int]:
         count_event("event-streams", None, "bad_request")
         return bad_request("body is not JSON" if events is NOT_JSON else "body is not a CloudEvent or an array of them")
     batch = events if isinstance(events, list) else [events]
-    counts = {"recorded": 0, "skipped": 0, "bad": 0}
+    counts = {"recorded": 0, "duplicate": 0, "stale": 0, "replay": 0, "skipped": 0, "bad": 0}
     snapshots: list[WorkerSnapshot] = []
     for index, event in enumerate(batch):
         event_type = event.get("type") if isinstance(event, dict) else None
@@ -94,7 +95,10 @@ def receive_batch() -> Response | tuple[Response, int]:
     if counts["bad"] > BAD_LOGGED:  # one line for the rest: a batch of junk is no reason to flood the log
         log_event(log, logging.WARNING, "bad_cloudevents_not_logged", more=counts["bad"] - BAD_LOGGED)
     # A few transactions for the whole batch, committed before the answer; past the deadline, what is not taken is left
-    svc.writer.record_all(snapshots, deadline, droppable=True)
+    for outcome in svc.writer.record_all(snapshots, deadline, droppable=True):
+        if outcome is not Outcome.RECORDED:  # what each came to, as guard_worker_events_total counts it
+            counts["recorded"] -= 1
+            counts[outcome.value] += 1
     return jsonify(counts), 200
 
 

@@ -46,6 +46,7 @@ class LoginThrottle:
             started, failures = self._windows.get(client, (now, 0))
             if now - started >= WINDOW_SECONDS:
                 started, failures = now, 0
+                self._windows.pop(client, None)  # to the end: the dict stays in the order the windows began
             if len(self._windows) >= MAX_TRACKED and client not in self._windows:
                 self._forget_oldest()
             self._windows[client] = (started, failures + 1)

@@ -60,7 +60,14 @@ def test_event_streams_follow_the_identity_rules(client, services):
         event = cloudevent(sid=sid)
         event["data"]["payload"].update(worker_name=name, worker_attributes=json.dumps(attributes))
         batch.append(event)
-    assert post_cloudevents(client, batch).get_json() == {"recorded": 5, "skipped": 0, "bad": 0}
+    assert post_cloudevents(client, batch).get_json() == {
+        "recorded": 5,
+        "duplicate": 0,
+        "stale": 0,
+        "replay": 0,
+        "skipped": 0,
+        "bad": 0,
+    }
     assert [kind for kind, _ in alert_rows(services)] == ["drift", "drift"]
     assert state_of(services, DANA)["basis"] == "worker_name"
     assert state_of(services, JOHN)["expected"] == "client:jbyers"

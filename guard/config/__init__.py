@@ -53,7 +53,7 @@ class Settings:
     delivery: str = "thread"
     retry_max_seconds: float = 300.0
     slack_timeout_seconds: float = 5.0
-    max_body_bytes: int = 1024 * 1024  # an Event Streams batch of a few hundred events (~1.2 KB each) fits
+    max_body_bytes: int = 1024 * 1024  # an Event Streams batch of ~800 worker events (~1.2 KB each) fits
     log_level: str = "INFO"
     account_sid: str | None = None
     api_key: str | None = None

@@ -70,7 +70,14 @@ def test_event_streams_teach_activities_too(client, services, timed):
     event = cloudevent("activity.updated", email=None, contact_uri=None, **fact)
     if not timed:  # optional in Event Streams' payload: learned all the same, and no newer fact loses to it
         del event["data"]["payload"]["timestamp"], event["data"]["timestamp"]
-    assert post_cloudevents(client, [event]).json == {"recorded": 1, "skipped": 0, "bad": 0}
+    assert post_cloudevents(client, [event]).json == {
+        "recorded": 1,
+        "duplicate": 0,
+        "stale": 0,
+        "replay": 0,
+        "skipped": 0,
+        "bad": 0,
+    }
     assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
 
 
