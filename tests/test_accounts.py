@@ -80,6 +80,7 @@ def settings_overrides(request):
         ),
         (json.dumps({PROD: {"auth_token": "A", "slack_webhook_url": "https://h/SECRET x"}}), "must not contain spaces"),
         (json.dumps({PROD: {"auth_token": "SECRET", "slack_webhook_url": "SECRET"}}), "must be an http:// or https://"),
+        (json.dumps({PROD: {"auth_token": "A", "slack_webhook_url": "https://u:SECRET@h/x"}}), "user name or password"),
         (json.dumps({PROD: {"auth_token": "SECRET", "token": "x"}}), "has 1 unknown key (known: api_key"),
         (json.dumps({PROD: {"auth_token": "tok\u2019SECRET"}}), "account #1: auth_token must be printable ASCII"),
         (

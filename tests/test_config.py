@@ -13,6 +13,7 @@ NO_SPACES = "must not contain spaces, control or non-ASCII characters"
 INTENDED = "INTENDED_CONTACT_URIS entry"
 EVERY_FLEX_VALUE = "matches Flex values (client:…) or their drift, so the guard would not alert on them"
 JOINED = "joins two values with ';': separate them with commas"
+NO_USERINFO = "must not carry a user name or password (user:password@): its HTTP client would quote them in errors"
 NOT_A_FILE = "DATABASE_URL must name a SQLite file, such as sqlite:///instance/guard.db"
 BAD_PORT = "has a port that is not a number from 0 to 65535"
 NOT_BASE = "must be a base URL (https://host, or https://host/path), with no query or fragment"
@@ -51,6 +52,8 @@ REFUSED = "DATABASE_URL has a value PostgreSQL refuses for its option"
         ("IDENTITY_POLICY", "strict", "IDENTITY_POLICY must be one of: flex, email"),
         ("SLACK_WEBHOOK_URL", "hooks.slack.com/T/B/SECRET", "SLACK_WEBHOOK_URL must be an http:// or https:// URL"),
         ("PUBLIC_BASE_URL", "guard.example.com", "PUBLIC_BASE_URL must be an http:// or https:// URL"),
+        ("SLACK_WEBHOOK_URL", "https://relay:SECRET@h/services/T/B/X", f"SLACK_WEBHOOK_URL {NO_USERINFO}"),
+        ("TWILIO_TASKROUTER_BASE_URL", "https://u:SECRET@h", f"TWILIO_TASKROUTER_BASE_URL {NO_USERINFO}"),
         ("MAX_BODY_BYTES", "10", "MAX_BODY_BYTES must be a whole number from 1024 to 1000000000"),
         ("INTENDED_CONTACT_URIS", "*", f"{INTENDED} 1 {EVERY_FLEX_VALUE}"),
         ("INTENDED_CONTACT_URIS", "sip:*@pbx.example.com, client:*", f"{INTENDED} 2 {EVERY_FLEX_VALUE}"),

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from requests import RequestException
 from requests.adapters import HTTPAdapter
@@ -22,7 +22,7 @@ from urllib3.util.retry import Retry
 from guard.adapters.taskrouter_async import etag_of, fetch_workers, rest_error
 from guard.config.accounts import Credentials
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
-from guard.core.text import SECRET_MIN, printable
+from guard.core.text import SECRET_MIN, encoded_forms, masked, printable
 
 PAGE_SIZE = 1000  # the API's maximum
 
@@ -212,18 +212,13 @@ def _worker_record(worker: Any, etag: str | None) -> WorkerRecord:
 
 def _forms(credentials: Credentials) -> tuple[str, ...]:
     """The secret as a server may echo it: raw, Basic or base64 (padded or not), URL-, JSON- or hex-encoded."""
-    secret = credentials.password
-    basic = base64.b64encode(f"{credentials.username}:{secret}".encode()).decode()
-    alone = base64.b64encode(secret.encode()).decode()
-    encoded = (quote(secret, safe=""), quote_plus(secret), secret.replace("/", "\\/"), secret.encode().hex())
-    return secret, basic, basic.rstrip("="), alone, alone.rstrip("="), *encoded
+    basic = base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+    return basic, basic.rstrip("="), *encoded_forms(credentials.password)
 
 
 def describe(err: Exception) -> str:
     """A short, secret-free description of an API failure for reports and logs."""
     text = f"HTTP {err.status}: {err.msg}" if isinstance(err, TwilioRestException) else f"{type(err).__name__}: {err}"
-    secrets = sorted(tuple(_SECRETS), key=len, reverse=True)  # a copy: another account's client may be built meanwhile
-    if secrets:  # in any case: a token upper-cased, %2f for %2F; the longest form first (a Basic value, padded)
-        text = re.sub("|".join(map(re.escape, secrets)), "<secret>", text, flags=re.IGNORECASE)
+    text = masked(text, tuple(_SECRETS), "<secret>")  # a copy: another account's client may be built meanwhile
     # a server's text: one line, its control characters as escapes
     return printable(_AUTHORIZATION.sub(r"\1 <secret>", text)[:300])

@@ -89,7 +89,7 @@ class Settings:
             auth_token=reader.token("TWILIO_AUTH_TOKEN"),
             validate_signature=reader.flag("TWILIO_VALIDATE_SIGNATURE", True),
             trust_proxy=reader.flag("TRUST_PROXY", False),
-            public_base_url=reader.url("PUBLIC_BASE_URL", base=True),
+            public_base_url=reader.url("PUBLIC_BASE_URL", base=True, credentials=True),
             slack_webhook_url=reader.url("SLACK_WEBHOOK_URL"),
             slack_notify_no_email=reader.flag("SLACK_NOTIFY_NO_EMAIL", False),
             ignore=IgnoreRules.parse(reader.ignore_rules("IGNORE_WORKERS")).with_values(

@@ -207,12 +207,12 @@ class EnvReader:
             raise ConfigError(f"{name} must be Slack mentions such as <!here> or <!subteam^S…>, or none")
         return " ".join(value.split())
 
-    def url(self, name: str, base: bool = False) -> str | None:
+    def url(self, name: str, base: bool = False, credentials: bool = False) -> str | None:
         """Parse an http(s) URL (`base`: one that paths are added to); the value is not echoed: it may be a secret."""
         value = self.text(name)
         if value is None:
             return None
-        problem = url_problem(value)
+        problem = url_problem(value, credentials)
         if problem is None and base and ("?" in value or "#" in value):
             problem = _NOT_BASE  # a path is a proxy's prefix; a query would end up before the request's path
         if problem:

@@ -63,8 +63,10 @@ def has_control(value: str) -> bool:
     return bool(_CONTROL.search(value))
 
 
-def url_problem(value: str) -> str | None:
+def url_problem(value: str, credentials: bool = False) -> str | None:
     """What keeps `value` from being an absolute http:// or https:// URL (webhook, base URL), or None.
+
+    `credentials`: a `user:password@` is taken (a URL the guard is called at); one the guard sends to may not carry it.
 
     A space or control character would reach the HTTP client at every delivery, whose error quotes the
     path: the secret part of a Slack webhook URL, in the log and on the status page.
@@ -77,6 +79,8 @@ def url_problem(value: str) -> str | None:
         return "must be an http:// or https:// URL"
     if not value.isascii() or " " in value or has_control(value):  # U+00A0, U+2028: never sendable either
         return "must not contain spaces, control or non-ASCII characters"
+    if not credentials and "@" in parts.netloc:  # urllib reads `user:pw@host` as a host and port, and quotes it
+        return "must not carry a user name or password (user:password@): its HTTP client would quote them in errors"
     try:
         parts.port  # noqa: B018 - reading it checks it
     except ValueError:

@@ -7,11 +7,13 @@ The verdict is reached on the raw value first: an unstorable contact_uri is stil
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import unicodedata
+from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 # What moves a terminal's cursor, ends a CSV row or reorders a line (C0/C1 controls, line separators, bidi controls).
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
@@ -94,12 +96,30 @@ def shown_plainly(text: str) -> str:
 def scrubbed(message: str, url: str) -> str:
     """`message` without the secret `url`, before it is stored or logged.
 
-    Whole, its path, or the path's last part: the secret itself, which stays whole when a server echoes the path
-    JSON-escaped or percent-encoded.
+    Whole, its path, the path's last part (the secret itself), its query and each of the query's values, in any case
+    and as a server may echo them encoded (`encoded_forms`); parts shorter than SECRET_MIN are no secret.
     """
-    path = urlsplit(url).path
-    secret = path.rstrip("/").rsplit("/", 1)[-1]
-    for part in (url, path, secret):
-        if len(part) >= SECRET_MIN:
-            message = message.replace(part, "<webhook>")
-    return message
+    parts = urlsplit(url)
+    last = parts.path.rstrip("/").rsplit("/", 1)[-1]
+    pieces = [
+        url,
+        parts.path,
+        last,
+        parts.query,
+        f"{parts.path}?{parts.query}",
+        *(v for _, v in parse_qsl(parts.query)),
+    ]
+    return masked(message, [form for piece in pieces if len(piece) >= SECRET_MIN for form in encoded_forms(piece)])
+
+
+def encoded_forms(secret: str) -> tuple[str, ...]:
+    """`secret` as a server may echo it: raw, base64 (padded or not), URL-, JSON- or hex-encoded."""
+    alone = base64.b64encode(secret.encode()).decode()
+    escaped = (quote(secret, safe=""), quote_plus(secret), secret.replace("/", "\\/"), secret.encode().hex())
+    return secret, alone, alone.rstrip("="), *escaped
+
+
+def masked(message: str, forms: Iterable[str], mark: str = "<webhook>") -> str:
+    """`message` with each of `forms` replaced by `mark`: in any case (%2f for %2F), the longest form first."""
+    ordered = sorted({form for form in forms if form}, key=len, reverse=True)
+    return re.sub("|".join(map(re.escape, ordered)), mark, message, flags=re.IGNORECASE) if ordered else message
