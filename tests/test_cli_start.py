@@ -216,3 +216,10 @@ def test_an_audit_whose_database_does_not_answer_says_so_without_a_migration_hin
     result = flask_cli("audit", **NO_DATABASE, **rest)
     assert result.returncode == 2 and "error: database: OperationalError" in result.stderr
     assert "migrate" not in result.stderr  # a migration cannot make a server answer
+
+
+def test_resend_on_a_sqlite_file_that_does_not_exist_makes_none_and_says_so(tmp_path):
+    """A mistyped path: nothing to resend there, and no new empty database left behind to find and delete."""
+    result = flask_cli("resend", DATABASE_URL=f"sqlite:///{tmp_path}/gaurd.db", TWILIO_AUTH_TOKEN="t")
+    assert result.returncode == 2 and not list(tmp_path.iterdir()) and "app_ready" not in result.stderr
+    assert f"error: {tmp_path}/gaurd.db does not exist: is DATABASE_URL the service's?" in result.stderr

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import signal
 from datetime import timedelta
 from typing import NoReturn
 
 import click
 from flask.cli import with_appcontext
-from sqlalchemy import URL
+from sqlalchemy import URL, make_url
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from guard.adapters import db
+from guard.adapters.sqlite import RECOVERED, sqlite_file
 from guard.clock import utcnow
+from guard.config import DEFAULT_DATABASE_URL, Settings
 from guard.container import services
 
 
@@ -64,7 +67,7 @@ def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> 
 @with_appcontext
 def resend_command(hours: float | None) -> None:
     """Queue again the alerts Slack refused for good (an archived channel, a webhook removed), once it is fixed."""
-    now, store = utcnow(), services().store
+    now, store = utcnow(), services(vet=_existing_file).store
     where = _shown(store.engine.url)
     try:
         if not store.alerts.counts():  # a mistyped DATABASE_URL: SQLite made a new, empty file just now
@@ -82,6 +85,14 @@ def resend_command(hours: float | None) -> None:
     if left:
         said += f" ({left} left: a later alert of the same worker was delivered)"
     click.echo(f"{said} in {where}; delivery sends them (the service's, or `flask --app wsgi deliver`)")
+
+
+def _existing_file(settings: Settings) -> None:
+    """Refuse a SQLite file that does not exist (a mistyped path) before one is made: there is nothing to resend."""
+    database = sqlite_file(make_url(settings.database_url or DEFAULT_DATABASE_URL))
+    if database is not None and not any(os.path.exists(path) for path in (database, database + RECOVERED)):
+        click.echo(f"error: {database} does not exist: is DATABASE_URL the service's?", err=True)
+        raise SystemExit(2)
 
 
 def _shown(url: URL) -> str:
