@@ -94,6 +94,7 @@ def snapshot_from_fields(form: Fields, event_type: str) -> WorkerSnapshot:
         deleted=deleted,
         version=optional_int(form.get("WorkerVersion"), "WorkerVersion"),
         occurred_ms=occurred_ms,
+        whole_seconds=not form.get("TimestampMs"),
         event_id=event_id,
         source="taskrouter",
         activity=parse_activity(form.get("WorkerActivitySid"), form.get("WorkerActivityName"), "WorkerActivitySid"),

@@ -78,6 +78,7 @@ def test_csv_has_one_row_per_worker_and_only_drift_filters(runner, fake_api):
     rows = list(csv.DictReader(io.StringIO(out)))
     assert code == 1 and len(rows) == 20
     assert rows[2]["verdict"] == "mismatch" and rows[2]["actual"] == "client:" + email(3)
+    assert {row["unreachable"] for row in rows} == {"false"}  # as JSON writes it, not Python's False
     _, out = audit(runner, "--format", "csv", "--only", "drift")
     assert [row["sid"] for row in csv.DictReader(io.StringIO(out))] == [worker_sid(3)]
 

@@ -148,7 +148,7 @@ def test_an_edit_made_while_the_audit_lists_is_not_undone_by_the_listings_older_
     def broken_meanwhile(listed):
         """A script breaks the worker once its page was read; the callback lands before the audit goes on."""
         fake_api.after_page = None
-        now = int(time.time() * 1000)
+        now = int(time.time() * 1000) + 1  # after the listing was asked for, even within its millisecond
         edit = worker_event(sid=worker_sid(1), email=email(1), contact_uri="client:" + email(1), version=2)
         assert taskrouter.post({**edit, "Timestamp": str(now // 1000), "TimestampMs": str(now)}).status_code == 204
 

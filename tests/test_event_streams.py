@@ -1,6 +1,8 @@
 """POST /event-streams: signed CloudEvent batches, dedup by id, order, and bad elements."""
 
 import json
+import time
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +17,7 @@ from tests.helpers import (
     minutes_ago,
     post_cloudevents,
     stored_state,
+    worker_event,
     worker_sid,
 )
 
@@ -205,3 +208,17 @@ def test_an_event_with_no_time_at_all_is_a_bad_element_it_could_not_be_ordered(c
     assert response.get_json() == {"recorded": 0, "duplicate": 0, "stale": 0, "replay": 0, "skipped": 0, "bad": 1}
     assert "no time: data.payload.timestamp and time are missing" in capsys.readouterr().out
     assert stored_state(services, KEY)["verdict"] == "mismatch"
+
+
+@pytest.mark.parametrize(("milliseconds", "applied"), [(True, False), (False, True)])
+def test_only_a_callback_without_timestampms_gets_the_second_its_stamp_was_rounded_by(
+    client, services, taskrouter, milliseconds, applied
+):
+    base = (int(time.time()) - 60) * 1000  # a TimestampMs can end in 000 too: to the millisecond all the same
+    drift = cloudevent(contact_uri="sip:x", timestamp=datetime.fromtimestamp((base + 800) / 1000, UTC).isoformat())
+    post_cloudevents(client, [drift])  # no worker_version: what follows is ordered by time
+    fixed = worker_event(contact_uri=ANN_URI, version=4, Timestamp=str(base // 1000), TimestampMs=str(base))
+    if not milliseconds:
+        del fixed["TimestampMs"]  # rounded down to its second: it may have come after the drift
+    assert taskrouter.post(fixed).status_code == 204
+    assert stored_state(services, KEY)["verdict"] == ("ok" if applied else "mismatch")

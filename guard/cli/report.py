@@ -118,6 +118,8 @@ def render_csv(reports: list[AuditReport], only: str, remediation: dict[Outcome,
 
 def _cell(value: Any) -> Any:
     """A CSV cell safe to open: one line, and no formula (a leading = + - @ quoted with ', as OWASP advises)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"  # as JSON writes it
     if not isinstance(value, str):
         return value
     text = printable(value)
@@ -175,7 +177,7 @@ def _table(listed: list[tuple[AuditEntry, Cause | str | None]], only: str) -> li
     listed = [(e, change) for e, change in listed if selected(e, only)]
     if not listed:
         return []
-    header = ("VERDICT", "NOW", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "CHANGED BY", "DIAGNOSIS")
+    header = ("VERDICT", "NOW", "WORKER", "SID", "ACTUAL", "EXPECTED", "JUDGED BY", "CHANGED BY", "DETAIL")
     reported = [e.as_report() | _last_change(change) for e, change in listed]
     table = [header] + [
         (

@@ -86,7 +86,9 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
         verdict = judging.judge(snapshot.attributes, snapshot.key.worker_sid, snapshot.name, known)
     if snapshot.is_replay(now):
         return Decision(Outcome.REPLAY, verdict)
-    if stored is not None and stored.outdates(snapshot.version, snapshot.occurred_ms, snapshot.deleted):
+    if stored is not None and stored.outdates(
+        snapshot.version, snapshot.occurred_ms, snapshot.deleted, snapshot.whole_seconds
+    ):
         return Decision(Outcome.STALE, verdict)
     activity = snapshot.activity
     if activity is None and stored is not None:  # the event named no activity: the stored one stands
@@ -192,7 +194,7 @@ def _after_removal(snapshot: WorkerSnapshot, stored: WorkerState) -> WorkerSnaps
         stored.verdict.actual is not None
         or snapshot.occurred_ms is None
         or stored.occurred_ms is None
-        or snapshot.occurred_ms + (SECOND_MS if snapshot.occurred_ms % SECOND_MS == 0 else 0) >= stored.occurred_ms
+        or snapshot.occurred_ms + (SECOND_MS if snapshot.whole_seconds else 0) >= stored.occurred_ms
         or snapshot.attributes.get("contact_uri") != stored.removed
     ):
         return snapshot

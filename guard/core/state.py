@@ -101,7 +101,9 @@ class WorkerState:
         """True once TaskRouter deleted the worker."""
         return self.verdict.kind is Kind.DELETED
 
-    def outdates(self, version: int | None, occurred_ms: int | None, deleted: bool) -> bool:
+    def outdates(
+        self, version: int | None, occurred_ms: int | None, deleted: bool, whole_seconds: bool = False
+    ) -> bool:
         """True when an event at this (version, time) is older than this state, so it must not overwrite it.
 
         A different WorkerVersion decides on its own. The same version is the same change seen again
@@ -121,7 +123,7 @@ class WorkerState:
             return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]
         # By time alone (a side with no version): a stamp in whole seconds (a callback without TimestampMs) was
         # rounded down, so it is older only when a full second older
-        slack = SECOND_MS if timed and occurred_ms % SECOND_MS == 0 else 0  # type: ignore[operator]
+        slack = SECOND_MS if whole_seconds else 0
         return timed and occurred_ms + slack < self.occurred_ms  # type: ignore[operator]
 
     @property

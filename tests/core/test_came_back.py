@@ -57,8 +57,9 @@ def test_a_value_no_flex_login_writes_is_removed_again_when_a_script_puts_it_bac
     # sip:ann never rang and no login writes it: removing it again takes nobody off voice
     drift = after(snapshot(ANN_URI), snapshot("sip:ann", version=2), rules=REMEDIATE)
     removed = decide_removal(KEY, drift.state, "ann.veal", removal("sip:ann"), SLACK, T0).state
-    echo = decide(snapshot(None, version=3), removed, REMEDIATE, T0).state
-    back = decide(snapshot("sip:ann", version=4), echo, REMEDIATE, T0)  # the nightly sync script, again
+    echo = decide(snapshot(None, version=3, at=T0 + timedelta(seconds=1)), removed, REMEDIATE, T0).state
+    script = snapshot("sip:ann", version=4, at=T0 + timedelta(seconds=2))  # the nightly sync script, again
+    back = decide(script, echo, REMEDIATE, T0)
     assert back.remove and "came back" not in back.alert.note
 
 
@@ -124,8 +125,10 @@ def test_a_value_put_back_in_the_second_of_the_removal_still_came_back_when_stam
     drift = after(flex(1), at(flex(2, contact_uri=WRONG), T0), rules=REMEDIATE)
     removal_at = T0 + timedelta(seconds=5, milliseconds=300)
     removed = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, removal_at).state
-    seconds = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5))
+    seconds = replace(at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5)), whole_seconds=True)
     assert decide(seconds, removed, REMEDIATE, T0).alert.came_back
+    to_the_ms = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5))  # a TimestampMs ending in 000: before it
+    assert decide(to_the_ms, removed, REMEDIATE, T0).verdict.kind is Kind.PENDING
     before = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5, milliseconds=100))  # TimestampMs: before it
     assert decide(before, removed, REMEDIATE, T0).verdict.kind is Kind.PENDING
 

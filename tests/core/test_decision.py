@@ -91,10 +91,12 @@ def test_a_later_version_made_minutes_before_an_audits_fetch_is_stale(fetched, l
 def test_a_callback_stamped_in_whole_seconds_is_not_older_than_a_first_copy_without_a_version(first):
     # TaskRouter rounds `Timestamp` down: v2 made after the unversioned copy of v1 (100 ms into that second)
     copy = replace(snapshot(ANN_URI, version=None, at=T0 + timedelta(milliseconds=100)), source=first)
-    decision = after(copy, snapshot("sip:ann", version=2, at=T0))
+    decision = after(copy, replace(snapshot("sip:ann", version=2, at=T0), whole_seconds=True))
     assert decision.outcome is Outcome.RECORDED and decision.state.verdict.kind is Kind.MISMATCH
-    a_second_older = after(copy, snapshot("sip:ann", version=2, at=T0 - timedelta(seconds=1)))
-    assert a_second_older.outcome is Outcome.STALE
+    older = replace(snapshot("sip:ann", version=2, at=T0 - timedelta(seconds=1)), whole_seconds=True)
+    assert after(copy, older).outcome is Outcome.STALE
+    # A TimestampMs that happens to end in 000 is to the millisecond: 100 ms older is older
+    assert after(copy, snapshot("sip:ann", version=2, at=T0)).outcome is Outcome.STALE
 
 
 def test_an_event_older_than_the_dedup_window_is_a_replay():
