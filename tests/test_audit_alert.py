@@ -9,7 +9,8 @@ from sqlalchemy import select
 from guard.adapters.tables import alert
 from guard.core.snapshot import WorkerKey
 from guard.service import audit as audit_module
-from guard.service.audit import AuditReport, feed_pipeline
+from guard.service.audit import AuditReport
+from guard.service.audit_alerts import feed_pipeline
 from tests.helpers import (
     ACCOUNT_SID,
     ANN_URI,
@@ -102,3 +103,26 @@ def test_an_update_landing_while_the_sweep_records_its_deletions_still_counts(se
     monkeypatch.setattr(workers, "known_workers", then_the_update_lands)
     feed_pipeline(services.pipeline, AuditReport(ACCOUNT_SID, WORKSPACE_SID, began))  # not listed
     assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(5)))["verdict"] == "mismatch"
+
+
+def test_a_worker_the_listing_skipped_as_its_pages_shifted_is_not_taken_for_deleted(
+    runner, fake_api, services, taskrouter
+):
+    # Worker 1 deleted once page 1 was read: page 2 starts one further on, and worker 3 is listed nowhere
+    populate(fake_api, 4, drifting={3})
+    for n in range(1, 5):
+        fields = {"contact_uri": "client:" + email(n)} if n == 3 else {"contact_uri": uri(n)}
+        taskrouter.post(worker_event(sid=worker_sid(n), email=email(n), **fields))
+    fake_api.max_page_size = 2
+
+    def delete_the_first(_key):
+        fake_api.after_page = None
+        del fake_api.workspaces[WORKSPACE_SID][worker_sid(1)]
+
+    fake_api.after_page = delete_the_first
+    audit(runner, "--alert", "--format", "json")
+    state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(3)))
+    assert state["verdict"] == "mismatch"  # still there, still in drift: no false "resolved" as deleted
+    with services.store.engine.connect() as connection:
+        kinds = [(r.worker_sid, r.kind) for r in connection.execute(select(alert).order_by(alert.c.id))]
+    assert (worker_sid(3), "resolved") not in kinds

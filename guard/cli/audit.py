@@ -30,7 +30,8 @@ from guard.core.text import hidden, trimmed
 from guard.core.verdict import Kind
 from guard.logs import configure_logging
 from guard.service.activities import placed
-from guard.service.audit import AuditReport, combined_exit_code, feed_pipeline, sweep
+from guard.service.audit import AuditReport, combined_exit_code, sweep
+from guard.service.audit_alerts import feed_pipeline
 from guard.service.last_change import find_last_changes
 from guard.service.remediation import removal_lease, remove_contact_uri, remove_now
 from guard.service.removals import Removal
@@ -110,7 +111,7 @@ def audit_command(
                 continue
             find_last_changes(lookup, report, concurrency)  # who changed each drifting worker last
             if alert:
-                feed_pipeline(svc.pipeline, report)
+                feed_pipeline(svc.pipeline, report, api, concurrency)
             if remediate:
                 removals = _remediate(api, report, yes, actor)
                 report.removal_failed = any(r.status is RemediationStatus.FAILED for r in removals.values())

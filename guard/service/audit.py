@@ -20,11 +20,9 @@ from guard.core.evidence import Basis
 from guard.core.fields import InvalidSnapshot, parse_attributes
 from guard.core.history import Known
 from guard.core.rules import Rules
-from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
 from guard.core.text import shown
 from guard.core.verdict import Kind, Verdict
 from guard.logs import log_event
-from guard.service.pipeline import Pipeline
 
 ERROR = "error"  # the verdict of a worker that could not be fetched or parsed
 log = logging.getLogger("guard.audit")
@@ -136,6 +134,11 @@ def failed(record: WorkerRecord, why: str, fetched_ms: int = 0) -> AuditEntry:
     return AuditEntry(record.sid, record.name, None, why, fetched_ms=fetched_ms, activity=_activity(record))
 
 
+def deleted_answer(result: WorkerRecord | Exception) -> bool:
+    """A fetch's Twilio 404 (not a proxy's page): the worker is deleted, in a workspace that was just listed."""
+    return isinstance(result, TwilioRestException) and result.status == 404 and result.code == NOT_FOUND
+
+
 def _now_ms() -> int:
     """The guard's clock, in milliseconds."""
     return int(utcnow().timestamp() * 1000)
@@ -176,7 +179,7 @@ def sweep(
 
     def fetched(sid: str, result: WorkerRecord | Exception) -> None:
         """Judge one fetched worker, or report why it could not be fetched."""
-        if isinstance(result, TwilioRestException) and result.status == 404 and result.code == NOT_FOUND:
+        if deleted_answer(result):
             pass  # deleted since the listing (Twilio's own 404, in the workspace just listed): not part of the report
         elif isinstance(result, Exception):
             entries[sid] = failed(by_sid[sid], f"fetch failed: {describe(result)}")
@@ -190,32 +193,3 @@ def sweep(
     report.entries = [entries[record.sid] for record in listed if record.sid in entries]
     report.finished_at = utcnow()
     return report
-
-
-def feed_pipeline(pipeline: Pipeline, report: AuditReport) -> None:
-    """Hand every judged worker to the webhook pipeline, and close state for workers that are gone."""
-    for entry in report.entries:
-        if entry.verdict == ERROR or entry.attributes is None:
-            continue
-        key = WorkerKey(report.account_sid, report.workspace_sid, entry.sid)
-        pipeline.record(
-            WorkerSnapshot(
-                key,
-                entry.name,
-                entry.attributes,
-                occurred_ms=entry.fetched_ms,
-                source=AUDIT_SOURCE,
-                activity=entry.activity,
-            )
-        )
-    if any(entry.verdict == ERROR for entry in report.entries):
-        return  # an incomplete sweep cannot prove that a worker is gone
-    # Gone when the listing began: a worker the guard first heard of since may just be too new to be listed. The
-    # deletion is stamped then, or just after what was stored of the worker (TaskRouter's clock may be ahead):
-    # an event made since still outranks it, also one that lands while the sweep records its deletions.
-    seen, listed_ms = {entry.sid for entry in report.entries}, int(report.started_at.timestamp() * 1000)
-    known = pipeline.store.workers.known_workers(report.account_sid, report.workspace_sid, report.started_at)
-    for sid in known.keys() - seen:
-        gone_ms = max(listed_ms, (known[sid] or 0) + 1)
-        key = WorkerKey(report.account_sid, report.workspace_sid, sid)
-        pipeline.record(WorkerSnapshot(key, deleted=True, occurred_ms=gone_ms, source=AUDIT_SOURCE))
