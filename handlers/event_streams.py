@@ -13,7 +13,6 @@ from guard.adapters.accounts import AccountDirectory
 from guard.config.accounts import Account
 from guard.container import services
 from guard.core.activity import ActivityFact
-from guard.core.decision import Outcome
 from guard.core.fields import (
     InvalidSnapshot,
     optional_int,
@@ -88,17 +87,14 @@ def receive_batch() -> Response | tuple[Response, int]:
             continue
         count_event("event-streams", event_type, "accepted")
         if isinstance(snapshot, ActivityFact):
-            svc.learning.learn(snapshot, deadline)
+            counts[svc.learning.learn(snapshot, deadline).value] += 1
         else:
             snapshots.append(snapshot)
-        counts["recorded"] += 1
     if counts["bad"] > BAD_LOGGED:  # one line for the rest: a batch of junk is no reason to flood the log
         log_event(log, logging.WARNING, "bad_cloudevents_not_logged", more=counts["bad"] - BAD_LOGGED)
     # A few transactions for the whole batch, committed before the answer; past the deadline, what is not taken is left
     for outcome in svc.writer.record_all(snapshots, deadline, droppable=True):
-        if outcome is not Outcome.RECORDED:  # what each came to, as guard_worker_events_total counts it
-            counts["recorded"] -= 1
-            counts[outcome.value] += 1
+        counts[outcome.value] += 1  # what each came to, as guard_worker_events_total counts it
     return jsonify(counts), 200
 
 

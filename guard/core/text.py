@@ -96,20 +96,21 @@ def shown_plainly(text: str) -> str:
 def scrubbed(message: str, url: str) -> str:
     """`message` without the secret `url`, before it is stored or logged.
 
-    Whole, its path, the path's last part (the secret itself), its query and each of the query's values, in any case
-    and as a server may echo them encoded (`encoded_forms`); parts shorter than SECRET_MIN are no secret.
+    Whole, its path, its query, and the path's last part (the secret itself) and each query value that looks like a
+    token, in any case and as a server may echo them encoded (`encoded_forms`); parts shorter than SECRET_MIN are no
+    secret. A word (`incoming`, `alerts-oncall`) is no token: masked, it would blank what an error says.
     """
     parts = urlsplit(url)
     last = parts.path.rstrip("/").rsplit("/", 1)[-1]
-    pieces = [
-        url,
-        parts.path,
-        last,
-        parts.query,
-        f"{parts.path}?{parts.query}",
-        *(v for _, v in parse_qsl(parts.query)),
-    ]
+    tokens = [part for part in (last, *(value for _, value in parse_qsl(parts.query))) if _token_like(part)]
+    pieces = [url, parts.path, parts.query, f"{parts.path}?{parts.query}", *tokens]
     return masked(message, [form for piece in pieces if len(piece) >= SECRET_MIN for form in encoded_forms(piece)])
+
+
+def _token_like(part: str) -> bool:
+    """Letters with digits, or with capitals past the first: how a webhook's secret is written, and no word is."""
+    letters = any(c.isalpha() for c in part)
+    return letters and (any(c.isdigit() for c in part) or any(c.isupper() for c in part[1:]))
 
 
 def encoded_forms(secret: str) -> tuple[str, ...]:

@@ -79,6 +79,8 @@ def test_event_streams_teach_activities_too(client, services, timed):
         "bad": 0,
     }
     assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
+    again = post_cloudevents(client, [event, event]).json  # its redelivery, twice: the answer says what it came to
+    assert (again["recorded"], again["duplicate"]) == (0, 2)
 
 
 def test_with_rest_credentials_the_activities_list_is_learned_in_the_background(taskrouter, services, fake_api):

@@ -109,6 +109,8 @@ def test_permanent_errors_stop_retrying_and_stay_visible(
     log = "\n".join(line for line in capsys.readouterr().out.splitlines() if '"logger": "guard' in line)
     assert "alert_delivery_failed_permanently" in log and body in log
     assert HOOK not in log  # the webhook URL is a secret
+    [failed] = [json.loads(line) for line in log.splitlines() if "alert_delivery_failed_permanently" in line]
+    assert failed["level"] == "error"  # an admin alerting on error lines hears that the channel is dead
 
 
 @pytest.mark.parametrize(

@@ -77,3 +77,10 @@ def test_stale_update_after_delete_does_not_resurrect(taskrouter, services):
     taskrouter.post(worker_event(contact_uri="sip:x", version=3))
     assert stored_state(services, KEY)["verdict"] == "deleted"
     assert rows(services, alert) == []
+
+
+@pytest.mark.parametrize("event_type", ["activity.created", "activity.updated"])
+def test_activity_events_which_the_full_path_answers_get_204_json_too(taskrouter, event_type):
+    fields = worker_event(event_type, ActivitySid="WA" + "0" * 32, ActivityName="Offline", ActivityAvailable="false")
+    response = taskrouter.post(fields)
+    assert (response.status_code, response.content_type) == (204, "application/json")
