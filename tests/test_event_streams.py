@@ -222,3 +222,10 @@ def test_only_a_callback_without_timestampms_gets_the_second_its_stamp_was_round
         del fixed["TimestampMs"]  # rounded down to its second: it may have come after the drift
     assert taskrouter.post(fixed).status_code == 204
     assert stored_state(services, KEY)["verdict"] == ("ok" if applied else "mismatch")
+
+
+def test_an_element_with_an_empty_id_is_a_bad_element_it_could_never_be_deduplicated(client, services):
+    event = cloudevent(contact_uri="sip:x")
+    event["id"] = ""
+    assert post_cloudevents(client, [event]).get_json()["bad"] == 1
+    assert stored_state(services, KEY) is None

@@ -34,7 +34,10 @@ def test_a_broken_agent_who_goes_available_gets_one_urgent_slack_message(taskrou
     assert [button["action_id"] for button in actions["elements"]] == ["remove_contact_uri", "ignore_worker"]
     assert "`Available` (available)" in json.dumps(urgent["blocks"])
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"event": "alert"' in line]
-    assert [(line["kind"], line["urgent"]) for line in lines] == [("drift", False), ("urgent", True)]
+    assert [(line["kind"], line["urgent"], line["level"]) for line in lines] == [
+        ("drift", False, "warning"),
+        ("urgent", True, "error"),  # without Slack the log is the page: at error level
+    ]
 
 
 def test_an_offline_broken_agent_and_one_that_leaves_available_cause_nothing_more(taskrouter, services):

@@ -103,3 +103,10 @@ def test_a_move_between_two_activities_that_route_tasks_is_no_becoming_available
     assert change.note == "contact_uri drifted while the agent is available"
     pending = transition(ready, PENDING, T0, available=True, activity_sid="WA" + "4" * 32)
     assert pending.note == "the agent is available with no contact_uri yet"
+
+
+def test_a_drift_resolved_because_the_worker_is_now_ignored_says_why():
+    ignored = Verdict(Kind.IGNORED, detail="matches IGNORE_WORKERS entry *@contractors.example.com")
+    change = transition(prior_of(DRIFT), ignored, T0)
+    assert change.alert is AlertKind.RESOLVED
+    assert change.note == "worker is now ignored: matches IGNORE_WORKERS entry *@contractors.example.com"

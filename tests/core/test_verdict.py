@@ -64,7 +64,7 @@ def test_an_agent_with_roles_and_an_identity_name_but_no_email_waits_for_its_fir
         ("client:+1 (555) 123-4567", Diagnosis.WRONG_SCHEME, "phone number"),
         ("ann_2Eveal_40arresteddevelopment_2Ecom", Diagnosis.WRONG_SCHEME, "prefix is missing"),
         ("ann.veal@arresteddevelopment.com", Diagnosis.RAW_EMAIL, "raw email"),
-        ("client:ann.veal@arresteddevelopment.com", Diagnosis.RAW_EMAIL, "raw email"),
+        ("client:ann.veal@arresteddevelopment.com", Diagnosis.RAW_EMAIL, "the raw email, not escaped"),  # README
         (
             "client:bob_2Eloblaw_40arresteddevelopment_2Ecom",
             Diagnosis.OTHER_EMAIL,
