@@ -12,8 +12,8 @@ import time
 from flask import Blueprint, Response, abort, request
 from slack_sdk.signature import SignatureVerifier
 
-from guard.container import services
-from guard.core.click import BadClick, parse_click
+from guard.container import Services, services
+from guard.core.click import SLACK_ORIGINS, BadClick, origin, parse_click
 from guard.logs import log_event
 from guard.service.clicks import record_click
 from handlers.errors import bad_request, error_response
@@ -39,11 +39,17 @@ def receive_click() -> Response:
     if payload is None:
         return bad_request("form field 'payload' is missing")
     try:
-        click = parse_click(payload)
+        click = parse_click(payload, _answer_origins(svc))
     except BadClick as err:
         return bad_request(str(err))
     record_click(svc.pipeline, click, svc.jobs.wake)
     return Response(status=200)
+
+
+def _answer_origins(svc: Services) -> set[str]:
+    """Slack's own, and those of the webhooks configured (a Slack-compatible relay, a local stub)."""
+    webhooks = [svc.settings.slack_webhook_url, *(account.slack_webhook_url for account in svc.accounts.accounts)]
+    return {*SLACK_ORIGINS, *(origin(url) for url in webhooks if url)}
 
 
 def _signed_by_slack(secret: str, body: bytes) -> bool:

@@ -8,10 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk.models.blocks import (
-    ActionsBlock,
     Block,
-    ButtonElement,
-    ConfirmObject,
     ContextBlock,
     HeaderBlock,
     MarkdownTextObject,
@@ -26,10 +23,10 @@ from guard.adapters.slack_advice import (
     NO_EMAIL_ADVICE,
     REGISTERS_ADVICE,
     SIGN_IN_ADVICE,
+    fix_buttons,
 )
 from guard.core.alerts import Alert, AlertKind
 from guard.core.cause import carried_by
-from guard.core.click import Action, value_digest
 from guard.core.evidence import basis_text
 from guard.core.retry import RETRIED_STATUSES, parse_retry_after
 from guard.core.statuses import SendOutcome
@@ -74,29 +71,6 @@ def inline_code(value: Any, limit: int = 900) -> str:
 def plain(text: str, limit: int = TEXT_MAX) -> PlainTextObject:
     """Text that quotes what a worker's editor wrote (a name, a decoded value): no mrkdwn, no emoji, one line."""
     return PlainTextObject(text=truncate(printable(text), limit), emoji=False)
-
-
-def fix_buttons(reference: str, removable: bool = True, value: str | None = None) -> ActionsBlock:
-    """The approver's two buttons (only Intended where nothing may be removed); the guard re-checks before acting.
-
-    Both carry the digest of the `value` the message shows: a click after the value changed removes or marks nothing.
-    """
-    bound = f"{reference}/{value_digest(value)}" if value is not None else reference
-    remove = ButtonElement(
-        text="Remove contact_uri",
-        action_id=Action.REMOVE,
-        value=bound,
-        style="danger",
-        confirm=ConfirmObject(
-            title="Remove contact_uri?",
-            text="The guard fetches the worker again and removes the value only if it is still wrong. "
-            "Flex writes the right one at the agent's next login.",
-            confirm="Remove",
-            deny="Cancel",
-        ),
-    )
-    ignore = ButtonElement(text="Intended, ignore this worker", action_id=Action.IGNORE, value=bound)
-    return ActionsBlock(block_id="contact_uri_fix", elements=[remove, ignore] if removable else [ignore])
 
 
 def render(alert: Alert) -> tuple[str, list[Block]]:

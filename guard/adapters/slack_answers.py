@@ -5,7 +5,8 @@ from __future__ import annotations
 from slack_sdk.models.blocks import ContextBlock, HeaderBlock, MarkdownTextObject, SectionBlock
 from slack_sdk.webhook import WebhookClient
 
-from guard.adapters.slack import HEADER_MAX, TEXT_MAX, SendResult, escape, fix_buttons, truncate
+from guard.adapters.slack import HEADER_MAX, TEXT_MAX, SendResult, escape, truncate
+from guard.adapters.slack_advice import fix_buttons
 from guard.core.retry import RETRIED_STATUSES
 from guard.core.statuses import SendOutcome
 from guard.core.text import scrubbed

@@ -13,6 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 from guard.core.sid import is_sid
 from guard.core.snapshot import WorkerKey
@@ -20,6 +21,7 @@ from guard.core.verdict import Kind
 
 _USER_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _DIGEST = re.compile(r"[0-9a-f]{16}")
+SLACK_ORIGINS = ("https://hooks.slack.com", "https://hooks.slack-gov.com")  # where Slack's response_urls point
 
 
 class Action(StrEnum):
@@ -57,8 +59,12 @@ def value_digest(value: str | None) -> str:
     return hashlib.sha256((value or "").encode("utf-8", "backslashreplace")).hexdigest()[:16]
 
 
-def parse_click(payload_text: str) -> Click:
-    """Read a `block_actions` payload (the form field `payload`), or raise BadClick naming the problem."""
+def parse_click(payload_text: str, answer_origins: Collection[str] = SLACK_ORIGINS) -> Click:
+    """Read a `block_actions` payload (the form field `payload`), or raise BadClick naming the problem.
+
+    Its response_url must be an answer URL (`/actions/…`) at one of `answer_origins` (Slack's; the handler adds
+    those of the configured webhooks): whoever holds the signing secret cannot make the guard post anywhere else.
+    """
     try:
         payload = json.loads(payload_text)
     except (ValueError, RecursionError):
@@ -80,12 +86,28 @@ def parse_click(payload_text: str) -> Click:
         raise BadClick("payload has no user id")
     if not _printable(response_url) or not response_url.startswith(("https://", "http://")):
         raise BadClick("payload has no response_url")
+    if not _answer_url(response_url, answer_origins):
+        raise BadClick("response_url is not a Slack answer URL")
     container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
     message_ts = container.get("message_ts") or actions[0].get("action_ts") or ""
     if not _printable(str(message_ts)):  # Slack's are digits and a dot; a lone surrogate could not even be stored
         raise BadClick("payload has a message_ts that is no Slack timestamp")
     key, digest = _reference(actions[0].get("value"))
     return Click(action, key, user_id, response_url[:2000], str(message_ts)[:64], digest)
+
+
+def origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL, lower-cased: what the response_url check compares."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _answer_url(url: str, origins: Collection[str]) -> bool:
+    """True for `<origin>/actions/…` at one of `origins`."""
+    try:
+        return origin(url) in origins and urlsplit(url).path.startswith("/actions/")
+    except ValueError:  # a bracket that is no IPv6 address
+        return False
 
 
 def _printable(text: Any) -> bool:

@@ -132,3 +132,31 @@ def test_a_click_on_the_longest_alert_a_worker_can_cause_is_taken(client, taskro
     assert len(body) > 64 * 1024  # the bound clicks had before
     assert client.post("/slack/interactions", data=body, headers=headers).status_code == 200
     assert rows(services, slack_click) == 1
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        "http://127.0.0.1:9/actions/T0GUARD/1/x",  # another port of this host: an internal service
+        "http://169.254.169.254/latest/meta-data",  # a cloud's metadata
+        "https://hooks.slack.com.example.net/actions/T0/1/x",
+        "https://hooks.slack.com/services/T0/B0/SECRET",  # Slack's, but an incoming webhook: another channel
+    ],
+)
+def test_a_signed_click_whose_response_url_is_not_slacks_gets_400_and_nothing_is_posted(
+    client, services, slack, elsewhere
+):
+    payload = click_payload("remove_contact_uri", REFERENCE, slack.response_url(1))
+    payload["response_url"] = elsewhere  # a leaked signing secret must not make the guard post anywhere
+    body, headers = signed_click(payload)
+    response = client.post("/slack/interactions", data=body, headers=headers)
+    assert (response.status_code, response.get_json()) == (400, {"error": "response_url is not a Slack answer URL"})
+    assert rows(services, slack_click) == 0
+
+
+def test_slacks_own_answer_urls_are_taken():
+    from guard.core.click import parse_click
+
+    for url in ("https://hooks.slack.com/actions/T0/1/x", "https://hooks.slack-gov.com/actions/T0/1/x"):
+        payload = click_payload("remove_contact_uri", REFERENCE, url)
+        assert parse_click(json.dumps(payload)).response_url == url

@@ -33,7 +33,8 @@ def test_drift_alerts_and_reminders_carry_the_two_buttons(drift, services, slack
             ("remove_contact_uri", f"{REFERENCE}/{value_digest(drift)}"),  # both bound to the value it showed
             ("ignore_worker", f"{REFERENCE}/{value_digest(drift)}"),
         ]
-        assert actions["elements"][0]["confirm"]["confirm"]["text"] == "Remove"
+        confirms = [element["confirm"]["confirm"]["text"] for element in actions["elements"]]
+        assert confirms == ["Remove", "Intended"]  # each asks first: a mark outlasts a removal
 
 
 @pytest.mark.parametrize("settings_overrides", [{"slack_signing_secret": None}, {"account_sid": None}], indirect=True)
