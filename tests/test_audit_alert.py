@@ -1,5 +1,6 @@
 """`audit --alert`: the sweep feeds the same state and alert pipeline as the webhook (SQLite and PostgreSQL)."""
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -120,9 +121,25 @@ def test_a_worker_the_listing_skipped_as_its_pages_shifted_is_not_taken_for_dele
         del fake_api.workspaces[WORKSPACE_SID][worker_sid(1)]
 
     fake_api.after_page = delete_the_first
-    audit(runner, "--alert", "--format", "json")
+    code, out = audit(runner, "--alert", "--format", "json")
+    assert code == 1  # drift found: worker 3, fetched and judged, not a false all-clear
+    assert [(e["sid"], e["verdict"]) for e in json.loads(out)["workers"] if e["sid"] == worker_sid(3)] == [
+        (worker_sid(3), "mismatch")
+    ]
     state = stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(3)))
     assert state["verdict"] == "mismatch"  # still there, still in drift: no false "resolved" as deleted
     with services.store.engine.connect() as connection:
         kinds = [(r.worker_sid, r.kind) for r in connection.execute(select(alert).order_by(alert.c.id))]
     assert (worker_sid(3), "resolved") not in kinds
+
+
+def test_a_known_worker_listed_nowhere_whose_fetch_fails_is_an_error_not_silence(
+    runner, fake_api, services, taskrouter
+):
+    populate(fake_api, 2)
+    taskrouter.post(worker_event(sid=worker_sid(9), email=email(9), contact_uri="sip:gone"))  # deleted? nobody knows
+    fake_api.inject(503, times=20, path_contains=worker_sid(9))
+    code, out = audit(runner, "--alert", "--format", "json")
+    assert code == 2  # an error: whether it is gone is not known
+    assert [e["verdict"] for e in json.loads(out)["workers"] if e["sid"] == worker_sid(9)] == ["error"]
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(9)))["verdict"] == "mismatch"

@@ -111,7 +111,7 @@ def audit_command(
                 continue
             find_last_changes(lookup, report, concurrency)  # who changed each drifting worker last
             if alert:
-                feed_pipeline(svc.pipeline, report, api, concurrency)
+                feed_pipeline(svc.pipeline, report)
             if remediate:
                 removals = _remediate(api, report, yes, actor)
                 report.removal_failed = any(r.status is RemediationStatus.FAILED for r in removals.values())

@@ -83,6 +83,7 @@ class AuditReport:
         default_factory=dict
     )  # drifting worker: who changed it last, or why unknown
     removal_failed: bool = False  # a removal asked for (--remediate --yes) failed: an error, like a failed fetch
+    gone: set[str] | None = None  # TaskRouter's 404 to a fetch; None: not asked (every known worker unlisted is gone)
 
     def counts(self) -> dict[str, int]:
         """How many workers got each verdict (every verdict listed, zeros included)."""
@@ -169,7 +170,11 @@ def sweep(
     # A worker listed twice (pages shifted by a worker created or deleted meanwhile) is one worker: its last copy
     listed = list({record.sid: record for record in api.list_workers()}.values())
     entries: dict[str, AuditEntry] = {}
+    # Known and listed nowhere: deleted, or left out as pages shifted under a deletion. A fetch tells which.
+    listed_sids = {record.sid for record in listed}
+    listed += [WorkerRecord(sid, "", None) for sid in history if sid not in listed_sids]
     hidden = [record for record in listed if record.attributes_json is None]
+    report.gone = set()
     for record in listed:
         if record.attributes_json is not None:
             entries[record.sid] = judge_record(record, rules, history.get(record.sid), listed_ms)
@@ -179,8 +184,8 @@ def sweep(
 
     def fetched(sid: str, result: WorkerRecord | Exception) -> None:
         """Judge one fetched worker, or report why it could not be fetched."""
-        if deleted_answer(result):
-            pass  # deleted since the listing (Twilio's own 404, in the workspace just listed): not part of the report
+        if deleted_answer(result):  # Twilio's own 404, in the workspace just listed: not part of the report
+            report.gone.add(sid)  # type: ignore[union-attr]
         elif isinstance(result, Exception):
             entries[sid] = failed(by_sid[sid], f"fetch failed: {describe(result)}")
         else:

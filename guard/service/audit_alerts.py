@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from guard.adapters.taskrouter_api import TaskRouterApi, WorkerRecord
 from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
-from guard.service.audit import ERROR, AuditReport, deleted_answer
+from guard.service.audit import ERROR, AuditReport
 from guard.service.pipeline import Pipeline
 
 
-def feed_pipeline(
-    pipeline: Pipeline, report: AuditReport, api: TaskRouterApi | None = None, concurrency: int = 8
-) -> None:
+def feed_pipeline(pipeline: Pipeline, report: AuditReport) -> None:
     """Hand every judged worker to the webhook pipeline, and close state for workers that are gone.
 
-    With `api`, a worker the listing left out is fetched first: pages shift when a worker is deleted while they are
-    read, so only TaskRouter's own 404 proves it gone.
+    Gone: TaskRouter answered 404 to the sweep's fetch of a worker the guard knows and the listing left out (pages
+    shift when a worker is deleted while they are read: only a fetch proves it); a report not swept takes every
+    known worker it does not list for gone.
     """
     for entry in report.entries:
         if entry.verdict == ERROR or entry.attributes is None:
@@ -37,16 +35,7 @@ def feed_pipeline(
     # an event made since still outranks it, also one that lands while the sweep records its deletions.
     seen, listed_ms = {entry.sid for entry in report.entries}, int(report.started_at.timestamp() * 1000)
     known = pipeline.store.workers.known_workers(report.account_sid, report.workspace_sid, report.started_at)
-    unseen = sorted(known.keys() - seen)
-    if api is not None:
-        gone = dict.fromkeys(unseen, False)  # any other answer (present, an error) proves nothing
-
-        def fetched(sid: str, result: WorkerRecord | Exception) -> None:
-            """Twilio's 404 proves it gone."""
-            gone[sid] = deleted_answer(result)
-
-        api.fetch_many(unseen, concurrency, fetched)
-        unseen = [sid for sid in unseen if gone[sid]]
+    unseen = sorted(known.keys() - seen if report.gone is None else (known.keys() - seen) & report.gone)
     for sid in unseen:
         gone_ms = max(listed_ms, (known[sid] or 0) + 1)
         key = WorkerKey(report.account_sid, report.workspace_sid, sid)
