@@ -22,6 +22,8 @@ from guard.core.verdict import Kind
 _USER_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _DIGEST = re.compile(r"[0-9a-f]{16}")
 SLACK_ORIGINS = ("https://hooks.slack.com", "https://hooks.slack-gov.com")  # where Slack's response_urls point
+# Slack's answer path, segment by segment: no `..`, `%2e` or `%2f` can lead it to `/services/…` (another channel)
+_ANSWER_PATH = re.compile(r"/(actions|app)/[A-Za-z0-9]+/[0-9]+/[A-Za-z0-9]+")
 
 
 class Action(StrEnum):
@@ -103,9 +105,10 @@ def origin(url: str) -> str:
 
 
 def _answer_url(url: str, origins: Collection[str]) -> bool:
-    """True for `<origin>/actions/…` at one of `origins`."""
+    """True for `<origin>/actions/<team>/<number>/<token>` (or `/app/…`) at one of `origins`, and nothing more."""
     try:
-        return origin(url) in origins and urlsplit(url).path.startswith("/actions/")
+        parts = urlsplit(url)
+        return origin(url) in origins and not parts.query and _ANSWER_PATH.fullmatch(parts.path) is not None
     except ValueError:  # a bracket that is no IPv6 address
         return False
 

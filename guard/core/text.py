@@ -108,9 +108,8 @@ def scrubbed(message: str, url: str) -> str:
 
 
 def _token_like(part: str) -> bool:
-    """Letters with digits, or with capitals past the first: how a webhook's secret is written, and no word is."""
-    letters = any(c.isalpha() for c in part)
-    return letters and (any(c.isdigit() for c in part) or any(c.isupper() for c in part[1:]))
+    """Digits, capitals past the first letter, or 16 characters and more: how a secret is written, and a word is not."""
+    return len(part) >= 16 or any(c.isdigit() for c in part) or any(c.isupper() for c in part[1:])
 
 
 def encoded_forms(secret: str) -> tuple[str, ...]:

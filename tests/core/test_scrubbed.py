@@ -31,7 +31,15 @@ def test_a_secret_in_the_query_is_masked(echo):
         lambda path, secret: secret.encode().hex(),
     ],
 )
-@pytest.mark.parametrize("secret", ["WEBHOOKSECRET0123", "wEBHOOKsECRETnODIGITS"])  # no digit: capitals tell
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "WEBHOOKSECRET0123",
+        "wEBHOOKsECRETnODIGITS",  # no digit: capitals tell
+        "48291038475610293847",  # digits only
+        "ybndrfgejkmcpqxotuwiszaahy",  # a relay's id of lower-case letters: its length tells
+    ],
+)
 def test_a_secret_echoed_in_another_case_or_encoding_is_masked(echo, secret):
     path = f"/services/T0AB/B0CD/{secret}"
     assert scrubbed(f"HTTP 404 {echo(path, secret)}", f"https://hooks.slack.com{path}") == "HTTP 404 <webhook>"

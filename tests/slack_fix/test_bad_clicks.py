@@ -141,6 +141,9 @@ def test_a_click_on_the_longest_alert_a_worker_can_cause_is_taken(client, taskro
         "http://169.254.169.254/latest/meta-data",  # a cloud's metadata
         "https://hooks.slack.com.example.net/actions/T0/1/x",
         "https://hooks.slack.com/services/T0/B0/SECRET",  # Slack's, but an incoming webhook: another channel
+        "https://hooks.slack.com/actions/../services/T0/B0/SECRET",  # resolved by a server on the way
+        "https://hooks.slack.com/actions/%2e%2e/services/T0/B0/SECRET",
+        "https://hooks.slack.com/actions/T0/1/x?redirect=https://elsewhere",
     ],
 )
 def test_a_signed_click_whose_response_url_is_not_slacks_gets_400_and_nothing_is_posted(
@@ -157,6 +160,10 @@ def test_a_signed_click_whose_response_url_is_not_slacks_gets_400_and_nothing_is
 def test_slacks_own_answer_urls_are_taken():
     from guard.core.click import parse_click
 
-    for url in ("https://hooks.slack.com/actions/T0/1/x", "https://hooks.slack-gov.com/actions/T0/1/x"):
+    for url in (
+        "https://hooks.slack.com/actions/T0ABCDEF/1234567890123/AbCdEfGhIjKlMnOpQrStUvWx",
+        "https://hooks.slack-gov.com/actions/T0/1/x",
+        "https://hooks.slack.com/app/T111/123/xyz",  # as a message shortcut's
+    ):
         payload = click_payload("remove_contact_uri", REFERENCE, url)
         assert parse_click(json.dumps(payload)).response_url == url
