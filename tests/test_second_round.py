@@ -110,17 +110,19 @@ def test_5_intended_means_this_value(taskrouter, services):
     assert detail(services)[0] == "mismatch" and kinds(services) == ["drift", "resolved", "drift"]
 
 
-def test_6_a_vanished_sqlite_file_acknowledges_nothing_and_loses_no_queued_alert(tmp_path, migrated_sqlite):
+@pytest.mark.parametrize("gone", ["the file", "its directory"])  # `rm -rf instance` under the running service
+def test_6_a_vanished_sqlite_file_acknowledges_nothing_and_loses_no_queued_alert(tmp_path, migrated_sqlite, gone):
     import shutil
 
-    path = tmp_path / "guard.db"
+    path = tmp_path / "instance" / "guard.db"
+    path.parent.mkdir()
     shutil.copyfile(migrated_sqlite, path)
     url = f"sqlite:///{path}"
     app = create_app(make_settings(url, slack_webhook_url="http://127.0.0.1:9/hook"))  # Slack is down
     poster = TaskRouterPoster(app.test_client())
     for n in range(1, 21):
         assert poster.post(worker_event(sid=worker_sid(n), contact_uri=WRONG)).status_code == 204
-    os.unlink(path)
+    os.unlink(path) if gone == "the file" else shutil.rmtree(path.parent)
     response = poster.post(worker_event(sid=worker_sid(30), contact_uri=WRONG))
     assert response.status_code == 503  # not acknowledged: TaskRouter retries
     assert app.test_client().get("/healthz").json["database"] == "file missing"

@@ -188,6 +188,7 @@ class _FileGuard:
             raw = connection.connection.dbapi_connection
             raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             partial = target + ".partial"
+            os.makedirs(os.path.dirname(os.path.abspath(target)), exist_ok=True)  # `rm -rf instance` took it too
             if os.path.exists(partial):
                 os.unlink(partial)
             raw.execute("VACUUM INTO ?", (partial,))

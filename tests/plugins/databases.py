@@ -20,6 +20,11 @@ from guard.adapters.tables import metadata
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 # CI sets REQUIRE_POSTGRES=1 so an unreachable server fails the run instead of skipping tests.
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES", "") == "1"
+TESTS_MARK = "guard_tests_own_this_database"  # a table the tests make where they may drop and empty the rest
+FOREIGN = (
+    "TEST_DATABASE_URL's database holds a guard database the tests did not make; they would empty it. Point "
+    "TEST_DATABASE_URL at a database of its own (or a role that may create databases)."
+)
 
 
 @pytest.fixture(scope="session")
@@ -32,9 +37,12 @@ def postgres_url() -> Iterator[str]:
             pytest.fail(f"PostgreSQL is required but unreachable at TEST_DATABASE_URL: {type(err).__name__}")
         pytest.skip("PostgreSQL unreachable; set TEST_DATABASE_URL")
     url = _own_database(TEST_DATABASE_URL)
+    if url == TEST_DATABASE_URL and foreign_guard_database(url):
+        pytest.fail(FOREIGN, pytrace=False)
     try:
         engine = db.make_engine(url)
         with engine.begin() as connection:
+            connection.execute(text(f"CREATE TABLE IF NOT EXISTS {TESTS_MARK} ()"))  # whose tables these are
             for table in [*reversed(metadata.sorted_tables)]:
                 connection.execute(text(f'DROP TABLE IF EXISTS "{table.name}" CASCADE'))
             connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
@@ -44,6 +52,14 @@ def postgres_url() -> Iterator[str]:
     finally:
         if url != TEST_DATABASE_URL:
             _drop_database(TEST_DATABASE_URL, make_url(url).database or "")
+
+
+def foreign_guard_database(url: str) -> bool:
+    """True when `url`'s database holds guard tables these tests did not make (a service's: they would empty it)."""
+    [(guard, ours)] = _run_outside_transaction(
+        url, f"SELECT to_regclass('alembic_version') IS NOT NULL, to_regclass('{TESTS_MARK}') IS NOT NULL"
+    )
+    return bool(guard and not ours)
 
 
 def _created_if_missing(url: str) -> None:
