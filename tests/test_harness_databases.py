@@ -3,19 +3,14 @@
 import os
 
 import pytest
-from sqlalchemy import make_url
 
 from guard.adapters import db
-from tests.plugins.databases import TESTS_MARK, _run_outside_transaction, foreign_guard_database
+from tests.plugins.databases import TESTS_MARK, _run_outside_transaction, foreign_guard_database, scratch_database
 
 
 @pytest.mark.postgres
 def test_a_migrated_database_without_the_tests_mark_is_foreign(postgres_url):
-    name = f"{make_url(postgres_url).database}_foreign{os.getpid()}"
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _run_outside_transaction(postgres_url, f'CREATE DATABASE "{name}"')
-    try:
+    with scratch_database(postgres_url, f"_foreign{os.getpid()}") as url:
         assert not foreign_guard_database(url)  # empty: nothing to lose
         engine = db.make_engine(url)
         db.upgrade(engine)  # a service's database, migrated
@@ -23,5 +18,3 @@ def test_a_migrated_database_without_the_tests_mark_is_foreign(postgres_url):
         assert foreign_guard_database(url)
         _run_outside_transaction(url, f"CREATE TABLE {TESTS_MARK} ()")
         assert not foreign_guard_database(url)  # the tests' own, from an earlier run
-    finally:
-        _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

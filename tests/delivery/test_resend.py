@@ -7,7 +7,7 @@ from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.delivery.conftest import drift_then_fixed, outbox, posted, slack_answers
 from tests.helpers import worker_event
-from tests.plugins.databases import _run_outside_transaction
+from tests.plugins.databases import scratch_database
 
 
 def test_alerts_refused_for_good_go_out_again_once_the_channel_is_back(taskrouter, services, httpserver, runner):
@@ -41,16 +41,12 @@ def test_a_database_with_no_alert_at_all_is_named_and_refused_not_reported_as_no
 @pytest.mark.postgres
 def test_a_postgres_database_never_migrated_is_refused_in_one_line(postgres_url):
     """A mistyped name that exists (another app's database), or a new add-on before the release phase ran."""
-    name = f"{make_url(postgres_url).database}_unmigrated"
-    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-    _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    _run_outside_transaction(postgres_url, f'CREATE DATABASE "{name}"')
-    app = create_app(make_settings(url))
-    try:
-        result = app.test_cli_runner().invoke(args=["resend"])
-    finally:
-        app.extensions["guard"].store.engine.dispose()
-        _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(postgres_url, "_unmigrated") as url:
+        app = create_app(make_settings(url))
+        try:
+            result = app.test_cli_runner().invoke(args=["resend"])
+        finally:
+            app.extensions["guard"].store.engine.dispose()
     assert result.exit_code == 2
     assert "no guard tables" in result.output and "migrate" in result.output and "Traceback" not in result.output
 

@@ -1,6 +1,6 @@
 """Test data shaped like Twilio's, and a client that signs it the way Twilio does: the names of the modules below."""
 
-from tests.helpers.cloudevents import cloudevent, minutes_ago, post_cloudevents
+from tests.helpers.cloudevents import batch_answer, cloudevent, minutes_ago, post_cloudevents
 from tests.helpers.ids import (
     ACCOUNT_SID,
     ANN_EMAIL,
@@ -28,6 +28,7 @@ __all__ = [
     "WORKSPACE_SID",
     "TaskRouterPoster",
     "audit",
+    "batch_answer",
     "cloudevent",
     "email",
     "fake_api_settings",

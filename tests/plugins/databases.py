@@ -6,7 +6,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,18 @@ def postgres_url() -> Iterator[str]:
     finally:
         if url != TEST_DATABASE_URL:
             _drop_database(TEST_DATABASE_URL, make_url(url).database or "")
+
+
+@contextmanager
+def scratch_database(postgres_url: str, suffix: str) -> Iterator[str]:
+    """An empty database beside `postgres_url`'s (its name + `suffix`), dropped afterwards: its URL."""
+    name = f"{make_url(postgres_url).database}{suffix}"
+    _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _run_outside_transaction(postgres_url, f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        _run_outside_transaction(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def foreign_guard_database(url: str) -> bool:
