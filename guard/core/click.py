@@ -91,7 +91,9 @@ def parse_click(payload_text: str, answer_origins: Collection[str] = SLACK_ORIGI
     if not _answer_url(response_url, answer_origins):
         raise BadClick("response_url is not a Slack answer URL")
     container = payload.get("container") if isinstance(payload.get("container"), dict) else {}
-    message_ts = container.get("message_ts") or actions[0].get("action_ts") or ""
+    message = payload.get("message") if isinstance(payload.get("message"), dict) else {}
+    # The message is what a click is about: two presses on it are one request (a press alone has its own action_ts)
+    message_ts = container.get("message_ts") or message.get("ts") or actions[0].get("action_ts") or ""
     if not _printable(str(message_ts)):  # Slack's are digits and a dot; a lone surrogate could not even be stored
         raise BadClick("payload has a message_ts that is no Slack timestamp")
     key, digest = _reference(actions[0].get("value"))

@@ -167,3 +167,14 @@ def test_slacks_own_answer_urls_are_taken():
     ):
         payload = click_payload("remove_contact_uri", REFERENCE, url)
         assert parse_click(json.dumps(payload)).response_url == url
+
+
+def test_two_presses_without_a_container_are_keyed_by_the_message_not_each_press(client, services, slack):
+    """Slack sends `container` for a message's buttons; without it, its `message.ts` still names the message."""
+    for _ in range(2):
+        payload = click_payload("remove_contact_uri", REFERENCE, slack.response_url(1))  # a new action_ts each
+        del payload["container"]
+        payload["message"] = {"ts": "1764489600.000100", "text": "drift"}
+        body, headers = signed_click(payload)
+        assert client.post("/slack/interactions", data=body, headers=headers).status_code == 200
+    assert rows(services, slack_click) == 1
