@@ -141,5 +141,18 @@ def test_a_known_worker_listed_nowhere_whose_fetch_fails_is_an_error_not_silence
     fake_api.inject(503, times=20, path_contains=worker_sid(9))
     code, out = audit(runner, "--alert", "--format", "json")
     assert code == 2  # an error: whether it is gone is not known
-    assert [e["verdict"] for e in json.loads(out)["workers"] if e["sid"] == worker_sid(9)] == ["error"]
+    [entry] = [e for e in json.loads(out)["workers"] if e["sid"] == worker_sid(9)]
+    assert (entry["verdict"], entry["name"]) == ("error", "Ann Veal")  # named as the guard knows it
+    assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(9)))["verdict"] == "mismatch"
+
+
+def test_a_plain_audit_says_which_known_workers_are_gone_and_leaves_them_to_alert(
+    runner, fake_api, services, taskrouter
+):
+    populate(fake_api, 1)
+    taskrouter.post(worker_event(sid=worker_sid(9), email=email(9), contact_uri="sip:gone"))  # deleted in TaskRouter
+    result = runner.invoke(args=["audit", "--format", "json"])
+    assert (
+        result.exit_code == 0 and f"note: 1 worker the guard knows no longer exists in {WORKSPACE_SID}" in result.stderr
+    )
     assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(9)))["verdict"] == "mismatch"

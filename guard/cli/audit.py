@@ -112,6 +112,10 @@ def audit_command(
             find_last_changes(lookup, report, concurrency)  # who changed each drifting worker last
             if alert:
                 feed_pipeline(svc.pipeline, report)
+            elif report.gone:  # /status still lists them until a run records it
+                n = len(report.gone)
+                gone = f"{n} worker{'s' if n > 1 else ''} the guard knows no longer exist{'' if n > 1 else 's'}"
+                click.echo(f"note: {gone} in {report.workspace_sid}; --alert records it", err=True)
             if remediate:
                 removals = _remediate(api, report, yes, actor)
                 report.removal_failed = any(r.status is RemediationStatus.FAILED for r in removals.values())

@@ -172,7 +172,7 @@ def sweep(
     entries: dict[str, AuditEntry] = {}
     # Known and listed nowhere: deleted, or left out as pages shifted under a deletion. A fetch tells which.
     listed_sids = {record.sid for record in listed}
-    listed += [WorkerRecord(sid, "", None) for sid in history if sid not in listed_sids]
+    listed += [WorkerRecord(sid, known.name, None) for sid, known in history.items() if sid not in listed_sids]
     hidden = [record for record in listed if record.attributes_json is None]
     report.gone = set()
     for record in listed:

@@ -22,8 +22,9 @@ TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@1
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES", "") == "1"
 TESTS_MARK = "guard_tests_own_this_database"  # a table the tests make where they may drop and empty the rest
 FOREIGN = (
-    "TEST_DATABASE_URL's database holds a guard database the tests did not make; they would empty it. Point "
-    "TEST_DATABASE_URL at a database of its own (or a role that may create databases)."
+    "TEST_DATABASE_URL's database holds guard tables the tests did not mark as theirs (a service's database, or a "
+    "run from before this check); they would empty it. Point TEST_DATABASE_URL at a database of its own, or drop "
+    "those tables if they are the tests'."
 )
 
 
@@ -106,7 +107,8 @@ def _drop_leftovers(url: str) -> None:
     names = _run_outside_transaction(url, "SELECT datname FROM pg_database WHERE starts_with(datname, :p)", p=prefix)
     for (name,) in names:
         pid = name.removeprefix(prefix)
-        if pid.isdigit() and not _alive(int(pid)):
+        # This run's own name is a leftover too before it makes it (a container's earlier run had the same pid)
+        if pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
             _drop_database(url, name)
 
 
