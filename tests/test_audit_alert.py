@@ -156,3 +156,12 @@ def test_a_plain_audit_says_which_known_workers_are_gone_and_leaves_them_to_aler
         result.exit_code == 0 and f"note: 1 worker the guard knows no longer exists in {WORKSPACE_SID}" in result.stderr
     )
     assert stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(9)))["verdict"] == "mismatch"
+
+
+def test_a_swept_report_closes_only_the_workers_its_fetches_proved_gone(services, taskrouter):
+    for n in (5, 6):
+        taskrouter.post(worker_event(sid=worker_sid(n), email=email(n), contact_uri="sip:x"))
+    report = AuditReport(ACCOUNT_SID, WORKSPACE_SID, datetime.now(UTC), gone={worker_sid(6)})  # listed neither
+    feed_pipeline(services.pipeline, report)
+    verdicts = [stored_state(services, WorkerKey(ACCOUNT_SID, WORKSPACE_SID, worker_sid(n)))["verdict"] for n in (5, 6)]
+    assert verdicts == ["mismatch", "deleted"]  # 5: not proved gone (a state the sweep could not read, say)

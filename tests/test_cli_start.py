@@ -1,5 +1,6 @@
 """CLI commands that need the service (migrate, audit): each refusal to start in one line that names why."""
 
+import shutil
 import sqlite3
 import threading
 
@@ -223,3 +224,10 @@ def test_resend_on_a_sqlite_file_that_does_not_exist_makes_none_and_says_so(tmp_
     result = flask_cli("resend", DATABASE_URL=f"sqlite:///{tmp_path}/gaurd.db", TWILIO_AUTH_TOKEN="t")
     assert result.returncode == 2 and not list(tmp_path.iterdir()) and "app_ready" not in result.stderr
     assert f"error: {tmp_path}/gaurd.db does not exist: is DATABASE_URL the service's?" in result.stderr
+
+
+def test_resend_takes_a_vanished_files_recovered_copy_as_the_database(tmp_path, migrated_sqlite):
+    """The file gone under the running service, its copy saved: the start takes it back, so resend reads it."""
+    shutil.copyfile(migrated_sqlite, tmp_path / "guard.db.recovered")
+    result = flask_cli("resend", DATABASE_URL=f"sqlite:///{tmp_path}/guard.db", TWILIO_AUTH_TOKEN="t")
+    assert "does not exist" not in result.stderr and "holds no alert at all" in result.stderr

@@ -164,7 +164,8 @@ def test_bad_values_name_the_variable_and_never_echo_it(name, value, message):
      ("DATABASE_POOL_SIZE", "2"),
      ("DATABASE_URL", "postgres://u@/guard?host=a,b&port=5432,5433&sslmode=require&target_session_attrs=read-write"),
      ("DATABASE_URL", "postgres://u@db/guard?sslmode=&options=-csearch_path%3Dx&sslrootcert=system&connect_timeout=9"),
-     ("DATABASE_URL", "postgres://u@db/guard?hostaddr=10.0.0.5&keepalives=1&gssencmode=disable&application_name=g")],
+     ("DATABASE_URL", "postgres://u@db/guard?hostaddr=10.0.0.5&keepalives=1&gssencmode=disable&application_name=g"),
+     ("PUBLIC_BASE_URL", "https://relay:pw@guard.example.com")],  # as set in Twilio, behind a proxy's Basic auth
 )  # fmt: skip
 def test_good_values_of_the_checked_settings_are_taken(name, value):
     Settings.from_env({**BASE, name: value})

@@ -184,9 +184,11 @@ def _untimed(event, time=None):
 def test_an_event_without_data_timestamps_is_ordered_by_its_cloudevent_time(client, services):
     post_cloudevents(client, [cloudevent(contact_uri="sip:x", timestamp=minutes_ago(1))])
     older = _untimed(cloudevent(contact_uri=ANN_URI), time=minutes_ago(10))  # no worker_version either
-    post_cloudevents(client, [older])
+    assert post_cloudevents(client, [older]).get_json() == batch_answer(stale=1)  # read, and older
     assert stored_state(services, KEY)["verdict"] == "mismatch"  # the late copy does not end the drift
-    assert alert_kinds(services) == [(worker_sid(1), "drift")]
+    newer = _untimed(cloudevent(contact_uri=ANN_URI), time=minutes_ago(0))
+    assert post_cloudevents(client, [newer]).get_json() == batch_answer(recorded=1)
+    assert alert_kinds(services) == [(worker_sid(1), "drift"), (worker_sid(1), "resolved")]
 
 
 def test_an_event_with_no_time_at_all_is_a_bad_element_it_could_not_be_ordered(client, services, capsys):

@@ -147,26 +147,32 @@ def _code_units(body: str) -> list[int] | None:
     """The UTF-16 code units whose `charCodeAt` form (`_E9`, `_142`, `_674E`) is `body`, or None when none are.
 
     An escape has as many hex digits as its unit needs (at least two), so a reading is found from the end, where each
-    position's choice depends only on what follows it.
+    position's choice depends only on what follows it, kept apart by whether it starts with a low surrogate: a high
+    one is read only before a low one, and a low one only after a high one (`_D812` after `_674E` is `Ø` then `12`).
     """
-    choice: list[tuple[int, int] | None] = [None] * len(body) + [(0, len(body))]  # (unit, where the rest starts)
-    for i in range(len(body) - 1, -1, -1):
+    end_of = len(body)
+    plain: list[tuple[int, int] | None] = [None] * end_of + [(0, end_of)]  # (unit, where the rest starts)
+    low: list[tuple[int, int] | None] = [None] * (end_of + 1)  # readings that start with a low surrogate
+    for i in range(end_of - 1, -1, -1):
         if body[i] in _KEPT:
-            choice[i] = (ord(body[i]), i + 1) if choice[i + 1] else None
+            plain[i] = (ord(body[i]), i + 1) if plain[i + 1] else None
         elif body[i] == "_":
             for width, least in ((4, 0x1000), (3, 0x100), (2, 0)):
                 digits, end = body[i + 1 : i + 1 + width], i + 1 + width
-                if len(digits) < width or not set(digits) <= _HEX or not choice[end]:
+                if len(digits) < width or not set(digits) <= _HEX:
                     continue
                 unit = int(digits, 16)
-                if unit >= least and (width > 2 or chr(unit) not in _KEPT):  # an encoder keeps letters and digits
-                    choice[i] = (unit, end)
-                    break
-    units, at = [], 0
-    while at < len(body):
-        found = choice[at]
+                if unit < least or (width == 2 and chr(unit) in _KEPT):  # an encoder keeps letters and digits
+                    continue
+                rest = low[end] if 0xD800 <= unit < 0xDC00 else plain[end]
+                kind = low if 0xDC00 <= unit < 0xE000 else plain
+                if rest and kind[i] is None:
+                    kind[i] = (unit, end)
+    units, at, need = [], 0, plain
+    while at < end_of:
+        found = need[at]
         if found is None:
             return None
         units.append(found[0])
-        at = found[1]
+        at, need = found[1], low if 0xD800 <= found[0] < 0xDC00 else plain
     return units

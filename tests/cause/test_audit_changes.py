@@ -31,6 +31,7 @@ def test_json_table_and_csv_name_who_changed_a_drifting_worker_last(runner, fake
     assert older != newest and "last_change" not in rows[worker_sid(1)]  # healthy workers are not looked up
     _, table = audit(runner)
     assert "CHANGED BY" in table and "(web)" in table
+    assert table.splitlines()[0].rstrip().endswith("DETAIL")  # the detail sentence, not the diagnosis code
     _, out = audit(runner, "--format", "csv", "--only", "drift")
     [row] = list(csv.DictReader(io.StringIO(out)))
     assert (row["last_change_event_sid"], row["last_change_source"]) == (newest, "web")

@@ -1,7 +1,7 @@
 """The contact_uri encoding table, its traps, and decode."""
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from guard.core.contact_uri import (
@@ -88,6 +88,8 @@ def test_decode_inverts_contact_uri_for(email):
 
 
 @given(st.text(min_size=1))
+@example("\u3000Ø00")  # `_3000_D800`: not a lone high surrogate, `Ø` then `00` (or U+0D80 then `0`)
+@example("李Ø12@x.com")
 def test_every_js_form_reads_back_as_an_identity_it_is_a_form_of(identity):
     # Some JS forms read two ways (`_1424`: U+1424, or U+0014 then "24"); either reading must give the value back
     js = "client:" + escape_identity_js(identity)

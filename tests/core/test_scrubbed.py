@@ -21,6 +21,11 @@ def test_a_secret_in_the_query_is_masked(echo):
     assert "QUERYSECRET" not in scrubbed(echo, URL)
 
 
+def test_a_query_of_short_values_is_masked_whole():
+    url = "https://relay.example.com/hook?k=ab12&s=cd34"  # each value too short to be masked alone
+    assert scrubbed("HTTP 404 Cannot POST /hook?k=ab12&s=cd34", url) == "HTTP 404 Cannot POST <webhook>"
+
+
 @pytest.mark.parametrize(
     "echo",
     [
@@ -52,3 +57,5 @@ def test_short_parts_and_ordinary_words_are_left_alone():
     assert scrubbed(said, relay) == "HTTP 400 invalid notifications payload for channel alerts-oncall, token <webhook>"
     incoming = "https://alerts.example.com/api/v1/messages/incoming"
     assert scrubbed("HTTP 500 Incoming message rejected", incoming) == "HTTP 500 Incoming message rejected"
+    titled = "https://relay.example.com/api/Notifications"  # a capital first letter is a word's
+    assert scrubbed("HTTP 500 Notifications rejected", titled) == "HTTP 500 Notifications rejected"

@@ -143,6 +143,8 @@ def test_a_click_on_the_longest_alert_a_worker_can_cause_is_taken(client, taskro
         "https://hooks.slack.com/services/T0/B0/SECRET",  # Slack's, but an incoming webhook: another channel
         "https://hooks.slack.com/actions/../services/T0/B0/SECRET",  # resolved by a server on the way
         "https://hooks.slack.com/actions/%2e%2e/services/T0/B0/SECRET",
+        "https://hooks.slack.com/actions/T0/1/x/../../../services/T0/B0/SECRET",  # after a valid start
+        "https://hooks.slack.com/actions/T0/1/x%2f..%2f..%2f..%2fservices%2fT0%2fB0%2fSECRET",
         "https://hooks.slack.com/actions/T0/1/x?redirect=https://elsewhere",
     ],
 )
@@ -164,6 +166,7 @@ def test_slacks_own_answer_urls_are_taken():
         "https://hooks.slack.com/actions/T0ABCDEF/1234567890123/AbCdEfGhIjKlMnOpQrStUvWx",
         "https://hooks.slack-gov.com/actions/T0/1/x",
         "https://hooks.slack.com/app/T111/123/xyz",  # as a message shortcut's
+        "https://HOOKS.slack.com/actions/T0/1/x",  # a host's case is no other host
     ):
         payload = click_payload("remove_contact_uri", REFERENCE, url)
         assert parse_click(json.dumps(payload)).response_url == url
@@ -178,3 +181,18 @@ def test_two_presses_without_a_container_are_keyed_by_the_message_not_each_press
         body, headers = signed_click(payload)
         assert client.post("/slack/interactions", data=body, headers=headers).status_code == 200
     assert rows(services, slack_click) == 1
+
+
+def test_the_answer_urls_of_every_configured_webhook_are_taken():
+    from types import SimpleNamespace
+
+    from handlers.slack_interactions import _answer_origins
+
+    accounts = [
+        SimpleNamespace(slack_webhook_url=None),
+        SimpleNamespace(slack_webhook_url="https://Relay.example:8443/h"),
+    ]
+    svc = SimpleNamespace(
+        settings=SimpleNamespace(slack_webhook_url="https://a.example/x"), accounts=SimpleNamespace(accounts=accounts)
+    )
+    assert {"https://a.example", "https://relay.example:8443", "https://hooks.slack.com"} <= _answer_origins(svc)
