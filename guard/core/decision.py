@@ -87,7 +87,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     if snapshot.is_replay(now):
         return Decision(Outcome.REPLAY, verdict)
     if stored is not None and stored.outdates(
-        snapshot.version, snapshot.occurred_ms, snapshot.deleted, snapshot.whole_seconds
+        snapshot.version, snapshot.occurred_ms, snapshot.deleted, snapshot.whole_seconds, snapshot.fetched
     ):
         return Decision(Outcome.STALE, verdict)
     activity = snapshot.activity

@@ -50,6 +50,11 @@ class WorkerSnapshot:
     attributes_text: str | None = None  # the attributes' JSON as sent, for the copy the state keeps
     event_sid: str | None = None  # the TaskRouter Event (EV…) a delivery reports, when not its event_id (a callback's)
 
+    @property
+    def fetched(self) -> bool:
+        """True for a worker the guard fetched itself (an audit, a re-check): stamped when it was asked."""
+        return self.source == AUDIT_SOURCE
+
     def stored_copy(self) -> str:
         """The attributes as the state keeps them: their JSON text as sent when that is safe and short enough.
 

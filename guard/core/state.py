@@ -102,7 +102,12 @@ class WorkerState:
         return self.verdict.kind is Kind.DELETED
 
     def outdates(
-        self, version: int | None, occurred_ms: int | None, deleted: bool, whole_seconds: bool = False
+        self,
+        version: int | None,
+        occurred_ms: int | None,
+        deleted: bool,
+        whole_seconds: bool = False,
+        fetched: bool = False,
     ) -> bool:
         """True when an event at this (version, time) is older than this state, so it must not overwrite it.
 
@@ -122,7 +127,10 @@ class WorkerState:
                 return True
             return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]
         # By time alone (a side with no version): a stamp in whole seconds (a callback without TimestampMs) was
-        # rounded down, so it is older only when a full second older
+        # rounded down, so it is older only when a full second older. A fetch is stamped when it was asked: what
+        # happened in that same millisecond may be newer than what it saw, and a drift it brought must stay seen.
+        if fetched:
+            return timed and occurred_ms <= self.occurred_ms  # type: ignore[operator]
         slack = SECOND_MS if whole_seconds else 0
         return timed and occurred_ms + slack < self.occurred_ms  # type: ignore[operator]
 
