@@ -6,7 +6,7 @@ import functools
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, or_, select, text
+from sqlalchemy import Connection, Engine, and_, delete, or_, select, text
 
 from guard.adapters.db import connected
 from guard.adapters.tables import activity, processed_event, worker_state
@@ -21,7 +21,11 @@ def _statements(dialect: str) -> dict[str, Any]:
 
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     upsert = insert(activity)
-    newer = upsert.excluded.learned_ms >= activity.c.learned_ms  # an older fact never overwrites a newer one
+    new, old = upsert.excluded, activity.c
+    # An older fact never overwrites a newer one. The list is stamped when it was asked: an event's fact of that
+    # same millisecond may be newer than what it read, so the list loses the tie.
+    tie_won = and_(new.learned_ms == old.learned_ms, or_(new.source != "api", old.source == "api"))
+    newer = or_(new.learned_ms > old.learned_ms, tie_won)
     columns = ("name", "available", "learned_ms", "source")
     return {
         "learn": upsert.on_conflict_do_update(

@@ -128,9 +128,12 @@ class WorkerState:
             return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]
         # By time alone (a side with no version): a stamp in whole seconds (a callback without TimestampMs) was
         # rounded down, so it is older only when a full second older. A fetch is stamped when it was asked: what
-        # happened in that same millisecond may be newer than what it saw, and a drift it brought must stay seen.
+        # happened in that same millisecond may be newer than what it saw, and a drift it brought must stay seen
+        # (a later change sends its own event; an event undone is never sent again). The state keeps no precision:
+        # a stored stamp on a whole second may be a rounded one, so a fetch loses within that second.
         if fetched:
-            return timed and occurred_ms <= self.occurred_ms  # type: ignore[operator]
+            rounded = SECOND_MS - 1 if timed and self.occurred_ms % SECOND_MS == 0 else 0  # type: ignore[operator]
+            return timed and occurred_ms <= self.occurred_ms + rounded  # type: ignore[operator]
         slack = SECOND_MS if whole_seconds else 0
         return timed and occurred_ms + slack < self.occurred_ms  # type: ignore[operator]
 

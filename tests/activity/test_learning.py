@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from guard.core.activity import ActivityFact
 from handlers.app import create_app
 from handlers.taskrouter_events import snapshot_from_fields
 from tests.activity.conftest import BREAK_SID, READY_SID, WRONG, activity_callback, activity_event, outbox
@@ -218,3 +219,18 @@ def test_the_activities_list_counts_from_when_it_was_asked_for_not_when_it_answe
     event = activity_event(1, "On Queue", READY_SID, contact_uri=WRONG, TimestampMs=renamed_meanwhile)
     assert taskrouter.post(event).status_code == 204
     assert services.store.listing.listing()[0]["activity"] == "On Queue"
+
+
+@pytest.mark.parametrize("first", ["event", "list"])
+def test_the_activities_list_loses_a_same_millisecond_tie_with_an_activity_event(services, first):
+    """The list is stamped when it was asked: an event of that same millisecond may be newer than what it read."""
+    services.pipeline.record(snapshot_from_fields(activity_event(1, "Ready", READY_SID, contact_uri=WRONG), "x"))
+    at_ms = int(time.time() * 1000)
+    event = ActivityFact(
+        ACCOUNT_SID, WORKSPACE_SID, READY_SID, "Ready", True, occurred_ms=at_ms, event_id="EV" + "9" * 32
+    )
+    listed = ActivityFact(ACCOUNT_SID, WORKSPACE_SID, READY_SID, "Ready", False, occurred_ms=at_ms, source="api")
+    for fact in (event, listed) if first == "event" else (listed, event):
+        services.learning.learn(fact)
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
+    assert services.store.listing.unreachable_count() == 1

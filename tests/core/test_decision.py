@@ -77,10 +77,20 @@ def test_an_audit_without_a_version_keeps_the_version_deciding_its_clock_may_be_
 
 def test_an_audits_fetch_asked_in_the_millisecond_of_an_event_does_not_undo_it():
     # The fetch is stamped when it was asked: an event of that same millisecond may be newer than what it saw
-    event = snapshot("sip:x@pbx.example.com", version=9, at=T0 + timedelta(seconds=20))
-    fetched = replace(snapshot(ANN_URI, version=None, at=T0 + timedelta(seconds=20)), source="audit")
+    at = T0 + timedelta(seconds=20, milliseconds=123)
+    event = snapshot("sip:x@pbx.example.com", version=9, at=at)
+    fetched = replace(snapshot(ANN_URI, version=None, at=at), source="audit")
     decision = after(snapshot(ANN_URI, version=1), event, fetched)
     assert (decision.outcome, decision.state, decision.alert) == (Outcome.STALE, None, None)
+    later = replace(fetched, occurred_ms=fetched.occurred_ms + 1)
+    assert after(snapshot(ANN_URI, version=1), event, later).state.verdict.kind is Kind.OK
+
+
+def test_an_audits_fetch_asked_in_the_second_of_a_callback_in_whole_seconds_does_not_undo_it():
+    # TaskRouter rounded the callback's `Timestamp` down: it may have been made up to 999 ms after the fetch was asked
+    event = replace(snapshot("sip:x@pbx.example.com", version=9, at=T0 + timedelta(seconds=20)), whole_seconds=True)
+    fetched = replace(snapshot(ANN_URI, version=None, at=T0 + timedelta(seconds=20, milliseconds=999)), source="audit")
+    assert after(snapshot(ANN_URI, version=1), event, fetched).outcome is Outcome.STALE
     later = replace(fetched, occurred_ms=fetched.occurred_ms + 1)
     assert after(snapshot(ANN_URI, version=1), event, later).state.verdict.kind is Kind.OK
 
