@@ -121,11 +121,11 @@ def test_a_later_edit_made_before_the_removal_raises_no_came_back_message_with_o
 
 
 def test_a_value_put_back_in_the_second_of_the_removal_still_came_back_when_stamped_in_whole_seconds():
-    # A callback without TimestampMs is stamped in whole seconds: T0+5s may be just after a removal at T0+5.3s
+    # A callback without TimestampMs is held at its second's end (the handler): T0+5s may be after a removal at T0+5.3s
     drift = after(flex(1), at(flex(2, contact_uri=WRONG), T0), rules=REMEDIATE)
     removal_at = T0 + timedelta(seconds=5, milliseconds=300)
     removed = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, removal_at).state
-    seconds = replace(at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5)), whole_seconds=True)
+    seconds = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5, milliseconds=999))
     assert decide(seconds, removed, REMEDIATE, T0).alert.came_back
     to_the_ms = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5))  # a TimestampMs ending in 000: before it
     assert decide(to_the_ms, removed, REMEDIATE, T0).verdict.kind is Kind.PENDING
