@@ -7,12 +7,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from datetime import datetime
 
 import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import OperationalError
 
 from guard.adapters import db
+from guard.adapters.tables import alert
 from handlers.app import create_app
 from tests.conftest import make_settings
 from tests.fakes.hanging_proxy import HangingProxy
@@ -203,6 +205,33 @@ def test_background_jobs_on_a_postgres_never_migrated_name_the_fix_with_no_trace
     assert '"event": "job_database_not_migrated"' in out and "flask --app wsgi migrate" in out
     assert "Traceback" not in out and "job_failed" not in out and "delivery_loop_error" not in out
     app.extensions["guard"].store.engine.dispose()
+
+
+def test_a_database_behind_the_code_with_an_alert_due_is_one_line_a_poll_not_a_flood(taskrouter, services, capsys):
+    """The release phase skipped: the outbox still reads as due, and each round must not come 50 ms after the last.
+
+    PostgreSQL says "no such column" as a programming error (not migrated), SQLite as an outage: one line either way.
+    """
+    from alembic import command
+
+    assert taskrouter.post(worker_event(contact_uri="sip:x")).status_code == 204  # a drift alert
+    config = db.alembic_config(services.store.engine)
+    command.downgrade(config, "0016")
+    with services.store.engine.begin() as connection:  # still to go out, due now
+        connection.execute(alert.update().values(status="pending", next_attempt_at=datetime(2026, 1, 1)))
+    capsys.readouterr()
+    jobs, out = services.jobs, []
+    jobs.poll_seconds = 30  # the next round is this far off, unless a round is started early
+    jobs.start()
+    try:
+        assert wait_for(lambda: out.append(capsys.readouterr().out) or '"job": "deliver"' in "".join(out))
+        threading.Event().wait(1)  # a round started early would log now
+    finally:
+        jobs.stop()
+        command.upgrade(config, "head")  # the next test's database
+    lines = [json.loads(line) for line in ("".join(out) + capsys.readouterr().out).splitlines() if line.startswith("{")]
+    said = [line["job"] for line in lines if line["event"] in ("job_database_not_migrated", "job_database_unavailable")]
+    assert said and len(said) == len(set(said)), said  # one line a job, one round
 
 
 def test_a_database_error_in_the_idle_reckoning_is_one_line_not_silence(app, capsys, monkeypatch):

@@ -92,7 +92,8 @@ class JobRunner:
     def run_due(self, lane: str = MAIN) -> bool:
         """One round of a lane: every job that is due, in the order given; one that fails does not stop the rest.
 
-        True when a job met the database unavailable (and said so).
+        True when a job met the database unavailable or behind the code's migrations (and said so): the outbox may
+        still read as due, and the next round must wait a poll, not come 50 ms later with the same line.
         """
         unavailable = False
         for job in self.by_name.values():
@@ -111,6 +112,7 @@ class JobRunner:
                     else:
                         fix = migration_fix(self.engine) if self.engine is not None else ""
                         log_event(log, logging.ERROR, "job_database_not_migrated", job=job.name, error=missing, fix=fix)
+                        unavailable = True
         return unavailable
 
     def _not_migrated(self, err: Exception) -> str | None:
