@@ -9,7 +9,7 @@ from typing import Any
 
 REFUSED = (
     "{refused} callback{s} refused for a bad signature since the start and none accepted: if Twilio sent them, check "
-    "PUBLIC_BASE_URL and TRUST_PROXY (Twilio signs the URL it calls)."
+    "PUBLIC_BASE_URL and TRUST_PROXY (Twilio signs the URL it calls) and the auth token it signs with."
 )
 
 

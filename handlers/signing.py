@@ -59,7 +59,7 @@ def signature_ok(
     if not settings.validate_signature:
         return True
     signature = request.headers.get("X-Twilio-Signature", "")
-    tokens = [account.auth_token for account in candidates if account and account.auth_token]
+    tokens = [token for account in candidates if account for token in account.signing_tokens]
     url = public_url(request, settings)
     # Webhook Rules may sign with HMAC-SHA256 and name it in a header; without the header it is HMAC-SHA1.
     algorithm = get_signature_algorithm(request.headers.get(SIGNATURE_SETTINGS_HEADER))

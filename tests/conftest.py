@@ -32,9 +32,9 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 
 
 @pytest.fixture
-def settings_overrides() -> dict[str, Any]:
-    """Per-test settings; override this fixture (or mutate it before `app`) to change them."""
-    return {}
+def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Per-test settings: a parametrize's (direct, or indirect as `request.param`); or override this fixture."""
+    return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture

@@ -156,6 +156,11 @@ LISTED = json.dumps({PROD: {"auth_token": PROD_TOKEN, "workspaces": [PROD_WS]}, 
             {"TWILIO_ACCOUNT_SID": PROD, "TWILIO_API_KEY": "SK" + "1" * 32, "TWILIO_API_SECRET": "s"},
             "TWILIO_API_KEY and TWILIO_API_SECRET differ from TWILIO_ACCOUNTS' entry",
         ),
+        ({"TWILIO_AUTH_TOKEN_PREVIOUS": "old"}, "TWILIO_AUTH_TOKEN_PREVIOUS next to TWILIO_ACCOUNTS names no account"),
+        (  # a rotation is done in the entry (previous_auth_token), or the variable would be dropped
+            {"TWILIO_ACCOUNT_SID": PROD, "TWILIO_AUTH_TOKEN_PREVIOUS": "old"},
+            "TWILIO_AUTH_TOKEN_PREVIOUS differs from TWILIO_ACCOUNTS' entry",
+        ),
         (  # a secret rotated in the single variable: the listed, revoked one was used without a word
             {"TWILIO_ACCOUNT_SID": STAGING, "TWILIO_API_KEY": "SK" + "2" * 32, "TWILIO_API_SECRET": "new"},
             "TWILIO_API_SECRET differs from TWILIO_ACCOUNTS' entry",

@@ -237,7 +237,7 @@ def test_host_and_port_are_separate_and_only_a_dyno_or_host_listens_beyond_loopb
         (
             '{"AC' + "a" * 32 + '": {"auth_token": "t", "SECRET": "x"}}',
             "TWILIO_ACCOUNTS account #1 has 1 unknown key (known: api_key, api_secret, auth_token, name, "
-            "slack_webhook_url, workspaces)",
+            "previous_auth_token, slack_webhook_url, workspaces)",
         ),
         (
             '{"AC' + "a" * 32 + '": {"auth_token": "t", "workspaces": ["SECRET"]}}',
@@ -310,3 +310,34 @@ def test_null_for_an_optional_field_of_twilio_accounts_is_taken_as_absent():
     )
     with pytest.raises(ConfigError, match="auth_token is missing"):
         Settings.from_env({"TWILIO_ACCOUNTS": json.dumps({"AC" + "a" * 32: {"auth_token": None}})})
+
+
+def test_a_previous_auth_token_is_kept_for_signatures_only_and_out_of_repr():
+    """Rotating the token: REST calls use the new one; signatures made with either verify until Twilio promotes it."""
+    settings = Settings.from_env({**BASE, "TWILIO_AUTH_TOKEN_PREVIOUS": " old-token "})
+    [account] = settings.accounts
+    assert account.signing_tokens == ("secret-token", "old-token")
+    assert "old-token" not in repr(settings) and "old-token" not in repr(account)
+    listed = {"AC" + "a" * 32: {"auth_token": "new", "previous_auth_token": "old"}}
+    [account] = Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(listed)}).accounts
+    assert account.signing_tokens == ("new", "old")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"TWILIO_AUTH_TOKEN_PREVIOUS": "old"},
+            "TWILIO_AUTH_TOKEN_PREVIOUS is set without TWILIO_AUTH_TOKEN: set it to the new token",
+        ),
+        ({**BASE, "TWILIO_AUTH_TOKEN_PREVIOUS": "\u00f6ld"}, "TWILIO_AUTH_TOKEN_PREVIOUS must be printable ASCII"),
+        (
+            {"TWILIO_ACCOUNTS": json.dumps({"AC" + "a" * 32: {"auth_token": "t", "previous_auth_token": "\u00f6"}})},
+            "TWILIO_ACCOUNTS account #1: previous_auth_token must be printable ASCII",
+        ),
+    ],
+)
+def test_a_previous_auth_token_without_a_token_or_not_ascii_stops_the_start(env, message):
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env)
+    assert str(caught.value) == message

@@ -49,6 +49,7 @@ def test_callbacks_that_all_fail_their_signature_are_the_headline(client, taskro
     taskrouter.post(worker_event(sid=worker_sid(1)), signed_url="https://elsewhere.example.com/taskrouter/events")
     said = headline(client)  # a warning, not an outage: a scanner's forged post looks the same
     assert "1 callback refused for a bad signature" in said and "state-warn" in said
+    assert "PUBLIC_BASE_URL and TRUST_PROXY" in said and "the auth token it signs with" in said  # what to check
     assert taskrouter.post(worker_event(sid=worker_sid(1))).status_code == 204  # one verifies: the URL is right
     assert "refused" not in headline(client) and ALL_CLEAR in headline(client)
 

@@ -40,6 +40,7 @@ class Settings:
     database_url: str | None = None
     database_pool_size: int = 10  # PostgreSQL connections a process may open (DATABASE_POOL_SIZE)
     auth_token: str | None = field(default=None, repr=False)
+    previous_auth_token: str | None = field(default=None, repr=False)  # during a rotation: still signs (Twilio)
     validate_signature: bool = True
     trust_proxy: bool = False
     public_base_url: str | None = None
@@ -87,6 +88,7 @@ class Settings:
             database_url=reader.database_url("DATABASE_URL"),
             database_pool_size=reader.integer("DATABASE_POOL_SIZE", 10, minimum=2, maximum=100),
             auth_token=reader.token("TWILIO_AUTH_TOKEN"),
+            previous_auth_token=reader.token("TWILIO_AUTH_TOKEN_PREVIOUS"),
             validate_signature=reader.flag("TWILIO_VALIDATE_SIGNATURE", True),
             trust_proxy=reader.flag("TRUST_PROXY", False),
             public_base_url=reader.url("PUBLIC_BASE_URL", base=True, credentials=True),
@@ -135,7 +137,12 @@ class Settings:
         listed = any(account.sid == settings.account_sid for account in settings.listed_accounts)  # its entry's secret
         if settings.api_key and not settings.api_secret and not listed:  # REST off without a word
             raise ConfigError("TWILIO_API_KEY is set without TWILIO_API_SECRET: set both, or neither")
+        if (
+            settings.previous_auth_token and not settings.auth_token and not settings.listed_accounts
+        ):  # the new token would be missing: 403 for all
+            raise ConfigError("TWILIO_AUTH_TOKEN_PREVIOUS is set without TWILIO_AUTH_TOKEN: set it to the new token")
         single = {"TWILIO_API_KEY": settings.api_key, "TWILIO_API_SECRET": settings.api_secret}
+        single["TWILIO_AUTH_TOKEN_PREVIOUS"] = settings.previous_auth_token
         single["TWILIO_WORKSPACE_SID"] = settings.workspace_sid
         check_beside_listed(settings.listed_accounts, settings.account_sid, settings.auth_token, **single)
         if not webhooks:
@@ -180,6 +187,7 @@ class Settings:
         single = Account(
             sid=self.account_sid,
             auth_token=self.auth_token,
+            previous_auth_token=self.previous_auth_token,
             api_key=self.api_key,
             api_secret=self.api_secret,
             workspaces={self.workspace_sid: ""} if self.workspace_sid else {},

@@ -17,7 +17,7 @@ from guard.config.env import ConfigError
 from guard.config.formats import is_token, url_problem
 from guard.core.sid import SID_RE, canonical_sid, is_sid
 
-_KEYS = {"name", "auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
+_KEYS = {"name", "auth_token", "previous_auth_token", "api_key", "api_secret", "workspaces", "slack_webhook_url"}
 
 
 @dataclass(frozen=True)
@@ -36,10 +36,17 @@ class Account:
     sid: str | None
     name: str = ""
     auth_token: str | None = field(default=None, repr=False)
+    # The token Twilio signs with until a rotated one is promoted: its signatures verify too; REST calls never use it
+    previous_auth_token: str | None = field(default=None, repr=False)
     api_key: str | None = None
     api_secret: str | None = field(default=None, repr=False)
     workspaces: Mapping[str, str] = field(default_factory=dict)
     slack_webhook_url: str | None = field(default=None, repr=False)
+
+    @property
+    def signing_tokens(self) -> tuple[str, ...]:
+        """The tokens a signature of this account may be made with: the auth token, then the previous one."""
+        return tuple(token for token in (self.auth_token, self.previous_auth_token) if token)
 
     def label(self, account_sid: str) -> str:
         """How alerts name this account."""
@@ -133,7 +140,11 @@ def _account(number: int, sid: str, entry: Any) -> Account:
     entry = {key: value.strip() if isinstance(value, str) else value for key, value in entry.items()}
     if not entry.get("auth_token"):
         raise ConfigError(f"{where}: auth_token is missing (it validates this account's signatures)")
-    for key in ("auth_token", "api_secret"):  # sent in a header (basic auth): a pasted ’ would fail every call
+    for key in (
+        "auth_token",
+        "previous_auth_token",
+        "api_secret",
+    ):  # sent in a header (basic auth): a pasted ’ would fail every call
         if entry.get(key) and not is_token(entry[key]):
             raise ConfigError(f"{where}: {key} must be printable ASCII")
     if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
@@ -147,6 +158,7 @@ def _account(number: int, sid: str, entry: Any) -> Account:
         sid=canonical_sid(sid),
         name=entry.get("name", ""),
         auth_token=entry["auth_token"],
+        previous_auth_token=entry.get("previous_auth_token") or None,
         api_key=canonical_sid(entry["api_key"]) if entry.get("api_key") else None,
         api_secret=entry.get("api_secret") or None,
         workspaces=_workspaces(where, entry.get("workspaces", {})),
@@ -187,6 +199,10 @@ def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str
         raise ConfigError("TWILIO_ACCOUNT_SID names an account TWILIO_ACCOUNTS does not list: list it there")
     if entry is not None:  # its entry's credentials count: others would be dropped without a word
         other = {"TWILIO_AUTH_TOKEN": token not in (None, entry.auth_token)}
+        other["TWILIO_AUTH_TOKEN_PREVIOUS"] = named.get("TWILIO_AUTH_TOKEN_PREVIOUS") not in (
+            None,
+            entry.previous_auth_token,
+        )
         other["TWILIO_API_KEY"] = named.get("TWILIO_API_KEY") not in (None, entry.api_key)
         other["TWILIO_API_SECRET"] = named.get("TWILIO_API_SECRET") not in (None, entry.api_secret)
         if crossed := [name for name, differs in other.items() if differs]:
