@@ -94,6 +94,7 @@ def snapshot_from_fields(form: Fields, event_type: str) -> WorkerSnapshot:
         deleted=deleted,
         version=optional_int(form.get("WorkerVersion"), "WorkerVersion"),
         occurred_ms=occurred_ms,
+        whole_seconds=not form.get("TimestampMs"),
         event_id=event_id,
         source="taskrouter",
         activity=parse_activity(form.get("WorkerActivitySid"), form.get("WorkerActivityName"), "WorkerActivitySid"),
@@ -112,9 +113,7 @@ def event_identity(sid: Any, seconds: Any, milliseconds: Any) -> tuple[str, int]
     if second is None:
         raise InvalidSnapshot("Timestamp is missing")
     occurred_ms = optional_int(milliseconds, "TimestampMs", MAX_EPOCH_MS)
-    # Without TimestampMs, `Timestamp` was rounded down: the event may have come at any point of that second, so it
-    # is held at the second's last millisecond, and an observation made within the second does not outrank it.
-    return event_id, second * 1000 + 999 if occurred_ms is None else occurred_ms
+    return event_id, second * 1000 if occurred_ms is None else occurred_ms
 
 
 def _learn_activity(form: MultiDict[str, str], event_type: str) -> Response:

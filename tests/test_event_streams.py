@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from guard.adapters.tables import alert
-from guard.core.snapshot import AUDIT_SOURCE, WorkerKey, WorkerSnapshot
+from guard.core.snapshot import WorkerKey
 from tests.helpers import (
     ACCOUNT_SID,
-    ANN_EMAIL,
     ANN_URI,
     WORKSPACE_SID,
     batch_answer,
@@ -212,23 +211,6 @@ def test_only_a_callback_without_timestampms_gets_the_second_its_stamp_was_round
         del fixed["TimestampMs"]  # rounded down to its second: it may have come after the drift
     assert taskrouter.post(fixed).status_code == 204
     assert stored_state(services, KEY)["verdict"] == ("ok" if applied else "mismatch")
-
-
-def test_a_fetch_in_the_second_of_a_rounded_callback_does_not_undo_it_behind_a_precise_stamp(
-    client, services, taskrouter
-):
-    """v1 at .100 by Event Streams, v2 by a callback rounded to the second, a fetch asked at .300 that saw v1."""
-    base = (int(time.time()) - 60) * 1000
-    at = datetime.fromtimestamp((base + 100) / 1000, UTC).isoformat()
-    fixed = cloudevent(contact_uri=ANN_URI, worker_version=1, timestamp=at)
-    post_cloudevents(client, [fixed])
-    broke = worker_event(contact_uri="sip:x", version=2, Timestamp=str(base // 1000))
-    del broke["TimestampMs"]  # made anywhere in that second: after the fetch, maybe
-    assert taskrouter.post(broke).status_code == 204
-    seen = {"email": ANN_EMAIL, "contact_uri": ANN_URI}
-    services.pipeline.record(WorkerSnapshot(KEY, "Ann Veal", seen, occurred_ms=base + 300, source=AUDIT_SOURCE))
-    assert stored_state(services, KEY)["verdict"] == "mismatch"
-    assert [kind for _, kind in alert_kinds(services)] == ["drift"]
 
 
 def test_an_element_with_an_empty_id_is_a_bad_element_it_could_never_be_deduplicated(client, services):

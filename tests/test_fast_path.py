@@ -20,6 +20,15 @@ def flask_saw(app):
     return seen
 
 
+@pytest.mark.parametrize("settings_overrides", [{"previous_auth_token": "the-token-twilio-still-signs-with"}])
+def test_an_ignored_event_signed_with_the_previous_token_is_answered_before_flask_too(taskrouter, flask_saw):
+    """During a token rotation Twilio signs everything with the previous token: the fast path must still answer."""
+    assert taskrouter.post(worker_event("task.created"), token="the-token-twilio-still-signs-with").status_code == 204
+    assert taskrouter.post(worker_event("task.created")).status_code == 204
+    assert flask_saw == []
+    assert taskrouter.post(worker_event("task.created"), token="a-third-token").status_code == 403
+
+
 @pytest.mark.parametrize("event_type", IGNORED_TYPES)
 def test_authentic_ignored_types_get_204_before_flask(taskrouter, services, flask_saw, event_type):
     response = taskrouter.post(worker_event(event_type, contact_uri="sip:x"))

@@ -65,24 +65,30 @@ class Cause:
 _TEXT_FIELDS = ("event_sid", "actor_sid", "actor_type", "source", "source_ip_address")
 
 
-EVENT_SLACK_MS = 100  # how far past the change its TaskRouter Event may be stamped
-
-
 def newest_at_or_before(causes: Sequence[Cause], at_ms: int | None, after_ms: int | None = None) -> Cause | None:
     """The latest change at or before `at_ms` (any time when unknown) and after `after_ms`.
 
     `after_ms` is the guard's copy before the drift: its update left the value as judged then, so neither it nor an
-    older one made the drift. A callback without TimestampMs is held at its second's last millisecond.
+    older one made the drift. A whole-second time (a callback without TimestampMs) stands for its whole second.
     """
-    last = None if at_ms is None else at_ms + EVENT_SLACK_MS  # a second edit 1.2 s later is not the cause
+    last = None if at_ms is None else at_ms + _slack(at_ms)  # a second edit 1.2 s later is not the cause
+    first = None if after_ms is None else after_ms + (_WHOLE_SECOND - 1 if after_ms % 1000 == 0 else 0)
     fitting = [
         c
         for c in causes
         if c.event_date_ms is not None
         and (last is None or c.event_date_ms <= last)
-        and (after_ms is None or c.event_date_ms > after_ms)
+        and (first is None or c.event_date_ms > first)
     ]
     return max(fitting, key=lambda c: c.event_date_ms or 0, default=None)
+
+
+_WHOLE_SECOND = 1000
+
+
+def _slack(at_ms: int) -> int:
+    """How far past the change its Event may be stamped: a whole second's time could be 2 s off, a millisecond's not."""
+    return 2000 if at_ms % 1000 == 0 else 100
 
 
 def carried_by(cause: Cause, changes: Changes | None) -> str:

@@ -21,7 +21,7 @@ from guard.core.diagnosis import Diagnosis
 from guard.core.evidence import IDENTITY_ATTRIBUTE, Basis, usable_text, valid_identity
 from guard.core.rules import Rules
 from guard.core.snapshot import WorkerSnapshot
-from guard.core.state import WorkerState
+from guard.core.state import SECOND_MS, WorkerState
 from guard.core.text import shown
 from guard.core.transitions import transition
 from guard.core.trusted import NOTHING_TRUSTED, Trusted
@@ -87,7 +87,7 @@ def decide(snapshot: WorkerSnapshot, stored: WorkerState | None, rules: Decision
     if snapshot.is_replay(now):
         return Decision(Outcome.REPLAY, verdict)
     if stored is not None and stored.outdates(
-        snapshot.version, snapshot.occurred_ms, snapshot.deleted, snapshot.fetched
+        snapshot.version, snapshot.occurred_ms, snapshot.deleted, snapshot.whole_seconds, snapshot.fetched
     ):
         return Decision(Outcome.STALE, verdict)
     activity = snapshot.activity
@@ -187,14 +187,14 @@ def _after_removal(snapshot: WorkerSnapshot, stored: WorkerState) -> WorkerSnaps
     """A later version made before the guard's removal and delivered after it: without the value removed since.
 
     Its version still counts (its activity may be the newest), but its value is not one that came back: TaskRouter
-    holds its attributes without it. Timed against the removal's position (this clock); a callback without
-    TimestampMs is held at its second's last millisecond, so a value put back just after is not lost.
+    holds its attributes without it. Timed against the removal's position (this clock); a stamp in whole seconds
+    (a callback without TimestampMs) counts only a full second before it, so a value put back just after is not lost.
     """
     if (
         stored.verdict.actual is not None
         or snapshot.occurred_ms is None
         or stored.occurred_ms is None
-        or snapshot.occurred_ms >= stored.occurred_ms
+        or snapshot.occurred_ms + (SECOND_MS if snapshot.whole_seconds else 0) >= stored.occurred_ms
         or snapshot.attributes.get("contact_uri") != stored.removed
     ):
         return snapshot

@@ -44,6 +44,7 @@ class WorkerSnapshot:
     version: int | None = None
     occurred_ms: int | None = None
     event_id: str | None = None
+    whole_seconds: bool = False  # a callback without TimestampMs: rounded down to its second, it may be a second later
     source: str = "taskrouter"
     activity: Activity | None = None  # None: the event named no activity (the stored one stands)
     attributes_text: str | None = None  # the attributes' JSON as sent, for the copy the state keeps

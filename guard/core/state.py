@@ -17,6 +17,7 @@ from guard.core.verdict import Kind, Verdict
 # stamped this much before such a copy was made before it (a late delivery): older, whatever its version. Within
 # it, the version decides, as the two clocks may differ by a little.
 FETCH_SKEW_MS = 60_000
+SECOND_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class WorkerState:
         version: int | None,
         occurred_ms: int | None,
         deleted: bool,
+        whole_seconds: bool = False,
         fetched: bool = False,
     ) -> bool:
         """True when an event at this (version, time) is older than this state, so it must not overwrite it.
@@ -124,12 +126,16 @@ class WorkerState:
             if self.deleted and not deleted:
                 return True
             return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]
-        # By time alone (a side with no version). A fetch is stamped when it was asked: what happened in that same
-        # millisecond may be newer than what it saw, and a drift it brought must stay seen (a later change sends its
-        # own event; an event undone is never sent again).
+        # By time alone (a side with no version): a stamp in whole seconds (a callback without TimestampMs) was
+        # rounded down, so it is older only when a full second older. A fetch is stamped when it was asked: what
+        # happened in that same millisecond may be newer than what it saw, and a drift it brought must stay seen
+        # (a later change sends its own event; an event undone is never sent again). The state keeps no precision:
+        # a stored stamp on a whole second may be a rounded one, so a fetch loses within that second.
         if fetched:
-            return timed and occurred_ms <= self.occurred_ms  # type: ignore[operator]
-        return timed and occurred_ms < self.occurred_ms  # type: ignore[operator]
+            rounded = SECOND_MS - 1 if timed and self.occurred_ms % SECOND_MS == 0 else 0  # type: ignore[operator]
+            return timed and occurred_ms <= self.occurred_ms + rounded  # type: ignore[operator]
+        slack = SECOND_MS if whole_seconds else 0
+        return timed and occurred_ms + slack < self.occurred_ms  # type: ignore[operator]
 
     @property
     def unreachable(self) -> bool:

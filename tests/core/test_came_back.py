@@ -121,11 +121,11 @@ def test_a_later_edit_made_before_the_removal_raises_no_came_back_message_with_o
 
 
 def test_a_value_put_back_in_the_second_of_the_removal_still_came_back_when_stamped_in_whole_seconds():
-    # A callback without TimestampMs is held at its second's end (the handler): T0+5s may be after a removal at T0+5.3s
+    # A callback without TimestampMs is stamped in whole seconds: T0+5s may be just after a removal at T0+5.3s
     drift = after(flex(1), at(flex(2, contact_uri=WRONG), T0), rules=REMEDIATE)
     removal_at = T0 + timedelta(seconds=5, milliseconds=300)
     removed = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, removal_at).state
-    seconds = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5, milliseconds=999))
+    seconds = replace(at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5)), whole_seconds=True)
     assert decide(seconds, removed, REMEDIATE, T0).alert.came_back
     to_the_ms = at(flex(3, contact_uri=WRONG), T0 + timedelta(seconds=5))  # a TimestampMs ending in 000: before it
     assert decide(to_the_ms, removed, REMEDIATE, T0).verdict.kind is Kind.PENDING
@@ -224,3 +224,15 @@ def test_a_login_value_is_removed_once_whatever_values_scripts_write_between_its
 
 def test_the_watch_ends_with_an_accepted_value():
     assert written_in_turn([WRONG, "sip:x", None, WRONG]) == [WRONG, "sip:x", WRONG]
+
+
+@pytest.mark.parametrize("whole_seconds", [True, False])
+def test_a_value_put_back_in_the_second_of_a_whole_second_drift_and_its_removal_came_back(whole_seconds):
+    # The drift's callback had no TimestampMs (T0+5s, made at 5.1 s); removed at 5.3 s; a script writes it back at 5.6 s
+    drift_at = T0 + timedelta(seconds=5)
+    drift = after(flex(1), replace(at(flex(2, contact_uri=WRONG), drift_at), whole_seconds=True), rules=REMEDIATE)
+    removal_at = drift_at + timedelta(milliseconds=300)
+    removed = decide_removal(KEY, drift.state, "guard", removal(WRONG), SLACK, removal_at).state
+    back_at = drift_at if whole_seconds else drift_at + timedelta(milliseconds=600)
+    back = replace(at(flex(3, contact_uri=WRONG), back_at), whole_seconds=whole_seconds)
+    assert decide(back, removed, REMEDIATE, T0).alert.came_back

@@ -16,7 +16,6 @@ from guard.core.verdict import Kind
 from tests.core.decisions import KEY, RULES, SLACK, T0, after, flex, snapshot
 from tests.helpers import ACCOUNT_SID, ANN_EMAIL, ANN_URI, WORKSPACE_SID, worker_sid
 
-HELD = timedelta(milliseconds=999)  # a callback without TimestampMs is held at its second's end (the handler's doing)
 NOT_YET = "no contact_uri yet; Flex writes it at the next login"
 
 
@@ -87,6 +86,15 @@ def test_an_audits_fetch_asked_in_the_millisecond_of_an_event_does_not_undo_it()
     assert after(snapshot(ANN_URI, version=1), event, later).state.verdict.kind is Kind.OK
 
 
+def test_an_audits_fetch_asked_in_the_second_of_a_callback_in_whole_seconds_does_not_undo_it():
+    # TaskRouter rounded the callback's `Timestamp` down: it may have been made up to 999 ms after the fetch was asked
+    event = replace(snapshot("sip:x@pbx.example.com", version=9, at=T0 + timedelta(seconds=20)), whole_seconds=True)
+    fetched = replace(snapshot(ANN_URI, version=None, at=T0 + timedelta(seconds=20, milliseconds=999)), source="audit")
+    assert after(snapshot(ANN_URI, version=1), event, fetched).outcome is Outcome.STALE
+    later = replace(fetched, occurred_ms=fetched.occurred_ms + 1)
+    assert after(snapshot(ANN_URI, version=1), event, later).state.verdict.kind is Kind.OK
+
+
 @pytest.mark.parametrize(
     ("fetched", "late"), [(ANN_URI, "client:ann.veal@arresteddevelopment.com"), ("sip:ann", ANN_URI)]
 )
@@ -100,12 +108,12 @@ def test_a_later_version_made_minutes_before_an_audits_fetch_is_stale(fetched, l
 
 
 @pytest.mark.parametrize("first", ["event-streams", "audit"])
-def test_a_callback_held_at_its_seconds_end_is_not_older_than_a_first_copy_without_a_version(first):
+def test_a_callback_stamped_in_whole_seconds_is_not_older_than_a_first_copy_without_a_version(first):
     # TaskRouter rounds `Timestamp` down: v2 made after the unversioned copy of v1 (100 ms into that second)
     copy = replace(snapshot(ANN_URI, version=None, at=T0 + timedelta(milliseconds=100)), source=first)
-    decision = after(copy, snapshot("sip:ann", version=2, at=T0 + HELD))
+    decision = after(copy, replace(snapshot("sip:ann", version=2, at=T0), whole_seconds=True))
     assert decision.outcome is Outcome.RECORDED and decision.state.verdict.kind is Kind.MISMATCH
-    older = snapshot("sip:ann", version=2, at=T0 - timedelta(seconds=1) + HELD)
+    older = replace(snapshot("sip:ann", version=2, at=T0 - timedelta(seconds=1)), whole_seconds=True)
     assert after(copy, older).outcome is Outcome.STALE
     # A TimestampMs that happens to end in 000 is to the millisecond: 100 ms older is older
     assert after(copy, snapshot("sip:ann", version=2, at=T0)).outcome is Outcome.STALE

@@ -45,8 +45,8 @@ def _snapshot(times, values, kind, k, extra):
         return WorkerSnapshot(KEY, "Ann Veal", {"email": ANN_EMAIL, **value}, **how)
 
     if kind == "tr":
-        # Without TimestampMs, held at its second's last millisecond (as handlers/taskrouter_events.py parses it)
-        return make(k, version=k + 1, occurred_ms=times[k] if extra else times[k] // 1000 * 1000 + 999)
+        rounded = {} if extra else {"occurred_ms": times[k] // 1000 * 1000, "whole_seconds": True}  # no TimestampMs
+        return make(k, version=k + 1, **({"occurred_ms": times[k]} | rounded))
     if kind == "es":
         return make(k, version=k + 1 if extra else None, occurred_ms=times[k], source="event-streams")
     seen = [j for j, made in enumerate(times) if made < times[k] + extra]

@@ -6,7 +6,6 @@ import pytest
 
 from guard.adapters.tables import alert
 from guard.core.snapshot import WorkerKey
-from handlers.taskrouter_events import snapshot_from_fields
 from tests.helpers import ACCOUNT_SID, ANN_URI, WORKSPACE_SID, stored_state, worker_event, worker_sid
 from tests.taskrouter_events.support import KEY, row_count, rows
 
@@ -85,12 +84,3 @@ def test_activity_events_which_the_full_path_answers_get_204_json_too(taskrouter
     fields = worker_event(event_type, ActivitySid="WA" + "0" * 32, ActivityName="Offline", ActivityAvailable="false")
     response = taskrouter.post(fields)
     assert (response.status_code, response.content_type) == (204, "application/json")
-
-
-def test_a_callback_without_timestampms_is_held_at_its_seconds_last_millisecond():
-    """`Timestamp` was rounded down: the event may have come at any point of that second."""
-    fields = worker_event(Timestamp="1796000000")
-    del fields["TimestampMs"]
-    assert snapshot_from_fields(fields, fields["EventType"]).occurred_ms == 1_796_000_000_999
-    to_the_ms = {**fields, "TimestampMs": "1796000000000"}  # ends in 000, and is to the millisecond all the same
-    assert snapshot_from_fields(to_the_ms, fields["EventType"]).occurred_ms == 1_796_000_000_000
