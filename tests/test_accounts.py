@@ -175,6 +175,15 @@ def test_single_account_variables_that_twilio_accounts_would_drop_or_cross_stop_
     assert str(caught.value).startswith(line)
 
 
+def test_single_variables_equal_to_the_listed_entrys_own_start_during_a_rotation():
+    # The same token pair set both ways (a README procedure followed twice) crosses nothing: only another value does
+    entry = {"auth_token": PROD_TOKEN, "previous_auth_token": "old-primary", "workspaces": [PROD_WS]}
+    env = {"TWILIO_ACCOUNTS": json.dumps({PROD: entry}), "TWILIO_ACCOUNT_SID": PROD}
+    env |= {"TWILIO_AUTH_TOKEN": PROD_TOKEN, "TWILIO_AUTH_TOKEN_PREVIOUS": "old-primary"}
+    (account,) = Settings.from_env(env).accounts
+    assert account.signing_tokens == (PROD_TOKEN, "old-primary")
+
+
 def test_secrets_in_twilio_accounts_are_trimmed_as_the_single_variables_are():
     listed = {PROD: {"auth_token": f" {PROD_TOKEN}\n", "api_key": "SK" + "1" * 32, "api_secret": " s3cret "}}
     (account,) = Settings.from_env({"TWILIO_ACCOUNTS": json.dumps(listed)}).accounts

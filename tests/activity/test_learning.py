@@ -234,3 +234,14 @@ def test_the_activities_list_loses_a_same_millisecond_tie_with_an_activity_event
         services.learning.learn(fact)
     assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True
     assert services.store.listing.unreachable_count() == 1
+
+
+def test_of_two_activity_events_in_one_second_without_timestampms_the_one_delivered_last_stands(taskrouter, services):
+    """Both carry the same rounded stamp: only the list loses such a tie, an event takes it."""
+    second = str(int(time.time()) - 1)
+    created = activity_callback("activity.created", available="false", Timestamp=second, Sid="EV" + "1" * 32)
+    updated = activity_callback(available="true", Timestamp=second, Sid="EV" + "2" * 32)
+    for callback in (created, updated):
+        del callback["TimestampMs"]
+        assert taskrouter.post(callback).status_code == 204
+    assert services.store.activities.learned(ACCOUNT_SID, WORKSPACE_SID, READY_SID) is True

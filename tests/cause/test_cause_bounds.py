@@ -62,3 +62,18 @@ def test_a_lookup_that_outlives_its_lease_is_answered_once(taskrouter, services,
     first._look_up = slow
     first.run_pending()
     assert [kind for kind, _ in outbox(services)].count("cause") == 1
+
+
+def test_an_event_stamped_up_to_100_ms_after_the_change_is_named_and_one_a_millisecond_later_is_not(
+    client, services, fake_api
+):
+    # TaskRouter may stamp a change's Event a little after the change: within 100 ms it is the change's own
+    now = (int(time.time()) - 5) * 1000 + 500
+    fake_api.add_worker(WORKSPACE_SID, worker_sid(1), "ann.veal", BROKEN)
+    assert post_cloudevents(client, [cloudevent(timestamp=iso(now - 60_000), worker_version=1)]).status_code == 200
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now + 100, **USER)
+    fake_api.add_event(WORKSPACE_SID, "worker.attributes.update", worker_sid(1), at_ms=now + 101, **SYNC)
+    broke = cloudevent(contact_uri="client:ann.veal", timestamp=iso(now), worker_version=2)
+    assert post_cloudevents(client, [broke]).status_code == 200
+    services.jobs.by_name["causes"].run()
+    assert outbox(services)[0][1]["cause"]["actor_sid"] == USER["actor_sid"]

@@ -95,6 +95,17 @@ def test_an_audits_fetch_asked_in_the_second_of_a_callback_in_whole_seconds_does
     assert after(snapshot(ANN_URI, version=1), event, later).state.verdict.kind is Kind.OK
 
 
+def test_an_event_in_the_millisecond_an_audits_fetch_was_asked_is_newer_than_the_fetch():
+    # The tie goes to the event both ways: the fetch saw the worker before that event's change, or at best with it
+    at = T0 + timedelta(seconds=20, milliseconds=123)
+    fetched = replace(snapshot(ANN_URI, version=None, at=at), source="audit")
+    event = snapshot("sip:x@pbx.example.com", version=9, at=at)
+    decision = after(fetched, event)
+    assert decision.outcome is Outcome.RECORDED and decision.state.verdict.kind is Kind.MISMATCH
+    older = replace(event, occurred_ms=event.occurred_ms - 1)
+    assert after(fetched, older).outcome is Outcome.STALE
+
+
 @pytest.mark.parametrize(
     ("fetched", "late"), [(ANN_URI, "client:ann.veal@arresteddevelopment.com"), ("sip:ann", ANN_URI)]
 )
