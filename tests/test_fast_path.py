@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import sign, worker_event
+from tests.helpers import PREVIOUS_AUTH_TOKEN, sign, worker_event
 
 IGNORED_TYPES = ["task.created", "reservation.accepted", "worker.capacity.update"]
 
@@ -20,10 +20,10 @@ def flask_saw(app):
     return seen
 
 
-@pytest.mark.parametrize("settings_overrides", [{"previous_auth_token": "the-token-twilio-still-signs-with"}])
+@pytest.mark.parametrize("settings_overrides", [{"previous_auth_token": PREVIOUS_AUTH_TOKEN}])
 def test_an_ignored_event_signed_with_the_previous_token_is_answered_before_flask_too(taskrouter, flask_saw):
     """During a token rotation Twilio signs everything with the previous token: the fast path must still answer."""
-    assert taskrouter.post(worker_event("task.created"), token="the-token-twilio-still-signs-with").status_code == 204
+    assert taskrouter.post(worker_event("task.created"), token=PREVIOUS_AUTH_TOKEN).status_code == 204
     assert taskrouter.post(worker_event("task.created")).status_code == 204
     assert flask_saw == []
     assert taskrouter.post(worker_event("task.created"), token="a-third-token").status_code == 403

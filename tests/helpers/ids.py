@@ -1,6 +1,7 @@
 """The test Twilio account: its token and SIDs, Ann Veal, and numbered agents' worker SIDs, emails and URIs."""
 
 AUTH_TOKEN = "test-auth-token-0123456789abcdef"
+PREVIOUS_AUTH_TOKEN = "test-previous-token-fedcba9876543210"  # a rotation's: Twilio still signs with it
 ACCOUNT_SID = "AC" + "a" * 32
 WORKSPACE_SID = "WS" + "b" * 32
 ANN_EMAIL = "ann.veal@arresteddevelopment.com"

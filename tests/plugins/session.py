@@ -9,12 +9,13 @@ import pytest
 
 from tests.fakes.slack import HOOK_PATH
 from tests.fakes.slack_clicks import SIGNING_SECRET
-from tests.helpers import AUTH_TOKEN
+from tests.helpers import AUTH_TOKEN, PREVIOUS_AUTH_TOKEN
 from tests.reliability import Figures
 
-# What must never reach a log: the auth token, the secret parts of Slack's URLs, Slack's signing secret.
+# What must never reach a log: the auth tokens, the secret parts of Slack's URLs, Slack's signing secret.
 SECRETS = {
     "auth token": AUTH_TOKEN,
+    "previous auth token": PREVIOUS_AUTH_TOKEN,
     "Slack webhook path": HOOK_PATH.rsplit("/", 1)[-1],
     "Slack signing secret": SIGNING_SECRET,
     "a click's response_url": "x0GUARDRESPONSE",

@@ -10,6 +10,7 @@ from tests.helpers import (
     ACCOUNT_SID,
     ANN_URI,
     AUTH_TOKEN,
+    PREVIOUS_AUTH_TOKEN,
     cloudevent,
     post_cloudevents,
     sign,
@@ -31,10 +32,10 @@ class TestSignatures:
         assert taskrouter.post(worker_event(contact_uri="sip:x"), token="another-token").status_code == 403
         assert row_count(services) == 0
 
-    @pytest.mark.parametrize("settings_overrides", [{"previous_auth_token": "old-token"}])
+    @pytest.mark.parametrize("settings_overrides", [{"previous_auth_token": PREVIOUS_AUTH_TOKEN}])
     def test_a_signature_made_with_the_previous_token_verifies_while_it_is_set(self, taskrouter, services):
         """Twilio signs with the old token until the new one is promoted: no callback is lost meanwhile."""
-        assert taskrouter.post(worker_event(contact_uri="sip:x"), token="old-token").status_code == 204
+        assert taskrouter.post(worker_event(contact_uri="sip:x"), token=PREVIOUS_AUTH_TOKEN).status_code == 204
         assert taskrouter.post(worker_event(contact_uri=ANN_URI), token=AUTH_TOKEN).status_code == 204
         assert taskrouter.post(worker_event(contact_uri="sip:y"), token="another-token").status_code == 403
         assert stored_state(services, KEY)["actual"] == ANN_URI
