@@ -1,5 +1,6 @@
 """GET /healthz, and what happens to events while the database is down."""
 
+import dataclasses
 import json
 import os
 import sqlite3
@@ -219,6 +220,31 @@ def test_a_database_behind_the_code_with_an_alert_due_is_one_line_a_poll_not_a_f
     command.downgrade(config, "0016")
     with services.store.engine.begin() as connection:  # still to go out, due now
         connection.execute(alert.update().values(status="pending", next_attempt_at=datetime(2026, 1, 1)))
+    try:
+        lines = first_round_lines(services, capsys)
+    finally:
+        command.upgrade(config, "head")  # the next test's database
+    said = [line["job"] for line in lines if line["event"] in ("job_database_not_migrated", "job_database_unavailable")]
+    assert said and len(said) == len(set(said)), said  # one line a job, one round
+
+
+def test_a_job_that_fails_with_an_alert_due_is_one_traceback_a_poll_not_a_flood(taskrouter, services, capsys):
+    """A bug in delivery leaves the alert due: the next round must wait a poll, not come 50 ms later."""
+    assert taskrouter.post(worker_event(contact_uri="sip:x")).status_code == 204
+    with services.store.engine.begin() as connection:  # still to go out, due now
+        connection.execute(alert.update().values(status="pending", next_attempt_at=datetime(2026, 1, 1)))
+
+    def a_bug():
+        raise RuntimeError("a bug nobody foresaw")
+
+    jobs = services.jobs.by_name
+    jobs["deliver"] = dataclasses.replace(jobs["deliver"], run=a_bug)
+    lines = first_round_lines(services, capsys)
+    assert [line.get("job") for line in lines if line["event"] == "job_failed"] == ["deliver"]
+
+
+def first_round_lines(services, capsys):
+    """The JSON log lines of the background jobs' first round and of the second after it (a poll is 30 s)."""
     capsys.readouterr()
     jobs, out = services.jobs, []
     jobs.poll_seconds = 30  # the next round is this far off, unless a round is started early
@@ -228,10 +254,7 @@ def test_a_database_behind_the_code_with_an_alert_due_is_one_line_a_poll_not_a_f
         threading.Event().wait(1)  # a round started early would log now
     finally:
         jobs.stop()
-        command.upgrade(config, "head")  # the next test's database
-    lines = [json.loads(line) for line in ("".join(out) + capsys.readouterr().out).splitlines() if line.startswith("{")]
-    said = [line["job"] for line in lines if line["event"] in ("job_database_not_migrated", "job_database_unavailable")]
-    assert said and len(said) == len(set(said)), said  # one line a job, one round
+    return [json.loads(line) for line in ("".join(out) + capsys.readouterr().out).splitlines() if line.startswith("{")]
 
 
 def test_a_database_error_in_the_idle_reckoning_is_one_line_not_silence(app, capsys, monkeypatch):

@@ -92,10 +92,10 @@ class JobRunner:
     def run_due(self, lane: str = MAIN) -> bool:
         """One round of a lane: every job that is due, in the order given; one that fails does not stop the rest.
 
-        True when a job met the database unavailable or behind the code's migrations (and said so): the outbox may
-        still read as due, and the next round must wait a poll, not come 50 ms later with the same line.
+        True when a job failed (and said so): the database unavailable or behind the code's migrations, or a bug.
+        The outbox may still read as due, and the next round must wait a poll, not come 50 ms later with the same line.
         """
-        unavailable = False
+        failed = False
         for job in self.by_name.values():
             if self._stop.is_set():
                 break
@@ -105,15 +105,15 @@ class JobRunner:
                     job.run()
                 except OUTAGES as err:  # one line a round: a traceback every 2 s says nothing more
                     _unavailable(job.name, err)
-                    unavailable = True
+                    failed = True
                 except Exception as err:  # a bug: the others still run, and this one next round
+                    failed = True
                     if (missing := self._not_migrated(err)) is None:
                         log.exception("job_failed", extra={"fields": {"job": job.name}})
                     else:
                         fix = migration_fix(self.engine) if self.engine is not None else ""
                         log_event(log, logging.ERROR, "job_database_not_migrated", job=job.name, error=missing, fix=fix)
-                        unavailable = True
-        return unavailable
+        return failed
 
     def _not_migrated(self, err: Exception) -> str | None:
         """What is missing when `err` says the database is behind the code's migrations, else None."""
@@ -127,7 +127,9 @@ class JobRunner:
         seen = self._wakeup.latest()  # calls made before this lane started are answered by its first round
         while not self._stop.is_set():
             said = self.run_due(lane)
-            if said:  # one round (one line) a poll while the database cannot serve, whatever wakes the lane
+            if (
+                said
+            ):  # one round (one line) a poll while a job fails (a database that cannot serve, a bug), whatever wakes it
                 self._stop.wait(self.poll_seconds)
                 continue
             sleep = self.poll_seconds
