@@ -137,9 +137,8 @@ class Settings:
         listed = any(account.sid == settings.account_sid for account in settings.listed_accounts)  # its entry's secret
         if settings.api_key and not settings.api_secret and not listed:  # REST off without a word
             raise ConfigError("TWILIO_API_KEY is set without TWILIO_API_SECRET: set both, or neither")
-        if (
-            settings.previous_auth_token and not settings.auth_token and not settings.listed_accounts
-        ):  # the new token would be missing: 403 for all
+        # Without the new token beside it, every signature Twilio makes once the new one is promoted would get 403
+        if settings.previous_auth_token and not settings.auth_token and not settings.listed_accounts:
             raise ConfigError("TWILIO_AUTH_TOKEN_PREVIOUS is set without TWILIO_AUTH_TOKEN: set it to the new token")
         single = {"TWILIO_API_KEY": settings.api_key, "TWILIO_API_SECRET": settings.api_secret}
         single["TWILIO_AUTH_TOKEN_PREVIOUS"] = settings.previous_auth_token

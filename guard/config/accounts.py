@@ -140,11 +140,8 @@ def _account(number: int, sid: str, entry: Any) -> Account:
     entry = {key: value.strip() if isinstance(value, str) else value for key, value in entry.items()}
     if not entry.get("auth_token"):
         raise ConfigError(f"{where}: auth_token is missing (it validates this account's signatures)")
-    for key in (
-        "auth_token",
-        "previous_auth_token",
-        "api_secret",
-    ):  # sent in a header (basic auth): a pasted ’ would fail every call
+    # Sent in a header (basic auth) or keying an HMAC: a pasted ’ would fail every call or every signature
+    for key in ("auth_token", "previous_auth_token", "api_secret"):
         if entry.get(key) and not is_token(entry[key]):
             raise ConfigError(f"{where}: {key} must be printable ASCII")
     if bool(entry.get("api_key")) != bool(entry.get("api_secret")):
@@ -199,10 +196,8 @@ def check_beside_listed(listed: tuple[Account, ...], sid: str | None, token: str
         raise ConfigError("TWILIO_ACCOUNT_SID names an account TWILIO_ACCOUNTS does not list: list it there")
     if entry is not None:  # its entry's credentials count: others would be dropped without a word
         other = {"TWILIO_AUTH_TOKEN": token not in (None, entry.auth_token)}
-        other["TWILIO_AUTH_TOKEN_PREVIOUS"] = named.get("TWILIO_AUTH_TOKEN_PREVIOUS") not in (
-            None,
-            entry.previous_auth_token,
-        )
+        previous = named.get("TWILIO_AUTH_TOKEN_PREVIOUS")
+        other["TWILIO_AUTH_TOKEN_PREVIOUS"] = previous not in (None, entry.previous_auth_token)
         other["TWILIO_API_KEY"] = named.get("TWILIO_API_KEY") not in (None, entry.api_key)
         other["TWILIO_API_SECRET"] = named.get("TWILIO_API_SECRET") not in (None, entry.api_secret)
         if crossed := [name for name, differs in other.items() if differs]:

@@ -127,9 +127,8 @@ class JobRunner:
         seen = self._wakeup.latest()  # calls made before this lane started are answered by its first round
         while not self._stop.is_set():
             said = self.run_due(lane)
-            if (
-                said
-            ):  # one round (one line) a poll while a job fails (a database that cannot serve, a bug), whatever wakes it
+            # One round (one line) a poll while a job fails (a database that cannot serve, a bug), whatever wakes it
+            if said:
                 self._stop.wait(self.poll_seconds)
                 continue
             sleep = self.poll_seconds
